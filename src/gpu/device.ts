@@ -1,0 +1,483 @@
+/**
+ * The device: one GPUDevice with everything the engine hangs on it (buffer pool, kernel cache,
+ * command encoding, uniform arena, error surfacing).
+ *
+ * Work is encoded into one command encoder and submitted in batches; nothing waits inside a
+ * step. Errors the GPU reports asynchronously (shader compilation, validation, out of memory)
+ * are collected and thrown, with names attached, by the next `flush()` or `read()`.
+ */
+import { bytesPerElement, f16BitsToF32, f32ToF16Bits, type DType, type HostData } from './dtype.js';
+import { DeviceLostError, GpuValidationError, KernelError, LimitError, OutOfMemoryError, ShapeError } from './errors.js';
+import { Kernel, foldWorkgroups, kernelKey, type KernelSpec } from './kernel.js';
+import { BufferPool, type MemoryCategory, type MemoryStats } from './pool.js';
+import { formatShape, sizeOf, type Shape } from './shape.js';
+import { loadShader } from './shaderLibrary.js';
+import { Storage, Tensor } from './tensor.js';
+import { contiguous } from '../ops/copy.js';
+
+export type FeatureLevel = 'core' | 'compatibility';
+
+/** What the engine got from the adapter, for logs, reports and benchmark records. */
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** The WebGPU implementation's backend (e.g. 'vulkan', 'opengles', 'browser'). */
+  backend: string;
+  featureLevel: FeatureLevel;
+  /** A software or otherwise degraded adapter (Dawn reports lavapipe as one). */
+  isFallbackAdapter: boolean;
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  /** Optional features granted to the device. */
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Optional features the engine asks for when the adapter has them. */
+export const WANTED_FEATURES = ['shader-f16', 'timestamp-query', 'subgroups'] as const;
+
+export interface Binding {
+  /** Storage buffers by their WGSL variable name. */
+  [name: string]: Tensor | GPUBuffer;
+}
+
+export type UniformValues = Record<string, number | readonly number[]>;
+
+/** Uniform data for all dispatches of one submit lives in one buffer, written once at submit. */
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+
+export class Device {
+  readonly pool: BufferPool;
+  readonly hasF16: boolean;
+  readonly hasSubgroups: boolean;
+  readonly hasTimestamps: boolean;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private encodedCommands = 0;
+  private readonly kernels = new Map<string, Kernel>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly uniformBuffer: GPUBuffer;
+  private readonly uniformData = new ArrayBuffer(UNIFORM_ARENA_BYTES);
+  private uniformUsed = 0;
+  private readonly uniformAlign: number;
+  private readonly errors: Error[] = [];
+  private readonly pendingChecks: Promise<void>[] = [];
+  private lostError: DeviceLostError | null = null;
+  private readonly lostRejection: Promise<never>;
+  private destroyed = false;
+  /** Dispatches encoded since the device was opened (a cheap progress and cost counter). */
+  dispatchCount = 0;
+
+  constructor(
+    readonly gpu: GPUDevice,
+    readonly report: AdapterReport,
+    /**
+     * The GPU object and adapter the device came from. Held so that they live as long as the
+     * device: dawn.node frees its instance when the GPU object is garbage-collected, and a
+     * device whose instance is gone crashes the process when it next processes events.
+     */
+    readonly origin?: { readonly instance: GPU; readonly adapter: GPUAdapter },
+  ) {
+    this.hasF16 = gpu.features.has('shader-f16');
+    this.hasSubgroups = gpu.features.has('subgroups');
+    this.hasTimestamps = gpu.features.has('timestamp-query');
+    this.uniformAlign = gpu.limits.minUniformBufferOffsetAlignment;
+    this.pool = new BufferPool({
+      hasUnsubmittedWork: () => this.encodedCommands > 0,
+      createBuffer: (descriptor) => this.createCheckedBuffer(descriptor),
+    });
+    this.uniformBuffer = gpu.createBuffer({
+      size: UNIFORM_ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform arena',
+    });
+    this.lostRejection = gpu.lost.then((info) => {
+      this.lostError = new DeviceLostError(
+        info.reason === 'destroyed' ? 'the device was destroyed' : `the device was lost (${info.reason}): ${info.message}`,
+      );
+      throw this.lostError;
+    });
+    this.lostRejection.catch(() => undefined); // observed through lostError and races below
+    gpu.addEventListener('uncapturederror', (event) => {
+      const error = (event as GPUUncapturedErrorEvent).error;
+      this.errors.push(new GpuValidationError(error.message));
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.gpu.limits;
+  }
+
+  /** Subgroup size of the adapter when it is fixed (min = max), else undefined. */
+  get subgroupSize(): number | undefined {
+    const { subgroupMinSize, subgroupMaxSize } = this.report;
+    return this.hasSubgroups && subgroupMinSize !== undefined && subgroupMinSize === subgroupMaxSize ? subgroupMinSize : undefined;
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /** An uninitialized tensor (contents are whatever the pooled buffer held). */
+  empty(shape: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    return this.allocate(shape, dtype, category, false);
+  }
+
+  /** A tensor of zeros. */
+  zeros(shape: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    const t = this.allocate(shape, dtype, category, false);
+    if (t.bytes > 0) this.commandEncoder().clearBuffer(t.buffer, 0, roundUp(t.bytes, 4));
+    return t;
+  }
+
+  /** Uploads host data into a new tensor. */
+  tensor(data: HostData, shape: Shape = [data.length], dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    if (data.length !== sizeOf(shape)) {
+      throw new ShapeError(`tensor: ${data.length} values given for shape ${formatShape(shape)} (${sizeOf(shape)} elements)`);
+    }
+    const t = this.allocate(shape, dtype, category, true);
+    this.upload(t, data);
+    return t;
+  }
+
+  /** Overwrites a contiguous tensor's elements from the host. */
+  upload(t: Tensor, data: HostData): void {
+    t.assertAlive('upload');
+    if (!t.isContiguous) throw new ShapeError(`upload: ${t.toString()} is a view; upload into a contiguous tensor`);
+    if (data.length !== t.size) throw new ShapeError(`upload: ${data.length} values for tensor ${t.describe()} (${t.size} elements)`);
+    if (t.size === 0) return;
+    const bytes = encodeHost(data, t.dtype);
+    this.gpu.queue.writeBuffer(t.buffer, 0, bytes.buffer, bytes.byteOffset, roundUp(bytes.byteLength, 4));
+  }
+
+  private allocate(shape: Shape, dtype: DType, category: MemoryCategory, forUpload: boolean): Tensor {
+    this.assertUsable('allocate');
+    if (dtype === 'f16' && !this.hasF16) {
+      throw new LimitError(`tensor ${formatShape(shape)} f16: this adapter has no 'shader-f16' feature; use f32`);
+    }
+    const bytes = sizeOf(shape) * bytesPerElement(dtype);
+    const limit = this.gpu.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) {
+      throw new LimitError(
+        `tensor ${formatShape(shape)} ${dtype} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${limit} bytes`,
+      );
+    }
+    const pooled = this.pool.acquire(Math.max(bytes, 4), category, {
+      forUpload,
+      label: `tensor ${formatShape(shape)} ${dtype} (${bytes} B, ${category})`,
+    });
+    return new Tensor(new Storage(this, pooled, Math.max(bytes, 4), category), shape, dtype);
+  }
+
+  /** Called by Storage when the last tensor viewing it is disposed. */
+  releaseStorage(storage: Storage): void {
+    if (this.destroyed) return;
+    this.pool.release(storage.pooled, storage.bytes, storage.category);
+  }
+
+  memory(): MemoryStats {
+    return this.pool.stats();
+  }
+
+  /** Downloads a tensor's elements (views are made contiguous first). */
+  async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+    t.assertAlive('read');
+    const dense = t.isContiguous ? t : contiguous(t, 'scratch');
+    try {
+      const bytes = roundUp(dense.bytes, 4);
+      if (bytes === 0) {
+        await this.flush();
+        return t.dtype === 'i32' ? new Int32Array(0) : t.dtype === 'u32' ? new Uint32Array(0) : new Float32Array(0);
+      }
+      const staging = this.pool.acquire(bytes, 'staging', { usage: 'readback', label: `readback of ${t.describe()}` });
+      this.commandEncoder().copyBufferToBuffer(dense.buffer, 0, staging.buffer, 0, bytes);
+      try {
+        this.submit();
+        await Promise.race([staging.buffer.mapAsync(GPUMapMode.READ, 0, bytes), this.lostRejection]);
+        await this.surfaceErrors();
+        const copy = staging.buffer.getMappedRange(0, bytes).slice(0);
+        staging.buffer.unmap();
+        return decodeHost(copy, t.dtype, t.size);
+      } finally {
+        if (staging.buffer.mapState === 'mapped') staging.buffer.unmap();
+        this.pool.release(staging, bytes, 'staging');
+      }
+    } finally {
+      if (dense !== t) dense.dispose();
+    }
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  /** The compiled kernel for a spec (cached). Compilation errors surface at the next flush. */
+  kernel(spec: KernelSpec): Kernel {
+    const key = kernelKey(spec);
+    const cached = this.kernels.get(key);
+    if (cached) return cached;
+    this.assertUsable('kernel');
+    const shader = loadShader(spec.file, spec.variant ?? []);
+    const entry = shader.entries.get(spec.entry);
+    if (!entry) {
+      throw new KernelError(`shaders/${spec.file}.wgsl has no compute entry point '${spec.entry}' (has: ${[...shader.entries.keys()].join(', ')})`);
+    }
+    for (const name of Object.keys(spec.overrides ?? {})) {
+      if (!entry.overrides.includes(name)) {
+        throw new KernelError(`shaders/${spec.file}.wgsl:${spec.entry} has no override '${name}' (has: ${entry.overrides.join(', ') || 'none'})`);
+      }
+    }
+    const moduleKey = `${spec.file}|${shader.variant.join(',')}`;
+    const fileLabel = `shaders/${spec.file}.wgsl`;
+    this.gpu.pushErrorScope('validation');
+    let module = this.modules.get(moduleKey);
+    if (!module) {
+      module = this.gpu.createShaderModule({ code: shader.code, label: fileLabel });
+      this.modules.set(moduleKey, module);
+    }
+    const pipeline = this.gpu.createComputePipeline({
+      label: key,
+      layout: 'auto',
+      compute: { module, entryPoint: spec.entry, constants: spec.overrides as Record<string, number> | undefined },
+    });
+    const bindGroupLayout = pipeline.getBindGroupLayout(0);
+    const shaderModule = module;
+    this.track(
+      this.gpu.popErrorScope().then(async (error) => {
+        if (!error) return;
+        const info = await shaderModule.getCompilationInfo();
+        const lines = info.messages
+          .filter((m) => m.type === 'error')
+          .map((m) => `${fileLabel}:${m.lineNum}:${m.linePos}: ${m.message}`);
+        const variant = shader.variant.length ? ` [variant ${shader.variant.join(',')}]` : '';
+        throw new KernelError(
+          `kernel ${spec.entry} from ${fileLabel}${variant} failed to build:\n` + (lines.length ? lines.join('\n') : error.message),
+        );
+      }),
+    );
+    const kernel = new Kernel(key, pipeline, shader, entry, bindGroupLayout);
+    this.kernels.set(key, kernel);
+    return kernel;
+  }
+
+  /** Builds a kernel now and throws its compile errors, if any (for warm-up and tests). */
+  async prepareKernel(spec: KernelSpec): Promise<Kernel> {
+    const kernel = this.kernel(spec);
+    await this.surfaceErrors();
+    return kernel;
+  }
+
+  /**
+   * Encodes one dispatch. `bindings` name every storage buffer the entry point uses; `uniforms`
+   * name every member of its uniform struct. `workgroups` may be a count, folded over x and y
+   * when it exceeds the per-dimension limit (the shader then reads `num_workgroups`).
+   */
+  dispatch(kernel: Kernel, bindings: Binding, uniforms: UniformValues | undefined, workgroups: number | readonly [number, number?, number?]): void {
+    this.assertUsable(kernel.label);
+    const entries: GPUBindGroupEntry[] = [];
+    const seen = new Set<string>();
+    for (const s of kernel.entry.storage) {
+      const resource = bindings[s.name];
+      if (!resource) throw new KernelError(`${kernel.label}: storage binding '${s.name}' not provided`);
+      seen.add(s.name);
+      if (resource instanceof Tensor) {
+        resource.assertAlive(kernel.label);
+        if (resource.offset !== 0) throw new KernelError(`${kernel.label}: binding '${s.name}' is an offset view; make it contiguous first`);
+        entries.push({ binding: s.binding, resource: { buffer: resource.buffer, offset: 0, size: Math.max(4, roundUp(resource.bytes, 4)) } });
+      } else {
+        entries.push({ binding: s.binding, resource: { buffer: resource } });
+      }
+    }
+    for (const name of Object.keys(bindings)) {
+      if (!seen.has(name)) throw new KernelError(`${kernel.label}: binding '${name}' is not used by this entry point (uses: ${kernel.entry.storage.map((s) => s.name).join(', ')})`);
+    }
+    const uniform = kernel.entry.uniform;
+    if (uniform) {
+      const slot = roundUp(uniform.size, this.uniformAlign);
+      if (this.uniformUsed + slot > UNIFORM_ARENA_BYTES) this.submit();
+      const offset = this.uniformUsed;
+      this.packUniforms(kernel, new DataView(this.uniformData, offset, uniform.size), uniforms ?? {});
+      this.uniformUsed += slot;
+      entries.push({ binding: uniform.binding, resource: { buffer: this.uniformBuffer, offset, size: uniform.size } });
+    } else if (uniforms && Object.keys(uniforms).length > 0) {
+      throw new KernelError(`${kernel.label}: uniforms given but the entry point has no uniform struct`);
+    }
+    const bindGroup = this.gpu.createBindGroup({ layout: kernel.bindGroupLayout, entries });
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    const [x, y = 1, z = 1] = typeof workgroups === 'number' ? foldWorkgroups(workgroups, max) : workgroups;
+    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
+      if (n > max) throw new LimitError(`${kernel.label}: ${n} workgroups along ${axis} exceed maxComputeWorkgroupsPerDimension (${max})`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const pass = this.computePass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.encodedCommands++;
+    this.dispatchCount++;
+  }
+
+  private packUniforms(kernel: Kernel, view: DataView, values: UniformValues): void {
+    const uniform = kernel.entry.uniform!;
+    for (const m of uniform.members) {
+      const value = values[m.name];
+      if (value === undefined) throw new KernelError(`${kernel.label}: uniform '${m.name}' not provided`);
+      const list = typeof value === 'number' ? [value] : value;
+      if (list.length !== m.components) {
+        throw new KernelError(`${kernel.label}: uniform '${m.name}' needs ${m.components} value(s), got ${list.length}`);
+      }
+      list.forEach((v, i) => {
+        const at = m.offset + 4 * i;
+        if (m.scalar === 'f32') view.setFloat32(at, v, true);
+        else if (m.scalar === 'i32') view.setInt32(at, v, true);
+        else {
+          if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KernelError(`${kernel.label}: uniform '${m.name}' = ${v} is not a u32`);
+          view.setUint32(at, v, true);
+        }
+      });
+    }
+    for (const name of Object.keys(values)) {
+      if (!uniform.members.some((m) => m.name === name)) throw new KernelError(`${kernel.label}: unknown uniform '${name}'`);
+    }
+  }
+
+  // ---------------------------------------------------------------- encoding and submission
+
+  /** The open compute pass (one pass spans many dispatches until a copy needs the encoder). */
+  computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.currentEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  /** The command encoder, with any open compute pass ended (for copies and clears). */
+  commandEncoder(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    this.encodedCommands++;
+    return this.currentEncoder();
+  }
+
+  private currentEncoder(): GPUCommandEncoder {
+    this.assertUsable('encode');
+    if (!this.encoder) this.encoder = this.gpu.createCommandEncoder();
+    return this.encoder;
+  }
+
+  /** Submits everything encoded so far. Cheap; does not wait. */
+  submit(): void {
+    if (this.destroyed) return;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (this.uniformUsed > 0) {
+      this.gpu.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformUsed);
+      this.uniformUsed = 0;
+    }
+    if (this.encoder) {
+      this.gpu.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.encodedCommands = 0;
+    this.pool.markSubmitted();
+  }
+
+  /** Submits, waits for the GPU to finish, and throws any error the device reported. */
+  async flush(): Promise<void> {
+    this.assertUsable('flush');
+    this.submit();
+    await Promise.race([this.gpu.queue.onSubmittedWorkDone(), this.lostRejection]);
+    await this.surfaceErrors();
+  }
+
+  private track(check: Promise<void>): void {
+    this.pendingChecks.push(check.catch((e: Error) => void this.errors.push(e)));
+  }
+
+  private async surfaceErrors(): Promise<void> {
+    while (this.pendingChecks.length > 0) await Promise.all(this.pendingChecks.splice(0));
+    if (this.lostError && !this.destroyed) throw this.lostError;
+    const error = this.errors.shift();
+    if (error) {
+      this.errors.length = 0;
+      throw error;
+    }
+  }
+
+  private createCheckedBuffer(descriptor: GPUBufferDescriptor): GPUBuffer {
+    if (descriptor.size > this.gpu.limits.maxBufferSize) {
+      throw new LimitError(`${descriptor.label}: ${descriptor.size} bytes exceed this device's maxBufferSize of ${this.gpu.limits.maxBufferSize}`);
+    }
+    this.gpu.pushErrorScope('out-of-memory');
+    const buffer = this.gpu.createBuffer(descriptor);
+    this.track(
+      this.gpu.popErrorScope().then((error) => {
+        if (error) throw new OutOfMemoryError(`the device could not allocate ${descriptor.label} (${descriptor.size} bytes): ${error.message}`);
+      }),
+    );
+    return buffer;
+  }
+
+  private assertUsable(what: string): void {
+    if (this.destroyed) throw new DeviceLostError(`${what}: the device was destroyed`);
+    if (this.lostError) throw new DeviceLostError(`${what}: ${this.lostError.message}`);
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** Releases every GPU resource. Further use throws. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.pass?.end();
+    this.pass = null;
+    this.encoder = null;
+    this.destroyed = true;
+    this.pool.trim();
+    this.uniformBuffer.destroy();
+    this.gpu.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+function roundUp(n: number, multiple: number): number {
+  return Math.ceil(n / multiple) * multiple;
+}
+
+function encodeHost(data: HostData, dtype: DType): Uint8Array {
+  switch (dtype) {
+    case 'f32':
+      if (data instanceof Float32Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      return new Uint8Array(Float32Array.from(data as ArrayLike<number>).buffer);
+    case 'i32':
+      return new Uint8Array(Int32Array.from(data as ArrayLike<number>).buffer);
+    case 'u32':
+      return new Uint8Array(Uint32Array.from(data as ArrayLike<number>).buffer);
+    case 'f16': {
+      const bits = new Uint16Array(roundUp(data.length, 2));
+      for (let i = 0; i < data.length; i++) bits[i] = f32ToF16Bits(data[i]!);
+      return new Uint8Array(bits.buffer);
+    }
+  }
+}
+
+function decodeHost(bytes: ArrayBuffer, dtype: DType, size: number): Float32Array | Int32Array | Uint32Array {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(bytes, 0, size);
+    case 'i32':
+      return new Int32Array(bytes, 0, size);
+    case 'u32':
+      return new Uint32Array(bytes, 0, size);
+    case 'f16': {
+      const bits = new Uint16Array(bytes, 0, size);
+      const out = new Float32Array(size);
+      for (let i = 0; i < size; i++) out[i] = f16BitsToF32(bits[i]!);
+      return out;
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Tensor: a GPU buffer with a shape, strides, an element offset and a dtype.
+ *
+ * Views (reshape, transpose, permute, slice) share storage and cost nothing; ops that need a
+ * dense operand copy a view with `contiguous()` (src/ops/copy.ts). Storage is reference counted:
+ * the buffer returns to the pool when the last tensor viewing it is disposed. `using` works
+ * through `Symbol.dispose`.
+ */
+import { bytesPerElement, type DType } from './dtype.js';
+import { DisposedError, ShapeError } from './errors.js';
+import type { MemoryCategory, PooledBuffer } from './pool.js';
+import { assertValidShape, contiguousStrides, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
+import type { Device } from './device.js';
+
+/** The buffer behind one or more tensors. */
+export class Storage {
+  private refs = 1;
+  constructor(
+    readonly device: Device,
+    readonly pooled: PooledBuffer,
+    /** Bytes requested (elements x element size), counted in the pool. */
+    readonly bytes: number,
+    public category: MemoryCategory,
+  ) {}
+
+  get buffer(): GPUBuffer {
+    return this.pooled.buffer;
+  }
+
+  get released(): boolean {
+    return this.refs === 0;
+  }
+
+  retain(): void {
+    this.refs++;
+  }
+
+  release(): void {
+    if (this.refs === 0) return;
+    this.refs--;
+    if (this.refs === 0) this.device.releaseStorage(this);
+  }
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  /** Offset of element [0, ..., 0] in the storage, in elements. */
+  readonly offset: number;
+  private disposedFlag = false;
+
+  constructor(
+    readonly storage: Storage,
+    shape: Shape,
+    readonly dtype: DType,
+    strides?: readonly number[],
+    offset = 0,
+  ) {
+    assertValidShape(shape, 'tensor shape');
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  get bytes(): number {
+    return this.size * bytesPerElement(this.dtype);
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  get category(): MemoryCategory {
+    return this.storage.category;
+  }
+
+  /** True when the elements are dense, row-major and start at the storage's first element. */
+  get isContiguous(): boolean {
+    if (this.offset !== 0) return false;
+    const dense = contiguousStrides(this.shape);
+    return this.shape.every((d, i) => d === 1 || this.strides[i] === dense[i]);
+  }
+
+  /** The GPU buffer, for binding to a kernel. Throws if the tensor was disposed. */
+  get buffer(): GPUBuffer {
+    this.assertAlive();
+    return this.storage.buffer;
+  }
+
+  assertAlive(op = 'tensor'): void {
+    if (this.disposedFlag || this.storage.released) {
+      throw new DisposedError(`${op}: tensor ${this.describe()} was used after dispose()`);
+    }
+  }
+
+  describe(): string {
+    return `${formatShape(this.shape)} ${this.dtype}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.describe()}${this.isContiguous ? '' : ', view'})`;
+  }
+
+  private view(shape: Shape, strides: readonly number[], offset: number): Tensor {
+    this.assertAlive();
+    this.storage.retain();
+    return new Tensor(this.storage, shape, this.dtype, strides, offset);
+  }
+
+  /** A view with a new shape (one dimension may be -1). Needs a contiguous tensor. */
+  reshape(shape: Shape): Tensor {
+    const known = shape.filter((d) => d !== -1);
+    const inferred = shape.length - known.length;
+    if (inferred > 1) throw new ShapeError(`reshape: at most one -1 in ${formatShape(shape)}`);
+    const knownSize = sizeOf(known);
+    const resolved = shape.map((d) => (d === -1 ? (knownSize === 0 ? 0 : this.size / knownSize) : d));
+    if (sizeOf(resolved) !== this.size || resolved.some((d) => !Number.isInteger(d))) {
+      throw new ShapeError(`reshape: cannot view ${formatShape(this.shape)} (${this.size} elements) as ${formatShape(shape)}`);
+    }
+    if (!this.isContiguous) {
+      throw new ShapeError(`reshape: ${this.toString()} is a strided view; call contiguous() first`);
+    }
+    return this.view(resolved, contiguousStrides(resolved), 0);
+  }
+
+  /** A view with the axes reordered. */
+  permute(axes: readonly number[]): Tensor {
+    if (axes.length !== this.rank) throw new ShapeError(`permute: ${axes.length} axes given for a tensor of rank ${this.rank}`);
+    const resolved = axes.map((a) => normalizeAxis(a, this.rank, 'permute'));
+    if (new Set(resolved).size !== this.rank) throw new ShapeError(`permute: axes [${axes.join(', ')}] repeat an axis`);
+    return this.view(
+      resolved.map((a) => this.shape[a]!),
+      resolved.map((a) => this.strides[a]!),
+      this.offset,
+    );
+  }
+
+  /** A view with two axes swapped (the last two by default). */
+  transpose(axis0 = -2, axis1 = -1): Tensor {
+    if (this.rank < 2) throw new ShapeError(`transpose: needs rank >= 2, got ${this.describe()}`);
+    const a = normalizeAxis(axis0, this.rank, 'transpose');
+    const b = normalizeAxis(axis1, this.rank, 'transpose');
+    const axes = [...this.shape.keys()];
+    axes[a] = b;
+    axes[b] = a;
+    return this.permute(axes);
+  }
+
+  /** A view of elements [start, end) along one axis. */
+  slice(axis: number, start: number, end: number = this.shape[normalizeAxis(axis, this.rank, 'slice')]!): Tensor {
+    const a = normalizeAxis(axis, this.rank, 'slice');
+    const dim = this.shape[a]!;
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > dim || start > end) {
+      throw new ShapeError(`slice: range [${start}, ${end}) is outside axis ${a} of size ${dim} in ${this.describe()}`);
+    }
+    const shape = [...this.shape];
+    shape[a] = end - start;
+    return this.view(shape, this.strides, this.offset + start * this.strides[a]!);
+  }
+
+  /** Downloads the elements (row-major). f16 is widened to f32. */
+  read(): Promise<Float32Array | Int32Array | Uint32Array> {
+    return this.device.read(this);
+  }
+
+  /** Marks the tensor as a parameter, optimizer state, projection, activation or scratch. */
+  setCategory(category: MemoryCategory): this {
+    this.assertAlive();
+    this.storage.device.pool.recategorize(this.storage.bytes, this.storage.category, category);
+    this.storage.category = category;
+    return this;
+  }
+
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.storage.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Node entry point: everything in the core, plus a device opener on Dawn (the `webgpu` package).
+ * This is the only module that knows about Dawn.
+ */
+import { create, globals } from 'webgpu';
+import type { Device } from './gpu/device.js';
+import { openDevice as openOnProviders, type GpuProvider, type OpenDeviceOptions } from './gpu/open.js';
+
+export * from './index.js';
+
+/** The exact commands that give a Debian 12 machine a WebGPU adapter without a GPU. */
+export const CPU_DRIVER_HINT = [
+  'To run without a GPU, install the CPU Vulkan driver (lavapipe) from Mesa 25 or later.',
+  'On Debian 12 (bookworm) as root: add bookworm-backports to apt, then',
+  '  apt-get update && apt-get install -y -t bookworm-backports mesa-vulkan-drivers',
+  '(scripts/install-cpu-vulkan.sh in this repository does both). On Ubuntu 24.04+: apt-get install -y mesa-vulkan-drivers.',
+  "Debian 12's own Mesa 22.3 is refused by Dawn. With a GPU, install its vendor's Vulkan driver.",
+].join('\n');
+
+let globalsInstalled = false;
+
+/** Puts GPUBufferUsage, GPUMapMode and friends on globalThis, as a browser has them. */
+export function installWebGpuGlobals(): void {
+  if (globalsInstalled) return;
+  for (const [name, value] of Object.entries(globals)) {
+    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+  }
+  globalsInstalled = true;
+}
+
+export interface NodeDeviceOptions extends OpenDeviceOptions {
+  /** Extra Dawn toggles, e.g. ['backend=vulkan'] or ['enable-dawn-features=...']. */
+  dawnOptions?: string[];
+}
+
+/**
+ * Opens a device on Dawn. Tries Dawn's default backend (Vulkan on Linux, Metal on macOS, D3D12
+ * on Windows) in core mode, then in compatibility mode, then Dawn's OpenGL ES backend in
+ * compatibility mode (surfaceless EGL). Fails with the install commands when nothing works.
+ */
+export async function openNodeDevice(options: NodeDeviceOptions = {}): Promise<Device> {
+  installWebGpuGlobals();
+  const defaultBackend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+  const providers: GpuProvider[] = [
+    { gpu: create(options.dawnOptions ?? []), backend: defaultBackend, featureLevels: ['core', 'compatibility'] },
+  ];
+  if (process.platform === 'linux') {
+    let gles: GPU | undefined; // created only if every other path failed
+    providers.push({
+      get gpu() {
+        process.env.EGL_PLATFORM ??= 'surfaceless';
+        gles ??= create(['backend=opengles', ...(options.dawnOptions ?? [])]);
+        return gles;
+      },
+      backend: 'opengles',
+      featureLevels: ['compatibility'],
+    });
+  }
+  return openOnProviders(providers, { ...options, installHint: options.installHint ?? CPU_DRIVER_HINT });
+}

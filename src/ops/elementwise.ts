@@ -1,0 +1,183 @@
+/**
+ * Elementwise ops (f32): binary arithmetic with NumPy broadcasting, affine maps, activations,
+ * and the activations' derivative rules. Shapes are checked before anything is encoded.
+ */
+import { ShapeError } from '../gpu/errors.js';
+import type { MemoryCategory } from '../gpu/pool.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, shapesEqual } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { copy } from './copy.js';
+import { elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+
+const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
+type BinaryOp = keyof typeof BINARY_OPS;
+
+const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7 } as const;
+type UnaryOp = keyof typeof UNARY_OPS;
+
+const densify = (t: Tensor) => copy(t, 'scratch');
+
+function pad8(values: readonly number[], fill: number): number[] {
+  return [...new Array<number>(8 - values.length).fill(fill), ...values];
+}
+
+function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number, category: MemoryCategory): Tensor {
+  const device = requireSameDevice(name, [a, b]);
+  requireDtype(name, 'a', a, ['f32']);
+  requireDtype(name, 'b', b, ['f32']);
+  const shape = broadcastShapes(a.shape, b.shape);
+  if (!shape) throw new ShapeError(`${name}: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+  if (shape.length > 8) throw new ShapeError(`${name}: rank ${shape.length} exceeds the supported 8`);
+  return withDense([a, b], (da, db) => {
+    const out = device.empty(shape, 'f32', category);
+    const count = out.size;
+    const same = shapesEqual(da.shape, shape) && shapesEqual(db.shape, shape);
+    const kernel = device.kernel({
+      file: 'elementwise',
+      entry: same ? 'binarySame' : 'binaryBroadcast',
+      overrides: { BINARY_OP: BINARY_OPS[op] },
+    });
+    const aStrides = pad8(broadcastStrides(da.shape, contiguousStrides(da.shape), shape), 0);
+    const bStrides = pad8(broadcastStrides(db.shape, contiguousStrides(db.shape), shape), 0);
+    const dims = pad8(shape, 1);
+    device.dispatch(
+      kernel,
+      { a: da, b: db, out },
+      {
+        count,
+        alpha,
+        _pad0: 0,
+        _pad1: 0,
+        shapeLo: dims.slice(0, 4),
+        shapeHi: dims.slice(4),
+        aStridesLo: aStrides.slice(0, 4),
+        aStridesHi: aStrides.slice(4),
+        bStridesLo: bStrides.slice(0, 4),
+        bStridesHi: bStrides.slice(4),
+      },
+      elementWorkgroups(count),
+    );
+    return out;
+  }, densify);
+}
+
+/** a + b (broadcasting). */
+export function add(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('add', 'add', a, b, 1, category);
+}
+
+/** a - b (broadcasting). */
+export function sub(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('add', 'sub', a, b, -1, category);
+}
+
+/** a * b (broadcasting). */
+export function mul(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('mul', 'mul', a, b, 1, category);
+}
+
+/** a / b (broadcasting). */
+export function div(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('div', 'div', a, b, 1, category);
+}
+
+export function maximum(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('max', 'maximum', a, b, 1, category);
+}
+
+export function minimum(a: Tensor, b: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return binary('min', 'minimum', a, b, 1, category);
+}
+
+/** target += alpha * b, in place (same shapes). For gradient accumulation and residuals. */
+export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
+  const device = requireSameDevice('addInPlace', [target, b]);
+  requireDtype('addInPlace', 'target', target, ['f32']);
+  requireDtype('addInPlace', 'b', b, ['f32']);
+  requireSameShape('addInPlace', ['target', 'b'], target, b);
+  if (!target.isContiguous) throw new ShapeError(`addInPlace: target ${target.toString()} must be contiguous`);
+  if (target.storage === b.storage) throw new ShapeError('addInPlace: target and b share storage');
+  withDense([b], (db) => {
+    const kernel = device.kernel({ file: 'elementwise', entry: 'binaryInPlace', overrides: { BINARY_OP: BINARY_OPS.add } });
+    const zeros = [0, 0, 0, 0];
+    device.dispatch(
+      kernel,
+      { b: db, out: target },
+      { count: target.size, alpha, _pad0: 0, _pad1: 0, shapeLo: zeros, shapeHi: zeros, aStridesLo: zeros, aStridesHi: zeros, bStridesLo: zeros, bStridesHi: zeros },
+      elementWorkgroups(target.size),
+    );
+  }, densify);
+}
+
+function unary(op: UnaryOp, name: string, x: Tensor, category: MemoryCategory, alpha = 1, beta = 0): Tensor {
+  requireDtype(name, 'x', x, ['f32']);
+  return withDense([x], (dx) => {
+    const device = dx.device;
+    const out = device.empty(dx.shape, 'f32', category);
+    const kernel = device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: UNARY_OPS[op] } });
+    device.dispatch(kernel, { a: dx, out }, { count: dx.size, alpha, beta }, elementWorkgroups(dx.size));
+    return out;
+  }, densify);
+}
+
+/** alpha * x + beta. */
+export function affine(x: Tensor, alpha: number, beta = 0, category: MemoryCategory = 'activation'): Tensor {
+  return unary('affine', 'affine', x, category, alpha, beta);
+}
+
+/** alpha * x. */
+export function scale(x: Tensor, alpha: number, category: MemoryCategory = 'activation'): Tensor {
+  return unary('affine', 'scale', x, category, alpha, 0);
+}
+
+export function relu(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('relu', 'relu', x, category);
+}
+
+/** Exact GELU: x * Phi(x), Phi the standard normal CDF. */
+export function gelu(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('gelu', 'gelu', x, category);
+}
+
+export function exp(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('exp', 'exp', x, category);
+}
+
+export function log(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('log', 'log', x, category);
+}
+
+export function sqrt(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('sqrt', 'sqrt', x, category);
+}
+
+export function abs(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('abs', 'abs', x, category);
+}
+
+export function square(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('square', 'square', x, category);
+}
+
+function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, x: Tensor, category: MemoryCategory): Tensor {
+  const device = requireSameDevice(entry, [dy, x]);
+  requireDtype(entry, 'dy', dy, ['f32']);
+  requireDtype(entry, 'x', x, ['f32']);
+  requireSameShape(entry, ['dy', 'x'], dy, x);
+  return withDense([dy, x], (ddy, dx) => {
+    const out = device.empty(dx.shape, 'f32', category);
+    const kernel = device.kernel({ file: 'elementwise', entry });
+    device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha: 0, beta: 0 }, elementWorkgroups(dx.size));
+    return out;
+  }, densify);
+}
+
+/** dL/dx of relu, given dL/dy and the forward input x. */
+export function reluBackward(dy: Tensor, x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return activationBackward('reluBackward', dy, x, category);
+}
+
+/** dL/dx of exact GELU, given dL/dy and the forward input x. */
+export function geluBackward(dy: Tensor, x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return activationBackward('geluBackward', dy, x, category);
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { ops, reference, ShapeError } from '../src/node.js';
+import { testDevice } from './helpers/device.js';
+import { expectClose, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+describe('views and copies', () => {
+  it.each([
+    [[1, 1], [1, 0]],
+    [[3, 17], [1, 0]],
+    [[2, 63, 5], [2, 0, 1]],
+    [[4, 3, 65, 2], [3, 1, 0, 2]],
+  ])('permute %j by %j matches the reference', async (shape, axes) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = uniform(n, 7);
+    const x = device.tensor(data, shape);
+    const view = x.permute(axes);
+    const dense = ops.contiguous(view);
+    expect(dense.isContiguous).toBe(true);
+    expect(Array.from(await dense.read())).toEqual(Array.from(reference.permute(data, shape, axes)).map(Math.fround));
+    for (const t of [x, view, dense]) t.dispose();
+  });
+
+  it('slices along any axis and reads the slice', async () => {
+    const shape = [5, 7, 3];
+    const data = uniform(105, 1);
+    const x = device.tensor(data, shape);
+    for (const [axis, start, end] of [[0, 1, 4], [1, 2, 7], [2, 0, 1]] as const) {
+      const s = x.slice(axis, start, end);
+      expectClose(await s.read(), reference.slice(data, shape, axis, start, end), { rtol: 0, atol: 0 });
+      s.dispose();
+    }
+    expect(() => x.slice(1, 3, 9)).toThrow(/outside axis 1 of size 7/);
+    x.dispose();
+  });
+
+  it('concatenates along an axis, including views', async () => {
+    const a = uniform(2 * 3 * 4, 2);
+    const b = uniform(2 * 5 * 4, 3);
+    const ta = device.tensor(a, [2, 3, 4]);
+    const tb = device.tensor(b, [2, 5, 4]);
+    const out = ops.concat([ta, tb], 1);
+    expect(out.shape).toEqual([2, 8, 4]);
+    expectClose(await out.read(), reference.concat([{ data: a, shape: [2, 3, 4] }, { data: b, shape: [2, 5, 4] }], 1), { rtol: 0, atol: 0 });
+    expect(() => ops.concat([ta, tb], 0)).toThrow(ShapeError);
+    for (const t of [ta, tb, out]) t.dispose();
+  });
+
+  it('reshapes dense tensors and refuses strided ones', () => {
+    const x = device.zeros([4, 6]);
+    const r = x.reshape([2, -1, 3]);
+    expect(r.shape).toEqual([2, 4, 3]);
+    const t = x.transpose();
+    expect(() => t.reshape([24])).toThrow(/strided view; call contiguous/);
+    expect(() => x.reshape([5, 5])).toThrow(/cannot view \[4, 6\]/);
+    for (const v of [x, r, t]) v.dispose();
+  });
+
+  it('moves i32 and u32 data unchanged', async () => {
+    const labels = device.tensor([3, -1, 7, 2147483647], [2, 2], 'i32');
+    const t = ops.contiguous(labels.transpose());
+    expect(Array.from(await t.read())).toEqual([3, 7, -1, 2147483647]);
+    const u = device.tensor([0, 4294967295, 5], [3], 'u32');
+    expect(Array.from(await u.read())).toEqual([0, 4294967295, 5]);
+    for (const v of [labels, t, u]) v.dispose();
+  });
+});
+
+describe.runIf(device.hasF16)('f16 storage', () => {
+  it('round-trips through f16 with f16 rounding (relative error <= 2^-11)', async () => {
+    const data = uniform(129, 4, -100, 100);
+    const x = device.tensor(data, [129]);
+    const h = ops.cast(x, 'f16');
+    expect(h.dtype).toBe('f16');
+    expect(h.bytes).toBe(258);
+    const back = ops.cast(h, 'f32');
+    expectClose(await back.read(), data, { rtol: 2 ** -11, atol: 0 }, 'f32 -> f16 -> f32');
+    const direct = device.tensor(data, [129], 'f16');
+    expectClose(await direct.read(), await back.read(), { rtol: 0, atol: 0 }, 'host f16 rounding vs GPU f16 rounding');
+    const view = ops.contiguous(device.tensor(data.slice(0, 12), [3, 4], 'f16').transpose());
+    expectClose(await view.read(), reference.permute(await direct.read().then((v) => v.slice(0, 12)), [3, 4], [1, 0]), { rtol: 0, atol: 0 }, 'f16 transpose');
+    for (const t of [x, h, back, direct, view]) t.dispose();
+  });
+});

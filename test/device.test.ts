@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { openNodeDevice, describeAdapter, KernelError, LimitError, DeviceLostError, ShapeError, ops } from '../src/node.js';
+import { registerShaderSource } from '../src/gpu/shaderLibrary.js';
+import { checkExpectedAdapter, testDevice } from './helpers/device.js';
+
+const device = await testDevice();
+
+describe('device', () => {
+  it('reports the adapter it runs on, and it is the expected one', () => {
+    console.log(`adapter: ${describeAdapter(device.report)}`);
+    expect(device.report.description.length + device.report.device.length).toBeGreaterThan(0);
+    expect(() => checkExpectedAdapter(device)).not.toThrow();
+    expect(device.report.limits.maxStorageBufferBindingSize).toBe(device.limits.maxStorageBufferBindingSize);
+  });
+
+  it('requests the optional features the adapter has', () => {
+    for (const f of ['shader-f16', 'subgroups', 'timestamp-query']) {
+      expect(device.report.features.includes(f)).toBe(device.gpu.features.has(f));
+    }
+  });
+
+  it('surfaces a WGSL compile error with file, line and message', async () => {
+    registerShaderSource('broken_for_test', '@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = 1.5;\n}\n');
+    await expect(device.prepareKernel({ file: 'broken_for_test', entry: 'main' })).rejects.toThrow(/shaders\/broken_for_test\.wgsl:3:\d+: .*abstract-float/);
+  });
+
+  it('refuses a tensor over maxStorageBufferBindingSize, naming the limit', () => {
+    const limit = device.limits.maxStorageBufferBindingSize;
+    const elements = Math.floor(limit / 4) + 1;
+    expect(() => device.empty([elements])).toThrow(LimitError);
+    expect(() => device.empty([elements])).toThrow(/maxStorageBufferBindingSize/);
+  });
+
+  it('names unknown kernels, entries and overrides', () => {
+    expect(() => device.kernel({ file: 'no_such_file', entry: 'x' })).toThrow(KernelError);
+    expect(() => device.kernel({ file: 'elementwise', entry: 'nope' })).toThrow(/has no compute entry point 'nope'/);
+    expect(() => device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { NOPE: 1 } })).toThrow(/no override 'NOPE'/);
+  });
+
+  it('rejects mismatched data length before any upload', () => {
+    expect(() => device.tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
+  });
+});
+
+describe('device lifetime', () => {
+  it('rejects work after destroy with a clear error', async () => {
+    const other = await openNodeDevice();
+    const t = other.tensor([1, 2, 3]);
+    other.destroy();
+    expect(() => other.empty([4])).toThrow(DeviceLostError);
+    await expect(t.read()).rejects.toThrow(/destroyed/);
+  });
+
+  it('rejects a pending read when the device is lost mid-flight', async () => {
+    const other = await openNodeDevice();
+    const t = other.tensor(new Float32Array(1024).fill(1));
+    const y = ops.relu(t);
+    const pending = y.read();
+    other.gpu.destroy(); // as if the device were lost under us
+    await expect(pending).rejects.toThrow(DeviceLostError);
+    other.destroy();
+  });
+});

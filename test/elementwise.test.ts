@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { ops, reference, ShapeError } from '../src/node.js';
+import { testDevice } from './helpers/device.js';
+import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+const SIZES = [1, 3, 17, 63, 65, 127, 129, 70_000];
+
+describe('binary ops', () => {
+  it.each(SIZES)('add, sub, mul, div, max, min on %i elements', async (n) => {
+    const a = uniform(n, 1);
+    const b = uniform(n, 2, 0.5, 2);
+    const ta = device.tensor(a);
+    const tb = device.tensor(b);
+    const cases: Array<[(x: typeof ta, y: typeof ta) => typeof ta, (x: number, y: number) => number]> = [
+      [ops.add, (x, y) => x + y],
+      [ops.sub, (x, y) => x - y],
+      [ops.mul, (x, y) => x * y],
+      [ops.div, (x, y) => x / y],
+      [ops.maximum, Math.max],
+      [ops.minimum, Math.min],
+    ];
+    for (const [op, f] of cases) {
+      const out = op(ta, tb);
+      expectClose(await out.read(), reference.broadcastBinary(a, [n], b, [n], f), { rtol: 1e-6, atol: 1e-7 });
+      out.dispose();
+    }
+    ta.dispose();
+    tb.dispose();
+  });
+
+  it.each([
+    [[3, 17], [17]],
+    [[4, 1, 5], [3, 1]],
+    [[1], [2, 65]],
+    [[2, 3, 1, 7], [1, 3, 5, 1]],
+  ])('broadcasts %j with %j', async (as, bs) => {
+    const a = uniform(as.reduce((x, y) => x * y, 1), 3);
+    const b = uniform(bs.reduce((x, y) => x * y, 1), 4);
+    const ta = device.tensor(a, as);
+    const tb = device.tensor(b, bs);
+    const out = ops.mul(ta, tb);
+    expectClose(await out.read(), reference.broadcastBinary(a, as, b, bs, (x, y) => x * y), { rtol: 1e-6, atol: 0 });
+    for (const t of [ta, tb, out]) t.dispose();
+  });
+
+  it('accepts strided views as operands', async () => {
+    const a = uniform(12, 5);
+    const ta = device.tensor(a, [3, 4]);
+    const view = ta.transpose();
+    const out = ops.add(view, view);
+    const expected = reference.permute(a, [3, 4], [1, 0]).map((v) => 2 * v);
+    expectClose(await out.read(), expected, { rtol: 1e-6, atol: 0 });
+    for (const t of [ta, view, out]) t.dispose();
+  });
+
+  it('accumulates in place', async () => {
+    const a = uniform(65, 6);
+    const b = uniform(65, 7);
+    const ta = device.tensor(a);
+    const tb = device.tensor(b);
+    ops.addInPlace(ta, tb, -0.5);
+    expectClose(await ta.read(), reference.broadcastBinary(a, [65], b, [65], (x, y) => x - 0.5 * y), { rtol: 1e-6, atol: 1e-7 });
+    ta.dispose();
+    tb.dispose();
+  });
+
+  it('rejects shapes that do not broadcast, naming both, before dispatch', () => {
+    const ta = device.zeros([3, 4]);
+    const tb = device.zeros([5]);
+    const before = device.dispatchCount;
+    expect(() => ops.add(ta, tb)).toThrow(ShapeError);
+    expect(() => ops.add(ta, tb)).toThrow(/add: shapes \[3, 4\] and \[5\] do not broadcast/);
+    const labels = device.zeros([3, 4], 'i32');
+    expect(() => ops.mul(ta, labels)).toThrow(/mul: b has dtype i32/);
+    expect(device.dispatchCount).toBe(before);
+    for (const t of [ta, tb, labels]) t.dispose();
+  });
+});
+
+describe('unary ops and activations', () => {
+  it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square on %i elements', async (n) => {
+    const x = uniform(n, 11, -6, 6);
+    const positive = uniform(n, 12, 0.01, 10);
+    const tx = device.tensor(x);
+    const tp = device.tensor(positive);
+    const cases: Array<[ReturnType<typeof ops.relu>, Float64Array, number]> = [
+      [ops.affine(tx, 2.5, -1), reference.map(x, (v) => 2.5 * v - 1), 1e-6],
+      [ops.relu(tx), reference.relu(x), 0],
+      [ops.gelu(tx), reference.gelu(x), 2e-6],
+      [ops.exp(tx), reference.map(x, Math.exp), 1e-5],
+      [ops.log(tp), reference.map(positive, Math.log), 1e-5],
+      [ops.sqrt(tp), reference.map(positive, Math.sqrt), 1e-6],
+      [ops.abs(tx), reference.map(x, Math.abs), 0],
+      [ops.square(tx), reference.map(x, (v) => v * v), 1e-6],
+    ];
+    for (const [out, expected, rtol] of cases) {
+      expectClose(await out.read(), expected, { rtol, atol: 1e-6 });
+      out.dispose();
+    }
+    tx.dispose();
+    tp.dispose();
+  });
+
+  it('computes GELU in its far tails (erf form, not tanh)', async () => {
+    const x = [-10, -7, -5, -3, 0, 3, 5, 7, 10];
+    const tx = device.tensor(x);
+    const out = ops.gelu(tx);
+    expectClose(await out.read(), reference.gelu(x), { rtol: 1e-5, atol: 1e-30 });
+    tx.dispose();
+    out.dispose();
+  });
+});
+
+describe('activation derivative rules', () => {
+  for (const [name, forward, backwardRef, backward] of [
+    ['relu', reference.relu, reference.reluBackward, ops.reluBackward],
+    ['gelu', reference.gelu, reference.geluBackward, ops.geluBackward],
+  ] as const) {
+    it(`${name}: the reference rule matches central differences`, () => {
+      // Points away from relu's kink, where the derivative is undefined.
+      const x = Float64Array.from(uniform(33, 21, -4, 4)).map((v) => (Math.abs(v) < 1e-3 ? 0.5 : v));
+      const w = lossWeights(33, 22);
+      const numeric = finiteDifferenceGradient((p) => dot(forward(p), w), x);
+      expectClose(backwardRef(w, x), numeric, { rtol: 1e-6, atol: 1e-8 });
+    });
+
+    it.each([1, 17, 127, 4099])(`${name}: the GPU rule matches the reference on %i elements`, async (n) => {
+      const x = uniform(n, 31, -5, 5);
+      const dy = uniform(n, 32);
+      const tx = device.tensor(x);
+      const tdy = device.tensor(dy);
+      const dx = backward(tdy, tx);
+      expectClose(await dx.read(), backwardRef(dy, x), { rtol: 1e-5, atol: 1e-6 });
+      for (const t of [tx, tdy, dx]) t.dispose();
+    });
+  }
+});

@@ -1,0 +1,38 @@
+/**
+ * The device every test file shares. It fails the suite when the adapter is not the expected
+ * one: SLL_EXPECT_ADAPTER (a substring of the adapter's description or device name, e.g.
+ * 'llvmpipe' on CI) and SLL_EXPECT_FEATURE_LEVEL ('core' unless set otherwise).
+ */
+import { afterAll } from 'vitest';
+import { describeAdapter, openNodeDevice, type Device } from '../../src/node.js';
+
+let opened: Promise<Device> | undefined;
+
+export function checkExpectedAdapter(device: Device): void {
+  const report = device.report;
+  const wantLevel = process.env.SLL_EXPECT_FEATURE_LEVEL ?? 'core';
+  if (report.featureLevel !== wantLevel) {
+    throw new Error(`expected a ${wantLevel} adapter, got ${describeAdapter(report)}`);
+  }
+  const wantName = process.env.SLL_EXPECT_ADAPTER;
+  if (wantName) {
+    const name = `${report.description} ${report.device} ${report.vendor}`.toLowerCase();
+    if (!name.includes(wantName.toLowerCase())) throw new Error(`expected adapter matching '${wantName}', got ${describeAdapter(report)}`);
+  }
+}
+
+/** Opens (once per test file) and returns the test device; it is destroyed after the file. */
+export function testDevice(): Promise<Device> {
+  if (!opened) {
+    opened = openNodeDevice().then((device) => {
+      checkExpectedAdapter(device);
+      return device;
+    });
+    afterAll(async () => {
+      const device = await opened!;
+      device.destroy();
+      opened = undefined;
+    });
+  }
+  return opened;
+}
