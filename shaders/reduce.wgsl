@@ -1,0 +1,135 @@
+// Sums over an (outer, length, inner) view of a dense tensor, and argmax over the last axis.
+//
+// A sum pass writes [outer, chunks, inner]: each output is the sum of one chunk of the reduced
+// run. The host repeats passes until one chunk is left, so a long sum becomes a tree of short
+// sums (f32 error grows with the tree's depth, not with the number of terms).
+
+// Threads per workgroup of the row kernels; a power of two (the tree halves it).
+override WG: u32 = 256u;
+// Threads per workgroup of the strided kernel (one thread per output).
+override STRIDED_WG: u32 = 256u;
+
+struct SumParams {
+  outer: u32,
+  length: u32,
+  inner: u32,
+  chunks: u32,
+  // Elements of the reduced run per chunk.
+  chunkLength: u32,
+  // Multiplies every output (1 / count on the last pass of a mean, else 1).
+  scale: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+struct RowParams {
+  rows: u32,
+  cols: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> indices: array<i32>;
+@group(0) @binding(3) var<uniform> sums: SumParams;
+@group(0) @binding(4) var<uniform> rowParams: RowParams;
+
+var<workgroup> partialSum: array<f32, WG>;
+var<workgroup> partialIndex: array<u32, WG>;
+
+// One workgroup per (row, chunk) of a contiguous run (inner = 1): each thread adds a strided
+// slice of the chunk, then the workgroup adds the partials with a tree.
+@compute @workgroup_size(WG)
+fn reduceRowChunks(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let group = wid.x + wid.y * groups.x;
+  if (group >= sums.outer * sums.chunks) { return; }
+  let row = group / sums.chunks;
+  let chunk = group % sums.chunks;
+  let start = chunk * sums.chunkLength;
+  let end = min(start + sums.chunkLength, sums.length);
+  let base = row * sums.length;
+  var mine = 0.0;
+  for (var j = start + lid; j < end; j += WG) {
+    mine += x[base + j];
+  }
+  partialSum[lid] = mine;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partialSum[lid] = partialSum[lid] + partialSum[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    out[group] = partialSum[0] * sums.scale;
+  }
+}
+
+// One thread per (outer, chunk, inner): a short sequential sum down a strided run. Used for
+// runs followed by other axes (inner > 1), and for short runs, where a workgroup per output
+// would be mostly idle.
+@compute @workgroup_size(STRIDED_WG)
+fn reduceStridedChunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.x + gid.y * groups.x * STRIDED_WG;
+  let perOuter = sums.chunks * sums.inner;
+  if (i >= sums.outer * perOuter) { return; }
+  let o = i / perOuter;
+  let chunk = (i % perOuter) / sums.inner;
+  let n = i % sums.inner;
+  let start = chunk * sums.chunkLength;
+  let end = min(start + sums.chunkLength, sums.length);
+  var total = 0.0;
+  for (var r = start; r < end; r++) {
+    total += x[(o * sums.length + r) * sums.inner + n];
+  }
+  out[i] = total * sums.scale;
+}
+
+// True when candidate (value b at index ib) beats (a, ia): larger, or equal and earlier, so
+// ties go to the first maximum. An index >= cols marks an empty slot (a thread with no values).
+fn beats(b: f32, ib: u32, a: f32, ia: u32, cols: u32) -> bool {
+  if (ib >= cols) { return false; }
+  if (ia >= cols) { return true; }
+  return b > a || (b == a && ib < ia);
+}
+
+// One workgroup per row: each thread scans a strided slice (indices ascending, so a strict >
+// keeps the first maximum), then the tree keeps the better of each pair.
+@compute @workgroup_size(WG)
+fn argmaxRows(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= rowParams.rows) { return; }
+  let cols = rowParams.cols;
+  let base = row * cols;
+  var best = 0.0;
+  var bestIndex = cols;
+  for (var j = lid; j < cols; j += WG) {
+    let v = x[base + j];
+    if (beats(v, j, best, bestIndex, cols)) {
+      best = v;
+      bestIndex = j;
+    }
+  }
+  partialSum[lid] = best;
+  partialIndex[lid] = bestIndex;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      if (beats(partialSum[lid + stride], partialIndex[lid + stride], partialSum[lid], partialIndex[lid], cols)) {
+        partialSum[lid] = partialSum[lid + stride];
+        partialIndex[lid] = partialIndex[lid + stride];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    indices[row] = i32(partialIndex[0]);
+  }
+}

@@ -1,0 +1,167 @@
+// Softmax and log-softmax over the last axis, with a temperature, and their derivative rules.
+//
+// One workgroup per row. Each thread folds a strided slice of the row (so rows of any length
+// work, 1 included, and rows longer than the workgroup just take more steps), then the
+// workgroup combines the per-thread partials with a tree in workgroup memory.
+// Stability: the row max is subtracted before exp. The max and the sum of exponentials are
+// found together in one sweep ("online softmax", Milakov & Gimelshein 2018,
+// arXiv 1805.02867), which saves a full read of the row over a max pass then a sum pass.
+
+// Threads per workgroup; a power of two, because the tree halves it at every step.
+override WG: u32 = 256u;
+// softmaxForward writes 0: softmax, 1: log-softmax.
+override LOG_OUTPUT: u32 = 0u;
+
+struct RowParams {
+  rows: u32,
+  cols: u32,
+  // 1 / temperature: softmax(x / tau) is computed as softmax(x * invTau).
+  invTau: f32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> params: RowParams;
+
+var<workgroup> partialMax: array<f32, WG>;
+var<workgroup> partialSum: array<f32, WG>;
+
+// The lowest finite f32: the max of an empty slice. Finite rather than -inf so that
+// exp(LOWEST - LOWEST) = 1 and an empty partial (LOWEST, 0) combines without a NaN.
+const LOWEST: f32 = -0x1.fffffep+127f;
+
+// A running max m and s = sum of exp(z - m) over the values folded in so far.
+struct MaxSum {
+  m: f32,
+  s: f32,
+}
+
+// Adds one value: one exp per value (the partial sum is rescaled only when the max moves).
+fn foldValue(acc: MaxSum, z: f32) -> MaxSum {
+  if (z > acc.m) {
+    return MaxSum(z, acc.s * exp(acc.m - z) + 1.0);
+  }
+  return MaxSum(acc.m, acc.s + exp(z - acc.m));
+}
+
+fn combine(a: MaxSum, b: MaxSum) -> MaxSum {
+  let m = max(a.m, b.m);
+  return MaxSum(m, a.s * exp(a.m - m) + b.s * exp(b.m - m));
+}
+
+// Combines every thread's partial; all threads get the row's (max, sum). Must be called from
+// workgroup-uniform control flow (it holds barriers).
+fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
+  partialMax[lid] = mine.m;
+  partialSum[lid] = mine.s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      let c = combine(MaxSum(partialMax[lid], partialSum[lid]), MaxSum(partialMax[lid + stride], partialSum[lid + stride]));
+      partialMax[lid] = c.m;
+      partialSum[lid] = c.s;
+    }
+    workgroupBarrier();
+  }
+  let total = MaxSum(partialMax[0], partialSum[0]);
+  // The arrays are free for reuse only once every thread has read the result.
+  workgroupBarrier();
+  return total;
+}
+
+// The plain sum of every thread's value (same calling rule as reduceMaxSum).
+fn reduceSum(lid: u32, mine: f32) -> f32 {
+  partialSum[lid] = mine;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partialSum[lid] = partialSum[lid] + partialSum[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let total = partialSum[0];
+  workgroupBarrier();
+  return total;
+}
+
+// More rows than one grid dimension holds are folded over x and y (see foldWorkgroups).
+fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
+  return wid.x + wid.y * groups.x;
+}
+
+// out = softmax(x * invTau) or log_softmax(x * invTau), row by row.
+@compute @workgroup_size(WG)
+fn softmaxForward(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = rowIndex(wid, groups);
+  if (row >= params.rows) { return; }
+  let cols = params.cols;
+  let base = row * cols;
+  var acc = MaxSum(LOWEST, 0.0);
+  for (var j = lid; j < cols; j += WG) {
+    acc = foldValue(acc, x[base + j] * params.invTau);
+  }
+  let total = reduceMaxSum(lid, acc);
+  if (LOG_OUTPUT == 1u) {
+    // log softmax(z)_j = (z_j - m) - log(sum exp(z - m)): no exp of z itself, so no overflow,
+    // and z_j - m is taken first because m + log(sum) would round at the scale of m (1e4 logits
+    // would lose three decimals).
+    let logSum = log(total.s);
+    for (var j = lid; j < cols; j += WG) {
+      out[base + j] = (x[base + j] * params.invTau - total.m) - logSum;
+    }
+  } else {
+    let inverseSum = 1.0 / total.s;
+    for (var j = lid; j < cols; j += WG) {
+      out[base + j] = exp(x[base + j] * params.invTau - total.m) * inverseSum;
+    }
+  }
+}
+
+// Derivative rule of y = softmax(x / tau): dx = y * (dy - sum_k dy_k y_k) / tau.
+@compute @workgroup_size(WG)
+fn softmaxBackward(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = rowIndex(wid, groups);
+  if (row >= params.rows) { return; }
+  let cols = params.cols;
+  let base = row * cols;
+  var mine = 0.0;
+  for (var j = lid; j < cols; j += WG) {
+    mine += dy[base + j] * y[base + j];
+  }
+  let dot = reduceSum(lid, mine);
+  for (var j = lid; j < cols; j += WG) {
+    out[base + j] = y[base + j] * (dy[base + j] - dot) * params.invTau;
+  }
+}
+
+// Derivative rule of y = log_softmax(x / tau), given y: dx = (dy - exp(y) * sum_k dy_k) / tau.
+@compute @workgroup_size(WG)
+fn logSoftmaxBackward(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = rowIndex(wid, groups);
+  if (row >= params.rows) { return; }
+  let cols = params.cols;
+  let base = row * cols;
+  var mine = 0.0;
+  for (var j = lid; j < cols; j += WG) {
+    mine += dy[base + j];
+  }
+  let total = reduceSum(lid, mine);
+  for (var j = lid; j < cols; j += WG) {
+    out[base + j] = (dy[base + j] - exp(y[base + j]) * total) * params.invTau;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Reductions (f32): sum and mean over any set of axes, sumAll, and argmax over the last axis.
+ *
+ * A reduction over a set of axes is done as passes over an (outer, reduced, inner) view of a
+ * dense tensor: adjacent reduced axes merge into one run, and each run is reduced in its own
+ * pass, last run first (so the earlier axes keep their positions). A long run is cut into
+ * chunks whose partial sums feed another pass, so every sum is a tree of short sums: its f32
+ * error grows with the tree's depth, not with the number of terms as one running sum's would.
+ */
+import type { Device } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import type { MemoryCategory } from '../gpu/pool.js';
+import { formatShape, sizeOf } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { copy } from './copy.js';
+import { elementWorkgroups, requireDtype, withDense } from './util.js';
+
+const densify = (t: Tensor) => copy(t, 'scratch');
+
+/** Bounds for the workgroup of a one-workgroup-per-row kernel. */
+const MAX_ROW_WORKGROUP = 256;
+const MIN_ROW_WORKGROUP = 32;
+
+/**
+ * Threads for a kernel that gives each row one workgroup (softmax, losses, layer norm, row
+ * sums): a power of two (the in-workgroup tree halves it), no larger than the row needs, and
+ * within the device's limits. Short rows get small workgroups: a tree step costs a barrier.
+ */
+export function rowWorkgroupSize(device: Device, rowLength: number): number {
+  const limit = Math.min(MAX_ROW_WORKGROUP, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+  const cap = 2 ** Math.floor(Math.log2(limit));
+  const wanted = 2 ** Math.ceil(Math.log2(Math.max(rowLength, 1)));
+  return Math.min(cap, Math.max(MIN_ROW_WORKGROUP, wanted));
+}
+
+/**
+ * Threads per workgroup for one-thread-per-output kernels: 256, or less where the device allows
+ * less (compatibility-mode devices may allow 128).
+ */
+export function columnWorkgroupSize(device: Device): number {
+  return Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+}
+
+/** Values each thread folds in a row chunk before the workgroup tree (see reduceRowChunks). */
+const ITEMS_PER_THREAD = 8;
+/**
+ * Longest sequential sum one thread does in the strided kernel. Runs up to this length are
+ * reduced by one thread per output; longer ones are chunked into further passes.
+ */
+const STRIDED_CHUNK = 64;
+
+export interface ReduceOptions {
+  /** Keep reduced axes as size-1 dimensions (default false). */
+  keepDims?: boolean;
+  category?: MemoryCategory;
+}
+
+/** Resolves axes (negative counts from the end; undefined means all), sorted, checked. */
+function resolveAxes(op: string, x: Tensor, axes: number | readonly number[] | undefined): number[] {
+  if (axes === undefined) return [...x.shape.keys()];
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const resolved = list.map((a) => {
+    const r = a < 0 ? a + x.rank : a;
+    if (!Number.isInteger(r) || r < 0 || r >= x.rank) {
+      throw new ShapeError(`${op}: axis ${a} is out of range for x ${formatShape(x.shape)} (rank ${x.rank})`);
+    }
+    return r;
+  });
+  if (new Set(resolved).size !== resolved.length) {
+    throw new ShapeError(`${op}: axes [${list.join(', ')}] repeat an axis of x ${formatShape(x.shape)}`);
+  }
+  return resolved.sort((a, b) => a - b);
+}
+
+/** Maximal runs [start, end) of adjacent reduced axes, in axis order. */
+function reducedRuns(axes: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const a of axes) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === a) last[1] = a + 1;
+    else runs.push([a, a + 1]);
+  }
+  return runs;
+}
+
+/** How one pass cuts a reduced run: which kernel, its workgroup, and the chunking. */
+interface PassPlan {
+  kernel: 'reduceRowChunks' | 'reduceStridedChunks';
+  workgroup: number;
+  chunkLength: number;
+  chunks: number;
+}
+
+function planPass(device: Device, length: number, inner: number): PassPlan {
+  if (inner === 1 && length > STRIDED_CHUNK) {
+    // Contiguous runs: one workgroup per chunk of a row, a tree inside the workgroup.
+    const workgroup = rowWorkgroupSize(device, length);
+    const chunkLength = workgroup * ITEMS_PER_THREAD;
+    return { kernel: 'reduceRowChunks', workgroup, chunkLength, chunks: Math.ceil(length / chunkLength) };
+  }
+  // Strided runs (and short contiguous ones): one thread per output and chunk.
+  const chunkLength = Math.min(length, STRIDED_CHUNK);
+  return { kernel: 'reduceStridedChunks', workgroup: 0, chunkLength, chunks: Math.ceil(length / chunkLength) };
+}
+
+/**
+ * One pass: [outer, length, inner] -> [outer, chunks, inner], each output the sum of one chunk
+ * of the reduced run, times `scale`.
+ */
+function reducePass(device: Device, src: Tensor, outer: number, length: number, inner: number, plan: PassPlan, scale: number, category: MemoryCategory): Tensor {
+  const { chunks, chunkLength } = plan;
+  const out = device.empty([outer, chunks, inner], 'f32', category);
+  const uniforms = { outer, length, inner, chunks, chunkLength, scale, _pad0: 0, _pad1: 0 };
+  if (plan.kernel === 'reduceRowChunks') {
+    const kernel = device.kernel({ file: 'reduce', entry: 'reduceRowChunks', overrides: { WG: plan.workgroup } });
+    device.dispatch(kernel, { x: src, out }, uniforms, outer * chunks);
+  } else {
+    const workgroup = columnWorkgroupSize(device);
+    const kernel = device.kernel({ file: 'reduce', entry: 'reduceStridedChunks', overrides: { STRIDED_WG: workgroup } });
+    device.dispatch(kernel, { x: src, out }, uniforms, elementWorkgroups(outer * chunks * inner, workgroup));
+  }
+  return out;
+}
+
+function reduceAxes(op: 'sum' | 'mean', x: Tensor, axes: number | readonly number[] | undefined, options: ReduceOptions): Tensor {
+  requireDtype(op, 'x', x, ['f32']);
+  const resolved = resolveAxes(op, x, axes);
+  const keepDims = options.keepDims ?? false;
+  const category = options.category ?? 'activation';
+  const outShape = keepDims ? x.shape.map((d, i) => (resolved.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !resolved.includes(i));
+  const reducedCount = sizeOf(resolved.map((a) => x.shape[a]!));
+  if (op === 'mean' && reducedCount === 0) {
+    throw new ShapeError(`mean: axes [${resolved.join(', ')}] of x ${formatShape(x.shape)} hold no elements; the mean is undefined`);
+  }
+  const device = x.device;
+  if (sizeOf(outShape) === 0) return device.empty(outShape, 'f32', category);
+  if (reducedCount === 0) return device.zeros(outShape, 'f32', category);
+  if (resolved.length === 0) return copy(x, category);
+  const finalScale = op === 'mean' ? 1 / reducedCount : 1;
+
+  return withDense([x], (dense) => {
+    let current = dense;
+    let shape = [...dense.shape];
+    const runs = reducedRuns(resolved).reverse();
+    runs.forEach(([start, end], runIndex) => {
+      const outer = sizeOf(shape.slice(0, start));
+      const inner = sizeOf(shape.slice(end));
+      let length = sizeOf(shape.slice(start, end));
+      const lastRun = runIndex === runs.length - 1;
+      // Chunk passes until one value per (outer, inner) remains; the mean's 1/n goes into the
+      // very last pass, so no extra dispatch scales the result.
+      for (;;) {
+        const plan = planPass(device, length, inner);
+        const last = lastRun && plan.chunks === 1;
+        const out = reducePass(device, current, outer, length, inner, plan, last ? finalScale : 1, last ? category : 'scratch');
+        if (current !== dense) current.dispose();
+        current = out;
+        if (plan.chunks === 1) break;
+        length = plan.chunks;
+      }
+      shape = [...shape.slice(0, start), ...shape.slice(end)];
+    });
+    // `current` holds the values in output order; give it the output shape.
+    const result = current.reshape(outShape);
+    current.dispose();
+    return result;
+  }, densify);
+}
+
+/** Sum over `axes` (a number, a list, or undefined for all axes). */
+export function sum(x: Tensor, axes?: number | readonly number[], options: ReduceOptions = {}): Tensor {
+  return reduceAxes('sum', x, axes, options);
+}
+
+/** Mean over `axes` (a number, a list, or undefined for all axes). */
+export function mean(x: Tensor, axes?: number | readonly number[], options: ReduceOptions = {}): Tensor {
+  return reduceAxes('mean', x, axes, options);
+}
+
+/** The sum of every element, as a tensor of shape [] (one element). */
+export function sumAll(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return reduceAxes('sum', x, undefined, { category });
+}
+
+/**
+ * Index of the largest element along the last axis, as i32 of shape x.shape[:-1]. Ties go to
+ * the first maximum. NaN never compares greater, so a NaN is picked only where it is the
+ * first element and nothing later beats it (the index is then unspecified, as for any NaN).
+ */
+export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  requireDtype('argmax', 'x', x, ['f32']);
+  if (x.rank < 1 || x.shape[x.rank - 1] === 0) {
+    throw new ShapeError(`argmax: x ${formatShape(x.shape)} needs a non-empty last axis`);
+  }
+  const cols = x.shape[x.rank - 1]!;
+  const rows = x.size / cols;
+  const device = x.device;
+  const out = device.empty(x.shape.slice(0, -1), 'i32', category);
+  if (rows === 0) return out;
+  withDense([x], (dense) => {
+    const wg = rowWorkgroupSize(device, cols);
+    const kernel = device.kernel({ file: 'reduce', entry: 'argmaxRows', overrides: { WG: wg } });
+    device.dispatch(kernel, { x: dense, indices: out }, { rows, cols }, rows);
+  }, densify);
+  return out;
+}
