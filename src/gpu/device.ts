@@ -397,8 +397,10 @@ export class Device {
   private async surfaceErrors(): Promise<void> {
     while (this.pendingChecks.length > 0) await Promise.all(this.pendingChecks.splice(0));
     if (this.lostError && !this.destroyed) throw this.lostError;
-    const error = this.errors.shift();
-    if (error) {
+    if (this.errors.length > 0) {
+      // A shader that failed to build also invalidates every bind group and dispatch that used
+      // it, and those errors can arrive first: report the cause (the compile error) instead.
+      const error = this.errors.find((e) => e instanceof KernelError || e instanceof OutOfMemoryError) ?? this.errors[0]!;
       this.errors.length = 0;
       throw error;
     }

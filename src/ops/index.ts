@@ -1,3 +1,9 @@
 /** Every op family; one file per family, each with its shape checks and dispatch. */
 export * from './copy.js';
 export * from './elementwise.js';
+export * from './softmax.js';
+export * from './loss.js';
+export * from './layernorm.js';
+export * from './reduce.js';
+export * from './random.js';
+export * from './optim.js';

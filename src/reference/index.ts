@@ -1,3 +1,9 @@
 /** CPU references of every kernel: plain TypeScript, float64 accumulation, written for clarity. */
 export * from './elementwise.js';
 export * from './layout.js';
+export * from './softmax.js';
+export * from './loss.js';
+export * from './layernorm.js';
+export * from './reduce.js';
+export * from './random.js';
+export * from './optim.js';

@@ -1,0 +1,143 @@
+// Optimizer steps, in place on f32 parameters, and the non-finite check that guards them.
+// One thread per element; large counts fold the grid over x and y (see foldWorkgroups).
+//
+// The update formulas are PyTorch's (torch.optim.SGD, Adam, AdamW), written out in
+// src/reference/optim.ts; the operations below follow the same order in f32. Scalars that do
+// not depend on the element (1 - beta, bias corrections, lr / correction) are computed on the
+// host in float64 and arrive rounded to f32, as PyTorch's Python scalars do.
+//
+// Guard: `checkFinite` sets a flag when a tensor holds NaN or Inf, and the `guarded` variant of
+// every step reads the flags first and leaves params and state untouched when any is nonzero.
+// A trainer thus keeps a non-finite gradient out of the weights without a readback.
+
+override WG: u32 = 256u;
+
+struct CheckParams {
+  count: u32,
+  // Which flag element to raise.
+  flagIndex: u32,
+}
+
+struct SgdParams {
+  count: u32,
+  lr: f32,
+  momentum: f32,
+  oneMinusDampening: f32,
+  weightDecay: f32,
+  // 1: Nesterov momentum.
+  nesterov: u32,
+  // 1 on PyTorch's first step, where the momentum buffer is set to the gradient.
+  firstStep: u32,
+  _pad: u32,
+}
+
+struct AdamParams {
+  count: u32,
+  oneMinusBeta1: f32,
+  beta2: f32,
+  oneMinusBeta2: f32,
+  eps: f32,
+  // Adam's L2 coefficient, added to the gradient (0 for AdamW).
+  weightDecay: f32,
+  // AdamW's decoupled decay factor 1 - lr * weightDecay (1 for Adam).
+  decay: f32,
+  // lr / (1 - beta1^step).
+  stepSize: f32,
+  // sqrt(1 - beta2^step).
+  biasCorrection2Sqrt: f32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> momentumBuffer: array<f32>;
+@group(0) @binding(3) var<storage, read_write> expAvg: array<f32>;
+@group(0) @binding(4) var<storage, read_write> expAvgSq: array<f32>;
+@group(0) @binding(5) var<storage, read> values: array<f32>;
+@group(0) @binding(6) var<storage, read_write> flags: array<atomic<u32>>;
+@group(0) @binding(8) var<uniform> check: CheckParams;
+@group(0) @binding(9) var<uniform> sgd: SgdParams;
+@group(0) @binding(10) var<uniform> adam: AdamParams;
+
+//#variant guarded
+@group(0) @binding(7) var<storage, read> skipFlags: array<u32>;
+
+// True when any guard flag is raised. Every thread reads the (small) flag tensor.
+fn stepSkipped() -> bool {
+  let n = arrayLength(&skipFlags);
+  for (var i = 0u; i < n; i++) {
+    if (skipFlags[i] != 0u) { return true; }
+  }
+  return false;
+}
+//#variant unguarded
+fn stepSkipped() -> bool {
+  return false;
+}
+//#end
+
+fn index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+  return gid.x + gid.y * groups.x * WG;
+}
+
+// NaN and +-Inf are exactly the values with an all-ones exponent. Tested on the bits, because a
+// compiler allowed to assume finite math may fold `x != x` away.
+fn isNonFinite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7F800000u) == 0x7F800000u;
+}
+
+@compute @workgroup_size(WG)
+fn checkFinite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= check.count) { return; }
+  if (isNonFinite(values[i])) {
+    atomicOr(&flags[check.flagIndex], 1u);
+  }
+}
+
+// SGD without momentum: param -= lr * (grad + weightDecay * param).
+@compute @workgroup_size(WG)
+fn sgdPlain(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= sgd.count || stepSkipped()) { return; }
+  let p = param[i];
+  var g = grad[i];
+  // PyTorch adds the decay term only when weight_decay != 0 (0 * Inf would be NaN).
+  if (sgd.weightDecay != 0.0) { g = g + sgd.weightDecay * p; }
+  param[i] = p - sgd.lr * g;
+}
+
+// SGD with momentum (and optionally Nesterov), PyTorch's form.
+@compute @workgroup_size(WG)
+fn sgdMomentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= sgd.count || stepSkipped()) { return; }
+  let p = param[i];
+  var g = grad[i];
+  if (sgd.weightDecay != 0.0) { g = g + sgd.weightDecay * p; }
+  var b = g;
+  if (sgd.firstStep == 0u) { b = sgd.momentum * momentumBuffer[i] + sgd.oneMinusDampening * g; }
+  momentumBuffer[i] = b;
+  if (sgd.nesterov != 0u) { g = g + sgd.momentum * b; } else { g = b; }
+  param[i] = p - sgd.lr * g;
+}
+
+// Adam (L2 in the gradient) and AdamW (decoupled decay), PyTorch's form.
+@compute @workgroup_size(WG)
+fn adamStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= adam.count || stepSkipped()) { return; }
+  var p = param[i];
+  var g = grad[i];
+  if (adam.decay != 1.0) { p = p * adam.decay; }
+  if (adam.weightDecay != 0.0) { g = g + adam.weightDecay * p; }
+  let previousM = expAvg[i];
+  let m = previousM + adam.oneMinusBeta1 * (g - previousM);
+  let v = adam.beta2 * expAvgSq[i] + adam.oneMinusBeta2 * g * g;
+  expAvg[i] = m;
+  expAvgSq[i] = v;
+  let denom = sqrt(v) / adam.biasCorrection2Sqrt + adam.eps;
+  param[i] = p - adam.stepSize * (m / denom);
+}

@@ -1,0 +1,328 @@
+/**
+ * Optimizer steps on the GPU, in place on f32 parameters (shaders/optim.wgsl): SGD with
+ * momentum, dampening, weight decay and Nesterov, Adam and AdamW, with PyTorch's update rules
+ * (written out in src/reference/optim.ts), and `createOptimizer`, which owns the state tensors.
+ *
+ * Non-finite guard: `checkFinite(grad, flag)` raises a u32 flag when a tensor holds NaN or Inf,
+ * and every step takes `skipIfFlagged: flag`, which turns the whole step into a no-op on the GPU
+ * (params and state bit-identical) when any flag element is nonzero. The trainer checks every
+ * gradient into one flag, steps, and reads the flag every N steps, never waiting in the loop.
+ */
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { copy } from './copy.js';
+import { elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+
+const densify = (t: Tensor) => copy(t, 'scratch');
+
+export interface StepGuard {
+  /** u32 flag tensor (from checkFinite): when any element is nonzero the step changes nothing. */
+  skipIfFlagged?: Tensor;
+}
+
+export interface SgdHyper {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+export interface SgdStepOptions extends SgdHyper, StepGuard {
+  /**
+   * 1-based step number. On step 1 the momentum buffer is set to the gradient, as PyTorch
+   * creates it; on later steps (the default) the gradient is blended into it. With a zeroed
+   * buffer the two agree unless dampening is nonzero.
+   */
+  step?: number;
+}
+
+export interface AdamHyper {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+export interface AdamStepOptions extends AdamHyper, StepGuard {
+  /** false: Adam, L2 term added to the gradient. true: AdamW, param *= 1 - lr * weightDecay. */
+  decoupled?: boolean;
+  /** 1-based step number, for the bias corrections. */
+  step: number;
+}
+
+function requireRange(op: string, name: string, value: number, ok: boolean, range: string): void {
+  if (!Number.isFinite(value) || !ok) throw new RangeError(`${op}: ${name} = ${value} is outside ${range}`);
+}
+
+function checkSgdHyper(op: string, { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false }: SgdHyper): void {
+  requireRange(op, 'lr', lr, lr >= 0, '[0, inf)');
+  requireRange(op, 'momentum', momentum, momentum >= 0, '[0, inf)');
+  requireRange(op, 'dampening', dampening, true, 'the finite numbers');
+  requireRange(op, 'weightDecay', weightDecay, weightDecay >= 0, '[0, inf)');
+  // PyTorch refuses the same combination: Nesterov needs momentum and no dampening.
+  if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError(`${op}: Nesterov momentum needs momentum > 0 and dampening = 0`);
+}
+
+function checkAdamHyper(op: string, { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0 }: AdamHyper): void {
+  requireRange(op, 'lr', lr, lr >= 0, '[0, inf)');
+  requireRange(op, 'beta1', beta1, beta1 >= 0 && beta1 < 1, '[0, 1)');
+  requireRange(op, 'beta2', beta2, beta2 >= 0 && beta2 < 1, '[0, 1)');
+  requireRange(op, 'eps', eps, eps >= 0, '[0, inf)');
+  requireRange(op, 'weightDecay', weightDecay, weightDecay >= 0, '[0, inf)');
+}
+
+function checkStep(op: string, step: number): void {
+  if (!Number.isSafeInteger(step) || step < 1) throw new RangeError(`${op}: step = ${step} must be a 1-based integer`);
+}
+
+/** A tensor updated in place: f32, dense (kernels bind it from element 0). */
+function requireInPlaceF32(op: string, name: string, t: Tensor): void {
+  requireDtype(op, name, t, ['f32']);
+  if (!t.isContiguous) throw new ShapeError(`${op}: ${name} ${t.toString()} is updated in place and must be contiguous`);
+}
+
+function requireFlag(op: string, flag: Tensor): void {
+  requireDtype(op, 'flag', flag, ['u32']);
+  if (flag.size === 0) throw new ShapeError(`${op}: flag ${formatShape(flag.shape)} has no elements`);
+  if (!flag.isContiguous) throw new ShapeError(`${op}: flag ${flag.toString()} must be contiguous`);
+}
+
+/** Tensors bound read_write in one dispatch must not share storage with any other binding. */
+function requireDistinct(op: string, named: ReadonlyArray<[string, Tensor | undefined]>): void {
+  const present = named.filter((entry): entry is [string, Tensor] => entry[1] !== undefined);
+  for (let i = 0; i < present.length; i++) {
+    for (let j = i + 1; j < present.length; j++) {
+      if (present[i]![1].storage === present[j]![1].storage) throw new ShapeError(`${op}: ${present[i]![0]} and ${present[j]![0]} share storage`);
+    }
+  }
+}
+
+/** The variant and binding for an optional guard flag. */
+function guard(flag: Tensor | undefined): { variant: string[]; binding: Record<string, Tensor> } {
+  return flag ? { variant: ['guarded'], binding: { skipFlags: flag } } : { variant: ['unguarded'], binding: {} };
+}
+
+/**
+ * The checks every step shares: one device, an in-place f32 param, an f32 grad of its shape,
+ * state tensors of its shape, a usable flag, and no storage shared between bindings.
+ */
+function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyArray<[string, Tensor]>, flag: Tensor | undefined): void {
+  requireSameDevice(op, [param, grad, ...state.map(([, t]) => t), ...(flag ? [flag] : [])]);
+  requireInPlaceF32(op, 'param', param);
+  requireDtype(op, 'grad', grad, ['f32']);
+  requireSameShape(op, ['param', 'grad'], param, grad);
+  for (const [name, t] of state) {
+    requireInPlaceF32(op, name, t);
+    requireSameShape(op, ['param', name], param, t);
+  }
+  if (flag) requireFlag(op, flag);
+  requireDistinct(op, [['param', param], ['grad', grad], ...state, ['flag', flag]]);
+}
+
+// ---------------------------------------------------------------- non-finite check
+
+/**
+ * Raises flag[index] (sets bit 0) if any element of `t` is NaN or +-Inf; leaves it alone
+ * otherwise, so several checks can share one flag. Zero the flag before the first check.
+ */
+export function checkFinite(t: Tensor, flag: Tensor, { index = 0 }: { index?: number } = {}): void {
+  const device = requireSameDevice('checkFinite', [t, flag]);
+  requireDtype('checkFinite', 'tensor', t, ['f32']);
+  requireFlag('checkFinite', flag);
+  if (!Number.isInteger(index) || index < 0 || index >= flag.size) {
+    throw new ShapeError(`checkFinite: flag index ${index} is outside flag ${formatShape(flag.shape)}`);
+  }
+  requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
+  if (t.size === 0) return;
+  withDense([t], (dt) => {
+    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded'] });
+    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index }, elementWorkgroups(dt.size));
+  }, densify);
+}
+
+// ---------------------------------------------------------------- SGD
+
+function checkSgdOperands(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
+  const op = 'sgdStep';
+  checkSgdHyper(op, options);
+  if (options.step !== undefined) checkStep(op, options.step);
+  const withMomentum = (options.momentum ?? 0) !== 0;
+  if (withMomentum && !state) throw new ShapeError(`${op}: momentum ${options.momentum} needs a momentum buffer of shape ${formatShape(param.shape)}`);
+  checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options.skipIfFlagged);
+}
+
+function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
+  const device = param.device;
+  const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, step } = options;
+  if (param.size === 0) return;
+  const withMomentum = momentum !== 0;
+  const { variant, binding } = guard(options.skipIfFlagged);
+  withDense([grad], (dg) => {
+    const kernel = device.kernel({ file: 'optim', entry: withMomentum ? 'sgdMomentum' : 'sgdPlain', variant });
+    device.dispatch(
+      kernel,
+      { param, grad: dg, ...(withMomentum ? { momentumBuffer: state! } : {}), ...binding },
+      {
+        count: param.size,
+        lr,
+        momentum,
+        oneMinusDampening: 1 - dampening,
+        weightDecay,
+        nesterov: nesterov ? 1 : 0,
+        firstStep: step === 1 ? 1 : 0,
+        _pad: 0,
+      },
+      elementWorkgroups(param.size),
+    );
+  }, densify);
+}
+
+/**
+ * One torch.optim.SGD step on `param`, in place. `state` is the momentum buffer (f32, the
+ * param's shape, category 'optimizer'); it may be null when momentum is 0.
+ */
+export function sgdStep(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
+  checkSgdOperands(param, grad, state, options);
+  encodeSgd(param, grad, state, options);
+}
+
+// ---------------------------------------------------------------- Adam / AdamW
+
+function checkAdamOperands(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
+  const op = options.decoupled ? 'adamwStep' : 'adamStep';
+  checkAdamHyper(op, options);
+  checkStep(op, options.step);
+  checkOperands(op, param, grad, [['m', m], ['v', v]], options.skipIfFlagged);
+}
+
+function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
+  const device = param.device;
+  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false, step } = options;
+  if (param.size === 0) return;
+  const { variant, binding } = guard(options.skipIfFlagged);
+  withDense([grad], (dg) => {
+    const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant });
+    device.dispatch(
+      kernel,
+      { param, grad: dg, expAvg: m, expAvgSq: v, ...binding },
+      {
+        count: param.size,
+        oneMinusBeta1: 1 - beta1,
+        beta2,
+        oneMinusBeta2: 1 - beta2,
+        eps,
+        weightDecay: decoupled ? 0 : weightDecay,
+        decay: decoupled ? 1 - lr * weightDecay : 1,
+        stepSize: lr / (1 - beta1 ** step),
+        biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** step),
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+      },
+      elementWorkgroups(param.size),
+    );
+  }, densify);
+}
+
+/**
+ * One torch.optim.Adam (decoupled: false) or AdamW (decoupled: true) step on `param`, in place,
+ * with its first and second moment tensors `m` and `v` (f32, the param's shape).
+ */
+export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
+  checkAdamOperands(param, grad, m, v, options);
+  encodeAdam(param, grad, m, v, options);
+}
+
+// ---------------------------------------------------------------- optimizer objects
+
+export type OptimizerConfig = ({ kind: 'sgd' } & SgdHyper) | ({ kind: 'adam' | 'adamw' } & AdamHyper);
+
+/**
+ * Owns the per-parameter state tensors (category 'optimizer', zero-initialised on a
+ * parameter's first step) and counts steps. `lr` may be changed between steps (schedules).
+ *
+ * `stepCount` counts step() calls. A step the GPU skipped on a raised flag still counts (the
+ * host cannot know without a readback); a trainer that reads its flags later may correct it,
+ * e.g. `optimizer.stepCount -= skipped`, so that Adam's bias corrections follow the steps taken.
+ */
+export class Optimizer {
+  stepCount = 0;
+  lr: number;
+  private readonly state = new Map<Tensor, Tensor[]>();
+  private disposed = false;
+
+  constructor(readonly config: Readonly<OptimizerConfig>) {
+    this.lr = config.lr;
+    if (config.kind === 'sgd') checkSgdHyper('sgd', config);
+    else checkAdamHyper(config.kind, config);
+  }
+
+  /** The state tensors each parameter gets: a momentum buffer, or m and v. */
+  private get slotNames(): readonly string[] {
+    if (this.config.kind === 'sgd') return (this.config.momentum ?? 0) !== 0 ? ['momentum buffer'] : [];
+    return ['m', 'v'];
+  }
+
+  /** One step over every (param, grad) pair. Everything is checked before anything is encoded. */
+  step(params: readonly Tensor[], grads: readonly Tensor[], { skipIfFlagged }: StepGuard = {}): void {
+    const { kind } = this.config;
+    if (this.disposed) throw new ShapeError(`${kind}: optimizer used after dispose()`);
+    if (params.length !== grads.length) throw new ShapeError(`${kind}: ${params.length} params and ${grads.length} grads`);
+    if (new Set(params).size !== params.length) throw new ShapeError(`${kind}: a parameter appears twice in one step`);
+    const step = this.stepCount + 1;
+    const hyper = { ...this.config, lr: this.lr };
+    if (kind === 'sgd') checkSgdHyper(kind, hyper);
+    else checkAdamHyper(kind, hyper);
+    // State is allocated on a parameter's first step, after every check has passed.
+    params.forEach((param, i) => {
+      const state = (this.state.get(param) ?? []).map((t, slot): [string, Tensor] => [this.slotNames[slot]!, t]);
+      checkOperands(kind, param, grads[i]!, state, skipIfFlagged);
+    });
+    params.forEach((param, i) => {
+      let state = this.state.get(param);
+      if (!state) {
+        state = this.slotNames.map(() => param.device.zeros(param.shape, 'f32', 'optimizer'));
+        this.state.set(param, state);
+      }
+      if (this.config.kind === 'sgd') encodeSgd(param, grads[i]!, state[0], { ...this.config, lr: this.lr, step, skipIfFlagged });
+      else encodeAdam(param, grads[i]!, state[0]!, state[1]!, { ...this.config, lr: this.lr, step, decoupled: kind === 'adamw', skipIfFlagged });
+    });
+    this.stepCount = step;
+  }
+
+  /** The state tensors of one parameter (momentum buffer, or [m, v]); empty before its first step. */
+  stateOf(param: Tensor): readonly Tensor[] {
+    return this.state.get(param) ?? [];
+  }
+
+  /** Bytes held by all state tensors. */
+  get stateBytes(): number {
+    let bytes = 0;
+    for (const tensors of this.state.values()) for (const t of tensors) bytes += t.bytes;
+    return bytes;
+  }
+
+  /** Releases every state tensor. */
+  dispose(): void {
+    for (const tensors of this.state.values()) for (const t of tensors) t.dispose();
+    this.state.clear();
+    this.disposed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * An optimizer over any number of parameters. Defaults follow PyTorch: SGD momentum 0,
+ * dampening 0, no weight decay; Adam betas (0.9, 0.999), eps 1e-8, weight decay 0; AdamW the
+ * same but weight decay 1e-2.
+ */
+export function createOptimizer(config: OptimizerConfig): Optimizer {
+  const resolved: OptimizerConfig = config.kind === 'adamw' ? { weightDecay: 1e-2, ...config } : { ...config };
+  return new Optimizer(resolved);
+}

@@ -1,0 +1,337 @@
+import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../src/gpu/errors.js';
+import type { Tensor } from '../src/gpu/tensor.js';
+import { adamStep, checkFinite, createOptimizer, sgdStep, type OptimizerConfig } from '../src/ops/optim.js';
+import * as ref from '../src/reference/optim.js';
+import { testDevice } from './helpers/device.js';
+import { expectClose, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+const SIZES = [1, 3, 17, 65, 1000];
+const STEPS = 5;
+// f32 against float64 over a few steps. The atol is a few f32 ulps of the O(1) operands: a
+// momentum buffer or moment that cancels to near zero keeps their absolute rounding error.
+const TOLERANCE = { rtol: 1e-5, atol: 1e-6 };
+
+/** expectClose after dividing element i by scale[i], so each element's atol follows its operands' size. */
+function expectCloseScaled(actual: ArrayLike<number>, expected: ArrayLike<number>, scale: ArrayLike<number>, what: string): void {
+  const divide = (values: ArrayLike<number>) => Float64Array.from(values, (x, i) => x / scale[i]!);
+  expectClose(divide(actual), divide(expected), TOLERANCE, what);
+}
+
+/** The bit patterns of a tensor's f32 values (so NaN and -0 compare exactly). */
+async function bitsOf(t: Tensor): Promise<number[]> {
+  const values = await t.read();
+  return Array.from(new Uint32Array(Float32Array.from(values).buffer));
+}
+
+describe('reference rules, by hand', () => {
+  it('SGD: momentum buffer starts as the gradient, then blends with dampening; Nesterov looks ahead', () => {
+    const options = { lr: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.01 };
+    const first = ref.sgdStep([1], [2], undefined, { ...options, step: 1 });
+    // g = 2 + 0.01 * 1 = 2.01; buf = g; p = 1 - 0.1 * 2.01.
+    expect(first.momentumBuffer![0]).toBeCloseTo(2.01, 14);
+    expect(first.param[0]).toBeCloseTo(0.799, 14);
+    const second = ref.sgdStep(first.param, [1], first.momentumBuffer, { ...options, step: 2 });
+    // g = 1 + 0.00799; buf = 0.9 * 2.01 + 0.5 * g.
+    expect(second.momentumBuffer![0]).toBeCloseTo(0.9 * 2.01 + 0.5 * 1.00799, 14);
+    expect(second.param[0]).toBeCloseTo(0.799 - 0.1 * (0.9 * 2.01 + 0.5 * 1.00799), 14);
+    const nesterov = ref.sgdStep([1], [2], undefined, { lr: 0.1, momentum: 0.9, nesterov: true, step: 1 });
+    // buf = 2; g = 2 + 0.9 * 2.
+    expect(nesterov.param[0]).toBeCloseTo(1 - 0.1 * 3.8, 14);
+    expect(ref.sgdStep([1], [2], undefined, { lr: 0.1, step: 1 }).momentumBuffer).toBeUndefined();
+  });
+
+  it('Adam: the first step moves each weight by lr * g / (|g| + eps); AdamW decays the weight first', () => {
+    const lr = 0.01;
+    const eps = 1e-8;
+    const adam = ref.adamStep([0.5, -2], [0.3, -4], [0, 0], [0, 0], { lr, eps, step: 1 });
+    expect(adam.param[0]).toBeCloseTo(0.5 - (lr * 0.3) / (0.3 + eps), 14);
+    expect(adam.param[1]).toBeCloseTo(-2 + (lr * 4) / (4 + eps), 14);
+    expect(adam.m[0]).toBeCloseTo(0.1 * 0.3, 15);
+    expect(adam.v[1]).toBeCloseTo(0.001 * 16, 15);
+    // Adam's L2 enters the gradient: g = 0.3 + 0.1 * 0.5.
+    const l2 = ref.adamStep([0.5], [0.3], [0], [0], { lr, eps, weightDecay: 0.1, step: 1 });
+    expect(l2.m[0]).toBeCloseTo(0.1 * 0.35, 15);
+    // AdamW leaves the gradient alone and scales the weight by 1 - lr * wd.
+    const adamw = ref.adamStep([0.5], [0.3], [0], [0], { lr, eps, weightDecay: 0.1, decoupled: true, step: 1 });
+    expect(adamw.m[0]).toBeCloseTo(0.1 * 0.3, 15);
+    expect(adamw.param[0]).toBeCloseTo(0.5 * (1 - lr * 0.1) - (lr * 0.3) / (0.3 + eps), 14);
+  });
+
+  it('flags NaN and both infinities, and nothing else', () => {
+    expect(ref.hasNonFinite([0, -1, 3.4e38, 1e-45])).toBe(false);
+    for (const bad of [Number.NaN, Infinity, -Infinity]) expect(ref.hasNonFinite([1, bad, 2])).toBe(true);
+  });
+});
+
+type SgdCase = { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean };
+type AdamCase = { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; decoupled?: boolean };
+
+const SGD_CASES: Array<[string, SgdCase]> = [
+  ['plain', { lr: 0.1 }],
+  ['weight decay', { lr: 0.05, weightDecay: 0.01 }],
+  ['momentum', { lr: 0.1, momentum: 0.9 }],
+  ['momentum, dampening and weight decay', { lr: 0.1, momentum: 0.8, dampening: 0.3, weightDecay: 0.02 }],
+  ['nesterov with weight decay', { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.01 }],
+];
+
+const ADAM_CASES: Array<[string, AdamCase]> = [
+  ['Adam', { lr: 1e-2 }],
+  ['Adam with L2 weight decay', { lr: 1e-2, weightDecay: 0.1, beta1: 0.8, beta2: 0.99 }],
+  ['AdamW', { lr: 1e-2, weightDecay: 0.1, decoupled: true }],
+  ['AdamW, large eps', { lr: 3e-3, weightDecay: 0.05, eps: 1e-3, decoupled: true }],
+];
+
+describe('GPU steps against the reference', () => {
+  for (const [name, hyper] of SGD_CASES) {
+    it.each(SIZES)(`SGD ${name}: ${STEPS} steps on %i elements`, async (n) => {
+      let param: Float64Array = Float64Array.from(uniform(n, 1));
+      let buffer: Float64Array | undefined;
+      const tParam = device.tensor(param);
+      const tBuffer = hyper.momentum ? device.zeros([n], 'f32', 'optimizer') : null;
+      for (let step = 1; step <= STEPS; step++) {
+        const grad = uniform(n, 100 + step);
+        const tGrad = device.tensor(grad);
+        sgdStep(tParam, tGrad, tBuffer, { ...hyper, step });
+        ({ param, momentumBuffer: buffer } = ref.sgdStep(param, grad, buffer, { ...hyper, step }));
+        tGrad.dispose();
+      }
+      expectClose(await tParam.read(), param, TOLERANCE, 'param');
+      if (tBuffer) expectClose(await tBuffer.read(), buffer!, TOLERANCE, 'momentum buffer');
+      tParam.dispose();
+      tBuffer?.dispose();
+    });
+  }
+
+  for (const [name, hyper] of ADAM_CASES) {
+    it.each(SIZES)(`${name}: ${STEPS} steps on %i elements`, async (n) => {
+      let param: Float64Array = Float64Array.from(uniform(n, 2));
+      let m: Float64Array = new Float64Array(n);
+      let v: Float64Array = new Float64Array(n);
+      const tParam = device.tensor(param);
+      const tm = device.zeros([n], 'f32', 'optimizer');
+      const tv = device.zeros([n], 'f32', 'optimizer');
+      // Gradients of mixed scale, so that eps and the bias corrections matter.
+      const gradScale = Float64Array.from({ length: n }, (_, i) => 10 ** ((i % 5) - 3));
+      for (let step = 1; step <= STEPS; step++) {
+        const grad = uniform(n, 200 + step).map((g, i) => g * gradScale[i]!);
+        const tGrad = device.tensor(grad);
+        adamStep(tParam, tGrad, tm, tv, { ...hyper, step });
+        ({ param, m, v } = ref.adamStep(param, grad, m, v, { ...hyper, step }));
+        tGrad.dispose();
+      }
+      expectClose(await tParam.read(), param, TOLERANCE, 'param');
+      expectCloseScaled(await tm.read(), m, gradScale, 'm');
+      expectCloseScaled(await tv.read(), v, gradScale.map((s) => s * s), 'v');
+      for (const t of [tParam, tm, tv]) t.dispose();
+    });
+  }
+
+  it('takes a strided view as the gradient', async () => {
+    const param = Float64Array.from(uniform(12, 3));
+    const grad = uniform(12, 4);
+    const tParam = device.tensor(param, [3, 4]);
+    const tGrad = device.tensor(grad, [4, 3]);
+    const view = tGrad.transpose();
+    sgdStep(tParam, view, null, { lr: 0.5 });
+    const transposed = Array.from({ length: 12 }, (_, i) => grad[(i % 4) * 3 + Math.floor(i / 4)]!);
+    expectClose(await tParam.read(), ref.sgdStep(param, transposed, undefined, { lr: 0.5, step: 1 }).param, TOLERANCE);
+    for (const t of [tParam, tGrad, view]) t.dispose();
+  });
+});
+
+describe('optimizer objects', () => {
+  const CONFIGS: OptimizerConfig[] = [
+    { kind: 'sgd', lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3 },
+    { kind: 'sgd', lr: 0.1 },
+    { kind: 'adam', lr: 1e-2, weightDecay: 1e-2 },
+    { kind: 'adamw', lr: 1e-2 },
+  ];
+
+  it.each(CONFIGS)('$kind over several parameters follows the reference, state in category optimizer', async (config) => {
+    const shapes = [[1], [3, 17], [65], [10, 100]];
+    const before = device.memory().live.optimizer;
+    const params = shapes.map((s, k) => device.tensor(uniform(s.reduce((a, b) => a * b, 1), 10 + k), s, 'f32', 'parameter'));
+    const expected: Float64Array[] = params.map((_, k) => Float64Array.from(uniform(params[k]!.size, 10 + k)));
+    const states: Array<[Float64Array, Float64Array]> = params.map((p) => [new Float64Array(p.size), new Float64Array(p.size)]);
+    const optimizer = createOptimizer(config);
+    expect(optimizer.stateBytes).toBe(0);
+    for (let step = 1; step <= 3; step++) {
+      const grads = params.map((p, k) => uniform(p.size, 50 * step + k));
+      const tGrads = grads.map((g, k) => device.tensor(g, params[k]!.shape));
+      optimizer.step(params, tGrads);
+      params.forEach((_, k) => {
+        const [a, b] = states[k]!;
+        if (config.kind === 'sgd') {
+          const r = ref.sgdStep(expected[k]!, grads[k]!, a, { ...config, step });
+          expected[k] = r.param;
+          if (r.momentumBuffer) states[k]![0] = r.momentumBuffer;
+        } else {
+          const r = ref.adamStep(expected[k]!, grads[k]!, a, b, { ...config, weightDecay: config.weightDecay ?? (config.kind === 'adamw' ? 1e-2 : 0), decoupled: config.kind === 'adamw', step });
+          expected[k] = r.param;
+          states[k] = [r.m, r.v];
+        }
+      });
+      tGrads.forEach((t) => t.dispose());
+    }
+    expect(optimizer.stepCount).toBe(3);
+    for (const [k, p] of params.entries()) expectClose(await p.read(), expected[k]!, TOLERANCE, `param ${k}`);
+    const slots = config.kind === 'sgd' ? ((config.momentum ?? 0) !== 0 ? 1 : 0) : 2;
+    const paramBytes = params.reduce((sum, p) => sum + p.bytes, 0);
+    expect(optimizer.stateBytes).toBe(slots * paramBytes);
+    expect(device.memory().live.optimizer - before).toBe(slots * paramBytes);
+    for (const [k, p] of params.entries()) {
+      const state = optimizer.stateOf(p);
+      expect(state.length).toBe(slots);
+      for (const t of state) expect(t.category).toBe('optimizer');
+      if (slots > 0) expectClose(await state[0]!.read(), states[k]![0], TOLERANCE, `state ${k}`);
+    }
+    optimizer.dispose();
+    expect(device.memory().live.optimizer).toBe(before);
+    params.forEach((p) => p.dispose());
+  });
+
+  it('AdamW defaults to weight decay 1e-2, as PyTorch', () => {
+    expect(createOptimizer({ kind: 'adamw', lr: 1 }).config.weightDecay).toBe(1e-2);
+    expect(createOptimizer({ kind: 'adam', lr: 1 }).config.weightDecay).toBeUndefined();
+  });
+});
+
+describe('non-finite guard', () => {
+  it.each([Number.NaN, Infinity, -Infinity])('checkFinite raises the flag for %f anywhere in the tensor', async (bad) => {
+    for (const n of [1, 65, 70_000]) {
+      for (const at of [0, n - 1, Math.floor(n / 2)]) {
+        const values = uniform(n, 5);
+        values[at] = bad;
+        const t = device.tensor(values);
+        const flag = device.zeros([1], 'u32');
+        checkFinite(t, flag);
+        expect(Array.from(await flag.read()), `n ${n}, bad value at ${at}`).toEqual([1]);
+        t.dispose();
+        flag.dispose();
+      }
+    }
+  });
+
+  it('checkFinite leaves the flag alone for finite values (extremes included), and writes the index asked for', async () => {
+    const values = Float32Array.from([3.4028234e38, -3.4028234e38, 1e-45, -0, 0, 1]);
+    const t = device.tensor(values);
+    const flag = device.zeros([4], 'u32');
+    checkFinite(t, flag, { index: 2 });
+    expect(Array.from(await flag.read())).toEqual([0, 0, 0, 0]);
+    const bad = device.tensor([1, Number.NaN]);
+    checkFinite(bad, flag, { index: 2 });
+    expect(Array.from(await flag.read())).toEqual([0, 0, 1, 0]);
+    for (const x of [t, flag, bad]) x.dispose();
+  });
+
+  it('checkFinite reads a strided view', async () => {
+    const values = uniform(12, 6);
+    values[5] = Number.NaN;
+    const t = device.tensor(values, [3, 4]);
+    const view = t.transpose();
+    const flag = device.zeros([1], 'u32');
+    checkFinite(view, flag);
+    expect(Array.from(await flag.read())).toEqual([1]);
+    for (const x of [t, view, flag]) x.dispose();
+  });
+
+  it.each<OptimizerConfig>([
+    { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true },
+    { kind: 'sgd', lr: 0.1 },
+    { kind: 'adam', lr: 1e-2, weightDecay: 1e-2 },
+    { kind: 'adamw', lr: 1e-2 },
+  ])('$kind: a NaN gradient leaves params and state bit-identical; a finite one steps', async (config) => {
+    const n = 65;
+    const params = [device.tensor(uniform(n, 7), [n], 'f32', 'parameter'), device.tensor(uniform(17, 8), [17], 'f32', 'parameter')];
+    const optimizer = createOptimizer(config);
+    const flag = device.zeros([1], 'u32');
+    const finiteGrads = () => [device.tensor(uniform(n, 9)), device.tensor(uniform(17, 10))];
+
+    // A finite step first, so the state is nonzero.
+    let grads = finiteGrads();
+    for (const g of grads) checkFinite(g, flag);
+    optimizer.step(params, grads, { skipIfFlagged: flag });
+    expect(Array.from(await flag.read())).toEqual([0]);
+    grads.forEach((g) => g.dispose());
+    const snapshot = async () => Promise.all([...params, ...params.flatMap((p) => optimizer.stateOf(p))].map(bitsOf));
+    const before = await snapshot();
+    if (config.kind === 'sgd' && config.momentum) expect(before[2]!.some((b) => b !== 0)).toBe(true);
+
+    // One NaN in the second parameter's gradient: nothing moves, in either parameter.
+    const bad = uniform(17, 11);
+    bad[16] = Number.NaN;
+    grads = [device.tensor(uniform(n, 12)), device.tensor(bad)];
+    for (const g of grads) checkFinite(g, flag);
+    optimizer.step(params, grads, { skipIfFlagged: flag });
+    expect(Array.from(await flag.read())).toEqual([1]);
+    expect(await snapshot()).toEqual(before);
+    grads.forEach((g) => g.dispose());
+
+    // The same NaN step without the guard does poison the weights (the test can fail).
+    grads = [device.tensor(uniform(n, 12)), device.tensor(bad)];
+    optimizer.step(params, grads);
+    const poisoned = await params[1]!.read();
+    expect(Number.isNaN(poisoned[16])).toBe(true);
+    grads.forEach((g) => g.dispose());
+    for (const t of [...params, flag]) t.dispose();
+    optimizer.dispose();
+  });
+
+  it('any raised element of a multi-element flag skips the step', async () => {
+    const param = device.tensor(uniform(17, 13));
+    const m = device.zeros([17], 'f32', 'optimizer');
+    const v = device.zeros([17], 'f32', 'optimizer');
+    const grad = device.tensor(uniform(17, 14));
+    const flag = device.tensor([0, 0, 0, 7], [4], 'u32');
+    const before = await bitsOf(param);
+    adamStep(param, grad, m, v, { lr: 0.1, step: 1, skipIfFlagged: flag });
+    sgdStep(param, grad, null, { lr: 0.1, skipIfFlagged: flag });
+    expect(await bitsOf(param)).toEqual(before);
+    expect((await m.read()).every((x) => x === 0)).toBe(true);
+    for (const t of [param, m, v, grad, flag]) t.dispose();
+  });
+});
+
+describe('bad input', () => {
+  it('rejects mismatched shapes and dtypes, naming the op and both shapes, before any dispatch', () => {
+    const param = device.zeros([3, 4]);
+    const grad = device.zeros([4, 3]);
+    const good = device.zeros([3, 4]);
+    const labels = device.zeros([3, 4], 'i32');
+    const fflag = device.zeros([1]);
+    const before = device.dispatchCount;
+    expect(() => sgdStep(param, grad, null, { lr: 0.1 })).toThrow(ShapeError);
+    expect(() => sgdStep(param, grad, null, { lr: 0.1 })).toThrow(/sgdStep: param \[3, 4\] and grad \[4, 3\]/);
+    expect(() => sgdStep(param, labels, null, { lr: 0.1 })).toThrow(/sgdStep: grad has dtype i32/);
+    expect(() => sgdStep(param, good, null, { lr: 0.1, momentum: 0.9 })).toThrow(/needs a momentum buffer/);
+    expect(() => sgdStep(param, good, grad, { lr: 0.1, momentum: 0.9 })).toThrow(/sgdStep: param \[3, 4\] and momentum buffer \[4, 3\]/);
+    expect(() => adamStep(param, good, good, good, { lr: 0.1, step: 1 })).toThrow(/share storage/);
+    expect(() => adamStep(param, good, grad, grad, { lr: 0.1, step: 1 })).toThrow(/adamStep: param \[3, 4\] and m \[4, 3\]/);
+    expect(() => adamStep(param, good, good, good, { lr: 0.1, step: 0 })).toThrow(RangeError);
+    expect(() => sgdStep(param, good, null, { lr: 0.1, skipIfFlagged: fflag })).toThrow(/flag has dtype f32/);
+    expect(() => sgdStep(param, good, null, { lr: 0.1, nesterov: true })).toThrow(/Nesterov/);
+    expect(() => checkFinite(param, fflag)).toThrow(/checkFinite: flag has dtype f32/);
+    const view = grad.transpose();
+    expect(() => sgdStep(view, good, null, { lr: 0.1 })).toThrow(/param .* must be contiguous/);
+    expect(device.dispatchCount).toBe(before);
+    for (const t of [param, grad, good, labels, fflag, view]) t.dispose();
+  });
+
+  it('an optimizer checks every pair before encoding or allocating anything', () => {
+    const params = [device.zeros([5]), device.zeros([6])];
+    const grads = [device.zeros([5]), device.zeros([7])];
+    const optimizer = createOptimizer({ kind: 'adam', lr: 1e-3 });
+    const before = device.dispatchCount;
+    expect(() => optimizer.step(params, grads)).toThrow(/adam: param \[6\] and grad \[7\]/);
+    expect(() => optimizer.step(params, grads.slice(0, 1))).toThrow(/2 params and 1 grads/);
+    expect(device.dispatchCount).toBe(before);
+    expect(optimizer.stateBytes).toBe(0);
+    expect(optimizer.stepCount).toBe(0);
+    expect(() => createOptimizer({ kind: 'adam', lr: 1e-3, beta1: 1 })).toThrow(/beta1 = 1/);
+    for (const t of [...params, ...grads]) t.dispose();
+    optimizer.dispose();
+  });
+});
