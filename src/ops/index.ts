@@ -7,3 +7,4 @@ export * from './layernorm.js';
 export * from './reduce.js';
 export * from './random.js';
 export * from './optim.js';
+export * from './attention.js';

@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { ShapeError, type Tensor } from '../src/node.js';
+import { attention, attentionBackward } from '../src/ops/attention.js';
+import * as reference from '../src/reference/attention.js';
+import type { AttentionShape } from '../src/reference/attention.js';
+import { testDevice } from './helpers/device.js';
+import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+/** Elementwise tolerances hold for reductions up to 256 terms; beyond, the normalized error. */
+function expectMatches(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what: string): void {
+  if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
+  else expectNormalizedClose(actual, expected, 1e-7, what);
+}
+
+function shapeOf(batch: number, heads: number, queryLength: number, keyLength: number, headDim: number): AttentionShape {
+  return { batch, heads, queryLength, keyLength, headDim };
+}
+
+function inputs(s: AttentionShape, seed: number, amplitude = 1) {
+  const qn = s.batch * s.heads * s.queryLength * s.headDim;
+  const kn = s.batch * s.heads * s.keyLength * s.headDim;
+  return {
+    q: uniform(qn, seed, -amplitude, amplitude),
+    k: uniform(kn, seed + 1, -amplitude, amplitude),
+    v: uniform(kn, seed + 2),
+  };
+}
+
+function upload(s: AttentionShape, data: ReturnType<typeof inputs>) {
+  return {
+    q: device.tensor(data.q, [s.batch, s.heads, s.queryLength, s.headDim]),
+    k: device.tensor(data.k, [s.batch, s.heads, s.keyLength, s.headDim]),
+    v: device.tensor(data.v, [s.batch, s.heads, s.keyLength, s.headDim]),
+  };
+}
+
+function disposeAll(...tensors: Tensor[]): void {
+  for (const t of tensors) t.dispose();
+}
+
+async function checkForward(s: AttentionShape, seed: number, scale?: number): Promise<void> {
+  const data = inputs(s, seed);
+  const t = upload(s, data);
+  const { out, logSumExp } = attention(t.q, t.k, t.v, scale === undefined ? {} : { scale });
+  expect(out.shape).toEqual([s.batch, s.heads, s.queryLength, s.headDim]);
+  expect(logSumExp.shape).toEqual([s.batch, s.heads, s.queryLength]);
+  const expected = reference.attention(data.q, data.k, data.v, s, scale);
+  expectMatches(await out.read(), expected.out, s.keyLength, 'out');
+  expectClose(await logSumExp.read(), expected.logSumExp, { rtol: 1e-4, atol: 1e-5 }, 'logSumExp');
+  disposeAll(t.q, t.k, t.v, out, logSumExp);
+}
+
+describe('attention forward', () => {
+  const lengths = [1, 3, 17, 63, 65, 129];
+  const headDims = [1, 3, 8, 16, 64];
+  it.each(lengths.flatMap((n) => headDims.map((d) => [n, d] as const)))('matches the reference at T = %i, D = %i', async (n, d) => {
+    await checkForward(shapeOf(1, 1, n, n, d), 100 * n + d);
+  });
+
+  it.each([
+    [3, 1, 17, 8],
+    [1, 5, 65, 3],
+    [3, 3, 63, 16],
+    [2, 3, 129, 64],
+  ])('matches the reference with B = %i, H = %i, T = %i (D = %i)', async (b, h, n, d) => {
+    await checkForward(shapeOf(b, h, n, n, d), 7 * b + h);
+  });
+
+  it.each([
+    [17, 65, 8],
+    [65, 3, 16],
+    [1, 129, 3],
+  ])('handles Tq = %i different from Tk = %i (D = %i)', async (tq, tk, d) => {
+    await checkForward(shapeOf(3, 1, tq, tk, d), tq + tk);
+  });
+
+  it('covers the largest head dim (D = 128) and a custom scale', async () => {
+    await checkForward(shapeOf(1, 3, 33, 33, 128), 5);
+    await checkForward(shapeOf(1, 1, 17, 17, 8), 6, 0.7);
+  });
+
+  it('accepts strided views (heads permuted out of [B, T, H, D])', async () => {
+    const s = shapeOf(2, 3, 17, 17, 8);
+    const data = inputs(s, 9);
+    // The same values laid out [B, T, H, D], as a projection produces them.
+    const toBthd = (x: Float32Array) => {
+      const y = new Float32Array(x.length);
+      for (let b = 0; b < s.batch; b++)
+        for (let h = 0; h < s.heads; h++)
+          for (let t = 0; t < s.queryLength; t++)
+            for (let d = 0; d < s.headDim; d++) {
+              y[((b * s.queryLength + t) * s.heads + h) * s.headDim + d] = x[((b * s.heads + h) * s.queryLength + t) * s.headDim + d]!;
+            }
+      return y;
+    };
+    const base = [s.batch, s.queryLength, s.heads, s.headDim];
+    const stored = [toBthd(data.q), toBthd(data.k), toBthd(data.v)].map((x) => device.tensor(x, base));
+    const views = stored.map((t) => t.permute([0, 2, 1, 3]));
+    expect(views[0]!.isContiguous).toBe(false);
+    const { out, logSumExp } = attention(views[0]!, views[1]!, views[2]!);
+    const expected = reference.attention(data.q, data.k, data.v, s);
+    expectClose(await out.read(), expected.out, { rtol: 1e-4, atol: 1e-5 }, 'out');
+    disposeAll(...stored, ...views, out, logSumExp);
+  });
+
+  it('handles zero query rows and zero batches', async () => {
+    for (const [b, h, tq] of [[1, 1, 0], [0, 2, 5]] as const) {
+      const q = device.zeros([b, h, tq, 8]);
+      const k = device.tensor(uniform(b * h * 3 * 8, 3), [b, h, 3, 8]);
+      const { out, logSumExp } = attention(q, k, k);
+      expect(out.shape).toEqual([b, h, tq, 8]);
+      expect((await out.read()).length).toBe(0);
+      const dOut = device.zeros([b, h, tq, 8]);
+      const grads = attentionBackward(dOut, q, k, k, out, logSumExp);
+      // No query attends to any key, so the key and value gradients are exactly zero.
+      expect(Array.from(await grads.dk.read()).every((x) => x === 0)).toBe(true);
+      expect(Array.from(await grads.dv.read()).every((x) => x === 0)).toBe(true);
+      disposeAll(q, k, out, logSumExp, dOut, grads.dq, grads.dk, grads.dv);
+    }
+  });
+
+  it('stays finite and exact at T = 1024 with scores past 90 (online softmax)', async () => {
+    const s = shapeOf(1, 1, 1024, 1024, 4);
+    // Entries up to 8 give scores up to 4 * 64 / sqrt(4) = 128.
+    const data = inputs(s, 77, 8);
+    const t = upload(s, data);
+    const { out, logSumExp } = attention(t.q, t.k, t.v);
+    const expected = reference.attention(data.q, data.k, data.v, s);
+    let maxScore = 0;
+    for (let i = 0; i < s.queryLength; i++) {
+      for (let j = 0; j < s.keyLength; j++) {
+        let score = 0;
+        for (let d = 0; d < s.headDim; d++) score += data.q[i * s.headDim + d]! * data.k[j * s.headDim + d]!;
+        maxScore = Math.max(maxScore, score / Math.sqrt(s.headDim));
+      }
+    }
+    // ln(f32 max) is 88.7: past it, exp(score) overflows without the running max.
+    expect(maxScore).toBeGreaterThan(90);
+    const actual = await out.read();
+    expect(actual.every(Number.isFinite)).toBe(true);
+    expectNormalizedClose(actual, expected.out, 1e-7, 'out');
+    expectClose(await logSumExp.read(), expected.logSumExp, { rtol: 1e-5, atol: 1e-5 }, 'logSumExp');
+    disposeAll(t.q, t.k, t.v, out, logSumExp);
+  });
+});
+
+describe('attention derivative rule', () => {
+  it.each([
+    [1, 1, 3, 3, 2],
+    [2, 1, 2, 4, 3],
+    [1, 3, 4, 1, 5],
+  ])('the reference rule matches central differences (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', (b, h, tq, tk, d) => {
+    const s = shapeOf(b, h, tq, tk, d);
+    const data = inputs(s, 40 + tq, 1.5);
+    const q = Float64Array.from(data.q);
+    const k = Float64Array.from(data.k);
+    const v = Float64Array.from(data.v);
+    const scale = 0.8;
+    const w = lossWeights(b * h * tq * d, 41);
+    const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => dot(reference.attention(qq, kk, vv, s, scale).out, w);
+    const analytic = reference.attentionBackward(w, q, k, v, s, scale);
+    expectClose(analytic.dq, finiteDifferenceGradient((x) => loss(x, k, v), q), { rtol: 1e-6, atol: 1e-8 }, 'dq');
+    expectClose(analytic.dk, finiteDifferenceGradient((x) => loss(q, x, v), k), { rtol: 1e-6, atol: 1e-8 }, 'dk');
+    expectClose(analytic.dv, finiteDifferenceGradient((x) => loss(q, k, x), v), { rtol: 1e-6, atol: 1e-8 }, 'dv');
+  });
+
+  it.each([
+    [1, 1, 1, 1, 1],
+    [1, 1, 17, 17, 3],
+    [3, 1, 65, 65, 8],
+    [1, 3, 63, 129, 16],
+    [1, 1, 129, 17, 64],
+    [1, 1, 300, 300, 8],
+  ])('the GPU rule matches the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
+    const s = shapeOf(b, h, tq, tk, d);
+    const data = inputs(s, 50 + tq + d);
+    const dOutData = uniform(b * h * tq * d, 51);
+    const t = upload(s, data);
+    const dOut = device.tensor(dOutData, [b, h, tq, d]);
+    const forward = attention(t.q, t.k, t.v);
+    const grads = attentionBackward(dOut, t.q, t.k, t.v, forward.out, forward.logSumExp);
+    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s);
+    expectMatches(await grads.dq.read(), expected.dq, tk, 'dq');
+    expectMatches(await grads.dk.read(), expected.dk, tq, 'dk');
+    expectMatches(await grads.dv.read(), expected.dv, tq, 'dv');
+    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.logSumExp, grads.dq, grads.dk, grads.dv);
+  });
+
+  it('passes the scale through to all three gradients', async () => {
+    const s = shapeOf(1, 2, 9, 11, 5);
+    const data = inputs(s, 60);
+    const dOutData = uniform(2 * 9 * 5, 61);
+    const t = upload(s, data);
+    const dOut = device.tensor(dOutData, [1, 2, 9, 5]);
+    const forward = attention(t.q, t.k, t.v, { scale: 1.3 });
+    const grads = attentionBackward(dOut, t.q, t.k, t.v, forward.out, forward.logSumExp, { scale: 1.3 });
+    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, 1.3);
+    expectClose(await grads.dq.read(), expected.dq, { rtol: 1e-4, atol: 1e-5 }, 'dq');
+    expectClose(await grads.dk.read(), expected.dk, { rtol: 1e-4, atol: 1e-5 }, 'dk');
+    expectClose(await grads.dv.read(), expected.dv, { rtol: 1e-4, atol: 1e-5 }, 'dv');
+    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.logSumExp, grads.dq, grads.dk, grads.dv);
+  });
+});
+
+describe('attention bad input', () => {
+  it('throws ShapeError naming the op and the shapes, before any dispatch', () => {
+    const q = device.zeros([2, 3, 5, 8]);
+    const k = device.zeros([2, 3, 7, 8]);
+    const v = device.zeros([2, 3, 7, 8]);
+    const vShort = device.zeros([2, 3, 6, 8]);
+    const kWide = device.zeros([2, 3, 7, 4]);
+    const kHeads = device.zeros([2, 4, 7, 8]);
+    const rank3 = device.zeros([3, 5, 8]);
+    const wide = device.zeros([1, 1, 2, 129]);
+    const noKeys = device.zeros([2, 3, 0, 8]);
+    const ints = device.zeros([2, 3, 5, 8], 'i32');
+    const lse = device.zeros([2, 3, 5]);
+    const lseLong = device.zeros([2, 3, 7]);
+    const before = device.dispatchCount;
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => attention(q, k, vShort), /attention: k \[2, 3, 7, 8\] and v \[2, 3, 6, 8\] must have the same shape/],
+      [() => attention(q, kWide, kWide), /attention: q \[2, 3, 5, 8\] and k \[2, 3, 7, 4\]: head dims 8 and 4 differ/],
+      [() => attention(q, kHeads, kHeads), /attention: q \[2, 3, 5, 8\] and k \[2, 4, 7, 8\]: batch and heads/],
+      [() => attention(rank3, k, v), /attention: q must have rank 4, got shape \[3, 5, 8\]/],
+      [() => attention(wide, wide, wide), /attention: q \[1, 1, 2, 129\]: head dim 129 is outside the supported 1\.\.128/],
+      [() => attention(q, noKeys, noKeys), /attention: k \[2, 3, 0, 8\] has no keys/],
+      [() => attention(ints, k, v), /attention: q has dtype i32 \(shape \[2, 3, 5, 8\]\)/],
+      [() => attention(q, k, v, { scale: Number.NaN }), /attention: scale NaN/],
+      [() => attentionBackward(k, q, k, v, q, lse), /attentionBackward: dOut \[2, 3, 7, 8\] and q \[2, 3, 5, 8\] must have the same shape/],
+      [() => attentionBackward(q, q, k, v, k, lse), /attentionBackward: out \[2, 3, 7, 8\] and q \[2, 3, 5, 8\] must have the same shape/],
+      [() => attentionBackward(q, q, k, v, q, lseLong), /attentionBackward: logSumExp \[2, 3, 7\] must be \[2, 3, 5\] for q \[2, 3, 5, 8\]/],
+      [() => attentionBackward(q, q, kWide, kWide, q, lse), /attentionBackward: q \[2, 3, 5, 8\] and k \[2, 3, 7, 4\]: head dims 8 and 4 differ/],
+    ];
+    for (const [call, message] of cases) {
+      expect(call).toThrow(ShapeError);
+      expect(call).toThrow(message);
+    }
+    expect(device.dispatchCount).toBe(before);
+    disposeAll(q, k, v, vShort, kWide, kHeads, rank3, wide, noKeys, ints, lse, lseLong);
+  });
+});
