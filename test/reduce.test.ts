@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
-import { argmax, mean, rowWorkgroupSize, sum, sumAll } from '../src/ops/reduce.js';
+import { argmax, mean, sum, sumAll } from '../src/ops/reduce.js';
+import { rowWorkgroupSize } from '../src/ops/util.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';

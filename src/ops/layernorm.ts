@@ -7,8 +7,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { columnWorkgroupSize, rowWorkgroupSize } from './reduce.js';
-import { requireSameDevice, requireSameShape, withDense } from './util.js';
+import { columnWorkgroupSize, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 

@@ -12,9 +12,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { rowWorkgroupSize } from './reduce.js';
-import { inverseTemperature } from './softmax.js';
-import { requireSameDevice, requireSameShape, withDense } from './util.js';
+import { inverseTemperature, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 

@@ -13,33 +13,9 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, rowWorkgroupSize, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
-
-/** Bounds for the workgroup of a one-workgroup-per-row kernel. */
-const MAX_ROW_WORKGROUP = 256;
-const MIN_ROW_WORKGROUP = 32;
-
-/**
- * Threads for a kernel that gives each row one workgroup (softmax, losses, layer norm, row
- * sums): a power of two (the in-workgroup tree halves it), no larger than the row needs, and
- * within the device's limits. Short rows get small workgroups: a tree step costs a barrier.
- */
-export function rowWorkgroupSize(device: Device, rowLength: number): number {
-  const limit = Math.min(MAX_ROW_WORKGROUP, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
-  const cap = 2 ** Math.floor(Math.log2(limit));
-  const wanted = 2 ** Math.ceil(Math.log2(Math.max(rowLength, 1)));
-  return Math.min(cap, Math.max(MIN_ROW_WORKGROUP, wanted));
-}
-
-/**
- * Threads per workgroup for one-thread-per-output kernels: 256, or less where the device allows
- * less (compatibility-mode devices may allow 128).
- */
-export function columnWorkgroupSize(device: Device): number {
-  return Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
-}
 
 /** Values each thread folds in a row chunk before the workgroup tree (see reduceRowChunks). */
 const ITEMS_PER_THREAD = 8;

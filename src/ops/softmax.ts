@@ -8,8 +8,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { rowWorkgroupSize } from './reduce.js';
-import { requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -17,13 +16,6 @@ export interface SoftmaxOptions {
   /** tau > 0: the op computes softmax(x / tau). Default 1. */
   temperature?: number;
   category?: MemoryCategory;
-}
-
-/** 1 / tau, after checking tau is a positive finite number. */
-export function inverseTemperature(op: string, tau: number | undefined): number {
-  const t = tau ?? 1;
-  if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`${op}: temperature must be a positive finite number, got ${t}`);
-  return 1 / t;
 }
 
 /** The op works on the last axis, so there must be one. */

@@ -56,3 +56,34 @@ export function withDense<R>(tensors: readonly Tensor[], fn: (...dense: Tensor[]
     });
   }
 }
+
+/** Bounds for the workgroup of a one-workgroup-per-row kernel. */
+const MAX_ROW_WORKGROUP = 256;
+const MIN_ROW_WORKGROUP = 32;
+
+/**
+ * Threads for a kernel that gives each row one workgroup (softmax, losses, layer norm, row
+ * sums): a power of two (the in-workgroup tree halves it), no larger than the row needs, and
+ * within the device's limits. Short rows get small workgroups: a tree step costs a barrier.
+ */
+export function rowWorkgroupSize(device: Device, rowLength: number): number {
+  const limit = Math.min(MAX_ROW_WORKGROUP, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+  const cap = 2 ** Math.floor(Math.log2(limit));
+  const wanted = 2 ** Math.ceil(Math.log2(Math.max(rowLength, 1)));
+  return Math.min(cap, Math.max(MIN_ROW_WORKGROUP, wanted));
+}
+
+/**
+ * Threads per workgroup for one-thread-per-output kernels: 256, or less where the device allows
+ * less (compatibility-mode devices may allow 128).
+ */
+export function columnWorkgroupSize(device: Device): number {
+  return Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+}
+
+/** 1 / tau, after checking tau is a positive finite number. */
+export function inverseTemperature(op: string, tau: number | undefined): number {
+  const t = tau ?? 1;
+  if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`${op}: temperature must be a positive finite number, got ${t}`);
+  return 1 / t;
+}
