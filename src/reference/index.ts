@@ -8,3 +8,5 @@ export * from './reduce.js';
 export * from './random.js';
 export * from './optim.js';
 export * from './attention.js';
+export * from './conv.js';
+export * from './pool.js';

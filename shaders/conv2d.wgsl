@@ -1,0 +1,397 @@
+// 2-D convolution, NCHW activations and [Cout, Cin, kH, kW] weights, as implicit GEMM: every
+// kernel reads its input windows straight from the activation tensor (no im2col buffer).
+//
+// Register blocking: a thread owns 4 * CV channels x TP = 4 positions (taps, for the weight
+// gradient). The channel-side operand is first packed into rows of channel vec4s (packWeights
+// for the weights, packGradient for dy), so per reduction step a thread does CV vec4 loads and
+// 4 scalar gathers for 16 * CV FMAs. On lavapipe every load is executed lane by lane and costs
+// far more than an FMA (DESIGN.md, cost model), so loads per FMA are the lever. On GPUs the
+// packed-row loads are uniform across a workgroup (broadcast) and the gathers of neighbouring
+// threads are adjacent (coalesced), which is why a thread's 4 positions are WG apart rather than
+// consecutive. No workgroup memory: a shared-memory tiled variant for GPUs is future work.
+
+override WG: u32 = 64u;
+// False when the padding is 0: every tap then lands inside the input and needs no check.
+override PADDED: bool = true;
+// True when both strides are 1: the input gradient then needs no divisibility test.
+override UNIT_STRIDE: bool = true;
+// Fused epilogue of the forward kernel: 0 none, 1 relu.
+override ACTIVATION: u32 = 0u;
+
+// Channels per thread: Acc holds 4 * CV channels (a vec4, or a matrix of CV vec4 columns).
+// Accumulators are plain values, one per position, not arrays: lavapipe keeps a private array
+// in memory unless every loop over it is unrolled, and each access then costs a load.
+//#variant C4
+const CV: u32 = 1u;
+alias Acc = vec4<f32>;
+fn loadChannels(at: u32) -> Acc { return channelRows[at]; }
+fn column(acc: Acc, c: u32) -> vec4<f32> { return acc; }
+//#variant C8
+const CV: u32 = 2u;
+alias Acc = mat2x4<f32>;
+fn loadChannels(at: u32) -> Acc { return Acc(channelRows[at], channelRows[at + 1u]); }
+fn column(acc: Acc, c: u32) -> vec4<f32> { return acc[c]; }
+//#variant C16
+const CV: u32 = 4u;
+alias Acc = mat4x4<f32>;
+fn loadChannels(at: u32) -> Acc { return Acc(channelRows[at], channelRows[at + 1u], channelRows[at + 2u], channelRows[at + 3u]); }
+fn column(acc: Acc, c: u32) -> vec4<f32> { return acc[c]; }
+//#end
+// Positions (or taps) per thread: the four lanes of a vec4, with accumulators acc0..acc3.
+const TP: u32 = 4u;
+
+struct ConvParams {
+  batch: u32,
+  inChannels: u32,
+  inHeight: u32,
+  inWidth: u32,
+  outChannels: u32,
+  outHeight: u32,
+  outWidth: u32,
+  kernelHeight: u32,
+  kernelWidth: u32,
+  strideY: u32,
+  strideX: u32,
+  padY: u32,
+  padX: u32,
+  // Width of one packed row (channelRows), in vec4s: the blocked channel count over 4, rounded up.
+  channelVec4s: u32,
+  // Positions: N * Ho * Wo (forward, packGradient), N * H * W (input gradient).
+  positions: u32,
+  // Packed row holding the bias (forward only; a zero row when there is no bias).
+  biasRow: u32,
+}
+
+struct PackParams {
+  rows: u32,
+  cols: u32,
+  colsPadded: u32,
+  taps: u32,
+  colStride: u32,
+  groupStride: u32,
+  count: u32,
+  biasRow: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+// A packed operand in rows of channel vec4s: the weights (forward, input gradient) or dy
+// (weight gradient), made by packWeights or packGradient.
+@group(0) @binding(1) var<storage, read> channelRows: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> conv: ConvParams;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(8) var<storage, read> w: array<f32>;
+@group(0) @binding(9) var<storage, read_write> packed: array<f32>;
+@group(0) @binding(10) var<uniform> pack: PackParams;
+@group(0) @binding(11) var<storage, read> bias: array<f32>;
+
+// The grid is [position tiles (folded over x and z), channel blocks (y)]; a workgroup covers
+// TP * WG consecutive positions, thread `lid` taking every WG-th of them.
+fn tileIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
+  return wid.x + wid.z * groups.x;
+}
+
+// ---------------------------------------------------------------- weight packing
+
+// packed[row][col] = w[col * colStride + (row / taps) * groupStride + row % taps], zero beyond
+// `cols` and in the rows past `rows` (the bias row, filled by packBias when there is a bias).
+// Forward: rows (ci, kh, kw), cols Cout. Input gradient: rows (co, kh, kw), cols Cin.
+@compute @workgroup_size(WG)
+fn packWeights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.x + gid.y * groups.x * WG;
+  if (i >= pack.count) { return; }
+  let row = i / pack.colsPadded;
+  let col = i % pack.colsPadded;
+  var value = 0.0;
+  if (row < pack.rows && col < pack.cols) {
+    value = w[col * pack.colStride + (row / pack.taps) * pack.groupStride + row % pack.taps];
+  }
+  packed[i] = value;
+}
+
+@compute @workgroup_size(WG)
+fn packBias(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= pack.cols) { return; }
+  packed[pack.biasRow * pack.colsPadded + i] = bias[i];
+}
+
+// ---------------------------------------------------------------- shared helpers
+
+// The four positions (or taps) of thread `lid`: TP consecutive slots of its tile, each WG apart.
+fn slots(tile: u32, lid: u32) -> vec4<u32> {
+  return (vec4<u32>(tile * TP) + vec4<u32>(0u, 1u, 2u, 3u)) * WG + lid;
+}
+
+// x at four indices; lanes outside the input (padding) read as zero, through index 0.
+fn gatherInput(at: vec4<i32>, inside: vec4<bool>) -> vec4<f32> {
+  let safe = select(vec4<u32>(0u), vec4<u32>(at), inside);
+  return select(vec4<f32>(0.0), vec4<f32>(x[safe.x], x[safe.y], x[safe.z], x[safe.w]), inside);
+}
+
+fn gatherGradient(at: vec4<i32>, inside: vec4<bool>) -> vec4<f32> {
+  let safe = select(vec4<u32>(0u), vec4<u32>(at), inside);
+  return select(vec4<f32>(0.0), vec4<f32>(dy[safe.x], dy[safe.y], dy[safe.z], dy[safe.w]), inside);
+}
+
+// packed[n, oh, ow][co] = dy[n, co, oh, ow], zero for co >= Cout: the weight gradient then reads
+// the dy of 4 channels with one vec4 load instead of 4 scalar ones. count = N * Ho * Wo * channelVec4s * 4.
+@compute @workgroup_size(WG)
+fn packGradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.x + gid.y * groups.x * WG;
+  let width = conv.channelVec4s * 4u;
+  if (i >= conv.positions * width) { return; }
+  let position = i / width;
+  let co = i % width;
+  let outPlane = conv.outHeight * conv.outWidth;
+  var value = 0.0;
+  if (co < conv.outChannels) {
+    value = dy[((position / outPlane) * conv.outChannels + co) * outPlane + position % outPlane];
+  }
+  packed[i] = value;
+}
+
+// ---------------------------------------------------------------- forward
+
+fn storeOutput(position: u32, value: Acc, firstVec4: u32) {
+  if (position >= conv.positions) { return; }
+  let outPlane = conv.outHeight * conv.outWidth;
+  let base = (position / outPlane) * conv.outChannels * outPlane + position % outPlane;
+  for (var c = 0u; c < CV; c++) {
+    var v = column(value, c);
+    if (ACTIVATION == 1u) { v = max(v, vec4<f32>(0.0)); }
+    for (var e = 0u; e < 4u; e++) {
+      let co = (firstVec4 + c) * 4u + e;
+      if (co < conv.outChannels) { y[base + co * outPlane] = v[e]; }
+    }
+  }
+}
+
+// y[n, co, oh, ow] = act(bias[co] + sum_{ci, kh, kw} w[co, ci, kh, kw] * x[n, ci, oh*sy - py + kh, ow*sx - px + kw])
+@compute @workgroup_size(WG)
+fn conv2dForward(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let inPlane = conv.inHeight * conv.inWidth;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let tile = tileIndex(wid, groups);
+  let firstVec4 = wid.y * CV;  // first channel vec4 of this thread's block
+  // Per position: the input row and column of its window's top-left tap, and that tap's index
+  // (it may lie in the padding, hence i32). Positions past the end repeat the last one.
+  let p = min(slots(tile, lid), vec4<u32>(conv.positions - 1u));
+  let r = p % outPlane;
+  let top = vec4<i32>((r / conv.outWidth) * conv.strideY) - i32(conv.padY);
+  let left = vec4<i32>((r % conv.outWidth) * conv.strideX) - i32(conv.padX);
+  let origin = vec4<i32>((p / outPlane) * conv.inChannels * inPlane) + top * i32(conv.inWidth) + left;
+  let height = vec4<u32>(conv.inHeight);
+  let width = vec4<u32>(conv.inWidth);
+  var acc0: Acc;
+  var acc1: Acc;
+  var acc2: Acc;
+  var acc3: Acc;
+  var k = 0u;
+  for (var ci = 0u; ci < conv.inChannels; ci++) {
+    for (var kh = 0u; kh < conv.kernelHeight; kh++) {
+      let rowInside = vec4<u32>(top + i32(kh)) < height;
+      let tapRow = origin + i32(ci * inPlane + kh * conv.inWidth);
+      for (var kw = 0u; kw < conv.kernelWidth; kw++) {
+        let wm = loadChannels(k * conv.channelVec4s + firstVec4);
+        let at = tapRow + i32(kw);
+        var v: vec4<f32>;
+        if (PADDED) {
+          v = gatherInput(at, rowInside & (vec4<u32>(left + i32(kw)) < width));
+        } else {
+          let a = vec4<u32>(at);
+          v = vec4<f32>(x[a.x], x[a.y], x[a.z], x[a.w]);
+        }
+        acc0 += v.x * wm;
+        acc1 += v.y * wm;
+        acc2 += v.z * wm;
+        acc3 += v.w * wm;
+        k++;
+      }
+    }
+  }
+  let b = loadChannels(conv.biasRow * conv.channelVec4s + firstVec4);
+  let q = slots(tile, lid);
+  storeOutput(q.x, acc0 + b, firstVec4);
+  storeOutput(q.y, acc1 + b, firstVec4);
+  storeOutput(q.z, acc2 + b, firstVec4);
+  storeOutput(q.w, acc3 + b, firstVec4);
+}
+
+// ---------------------------------------------------------------- input gradient
+
+fn storeInputGradient(position: u32, value: Acc, firstVec4: u32) {
+  if (position >= conv.positions) { return; }
+  let inPlane = conv.inHeight * conv.inWidth;
+  let base = (position / inPlane) * conv.inChannels * inPlane + position % inPlane;
+  for (var c = 0u; c < CV; c++) {
+    let v = column(value, c);
+    for (var e = 0u; e < 4u; e++) {
+      let ci = (firstVec4 + c) * 4u + e;
+      if (ci < conv.inChannels) { dx[base + ci * inPlane] = v[e]; }
+    }
+  }
+}
+
+// dx[n, ci, ih, iw] = sum_{co, kh, kw} w[co, ci, kh, kw] * dy[n, co, oh, ow] over the taps with
+// oh * sy - py + kh = ih and ow * sx - px + kw = iw. Weights are packed with rows (co, kh, kw)
+// and columns ci. With stride > 1 only the taps whose offsets divide evenly contribute; they
+// are found by a test per tap (simple, and wasteful by a factor sy * sx).
+@compute @workgroup_size(WG)
+fn conv2dBackwardInput(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let inPlane = conv.inHeight * conv.inWidth;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let tile = tileIndex(wid, groups);
+  let firstVec4 = wid.y * CV;
+  // Per position: ih + py and iw + px (tap kh reaches output row (ih + py - kh) / sy), and the
+  // offset of image n in dy.
+  let p = min(slots(tile, lid), vec4<u32>(conv.positions - 1u));
+  let r = p % inPlane;
+  let row = vec4<i32>(r / conv.inWidth + conv.padY);
+  let col = vec4<i32>(r % conv.inWidth + conv.padX);
+  let image = vec4<i32>((p / inPlane) * conv.outChannels * outPlane);
+  let sy = i32(conv.strideY);
+  let sx = i32(conv.strideX);
+  let height = vec4<u32>(conv.outHeight);
+  let width = vec4<u32>(conv.outWidth);
+  var acc0: Acc;
+  var acc1: Acc;
+  var acc2: Acc;
+  var acc3: Acc;
+  var k = 0u;
+  for (var co = 0u; co < conv.outChannels; co++) {
+    let channel = image + i32(co * outPlane);
+    for (var kh = 0u; kh < conv.kernelHeight; kh++) {
+      for (var kw = 0u; kw < conv.kernelWidth; kw++) {
+        let wm = loadChannels(k * conv.channelVec4s + firstVec4);
+        var oh = row - i32(kh);
+        var ow = col - i32(kw);
+        var inside = vec4<bool>(true);
+        if (!UNIT_STRIDE) {
+          inside = (oh >= vec4<i32>(0)) & (ow >= vec4<i32>(0)) & (oh % sy == vec4<i32>(0)) & (ow % sx == vec4<i32>(0));
+          oh = oh / sy;
+          ow = ow / sx;
+        }
+        inside = inside & (vec4<u32>(oh) < height) & (vec4<u32>(ow) < width);
+        let v = gatherGradient(channel + oh * i32(conv.outWidth) + ow, inside);
+        acc0 += v.x * wm;
+        acc1 += v.y * wm;
+        acc2 += v.z * wm;
+        acc3 += v.w * wm;
+        k++;
+      }
+    }
+  }
+  let q = slots(tile, lid);
+  storeInputGradient(q.x, acc0, firstVec4);
+  storeInputGradient(q.y, acc1, firstVec4);
+  storeInputGradient(q.z, acc2, firstVec4);
+  storeInputGradient(q.w, acc3, firstVec4);
+}
+
+// ---------------------------------------------------------------- weight gradient
+
+fn storeWeightGradient(tap: u32, value: Acc, firstVec4: u32) {
+  let tapCount = conv.inChannels * conv.kernelHeight * conv.kernelWidth;
+  if (tap >= tapCount) { return; }
+  for (var c = 0u; c < CV; c++) {
+    let v = column(value, c);
+    for (var e = 0u; e < 4u; e++) {
+      let co = (firstVec4 + c) * 4u + e;
+      if (co < conv.outChannels) { dw[co * tapCount + tap] = v[e]; }
+    }
+  }
+}
+
+// dw[co, ci, kh, kw] = sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, ci, oh*sy - py + kh, ow*sx - px + kw].
+// A thread owns 4 * CV output channels x TP taps (ci, kh, kw) and reduces over every output
+// position; the grid is [tap tiles (x, z), channel blocks (y)].
+@compute @workgroup_size(WG)
+fn conv2dBackwardWeight(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let inPlane = conv.inHeight * conv.inWidth;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let taps = conv.kernelHeight * conv.kernelWidth;
+  let tile = tileIndex(wid, groups);
+  let firstVec4 = wid.y * CV;
+  // Per tap: its row and column offset from a window's top-left corner (padding included), and
+  // its index offset in x. Taps past the end repeat the last one.
+  let t = min(slots(tile, lid), vec4<u32>(conv.inChannels * taps - 1u));
+  let r = t % taps;
+  let tapTop = vec4<i32>(r / conv.kernelWidth) - i32(conv.padY);
+  let tapLeft = vec4<i32>(r % conv.kernelWidth) - i32(conv.padX);
+  let tapOffset = vec4<i32>((t / taps) * inPlane) + tapTop * i32(conv.inWidth) + tapLeft;
+  let height = vec4<u32>(conv.inHeight);
+  let width = vec4<u32>(conv.inWidth);
+  var acc0: Acc;
+  var acc1: Acc;
+  var acc2: Acc;
+  var acc3: Acc;
+  for (var n = 0u; n < conv.batch; n++) {
+    let image = i32(n * conv.inChannels * inPlane);
+    let gradImage = n * outPlane;
+    for (var oh = 0u; oh < conv.outHeight; oh++) {
+      let top = i32(oh * conv.strideY);
+      let rowInside = vec4<u32>(tapTop + top) < height;
+      for (var ow = 0u; ow < conv.outWidth; ow++) {
+        let left = i32(ow * conv.strideX);
+        let g = loadChannels((gradImage + oh * conv.outWidth + ow) * conv.channelVec4s + firstVec4);
+        let at = tapOffset + (image + top * i32(conv.inWidth) + left);
+        var v: vec4<f32>;
+        if (PADDED) {
+          v = gatherInput(at, rowInside & (vec4<u32>(tapLeft + left) < width));
+        } else {
+          let a = vec4<u32>(at);
+          v = vec4<f32>(x[a.x], x[a.y], x[a.z], x[a.w]);
+        }
+        acc0 += v.x * g;
+        acc1 += v.y * g;
+        acc2 += v.z * g;
+        acc3 += v.w * g;
+      }
+    }
+  }
+  let q = slots(tile, lid);
+  storeWeightGradient(q.x, acc0, firstVec4);
+  storeWeightGradient(q.y, acc1, firstVec4);
+  storeWeightGradient(q.z, acc2, firstVec4);
+  storeWeightGradient(q.w, acc3, firstVec4);
+}
+
+// ---------------------------------------------------------------- bias gradient
+
+// dbias[co] = sum_{n, oh, ow} dy[n, co, oh, ow]: one workgroup per channel, a strided partial
+// sum per thread, then a tree in workgroup memory (WG must be a power of two).
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn conv2dBackwardBias(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let co = wid.x;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let count = conv.batch * outPlane;
+  var sum = 0.0;
+  for (var i = lid; i < count; i += WG) {
+    sum += dy[((i / outPlane) * conv.outChannels + co) * outPlane + i % outPlane];
+  }
+  partial[lid] = sum;
+  workgroupBarrier();
+  for (var half = WG / 2u; half > 0u; half /= 2u) {
+    if (lid < half) { partial[lid] += partial[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { dbias[co] = partial[0]; }
+}

@@ -1,0 +1,170 @@
+/**
+ * Pooling over NCHW activations (f32): max and average pooling, global average pooling, and
+ * their derivative rules (shaders/pool2d.wgsl). Shapes are checked before anything is encoded.
+ *
+ * As PyTorch: the stride defaults to the kernel; max pooling ignores padded taps and sends each
+ * window's gradient to its first maximum (row-major window order); average pooling counts padded
+ * taps as zeros (count_include_pad = true), so it always divides by kH * kW.
+ */
+import { ShapeError } from '../gpu/errors.js';
+import type { MemoryCategory } from '../gpu/pool.js';
+import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { spatialPair, type SpatialPair } from './conv.js';
+import { copy } from './copy.js';
+import { elementWorkgroups, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
+
+export interface Pool2dOptions {
+  /** Window size, [kH, kW] or one value for both. */
+  kernel: SpatialPair;
+  /** Step between windows (default: the kernel). */
+  stride?: SpatialPair;
+  /** Padding on each side (default 0), at most half the kernel. */
+  padding?: SpatialPair;
+  category?: MemoryCategory;
+}
+
+interface PoolGeometry {
+  inHeight: number;
+  inWidth: number;
+  outHeight: number;
+  outWidth: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideY: number;
+  strideX: number;
+  padY: number;
+  padX: number;
+}
+
+const densify = (t: Tensor) => copy(t, 'scratch');
+
+function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): PoolGeometry {
+  if (options?.kernel === undefined) throw new ShapeError(`${op}: options.kernel is required (x ${formatShape(xShape)})`);
+  const [kernelHeight, kernelWidth] = spatialPair(op, 'kernel', options.kernel, 1);
+  const [strideY, strideX] = spatialPair(op, 'stride', options.stride ?? [kernelHeight, kernelWidth], 1);
+  const [padY, padX] = spatialPair(op, 'padding', options.padding ?? 0, 0);
+  const [, , inHeight, inWidth] = xShape as [number, number, number, number];
+  if (2 * padY > kernelHeight || 2 * padX > kernelWidth) {
+    throw new ShapeError(`${op}: padding [${padY}, ${padX}] is more than half the kernel ${kernelHeight}x${kernelWidth} (x ${formatShape(xShape)})`);
+  }
+  if (kernelHeight > inHeight + 2 * padY || kernelWidth > inWidth + 2 * padX) {
+    throw new ShapeError(
+      `${op}: x ${formatShape(xShape)} and kernel [${kernelHeight}, ${kernelWidth}]: the kernel is larger than the padded input ` +
+        `${inHeight + 2 * padY}x${inWidth + 2 * padX} (padding [${padY}, ${padX}])`,
+    );
+  }
+  return {
+    inHeight,
+    inWidth,
+    outHeight: Math.floor((inHeight + 2 * padY - kernelHeight) / strideY) + 1,
+    outWidth: Math.floor((inWidth + 2 * padX - kernelWidth) / strideX) + 1,
+    kernelHeight,
+    kernelWidth,
+    strideY,
+    strideX,
+    padY,
+    padX,
+  };
+}
+
+/** [N, C, Ho, Wo] of pooling x [N, C, H, W]. */
+export function pool2dOutputShape(xShape: Shape, options: Pool2dOptions): [number, number, number, number] {
+  const g = poolGeometry('pool2dOutputShape', xShape, options);
+  return [xShape[0]!, xShape[1]!, g.outHeight, g.outWidth];
+}
+
+type PoolEntry = 'maxPool2dForward' | 'maxPool2dBackward' | 'avgPool2dForward' | 'avgPool2dBackward' | 'globalAvgPoolForward' | 'globalAvgPoolBackward';
+
+/** Encodes one pool2d kernel over `count` threads, writing `outShape` into `out`. */
+function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 'dx', outShape: Shape, g: PoolGeometry, count: number, category: MemoryCategory): Tensor {
+  const inputs = Object.values(bindings);
+  const device = inputs[0]!.device;
+  return withDense(inputs, (...dense) => {
+    const out = device.empty(outShape, 'f32', category);
+    const denseBindings: Record<string, Tensor> = { [outName]: out };
+    Object.keys(bindings).forEach((name, i) => (denseBindings[name] = dense[i]!));
+    if (count > 0) {
+      const wg = Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+      const kernel = device.kernel({ file: 'pool2d', entry, overrides: { WG: wg } });
+      device.dispatch(kernel, denseBindings, { count, ...g, _pad: 0 }, elementWorkgroups(count, wg));
+    }
+    return out;
+  }, densify);
+}
+
+function checkInput(op: string, x: Tensor): void {
+  requireDtype(op, 'x', x, ['f32']);
+  requireRank(op, 'x', x, 4);
+}
+
+/** Checks dy [N, C, Ho, Wo] against the pooling of x [N, C, H, W]. */
+function checkGradient(op: string, dy: Tensor, xShape: Shape, expected: Shape, xName: string): void {
+  requireDtype(op, 'dy', dy, ['f32']);
+  if (!shapesEqual(dy.shape, expected)) {
+    throw new ShapeError(`${op}: dy ${formatShape(dy.shape)} and ${xName} ${formatShape(xShape)}: pooling gives ${formatShape(expected)}`);
+  }
+}
+
+/** y[n, c, oh, ow] = max over the window of x [N, C, H, W]. */
+export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  const op = 'maxPool2d';
+  checkInput(op, x);
+  const g = poolGeometry(op, x.shape, options);
+  const outShape = [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth];
+  return run('maxPool2dForward', { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+}
+
+/** dL/dx of maxPool2d: each window's dL/dy goes to the first maximum of that window in x. */
+export function maxPool2dBackward(dy: Tensor, x: Tensor, options: Pool2dOptions): Tensor {
+  const op = 'maxPool2dBackward';
+  requireSameDevice(op, [dy, x]);
+  checkInput(op, x);
+  const g = poolGeometry(op, x.shape, options);
+  checkGradient(op, dy, x.shape, [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth], 'x');
+  return run('maxPool2dBackward', { x, dy }, 'dx', x.shape, g, x.size, options.category ?? 'activation');
+}
+
+/** y[n, c, oh, ow] = mean over the window of x (padded taps count as zeros). */
+export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  const op = 'avgPool2d';
+  checkInput(op, x);
+  const g = poolGeometry(op, x.shape, options);
+  const outShape = [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth];
+  return run('avgPool2dForward', { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+}
+
+/** dL/dx [inputShape] of avgPool2d: every element gets dL/dy / (kH * kW) from each window containing it. */
+export function avgPool2dBackward(dy: Tensor, inputShape: Shape, options: Pool2dOptions): Tensor {
+  const op = 'avgPool2dBackward';
+  requireDtype(op, 'dy', dy, ['f32']);
+  if (inputShape.length !== 4) throw new ShapeError(`${op}: inputShape must have rank 4, got ${formatShape(inputShape)} (dy ${formatShape(dy.shape)})`);
+  const g = poolGeometry(op, inputShape, options);
+  checkGradient(op, dy, inputShape, [inputShape[0]!, inputShape[1]!, g.outHeight, g.outWidth], 'inputShape');
+  return run('avgPool2dBackward', { dy }, 'dx', inputShape, g, inputShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+}
+
+const NO_WINDOW = { kernelHeight: 1, kernelWidth: 1, strideY: 1, strideX: 1, padY: 0, padX: 0 };
+
+/** [N, C, H, W] -> [N, C]: the mean of each plane. */
+export function globalAvgPool(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  const op = 'globalAvgPool';
+  checkInput(op, x);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (h * w === 0) throw new ShapeError(`${op}: x ${formatShape(x.shape)} has empty planes`);
+  const g = { inHeight: h, inWidth: w, outHeight: 1, outWidth: 1, ...NO_WINDOW };
+  return run('globalAvgPoolForward', { x }, 'y', [n, c], g, n * c, category);
+}
+
+/** dL/dx [N, C, H, W] of globalAvgPool: dL/dy [N, C] / (H * W) on every element of each plane. */
+export function globalAvgPoolBackward(dy: Tensor, inputShape: Shape, category: MemoryCategory = 'activation'): Tensor {
+  const op = 'globalAvgPoolBackward';
+  requireDtype(op, 'dy', dy, ['f32']);
+  if (inputShape.length !== 4) throw new ShapeError(`${op}: inputShape must have rank 4, got ${formatShape(inputShape)} (dy ${formatShape(dy.shape)})`);
+  const [n, c, h, w] = inputShape as [number, number, number, number];
+  if (!shapesEqual(dy.shape, [n, c])) {
+    throw new ShapeError(`${op}: dy ${formatShape(dy.shape)} and inputShape ${formatShape(inputShape)}: expected dy [${n}, ${c}]`);
+  }
+  const g = { inHeight: h, inWidth: w, outHeight: 1, outWidth: 1, ...NO_WINDOW };
+  return run('globalAvgPoolBackward', { dy }, 'dx', inputShape, g, n * c * h * w, category);
+}
