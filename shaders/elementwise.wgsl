@@ -48,30 +48,13 @@ fn applyBinary(x: f32, y: f32, alpha: f32) -> f32 {
   }
 }
 
-const SQRT_HALF: f32 = 0.70710678118654752;
-const INV_SQRT_2PI: f32 = 0.39894228040143268;
-
-// erfc with fractional error below 1.2e-7 everywhere (Numerical Recipes, Chebyshev fit).
-// WGSL has no erf; this keeps GELU exact to f32 precision, including its tails.
-fn erfc(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  let r = t * exp(poly);
-  return select(2.0 - r, r, x >= 0.0);
-}
-
-// Standard normal CDF.
-fn phi(x: f32) -> f32 {
-  return 0.5 * erfc(-x * SQRT_HALF);
-}
+//#include lib/normal
 
 fn applyUnary(x: f32) -> f32 {
   switch UNARY_OP {
     case 0u: { return unary.alpha * x + unary.beta; }
     case 1u: { return max(x, 0.0); }
-    case 2u: { return x * phi(x); }
+    case 2u: { return gelu(x); }
     case 3u: { return exp(x); }
     case 4u: { return log(x); }
     case 5u: { return sqrt(x); }
@@ -136,12 +119,10 @@ fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   out[i] = select(0.0, a[i], b[i] > 0.0);
 }
 
-// gelu(x) = x * Phi(x)  =>  gelu'(x) = Phi(x) + x * phi(x), phi the standard normal density.
+// gelu(x) = x * Phi(x)  =>  gelu'(x) = Phi(x) + x * phi(x) (shaders/lib/normal.wgsl).
 @compute @workgroup_size(WG)
 fn geluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = index(gid, groups);
   if (i >= unary.count) { return; }
-  let x = b[i];
-  let density = INV_SQRT_2PI * exp(-0.5 * x * x);
-  out[i] = a[i] * (phi(x) + x * density);
+  out[i] = a[i] * geluDerivative(b[i]);
 }

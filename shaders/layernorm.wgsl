@@ -43,31 +43,7 @@ struct NormParams {
 @group(0) @binding(13) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(14) var<uniform> params: NormParams;
 
-var<workgroup> partialA: array<f32, WG>;
-var<workgroup> partialB: array<f32, WG>;
-
-// Sums every thread's pair of values; all threads get both totals. Call it from
-// workgroup-uniform control flow (it holds barriers).
-fn reducePair(lid: u32, a: f32, b: f32) -> vec2<f32> {
-  partialA[lid] = a;
-  partialB[lid] = b;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      partialA[lid] = partialA[lid] + partialA[lid + stride];
-      partialB[lid] = partialB[lid] + partialB[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = vec2<f32>(partialA[0], partialB[0]);
-  // The arrays are free for the next reduction only once every thread has read the result.
-  workgroupBarrier();
-  return total;
-}
-
-fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-  return wid.x + wid.y * groups.x;
-}
+//#include lib/rowReduce
 
 // The variance is taken from deviations about the mean (two passes over the row), not as
 // E[x^2] - mean^2, which cancels catastrophically when |mean| >> std.

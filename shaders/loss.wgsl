@@ -35,50 +35,7 @@ struct LossParams {
 @group(0) @binding(7) var<storage, read_write> logPi: array<f32>;
 @group(0) @binding(8) var<uniform> params: LossParams;
 
-var<workgroup> partialMax: array<f32, WG>;
-var<workgroup> partialSum: array<f32, WG>;
-
-// The lowest finite f32: the max of an empty slice. Finite rather than -inf so that
-// exp(LOWEST - LOWEST) = 1 and an empty partial (LOWEST, 0) combines without a NaN.
-const LOWEST: f32 = -0x1.fffffep+127f;
-
-// A running max m and s = sum of exp(z - m) over the values folded in so far.
-struct MaxSum {
-  m: f32,
-  s: f32,
-}
-
-fn foldValue(acc: MaxSum, z: f32) -> MaxSum {
-  if (z > acc.m) {
-    return MaxSum(z, acc.s * exp(acc.m - z) + 1.0);
-  }
-  return MaxSum(acc.m, acc.s + exp(z - acc.m));
-}
-
-fn combine(a: MaxSum, b: MaxSum) -> MaxSum {
-  let m = max(a.m, b.m);
-  return MaxSum(m, a.s * exp(a.m - m) + b.s * exp(b.m - m));
-}
-
-// Combines every thread's partial; all threads get the row's (max, sum). Call it from
-// workgroup-uniform control flow (it holds barriers).
-fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
-  partialMax[lid] = mine.m;
-  partialSum[lid] = mine.s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      let c = combine(MaxSum(partialMax[lid], partialSum[lid]), MaxSum(partialMax[lid + stride], partialSum[lid + stride]));
-      partialMax[lid] = c.m;
-      partialSum[lid] = c.s;
-    }
-    workgroupBarrier();
-  }
-  let total = MaxSum(partialMax[0], partialSum[0]);
-  // The arrays are free for the next reduction only once every thread has read the result.
-  workgroupBarrier();
-  return total;
-}
+//#include lib/rowReduce
 
 // log sum_j exp(z_j) of row `base`, z = logits * invTau, as (max, log sum exp(z - max)); the
 // pair keeps z_j - max exact for log-probabilities of large logits.
@@ -114,11 +71,6 @@ fn logBhattacharyyaCoefficient(lid: u32, base: u32, n: LogNormalizer) -> f32 {
 
 fn labelIsValid(label: i32) -> bool {
   return label >= 0 && u32(label) < params.cols;
-}
-
-// More rows than one grid dimension holds are folded over x and y (see foldWorkgroups).
-fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-  return wid.x + wid.y * groups.x;
 }
 
 // loss[row] = -log softmax(z)[label], grad = (softmax(z) - onehot(label)) * scale * invTau,

@@ -26,71 +26,7 @@ struct RowParams {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> params: RowParams;
 
-var<workgroup> partialMax: array<f32, WG>;
-var<workgroup> partialSum: array<f32, WG>;
-
-// The lowest finite f32: the max of an empty slice. Finite rather than -inf so that
-// exp(LOWEST - LOWEST) = 1 and an empty partial (LOWEST, 0) combines without a NaN.
-const LOWEST: f32 = -0x1.fffffep+127f;
-
-// A running max m and s = sum of exp(z - m) over the values folded in so far.
-struct MaxSum {
-  m: f32,
-  s: f32,
-}
-
-// Adds one value: one exp per value (the partial sum is rescaled only when the max moves).
-fn foldValue(acc: MaxSum, z: f32) -> MaxSum {
-  if (z > acc.m) {
-    return MaxSum(z, acc.s * exp(acc.m - z) + 1.0);
-  }
-  return MaxSum(acc.m, acc.s + exp(z - acc.m));
-}
-
-fn combine(a: MaxSum, b: MaxSum) -> MaxSum {
-  let m = max(a.m, b.m);
-  return MaxSum(m, a.s * exp(a.m - m) + b.s * exp(b.m - m));
-}
-
-// Combines every thread's partial; all threads get the row's (max, sum). Must be called from
-// workgroup-uniform control flow (it holds barriers).
-fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
-  partialMax[lid] = mine.m;
-  partialSum[lid] = mine.s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      let c = combine(MaxSum(partialMax[lid], partialSum[lid]), MaxSum(partialMax[lid + stride], partialSum[lid + stride]));
-      partialMax[lid] = c.m;
-      partialSum[lid] = c.s;
-    }
-    workgroupBarrier();
-  }
-  let total = MaxSum(partialMax[0], partialSum[0]);
-  // The arrays are free for reuse only once every thread has read the result.
-  workgroupBarrier();
-  return total;
-}
-
-// The plain sum of every thread's value (same calling rule as reduceMaxSum).
-fn reduceSum(lid: u32, mine: f32) -> f32 {
-  partialSum[lid] = mine;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      partialSum[lid] = partialSum[lid] + partialSum[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partialSum[0];
-  workgroupBarrier();
-  return total;
-}
-
-// More rows than one grid dimension holds are folded over x and y (see foldWorkgroups).
-fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
-  return wid.x + wid.y * groups.x;
-}
+//#include lib/rowReduce
 
 // out = softmax(x * invTau) or log_softmax(x * invTau), row by row.
 @compute @workgroup_size(WG)

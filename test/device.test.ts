@@ -24,6 +24,12 @@ describe('device', () => {
     await expect(device.prepareKernel({ file: 'broken_for_test', entry: 'main' })).rejects.toThrow(/shaders\/broken_for_test\.wgsl:3:\d+: .*abstract-float/);
   });
 
+  it('maps a compile error inside an included library file back to that file', async () => {
+    registerShaderSource('lib/brokenHelperForTest', '// helper\nfn helper() -> u32 { return 2.5; }\n');
+    registerShaderSource('includesBrokenForTest', '//#include lib/brokenHelperForTest\n@compute @workgroup_size(1)\nfn main() { _ = helper(); }\n');
+    await expect(device.prepareKernel({ file: 'includesBrokenForTest', entry: 'main' })).rejects.toThrow(/shaders\/lib\/brokenHelperForTest\.wgsl:2:\d+: /);
+  });
+
   it('refuses a tensor over maxStorageBufferBindingSize, naming the limit', () => {
     const limit = device.limits.maxStorageBufferBindingSize;
     const elements = Math.floor(limit / 4) + 1;

@@ -246,7 +246,10 @@ export class Device {
         const info = await shaderModule.getCompilationInfo();
         const lines = info.messages
           .filter((m) => m.type === 'error')
-          .map((m) => `${fileLabel}:${m.lineNum}:${m.linePos}: ${m.message}`);
+          .map((m) => {
+            const at = shader.locate(m.lineNum);
+            return `shaders/${at.file}.wgsl:${at.line}:${m.linePos}: ${m.message}`;
+          });
         const variant = shader.variant.length ? ` [variant ${shader.variant.join(',')}]` : '';
         throw new KernelError(
           `kernel ${spec.entry} from ${fileLabel}${variant} failed to build:\n` + (lines.length ? lines.join('\n') : error.message),

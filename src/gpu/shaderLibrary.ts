@@ -7,6 +7,11 @@
  * tiles must be constant-sized in WGSL, and this is how a kernel comes in a small fixed set of
  * shapes without string templating.
  *
+ * A line `//#include lib/NAME` appends shaders/lib/NAME.wgsl after the file (WGSL declarations
+ * may come in any order), so helpers shared by several kernels (workgroup reductions, erf) are
+ * written once; the file's own lines keep their numbers, and compiler messages that point into
+ * the appended part are mapped back to the library file.
+ *
  * Bindings and uniform layouts are read with wgsl_reflect, so no byte offset is written twice.
  */
 import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
@@ -38,10 +43,43 @@ export interface ShaderVariant {
   readonly variant: readonly string[];
   readonly code: string;
   readonly entries: ReadonlyMap<string, EntryReflection>;
+  /** Maps a line of `code` (1-based) to the shader file and line it came from. */
+  locate(line: number): { file: string; line: number };
 }
 
 const VARIANT_OPEN = /^\s*\/\/#variant\s+([A-Za-z0-9_]+)\s*$/;
 const VARIANT_END = /^\s*\/\/#end\s*$/;
+const INCLUDE = /^\s*\/\/#include\s+(lib\/[A-Za-z0-9_]+)\s*$/;
+
+interface IncludedPart {
+  file: string;
+  /** First line of the part in the combined code (1-based). */
+  firstLine: number;
+}
+
+/** Blanks each `//#include` line and appends the library files it names, once each. */
+function resolveIncludes(file: string, code: string): { code: string; parts: IncludedPart[] } {
+  const lines = code.split('\n');
+  const wanted: string[] = [];
+  lines.forEach((line, i) => {
+    const include = INCLUDE.exec(line);
+    if (!include) return;
+    if (!wanted.includes(include[1]!)) wanted.push(include[1]!);
+    lines[i] = '';
+  });
+  const parts: IncludedPart[] = [];
+  for (const name of wanted) {
+    const source = extraSources.get(name) ?? shaderSources[name];
+    if (source === undefined) throw new KernelError(`shaders/${file}.wgsl includes shaders/${name}.wgsl, which does not exist`);
+    if (INCLUDE.test(source) || VARIANT_OPEN.test(source)) {
+      throw new KernelError(`shaders/${name}.wgsl: library files may not include others or hold variants`);
+    }
+    lines.push(`// ---- shaders/${name}.wgsl ----`);
+    parts.push({ file: name, firstLine: lines.length + 1 });
+    lines.push(...source.split('\n'));
+  }
+  return { code: lines.join('\n'), parts };
+}
 
 /** Keeps one block of each variant region (by name) and blanks the rest. */
 export function selectVariant(file: string, source: string, names: readonly string[]): string {
@@ -150,7 +188,14 @@ export function loadShader(file: string, variant: readonly string[] = []): Shade
   if (source === undefined) {
     throw new KernelError(`no shader file shaders/${file}.wgsl (known: ${Object.keys(shaderSources).join(', ')})`);
   }
-  const code = selectVariant(file, source, variant);
+  const { code, parts } = resolveIncludes(file, selectVariant(file, source, variant));
+  const locate = (line: number) => {
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const part = parts[i]!;
+      if (line >= part.firstLine) return { file: part.file, line: line - part.firstLine + 1 };
+    }
+    return { file, line };
+  };
   let reflect: WgslReflect;
   try {
     reflect = new WgslReflect(code);
@@ -160,7 +205,7 @@ export function loadShader(file: string, variant: readonly string[] = []): Shade
   const entries = new Map<string, EntryReflection>();
   const moduleOverrides = reflect.overrides.map((o) => o.name);
   for (const fn of reflect.entry.compute) entries.set(fn.name, reflectEntry(file, fn, moduleOverrides));
-  const result: ShaderVariant = { file, variant: [...variant], code, entries };
+  const result: ShaderVariant = { file, variant: [...variant], code, entries, locate };
   variantCache.set(key, result);
   return result;
 }
@@ -173,5 +218,5 @@ const extraSources = new Map<string, string>();
  */
 export function registerShaderSource(file: string, source: string): void {
   extraSources.set(file, source);
-  for (const key of [...variantCache.keys()]) if (key.startsWith(`${file}|`)) variantCache.delete(key);
+  variantCache.clear(); // files that include it must be rebuilt too
 }

@@ -1,0 +1,78 @@
+// Workgroup tree reductions for kernels that give each row one workgroup (softmax, losses,
+// layer norm). Each thread folds a strided slice of its row, then these combine the threads'
+// partials. The including file declares `override WG: u32`, a power of two (the tree halves it).
+// Every function here holds barriers: call it from workgroup-uniform control flow.
+
+var<workgroup> partialA: array<f32, WG>;
+var<workgroup> partialB: array<f32, WG>;
+
+// The lowest finite f32: the max of an empty slice. Finite rather than -inf so that
+// exp(LOWEST - LOWEST) = 1 and an empty partial (LOWEST, 0) combines without a NaN.
+const LOWEST: f32 = -0x1.fffffep+127f;
+
+// A running max m and s = sum of exp(z - m) over the values folded in so far: max and sum of
+// exponentials in one sweep ("online softmax", Milakov & Gimelshein 2018, arXiv 1805.02867).
+struct MaxSum {
+  m: f32,
+  s: f32,
+}
+
+// Adds one value: one exp per value (the partial sum is rescaled only when the max moves).
+fn foldValue(acc: MaxSum, z: f32) -> MaxSum {
+  if (z > acc.m) {
+    return MaxSum(z, acc.s * exp(acc.m - z) + 1.0);
+  }
+  return MaxSum(acc.m, acc.s + exp(z - acc.m));
+}
+
+fn combine(a: MaxSum, b: MaxSum) -> MaxSum {
+  let m = max(a.m, b.m);
+  return MaxSum(m, a.s * exp(a.m - m) + b.s * exp(b.m - m));
+}
+
+// Combines every thread's (max, sum) partial; all threads get the row's.
+fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
+  partialA[lid] = mine.m;
+  partialB[lid] = mine.s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      let c = combine(MaxSum(partialA[lid], partialB[lid]), MaxSum(partialA[lid + stride], partialB[lid + stride]));
+      partialA[lid] = c.m;
+      partialB[lid] = c.s;
+    }
+    workgroupBarrier();
+  }
+  let total = MaxSum(partialA[0], partialB[0]);
+  // The arrays are free for the next reduction only once every thread has read the result.
+  workgroupBarrier();
+  return total;
+}
+
+// Sums every thread's pair of values; all threads get both totals.
+fn reducePair(lid: u32, a: f32, b: f32) -> vec2<f32> {
+  partialA[lid] = a;
+  partialB[lid] = b;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partialA[lid] = partialA[lid] + partialA[lid + stride];
+      partialB[lid] = partialB[lid] + partialB[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let total = vec2<f32>(partialA[0], partialB[0]);
+  workgroupBarrier();
+  return total;
+}
+
+// The plain sum of every thread's value.
+fn reduceSum(lid: u32, mine: f32) -> f32 {
+  return reducePair(lid, mine, 0.0).x;
+}
+
+// The row of this workgroup: more rows than one grid dimension holds are folded over x and y
+// (see foldWorkgroups).
+fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
+  return wid.x + wid.y * groups.x;
+}
