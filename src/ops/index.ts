@@ -10,3 +10,4 @@ export * from './optim.js';
 export * from './attention.js';
 export * from './conv.js';
 export * from './pool.js';
+export * from './matmul.js';
