@@ -100,10 +100,14 @@ fn layerNormBackwardInput(
     sumGXhat += g * (x[base + j] - mean) * rstd;
   }
   let totals = reducePair(lid, sumG, sumGXhat) / f32(cols);
+  // A row of one element normalizes to 0 whatever x is, so its dx is exactly 0. The general
+  // formula would give rstd = 1/sqrt(eps) times the rounding left in g - mean(g), and GPUs that
+  // fuse g's multiply into that subtraction (NVIDIA does) leave it nonzero.
+  let degenerate = cols == 1u;
   for (var j = lid; j < cols; j += WG) {
     let g = dy[base + j] * gamma[j];
     let xhat = (x[base + j] - mean) * rstd;
-    dx[base + j] = rstd * (g - totals.x - xhat * totals.y);
+    dx[base + j] = select(rstd * (g - totals.x - xhat * totals.y), 0.0, degenerate);
   }
 }
 
