@@ -3,7 +3,7 @@
 # (the lent H100/H200 machines): a compressed Node binary, the linux-x64 Dawn build, the
 # engine's dist/, the TF.js peer (core + WebGPU backend only) and the Vulkan loader.
 # Output: .devicekit/ and .gl/ (both git-ignored through .git/info/exclude), under 64 MiB.
-# On the GPU machine: bench/run-on-gpu.sh.
+# With `--tests`, also the modules the test suite needs (vitest). On the GPU machine: bench/run-on-gpu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=.devicekit
@@ -28,9 +28,16 @@ for dep in seedrandom node-fetch whatwg-url tr46 webidl-conversions; do
   [ -d "node_modules/$dep" ] && cp -r "node_modules/$dep" "$nm/"
 done
 tar cJf "$kit/node_modules.tar.xz" -C "$kit" node_modules && rm -rf "$nm"
+if [ "${1:-}" = --tests ]; then
+  # Everything vitest needs (not TypeScript, TF.js or Dawn's other platforms).
+  tar cJf "$kit/test-modules.tar.xz" --exclude='node_modules/@tensorflow' --exclude='node_modules/typescript' \
+    --exclude='node_modules/core-js' --exclude='node_modules/@types' --exclude='node_modules/.cache' \
+    --exclude='node_modules/webgpu/dist/darwin-universal' --exclude='node_modules/webgpu/dist/linux-arm64' \
+    --exclude='node_modules/webgpu/dist/win32-arm64' --exclude='node_modules/webgpu/dist/win32-x64' node_modules
+fi
 npm run -s build
-if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+if ! ls .gl/libglvnd0_*.deb >/dev/null 2>&1; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-  mkdir -p /tmp/amd64/partial && apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1)
+  mkdir -p /tmp/amd64/partial && apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 du -sh "$kit" .gl dist
