@@ -48,7 +48,7 @@ if (only !== 'matmul') {
 const device = await openNodeDevice();
 const adapter = describeAdapter(device.report);
 console.log(`adapter: ${adapter}`);
-console.log('note: timings on a shared 2-core machine are noisy; medians of repeated runs.\n');
+if (device.report.isFallbackAdapter) console.log('note: a software adapter on a shared CPU: timings are noisy; medians of repeated runs.\n');
 
 // TF.js over its own Dawn instance on the same adapter. The GPU object is held in `tfGpu` for
 // the whole run: dawn.node frees the instance when it is garbage-collected.

@@ -37,6 +37,28 @@ describe('device', () => {
     expect(() => device.empty([elements])).toThrow(/maxStorageBufferBindingSize/);
   });
 
+  it('turns an out-of-memory error scope into an error naming the tensor and its size', async () => {
+    // A real OOM cannot be provoked safely on a CPU adapter; the device's own error scope is
+    // made to report one for the next allocation, which exercises the same path.
+    const gpu = device.gpu;
+    const original = gpu.popErrorScope.bind(gpu);
+    let armed = true;
+    gpu.popErrorScope = async () => {
+      const real = await original();
+      if (!armed) return real;
+      armed = false;
+      return { message: 'simulated out of memory' } as GPUError;
+    };
+    try {
+      const t = device.empty([1000, 1001]); // a size no earlier test left in the pool
+      await expect(device.flush()).rejects.toThrow(/could not allocate tensor \[1000, 1001\] f32 \(4004000 B, activation\)/);
+      t.dispose();
+    } finally {
+      gpu.popErrorScope = original;
+    }
+    await expect(device.flush()).resolves.toBeUndefined();
+  });
+
   it('names unknown kernels, entries and overrides', () => {
     expect(() => device.kernel({ file: 'no_such_file', entry: 'x' })).toThrow(KernelError);
     expect(() => device.kernel({ file: 'elementwise', entry: 'nope' })).toThrow(/has no compute entry point 'nope'/);
