@@ -7,7 +7,7 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, normalizeAxis, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { elementWorkgroups, requireDtype, requireSameDevice, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, withDense } from './util.js';
 
 const MAX_RANK = 8;
 
@@ -26,7 +26,8 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.storage === src.storage) throw new ShapeError('copyInto: source and destination share storage; copy the source first');
   const count = src.size;
   if (count === 0) return;
-  const kernel = device.kernel({ file: 'copy', entry: 'copyStrided', variant: [src.dtype === 'f16' ? 'b16' : 'b32'] });
+  const wg = columnWorkgroupSize(device);
+  const kernel = device.kernel({ file: 'copy', entry: 'copyStrided', variant: [src.dtype === 'f16' ? 'b16' : 'b32'], overrides: { WG: wg } });
   const shape = pad8(src.shape, 1);
   const srcStrides = pad8(src.strides, 0);
   const dstStrides = pad8(dst.strides, 0);
@@ -45,7 +46,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
       dstStridesLo: dstStrides.slice(0, 4),
       dstStridesHi: dstStrides.slice(4),
     },
-    elementWorkgroups(count),
+    elementWorkgroups(count, wg),
   );
 }
 
@@ -100,8 +101,9 @@ export function cast(t: Tensor, dtype: Extract<DType, 'f32' | 'f16'>, category: 
     const device = src.device;
     const out = device.empty(src.shape as Shape, dtype, category);
     const toHalf = dtype === 'f16';
-    const kernel = device.kernel({ file: 'cast', entry: toHalf ? 'f32ToF16' : 'f16ToF32' });
-    device.dispatch(kernel, toHalf ? { srcF32: src, dstF16: out } : { srcF16: src, dstF32: out }, { count: src.size }, elementWorkgroups(src.size));
+    const wg = columnWorkgroupSize(device);
+    const kernel = device.kernel({ file: 'cast', entry: toHalf ? 'f32ToF16' : 'f16ToF32', overrides: { WG: wg } });
+    device.dispatch(kernel, toHalf ? { srcF32: src, dstF16: out } : { srcF16: src, dstF32: out }, { count: src.size }, elementWorkgroups(src.size, wg));
     return out;
   }, (v) => copy(v, 'scratch'));
 }

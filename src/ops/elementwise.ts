@@ -7,7 +7,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
 
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
 type BinaryOp = keyof typeof BINARY_OPS;
@@ -35,7 +35,7 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
     const kernel = device.kernel({
       file: 'elementwise',
       entry: same ? 'binarySame' : 'binaryBroadcast',
-      overrides: { BINARY_OP: BINARY_OPS[op] },
+      overrides: { BINARY_OP: BINARY_OPS[op], WG: columnWorkgroupSize(device) },
     });
     const aStrides = pad8(broadcastStrides(da.shape, contiguousStrides(da.shape), shape), 0);
     const bStrides = pad8(broadcastStrides(db.shape, contiguousStrides(db.shape), shape), 0);
@@ -55,7 +55,7 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
         bStridesLo: bStrides.slice(0, 4),
         bStridesHi: bStrides.slice(4),
       },
-      elementWorkgroups(count),
+      elementWorkgroups(count, columnWorkgroupSize(device)),
     );
     return out;
   }, densify);
@@ -98,13 +98,13 @@ export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
   if (!target.isContiguous) throw new ShapeError(`addInPlace: target ${target.toString()} must be contiguous`);
   if (target.storage === b.storage) throw new ShapeError('addInPlace: target and b share storage');
   withDense([b], (db) => {
-    const kernel = device.kernel({ file: 'elementwise', entry: 'binaryInPlace', overrides: { BINARY_OP: BINARY_OPS.add } });
+    const kernel = device.kernel({ file: 'elementwise', entry: 'binaryInPlace', overrides: { BINARY_OP: BINARY_OPS.add, WG: columnWorkgroupSize(device) } });
     const zeros = [0, 0, 0, 0];
     device.dispatch(
       kernel,
       { b: db, out: target },
       { count: target.size, alpha, _pad0: 0, _pad1: 0, shapeLo: zeros, shapeHi: zeros, aStridesLo: zeros, aStridesHi: zeros, bStridesLo: zeros, bStridesHi: zeros },
-      elementWorkgroups(target.size),
+      elementWorkgroups(target.size, columnWorkgroupSize(device)),
     );
   }, densify);
 }
@@ -114,8 +114,8 @@ function unary(op: UnaryOp, name: string, x: Tensor, category: MemoryCategory, a
   return withDense([x], (dx) => {
     const device = dx.device;
     const out = device.empty(dx.shape, 'f32', category);
-    const kernel = device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: UNARY_OPS[op] } });
-    device.dispatch(kernel, { a: dx, out }, { count: dx.size, alpha, beta }, elementWorkgroups(dx.size));
+    const kernel = device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: UNARY_OPS[op], WG: columnWorkgroupSize(device) } });
+    device.dispatch(kernel, { a: dx, out }, { count: dx.size, alpha, beta }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
     return out;
   }, densify);
 }
@@ -166,8 +166,8 @@ function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, 
   requireSameShape(entry, ['dy', 'x'], dy, x);
   return withDense([dy, x], (ddy, dx) => {
     const out = device.empty(dx.shape, 'f32', category);
-    const kernel = device.kernel({ file: 'elementwise', entry });
-    device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha: 0, beta: 0 }, elementWorkgroups(dx.size));
+    const kernel = device.kernel({ file: 'elementwise', entry, overrides: { WG: columnWorkgroupSize(device) } });
+    device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha: 0, beta: 0 }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
     return out;
   }, densify);
 }

@@ -12,7 +12,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -138,8 +138,8 @@ export function checkFinite(t: Tensor, flag: Tensor, { index = 0 }: { index?: nu
   requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
   if (t.size === 0) return;
   withDense([t], (dt) => {
-    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded'] });
-    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index }, elementWorkgroups(dt.size));
+    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded'], overrides: { WG: columnWorkgroupSize(device) } });
+    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index }, elementWorkgroups(dt.size, columnWorkgroupSize(device)));
   }, densify);
 }
 
@@ -161,7 +161,7 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
   const withMomentum = momentum !== 0;
   const { variant, binding } = guard(options.skipIfFlagged);
   withDense([grad], (dg) => {
-    const kernel = device.kernel({ file: 'optim', entry: withMomentum ? 'sgdMomentum' : 'sgdPlain', variant });
+    const kernel = device.kernel({ file: 'optim', entry: withMomentum ? 'sgdMomentum' : 'sgdPlain', variant, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(
       kernel,
       { param, grad: dg, ...(withMomentum ? { momentumBuffer: state! } : {}), ...binding },
@@ -175,7 +175,7 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
         firstStep: step === 1 ? 1 : 0,
         _pad: 0,
       },
-      elementWorkgroups(param.size),
+      elementWorkgroups(param.size, columnWorkgroupSize(device)),
     );
   }, densify);
 }
@@ -204,7 +204,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
   if (param.size === 0) return;
   const { variant, binding } = guard(options.skipIfFlagged);
   withDense([grad], (dg) => {
-    const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant });
+    const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(
       kernel,
       { param, grad: dg, expAvg: m, expAvgSq: v, ...binding },
@@ -222,7 +222,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
         _pad1: 0,
         _pad2: 0,
       },
-      elementWorkgroups(param.size),
+      elementWorkgroups(param.size, columnWorkgroupSize(device)),
     );
   }, densify);
 }

@@ -17,7 +17,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { bernoulliThreshold, checkOffset, seedWords, WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../reference/random.js';
-import { elementWorkgroups } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups } from './util.js';
 
 export { WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../reference/random.js';
 
@@ -94,8 +94,9 @@ type FillEntry = 'randomBits' | 'uniformFill' | 'bernoulliFill' | 'bernoulliMask
 function run(device: Device, entry: FillEntry, shape: Shape, dtype: 'f32' | 'u32', category: MemoryCategory, plan: ReturnType<typeof streamUniforms>): Tensor {
   const out = device.empty(shape, dtype, category);
   if (plan.count === 0) return out;
-  const kernel = device.kernel({ file: 'random', entry });
-  device.dispatch(kernel, dtype === 'f32' ? { values: out } : { bits: out }, plan.uniforms, elementWorkgroups(plan.blocks));
+  const wg = columnWorkgroupSize(device);
+  const kernel = device.kernel({ file: 'random', entry, overrides: { WG: wg } });
+  device.dispatch(kernel, dtype === 'f32' ? { values: out } : { bits: out }, plan.uniforms, elementWorkgroups(plan.blocks, wg));
   return out;
 }
 

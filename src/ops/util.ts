@@ -5,9 +5,6 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 
-/** Default workgroup size for one-thread-per-element kernels. */
-export const ELEMENTWISE_WORKGROUP = 256;
-
 export function requireDtype(op: string, name: string, t: Tensor, allowed: readonly DType[]): void {
   t.assertAlive(op);
   if (!allowed.includes(t.dtype)) {
@@ -38,7 +35,7 @@ export function requireSameDevice(op: string, tensors: readonly Tensor[]): Devic
 }
 
 /** Workgroup count for one thread per element. */
-export function elementWorkgroups(count: number, workgroupSize = ELEMENTWISE_WORKGROUP): number {
+export function elementWorkgroups(count: number, workgroupSize: number): number {
   return Math.ceil(count / workgroupSize);
 }
 
