@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import type { Tensor } from '../src/gpu/tensor.js';
-import { conv2d, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape } from '../src/ops/conv.js';
+import {
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dOutputShape,
+  convSubgroupUnavailable,
+  type ConvKernel,
+} from '../src/ops/conv.js';
 import * as ref from '../src/reference/conv.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
@@ -147,6 +155,41 @@ describe('conv2d derivative rules: GPU against reference', () => {
     disposeAll(tx, tw, tdy, dx, dw, db);
   });
 });
+
+// The tests above take the default flavour (subgroup for more than 8 channels on lavapipe);
+// here each flavour is forced on both sides of that line: channels 3, 6, 9, 17, 33, strides 1
+// and 2, padding on one axis only.
+describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kernel, unavailable: kernel === 'subgroup' ? convSubgroupUnavailable(device) : undefined })))(
+  'conv2d, $kernel kernels forced',
+  ({ kernel, unavailable }) => {
+    const test = unavailable ? it.skip : it;
+    if (unavailable) it.skip(`skipped: ${unavailable}`, () => undefined);
+    const cases: Case[] = [
+      [2, 3, 7, 5, 17, 3, 3, 1, 1],
+      [3, 17, 13, 13, 3, 3, 3, 2, 1],
+      [3, 5, 8, 11, 9, 5, 5, 2, 2],
+      [3, 2, 7, 9, 6, 3, 2, [2, 1], [1, 0]],
+      [1, 3, 13, 13, 33, 3, 3, 1, 1],
+    ];
+    test.each(cases.map((c) => [label(c), c] as const))('%s', async (_, c) => {
+      const p = problem(c, 500);
+      const [n, cin, kh, kw] = [p.xShape[0]!, p.xShape[1]!, p.wShape[2]!, p.wShape[3]!];
+      const [cout, ho, wo] = [p.yShape[1]!, p.yShape[2]!, p.yShape[3]!];
+      const tx = device.tensor(p.x, p.xShape);
+      const tw = device.tensor(p.w, p.wShape);
+      const tb = device.tensor(p.bias, [cout]);
+      const tdy = device.tensor(p.dy, p.yShape);
+      const y = conv2d(tx, tw, { ...p.options, bias: tb, activation: 'relu', kernel });
+      const dx = conv2dBackwardInput(tdy, tw, p.xShape, { ...p.options, kernel });
+      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel });
+      const expectedY = ref.conv2d(p.x, p.xShape, p.w, p.wShape, { ...p.options, bias: p.bias, activation: 'relu' });
+      expectReduction(await y.read(), expectedY, cin * kh * kw, 'relu(y + bias)');
+      expectReduction(await dx.read(), ref.conv2dBackwardInput(p.dy, p.w, p.xShape, p.wShape, p.options), cout * kh * kw, 'dx');
+      expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
+      disposeAll(tx, tw, tb, tdy, y, dx, dw);
+    });
+  },
+);
 
 describe('conv2d bad input', () => {
   it('throws ShapeError naming the op and both shapes, before any dispatch', () => {

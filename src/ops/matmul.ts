@@ -20,7 +20,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, contiguousStrides, formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { requireDtype, requireSameDevice } from './util.js';
+import { isSoftwareAdapter, requireDtype, requireSameDevice } from './util.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
 export type MatmulVariant = 'subgroup' | 'tiled' | 'skinny' | 'plain';
@@ -73,12 +73,6 @@ export function matmulVariantUnavailable(device: Device, variant: MatmulVariant)
 function describeSubgroupSize(device: Device): string {
   const { subgroupMinSize, subgroupMaxSize } = device.report;
   return subgroupMinSize === subgroupMaxSize ? String(subgroupMinSize) : `${subgroupMinSize}..${subgroupMaxSize}`;
-}
-
-/** A CPU implementation of WebGPU (lavapipe, SwiftShader), where loads and not FLOPs cost. */
-function isSoftwareAdapter(device: Device): boolean {
-  const r = device.report;
-  return r.isFallbackAdapter || r.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${r.device} ${r.description}`);
 }
 
 /**

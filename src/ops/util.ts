@@ -84,3 +84,12 @@ export function inverseTemperature(op: string, tau: number | undefined): number 
   if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`${op}: temperature must be a positive finite number, got ${t}`);
   return 1 / t;
 }
+
+/**
+ * A CPU implementation of WebGPU (lavapipe, SwiftShader), where loads and not FLOPs cost: the
+ * kernels pick subgroup-broadcast shapes there and workgroup-memory tiles on real GPUs.
+ */
+export function isSoftwareAdapter(device: Device): boolean {
+  const r = device.report;
+  return r.isFallbackAdapter || r.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${r.device} ${r.description}`);
+}
