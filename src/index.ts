@@ -14,3 +14,4 @@ export * from './gpu/errors.js';
 export * from './gpu/shape.js';
 export * as ops from './ops/index.js';
 export * as reference from './reference/index.js';
+export * as nn from './nn/index.js';

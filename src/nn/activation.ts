@@ -1,0 +1,75 @@
+/**
+ * Parameter-free activations as layers, each with its derivative rule:
+ *   relu:  y = max(x, 0),   dx = dy where x > 0 (keeps y: y > 0 exactly where x > 0)
+ *   gelu:  y = x Phi(x),    dx = dy (Phi(x) + x phi(x))  (keeps x)
+ */
+import type { Shape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { gelu, geluBackward, relu, reluBackward } from '../ops/elementwise.js';
+import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+
+abstract class Activation implements Layer {
+  abstract readonly name: string;
+  protected readonly kept: Tensor[] = [];
+
+  parameters(): readonly Parameter[] {
+    return [];
+  }
+
+  outputShape(inputShape: Shape): number[] {
+    return [...inputShape];
+  }
+
+  protected abstract apply(x: Tensor): Tensor;
+  protected abstract derivative(dy: Tensor, kept: Tensor): Tensor;
+  /** Whether backward needs the input (else the output). */
+  protected abstract readonly keepsInput: boolean;
+
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    releaseAll(this.kept);
+    const y = this.apply(x);
+    if (options.training ?? true) this.kept.push(retain(this.keepsInput ? x : y));
+    return y;
+  }
+
+  backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    const [saved] = this.kept;
+    if (!saved) throw new Error(`${this.name}: backward without a training-mode forward`);
+    try {
+      // A parameter-free layer has nothing to learn: without an input gradient there is no work.
+      return options.inputGradient ? { params: [], input: this.derivative(dy, saved) } : { params: [] };
+    } finally {
+      releaseAll(this.kept);
+    }
+  }
+
+  release(): void {
+    releaseAll(this.kept);
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+export class ReLU extends Activation {
+  readonly name = 'relu';
+  protected readonly keepsInput = false;
+  protected apply(x: Tensor): Tensor {
+    return relu(x);
+  }
+  protected derivative(dy: Tensor, y: Tensor): Tensor {
+    return reluBackward(dy, y);
+  }
+}
+
+export class GELU extends Activation {
+  readonly name = 'gelu';
+  protected readonly keepsInput = true;
+  protected apply(x: Tensor): Tensor {
+    return gelu(x);
+  }
+  protected derivative(dy: Tensor, x: Tensor): Tensor {
+    return geluBackward(dy, x);
+  }
+}

@@ -1,0 +1,6 @@
+/** Layers: each with its forward rule and hand-written backward rule side by side. */
+export * from './layer.js';
+export * from './init.js';
+export * from './linear.js';
+export * from './activation.js';
+export * from './sequential.js';

@@ -1,0 +1,65 @@
+/**
+ * The layer contract. Every layer owns its forward rule and, beside it, its hand-written
+ * backward rule; nothing records operations across layers. SLL runs one block's rules at a
+ * time; backprop chains the same rules block after block.
+ *
+ * Ownership: `forward` returns a new tensor the caller owns; the caller keeps owning `x`. In
+ * training mode a layer keeps exactly what its backward needs (as views that hold the storage
+ * alive, so the caller may dispose its own handles) and lets go of it in `backward` or
+ * `release`. `backward` returns gradients the caller owns and must dispose.
+ */
+import type { Tensor } from '../gpu/tensor.js';
+import type { Shape } from '../gpu/shape.js';
+
+export interface Parameter {
+  /** 'weight', 'bias', 'gamma', ... unique within the layer. */
+  readonly name: string;
+  /** The values, in memory category 'parameter'. */
+  readonly value: Tensor;
+}
+
+export interface ForwardOptions {
+  /** Keep what backward needs, and apply training-only behaviour (dropout). Default true. */
+  training?: boolean;
+}
+
+export interface BackwardOptions {
+  /** Also compute dL/dx (SLL skips it for a block's input: part of its saving). Default false. */
+  inputGradient?: boolean;
+}
+
+export interface Gradients {
+  /** dL/d(parameter), aligned with `parameters()`. The caller disposes them. */
+  params: Tensor[];
+  /** dL/dx, when asked for. The caller disposes it. */
+  input?: Tensor;
+}
+
+export interface Layer {
+  /** What the layer is, for logs and errors ('linear 784->1000', 'relu'). */
+  readonly name: string;
+  parameters(): readonly Parameter[];
+  /** The output shape for an input shape; throws a ShapeError naming the layer if it does not fit. */
+  outputShape(inputShape: Shape): number[];
+  forward(x: Tensor, options?: ForwardOptions): Tensor;
+  backward(dy: Tensor, options?: BackwardOptions): Gradients;
+  /** Lets go of what forward kept, without a backward (evaluation, an aborted step). */
+  release(): void;
+  /** Releases the parameters too. */
+  dispose(): void;
+}
+
+/** A view of `t` that keeps its storage alive after the caller disposes its own handle. */
+export function retain(t: Tensor): Tensor {
+  return t.permute([...t.shape.keys()]);
+}
+
+/** Disposes the tensors of a list and empties it. */
+export function releaseAll(kept: Tensor[]): void {
+  for (const t of kept.splice(0)) t.dispose();
+}
+
+/** Bytes of the parameters of some layers. */
+export function parameterBytes(layers: readonly Layer[]): number {
+  return layers.reduce((n, l) => n + l.parameters().reduce((m, p) => m + p.value.bytes, 0), 0);
+}

@@ -1,0 +1,58 @@
+/**
+ * A chain of layers. Forward runs them in order; backward runs their rules in reverse,
+ * chaining dL/dx from each layer to the one before (the block-internal chain rule: between
+ * SLL blocks nothing flows backward, but inside a block it does).
+ */
+import { ShapeError } from '../gpu/errors.js';
+import type { Shape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+
+export class Sequential implements Layer {
+  readonly name: string;
+
+  constructor(readonly layers: readonly Layer[]) {
+    if (layers.length === 0) throw new ShapeError('sequential: no layers');
+    this.name = layers.map((l) => l.name).join(' / ');
+  }
+
+  parameters(): readonly Parameter[] {
+    return this.layers.flatMap((layer, i) => layer.parameters().map((p) => ({ name: `${i}.${p.name}`, value: p.value })));
+  }
+
+  outputShape(inputShape: Shape): number[] {
+    return this.layers.reduce<number[]>((shape, layer) => layer.outputShape(shape), [...inputShape]);
+  }
+
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    let current = x;
+    for (const layer of this.layers) {
+      const next = layer.forward(current, options);
+      if (current !== x) current.dispose();
+      current = next;
+    }
+    return current;
+  }
+
+  backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    const perLayer: Tensor[][] = new Array(this.layers.length);
+    let grad = dy;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const wantInput = i > 0 || options.inputGradient === true;
+      const result = this.layers[i]!.backward(grad, { inputGradient: wantInput });
+      if (grad !== dy) grad.dispose();
+      perLayer[i] = result.params;
+      if (i > 0) grad = result.input!;
+      else if (result.input) grad = result.input;
+    }
+    return { params: perLayer.flat(), input: options.inputGradient ? grad : undefined };
+  }
+
+  release(): void {
+    for (const layer of this.layers) layer.release();
+  }
+
+  dispose(): void {
+    for (const layer of this.layers) layer.dispose();
+  }
+}
