@@ -15,3 +15,4 @@ export * from './gpu/shape.js';
 export * as ops from './ops/index.js';
 export * as reference from './reference/index.js';
 export * as nn from './nn/index.js';
+export * as sll from './sll/index.js';

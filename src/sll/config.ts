@@ -1,0 +1,64 @@
+/**
+ * Every switch of SLL.md is a field here, so that the ablations can turn each one.
+ */
+
+/** How a block's local likelihood is formed (SLL.md, "The local unit", step 5). */
+export type LikelihoodMode = 'class' | 'latent';
+
+/**
+ * phi: how a block's output becomes the feature vector its projection reads. identity (an MLP
+ * block), flatten or gap (global average pooling) for conv stages, mean-token or cls-token for
+ * transformer blocks.
+ */
+export type FeatureMapKind = 'identity' | 'flatten' | 'gap' | 'mean-token' | 'cls-token';
+
+export interface LocalObjectiveConfig {
+  mode: LikelihoodMode;
+  /** Projection width. In class mode it must equal the number of classes. */
+  d0: number;
+  /** Temperature of pi = softmax(v / tau). */
+  tau: number;
+  /** Multiplicative dropout on the projection's input (0 turns it off). */
+  dropout: number;
+  /** Align pi with the previous block's posterior (true), or drop the term (false). */
+  alignment: boolean;
+  /** Entries of the fixed projection R. */
+  projection: 'gaussian' | 'rademacher';
+  /** fan-in: entries of variance 1/d_i (v has unit scale); jl: variance 1/d0. */
+  scaling: 'fan-in' | 'jl';
+  /** Weights of the two terms (the paper uses 1 and 1). */
+  likelihoodWeight: number;
+  alignmentWeight: number;
+}
+
+/** SLL.md's recipe for MLP blocks: class mode, d0 = K, tau = 1, no dropout. */
+export function classModeObjective(classes: number, overrides: Partial<LocalObjectiveConfig> = {}): LocalObjectiveConfig {
+  return {
+    mode: 'class',
+    d0: classes,
+    tau: 1,
+    dropout: 0,
+    alignment: true,
+    projection: 'gaussian',
+    scaling: 'fan-in',
+    likelihoodWeight: 1,
+    alignmentWeight: 1,
+    ...overrides,
+  };
+}
+
+/** SLL.md's recipe for CNN blocks: latent mode, d0 = 512, tau = 2. */
+export function latentModeObjective(overrides: Partial<LocalObjectiveConfig> = {}): LocalObjectiveConfig {
+  return { ...classModeObjective(0), mode: 'latent', d0: 512, tau: 2, ...overrides };
+}
+
+export function checkObjectiveConfig(config: LocalObjectiveConfig, classes: number, where: string): void {
+  const fail = (why: string) => {
+    throw new RangeError(`${where}: ${why}`);
+  };
+  if (config.mode === 'class' && config.d0 !== classes) fail(`class mode needs d0 = number of classes (${classes}), got d0 = ${config.d0}`);
+  if (!Number.isInteger(config.d0) || config.d0 < 1) fail(`d0 must be a positive integer, got ${config.d0}`);
+  if (!(config.tau > 0) || !Number.isFinite(config.tau)) fail(`tau must be positive, got ${config.tau}`);
+  if (!(config.dropout >= 0 && config.dropout < 1)) fail(`dropout p must be in [0, 1), got ${config.dropout}`);
+  if (!(config.likelihoodWeight >= 0) || !(config.alignmentWeight >= 0)) fail('term weights must be >= 0');
+}

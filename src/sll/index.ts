@@ -1,0 +1,8 @@
+/** SLL and backprop on hand-written layer gradients. */
+export * from './config.js';
+export * from './projection.js';
+export * from './features.js';
+export * from './objective.js';
+export * from './model.js';
+export * from './schedule.js';
+export * from './trainer.js';

@@ -1,0 +1,31 @@
+/**
+ * The fixed random projections R_i (d0 x d_i) that turn a block's features into the logits of
+ * its auxiliary posterior (SLL.md, step 3). Never trained.
+ *
+ * R_i is drawn by the counter RNG from (projection seed, i), so it can be regenerated on any
+ * adapter. This implementation stores each R_i once, at construction, in memory category
+ * 'projection' (reported apart from parameters and activations): regenerating it inside every
+ * step would cost a Philox evaluation per entry per step, more than the matmul that reads it,
+ * and the stored size is small next to the block's own weights (d0 x d_i against d_i x d_{i-1}).
+ */
+import type { Device } from '../gpu/device.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { affine } from '../ops/elementwise.js';
+import { bernoulli, normal, type Seed } from '../ops/random.js';
+import type { LocalObjectiveConfig } from './config.js';
+
+/** The 64-bit Philox key of projection `index` under a projection seed. */
+export function projectionSeed(seed: number, index: number): Seed {
+  // High word tags the projection domain, so projection streams never meet init or dropout ones.
+  return [seed >>> 0, (0x70000000 + index) >>> 0];
+}
+
+export function createProjection(device: Device, rows: number, cols: number, config: Pick<LocalObjectiveConfig, 'projection' | 'scaling'>, seed: Seed): Tensor {
+  const std = 1 / Math.sqrt(config.scaling === 'fan-in' ? cols : rows);
+  if (config.projection === 'gaussian') return normal(device, [rows, cols], { seed, std, category: 'projection' });
+  // Rademacher: +-std with equal probability.
+  const coin = bernoulli(device, [rows, cols], { seed, p: 0.5, category: 'scratch' });
+  const signs = affine(coin, 2 * std, -std, 'projection');
+  coin.dispose();
+  return signs;
+}

@@ -1,0 +1,332 @@
+/**
+ * The two trainers, on the same model, optimizer, initialization and data order.
+ *
+ * SLL (SLL.md, "One training step"): one forward sweep per minibatch in which each block runs
+ * forward, computes its local objective's gradient, runs its own backward (never its input
+ * gradient), steps its optimizer, and releases its input before the next block runs. Nothing
+ * records operations across blocks; after each block the commands are submitted, so the
+ * buffers it released can serve the next block (peak memory stays one block's working set).
+ *
+ * Backprop: forward through every block keeping every saved tensor, then the classifier's
+ * loss gradient chained back block after block through the same layers' rules.
+ *
+ * No readback happens inside a step. Loss sums and non-finite flags live on the GPU and are
+ * read by `readMetrics()` every few steps; a non-finite gradient turns that block's optimizer
+ * steps into no-ops until then (checkFinite + skipIfFlagged), so it never reaches the weights.
+ */
+import type { Device } from '../gpu/device.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { addInPlace } from '../ops/elementwise.js';
+import { crossEntropy } from '../ops/loss.js';
+import { matmul } from '../ops/matmul.js';
+import { checkFinite, createOptimizer, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
+import { argmax, sumAll } from '../ops/reduce.js';
+import { logSoftmax } from '../ops/softmax.js';
+import { classModeObjective, type LocalObjectiveConfig } from './config.js';
+import { featuresBackward, featuresForward, featureWidth } from './features.js';
+import type { Model } from './model.js';
+import { LocalObjective } from './objective.js';
+import { createProjection, projectionSeed } from './projection.js';
+import { learningRate, type Schedule } from './schedule.js';
+
+export type Method = 'sll' | 'backprop';
+
+export interface TrainerConfig {
+  method: Method;
+  optimizer: OptimizerConfig;
+  schedule?: Schedule;
+  /** SLL: the local objective of each block (a function of the block index), default class mode. */
+  objective?: (block: number) => LocalObjectiveConfig;
+  /** Seed of the projections and dropout masks (the model's seed sets the initial weights). */
+  seed: number;
+  /** Steps between reads of the loss sums and non-finite flags. Default 20. */
+  metricsEvery?: number;
+}
+
+/** A gradient went non-finite: the block, the step and the state kept. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+  constructor(
+    readonly unit: string,
+    readonly step: number,
+  ) {
+    super(`non-finite gradient in ${unit} at step ${step}: training stopped; that step and the rest of its window were not applied, so the weights are the last good ones`);
+  }
+}
+
+export interface UnitMetrics {
+  /** 'block 1' ... 'classifier'. */
+  name: string;
+  /** Mean per-sample local likelihood term (SLL blocks) or cross-entropy (classifier). */
+  likelihood: number;
+  /** Mean per-sample alignment term (SLL blocks with alignment). */
+  alignment?: number;
+}
+
+export interface StepMetrics {
+  steps: number;
+  samples: number;
+  units: UnitMetrics[];
+}
+
+/** One trained unit: a block or the classifier, with its optimizer and GPU-side bookkeeping. */
+interface Unit {
+  name: string;
+  optimizer: Optimizer;
+  /** Non-finite flags, one per step of the current metrics window. */
+  flags: Tensor;
+  likelihoodSum: Tensor;
+  alignmentSum: Tensor;
+  hasAlignment: boolean;
+}
+
+export class Trainer {
+  readonly method: Method;
+  readonly objectives: LocalObjective[] = [];
+  /** R_0: the projection of the input that block 1 aligns with (class of d0 of block 1). */
+  private inputProjection?: Tensor;
+  private readonly units: Unit[];
+  private readonly window: number;
+  private stepInWindow = 0;
+  private samplesInWindow = 0;
+  /** Steps taken since construction (0-based index of the next step). */
+  step = 0;
+
+  constructor(
+    readonly device: Device,
+    readonly model: Model,
+    readonly config: TrainerConfig,
+  ) {
+    this.method = config.method;
+    this.window = config.metricsEvery ?? 20;
+    const objectiveOf = config.objective ?? (() => classModeObjective(model.classes));
+    if (this.method === 'sll') {
+      model.blocks.forEach((_, i) => {
+        const objective = objectiveOf(i);
+        this.objectives.push(
+          new LocalObjective(device, {
+            config: objective,
+            classes: model.classes,
+            features: model.featureWidth(i),
+            projectionSeed: projectionSeed(config.seed, i + 1),
+            headSeed: [config.seed >>> 0, (0x20000000 + i) >>> 0],
+            dropoutSeed: [config.seed >>> 0, (0x30000000 + i) >>> 0],
+            label: `block ${i + 1}`,
+          }),
+        );
+      });
+      const first = objectiveOf(0);
+      if (first.alignment) {
+        const inputWidth = featureWidth('flatten', [1, ...model.inputShape]);
+        this.inputProjection = createProjection(device, first.d0, inputWidth, first, projectionSeed(config.seed, 0));
+      }
+    }
+    const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
+    this.units = unitNames.map((name, i) => ({
+      name,
+      optimizer: createOptimizer(config.optimizer),
+      flags: device.zeros([this.window], 'u32', 'scratch'),
+      likelihoodSum: device.zeros([], 'f32', 'scratch'),
+      alignmentSum: device.zeros([], 'f32', 'scratch'),
+      hasAlignment: this.method === 'sll' && i < model.blocks.length && objectiveOf(i).alignment,
+    }));
+  }
+
+  /** One minibatch: images [B, ...inputShape] f32, labels [B] i32. Encodes work; waits for nothing. */
+  trainStep(images: Tensor, labels: Tensor): void {
+    const lr = learningRate(this.config.optimizer.lr, this.config.schedule ?? { kind: 'constant' }, this.step);
+    for (const unit of this.units) unit.optimizer.lr = lr;
+    if (this.method === 'sll') this.sllStep(images, labels);
+    else this.backpropStep(images, labels);
+    this.step++;
+    this.stepInWindow++;
+    this.samplesInWindow += images.shape[0]!;
+    this.device.submit();
+  }
+
+  private sllStep(images: Tensor, labels: Tensor): void {
+    const { model } = this;
+    let logQ = this.inputLogPosterior(images);
+    let a = images;
+    model.blocks.forEach((block, i) => {
+      const h = block.layers.forward(a, { training: true });
+      const u = featuresForward(block.features, h);
+      const local = this.objectives[i]!.compute(u, labels, logQ, true);
+      u.dispose();
+      const dh = featuresBackward(block.features, local.gradFeatures!, h.shape);
+      local.gradFeatures!.dispose();
+      const grads = block.layers.backward(dh, { inputGradient: false });
+      dh.dispose();
+      const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
+      this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
+      this.accumulate(this.units[i]!, local.likelihood, local.alignment);
+      local.logits.dispose();
+      // The block's input and the previous posterior are no longer needed: release them now.
+      if (a !== images) a.dispose();
+      logQ?.dispose();
+      a = h;
+      logQ = local.logPi;
+      this.device.submit();
+    });
+    logQ?.dispose();
+    this.classifierStep(a, labels, false);
+    if (a !== images) a.dispose();
+  }
+
+  private backpropStep(images: Tensor, labels: Tensor): void {
+    const { model } = this;
+    let a = images;
+    for (const block of model.blocks) {
+      const h = block.layers.forward(a, { training: true });
+      if (a !== images) a.dispose(); // the layers keep what their backward needs
+      a = h;
+    }
+    const lastShape = a.shape;
+    let grad = this.classifierStep(a, labels, true)!;
+    a.dispose();
+    let dh = featuresBackward(model.classifierFeatures, grad, lastShape);
+    if (dh !== grad) grad.dispose();
+    for (let i = model.blocks.length - 1; i >= 0; i--) {
+      const block = model.blocks[i]!;
+      const grads = block.layers.backward(dh, { inputGradient: i > 0 });
+      dh.dispose();
+      this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
+      if (i > 0) dh = grads.input!;
+    }
+  }
+
+  /** The output classifier as a local unit (SLL) or the loss at the top of the chain (backprop). */
+  private classifierStep(last: Tensor, labels: Tensor, wantInputGradient: boolean): Tensor | undefined {
+    const unit = this.units[this.units.length - 1]!;
+    const features = featuresForward(this.model.classifierFeatures, last);
+    const logits = this.model.classifier.forward(features, { training: true });
+    features.dispose();
+    const ce = crossEntropy(logits, labels, { category: 'scratch' });
+    logits.dispose();
+    const grads = this.model.classifier.backward(ce.grad, { inputGradient: wantInputGradient });
+    ce.grad.dispose();
+    this.update(unit, this.model.classifier.parameters().map((p) => p.value), grads.params);
+    this.accumulate(unit, ce.loss, undefined);
+    return grads.input;
+  }
+
+  /** log q for block 1: softmax(R_0 phi(x) / tau) of the raw input (SLL.md, step 6). */
+  private inputLogPosterior(images: Tensor): Tensor | undefined {
+    if (!this.inputProjection) return undefined;
+    const flat = featuresForward('flatten', images);
+    const v0 = matmul(flat, this.inputProjection, { transposeB: true, category: 'scratch' });
+    flat.dispose();
+    const logQ = logSoftmax(v0, { temperature: this.objectives[0]!.config.tau, category: 'scratch' });
+    v0.dispose();
+    return logQ;
+  }
+
+  private update(unit: Unit, params: Tensor[], grads: Tensor[]): void {
+    for (const g of grads) checkFinite(g, unit.flags, { index: this.stepInWindow % this.window });
+    unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
+    for (const g of grads) g.dispose();
+  }
+
+  private accumulate(unit: Unit, likelihood: Tensor, alignment: Tensor | undefined): void {
+    const total = sumAll(likelihood, 'scratch');
+    addInPlace(unit.likelihoodSum, total);
+    total.dispose();
+    likelihood.dispose();
+    if (alignment) {
+      const aligned = sumAll(alignment, 'scratch');
+      addInPlace(unit.alignmentSum, aligned);
+      aligned.dispose();
+      alignment.dispose();
+    }
+  }
+
+  /** True when the metrics window is full and readMetrics() should be called. */
+  get metricsDue(): boolean {
+    return this.stepInWindow >= this.window;
+  }
+
+  /**
+   * Reads the loss means and the non-finite flags of the steps since the last read, and resets
+   * them. Throws NonFiniteError (naming the unit and step) if any gradient was non-finite.
+   */
+  async readMetrics(): Promise<StepMetrics> {
+    const steps = this.stepInWindow;
+    const samples = Math.max(this.samplesInWindow, 1);
+    const firstStep = this.step - steps;
+    const units: UnitMetrics[] = [];
+    for (const unit of this.units) {
+      const [flags, likelihood, alignment] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read()]);
+      const bad = Array.from(flags).findIndex((f, i) => i < steps && f !== 0);
+      if (bad >= 0) throw new NonFiniteError(unit.name, firstStep + bad);
+      units.push({ name: unit.name, likelihood: likelihood[0]! / samples, ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}) });
+    }
+    for (const unit of this.units) {
+      for (const t of [unit.flags, unit.likelihoodSum, unit.alignmentSum]) this.device.commandEncoder().clearBuffer(t.buffer);
+    }
+    this.stepInWindow = 0;
+    this.samplesInWindow = 0;
+    return { steps, samples, units };
+  }
+
+  /**
+   * Accuracy of the output classifier and, for SLL, of every block's local head, on a batch of
+   * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
+   */
+  async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[] }> {
+    const { model } = this;
+    let a = images;
+    const predictions: Tensor[] = [];
+    let logQ = this.inputLogPosterior(images);
+    model.blocks.forEach((block, i) => {
+      const h = block.layers.forward(a, { training: false });
+      if (this.method === 'sll') {
+        const u = featuresForward(block.features, h);
+        const local = this.objectives[i]!.compute(u, labels, logQ, false);
+        u.dispose();
+        predictions.push(argmax(local.logits, 'scratch'));
+        for (const t of [local.likelihood, local.alignment, local.logits, logQ]) t?.dispose();
+        logQ = local.logPi;
+      }
+      if (a !== images) a.dispose();
+      a = h;
+    });
+    logQ?.dispose();
+    const features = featuresForward(model.classifierFeatures, a);
+    const logits = model.classifier.forward(features, { training: false });
+    const predicted = argmax(logits, 'scratch');
+    for (const t of [features, logits]) t.dispose();
+    if (a !== images) a.dispose();
+    const count = (p: ArrayLike<number>) => {
+      let n = 0;
+      for (let k = 0; k < p.length; k++) if (p[k] === labelValues[k]) n++;
+      return n;
+    };
+    const correct = count(await predicted.read());
+    predicted.dispose();
+    const blockCorrect: number[] = [];
+    for (const p of predictions) {
+      blockCorrect.push(count(await p.read()));
+      p.dispose();
+    }
+    return { correct, blockCorrect };
+  }
+
+  /** Parameter and optimizer-state bytes, for the memory report. */
+  stateBytes(): { parameters: number; optimizer: number; projections: number } {
+    const params = [...this.model.blocks.flatMap((b) => b.layers.parameters()), ...this.model.classifier.parameters(), ...this.objectives.flatMap((o) => o.parameters())];
+    return {
+      parameters: params.reduce((n, p) => n + p.value.bytes, 0),
+      optimizer: this.units.reduce((n, u) => n + u.optimizer.stateBytes, 0),
+      projections: this.objectives.reduce((n, o) => n + o.projection.bytes, 0) + (this.inputProjection?.bytes ?? 0),
+    };
+  }
+
+  dispose(): void {
+    for (const u of this.units) {
+      u.optimizer.dispose();
+      for (const t of [u.flags, u.likelihoodSum, u.alignmentSum]) t.dispose();
+    }
+    for (const o of this.objectives) o.dispose();
+    this.inputProjection?.dispose();
+  }
+}

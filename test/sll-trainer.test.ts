@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { mlp, NonFiniteError, Trainer, type Method } from '../src/sll/index.js';
+import { testDevice } from './helpers/device.js';
+import { rng } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+/** Ten Gaussian blobs in 20 dimensions: a task an MLP learns in a few hundred steps. */
+function blobs(count: number, seed: number) {
+  const next = rng(seed);
+  const centers = Array.from({ length: 10 }, () => Array.from({ length: 20 }, () => next() * 4 - 2));
+  const images = new Float32Array(count * 20);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const label = i % 10;
+    labels[i] = label;
+    for (let k = 0; k < 20; k++) images[i * 20 + k] = centers[label]![k]! + (next() - 0.5) * 2;
+  }
+  return { images, labels };
+}
+
+async function train(method: Method, depth: number, { steps = 60, batch = 50, poison = -1 } = {}) {
+  const model = mlp(device, { inputShape: [20], hidden: new Array(depth).fill(32), classes: 10, seed: 1 });
+  const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 10 });
+  const data = blobs(1000, 3);
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < steps; s++) {
+      const start = (s * batch) % data.labels.length;
+      const imageData = data.images.slice(start * 20, (start + batch) * 20);
+      if (s === poison) imageData[5] = Number.NaN;
+      const x = device.tensor(imageData, [batch, 20]);
+      const y = device.tensor(data.labels.slice(start, start + batch), [batch], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+      if (trainer.metricsDue) losses.push((await trainer.readMetrics()).units.at(-1)!.likelihood);
+    }
+    const test = blobs(500, 3);
+    const x = device.tensor(test.images, [500, 20]);
+    const y = device.tensor(test.labels, [500], 'i32');
+    const { correct, blockCorrect } = await trainer.evaluateBatch(x, y, test.labels);
+    x.dispose();
+    y.dispose();
+    return { accuracy: correct / 500, blockAccuracy: blockCorrect.map((c) => c / 500), losses, trainer, model };
+  } catch (e) {
+    trainer.dispose();
+    model.dispose();
+    throw e;
+  }
+}
+
+describe('trainers', () => {
+  for (const method of ['sll', 'backprop'] as const) {
+    it(`${method} learns ten blobs (accuracy >= 0.9) and its classifier loss falls`, async () => {
+      const { accuracy, blockAccuracy, losses, trainer, model } = await train(method, 3);
+      console.log(`${method}: accuracy ${accuracy}, block heads ${blockAccuracy.join(', ')}, classifier loss ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
+      expect(accuracy).toBeGreaterThanOrEqual(0.9);
+      expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
+      if (method === 'sll') {
+        expect(blockAccuracy).toHaveLength(3);
+        for (const a of blockAccuracy) expect(a).toBeGreaterThan(0.5);
+      }
+      trainer.dispose();
+      model.dispose();
+    });
+  }
+
+  it('gives the same losses for the same seed on the same adapter', async () => {
+    const a = await train('sll', 2, { steps: 20 });
+    const b = await train('sll', 2, { steps: 20 });
+    expect(a.losses).toEqual(b.losses);
+    for (const r of [a, b]) {
+      r.trainer.dispose();
+      r.model.dispose();
+    }
+  });
+
+  it('stops on a non-finite gradient, naming the block and the step, with the weights of the last good step', async () => {
+    const model = mlp(device, { inputShape: [20], hidden: [16, 16], classes: 10, seed: 4 });
+    const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 1e-3 }, seed: 2, metricsEvery: 10 });
+    const data = blobs(100, 5);
+    const before: Float32Array[] = [];
+    let error: unknown;
+    for (let s = 0; s < 10; s++) {
+      const imageData = data.images.slice(0, 50 * 20);
+      if (s === 4) imageData[7] = Number.NaN;
+      if (s === 4) for (const p of model.blocks[0]!.layers.parameters()) before.push((await p.value.read()) as Float32Array);
+      const x = device.tensor(imageData, [50, 20]);
+      const y = device.tensor(data.labels.slice(0, 50), [50], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    try {
+      await trainer.readMetrics();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(NonFiniteError);
+    expect((error as NonFiniteError).unit).toBe('block 1');
+    expect((error as NonFiniteError).step).toBe(4);
+    const after = await Promise.all(model.blocks[0]!.layers.parameters().map((p) => p.value.read()));
+    after.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(before[i]!)));
+    trainer.dispose();
+    model.dispose();
+  });
+});
+
+describe('memory', () => {
+  async function peakActivationBytes(method: Method, depth: number): Promise<number> {
+    const model = mlp(device, { inputShape: [64], hidden: new Array(depth).fill(256), classes: 10, seed: 1 });
+    const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 2 });
+    const x = device.tensor(new Float32Array(128 * 64).fill(0.5), [128, 64]);
+    const y = device.tensor(new Int32Array(128).fill(3), [128], 'i32');
+    trainer.trainStep(x, y); // optimizer state and pool buckets warm up on the first step
+    await device.flush();
+    device.pool.resetPeaks();
+    const base = device.memory().live;
+    trainer.trainStep(x, y);
+    await device.flush();
+    const peak = device.memory().peak;
+    for (const t of [x, y]) t.dispose();
+    trainer.dispose();
+    model.dispose();
+    return peak.activation - base.activation + (peak.scratch - base.scratch);
+  }
+
+  it('SLL peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
+    const sll2 = await peakActivationBytes('sll', 2);
+    const sll8 = await peakActivationBytes('sll', 8);
+    const bp2 = await peakActivationBytes('backprop', 2);
+    const bp8 = await peakActivationBytes('backprop', 8);
+    console.log(`peak activation+scratch bytes: SLL depth 2 ${sll2}, depth 8 ${sll8}; backprop depth 2 ${bp2}, depth 8 ${bp8}`);
+    expect(Math.abs(sll8 - sll2) / sll2).toBeLessThanOrEqual(0.1);
+    // Backprop keeps every block's input (128 x 256 floats) until the backward pass: six more
+    // blocks keep at least six more of them.
+    expect(bp8 - bp2).toBeGreaterThanOrEqual(6 * 128 * 256 * 4);
+  });
+});
