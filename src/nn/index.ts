@@ -4,3 +4,6 @@ export * from './init.js';
 export * from './linear.js';
 export * from './activation.js';
 export * from './sequential.js';
+export * from './conv.js';
+export * from './pool.js';
+export * from './flatten.js';
