@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mlp, NonFiniteError, Trainer, type Method } from '../src/sll/index.js';
+import { cnn, latentModeObjective, mlp, NonFiniteError, Trainer, type Method } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';
 
@@ -136,5 +136,83 @@ describe('memory', () => {
     // Backprop keeps every block's input (128 x 256 floats) until the backward pass: six more
     // blocks keep at least six more of them.
     expect(bp8 - bp2).toBeGreaterThanOrEqual(6 * 128 * 256 * 4);
+  });
+});
+
+describe('CNN blocks', () => {
+  /** Images [C, S, S] whose class is where a bright square patch sits (10 positions), with noise. */
+  function patches(count: number, channels: number, size: number, seed: number) {
+    const next = rng(seed);
+    const images = new Float32Array(count * channels * size * size);
+    const labels = new Int32Array(count);
+    const cell = Math.floor(size / 4);
+    const extent = Math.max(3, cell - 2);
+    for (let i = 0; i < count; i++) {
+      const label = i % 10;
+      labels[i] = label;
+      const row = 1 + (Math.floor(label / 4) % 3) * cell;
+      const col = 1 + (label % 4) * cell;
+      for (let c = 0; c < channels; c++) {
+        for (let y = 0; y < size; y++) {
+          for (let x = 0; x < size; x++) {
+            const inside = y >= row && y < row + extent && x >= col && x < col + extent;
+            images[((i * channels + c) * size + y) * size + x] = (inside ? 1.5 : 0) + (next() - 0.5) * 0.6;
+          }
+        }
+      }
+    }
+    return { images, labels };
+  }
+
+  async function trainCnn(method: Method, model: ReturnType<typeof cnn>, shape: [number, number, number], steps: number) {
+    const trainer = new Trainer(device, model, {
+      method,
+      optimizer: { kind: 'adam', lr: 2e-3 },
+      seed: 3,
+      objective: () => latentModeObjective({ d0: 32 }),
+      metricsEvery: steps,
+    });
+    const data = patches(320, shape[0], shape[1], 5);
+    const batch = 32;
+    const per = shape[0] * shape[1] * shape[2];
+    let metrics;
+    for (let s = 0; s < steps; s++) {
+      const start = (s * batch) % 320;
+      const x = device.tensor(data.images.slice(start * per, (start + batch) * per), [batch, ...shape]);
+      const y = device.tensor(data.labels.slice(start, start + batch), [batch], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    metrics = await trainer.readMetrics();
+    const test = patches(200, shape[0], shape[1], 6);
+    const x = device.tensor(test.images, [200, ...shape]);
+    const y = device.tensor(test.labels, [200], 'i32');
+    const result = await trainer.evaluateBatch(x, y, test.labels);
+    x.dispose();
+    y.dispose();
+    trainer.dispose();
+    model.dispose();
+    return { accuracy: result.correct / 200, blocks: result.blockCorrect.map((c) => c / 200), metrics };
+  }
+
+  for (const method of ['sll', 'backprop'] as const) {
+    it(`${method}: a small CNN (latent-mode local heads for SLL) learns where the patch is`, async () => {
+      const model = cnn(device, { inputShape: [1, 12, 12], classes: 10, seed: 2, channels: [4, 8], hidden: 32 });
+      const { accuracy, blocks } = await trainCnn(method, model, [1, 12, 12], 60);
+      console.log(`cnn ${method}: accuracy ${accuracy}, block heads ${blocks.join(', ')}`);
+      expect(accuracy).toBeGreaterThanOrEqual(0.8);
+    });
+  }
+
+  it('the VGG-style variant (three conv-conv-pool stages) trains on synthetic 32x32x3 images', async () => {
+    const model = cnn(device, { inputShape: [3, 32, 32], classes: 10, seed: 2, channels: [4, 8, 8], convsPerStage: 2, hidden: 32 });
+    expect(model.blocks).toHaveLength(4);
+    expect(model.blockShapes).toEqual([[4, 16, 16], [8, 8, 8], [8, 4, 4], [32]]);
+    const { accuracy, blocks } = await trainCnn('sll', model, [3, 32, 32], 80);
+    console.log(`vgg-style sll: accuracy ${accuracy}, block heads ${blocks.join(', ')}`);
+    // A short run: the early blocks' heads learn first; the classifier must be well above chance.
+    expect(blocks[0]!).toBeGreaterThanOrEqual(0.8);
+    expect(accuracy).toBeGreaterThanOrEqual(0.6);
   });
 });

@@ -6,7 +6,10 @@
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
+import { cnnStage } from '../nn/conv.js';
+import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
+import { Sequential } from '../nn/sequential.js';
 import type { Layer, Parameter } from '../nn/layer.js';
 import type { FeatureMapKind } from './config.js';
 import { featureWidth } from './features.js';
@@ -78,37 +81,55 @@ export function mlp(device: Device, options: MlpOptions): Model {
   const blocks: Block[] = [];
   let width = inputWidth;
   hidden.forEach((h, i) => {
-    blocks.push({ layers: new FlattenLinear(device, width, h, layerSeed(options.seed, i)), features: 'identity' });
+    const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), activation: 'relu' });
+    // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
+    const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), linear]) : linear;
+    blocks.push({ layers, features: 'identity' });
     width = h;
   });
   const classifier = new Linear(device, width, options.classes, { seed: layerSeed(options.seed, hidden.length) });
   return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}`, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
 
+export interface CnnOptions {
+  /** [C, H, W]; H and W divisible by 2^stages. */
+  inputShape: readonly [number, number, number];
+  classes: number;
+  seed: number;
+  /** Channels of each stage. Default [32, 64] (the reference run's CNN for 28x28x1). */
+  channels?: readonly number[];
+  /** Convolutions per stage. Default 1; the VGG-style variant uses 2. */
+  convsPerStage?: number;
+  /** Width of the fully connected block. Default 256. */
+  hidden?: number;
+  /** phi of the conv stages: flatten (SLL.md's default) or global average pooling. */
+  stageFeatures?: 'flatten' | 'gap';
+}
+
 /**
- * Linear + ReLU that accepts images: [N, C, H, W] is read as [N, C*H*W] (a free view). The
- * MLP's blocks are these, so a block's input may be the raw batch.
+ * conv3x3(32)-ReLU-maxpool / conv3x3(64)-ReLU-maxpool / fc 256 / fc 10 (the reference run's
+ * CNN), or with convsPerStage 2 and three stages the VGG-style variant for 32x32x3 inputs. A
+ * block is one stage; the fully connected layer is a block of its own.
  */
-class FlattenLinear extends Linear {
-  constructor(device: Device, inFeatures: number, outFeatures: number, seed: [number, number]) {
-    super(device, inFeatures, outFeatures, { seed, activation: 'relu' });
+export function cnn(device: Device, options: CnnOptions): Model {
+  const channels = options.channels ?? [32, 64];
+  const convs = options.convsPerStage ?? 1;
+  const [c0, h0, w0] = options.inputShape;
+  const scale = 2 ** channels.length;
+  if (h0 % scale !== 0 || w0 % scale !== 0) {
+    throw new ShapeError(`cnn: input ${formatShape(options.inputShape)} must have H and W divisible by ${scale} for ${channels.length} pooling stages`);
   }
-
-  override outputShape(inputShape: Shape): number[] {
-    return super.outputShape(this.flat(inputShape));
-  }
-
-  override forward(x: Parameters<Linear['forward']>[0], options?: Parameters<Linear['forward']>[1]) {
-    if (x.rank === 2) return super.forward(x, options);
-    const flat = x.reshape(this.flat(x.shape));
-    try {
-      return super.forward(flat, options);
-    } finally {
-      flat.dispose();
-    }
-  }
-
-  private flat(shape: Shape): number[] {
-    return shape.length <= 2 ? [...shape] : [shape[0]!, shape.slice(1).reduce((a, b) => a * b, 1)];
-  }
+  const blocks: Block[] = [];
+  let inChannels = c0;
+  channels.forEach((c, i) => {
+    blocks.push({ layers: cnnStage(device, inChannels, c, convs, { seed: layerSeed(options.seed, i) }), features: options.stageFeatures ?? 'flatten' });
+    inChannels = c;
+  });
+  const flatWidth = inChannels * (h0 / scale) * (w0 / scale);
+  const hidden = options.hidden ?? 256;
+  const fc = new Linear(device, flatWidth, hidden, { seed: layerSeed(options.seed, channels.length), activation: 'relu' });
+  blocks.push({ layers: new Sequential([new Flatten(), fc]), features: 'identity' });
+  const classifier = new Linear(device, hidden, options.classes, { seed: layerSeed(options.seed, channels.length + 1) });
+  const name = `cnn ${channels.map((c) => `${convs > 1 ? `${convs}x` : ''}conv${c}-pool`).join('/')}/fc${hidden}/fc${options.classes}`;
+  return new Model(name, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
