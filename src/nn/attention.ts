@@ -1,0 +1,198 @@
+/**
+ * Multi-head self-attention, as a ViT's (timm's `Attention`): one qkv projection, H heads of
+ * scaled dot-product attention, an output projection. No mask, no attention dropout.
+ *
+ * Forward rule (x [N, T, C], C = H D):
+ *   [q | k | v] = x Wqkv^T + bqkv                  [N, T, 3C], viewed [N, T, 3, H, D]
+ *   q, k, v     = its (3) slices as [N, H, T, D]   (views + one copy each)
+ *   O           = softmax(q k^T / sqrt(D)) v       [N, H, T, D]  (online softmax; keeps the
+ *                                                   per-row log-sum-exp L)
+ *   M           = O merged back to [N, T, C]       (transpose H and T)
+ *   y           = M Wo^T + bo
+ * Backward rule, in reverse:
+ *   dWo, dbo, dM = the Linear rule of the output projection
+ *   dO           = dM split into heads (the transpose back)
+ *   dq, dk, dv   = attentionBackward: with P recomputed from q, k and L,
+ *                  dv = P^T dO, dS = P (dO v^T - rowsum(dO * O)), dq = dS k / sqrt(D),
+ *                  dk = dS^T q / sqrt(D)
+ *   dqkv         = dq, dk, dv written back into [N, T, 3, H, D] (the transpose of the split)
+ *   dWqkv, dbqkv, dx = the Linear rule of the qkv projection
+ *
+ * What is kept: q, k, v and L (the attention kernels' inputs), and M, which the output
+ * projection keeps anyway (O is read back from it as a view, so it costs nothing extra).
+ */
+import type { Device } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { attention, attentionBackward, MAX_ATTENTION_HEAD_DIM, type AttentionGradients } from '../ops/attention.js';
+import { copy, copyInto } from '../ops/copy.js';
+import type { Seed } from '../ops/random.js';
+import { philox4x32, seedWords } from '../reference/random.js';
+import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import { Linear } from './linear.js';
+
+/**
+ * A seed for the `index`-th sublayer of a layer seeded with `seed`: one Philox block of the
+ * parent key at a counter no fill uses (word 3 = 0x5eed), so sublayers draw independent streams
+ * and the same parent seed gives the same children everywhere.
+ */
+export function childSeed(seed: Seed, index: number): Seed {
+  if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) throw new RangeError(`childSeed: index ${index} is not a u32`);
+  const [a, b] = philox4x32([index, 0, 0, 0x5eed], seedWords(seed));
+  return [a, b];
+}
+
+/** The view of dense `t` reshaped to `shape`, then permuted (the intermediate view let go). */
+function permuteAs(t: Tensor, shape: Shape, axes: readonly number[]): Tensor {
+  const reshaped = t.reshape(shape);
+  const permuted = reshaped.permute(axes);
+  reshaped.dispose();
+  return permuted;
+}
+
+export interface MultiHeadSelfAttentionOptions {
+  /** Seed of the initial projections (PyTorch's Linear default init, from the counter RNG). */
+  seed: Seed;
+}
+
+export class MultiHeadSelfAttention implements Layer {
+  readonly name: string;
+  readonly headDim: number;
+  /** x -> [q | k | v]: dim -> 3 dim, as timm's `qkv` (rows of the weight: q, then k, then v; heads in order). */
+  readonly qkv: Linear;
+  /** Merged heads -> output: dim -> dim, as timm's `proj`. */
+  readonly proj: Linear;
+  /** [q, k, v, logSumExp, merged] after a training-mode forward. */
+  private readonly kept: Tensor[] = [];
+
+  constructor(
+    readonly device: Device,
+    readonly dim: number,
+    readonly heads: number,
+    options: MultiHeadSelfAttentionOptions,
+  ) {
+    if (!Number.isInteger(dim) || !Number.isInteger(heads) || dim < 1 || heads < 1 || dim % heads !== 0) {
+      throw new RangeError(`attention: dim ${dim} must be a positive multiple of heads ${heads}`);
+    }
+    this.headDim = dim / heads;
+    if (this.headDim > MAX_ATTENTION_HEAD_DIM) {
+      throw new RangeError(`attention: head dim ${this.headDim} (dim ${dim} / ${heads} heads) is over the kernels' ${MAX_ATTENTION_HEAD_DIM}`);
+    }
+    this.name = `attention ${dim} x${heads}`;
+    this.qkv = new Linear(device, dim, 3 * dim, { seed: childSeed(options.seed, 0) });
+    this.proj = new Linear(device, dim, dim, { seed: childSeed(options.seed, 1) });
+  }
+
+  parameters(): readonly Parameter[] {
+    return [
+      ...this.qkv.parameters().map((p) => ({ name: `qkv.${p.name}`, value: p.value })),
+      ...this.proj.parameters().map((p) => ({ name: `proj.${p.name}`, value: p.value })),
+    ];
+  }
+
+  outputShape(inputShape: Shape): number[] {
+    if (inputShape.length !== 3 || inputShape[2] !== this.dim || inputShape[1]! < 1) {
+      throw new ShapeError(`${this.name}: input ${formatShape(inputShape)} must be tokens [N, T, ${this.dim}] with T >= 1`);
+    }
+    return [...inputShape];
+  }
+
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    this.outputShape(x.shape);
+    this.release();
+    const training = options.training ?? true;
+    const [n, t] = x.shape as [number, number, number];
+    const { heads, headDim: d, dim } = this;
+
+    const qkvOut = this.qkv.forward(x, options);
+    // [N, T, 3, H, D] -> [3, N, H, T, D]: slice s of axis 0 is q, k or v as the kernel wants it.
+    const split = permuteAs(qkvOut, [n, t, 3, heads, d], [2, 0, 3, 1, 4]);
+    qkvOut.dispose();
+    const [q, k, v] = [0, 1, 2].map((s) => {
+      const part = split.slice(0, s, s + 1);
+      const dense = copy(part);
+      part.dispose();
+      const view = dense.reshape([n, heads, t, d]);
+      dense.dispose();
+      return view;
+    }) as [Tensor, Tensor, Tensor];
+    split.dispose();
+
+    const { out, logSumExp } = attention(q, k, v);
+    // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
+    const heads4 = out.permute([0, 2, 1, 3]);
+    out.dispose();
+    const mergedDense = copy(heads4);
+    heads4.dispose();
+    const merged = mergedDense.reshape([n, t, dim]);
+    mergedDense.dispose();
+
+    try {
+      return this.proj.forward(merged, options);
+    } finally {
+      if (training) this.kept.push(q, k, v, logSumExp, retain(merged));
+      else for (const u of [q, k, v, logSumExp]) u.dispose();
+      merged.dispose();
+    }
+  }
+
+  backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    const [q, k, v, logSumExp, merged] = this.kept;
+    if (!q || !k || !v || !logSumExp || !merged) throw new Error(`${this.name}: backward without a training-mode forward`);
+    if (!shapesEqual(dy.shape, merged.shape)) {
+      throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(merged.shape)}`);
+    }
+    const [n, t] = merged.shape as [number, number, number];
+    const { heads, headDim: d } = this;
+    const toHeads = (m: Tensor) => permuteAs(m, [n, t, heads, d], [0, 2, 1, 3]);
+
+    try {
+      const projGrads = this.proj.backward(dy, { inputGradient: true });
+      const dMerged = projGrads.input!;
+      const dOut = toHeads(dMerged);
+      dMerged.dispose();
+      // O, as attentionBackward wants it, is the merged activation seen per head (a view; the
+      // op makes the dense copy it needs, as scratch).
+      const out = toHeads(merged);
+      let grads: AttentionGradients;
+      try {
+        grads = attentionBackward(dOut, q, k, v, out, logSumExp);
+      } finally {
+        dOut.dispose();
+        out.dispose();
+      }
+
+      // The transpose of the split: dq, dk, dv into their places of [N, T, 3, H, D].
+      const dqkv = this.device.empty([n, t, 3, heads, d]);
+      const places = dqkv.permute([2, 0, 3, 1, 4]);
+      [grads.dq, grads.dk, grads.dv].forEach((g, s) => {
+        const place = places.slice(0, s, s + 1);
+        const source = g.reshape([1, n, heads, t, d]);
+        copyInto(place, source);
+        for (const u of [place, source, g]) u.dispose();
+      });
+      places.dispose();
+      const dqkvRows = dqkv.reshape([n, t, 3 * this.dim]);
+      dqkv.dispose();
+
+      const qkvGrads = this.qkv.backward(dqkvRows, { inputGradient: options.inputGradient });
+      dqkvRows.dispose();
+      return { params: [...qkvGrads.params, ...projGrads.params], input: qkvGrads.input };
+    } finally {
+      releaseAll(this.kept);
+    }
+  }
+
+  release(): void {
+    releaseAll(this.kept);
+    this.qkv.release();
+    this.proj.release();
+  }
+
+  dispose(): void {
+    this.release();
+    this.qkv.dispose();
+    this.proj.dispose();
+  }
+}

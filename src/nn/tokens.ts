@@ -1,0 +1,126 @@
+/**
+ * Token pooling: from a sequence of tokens [N, T, D] to one vector per sample [N, D], for a
+ * classifier head on a transformer.
+ *
+ * Forward rules and backward rules side by side:
+ *   MeanTokens:  y_n = (1/T) sum_t x_{n,t}        dx_{n,t} = dy_n / T     (every token)
+ *   ClassToken:  y_n = x_{n,0}                    dx_{n,0} = dy_n, dx_{n,t>0} = 0
+ * Both rules are linear and need no saved activations: only the input shape is remembered.
+ */
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { copy, copyInto } from '../ops/copy.js';
+import { add, scale } from '../ops/elementwise.js';
+import { mean } from '../ops/reduce.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+
+abstract class TokenPooling implements Layer {
+  abstract readonly name: string;
+  /** [N, T, D] of the last training-mode forward; the only state the backward needs. */
+  private keptShape: [number, number, number] | undefined;
+
+  parameters(): readonly Parameter[] {
+    return [];
+  }
+
+  outputShape(inputShape: Shape): number[] {
+    if (inputShape.length !== 3 || inputShape[1]! < 1) {
+      throw new ShapeError(`${this.name}: input ${formatShape(inputShape)} must be tokens [N, T, D] with T >= 1`);
+    }
+    return [inputShape[0]!, inputShape[2]!];
+  }
+
+  protected abstract pool(x: Tensor): Tensor;
+  /** dL/dx [N, T, D] from dL/dy [N, D]. */
+  protected abstract spread(dy: Tensor, shape: [number, number, number]): Tensor;
+
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    this.outputShape(x.shape);
+    this.keptShape = undefined;
+    const y = this.pool(x);
+    if (options.training ?? true) this.keptShape = [x.shape[0]!, x.shape[1]!, x.shape[2]!];
+    return y;
+  }
+
+  backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    const shape = this.keptShape;
+    if (!shape) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [n, , d] = shape;
+    if (!shapesEqual(dy.shape, [n, d])) {
+      throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output [${n}, ${d}]`);
+    }
+    this.keptShape = undefined;
+    return options.inputGradient ? { params: [], input: this.spread(dy, shape) } : { params: [] };
+  }
+
+  release(): void {
+    this.keptShape = undefined;
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+/** The mean over tokens (the pooling of torchvision's ViT alternatives and of DeiT-style heads). */
+export class MeanTokens extends TokenPooling {
+  readonly name = 'mean-tokens';
+
+  protected pool(x: Tensor): Tensor {
+    return mean(x, [1]);
+  }
+
+  protected spread(dy: Tensor, [n, t, d]: [number, number, number]): Tensor {
+    // dy / T broadcast over the token axis: scale the small [N, D] tensor first, then one
+    // broadcasting add onto zeros (cleared by the encoder, no dispatch) writes [N, T, D].
+    const scaled = scale(dy, 1 / t, 'scratch');
+    const rows = scaled.reshape([n, 1, d]);
+    scaled.dispose();
+    const zeros = dy.device.zeros([n, t, d], 'f32', 'scratch');
+    try {
+      return add(zeros, rows);
+    } finally {
+      zeros.dispose();
+      rows.dispose();
+    }
+  }
+}
+
+/** Token 0: the class token that PatchEmbedding({ classToken: true }) prepends (ViT's head input). */
+export class ClassToken extends TokenPooling {
+  readonly name = 'class-token';
+
+  protected pool(x: Tensor): Tensor {
+    const first = x.slice(1, 0, 1);
+    try {
+      const dense = copy(first);
+      const y = dense.reshape([x.shape[0]!, x.shape[2]!]);
+      dense.dispose();
+      return y;
+    } finally {
+      first.dispose();
+    }
+  }
+
+  protected spread(dy: Tensor, [n, t, d]: [number, number, number]): Tensor {
+    const dx = dy.device.zeros([n, t, d]);
+    const first = dx.slice(1, 0, 1);
+    const source = reshapeView(dy, [n, 1, d]);
+    try {
+      copyInto(first, source);
+      return dx;
+    } finally {
+      first.dispose();
+      source.dispose();
+    }
+  }
+}
+
+/** `t` seen with another shape of the same size: a view when dense, else a dense copy. */
+function reshapeView(t: Tensor, shape: Shape): Tensor {
+  const dense = t.isContiguous ? t : copy(t, 'scratch');
+  const view = dense.reshape(shape);
+  if (dense !== t) dense.dispose();
+  return view;
+}
