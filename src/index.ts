@@ -16,3 +16,4 @@ export * as ops from './ops/index.js';
 export * as reference from './reference/index.js';
 export * as nn from './nn/index.js';
 export * as sll from './sll/index.js';
+export * as data from './data/index.js';

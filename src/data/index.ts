@@ -1,0 +1,21 @@
+/**
+ * Datasets for the trainers: IDX files (MNIST, Fashion-MNIST), the bundled digits, seeded batches.
+ * Importing this module is browser-safe: file and gzip access fetch Node's modules at call time.
+ */
+export {
+  IDX_IMAGES_MAGIC,
+  IDX_LABELS_MAGIC,
+  MAX_IDX_ELEMENTS,
+  checkIdxPair,
+  decodeIdxImages,
+  decodeIdxLabels,
+  isGzip,
+  readIdxImages,
+  readIdxLabels,
+  type IdxImages,
+  type IdxLabels,
+  type IdxReadOptions,
+} from './idx.js';
+export * from './datasets.js';
+export * from './digits.js';
+export * from './batches.js';
