@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import type { Shape } from '../src/gpu/shape.js';
-import { childSeed, MultiHeadSelfAttention } from '../src/nn/attention.js';
+import { MultiHeadSelfAttention } from '../src/nn/attention.js';
+import { childSeed } from '../src/nn/init.js';
 import { Dropout } from '../src/nn/dropout.js';
 import type { Layer } from '../src/nn/layer.js';
 import { LayerNorm } from '../src/nn/norm.js';

@@ -28,20 +28,9 @@ import type { Tensor } from '../gpu/tensor.js';
 import { attention, attentionBackward, MAX_ATTENTION_HEAD_DIM, type AttentionGradients } from '../ops/attention.js';
 import { copy, copyInto } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
-import { philox4x32, seedWords } from '../reference/random.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import { childSeed } from './init.js';
 import { Linear } from './linear.js';
-
-/**
- * A seed for the `index`-th sublayer of a layer seeded with `seed`: one Philox block of the
- * parent key at a counter no fill uses (word 3 = 0x5eed), so sublayers draw independent streams
- * and the same parent seed gives the same children everywhere.
- */
-export function childSeed(seed: Seed, index: number): Seed {
-  if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) throw new RangeError(`childSeed: index ${index} is not a u32`);
-  const [a, b] = philox4x32([index, 0, 0, 0x5eed], seedWords(seed));
-  return [a, b];
-}
 
 /** The view of dense `t` reshaped to `shape`, then permuted (the intermediate view let go). */
 function permuteAs(t: Tensor, shape: Shape, axes: readonly number[]): Tensor {

@@ -9,6 +9,9 @@ import { formatShape, type Shape } from '../gpu/shape.js';
 import { cnnStage } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
+import { LayerNorm } from '../nn/norm.js';
+import { PatchEmbedding } from '../nn/patch.js';
+import { TransformerBlock } from '../nn/transformer.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Layer, Parameter } from '../nn/layer.js';
 import type { FeatureMapKind } from './config.js';
@@ -132,4 +135,43 @@ export function cnn(device: Device, options: CnnOptions): Model {
   const classifier = new Linear(device, hidden, options.classes, { seed: layerSeed(options.seed, channels.length + 1) });
   const name = `cnn ${channels.map((c) => `${convs > 1 ? `${convs}x` : ''}conv${c}-pool`).join('/')}/fc${hidden}/fc${options.classes}`;
   return new Model(name, options.inputShape, options.classes, blocks, classifier, 'identity');
+}
+
+export interface VitOptions {
+  /** [C, H, W], H and W multiples of the patch. */
+  inputShape: readonly [number, number, number];
+  classes: number;
+  seed: number;
+  /** Defaults: patch 4, dim 64, depth 4, heads 4, MLP ratio 2 (the issue's small ViT). */
+  patch?: number;
+  dim?: number;
+  depth?: number;
+  heads?: number;
+  mlpRatio?: number;
+  /** phi and the classifier's pooling: the mean over tokens (default) or a class token. */
+  pooling?: 'mean-token' | 'cls-token';
+}
+
+/**
+ * A small Vision Transformer: patch embedding (+ position embedding, a class token when pooling
+ * by it), `depth` pre-norm transformer blocks, a final LayerNorm, pooled tokens, a linear
+ * classifier. A block = one transformer block; the patch embedding belongs to the first and the
+ * final LayerNorm to the last, so every parameter is trained by some block's local objective.
+ */
+export function vit(device: Device, options: VitOptions): Model {
+  const { patch = 4, dim = 64, depth = 4, heads = 4, mlpRatio = 2, pooling = 'mean-token' } = options;
+  const [channels, height, width] = options.inputShape;
+  if (depth < 1) throw new ShapeError(`vit: depth must be at least 1, got ${depth}`);
+  const blocks: Block[] = [];
+  for (let i = 0; i < depth; i++) {
+    const layers: Layer[] = [];
+    if (i === 0) {
+      layers.push(new PatchEmbedding(device, { imageSize: [height, width], channels, patch, dim, classToken: pooling === 'cls-token', seed: layerSeed(options.seed, 100) }));
+    }
+    layers.push(new TransformerBlock(device, { dim, heads, mlpRatio, seed: layerSeed(options.seed, i) }));
+    if (i === depth - 1) layers.push(new LayerNorm(device, dim));
+    blocks.push({ layers: layers.length === 1 ? layers[0]! : new Sequential(layers), features: pooling });
+  }
+  const classifier = new Linear(device, dim, options.classes, { seed: layerSeed(options.seed, depth) });
+  return new Model(`vit patch${patch} dim${dim} depth${depth} heads${heads} mlp${mlpRatio}`, options.inputShape, options.classes, blocks, classifier, pooling);
 }
