@@ -6,3 +6,4 @@ export * from './objective.js';
 export * from './model.js';
 export * from './schedule.js';
 export * from './trainer.js';
+export * from './fit.js';
