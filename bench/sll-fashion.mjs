@@ -1,0 +1,68 @@
+// One training run on Fashion-MNIST (Debian's dataset-fashion-mnist): a model, a method, a
+// seed. Trains on the first 55,000 training images, evaluates on the last 5,000 (validation)
+// after every epoch, and on the 10,000 test images at the end; writes a JSON record with the
+// adapter, the recipe and every number to bench/results/.
+//
+//   npm run build && node bench/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
+//     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeAdapter, openNodeDevice, data, sll } from '../dist/src/node.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : fallback;
+};
+const modelName = option('model', 'mlp');
+const method = option('method', 'sll');
+const seed = Number(option('seed', 0));
+const epochs = Number(option('epochs', 10));
+const batchSize = Number(option('batch', 128));
+const lr = Number(option('lr', 1e-3));
+const scheduleKind = option('schedule', 'constant');
+const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
+
+const dataset = data.loadFashionMnist();
+const { train, validation } = data.splitValidation(dataset, 5000);
+const device = await openNodeDevice();
+const stepsPerEpoch = Math.floor(train.count / batchSize);
+const schedule = scheduleKind === 'cosine' ? { kind: 'cosine', warmupSteps: Number(option('warmup', stepsPerEpoch)), totalSteps: stepsPerEpoch * epochs } : { kind: 'constant' };
+const model =
+  modelName === 'mlp' ? sll.mlp(device, { inputShape: dataset.shape, classes: 10, seed })
+  : modelName === 'cnn' ? sll.cnn(device, { inputShape: dataset.shape, classes: 10, seed })
+  : sll.vit(device, { inputShape: dataset.shape, classes: 10, seed });
+const objective = modelName === 'cnn' ? () => sll.latentModeObjective() : undefined;
+const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr }, schedule, seed, metricsEvery: 50, ...(objective ? { objective } : {}) });
+console.log(`${describeAdapter(device.report)}\n${model.name}, ${method}, seed ${seed}, ${epochs} epochs, batch ${batchSize}, Adam ${lr}, ${scheduleKind}`);
+const started = Date.now();
+const records = await sll.fit(trainer, train, dataset.shape, {
+  epochs,
+  batchSize,
+  seed,
+  evaluateOn: validation,
+  onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: ${r.seconds.toFixed(0)} s, ${r.samplesPerSecond.toFixed(0)} samples/s, validation ${(100 * r.evaluation.accuracy).toFixed(2)}% heads [${r.evaluation.blockAccuracy.map((a) => (100 * a).toFixed(1)).join(', ')}]`),
+});
+const test = await sll.evaluate(trainer, dataset.test, dataset.shape, 500);
+console.log(`test accuracy ${(100 * test.accuracy).toFixed(2)}%, heads [${test.blockAccuracy.map((a) => (100 * a).toFixed(1)).join(', ')}]`);
+const record = {
+  date: new Date().toISOString(),
+  adapter: device.report,
+  model: model.name,
+  method,
+  seed,
+  recipe: { epochs, batchSize, optimizer: 'adam', lr, schedule, objective: method === 'sll' ? (objective ? objective(0) : sll.classModeObjective(10)) : undefined, validation: 'last 5,000 training images' },
+  epochs: records.map((r) => ({ epoch: r.epoch + 1, seconds: r.seconds, samplesPerSecond: r.samplesPerSecond, validation: r.evaluation, losses: r.metrics.at(-1)?.units })),
+  test,
+  seconds: (Date.now() - started) / 1000,
+  memory: { ...trainer.stateBytes(), peakActivation: device.memory().peak.activation, peakScratch: device.memory().peak.scratch },
+};
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `${modelName}-${method}-seed${seed}.json`);
+writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+console.log(`wrote ${file}`);
+trainer.dispose();
+model.dispose();
+device.destroy();
