@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cnn, latentModeObjective, mlp, NonFiniteError, Trainer, type Method } from '../src/sll/index.js';
+import { cnn, latentModeObjective, mlp, NonFiniteError, Trainer, vit, type Method } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';
 
@@ -214,5 +214,43 @@ describe('CNN blocks', () => {
     // A short run: the early blocks' heads learn first; the classifier must be well above chance.
     expect(blocks[0]!).toBeGreaterThanOrEqual(0.8);
     expect(accuracy).toBeGreaterThanOrEqual(0.6);
+  });
+});
+
+describe('ViT blocks', () => {
+  it('SLL trains a tiny ViT (class-mode heads on mean tokens) on synthetic images', async () => {
+    const next = rng(9);
+    const count = 200;
+    const images = new Float32Array(count * 64);
+    const labels = new Int32Array(count);
+    // Class = which of the four 4x4 quadrants of an 8x8 image is bright.
+    for (let i = 0; i < count; i++) {
+      const label = i % 4;
+      labels[i] = label;
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
+        const quadrant = (y >= 4 ? 2 : 0) + (x >= 4 ? 1 : 0);
+        images[i * 64 + y * 8 + x] = (quadrant === label ? 1 : 0) + (next() - 0.5) * 0.5;
+      }
+    }
+    const model = vit(device, { inputShape: [1, 8, 8], classes: 4, seed: 1, patch: 4, dim: 16, depth: 2, heads: 2, mlpRatio: 2 });
+    expect(model.blockShapes).toEqual([[4, 16], [4, 16]]);
+    const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 1, metricsEvery: 120 });
+    for (let s = 0; s < 120; s++) {
+      const start = (s * 20) % count;
+      const x = device.tensor(images.slice(start * 64, (start + 20) * 64), [20, 1, 8, 8]);
+      const y = device.tensor(labels.slice(start, start + 20), [20], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    await trainer.readMetrics();
+    const x = device.tensor(images, [count, 1, 8, 8]);
+    const y = device.tensor(labels, [count], 'i32');
+    const { correct, blockCorrect } = await trainer.evaluateBatch(x, y, labels);
+    console.log(`tiny vit sll: accuracy ${correct / count}, block heads ${blockCorrect.map((c) => c / count).join(', ')}`);
+    expect(correct / count).toBeGreaterThanOrEqual(0.9);
+    for (const t of [x, y]) t.dispose();
+    trainer.dispose();
+    model.dispose();
   });
 });
