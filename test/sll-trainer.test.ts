@@ -66,6 +66,33 @@ describe('trainers', () => {
     });
   }
 
+  it("aligns a block whose d0 differs from the previous block's with a projection of its own input", async () => {
+    const model = mlp(device, { inputShape: [20], hidden: [32, 32, 32], classes: 10, seed: 1 });
+    const widths = [16, 24, 24];
+    const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 60, objective: (i) => latentModeObjective({ d0: widths[i]! }) });
+    // Block 1 aligns with R_0 of the input, block 2 with a projection of its own input (d0 changes), block 3 with block 2.
+    expect(trainer.stateBytes().projections).toBe(4 * (16 * 32 + 24 * 32 + 24 * 32 + 16 * 20 + 24 * 32));
+    const data = blobs(1000, 3);
+    for (let s = 0; s < 60; s++) {
+      const start = (s * 50) % 1000;
+      const x = device.tensor(data.images.slice(start * 20, (start + 50) * 20), [50, 20]);
+      const y = device.tensor(data.labels.slice(start, start + 50), [50], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    const metrics = await trainer.readMetrics();
+    for (const unit of metrics.units.slice(0, 3)) expect(unit.alignment).toBeGreaterThan(0);
+    const test = blobs(500, 3);
+    const x = device.tensor(test.images, [500, 20]);
+    const y = device.tensor(test.labels, [500], 'i32');
+    const { correct } = await trainer.evaluateBatch(x, y, test.labels);
+    expect(correct / 500).toBeGreaterThanOrEqual(0.9);
+    for (const t of [x, y]) t.dispose();
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('gives the same losses for the same seed on the same adapter', async () => {
     const a = await train('sll', 2, { steps: 20 });
     const b = await train('sll', 2, { steps: 20 });

@@ -83,8 +83,12 @@ interface Unit {
 export class Trainer {
   readonly method: Method;
   readonly objectives: LocalObjective[] = [];
-  /** R_0: the projection of the input that block 1 aligns with (class of d0 of block 1). */
-  private inputProjection?: Tensor;
+  /**
+   * Fixed projections of a block's own input, for the blocks that cannot align with the block
+   * before them: block 1 (R_0 of the raw input, SLL.md step 6) and any block whose d0 differs
+   * from the previous block's (SLL.md, "Default recipe"). Indexed by block.
+   */
+  private readonly alignmentProjections = new Map<number, Tensor>();
   private readonly units: Unit[];
   private readonly window: number;
   private stepInWindow = 0;
@@ -115,11 +119,13 @@ export class Trainer {
           }),
         );
       });
-      const first = objectiveOf(0);
-      if (first.alignment) {
-        const inputWidth = featureWidth('flatten', [1, ...model.inputShape]);
-        this.inputProjection = createProjection(device, first.d0, inputWidth, first, projectionSeed(config.seed, 0));
-      }
+      model.blocks.forEach((_, i) => {
+        const objective = objectiveOf(i);
+        if (!objective.alignment || (i > 0 && objectiveOf(i - 1).d0 === objective.d0)) return;
+        const inputShape = i === 0 ? model.inputShape : model.blockShapes[i - 1]!;
+        const inputWidth = featureWidth('flatten', [1, ...inputShape]);
+        this.alignmentProjections.set(i, createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)));
+      });
     }
     const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
     this.units = unitNames.map((name, i) => ({
@@ -146,9 +152,10 @@ export class Trainer {
 
   private sllStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
-    let logQ = this.inputLogPosterior(images);
+    let logQ: Tensor | undefined;
     let a = images;
     model.blocks.forEach((block, i) => {
+      logQ = this.alignmentTarget(i, a, logQ);
       const h = block.layers.forward(a, { training: true });
       const u = featuresForward(block.features, h);
       const local = this.objectives[i]!.compute(u, labels, logQ, true);
@@ -210,13 +217,18 @@ export class Trainer {
     return grads.input;
   }
 
-  /** log q for block 1: softmax(R_0 phi(x) / tau) of the raw input (SLL.md, step 6). */
-  private inputLogPosterior(images: Tensor): Tensor | undefined {
-    if (!this.inputProjection) return undefined;
-    const flat = featuresForward('flatten', images);
-    const v0 = matmul(flat, this.inputProjection, { transposeB: true, category: 'scratch' });
+  /**
+   * log q for block i: the previous block's log posterior, or, for a block with a projection of
+   * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input.
+   */
+  private alignmentTarget(i: number, input: Tensor, previous: Tensor | undefined): Tensor | undefined {
+    const projection = this.alignmentProjections.get(i);
+    if (!projection) return previous;
+    previous?.dispose();
+    const flat = featuresForward('flatten', input);
+    const v0 = matmul(flat, projection, { transposeB: true, category: 'scratch' });
     flat.dispose();
-    const logQ = logSoftmax(v0, { temperature: this.objectives[0]!.config.tau, category: 'scratch' });
+    const logQ = logSoftmax(v0, { temperature: this.objectives[i]!.config.tau, category: 'scratch' });
     v0.dispose();
     return logQ;
   }
@@ -276,8 +288,9 @@ export class Trainer {
     const { model } = this;
     let a = images;
     const predictions: Tensor[] = [];
-    let logQ = this.inputLogPosterior(images);
+    let logQ: Tensor | undefined;
     model.blocks.forEach((block, i) => {
+      if (this.method === 'sll') logQ = this.alignmentTarget(i, a, logQ);
       const h = block.layers.forward(a, { training: false });
       if (this.method === 'sll') {
         const u = featuresForward(block.features, h);
@@ -317,7 +330,7 @@ export class Trainer {
     return {
       parameters: params.reduce((n, p) => n + p.value.bytes, 0),
       optimizer: this.units.reduce((n, u) => n + u.optimizer.stateBytes, 0),
-      projections: this.objectives.reduce((n, o) => n + o.projection.bytes, 0) + (this.inputProjection?.bytes ?? 0),
+      projections: this.objectives.reduce((n, o) => n + o.projection.bytes, 0) + [...this.alignmentProjections.values()].reduce((n, t) => n + t.bytes, 0),
     };
   }
 
@@ -327,6 +340,6 @@ export class Trainer {
       for (const t of [u.flags, u.likelihoodSum, u.alignmentSum]) t.dispose();
     }
     for (const o of this.objectives) o.dispose();
-    this.inputProjection?.dispose();
+    for (const t of this.alignmentProjections.values()) t.dispose();
   }
 }
