@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classModeObjective, latentModeObjective, LocalObjective, type LocalObjectiveConfig } from '../src/sll/index.js';
+import { classModeObjective, latentModeObjective, LocalObjective, orthogonalRows, type LocalObjectiveConfig } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
 
@@ -75,6 +75,7 @@ describe('the local objective and its analytic gradient', () => {
     ['class mode without q (block without a previous posterior)', classModeObjective(4), false],
     ['class mode, tau 2, weighted terms', classModeObjective(4, { tau: 2, likelihoodWeight: 0.5, alignmentWeight: 2 }), true],
     ['class mode, JL scaling, Rademacher', classModeObjective(4, { scaling: 'jl', projection: 'rademacher' }), true],
+    ['class mode, orthogonal projection rows', classModeObjective(4, { projection: 'orthogonal' }), true],
     ['latent mode d0 6, tau 2', latentModeObjective({ d0: 6 }), true],
     ['latent mode without alignment', latentModeObjective({ d0: 5, alignment: false }), true],
   ] as const)('%s: dL/du (and the head) match finite differences', async (_, config, withQ) => {
@@ -102,6 +103,18 @@ describe('the local objective and its analytic gradient', () => {
     for (const t of [u, y, ra.likelihood, ra.logPi, ra.logits, ra.gradFeatures, rb.likelihood, rb.logPi, rb.logits, rb.gradFeatures, evaluation.likelihood, evaluation.logPi, evaluation.logits]) t?.dispose();
     a.dispose();
     b.dispose();
+  });
+
+  it('orthogonal projections have orthogonal rows of the Gaussian rows\' mean norm, and refuse d0 > d', () => {
+    const rows = orthogonalRows(5, 40, 1 / Math.sqrt(40), [3, 4]);
+    for (let a = 0; a < 5; a++) {
+      for (let b = 0; b < 5; b++) {
+        let dot = 0;
+        for (let k = 0; k < 40; k++) dot += rows[a * 40 + k]! * rows[b * 40 + k]!;
+        expect(dot).toBeCloseTo(a === b ? 1 : 0, 5);
+      }
+    }
+    expect(() => orthogonalRows(41, 40, 1, [3, 4])).toThrow(/41 orthogonal rows do not fit in 40 dimensions/);
   });
 
   it('rejects class mode with d0 != K, naming the block', () => {

@@ -22,8 +22,8 @@ export interface LocalObjectiveConfig {
   dropout: number;
   /** Align pi with the previous block's posterior (true), or drop the term (false). */
   alignment: boolean;
-  /** Entries of the fixed projection R. */
-  projection: 'gaussian' | 'rademacher';
+  /** Entries of the fixed projection R: Gaussian, Rademacher (+-1), or orthogonal rows. */
+  projection: 'gaussian' | 'rademacher' | 'orthogonal';
   /** fan-in: entries of variance 1/d_i (v has unit scale); jl: variance 1/d0. */
   scaling: 'fan-in' | 'jl';
   /** Weights of the two terms (the paper uses 1 and 1). */

@@ -12,6 +12,7 @@ import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { affine } from '../ops/elementwise.js';
 import { bernoulli, normal, type Seed } from '../ops/random.js';
+import { normal as referenceNormal } from '../reference/random.js';
 import type { LocalObjectiveConfig } from './config.js';
 
 /** The 64-bit Philox key of projection `index` under a projection seed. */
@@ -23,9 +24,35 @@ export function projectionSeed(seed: number, index: number): Seed {
 export function createProjection(device: Device, rows: number, cols: number, config: Pick<LocalObjectiveConfig, 'projection' | 'scaling'>, seed: Seed): Tensor {
   const std = 1 / Math.sqrt(config.scaling === 'fan-in' ? cols : rows);
   if (config.projection === 'gaussian') return normal(device, [rows, cols], { seed, std, category: 'projection' });
+  if (config.projection === 'orthogonal') return device.tensor(orthogonalRows(rows, cols, std, seed), [rows, cols], 'f32', 'projection');
   // Rademacher: +-std with equal probability.
   const coin = bernoulli(device, [rows, cols], { seed, p: 0.5, category: 'scratch' });
   const signs = affine(coin, 2 * std, -std, 'projection');
   coin.dispose();
   return signs;
+}
+
+/**
+ * Orthogonal rows, scaled to the norm a Gaussian row of this std has on average (std sqrt(cols)):
+ * the same normal stream as the Gaussian projection (drawn by the CPU reference of the counter
+ * RNG), made orthonormal by modified Gram-Schmidt in float64. Needs rows <= cols.
+ */
+export function orthogonalRows(rows: number, cols: number, std: number, seed: Seed): Float32Array {
+  if (rows > cols) throw new RangeError(`orthogonal projection: ${rows} orthogonal rows do not fit in ${cols} dimensions (d0 must be <= the feature width)`);
+  const m = referenceNormal(rows * cols, { seed });
+  for (let r = 0; r < rows; r++) {
+    const row = m.subarray(r * cols, (r + 1) * cols);
+    for (let q = 0; q < r; q++) {
+      const prev = m.subarray(q * cols, (q + 1) * cols);
+      let dot = 0;
+      for (let k = 0; k < cols; k++) dot += row[k]! * prev[k]!;
+      for (let k = 0; k < cols; k++) row[k]! -= dot * prev[k]!;
+    }
+    let norm = 0;
+    for (let k = 0; k < cols; k++) norm += row[k]! * row[k]!;
+    norm = Math.sqrt(norm);
+    for (let k = 0; k < cols; k++) row[k]! /= norm;
+  }
+  const scale = std * Math.sqrt(cols);
+  return Float32Array.from(m, (v) => v * scale);
 }
