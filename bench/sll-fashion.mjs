@@ -5,6 +5,7 @@
 //
 //   npm run build && node bench/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
+//     [--data-dir DIR] [--train-count N (a quick check on a subset)]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +26,12 @@ const lr = Number(option('lr', 1e-3));
 const scheduleKind = option('schedule', 'constant');
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
 
-const dataset = data.loadFashionMnist();
-const { train, validation } = data.splitValidation(dataset, 5000);
+const dataDir = option('data-dir', undefined);
+const dataset = data.loadFashionMnist(dataDir ? { dir: dataDir } : {});
+const split = data.splitValidation(dataset, 5000);
+const trainCount = option('train-count', undefined);
+const train = trainCount ? data.subset(split.train, Number(trainCount)) : split.train;
+const validation = split.validation;
 const device = await openNodeDevice();
 const stepsPerEpoch = Math.floor(train.count / batchSize);
 const schedule = scheduleKind === 'cosine' ? { kind: 'cosine', warmupSteps: Number(option('warmup', stepsPerEpoch)), totalSteps: stepsPerEpoch * epochs } : { kind: 'constant' };
@@ -53,7 +58,7 @@ const record = {
   model: model.name,
   method,
   seed,
-  recipe: { epochs, batchSize, optimizer: 'adam', lr, schedule, objective: method === 'sll' ? (objective ? objective(0) : sll.classModeObjective(10)) : undefined, validation: 'last 5,000 training images' },
+  recipe: { epochs, batchSize, optimizer: 'adam', lr, schedule, objective: method === 'sll' ? (objective ? objective(0) : sll.classModeObjective(10)) : undefined, validation: 'last 5,000 training images', trainCount: train.count },
   epochs: records.map((r) => ({ epoch: r.epoch + 1, seconds: r.seconds, samplesPerSecond: r.samplesPerSecond, validation: r.evaluation, losses: r.metrics.at(-1)?.units })),
   test,
   seconds: (Date.now() - started) / 1000,
