@@ -13,7 +13,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
+import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
 
 /** A size given once for both axes, or as [height, width]. */
 export type SpatialPair = number | readonly [number, number];
@@ -102,8 +102,8 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dG
     inHeight,
     inWidth,
     outChannels,
-    outHeight: Math.floor((inHeight + 2 * padY - kernelHeight) / strideY) + 1,
-    outWidth: Math.floor((inWidth + 2 * padX - kernelWidth) / strideX) + 1,
+    outHeight: windowPositions(inHeight, kernelHeight, strideY, padY),
+    outWidth: windowPositions(inWidth, kernelWidth, strideX, padX),
     kernelHeight,
     kernelWidth,
     strideY,

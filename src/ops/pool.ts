@@ -12,7 +12,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from './conv.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
+import { elementWorkgroups, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
 
 export interface Pool2dOptions {
   /** Window size, [kH, kW] or one value for both. */
@@ -57,8 +57,8 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): PoolGe
   return {
     inHeight,
     inWidth,
-    outHeight: Math.floor((inHeight + 2 * padY - kernelHeight) / strideY) + 1,
-    outWidth: Math.floor((inWidth + 2 * padX - kernelWidth) / strideX) + 1,
+    outHeight: windowPositions(inHeight, kernelHeight, strideY, padY),
+    outWidth: windowPositions(inWidth, kernelWidth, strideX, padX),
     kernelHeight,
     kernelWidth,
     strideY,

@@ -93,3 +93,8 @@ export function isSoftwareAdapter(device: Device): boolean {
   const r = device.report;
   return r.isFallbackAdapter || r.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${r.device} ${r.description}`);
 }
+
+/** Positions a window of `kernel` takes along an axis of `size`, padded by `pad` each side, at `stride`. */
+export function windowPositions(size: number, kernel: number, stride: number, pad: number): number {
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
