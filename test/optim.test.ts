@@ -227,6 +227,18 @@ describe('non-finite guard', () => {
     for (const x of [t, flag, bad]) x.dispose();
   });
 
+  it('checkFinite keeps the first mark a flag was raised with (the trainer records the first bad step so)', async () => {
+    const good = device.tensor([1, 2, 3]);
+    const bad = device.tensor(Float32Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? Number.NaN : i)));
+    const flag = device.zeros([1], 'u32');
+    checkFinite(good, flag, { mark: 3 });
+    checkFinite(bad, flag, { mark: 4 });
+    checkFinite(bad, flag, { mark: 5 });
+    expect(Array.from(await flag.read())).toEqual([4]);
+    expect(() => checkFinite(bad, flag, { mark: 0 })).toThrow(/mark must be an integer in \[1, 2\^32 - 1\], got 0/);
+    for (const x of [good, bad, flag]) x.dispose();
+  });
+
   it('checkFinite reads a strided view', async () => {
     const values = uniform(12, 6);
     values[5] = Number.NaN;

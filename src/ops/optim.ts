@@ -125,21 +125,26 @@ function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyA
 // ---------------------------------------------------------------- non-finite check
 
 /**
- * Raises flag[index] (sets bit 0) if any element of `t` is NaN or +-Inf; leaves it alone
- * otherwise, so several checks can share one flag. Zero the flag before the first check.
+ * Raises flag[index] if any element of `t` is NaN or +-Inf: a zero flag becomes `mark` (default
+ * 1, any nonzero u32), and a raised one keeps its first mark, so several checks can share one
+ * flag and a trainer can record which step went bad first (mark = step number + 1). Zero the
+ * flag before the first check.
  */
-export function checkFinite(t: Tensor, flag: Tensor, { index = 0 }: { index?: number } = {}): void {
+export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { index?: number; mark?: number } = {}): void {
   const device = requireSameDevice('checkFinite', [t, flag]);
   requireDtype('checkFinite', 'tensor', t, ['f32']);
   requireFlag('checkFinite', flag);
   if (!Number.isInteger(index) || index < 0 || index >= flag.size) {
     throw new ShapeError(`checkFinite: flag index ${index} is outside flag ${formatShape(flag.shape)}`);
   }
+  if (!Number.isInteger(mark) || mark < 1 || mark > 0xffffffff) {
+    throw new RangeError(`checkFinite: mark must be an integer in [1, 2^32 - 1], got ${mark}`);
+  }
   requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
   if (t.size === 0) return;
   withDense([t], (dt) => {
     const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded'], overrides: { WG: columnWorkgroupSize(device) } });
-    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index }, elementWorkgroups(dt.size, columnWorkgroupSize(device)));
+    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, elementWorkgroups(dt.size, columnWorkgroupSize(device)));
   }, densify);
 }
 

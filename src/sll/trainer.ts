@@ -73,7 +73,10 @@ export interface StepMetrics {
 interface Unit {
   name: string;
   optimizer: Optimizer;
-  /** Non-finite flags, one per step of the current metrics window. */
+  /**
+   * Non-finite flag of the current metrics window (one u32): 0, or 1 + the window's step whose
+   * gradient was first non-finite. One element, because every optimizer step reads it whole.
+   */
   flags: Tensor;
   likelihoodSum: Tensor;
   alignmentSum: Tensor;
@@ -131,7 +134,7 @@ export class Trainer {
     this.units = unitNames.map((name, i) => ({
       name,
       optimizer: createOptimizer(config.optimizer),
-      flags: device.zeros([this.window], 'u32', 'scratch'),
+      flags: device.zeros([1], 'u32', 'scratch'),
       likelihoodSum: device.zeros([], 'f32', 'scratch'),
       alignmentSum: device.zeros([], 'f32', 'scratch'),
       hasAlignment: this.method === 'sll' && i < model.blocks.length && objectiveOf(i).alignment,
@@ -234,7 +237,7 @@ export class Trainer {
   }
 
   private update(unit: Unit, params: Tensor[], grads: Tensor[]): void {
-    for (const g of grads) checkFinite(g, unit.flags, { index: this.stepInWindow % this.window });
+    for (const g of grads) checkFinite(g, unit.flags, { mark: this.stepInWindow + 1 });
     unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
     for (const g of grads) g.dispose();
   }
@@ -268,8 +271,7 @@ export class Trainer {
     const units: UnitMetrics[] = [];
     for (const unit of this.units) {
       const [flags, likelihood, alignment] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read()]);
-      const bad = Array.from(flags).findIndex((f, i) => i < steps && f !== 0);
-      if (bad >= 0) throw new NonFiniteError(unit.name, firstStep + bad);
+      if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
       units.push({ name: unit.name, likelihood: likelihood[0]! / samples, ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}) });
     }
     for (const unit of this.units) {
