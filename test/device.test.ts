@@ -6,6 +6,20 @@ import { checkExpectedAdapter, testDevice } from './helpers/device.js';
 const device = await testDevice();
 
 describe('device', () => {
+  it('upload lands after the commands encoded before it (a queue write would otherwise jump ahead of them)', async () => {
+    const t = device.tensor([1, 2, 3]);
+    const other = device.tensor([10, 10, 10]);
+    device.submit();
+    ops.addInPlace(t, other); // encoded, not submitted
+    device.upload(t, [7, 8, 9]);
+    expect(Array.from(await t.read())).toEqual([7, 8, 9]);
+    ops.addInPlace(t, other);
+    expect(Array.from(await t.read())).toEqual([17, 18, 19]);
+    t.dispose();
+    other.dispose();
+  });
+
+
   it('reports the adapter it runs on, and it is the expected one', () => {
     console.log(`adapter: ${describeAdapter(device.report)}`);
     expect(device.report.description.length + device.report.device.length).toBeGreaterThan(0);

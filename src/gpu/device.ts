@@ -136,13 +136,23 @@ export class Device {
       throw new ShapeError(`tensor: ${data.length} values given for shape ${formatShape(shape)} (${sizeOf(shape)} elements)`);
     }
     const t = this.allocate(shape, dtype, category, true);
-    this.upload(t, data);
+    // A buffer allocated for upload is not used by any encoded command: no submit needed.
+    this.writeHost(t, data);
     return t;
   }
 
-  /** Overwrites a contiguous tensor's elements from the host. */
+  /**
+   * Overwrites a contiguous tensor's elements from the host, after every command encoded so
+   * far (they are submitted first: queue writes take effect at once, ahead of unsubmitted
+   * work, so an encoded kernel that writes the tensor would otherwise overwrite the upload).
+   */
   upload(t: Tensor, data: HostData): void {
     t.assertAlive('upload');
+    if (this.encoder || this.uniformUsed > 0) this.submit();
+    this.writeHost(t, data);
+  }
+
+  private writeHost(t: Tensor, data: HostData): void {
     if (!t.isContiguous) throw new ShapeError(`upload: ${t.toString()} is a view; upload into a contiguous tensor`);
     if (data.length !== t.size) throw new ShapeError(`upload: ${data.length} values for tensor ${t.describe()} (${t.size} elements)`);
     if (t.size === 0) return;
