@@ -43,6 +43,8 @@ type NodeBuiltins = {
   'node:zlib': typeof import('node:zlib');
   'node:module': typeof import('node:module');
   'node:path': typeof import('node:path');
+  'node:crypto': typeof import('node:crypto');
+  'node:os': typeof import('node:os');
 };
 
 /**

@@ -19,3 +19,9 @@ export {
 export * from './datasets.js';
 export * from './digits.js';
 export * from './batches.js';
+// CIFAR-10/100, tar archives, augmentation, the dataset registry and verified downloads.
+export * from './tar.js';
+export * from './cifar.js';
+export * from './augment.js';
+export * from './registry.js';
+export * from './fetch.js';
