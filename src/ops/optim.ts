@@ -266,7 +266,7 @@ export class Optimizer {
   }
 
   /** The state tensors each parameter gets: a momentum buffer, or m and v. */
-  private get slotNames(): readonly string[] {
+  get slotNames(): readonly string[] {
     if (this.config.kind === 'sgd') return (this.config.momentum ?? 0) !== 0 ? ['momentum buffer'] : [];
     return ['m', 'v'];
   }
@@ -301,6 +301,21 @@ export class Optimizer {
   /** The state tensors of one parameter (momentum buffer, or [m, v]); empty before its first step. */
   stateOf(param: Tensor): readonly Tensor[] {
     return this.state.get(param) ?? [];
+  }
+
+  /**
+   * Sets a parameter's state tensors from host values (resuming from a checkpoint), one array
+   * per slot of `slotNames`, each of the parameter's size. Replaces any state it had.
+   */
+  loadState(param: Tensor, values: readonly Float32Array[]): void {
+    const kind = this.config.kind;
+    if (values.length !== this.slotNames.length) throw new ShapeError(`${kind}: state of ${values.length} tensors given, ${this.slotNames.length} expected (${this.slotNames.join(', ') || 'none'})`);
+    values.forEach((v, slot) => {
+      if (v.length !== param.size) throw new ShapeError(`${kind}: state '${this.slotNames[slot]}' has ${v.length} values for a parameter of ${param.size}`);
+    });
+    for (const t of this.state.get(param) ?? []) t.dispose();
+    if (values.length === 0) this.state.delete(param);
+    else this.state.set(param, values.map((v) => param.device.tensor(v, param.shape, 'f32', 'optimizer')));
   }
 
   /** Bytes held by all state tensors. */

@@ -4,7 +4,7 @@
  * callback so that a command line or a page can show it.
  */
 import type { Device } from '../gpu/device.js';
-import { batches, batchesPerEpoch } from '../data/batches.js';
+import { batches, batchesPerEpoch, type Batch } from '../data/batches.js';
 import type { Split } from '../data/datasets.js';
 import type { StepMetrics, Trainer } from './trainer.js';
 
@@ -14,11 +14,23 @@ export interface FitOptions {
   /** Seed of the epoch orders. */
   seed: number;
   /** Called after each metrics read (every `metricsEvery` steps of the trainer). */
-  onProgress?: (progress: Progress) => void;
-  /** Called after each epoch, with the evaluation of `evaluateOn` if given. */
-  onEpoch?: (record: EpochRecord) => void;
+  onProgress?: (progress: Progress) => void | Promise<void>;
+  /** Called after each epoch, with the evaluation of `evaluateOn` if given; awaited (a checkpoint may be written). */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
   /** A split to evaluate after every epoch (the validation split; the test split only for reports). */
   evaluateOn?: Split;
+  /** Where to begin: a 0-based epoch and the batch within it (resuming a run). Default the start. */
+  start?: Position;
+  /** Stops training at the next step boundary; fit then resolves with the epochs completed. */
+  signal?: AbortSignal;
+  /** Changes a training batch before upload (augmentation); must be a function of the batch alone. */
+  transformBatch?: (batch: Batch) => Batch;
+}
+
+/** A place in training: the next batch to train is batch `batch` of epoch `epoch` (both 0-based). */
+export interface Position {
+  epoch: number;
+  batch: number;
 }
 
 export interface Progress {
@@ -46,32 +58,56 @@ export interface Evaluation {
   count: number;
 }
 
+/**
+ * Trains from `start` (default the beginning) to the end of epoch `epochs`, or until `signal`
+ * aborts. The position reached is `fitPosition(...)`'s: after an abort, the next batch to train.
+ * Resuming at a position with restored weights, optimizer state and counters repeats the
+ * uninterrupted run bitwise: batch orders are functions of (seed, epoch) alone.
+ */
 export async function fit(trainer: Trainer, train: Split, shape: readonly number[], options: FitOptions): Promise<EpochRecord[]> {
   const records: EpochRecord[] = [];
   const stepsPerEpoch = batchesPerEpoch(train.count, options.batchSize, true);
-  for (let epoch = 0; epoch < options.epochs; epoch++) {
+  const start = options.start ?? { epoch: 0, batch: 0 };
+  if (!Number.isSafeInteger(start.epoch) || start.epoch < 0 || !Number.isSafeInteger(start.batch) || start.batch < 0 || start.batch > stepsPerEpoch) {
+    throw new RangeError(`fit: start position epoch ${start.epoch}, batch ${start.batch} is outside epochs of ${stepsPerEpoch} batches`);
+  }
+  for (let epoch = start.epoch; epoch < options.epochs; epoch++) {
     const started = performance.now();
     let windowStart = started;
     const metrics: StepMetrics[] = [];
-    let step = 0;
-    for (const batch of batches(train, { batchSize: options.batchSize, seed: options.seed, epoch, dropLast: true })) {
+    const first = epoch === start.epoch ? start.batch : 0;
+    let step = first;
+    for (const raw of batches(train, { batchSize: options.batchSize, seed: options.seed, epoch, dropLast: true, startBatch: first })) {
+      if (options.signal?.aborted) break;
+      const batch = options.transformBatch ? options.transformBatch(raw) : raw;
       trainStep(trainer, batch.images, batch.labels, shape);
       step++;
       if (trainer.metricsDue || step === stepsPerEpoch) {
         const m = await trainer.readMetrics();
         metrics.push(m);
         const now = performance.now();
-        options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(now - windowStart, 1e-3) });
+        await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(now - windowStart, 1e-3) });
         windowStart = now;
       }
     }
+    if (step < stepsPerEpoch) {
+      // Aborted mid-epoch: read what the last window holds (a non-finite step throws here).
+      if (trainer.stepsSinceRead > 0) metrics.push(await trainer.readMetrics());
+      break;
+    }
     const seconds = (performance.now() - started) / 1000;
-    const record: EpochRecord = { epoch, metrics, seconds, samplesPerSecond: (stepsPerEpoch * options.batchSize) / seconds };
+    const record: EpochRecord = { epoch, metrics, seconds, samplesPerSecond: ((stepsPerEpoch - first) * options.batchSize) / seconds };
     if (options.evaluateOn) record.evaluation = await evaluate(trainer, options.evaluateOn, shape, options.batchSize);
     records.push(record);
-    options.onEpoch?.(record);
+    await options.onEpoch?.(record);
+    if (options.signal?.aborted) break;
   }
   return records;
+}
+
+/** The position after `trainer.step` steps of a run that started at step 0 (`stepsPerEpoch` batches an epoch). */
+export function positionOf(step: number, stepsPerEpoch: number): Position {
+  return { epoch: Math.floor(step / stepsPerEpoch), batch: step % stepsPerEpoch };
 }
 
 function trainStep(trainer: Trainer, images: Float32Array, labels: Int32Array, shape: readonly number[]): void {

@@ -7,3 +7,6 @@ export * from './model.js';
 export * from './schedule.js';
 export * from './trainer.js';
 export * from './fit.js';
+export * from './spec.js';
+export * from './checkpoint.js';
+export * from './predict.js';

@@ -90,6 +90,7 @@ export class LocalObjective {
   }
 
   set dropoutOffset(offset: number) {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${this.options.label}: dropout offset ${offset} is not a non-negative safe integer`);
     this.dropoutStream.offset = offset;
   }
 

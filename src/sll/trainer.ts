@@ -69,6 +69,16 @@ export interface StepMetrics {
   units: UnitMetrics[];
 }
 
+/** The trainer's host-side counters, as a checkpoint stores them. */
+export interface TrainerCounters {
+  /** Steps taken (sets the learning rate of the schedule). */
+  step: number;
+  /** Steps of each unit's optimizer (Adam's bias corrections). */
+  optimizerSteps: number[];
+  /** Position of each local objective's dropout stream. */
+  dropoutOffsets: number[];
+}
+
 /** One trained unit: a block or the classifier, with its optimizer and GPU-side bookkeeping. */
 interface Unit {
   name: string;
@@ -255,6 +265,11 @@ export class Trainer {
     }
   }
 
+  /** Steps taken since the last readMetrics(). */
+  get stepsSinceRead(): number {
+    return this.stepInWindow;
+  }
+
   /** True when the metrics window is full and readMetrics() should be called. */
   get metricsDue(): boolean {
     return this.stepInWindow >= this.window;
@@ -324,6 +339,54 @@ export class Trainer {
       p.dispose();
     }
     return { correct, blockCorrect };
+  }
+
+  /**
+   * Every trained tensor under a stable name, with the unit whose optimizer steps it:
+   * 'block1.0.weight' (the block's layers), 'block1.head.weight' (a latent-mode local head),
+   * 'classifier.weight'. Checkpoints are keyed by these names.
+   */
+  parameterEntries(): Array<{ name: string; unit: number; value: Tensor }> {
+    const entries: Array<{ name: string; unit: number; value: Tensor }> = [];
+    this.model.blocks.forEach((block, i) => {
+      for (const p of block.layers.parameters()) entries.push({ name: `block${i + 1}.${p.name}`, unit: i, value: p.value });
+      for (const p of this.objectives[i]?.parameters() ?? []) entries.push({ name: `block${i + 1}.head.${p.name}`, unit: i, value: p.value });
+    });
+    for (const p of this.model.classifier.parameters()) entries.push({ name: `classifier.${p.name}`, unit: this.units.length - 1, value: p.value });
+    return entries;
+  }
+
+  /** The optimizer of unit `i` (blocks in order, then the classifier). */
+  optimizerOf(unit: number): Optimizer {
+    const u = this.units[unit];
+    if (!u) throw new RangeError(`trainer: no unit ${unit} (there are ${this.units.length})`);
+    return u.optimizer;
+  }
+
+  /** Host-side state that, with the tensors, resumes training bitwise. */
+  counters(): TrainerCounters {
+    return {
+      step: this.step,
+      optimizerSteps: this.units.map((u) => u.optimizer.stepCount),
+      dropoutOffsets: this.objectives.map((o) => o.dropoutOffset),
+    };
+  }
+
+  restoreCounters(counters: TrainerCounters): void {
+    const fail = (why: string): never => {
+      throw new RangeError(`trainer state: ${why}`);
+    };
+    if (!Number.isSafeInteger(counters.step) || counters.step < 0) fail(`step ${counters.step} is not a count`);
+    if (counters.optimizerSteps.length !== this.units.length) fail(`${counters.optimizerSteps.length} optimizer step counts for ${this.units.length} units`);
+    if (counters.dropoutOffsets.length !== this.objectives.length) fail(`${counters.dropoutOffsets.length} dropout offsets for ${this.objectives.length} local objectives`);
+    counters.optimizerSteps.forEach((n, i) => {
+      if (!Number.isSafeInteger(n) || n < 0) fail(`optimizer step count ${n} of ${this.units[i]!.name} is not a count`);
+      this.units[i]!.optimizer.stepCount = n;
+    });
+    counters.dropoutOffsets.forEach((offset, i) => {
+      this.objectives[i]!.dropoutOffset = offset;
+    });
+    this.step = counters.step;
   }
 
   /** Parameter and optimizer-state bytes, for the memory report. */
