@@ -1,5 +1,6 @@
 // The core runs unchanged in a browser: examples/browser/ in headless Chromium opens a device
-// on navigator.gpu and holds a kernel to its CPU reference (scripts/browser-check.mjs).
+// on navigator.gpu, holds a kernel to its CPU reference, trains a small SLL model, saves it as
+// checkpoint bytes and predicts with a Predictor rebuilt from them (scripts/browser-check.mjs).
 // Needs Chromium (CI installs Debian's); without it the test is skipped, unless
 // SLL_REQUIRE_BROWSER=1 makes that a failure.
 import { execFile } from 'node:child_process';
@@ -22,6 +23,7 @@ describe.runIf(available)('browser', () => {
     });
     console.log(output.trim());
     expect(output).toMatch(/adapter: .*\(browser, /);
+    expect(output).toMatch(/SLL MLP in the page: trained accuracy \d+\.\d%; checkpoint [\d.]+ KiB; predictor from it: \d+\.\d%/);
     expect(output).toMatch(/browser-check: ok/);
   });
 });

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The `sll` command: train, eval, info, data. Usage errors print the command's help hint and
+ * exit 2; other errors print their message (no stack trace unless SLL_DEBUG is set) and exit 1.
+ */
+import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { openNodeDevice } from '../node.js';
+import { UsageError } from './args.js';
+import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { infoCommand } from './info.js';
+import { stdoutOutput, type Output } from './progress.js';
+import { trainCommand } from './train.js';
+
+export const MAIN_HELP = `sll: Stochastic Layer-wise Learning on a from-scratch WebGPU engine
+
+Usage: sll <command> [options]     (sll <command> --help for its options)
+
+Commands:
+  train   train an MLP, CNN or ViT with SLL or backprop; writes a run directory
+          (config.json, metrics.jsonl, checkpoint.safetensors, report.html)
+  eval    evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix
+  info    the WebGPU adapter, its limits and features
+  data    list known datasets and where they are; 'sll data fetch NAME' downloads one
+`;
+
+export async function main(argv: readonly string[], out: Output = stdoutOutput()): Promise<number> {
+  const [command, ...rest] = argv;
+  const openDevice = () => openNodeDevice();
+  try {
+    switch (command) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        out.write(MAIN_HELP);
+        return command === undefined ? 2 : 0;
+      case 'train':
+        return await trainCommand(rest, {
+          openDevice,
+          out,
+          onInterrupt: (handler) => {
+            process.on('SIGINT', handler);
+            return () => process.off('SIGINT', handler);
+          },
+        });
+      case 'eval':
+        return await evalCommand(rest, { openDevice, out });
+      case 'info':
+        return await infoCommand(rest, { openDevice, out });
+      case 'data':
+        return await dataCommand(rest, { out });
+      default:
+        throw new UsageError(`unknown command '${command}' (commands: train, eval, info, data)`, '');
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`sll${error.command ? ` ${error.command}` : ''}: ${error.message}\nsee: sll ${error.command ? `${error.command} ` : ''}--help\n`);
+      return 2;
+    }
+    process.stderr.write(`sll${command ? ` ${command}` : ''}: ${process.env.SLL_DEBUG ? (error as Error).stack : (error as Error).message}\n`);
+    return 1;
+  }
+}
+
+// Run when executed (node dist/src/cli/main.js, or the `sll` bin link), not when imported.
+const invoked = process.argv[1] ? pathToFileURL(realpathSync(process.argv[1])).href : '';
+if (import.meta.url === invoked) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * What a training run shows while it works: on a terminal, one progress bar per epoch redrawn in
+ * place (step, loss, samples per second, time left); elsewhere (a log file, CI) plain lines, a
+ * few per epoch. After each epoch a compact table of every unit's losses and accuracy, and the
+ * memory in use.
+ */
+import type { ReportEpoch } from '../report/html.js';
+import type { Progress } from '../sll/fit.js';
+
+export interface Output {
+  write(text: string): void;
+  /** True on an interactive terminal: progress is redrawn in place. */
+  isTTY: boolean;
+  columns?: number;
+}
+
+export function stdoutOutput(): Output {
+  return { write: (t) => process.stdout.write(t), isTTY: process.stdout.isTTY === true, columns: process.stdout.columns };
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 2 ** 20) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 2 ** 30) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+export class ProgressView {
+  private lineOpen = false;
+  private lastPlainStep = -1;
+  private recentRate = 0;
+
+  constructor(private readonly out: Output) {}
+
+  /** A metrics window ended: redraw the bar (terminal) or print a line now and then (plain). */
+  progress(p: Progress & { epochs: number }): void {
+    // Smooth the rate a little: windows are short and noisy on a shared CPU.
+    this.recentRate = this.recentRate === 0 ? p.samplesPerSecond : 0.7 * this.recentRate + 0.3 * p.samplesPerSecond;
+    const loss = p.metrics.units.at(-1)?.likelihood ?? Number.NaN;
+    const left = ((p.stepsPerEpoch - p.step) * (p.metrics.samples / Math.max(p.metrics.steps, 1))) / Math.max(this.recentRate, 1e-9);
+    const head = `epoch ${p.epoch + 1}/${p.epochs}`;
+    const tail = `${p.step}/${p.stepsPerEpoch}  loss ${loss.toFixed(4)}  ${this.recentRate.toFixed(0)} samples/s  ${formatDuration(left)} left`;
+    if (this.out.isTTY) {
+      const width = Math.max(10, Math.min(40, (this.out.columns ?? 100) - head.length - tail.length - 6));
+      const filled = Math.round((width * p.step) / p.stepsPerEpoch);
+      this.out.write(`\r\x1b[2K${head} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${tail}`);
+      this.lineOpen = true;
+    } else {
+      // About four lines an epoch.
+      const every = Math.max(1, Math.ceil(p.stepsPerEpoch / 4));
+      if (Math.floor(p.step / every) !== Math.floor(this.lastPlainStep / every) || p.step === p.stepsPerEpoch) {
+        this.out.write(`${head}  step ${tail}\n`);
+      }
+      this.lastPlainStep = p.step;
+    }
+  }
+
+  /** Ends the bar's line before other text. */
+  breakLine(): void {
+    if (this.lineOpen) this.out.write('\n');
+    this.lineOpen = false;
+  }
+
+  line(text: string): void {
+    this.breakLine();
+    this.out.write(`${text}\n`);
+  }
+
+  /** The table after an epoch: one row per unit with its losses and validation accuracy. */
+  epoch(record: ReportEpoch): void {
+    this.breakLine();
+    const accuracy = (i: number, units: number) => {
+      const v = record.validation;
+      if (!v) return '';
+      const a = i === units - 1 ? v.accuracy : v.blockAccuracy[i];
+      return a === undefined ? '' : `${(100 * a).toFixed(2)}%`;
+    };
+    const units = record.train.units;
+    const rows = units.map((u, i) => [u.name, u.likelihood.toFixed(4), u.alignment === undefined ? '' : u.alignment.toFixed(4), accuracy(i, units.length)]);
+    const header = ['unit', 'likelihood', 'alignment', record.validation ? 'val acc' : ''];
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+    const fmt = (r: string[]) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}`.trimEnd();
+    const mem = record.memory.peak;
+    this.out.write(
+      [
+        `epoch ${record.epoch}: ${formatDuration(record.seconds)}, ${record.samplesPerSecond.toFixed(0)} samples/s${record.validation ? `, validation accuracy ${(100 * record.validation.accuracy).toFixed(2)}%` : ''}`,
+        fmt(header),
+        ...rows.map(fmt),
+        `  memory (peak): parameters ${formatBytes(mem.parameter ?? 0)}, optimizer ${formatBytes(mem.optimizer ?? 0)}, projections ${formatBytes(mem.projection ?? 0)}, activations ${formatBytes(mem.activation ?? 0)}, scratch ${formatBytes(mem.scratch ?? 0)}`,
+        '',
+      ].join('\n'),
+    );
+  }
+}

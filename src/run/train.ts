@@ -1,0 +1,226 @@
+/**
+ * One training run with its directory: what `sll train` and `npm start` do, as a library call.
+ *
+ * The run writes config.json first, then a metrics line every `metricsEvery` steps, and after
+ * every epoch a checkpoint (atomically) and the report. Stopping through `signal` (Ctrl-C in the
+ * command) saves a checkpoint at the step reached; a non-finite gradient stops the run with the
+ * unit and step named and leaves the last good checkpoint in place. `resume` continues from the
+ * checkpoint with the run's own config and reaches the weights of an uninterrupted run bitwise
+ * (same adapter): batch order and augmentation are functions of (seed, epoch, batch), and the
+ * checkpoint holds the optimizer state, the step counters and the dropout streams' positions.
+ * Node only.
+ */
+import { batchesPerEpoch, type Batch } from '../data/batches.js';
+import { splitValidation, type Dataset, type Split } from '../data/datasets.js';
+import { augmentBatch, blackPixel } from '../data/augment.js';
+import type { Device } from '../gpu/device.js';
+import { describeAdapter } from '../gpu/open.js';
+import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
+import { decodeCheckpoint, encodeCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
+import { evaluate, fit, positionOf, type Position, type Progress } from '../sll/fit.js';
+import { confusionMatrix, Predictor } from '../sll/predict.js';
+import type { Schedule } from '../sll/schedule.js';
+import { buildModel, checkTrainingSpec, type ScheduleSpec, type TrainingSpec } from '../sll/spec.js';
+import { NonFiniteError, Trainer } from '../sll/trainer.js';
+import { RunDirectory, type MetricsLine } from './directory.js';
+
+export interface RunEvents {
+  onStart?: (info: { title: string; adapter: string; stepsPerEpoch: number; start: Position; resumed: boolean; train: number; validation: number }) => void;
+  onProgress?: (progress: Progress & { epochs: number }) => void;
+  onEpoch?: (record: ReportEpoch) => void;
+  onCheckpoint?: (path: string, position: Position) => void;
+  onTest?: (test: ReportTest & { count: number }) => void;
+}
+
+export interface RunOptions {
+  /** Ignored when resuming: the checkpoint's own spec is used. */
+  spec: TrainingSpec;
+  dataset: Dataset;
+  outDir: string;
+  /** Continue the run in `outDir` from its checkpoint. */
+  resume?: boolean;
+  /** Aborting stops at the next step boundary and saves a checkpoint there. */
+  signal?: AbortSignal;
+  events?: RunEvents;
+  classNames?: readonly string[];
+}
+
+export interface RunResult {
+  status: 'finished' | 'stopped' | 'non-finite';
+  /** A sentence for people: 'finished', 'stopped at epoch 2, batch 17 (checkpoint saved)', ... */
+  message: string;
+  position: Position;
+  test?: ReportTest & { count: number };
+  dir: RunDirectory;
+}
+
+/** The trainer's learning-rate schedule for a spec's schedule (epochs become steps). */
+export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: number): Schedule {
+  if (spec.kind === 'constant') return { kind: 'constant' };
+  return { kind: 'cosine', warmupSteps: Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps: stepsPerEpoch * epochs, floor: spec.floor };
+}
+
+export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
+  const dir = new RunDirectory(options.outDir);
+  const { dataset } = options;
+  const adapter = describeAdapter(device.report);
+  let spec = options.spec;
+  let checkpoint;
+  if (options.resume) {
+    const source = dir.path('checkpoint');
+    checkpoint = decodeCheckpoint(dir.readCheckpoint(), source);
+    spec = checkpoint.meta.spec;
+    const saved = checkpoint.meta.data;
+    if (saved.classes !== dataset.classes || saved.inputShape.some((d, i) => d !== dataset.shape[i])) {
+      throw new Error(`${source}: saved for ${saved.name} (${saved.inputShape.join('x')}, ${saved.classes} classes), but the dataset given is ${dataset.name} (${dataset.shape.join('x')}, ${dataset.classes} classes)`);
+    }
+  } else {
+    if (dir.has('checkpoint') || dir.has('metrics')) {
+      throw new Error(`${options.outDir} already holds a run: continue it with --resume ${options.outDir}, or choose another --out directory`);
+    }
+    checkTrainingSpec(spec, dataset.classes);
+  }
+  // The registry's name (what `sll eval` looks the dataset up by), not the loader's label.
+  const data: CheckpointData = { name: spec.dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, ...(options.classNames ? { classNames: [...options.classNames] } : {}) };
+  const { train, validation } = split(dataset, spec.dataset.validation);
+  const stepsPerEpoch = batchesPerEpoch(train.count, spec.batchSize, true);
+  if (stepsPerEpoch === 0) throw new RangeError(`batch size ${spec.batchSize} is larger than the ${train.count} training examples`);
+
+  const model = buildModel(device, spec.model, data, spec.seed);
+  const trainer = new Trainer(device, model, {
+    method: spec.method,
+    optimizer: spec.optimizer,
+    schedule: scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs),
+    objective: () => spec.objective,
+    seed: spec.seed,
+    metricsEvery: spec.metricsEvery,
+  });
+  const title = `${model.name}, ${spec.method}, seed ${spec.seed}`;
+  let lastStatus = 'running';
+  const report = (test?: ReportTest) => {
+    const lines = dir.readMetrics();
+    dir.writeReport(
+      renderReport({
+        title,
+        adapter,
+        config: spec,
+        epochs: lines.filter((l): l is Extract<MetricsLine, { kind: 'epoch' }> => l.kind === 'epoch'),
+        steps: lines.filter((l): l is Extract<MetricsLine, { kind: 'step' }> => l.kind === 'step'),
+        ...(test ? { test } : {}),
+        status: lastStatus,
+      }),
+    );
+  };
+  const status = (text: string) => {
+    lastStatus = text;
+    dir.append({ kind: 'status', status: text, step: trainer.step, at: new Date().toISOString() });
+  };
+  const save = async (position: Position) => {
+    dir.writeCheckpoint(await encodeCheckpoint(trainer, { spec, data, position, adapter }));
+    options.events?.onCheckpoint?.(dir.path('checkpoint'), position);
+  };
+
+  try {
+    let start: Position = { epoch: 0, batch: 0 };
+    if (checkpoint) {
+      restoreTrainer(trainer, checkpoint, dir.path('checkpoint'));
+      start = checkpoint.meta.position;
+      dir.truncateMetrics(trainer.step, start.epoch);
+      status(`resumed at epoch ${start.epoch + 1}, batch ${start.batch}`);
+    } else {
+      dir.create();
+      dir.writeJson('config', { spec, data, adapter, created: new Date().toISOString() });
+      status('started');
+    }
+    options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
+
+    const fill = blackPixel(dataset);
+    const transformBatch = spec.dataset.augment
+      ? (batch: Batch): Batch => ({ ...batch, images: augmentBatch(batch.images, { shape: dataset.shape, fill, seed: spec.seed, epoch: batch.epoch, batchIndex: batch.index }) })
+      : undefined;
+    try {
+      await fit(trainer, train, dataset.shape, {
+        epochs: spec.epochs,
+        batchSize: spec.batchSize,
+        seed: spec.seed,
+        start,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(validation ? { evaluateOn: validation } : {}),
+        ...(transformBatch ? { transformBatch } : {}),
+        onProgress: (p) => {
+          dir.append({ kind: 'step', step: trainer.step, epoch: p.epoch + 1, samplesPerSecond: p.samplesPerSecond, units: p.metrics.units });
+          options.events?.onProgress?.({ ...p, epochs: spec.epochs });
+        },
+        onEpoch: async (r) => {
+          const memory = device.memory();
+          const record: ReportEpoch = {
+            epoch: r.epoch + 1,
+            seconds: r.seconds,
+            samplesPerSecond: r.samplesPerSecond,
+            train: { units: meanUnits(r.metrics) },
+            ...(r.evaluation ? { validation: { accuracy: r.evaluation.accuracy, blockAccuracy: r.evaluation.blockAccuracy } } : {}),
+            memory: { live: { ...memory.live }, peak: { ...memory.peak } },
+          };
+          dir.append({ kind: 'epoch', ...record });
+          options.events?.onEpoch?.(record);
+          await save({ epoch: r.epoch + 1, batch: 0 });
+          report();
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof NonFiniteError)) throw error;
+      status(`stopped: ${error.message}; the checkpoint on disk is the last good one`);
+      report();
+      return { status: 'non-finite', message: lastStatus, position: positionOf(trainer.step, stepsPerEpoch), dir };
+    }
+
+    const position = positionOf(trainer.step, stepsPerEpoch);
+    if (trainer.step < stepsPerEpoch * spec.epochs) {
+      await save(position);
+      status(`stopped at epoch ${position.epoch + 1}, batch ${position.batch} (checkpoint saved; continue with --resume)`);
+      report();
+      return { status: 'stopped', message: lastStatus, position, dir };
+    }
+
+    const test = await testEvaluation(device, trainer, dataset, data, spec.batchSize);
+    dir.append({ kind: 'test', ...test });
+    options.events?.onTest?.(test);
+    status('finished');
+    report(test);
+    return { status: 'finished', message: lastStatus, position, test, dir };
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}
+
+function split(dataset: Dataset, validationCount: number): { train: Split; validation?: Split } {
+  if (validationCount === 0) return { train: dataset.train };
+  if (validationCount >= dataset.train.count) {
+    throw new RangeError(`validation split of ${validationCount} leaves nothing to train on (${dataset.name} has ${dataset.train.count} training examples)`);
+  }
+  return splitValidation(dataset, validationCount);
+}
+
+/** Mean of each unit's losses over an epoch's metric windows, weighted by samples. */
+function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArray<{ name: string; likelihood: number; alignment?: number }> }>) {
+  const total = windows.reduce((n, w) => n + w.samples, 0) || 1;
+  const names = windows[0]?.units.map((u) => u.name) ?? [];
+  return names.map((name, i) => {
+    let likelihood = 0;
+    let alignment: number | undefined;
+    for (const w of windows) {
+      const u = w.units[i]!;
+      likelihood += (u.likelihood * w.samples) / total;
+      if (u.alignment !== undefined) alignment = (alignment ?? 0) + (u.alignment * w.samples) / total;
+    }
+    return { name, likelihood, ...(alignment !== undefined ? { alignment } : {}) };
+  });
+}
+
+async function testEvaluation(device: Device, trainer: Trainer, dataset: Dataset, data: CheckpointData, batchSize: number): Promise<ReportTest & { count: number }> {
+  const heads = await evaluate(trainer, dataset.test, dataset.shape, batchSize);
+  const predictor = new Predictor(device, trainer.model, data);
+  const { classes } = await predictor.predict(dataset.test.images, batchSize);
+  return { accuracy: heads.accuracy, blockAccuracy: heads.blockAccuracy, confusion: confusionMatrix(dataset.test.labels, classes, dataset.classes), count: dataset.test.count };
+}

@@ -1,0 +1,180 @@
+import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { trainCommand } from '../src/cli/train.js';
+import type { Output } from '../src/cli/progress.js';
+import { loadDigits } from '../src/data/digits.js';
+import { decodeSafetensors } from '../src/io/safetensors.js';
+import { openNodeDevice } from '../src/node.js';
+import { RunDirectory } from '../src/run/directory.js';
+import { runTraining } from '../src/run/train.js';
+import { decodeCheckpoint } from '../src/sll/checkpoint.js';
+import { classModeObjective } from '../src/sll/config.js';
+import { checkExpectedAdapter } from './helpers/device.js';
+
+function capture(onWrite?: (text: string) => void): Output & { text: () => string } {
+  let all = '';
+  return {
+    isTTY: false,
+    write: (t) => {
+      all += t;
+      onWrite?.(t);
+    },
+    text: () => all,
+  };
+}
+
+async function openDevice() {
+  const device = await openNodeDevice();
+  checkExpectedAdapter(device);
+  return device;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'sll-cli-'));
+/** A small, quick run on the bundled digits: 28 steps an epoch. */
+const SMALL = ['--dataset', 'digits', '--hidden', '32', '--epochs', '2', '--batch', '256', '--metrics-every', '5', '--dropout', '0.1'];
+
+describe('sll command', () => {
+  it('prints help, and refuses unknown commands and options with a hint (exit 2)', async () => {
+    const out = capture();
+    expect(await main(['--help'], out)).toBe(0);
+    expect(out.text()).toMatch(/Commands:\n {2}train/);
+    const help = capture();
+    expect(await main(['train', '--help'], help)).toBe(0);
+    for (const flag of ['--model', '--method', '--dataset', '--epochs', '--batch', '--optimizer', '--schedule', '--tau', '--d0', '--dropout', '--no-alignment', '--seed', '--config', '--out', '--resume']) {
+      expect(help.text(), flag).toContain(flag);
+    }
+    for (const command of ['eval', 'info', 'data']) {
+      const h = capture();
+      expect(await main([command, '--help'], h), command).toBe(0);
+      expect(h.text()).toMatch(/Usage: sll /);
+    }
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((t: string) => (errors.push(t), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(['train', '--epoch', '3'], capture())).toBe(2);
+      expect(await main(['train', '--model', 'rnn'], capture())).toBe(2);
+      expect(await main(['train', '--dataset', 'imagenet', '--epochs', '1'], capture())).toBe(1);
+      expect(await main(['fly'], capture())).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(errors.join('')).toContain('unknown option --epoch (did you mean --epochs?)');
+    expect(errors.join('')).toContain("--model must be one of mlp, cnn, vit, got 'rnn'");
+    expect(errors.join('')).toMatch(/unknown dataset "imagenet"; known datasets: .*cifar10/);
+    expect(errors.join('')).toContain("unknown command 'fly'");
+  });
+
+  it('train writes a run directory; Ctrl-C saves a checkpoint; --resume ends bitwise where a straight run ends; eval agrees', async () => {
+    const straightDir = join(tmp(), 'straight');
+    const out = capture();
+    expect(await trainCommand([...SMALL, '--out', straightDir], { openDevice, out })).toBe(0);
+    expect(out.text()).toMatch(/epoch 2: .* validation accuracy \d+\.\d\d%/);
+    expect(out.text()).toMatch(/unit +likelihood +alignment +val acc\n {2}block 1 /);
+    expect(out.text()).toMatch(/test accuracy (\d+\.\d\d)% on 2000 images/);
+    expect(readdirSync(straightDir).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'metrics.jsonl', 'report.html']);
+    const run = new RunDirectory(straightDir);
+    const lines = run.readMetrics();
+    expect(lines.filter((l) => l.kind === 'epoch').length).toBe(2);
+    expect(lines.filter((l) => l.kind === 'step').length).toBeGreaterThanOrEqual(10);
+    const test = lines.find((l) => l.kind === 'test') as { accuracy: number; confusion: number[][] } | undefined;
+    expect(test!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(lines.at(-1)).toMatchObject({ kind: 'status', status: 'finished' });
+    const report = readFileSync(run.path('report'), 'utf8');
+    expect((report.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(4);
+
+    // The same run, interrupted in epoch 2 and resumed.
+    const stoppedDir = join(tmp(), 'stopped');
+    let interrupt: (() => void) | undefined;
+    const out2 = capture((t) => {
+      if (t.startsWith('epoch 2/2')) interrupt?.();
+    });
+    const code = await trainCommand([...SMALL, '--out', stoppedDir], {
+      openDevice,
+      out: out2,
+      onInterrupt: (handler) => {
+        interrupt = handler;
+        return () => (interrupt = undefined);
+      },
+    });
+    expect(code).toBe(130);
+    expect(out2.text()).toMatch(/stopped at epoch 2, batch \d+ \(checkpoint saved; continue with --resume\)/);
+    const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(stoppedDir, 'checkpoint.safetensors'))));
+    expect(saved.meta.position.epoch).toBe(1);
+    expect(saved.meta.position.batch).toBeGreaterThan(0);
+    const out3 = capture();
+    expect(await trainCommand(['--resume', stoppedDir], { openDevice, out: out3 })).toBe(0);
+    expect(out3.text()).toContain('resumed at epoch 2, batch');
+
+    const a = decodeSafetensors(new Uint8Array(readFileSync(join(straightDir, 'checkpoint.safetensors'))));
+    const b = decodeSafetensors(new Uint8Array(readFileSync(join(stoppedDir, 'checkpoint.safetensors'))));
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    for (const [name, t] of a.tensors) {
+      const u = b.tensors.get(name)!;
+      expect(Buffer.from(u.data.buffer).equals(Buffer.from(t.data.buffer)), `${name} differs`).toBe(true);
+    }
+    expect(a.metadata.position).toBe(b.metadata.position);
+    // metrics.jsonl of the resumed run: each epoch once, steps strictly increasing.
+    const resumedLines = new RunDirectory(stoppedDir).readMetrics();
+    expect(resumedLines.filter((l) => l.kind === 'epoch').map((l) => (l as { epoch: number }).epoch)).toEqual([1, 2]);
+    const steps = resumedLines.filter((l) => l.kind === 'step').map((l) => (l as { step: number }).step);
+    expect(steps.every((s, i) => i === 0 || s > steps[i - 1]!)).toBe(true);
+
+    const evalOut = capture();
+    expect(await main(['eval', straightDir], evalOut)).toBe(0);
+    const accuracy = Number(/accuracy (\d+\.\d\d)% \(\d+\/2000\)/.exec(evalOut.text())?.[1]);
+    expect(accuracy).toBeCloseTo(100 * test!.accuracy, 2);
+    expect(evalOut.text()).toMatch(/true \\ predicted/);
+    expect(await trainCommand([...SMALL, '--out', straightDir], { openDevice, out: capture() }).catch((e: Error) => e.message)).toMatch(/already holds a run: continue it with --resume/);
+  });
+
+  it('a non-finite gradient stops the run naming the block and step, and the last good checkpoint stays', async () => {
+    const digits = loadDigits();
+    const dir = join(tmp(), 'nan');
+    const device = await openDevice();
+    try {
+      const result = await runTraining(device, {
+        spec: {
+          method: 'sll',
+          model: { kind: 'mlp', hidden: [16, 16] },
+          dataset: { name: 'digits', validation: 0, augment: false },
+          epochs: 3,
+          batchSize: 500,
+          optimizer: { kind: 'adam', lr: 1e-3 },
+          schedule: { kind: 'constant' },
+          objective: classModeObjective(10),
+          seed: 0,
+          metricsEvery: 4,
+        },
+        dataset: digits,
+        outDir: dir,
+        // After epoch 1, poison the training images: epoch 2 meets a NaN input.
+        events: { onEpoch: (r) => void (r.epoch === 1 && digits.train.images.fill(Number.NaN, 0, 784 * 100)) },
+      });
+      expect(result.status).toBe('non-finite');
+      expect(result.message).toMatch(/non-finite gradient in block 1 at step 1[6-9]|non-finite gradient in block 1 at step 2\d/);
+      const checkpoint = decodeCheckpoint(new Uint8Array(readFileSync(join(dir, 'checkpoint.safetensors'))));
+      expect(checkpoint.meta.position).toEqual({ epoch: 1, batch: 0 });
+      for (const [name, t] of checkpoint.tensors) expect((t.data as Float32Array).every(Number.isFinite), name).toBe(true);
+      expect(existsSync(join(dir, 'report.html'))).toBe(true);
+      expect(new RunDirectory(dir).readMetrics().at(-1)).toMatchObject({ kind: 'status' });
+    } finally {
+      device.destroy();
+    }
+  });
+
+  it('info names the adapter and what the engine can use; data lists the known datasets', async () => {
+    const out = capture();
+    expect(await main(['info'], out)).toBe(0);
+    expect(out.text()).toMatch(/adapter: +\S/);
+    expect(out.text()).toMatch(/f16 tensors: +(yes|no)/);
+    expect(out.text()).toMatch(/maxStorageBufferBindingSize/);
+    const data = capture();
+    expect(await main(['data'], data)).toBe(0);
+    for (const name of ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'digits']) expect(data.text()).toContain(name);
+    expect(data.text()).toMatch(/digits +.*\n +found in /);
+  });
+});
