@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { trainCommand } from '../src/cli/train.js';
+import { TRAIN_COMMAND, trainCommand } from '../src/cli/train.js';
+import { EVAL_COMMAND } from '../src/cli/eval.js';
+import { INFO_COMMAND } from '../src/cli/info.js';
+import { DATA_COMMAND } from '../src/cli/data.js';
 import type { Output } from '../src/cli/progress.js';
 import { loadDigits } from '../src/data/digits.js';
 import { decodeSafetensors } from '../src/io/safetensors.js';
@@ -163,6 +166,13 @@ describe('sll command', () => {
       expect(new RunDirectory(dir).readMetrics().at(-1)).toMatchObject({ kind: 'status' });
     } finally {
       device.destroy();
+    }
+  });
+
+  it("the README's CLI reference names every option the parser knows", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const command of [TRAIN_COMMAND, EVAL_COMMAND, INFO_COMMAND, DATA_COMMAND]) {
+      for (const option of command.options) expect(readme, `sll ${command.name} --${option.name}`).toContain(`--${option.name}`);
     }
   });
 
