@@ -60,6 +60,7 @@ export const TRAIN_COMMAND: CommandSpec = {
     { name: 'data-dir', type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
     { name: 'validation', type: 'integer', help: 'training examples held out (from the end) for validation', defaultText: '5000, or 10% of small sets', group: 'data' },
     { name: 'augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', defaultText: 'on for CIFAR', group: 'data' },
+    { name: 'train-count', type: 'integer', help: 'train on the first N training examples only (quick experiments)', defaultText: 'all', group: 'data' },
 
     { name: 'config', type: 'string', help: 'JSON file with a training spec (a run\'s config.json works); flags override it', value: 'FILE', group: 'run' },
     { name: 'out', type: 'string', help: 'run directory to create', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
@@ -139,6 +140,7 @@ export function specFromFlags(v: Values, dataset: { name: string; classes: numbe
       name: dataset.name,
       validation: (v.validation as number | undefined) ?? base.dataset?.validation ?? (dataset.trainCount >= 20_000 ? 5000 : Math.round(dataset.trainCount / 10)),
       augment: (v.augment as boolean | undefined) ?? base.dataset?.augment ?? isCifar,
+      ...(((v['train-count'] as number | undefined) ?? base.dataset?.trainCount) !== undefined ? { trainCount: (v['train-count'] as number | undefined) ?? base.dataset!.trainCount! } : {}),
     },
     epochs: (v.epochs as number | undefined) ?? base.epochs ?? 10,
     batchSize: (v.batch as number | undefined) ?? base.batchSize ?? 128,

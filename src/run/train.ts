@@ -11,7 +11,7 @@
  * Node only.
  */
 import { batchesPerEpoch, type Batch } from '../data/batches.js';
-import { splitValidation, type Dataset, type Split } from '../data/datasets.js';
+import { splitValidation, subset, type Dataset, type Split } from '../data/datasets.js';
 import { augmentBatch, blackPixel } from '../data/augment.js';
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
@@ -82,7 +82,9 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
   }
   // The registry's name (what `sll eval` looks the dataset up by), not the loader's label.
   const data: CheckpointData = { name: spec.dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, ...(options.classNames ? { classNames: [...options.classNames] } : {}) };
-  const { train, validation } = split(dataset, spec.dataset.validation);
+  const parts = split(dataset, spec.dataset.validation);
+  const validation = parts.validation;
+  const train = spec.dataset.trainCount !== undefined ? subset(parts.train, Math.min(spec.dataset.trainCount, parts.train.count)) : parts.train;
   const stepsPerEpoch = batchesPerEpoch(train.count, spec.batchSize, true);
   if (stepsPerEpoch === 0) throw new RangeError(`batch size ${spec.batchSize} is larger than the ${train.count} training examples`);
 

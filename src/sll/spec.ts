@@ -71,6 +71,8 @@ export interface TrainingSpec {
     validation: number;
     /** Random crop (padding 4) and horizontal flip on training batches. */
     augment: boolean;
+    /** Train on the first N examples of the training part only (quick experiments); absent: all. */
+    trainCount?: number;
   };
   epochs: number;
   batchSize: number;
@@ -116,6 +118,7 @@ export function checkTrainingSpec(spec: TrainingSpec, classes?: number): Trainin
   if (typeof spec.dataset?.name !== 'string' || spec.dataset.name === '') fail('dataset.name', 'must be a dataset name');
   if (!Number.isSafeInteger(spec.dataset.validation) || spec.dataset.validation < 0) fail('dataset.validation', `must be a count >= 0, got ${JSON.stringify(spec.dataset.validation)}`);
   if (typeof spec.dataset.augment !== 'boolean') fail('dataset.augment', 'must be true or false');
+  if (spec.dataset.trainCount !== undefined) positiveInteger('dataset.trainCount', spec.dataset.trainCount);
   positiveInteger('epochs', spec.epochs);
   positiveInteger('batchSize', spec.batchSize);
   positiveInteger('metricsEvery', spec.metricsEvery);
