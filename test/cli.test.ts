@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,6 +169,49 @@ describe('sll command', () => {
     } finally {
       device.destroy();
     }
+  });
+
+  it('Ctrl-C (a real SIGINT to the built command) saves a checkpoint and exits 130', async () => {
+    const cli = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
+    expect(existsSync(cli), 'dist/ is built by npm test; run npm run build first').toBe(true);
+    const dir = join(tmp(), 'sigint');
+    const args = SMALL.map((a, i) => (SMALL[i - 1] === '--epochs' ? '200' : a));
+    const child = spawn(process.execPath, [cli, 'train', ...args, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!signalled && /epoch 2\/200/.test(stdout)) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(stdout).toContain('stopping after this step and saving a checkpoint');
+    expect(code).toBe(130);
+    const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(dir, 'checkpoint.safetensors'))));
+    expect(saved.meta.position.epoch).toBeGreaterThanOrEqual(1);
+    expect(new RunDirectory(dir).readMetrics().at(-1)).toMatchObject({ kind: 'status', status: expect.stringMatching(/^stopped at epoch/) });
+  });
+
+  it('data fetch verifies what it downloads: a file with the wrong MD5 is refused and removed', async () => {
+    const server = createServer((req, res) => res.writeHead(200).end('not mnist!\n'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const dir = join(tmp(), 'fetch');
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((t: string) => (errors.push(t), true)) as typeof process.stderr.write;
+    const out = capture();
+    try {
+      expect(await main(['data', 'fetch', 'mnist', '--dir', dir, '--mirror', `http://127.0.0.1:${port}/`, '--timeout', '20'], out)).toBe(1);
+    } finally {
+      process.stderr.write = write;
+      server.close();
+    }
+    expect(out.text(), errors.join('')).toContain('[1/4] train-images-idx3-ubyte.gz: downloading from http://127.0.0.1');
+    expect(errors.join('')).toMatch(/train-images-idx3-ubyte\.gz.*MD5/i);
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
   });
 
   it("the README's CLI reference names every option the parser knows", () => {
