@@ -26,27 +26,11 @@ import {
 } from '../src/data/cifar.js';
 import { readTarFiles, readTarGz, tarEntries } from '../src/data/tar.js';
 import { cifar10Files, cifarBatch, concat, folderMembers, longNameMembers, makeTar, setChecksum, tarHeader, type TarMember } from './helpers/tar.js';
+import { errorOf, randomBytes } from './helpers/fixtures.js';
 
 const tempRoot = mkdtempSync(join(tmpdir(), 'sll-cifar-test-'));
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
 const tempDirPath = () => mkdtempSync(join(tempRoot, 'd'));
-
-/** The message of the Error `fn` throws (fails when it does not throw an Error). */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return (error as Error).message;
-  }
-  throw new Error('expected an error, none was thrown');
-}
-
-function randomBytes(n: number, random: SeededRandom): Uint8Array {
-  const bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) bytes[i] = random.nextUint32() & 0xff;
-  return bytes;
-}
 
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 

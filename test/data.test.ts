@@ -28,28 +28,12 @@ import {
   readIdxImages,
   readIdxLabels,
 } from '../src/data/idx.js';
+import { errorOf, idxFile, randomBytes } from './helpers/fixtures.js';
 
 const tempRoot = mkdtempSync(join(tmpdir(), 'sll-data-test-'));
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
 function tempDirPath(): string {
   return mkdtempSync(join(tempRoot, 'd'));
-}
-
-/** An IDX file: magic, big-endian sizes, data. */
-function idxFile(magic: number, dims: number[], data: ArrayLike<number>): Uint8Array {
-  const bytes = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, magic, false);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  bytes.set(data, 4 + 4 * dims.length);
-  return bytes;
-}
-
-/** Deterministic test bytes (never Math.random, so a failure reproduces). */
-function randomBytes(n: number, random: SeededRandom): Uint8Array {
-  const bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) bytes[i] = random.nextUint32() & 0xff;
-  return bytes;
 }
 
 function imageFile(count: number, rows: number, cols: number, seed = 1): { bytes: Uint8Array; pixels: Uint8Array } {
@@ -80,17 +64,6 @@ function writeIdxDir(options: { train?: number; test?: number; rows?: number; co
     if (bytes) writeFileSync(join(dir, gzip ? `${name}.gz` : name), gzip ? gzipSync(bytes) : bytes);
   }
   return { dir, trainImages, testImages, trainLabels, testLabels };
-}
-
-/** The message of the Error `fn` throws (fails when it does not throw an Error). */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return (error as Error).message;
-  }
-  throw new Error('expected an error, none was thrown');
 }
 
 describe('IDX reader', () => {

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeededRandom } from '../src/data/batches.js';
 import { FASHION_MNIST_DIRS, findFashionMnist } from '../src/data/datasets.js';
 import { fetchDataset, type FetchProgress } from '../src/data/fetch.js';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../src/data/idx.js';
@@ -22,31 +21,18 @@ import {
   type DatasetRegistry,
 } from '../src/data/registry.js';
 import { cifar10Files, folderMembers, makeTar } from './helpers/tar.js';
+import { idxFile, randomBytes } from './helpers/fixtures.js';
 
 const tempRoot = mkdtempSync(join(tmpdir(), 'sll-fetch-test-'));
 const tempDirPath = () => mkdtempSync(join(tempRoot, 'd'));
 
 const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
 
-function idxFile(magic: number, dims: number[], data: ArrayLike<number>): Uint8Array {
-  const bytes = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, magic, false);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  bytes.set(data, 4 + 4 * dims.length);
-  return bytes;
-}
-
-function pixels(n: number, seed: number): Uint8Array {
-  const random = new SeededRandom(seed);
-  return Uint8Array.from({ length: n }, () => random.nextUint32() & 0xff);
-}
-
 /** The four gzip IDX files of a tiny MNIST-layout dataset; train images large enough for several chunks. */
 const idxFixture: Record<string, Uint8Array> = {
-  'train-images-idx3-ubyte.gz': gzipSync(idxFile(IDX_IMAGES_MAGIC, [400, 28, 28], pixels(400 * 784, 1)), { level: 0 }),
+  'train-images-idx3-ubyte.gz': gzipSync(idxFile(IDX_IMAGES_MAGIC, [400, 28, 28], randomBytes(400 * 784, 1)), { level: 0 }),
   'train-labels-idx1-ubyte.gz': gzipSync(idxFile(IDX_LABELS_MAGIC, [400], Array.from({ length: 400 }, (_, i) => i % 10))),
-  't10k-images-idx3-ubyte.gz': gzipSync(idxFile(IDX_IMAGES_MAGIC, [20, 28, 28], pixels(20 * 784, 2))),
+  't10k-images-idx3-ubyte.gz': gzipSync(idxFile(IDX_IMAGES_MAGIC, [20, 28, 28], randomBytes(20 * 784, 2))),
   't10k-labels-idx1-ubyte.gz': gzipSync(idxFile(IDX_LABELS_MAGIC, [20], Array.from({ length: 20 }, (_, i) => (i * 3) % 10))),
 };
 const cifarFixture = gzipSync(makeTar(folderMembers('cifar-10-batches-bin', cifar10Files(2).files)));
