@@ -141,6 +141,40 @@ describe('checkpoints', () => {
     t.model.dispose();
   });
 
+  it('fuzz: truncated, bit-flipped and spliced checkpoints only ever raise CheckpointError (never a crash or another error)', async () => {
+    const s = spec('backprop');
+    const t = makeTrainer(s);
+    const good = await encodeCheckpoint(t.trainer, { spec: s, data: checkpointData, position: { epoch: 0, batch: 0 }, adapter: 'test' });
+    const next = rng(99);
+    let refused = 0;
+    for (let trial = 0; trial < 600; trial++) {
+      let bytes: Uint8Array;
+      const kind = trial % 3;
+      if (kind === 0) bytes = good.subarray(0, Math.floor(next() * good.length));
+      else if (kind === 1) {
+        bytes = good.slice();
+        // Flip bits in the header (where the structure is) more often than in the data.
+        const headerEnd = 8 + Number(new DataView(good.buffer, good.byteOffset).getBigUint64(0, true));
+        for (let f = 0; f < 1 + Math.floor(next() * 4); f++) {
+          const at = next() < 0.8 ? Math.floor(next() * headerEnd) : Math.floor(next() * bytes.length);
+          bytes[at]! ^= 1 << Math.floor(next() * 8);
+        }
+      } else {
+        const cut = Math.floor(next() * good.length);
+        bytes = new Uint8Array([...good.subarray(0, cut), ...Array.from({ length: Math.floor(next() * 64) }, () => Math.floor(next() * 256))]);
+      }
+      try {
+        restoreTrainer(t.trainer, decodeCheckpoint(bytes, 'fuzz'), 'fuzz');
+      } catch (error) {
+        if (!(error instanceof CheckpointError)) throw new Error(`trial ${trial}: ${(error as Error).name}: ${(error as Error).message}`);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(500);
+    t.trainer.dispose();
+    t.model.dispose();
+  });
+
   it('refuses checkpoints that do not fit the model, naming the tensor and the problem', async () => {
     const s = spec('sll');
     const t = makeTrainer(s);
