@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import { argmax, mean, sum, sumAll } from '../src/ops/reduce.js';
-import { rowWorkgroupSize } from '../src/ops/util.js';
+import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/ops/util.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
@@ -168,12 +168,18 @@ describe('argmax', () => {
   });
 });
 
-describe('rowWorkgroupSize', () => {
-  it('is a power of two between 32 and the device limit, growing with the row', () => {
-    expect(rowWorkgroupSize(device, 1)).toBe(32);
-    expect(rowWorkgroupSize(device, 33)).toBe(64);
-    const big = rowWorkgroupSize(device, 100_000);
+describe('workgroup sizes of row kernels', () => {
+  it('treeWorkgroupSize is a power of two between 32 and the device limit, growing with the run', () => {
+    expect(treeWorkgroupSize(device, 1)).toBe(32);
+    expect(treeWorkgroupSize(device, 33)).toBe(64);
+    const big = treeWorkgroupSize(device, 100_000);
     expect(big).toBeLessThanOrEqual(device.limits.maxComputeInvocationsPerWorkgroup);
     expect(Math.log2(big) % 1).toBe(0);
+  });
+
+  it('rowWorkgroupSize is one SIMD width (8) on a CPU adapter, the tree size on a GPU', () => {
+    for (const length of [1, 10, 64, 1000, 100_000]) {
+      expect(rowWorkgroupSize(device, length)).toBe(isSoftwareAdapter(device) ? 8 : treeWorkgroupSize(device, length));
+    }
   });
 });

@@ -13,7 +13,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { columnWorkgroupSize, elementWorkgroups, requireDtype, rowWorkgroupSize, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, rowWorkgroupSize, treeWorkgroupSize, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -70,7 +70,7 @@ interface PassPlan {
 function planPass(device: Device, length: number, inner: number): PassPlan {
   if (inner === 1 && length > STRIDED_CHUNK) {
     // Contiguous runs: one workgroup per chunk of a row, a tree inside the workgroup.
-    const workgroup = rowWorkgroupSize(device, length);
+    const workgroup = treeWorkgroupSize(device, length);
     const chunkLength = workgroup * ITEMS_PER_THREAD;
     return { kernel: 'reduceRowChunks', workgroup, chunkLength, chunks: Math.ceil(length / chunkLength) };
   }
