@@ -11,6 +11,9 @@ describe('views and copies', () => {
     [[3, 17], [1, 0]],
     [[2, 63, 5], [2, 0, 1]],
     [[4, 3, 65, 2], [3, 1, 0, 2]],
+    // The last axis stays: whole runs per thread on CPU adapters (the attention heads' permute).
+    [[3, 5, 7, 17], [0, 2, 1, 3]],
+    [[2, 1, 3, 4, 65], [2, 1, 0, 3, 4]],
   ])('permute %j by %j matches the reference', async (shape, axes) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = uniform(n, 7);
@@ -20,6 +23,33 @@ describe('views and copies', () => {
     expect(dense.isContiguous).toBe(true);
     expect(Array.from(await dense.read())).toEqual(Array.from(reference.permute(data, shape, axes)).map(Math.fround));
     for (const t of [x, view, dense]) t.dispose();
+  });
+
+  it('collapses axes that both sides walk contiguously, and drops axes of size 1', () => {
+    // A dense [2, 3, 4] into a dense [2, 3, 4]: one run of 24.
+    expect(ops.collapseAxes([2, 3, 4], [12, 4, 1], [12, 4, 1])).toEqual({ shape: [24], src: [1], dst: [1] });
+    // The heads' permute [B, T, H, D] -> [B, H, T, D] keeps B, T, H and D apart (T and H swap).
+    expect(ops.collapseAxes([2, 4, 5, 8], [160, 8, 32, 1], [160, 40, 8, 1])).toEqual({ shape: [2, 4, 5, 8], src: [160, 8, 32, 1], dst: [160, 40, 8, 1] });
+    // A slice of the middle axis: the leading axes merge, the sliced run stays.
+    expect(ops.collapseAxes([1, 3, 1, 6], [99, 18, 5, 1], [18, 6, 6, 1])).toEqual({ shape: [3, 6], src: [18, 1], dst: [6, 1] });
+    expect(ops.collapseAxes([1, 1], [0, 0], [0, 0])).toEqual({ shape: [1], src: [0], dst: [0] });
+  });
+
+  it('copies runs of a sliced inner axis and f16 permutes exactly', async () => {
+    const shape = [5, 7, 9];
+    const data = uniform(315, 3);
+    const x = device.tensor(data, shape);
+    const s = ops.contiguous(x.slice(1, 2, 6));
+    expectClose(await s.read(), reference.slice(data, shape, 1, 2, 6), { rtol: 0, atol: 0 });
+    if (device.hasF16) {
+      const h = ops.cast(x, 'f16');
+      const p = ops.contiguous(h.permute([1, 0, 2]));
+      const back = ops.cast(p, 'f32');
+      const want = reference.permute(Array.from(await ops.cast(h, 'f32').read()), shape, [1, 0, 2]);
+      expect(Array.from(await back.read())).toEqual(Array.from(want));
+      for (const t of [h, p, back]) t.dispose();
+    }
+    for (const t of [x, s]) t.dispose();
   });
 
   it('slices along any axis and reads the slice', async () => {

@@ -7,7 +7,7 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, normalizeAxis, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, isSoftwareAdapter, requireDtype, requireSameDevice, withDense } from './util.js';
 
 const MAX_RANK = 8;
 
@@ -15,6 +15,32 @@ function pad8(values: readonly number[], fill: number): number[] {
   if (values.length > MAX_RANK) throw new ShapeError(`copy: rank ${values.length} exceeds the supported ${MAX_RANK}`);
   return [...new Array<number>(MAX_RANK - values.length).fill(fill), ...values];
 }
+
+/**
+ * The same element walk over fewer axes: size-1 axes dropped, and each axis merged into the one
+ * before it when both tensors step over it contiguously (stride[i] = stride[i+1] * shape[i+1]).
+ */
+export function collapseAxes(shape: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): { shape: number[]; src: number[]; dst: number[] } {
+  const out = { shape: [] as number[], src: [] as number[], dst: [] as number[] };
+  shape.forEach((size, axis) => {
+    if (size === 1) return;
+    const last = out.shape.length - 1;
+    if (last >= 0 && out.src[last] === srcStrides[axis]! * size && out.dst[last] === dstStrides[axis]! * size) {
+      out.shape[last]! *= size;
+      out.src[last] = srcStrides[axis]!;
+      out.dst[last] = dstStrides[axis]!;
+    } else {
+      out.shape.push(size);
+      out.src.push(srcStrides[axis]!);
+      out.dst.push(dstStrides[axis]!);
+    }
+  });
+  if (out.shape.length === 0) return { shape: [1], src: [0], dst: [0] };
+  return out;
+}
+
+/** Runs shorter than this are copied element by element even on CPU adapters. */
+const MIN_RUN = 4;
 
 /** Copies the elements of `src` (any view) into `dst` (any view of the same shape and dtype). */
 export function copyInto(dst: Tensor, src: Tensor): void {
@@ -27,18 +53,25 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const count = src.size;
   if (count === 0) return;
   const wg = columnWorkgroupSize(device);
-  const kernel = device.kernel({ file: 'copy', entry: 'copyStrided', variant: [src.dtype === 'f16' ? 'b16' : 'b32'], overrides: { WG: wg } });
-  const shape = pad8(src.shape, 1);
-  const srcStrides = pad8(src.strides, 0);
-  const dstStrides = pad8(dst.strides, 0);
+  const axes = collapseAxes(src.shape, src.strides, dst.strides);
+  const rank = axes.shape.length;
+  const runLength = axes.shape[rank - 1]!;
+  // Whole runs per thread on CPU adapters (GPUs prefer neighbouring threads on neighbouring words).
+  const byRuns = isSoftwareAdapter(device) && rank > 1 && runLength >= MIN_RUN && axes.src[rank - 1] === 1 && axes.dst[rank - 1] === 1;
+  const entry = byRuns ? 'copyRuns' : 'copyStrided';
+  const threads = byRuns ? count / runLength : count;
+  const kernel = device.kernel({ file: 'copy', entry, variant: [src.dtype === 'f16' ? 'b16' : 'b32'], overrides: { WG: wg } });
+  const shape = pad8(axes.shape, 1);
+  const srcStrides = pad8(axes.src, 0);
+  const dstStrides = pad8(axes.dst, 0);
   device.dispatch(
     kernel,
     { src: src.storage.buffer, dst: dst.storage.buffer },
     {
-      count,
+      count: threads,
       srcOffset: src.offset,
       dstOffset: dst.offset,
-      _pad: 0,
+      rank,
       shapeLo: shape.slice(0, 4),
       shapeHi: shape.slice(4),
       srcStridesLo: srcStrides.slice(0, 4),
@@ -46,7 +79,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
       dstStridesLo: dstStrides.slice(0, 4),
       dstStridesHi: dstStrides.slice(4),
     },
-    elementWorkgroups(count, wg),
+    elementWorkgroups(threads, wg),
   );
 }
 
