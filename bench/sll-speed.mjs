@@ -1,0 +1,65 @@
+// Time per step and per epoch of SLL and backprop side by side, on the issue's three models at
+// batch 128 (28x28x1 inputs, 10 classes), on one adapter in one process: the median of several
+// timed windows of steps after warm-up steps. An epoch is 429 steps (55,000 images, the last
+// batch dropped); evaluation is not included. Writes bench/results/speed-<adapter>.json.
+//
+//   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : fallback;
+};
+const models = option('models', 'mlp,cnn,vit').split(',');
+const steps = Number(option('steps', 5));
+const windows = Number(option('windows', 3));
+const batch = 128;
+const stepsPerEpoch = Math.floor(55_000 / batch);
+
+const device = await openNodeDevice();
+const adapter = describeAdapter(device.report);
+console.log(`adapter: ${adapter}`);
+if (device.report.isFallbackAdapter) console.log('note: a software adapter on a shared CPU: timings are noisy; medians of repeated windows.');
+const images = device.tensor(Float32Array.from({ length: batch * 784 }, (_, i) => Math.sin(i)), [batch, 1, 28, 28]);
+const labels = device.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], 'i32');
+const rows = [];
+for (const kind of models) {
+  const row = { model: kind };
+  for (const method of ['sll', 'backprop']) {
+    const model = sll.buildModel(device, sll.defaultModelSpec(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
+    const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: steps, objective: () => sll.defaultObjective(kind, 10) });
+    for (let i = 0; i < 2; i++) trainer.trainStep(images, labels);
+    await trainer.readMetrics();
+    const times = [];
+    for (let w = 0; w < windows; w++) {
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) trainer.trainStep(images, labels);
+      await trainer.readMetrics();
+      times.push((performance.now() - t0) / steps);
+    }
+    times.sort((a, b) => a - b);
+    const ms = times[Math.floor(times.length / 2)];
+    row[method] = { msPerStep: ms, samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000 };
+    row.name = model.name;
+    trainer.dispose();
+    model.dispose();
+    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step, ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch`);
+  }
+  rows.push(row);
+}
+images.dispose();
+labels.dispose();
+console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop |');
+console.log('|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} |`);
+const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+const file = join(root, 'bench', 'results', `speed-${slug}.json`);
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, stepsPerEpoch, steps, windows, rows }, null, 2) + '\n');
+console.log(`wrote ${file}`);
+device.destroy();
