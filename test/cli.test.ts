@@ -64,6 +64,7 @@ describe('sll command', () => {
       expect(await main(['train', '--model', 'rnn'], capture())).toBe(2);
       expect(await main(['train', '--dataset', 'imagenet', '--epochs', '1'], capture())).toBe(1);
       expect(await main(['fly'], capture())).toBe(2);
+      expect(await main(['train', '--optimizer', 'sgd', '--beta1', '0.5', '--epochs', '1'], capture())).toBe(2);
     } finally {
       process.stderr.write = write;
     }
@@ -71,6 +72,7 @@ describe('sll command', () => {
     expect(errors.join('')).toContain("--model must be one of mlp, cnn, vit, got 'rnn'");
     expect(errors.join('')).toMatch(/unknown dataset "imagenet"; known datasets: .*cifar10/);
     expect(errors.join('')).toContain("unknown command 'fly'");
+    expect(errors.join('')).toContain('--beta1 does not apply to --optimizer sgd');
   });
 
   it('train writes a run directory; Ctrl-C saves a checkpoint; --resume ends bitwise where a straight run ends; eval agrees', async () => {

@@ -40,6 +40,10 @@ export const TRAIN_COMMAND: CommandSpec = {
     { name: 'optimizer', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', defaultText: 'adam', group: 'training' },
     { name: 'lr', type: 'number', help: 'learning rate', defaultText: '1e-3', group: 'training' },
     { name: 'momentum', type: 'number', help: 'SGD momentum', defaultText: '0', group: 'training' },
+    { name: 'nesterov', type: 'boolean', help: 'SGD: Nesterov momentum', defaultText: 'off', group: 'training' },
+    { name: 'beta1', type: 'number', help: "Adam's first-moment decay", defaultText: '0.9', group: 'training' },
+    { name: 'beta2', type: 'number', help: "Adam's second-moment decay", defaultText: '0.999', group: 'training' },
+    { name: 'eps', type: 'number', help: "Adam's denominator term", defaultText: '1e-8', group: 'training' },
     { name: 'weight-decay', type: 'number', help: 'weight decay (AdamW: decoupled)', defaultText: '0 (AdamW 1e-2)', group: 'training' },
     { name: 'schedule', type: 'string', choices: ['constant', 'cosine'], help: 'learning-rate schedule', defaultText: 'constant', group: 'training' },
     { name: 'warmup', type: 'number', help: 'cosine: linear warm-up, in epochs', defaultText: '1', group: 'training' },
@@ -108,10 +112,13 @@ export function specFromFlags(v: Values, dataset: { name: string; classes: numbe
   const baseOptimizer = base.optimizer?.kind === optimizerKind ? base.optimizer : undefined;
   const lr = (v.lr as number | undefined) ?? baseOptimizer?.lr ?? 1e-3;
   const weightDecay = v['weight-decay'] as number | undefined;
+  const given = (names: string[]) => Object.fromEntries(names.filter((n) => v[n] !== undefined).map((n) => [n, v[n]]));
+  const wrongKind = (optimizerKind === 'sgd' ? ['beta1', 'beta2', 'eps'] : ['momentum', 'nesterov']).filter((n) => v[n] !== undefined);
+  if (wrongKind.length > 0) throw new UsageError(`--${wrongKind[0]} does not apply to --optimizer ${optimizerKind}`, 'train');
   const optimizer: OptimizerConfig =
     optimizerKind === 'sgd'
-      ? { ...(baseOptimizer ?? {}), kind: 'sgd', lr, ...(v.momentum !== undefined ? { momentum: v.momentum as number } : {}), ...(weightDecay !== undefined ? { weightDecay } : {}) }
-      : { ...(baseOptimizer ?? {}), kind: optimizerKind, lr, ...(weightDecay !== undefined ? { weightDecay } : {}) };
+      ? { ...(baseOptimizer ?? {}), kind: 'sgd', lr, ...given(['momentum', 'nesterov']), ...(weightDecay !== undefined ? { weightDecay } : {}) }
+      : { ...(baseOptimizer ?? {}), kind: optimizerKind, lr, ...given(['beta1', 'beta2', 'eps']), ...(weightDecay !== undefined ? { weightDecay } : {}) };
   const scheduleKind = (v.schedule as string | undefined) ?? base.schedule?.kind ?? 'constant';
   const schedule: TrainingSpec['schedule'] =
     scheduleKind === 'cosine'
