@@ -18,6 +18,9 @@ import { runTraining } from '../src/run/train.js';
 import { decodeCheckpoint } from '../src/sll/checkpoint.js';
 import { classModeObjective } from '../src/sll/config.js';
 import { checkExpectedAdapter } from './helpers/device.js';
+import { cifar10Files } from './helpers/tar.js';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { loadCifar10 } from '../src/data/cifar.js';
 
 function capture(onWrite?: (text: string) => void): Output & { text: () => string } {
   let all = '';
@@ -220,6 +223,46 @@ describe('sll command', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     for (const command of [TRAIN_COMMAND, EVAL_COMMAND, INFO_COMMAND, DATA_COMMAND]) {
       for (const option of command.options) expect(readme, `sll ${command.name} --${option.name}`).toContain(`--${option.name}`);
+    }
+  });
+
+  it('the VGG-style CNN trains on CIFAR-format files with augmentation, and resumes bitwise through it', async () => {
+    const dataDir = join(tmp(), 'cifar-10-batches-bin');
+    mkdirSync(dataDir);
+    for (const [name, bytes] of Object.entries(cifar10Files(24).files)) writeFileSync(join(dataDir, name), bytes);
+    const cifar = loadCifar10(dataDir);
+    expect(cifar.shape).toEqual([3, 32, 32]);
+    const spec = {
+      method: 'sll' as const,
+      model: { kind: 'cnn' as const, channels: [4, 8, 8], convsPerStage: 2, hidden: 16, stageFeatures: 'flatten' as const },
+      dataset: { name: 'cifar10', validation: 0, augment: true },
+      epochs: 2,
+      batchSize: 20,
+      optimizer: { kind: 'adam' as const, lr: 1e-3 },
+      schedule: { kind: 'constant' as const },
+      objective: { ...classModeObjective(10), mode: 'latent' as const, d0: 32, tau: 2 },
+      seed: 3,
+      metricsEvery: 2,
+    };
+    const device = await openDevice();
+    try {
+      const straight = await runTraining(device, { spec, dataset: cifar, outDir: join(tmp(), 'a') });
+      expect(straight.status).toBe('finished');
+      const stop = new AbortController();
+      const stopped = await runTraining(device, { spec, dataset: cifar, outDir: join(tmp(), 'b'), signal: stop.signal, events: { onProgress: (p) => void (p.epoch === 1 && stop.abort()) } });
+      expect(stopped.status).toBe('stopped');
+      expect(stopped.position).toEqual({ epoch: 1, batch: 2 });
+      const resumed = await runTraining(device, { spec, dataset: cifar, outDir: stopped.dir.dir, resume: true });
+      expect(resumed.status).toBe('finished');
+      const a = decodeSafetensors(straight.dir.readCheckpoint());
+      const b = decodeSafetensors(resumed.dir.readCheckpoint());
+      for (const [name, t] of a.tensors) expect(Buffer.from(b.tensors.get(name)!.data.buffer).equals(Buffer.from(t.data.buffer)), name).toBe(true);
+      // The augmentation did act: without it the same run ends elsewhere.
+      const plain = await runTraining(device, { spec: { ...spec, dataset: { ...spec.dataset, augment: false } }, dataset: cifar, outDir: join(tmp(), 'c') });
+      const c = decodeSafetensors(plain.dir.readCheckpoint());
+      expect(Buffer.from(c.tensors.get('block1.0.weight')!.data.buffer).equals(Buffer.from(a.tensors.get('block1.0.weight')!.data.buffer))).toBe(false);
+    } finally {
+      device.destroy();
     }
   });
 
