@@ -53,11 +53,19 @@ struct AdamParams {
   _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> param: array<f32>;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> momentumBuffer: array<f32>;
-@group(0) @binding(3) var<storage, read_write> expAvg: array<f32>;
-@group(0) @binding(4) var<storage, read_write> expAvgSq: array<f32>;
+// The steps read and write their tensors as f32 elements, or, when every tensor's size is a
+// multiple of 4, as vec4 (a quarter of the threads; the update is elementwise, so the results
+// are the same bits). `count` counts Values.
+//#variant scalar
+alias Value = f32;
+//#variant vec4
+alias Value = vec4<f32>;
+//#end
+@group(0) @binding(0) var<storage, read_write> param: array<Value>;
+@group(0) @binding(1) var<storage, read> grad: array<Value>;
+@group(0) @binding(2) var<storage, read_write> momentumBuffer: array<Value>;
+@group(0) @binding(3) var<storage, read_write> expAvg: array<Value>;
+@group(0) @binding(4) var<storage, read_write> expAvgSq: array<Value>;
 @group(0) @binding(5) var<storage, read> values: array<f32>;
 @group(0) @binding(6) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(8) var<uniform> check: CheckParams;

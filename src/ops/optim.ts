@@ -100,9 +100,17 @@ function requireDistinct(op: string, named: ReadonlyArray<[string, Tensor | unde
   }
 }
 
-/** The variant and binding for an optional guard flag. */
-function guard(flag: Tensor | undefined): { variant: string[]; binding: Record<string, Tensor> } {
-  return flag ? { variant: ['guarded'], binding: { skipFlags: flag } } : { variant: ['unguarded'], binding: {} };
+/**
+ * The variants and binding of a step over `size` elements with an optional guard flag: vec4
+ * lanes when the size allows (every bound tensor has the param's size), and `count` in Values.
+ */
+function stepLayout(size: number, flag: Tensor | undefined): { variant: string[]; binding: Record<string, Tensor>; count: number } {
+  const vec4 = size % 4 === 0;
+  return {
+    variant: [flag ? 'guarded' : 'unguarded', vec4 ? 'vec4' : 'scalar'],
+    binding: flag ? { skipFlags: flag } : {},
+    count: vec4 ? size / 4 : size,
+  };
 }
 
 /**
@@ -143,7 +151,7 @@ export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { 
   requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
   if (t.size === 0) return;
   withDense([t], (dt) => {
-    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded'], overrides: { WG: columnWorkgroupSize(device) } });
+    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, elementWorkgroups(dt.size, columnWorkgroupSize(device)));
   }, densify);
 }
@@ -164,14 +172,14 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
   const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, step } = options;
   if (param.size === 0) return;
   const withMomentum = momentum !== 0;
-  const { variant, binding } = guard(options.skipIfFlagged);
+  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged);
   withDense([grad], (dg) => {
     const kernel = device.kernel({ file: 'optim', entry: withMomentum ? 'sgdMomentum' : 'sgdPlain', variant, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(
       kernel,
       { param, grad: dg, ...(withMomentum ? { momentumBuffer: state! } : {}), ...binding },
       {
-        count: param.size,
+        count,
         lr,
         momentum,
         oneMinusDampening: 1 - dampening,
@@ -180,7 +188,7 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
         firstStep: step === 1 ? 1 : 0,
         _pad: 0,
       },
-      elementWorkgroups(param.size, columnWorkgroupSize(device)),
+      elementWorkgroups(count, columnWorkgroupSize(device)),
     );
   }, densify);
 }
@@ -207,14 +215,14 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
   const device = param.device;
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false, step } = options;
   if (param.size === 0) return;
-  const { variant, binding } = guard(options.skipIfFlagged);
+  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged);
   withDense([grad], (dg) => {
     const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(
       kernel,
       { param, grad: dg, expAvg: m, expAvgSq: v, ...binding },
       {
-        count: param.size,
+        count,
         oneMinusBeta1: 1 - beta1,
         beta2,
         oneMinusBeta2: 1 - beta2,
@@ -227,7 +235,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
         _pad1: 0,
         _pad2: 0,
       },
-      elementWorkgroups(param.size, columnWorkgroupSize(device)),
+      elementWorkgroups(count, columnWorkgroupSize(device)),
     );
   }, densify);
 }
