@@ -199,6 +199,23 @@ describe('optimizer objects', () => {
   });
 });
 
+describe('vec4 lanes', () => {
+  it('a step over a multiple of 4 elements (vec4 lanes) gives the same bits as over the same elements plus one (scalar lanes)', async () => {
+    const n = 1028;
+    const values = { p: uniform(n + 1, 21), g: uniform(n + 1, 22), m: uniform(n + 1, 23), v: uniform(n + 1, 24).map(Math.abs) };
+    const run = async (size: number) => {
+      const [p, g, m, v] = (['p', 'g', 'm', 'v'] as const).map((k) => device.tensor(values[k].subarray(0, size)));
+      adamStep(p!, g!, m!, v!, { lr: 1e-3, step: 7, weightDecay: 0.01 });
+      const out = [await p!.read(), await m!.read(), await v!.read()].map((a) => new Uint32Array(new Float32Array(a).buffer.slice(0, 4 * n)));
+      for (const t of [p, g, m, v]) t!.dispose();
+      return out;
+    };
+    const vec = await run(n);
+    const scalar = await run(n + 1);
+    vec.forEach((a, i) => expect(Array.from(a), ['param', 'm', 'v'][i]).toEqual(Array.from(scalar[i]!)));
+  });
+});
+
 describe('non-finite guard', () => {
   it.each([Number.NaN, Infinity, -Infinity])('checkFinite raises the flag for %f anywhere in the tensor', async (bad) => {
     for (const n of [1, 65, 70_000]) {
