@@ -1,9 +1,9 @@
 // The backprop baseline's check: TF.js (WebGPU backend, same adapter) trains the same MLP
 // 784-1000-1000-1000-10 (ReLU) with the same recipe and the same data order as
 // bench/sll-fashion.mjs --method backprop, and writes a record in the same format to
-// bench/results/fashion/. About 93 samples/s on lavapipe: 3 epochs take about half an hour.
+// bench/results/fashion/ (or --out). About 93 samples/s on lavapipe: 3 epochs take about half an hour.
 //
-//   npm run build && node bench/tfjs-mlp.mjs [--epochs 3] [--batch 128] [--lr 1e-3] [--seed 0]
+//   npm run build && node bench/tfjs-mlp.mjs [--epochs 3] [--batch 128] [--lr 1e-3] [--seed 0] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,7 +89,7 @@ const record = {
   test: { accuracy: testAccuracy, blockAccuracy: [], count: dataset.test.count },
   seconds: (Date.now() - started) / 1000,
 };
-const outDir = join(root, 'bench', 'results', 'fashion');
+const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mlp-tfjs-seed${seed}.json`), JSON.stringify(record, null, 2) + '\n');
 void gpu;
