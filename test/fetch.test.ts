@@ -21,7 +21,7 @@ import {
   type DatasetRegistry,
 } from '../src/data/registry.js';
 import { cifar10Files, folderMembers, makeTar } from './helpers/tar.js';
-import { idxFile, randomBytes } from './helpers/fixtures.js';
+import { errorOf, idxFile, randomBytes } from './helpers/fixtures.js';
 
 const tempRoot = mkdtempSync(join(tmpdir(), 'sll-fetch-test-'));
 const tempDirPath = () => mkdtempSync(join(tempRoot, 'd'));
@@ -126,16 +126,6 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
     return (error as Error).message;
   }
   throw new Error('expected a rejection, the promise resolved');
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return (error as Error).message;
-  }
-  throw new Error('expected an error, none was thrown');
 }
 
 describe('dataset registry', () => {
