@@ -51,6 +51,22 @@ async function train(method: Method, depth: number, { steps = 60, batch = 50, po
 }
 
 describe('trainers', () => {
+  it('report a loss per SLL unit, and for backprop only the classifier loss', async () => {
+    for (const method of ['sll', 'backprop'] as const) {
+      const model = mlp(device, { inputShape: [20], hidden: [8, 8], classes: 10, seed: 1 });
+      const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 2, metricsEvery: 1 });
+      const data = blobs(10, 4);
+      const x = device.tensor(data.images, [10, 20]);
+      const y = device.tensor(data.labels, [10], 'i32');
+      trainer.trainStep(x, y);
+      const names = (await trainer.readMetrics()).units.map((u) => u.name);
+      expect(names).toEqual(method === 'sll' ? ['block 1', 'block 2', 'classifier'] : ['classifier']);
+      for (const t of [x, y]) t.dispose();
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+
   for (const method of ['sll', 'backprop'] as const) {
     it(`${method} learns ten blobs (accuracy >= 0.9) and its classifier loss falls`, async () => {
       const { accuracy, blockAccuracy, losses, trainer, model } = await train(method, 3);

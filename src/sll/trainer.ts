@@ -66,6 +66,7 @@ export interface UnitMetrics {
 export interface StepMetrics {
   steps: number;
   samples: number;
+  /** Every SLL unit (blocks, then the classifier); for backprop only the classifier, the one loss. */
   units: UnitMetrics[];
 }
 
@@ -287,6 +288,8 @@ export class Trainer {
     for (const unit of this.units) {
       const [flags, likelihood, alignment] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read()]);
       if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
+      // Backprop's blocks have no loss of their own: only the classifier's is reported.
+      if (this.method === 'backprop' && unit !== this.units[this.units.length - 1]) continue;
       units.push({ name: unit.name, likelihood: likelihood[0]! / samples, ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}) });
     }
     for (const unit of this.units) {
