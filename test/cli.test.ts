@@ -92,6 +92,7 @@ describe('sll command', () => {
     expect(lines.filter((l) => l.kind === 'step').length).toBe(4); // steps 5 and 10 of each epoch
     const test = lines.find((l) => l.kind === 'test') as { accuracy: number; confusion: number[][] } | undefined;
     expect(test!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(test!.confusion.reduce((n, row, k) => n + row[k]!, 0) / 2000).toBeCloseTo(test!.accuracy, 10);
     expect(lines.at(-1)).toMatchObject({ kind: 'status', status: 'finished' });
     const report = readFileSync(run.path('report'), 'utf8');
     expect((report.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(4);

@@ -18,7 +18,6 @@ import { describeAdapter } from '../gpu/open.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
 import { decodeCheckpoint, encodeCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress } from '../sll/fit.js';
-import { confusionMatrix, Predictor } from '../sll/predict.js';
 import type { Schedule } from '../sll/schedule.js';
 import { buildModel, checkTrainingSpec, type ScheduleSpec, type TrainingSpec } from '../sll/spec.js';
 import { NonFiniteError, Trainer } from '../sll/trainer.js';
@@ -184,7 +183,7 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
       return { status: 'stopped', message: lastStatus, position, dir };
     }
 
-    const test = await testEvaluation(device, trainer, dataset, data, spec.batchSize);
+    const test = await testEvaluation(trainer, dataset, spec.batchSize);
     dir.append({ kind: 'test', ...test });
     options.events?.onTest?.(test);
     status('finished');
@@ -220,9 +219,7 @@ function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArra
   });
 }
 
-async function testEvaluation(device: Device, trainer: Trainer, dataset: Dataset, data: CheckpointData, batchSize: number): Promise<ReportTest & { count: number }> {
-  const heads = await evaluate(trainer, dataset.test, dataset.shape, batchSize);
-  const predictor = new Predictor(device, trainer.model, data);
-  const { classes } = await predictor.predict(dataset.test.images, batchSize);
-  return { accuracy: heads.accuracy, blockAccuracy: heads.blockAccuracy, confusion: confusionMatrix(dataset.test.labels, classes, dataset.classes), count: dataset.test.count };
+async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: number): Promise<ReportTest & { count: number }> {
+  const { accuracy, blockAccuracy, confusion, count } = await evaluate(trainer, dataset.test, dataset.shape, batchSize, { confusion: true });
+  return { accuracy, blockAccuracy, ...(confusion ? { confusion } : {}), count };
 }

@@ -56,6 +56,8 @@ export interface Evaluation {
   /** Accuracy of each block's local head (SLL only). */
   blockAccuracy: number[];
   count: number;
+  /** confusion[true class][predicted class] of the classifier, when asked for. */
+  confusion?: number[][];
 }
 
 /**
@@ -119,10 +121,15 @@ function trainStep(trainer: Trainer, images: Float32Array, labels: Int32Array, s
   y.dispose();
 }
 
-/** Accuracy of the classifier (and every SLL block head) on a split, in evaluation mode. */
-export async function evaluate(trainer: Trainer, split: Split, shape: readonly number[], batchSize: number): Promise<Evaluation> {
+/**
+ * Accuracy of the classifier (and every SLL block head) on a split, in evaluation mode; with
+ * `confusion`, also the classifier's confusion matrix, from the same forward pass.
+ */
+export async function evaluate(trainer: Trainer, split: Split, shape: readonly number[], batchSize: number, options: { confusion?: boolean } = {}): Promise<Evaluation> {
   let correct = 0;
   let blockCorrect: number[] = [];
+  const classes = trainer.model.classes;
+  const confusion = options.confusion ? Array.from({ length: classes }, () => new Array<number>(classes).fill(0)) : undefined;
   for (const batch of batches(split, { batchSize, shuffle: false })) {
     const x = trainer.device.tensor(batch.images, [batch.size, ...shape]);
     const y = trainer.device.tensor(batch.labels, [batch.size], 'i32');
@@ -131,7 +138,8 @@ export async function evaluate(trainer: Trainer, split: Split, shape: readonly n
     y.dispose();
     correct += result.correct;
     blockCorrect = result.blockCorrect.map((c, i) => c + (blockCorrect[i] ?? 0));
+    if (confusion) result.predicted.forEach((p, i) => confusion[batch.labels[i]!]![p]!++);
   }
   const count = Math.max(split.count, 1);
-  return { accuracy: correct / count, blockAccuracy: blockCorrect.map((c) => c / count), count: split.count };
+  return { accuracy: correct / count, blockAccuracy: blockCorrect.map((c) => c / count), count: split.count, ...(confusion ? { confusion } : {}) };
 }

@@ -304,7 +304,7 @@ export class Trainer {
    * Accuracy of the output classifier and, for SLL, of every block's local head, on a batch of
    * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
    */
-  async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[] }> {
+  async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
     const { model } = this;
     let a = images;
     const predictions: Tensor[] = [];
@@ -334,14 +334,15 @@ export class Trainer {
       for (let k = 0; k < p.length; k++) if (p[k] === labelValues[k]) n++;
       return n;
     };
-    const correct = count(await predicted.read());
+    const classes = (await predicted.read()) as Int32Array;
+    const correct = count(classes);
     predicted.dispose();
     const blockCorrect: number[] = [];
     for (const p of predictions) {
       blockCorrect.push(count(await p.read()));
       p.dispose();
     }
-    return { correct, blockCorrect };
+    return { correct, blockCorrect, predicted: classes };
   }
 
   /**
