@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GELU, Linear, ReLU, Sequential } from '../src/nn/index.js';
+import { Flatten, GELU, Linear, ReLU, Sequential } from '../src/nn/index.js';
 import * as reference from '../src/reference/index.js';
 import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
@@ -105,6 +105,33 @@ describe('activations and Sequential', () => {
     const net = new Sequential([l1, l2]);
     expect(net.parameters().map((p) => p.name)).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
     await checkLayer(device, net, [5, 6], (x, [w1, b1, w2, b2]) => linearReference(linearReference(x, [w1!, b1!], 6, 8, 'relu'), [w2!, b2!], 8, 3), { seed: 4 });
+    net.dispose();
+  });
+
+  it('without an input gradient, stops the chain at its first layer with parameters', async () => {
+    const linear = new Linear(device, 12, 5, { seed: 3 });
+    const net = new Sequential([new Flatten(), linear]);
+    const x = device.tensor(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)), [2, 3, 4]);
+    const dy = device.tensor(Float32Array.from({ length: 10 }, (_, i) => Math.cos(i)), [2, 5]);
+    const gradients = async (inputGradient: boolean) => {
+      net.forward(x).dispose();
+      const before = device.flopCount;
+      const g = net.backward(dy, { inputGradient });
+      const flops = device.flopCount - before;
+      const params = await Promise.all(g.params.map((t) => t.read()));
+      const input = g.input ? await g.input.read() : undefined;
+      for (const t of [...g.params, ...(g.input ? [g.input] : [])]) t.dispose();
+      return { flops, params, input };
+    };
+    const withInput = await gradients(true);
+    const without = await gradients(false);
+    expect(withInput.input?.length).toBe(24);
+    expect(without.input).toBeUndefined();
+    // The weight gradient only: the Linear skips its 2 * 2 * 12 * 5 FLOP input gradient.
+    expect(without.flops).toBe(2 * 2 * 12 * 5);
+    expect(withInput.flops).toBe(2 * without.flops);
+    expect(without.params).toEqual(withInput.params);
+    for (const t of [x, dy]) t.dispose();
     net.dispose();
   });
 });

@@ -34,18 +34,31 @@ export class Sequential implements Layer {
     return current;
   }
 
+  /**
+   * Without `inputGradient`, the chain stops at the first layer that has parameters: the
+   * parameter-free layers in front of it (a Flatten before an SLL block's first Linear) only
+   * let go of what they kept, and that layer skips its input gradient, a product as large as
+   * its weight gradient.
+   */
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    const wantInput = options.inputGradient === true;
+    const firstTrainable = this.layers.findIndex((layer) => layer.parameters().length > 0);
+    const stop = wantInput ? 0 : firstTrainable < 0 ? this.layers.length : firstTrainable;
     const perLayer: Tensor[][] = new Array(this.layers.length);
     let grad = dy;
     for (let i = this.layers.length - 1; i >= 0; i--) {
-      const wantInput = i > 0 || options.inputGradient === true;
-      const result = this.layers[i]!.backward(grad, { inputGradient: wantInput });
+      if (i < stop) {
+        this.layers[i]!.release();
+        perLayer[i] = [];
+        continue;
+      }
+      const result = this.layers[i]!.backward(grad, { inputGradient: i > stop || wantInput });
       if (grad !== dy) grad.dispose();
       perLayer[i] = result.params;
-      if (i > 0) grad = result.input!;
-      else if (result.input) grad = result.input;
+      if (result.input) grad = result.input;
     }
-    return { params: perLayer.flat(), input: options.inputGradient ? grad : undefined };
+    if (!wantInput && grad !== dy) grad.dispose();
+    return { params: perLayer.flat(), input: wantInput ? grad : undefined };
   }
 
   release(): void {
