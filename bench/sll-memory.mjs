@@ -1,7 +1,7 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
 // optimizer state and fixed projections, for SLL and backprop side by side, with the step time
-// and the FLOPs of a step (projection cost included). Writes bench/results/memory-<adapter>.json.
+// and the FLOPs of a step from the device's counter (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,24 +23,7 @@ const device = await openNodeDevice();
 const MiB = 2 ** 20;
 console.log(describeAdapter(device.report));
 
-/** FLOPs of one MLP step: matmuls only (2 per multiply-add), projections included for SLL. */
-function mlpFlops(method, input, hidden, classes, b) {
-  const widths = [input, ...hidden];
-  let flops = 0;
-  for (let i = 0; i < hidden.length; i++) {
-    const mac = widths[i] * widths[i + 1];
-    flops += 2 * b * mac; // forward
-    flops += 2 * b * mac; // weight gradient
-    if (method === 'backprop' && i > 0) flops += 2 * b * mac; // input gradient (SLL skips it)
-    if (method === 'sll') flops += 2 * 2 * b * classes * widths[i + 1]; // v = u R^T and dL/du = dL/dv R
-  }
-  if (method === 'sll') flops += 2 * b * classes * input; // R_0 for block 1's alignment target
-  const head = hidden.at(-1) * classes;
-  flops += 3 * 2 * b * head; // classifier forward, weight and input gradient (backprop) or not
-  return flops;
-}
-
-async function measure(method, makeModel, inputShape, classes, flops) {
+async function measure(method, makeModel, inputShape, classes) {
   const model = makeModel();
   const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0 });
   const x = device.tensor(new Float32Array(batch * inputShape.reduce((a, b) => a * b, 1)).fill(0.1), [batch, ...inputShape]);
@@ -50,7 +33,9 @@ async function measure(method, makeModel, inputShape, classes, flops) {
   device.pool.resetPeaks();
   const base = device.memory().live;
   const t0 = performance.now();
+  const flopsBefore = device.flopCount;
   trainer.trainStep(x, y);
+  const flops = device.flopCount - flopsBefore;
   await device.flush();
   const ms = performance.now() - t0;
   const peak = device.memory().peak;
@@ -76,18 +61,18 @@ console.log('depth  method     activations  params  optimizer  projections  step
 for (const depth of depths) {
   for (const method of ['sll', 'backprop']) {
     const hidden = new Array(depth).fill(width);
-    const r = await measure(method, () => sll.mlp(device, { inputShape: [784], hidden, classes: 10, seed: 0 }), [784], 10, mlpFlops(method, 784, hidden, 10, batch));
+    const r = await measure(method, () => sll.mlp(device, { inputShape: [784], hidden, classes: 10, seed: 0 }), [784], 10);
     results.mlp.push({ depth, ...r });
     console.log(`${String(depth).padStart(5)}  ${method.padEnd(9)} ${(r.peakActivationBytes / MiB).toFixed(2).padStart(12)} ${(r.parameterBytes / MiB).toFixed(1).padStart(7)} ${(r.optimizerBytes / MiB).toFixed(1).padStart(10)} ${(r.projectionBytes / MiB).toFixed(2).padStart(12)} ${r.stepMs.toFixed(0).padStart(8)} ${(r.flops / 1e9).toFixed(1).padStart(11)}`);
   }
 }
 console.log(`\nViT (patch 4, dim 64, 4 heads, MLP ratio 2) on 28x28x1, batch ${batch}`);
-console.log('depth  method     activations  params  optimizer  projections  step ms');
+console.log('depth  method     activations  params  optimizer  projections  step ms  GFLOP/step');
 for (const depth of vitDepths) {
   for (const method of ['sll', 'backprop']) {
-    const r = await measure(method, () => sll.vit(device, { inputShape: [1, 28, 28], classes: 10, seed: 0, depth }), [1, 28, 28], 10, undefined);
+    const r = await measure(method, () => sll.vit(device, { inputShape: [1, 28, 28], classes: 10, seed: 0, depth }), [1, 28, 28], 10);
     results.vit.push({ depth, ...r });
-    console.log(`${String(depth).padStart(5)}  ${method.padEnd(9)} ${(r.peakActivationBytes / MiB).toFixed(2).padStart(12)} ${(r.parameterBytes / MiB).toFixed(2).padStart(7)} ${(r.optimizerBytes / MiB).toFixed(2).padStart(10)} ${(r.projectionBytes / MiB).toFixed(3).padStart(12)} ${r.stepMs.toFixed(0).padStart(8)}`);
+    console.log(`${String(depth).padStart(5)}  ${method.padEnd(9)} ${(r.peakActivationBytes / MiB).toFixed(2).padStart(12)} ${(r.parameterBytes / MiB).toFixed(2).padStart(7)} ${(r.optimizerBytes / MiB).toFixed(2).padStart(10)} ${(r.projectionBytes / MiB).toFixed(3).padStart(12)} ${r.stepMs.toFixed(0).padStart(8)} ${(r.flops / 1e9).toFixed(2).padStart(11)}`);
   }
 }
 const slug = (device.report.device || device.report.description).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48);

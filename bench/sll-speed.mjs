@@ -1,7 +1,9 @@
 // Time per step and per epoch of SLL and backprop side by side, on the issue's three models at
 // batch 128 (28x28x1 inputs, 10 classes), on one adapter in one process: the median of several
 // timed windows of steps after warm-up steps. An epoch is 429 steps (55,000 images, the last
-// batch dropped); evaluation is not included. Writes bench/results/speed-<adapter>.json.
+// batch dropped); evaluation is not included. FLOPs per step come from the device's counter
+// (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
+// projections and local heads included). Writes bench/results/speed-<adapter>.json.
 //
 //   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -33,7 +35,10 @@ for (const kind of models) {
   for (const method of ['sll', 'backprop']) {
     const model = sll.buildModel(device, sll.defaultModelSpec(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
     const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: steps, objective: () => sll.defaultObjective(kind, 10) });
-    for (let i = 0; i < 2; i++) trainer.trainStep(images, labels);
+    const before = device.flopCount;
+    trainer.trainStep(images, labels);
+    const flops = device.flopCount - before;
+    trainer.trainStep(images, labels);
     await trainer.readMetrics();
     const times = [];
     for (let w = 0; w < windows; w++) {
@@ -44,19 +49,19 @@ for (const kind of models) {
     }
     times.sort((a, b) => a - b);
     const ms = times[Math.floor(times.length / 2)];
-    row[method] = { msPerStep: ms, samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000 };
+    row[method] = { msPerStep: ms, samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
     row.name = model.name;
     trainer.dispose();
     model.dispose();
-    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step, ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch`);
+    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step, ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch, ${(flops / 1e9).toFixed(2)} GFLOP/step (${row[method].gflops.toFixed(1)} GFLOPS)`);
   }
   rows.push(row);
 }
 images.dispose();
 labels.dispose();
-console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop |');
-console.log('|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} |`);
+console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop | GFLOP/step, SLL / backprop |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} | ${(r.sll.flopsPerStep / 1e9).toFixed(2)} / ${(r.backprop.flopsPerStep / 1e9).toFixed(2)} |`);
 const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 const file = join(root, 'bench', 'results', `speed-${slug}.json`);

@@ -69,6 +69,14 @@ export class Device {
   private destroyed = false;
   /** Dispatches encoded since the device was opened (a cheap progress and cost counter). */
   dispatchCount = 0;
+  /**
+   * Floating-point operations of the products encoded since the device was opened, 2 per
+   * multiply-add: matmuls, convolutions and attention, forward and gradients, as the ops count
+   * them from their shapes (recomputed scores included). Elementwise ops, reductions, norms,
+   * losses and optimizer steps are left out: they are a few operations per element, not per
+   * multiply-add. Read it before and after a step for that step's FLOPs.
+   */
+  flopCount = 0;
 
   constructor(
     readonly gpu: GPUDevice,

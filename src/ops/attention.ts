@@ -56,6 +56,18 @@ interface AttentionDims {
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
+/**
+ * Tq x Tk x D products the kernels do: the forward computes S = Q K^T and P V; the backward
+ * recomputes S and dO V^T in both gathers and adds dS K (query pass), P^T dO and dS^T Q (key pass).
+ */
+const FORWARD_PRODUCTS = 2;
+const BACKWARD_PRODUCTS = 7;
+
+/** FLOPs of one Tq x Tk x D product over every (batch, head): 2 per multiply-add. */
+function productFlops(dims: AttentionDims): number {
+  return 2 * dims.batch * dims.heads * dims.queryLength * dims.keyLength * dims.headDim;
+}
+
 /** Checks q, k, v (ranks, dtypes, matching dims) and returns the dims. */
 function checkOperands(op: string, q: Tensor, k: Tensor, v: Tensor): AttentionDims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
@@ -144,6 +156,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     const logSumExp = device.empty([dims.batch, dims.heads, dims.queryLength], 'f32', category);
     const kernel = device.kernel({ file: 'attention', entry: 'attentionForward', variant: [variant], overrides });
     device.dispatch(kernel, { q: denseQ, k: denseK, v: denseV, out, logSumExp }, uniformsOf(dims, scale), grid);
+    device.flopCount += FORWARD_PRODUCTS * productFlops(dims);
     return { out, logSumExp };
   }, densify);
 }
@@ -200,6 +213,7 @@ export function attentionBackward(
       const dv = device.empty(v.shape, 'f32', category);
       const keyValueKernel = device.kernel({ file: 'attention', entry: 'attentionBackwardKeyValue', variant: [variant], overrides });
       device.dispatch(keyValueKernel, { q: denseQ, k: denseK, v: denseV, dOut: denseDOut, forwardLogSumExp, rowDelta, dk, dv }, uniforms, keyGrid);
+      device.flopCount += BACKWARD_PRODUCTS * productFlops(dims);
       return { dq, dk, dv };
     } finally {
       // Safe before submit: a released buffer goes only to later GPU work, in queue order.

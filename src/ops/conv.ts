@@ -237,6 +237,14 @@ function packWeights(
   return packed;
 }
 
+/**
+ * 2 * the multiply-adds of one convolution; the input and weight gradients do the same number
+ * (the input gradient's stride > 1 kernel tests more taps than it uses, which is not counted).
+ */
+function convFlops(g: ConvGeometry): number {
+  return 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * g.inChannels * g.kernelHeight * g.kernelWidth;
+}
+
 /** Workgroups for `count` items, TP per thread: [tiles folded over x and z, blocks on y]. */
 function tileGrid(device: Device, count: number, blocks: number, wg: number): [number, number, number] {
   const tiles = Math.ceil(count / (POSITIONS_PER_THREAD * wg));
@@ -281,6 +289,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
     });
     const blocks = Math.ceil(g.outChannels / variant.perThread);
     device.dispatch(kernel, { x: dx!, [packedName]: packed, y }, uniformsOf(g, width / 4, positions, g.inChannels * g.kernelHeight * g.kernelWidth), tileGrid(device, positions, blocks, wg));
+    device.flopCount += convFlops(g);
     packed.dispose();
     return y;
   }, densify);
@@ -320,6 +329,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
     });
     const blocks = Math.ceil(g.inChannels / variant.perThread);
     device.dispatch(kernel, { dy: ddy!, [packedName]: packed, dx }, uniformsOf(g, width / 4, positions, 0), tileGrid(device, positions, blocks, wg));
+    device.flopCount += convFlops(g);
     packed.dispose();
     return dx;
   }, densify);
@@ -366,6 +376,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     });
     const blocks = Math.ceil(g.outChannels / variant.perThread);
     device.dispatch(kernel, { [packedName]: packed, x: dx!, dw }, uniforms, tileGrid(device, tapCount, blocks, wg));
+    device.flopCount += convFlops(g);
     packed.dispose();
     return dw;
   }, densify);

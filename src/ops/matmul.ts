@@ -192,6 +192,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       temporaries.push(bias);
     }
     encode(device, variant, p, opA, opB, bias, options.activation ?? 'none', out);
+    device.flopCount += 2 * p.batches * p.m * p.n * p.k;
   } catch (error) {
     out.dispose();
     throw error;
