@@ -7,6 +7,7 @@ export { openDevice, describeAdapter, type GpuProvider, type OpenDeviceOptions }
 export { openBrowserDevice } from './gpu/browser.js';
 export { Tensor, Storage } from './gpu/tensor.js';
 export { BufferPool, MEMORY_CATEGORIES, bucketCapacity, type MemoryCategory, type MemoryStats } from './gpu/pool.js';
+export { PROFILE_DISPATCHES_PER_SUBMIT, type KernelProfile } from './gpu/profiler.js';
 export { Kernel, foldWorkgroups, type KernelSpec } from './gpu/kernel.js';
 export { loadShader, selectVariant, registerShaderSource } from './gpu/shaderLibrary.js';
 export { type DType, bytesPerElement, f16BitsToF32, f32ToF16Bits, roundToF16 } from './gpu/dtype.js';

@@ -13,6 +13,7 @@ import { BufferPool, type MemoryCategory, type MemoryStats } from './pool.js';
 import { formatShape, sizeOf, type Shape } from './shape.js';
 import { loadShader } from './shaderLibrary.js';
 import { Storage, Tensor } from './tensor.js';
+import { Profiler, type KernelProfile } from './profiler.js';
 import { contiguous } from '../ops/copy.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
@@ -77,6 +78,8 @@ export class Device {
    * multiply-add. Read it before and after a step for that step's FLOPs.
    */
   flopCount = 0;
+  /** The running profile, between startProfiling and stopProfiling. */
+  private profiler: Profiler | undefined;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -328,10 +331,12 @@ export class Device {
       if (n > max) throw new LimitError(`${kernel.label}: ${n} workgroups along ${axis} exceed maxComputeWorkgroupsPerDimension (${max})`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const pass = this.computePass();
+    if (this.profiler?.full) this.submit();
+    const pass = this.profiler ? this.profiledPass(kernel.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.commandEncoder(); // ends the dispatch's own pass
     this.encodedCommands++;
     this.dispatchCount++;
   }
@@ -368,6 +373,33 @@ export class Device {
     return this.pass;
   }
 
+  /** A pass for one dispatch, with timestamps at its start and end. */
+  private profiledPass(label: string): GPUComputePassEncoder {
+    const encoder = this.commandEncoder();
+    this.pass = encoder.beginComputePass({ timestampWrites: this.profiler!.timestampWrites(label) });
+    return this.pass;
+  }
+
+  /**
+   * Starts timing every dispatch (GPU timestamps, one pass per dispatch) until
+   * `stopProfiling`. Needs the 'timestamp-query' feature.
+   */
+  startProfiling(): void {
+    this.assertUsable('startProfiling');
+    if (this.profiler) throw new Error('startProfiling: a profile is already running');
+    this.submit();
+    this.profiler = new Profiler(this.gpu);
+  }
+
+  /** Submits, waits for the profiled work, and returns the time per kernel, the largest first. */
+  async stopProfiling(): Promise<KernelProfile[]> {
+    const profiler = this.profiler;
+    if (!profiler) throw new Error('stopProfiling: no profile is running (call startProfiling first)');
+    await this.flush();
+    this.profiler = undefined;
+    return profiler.finish();
+  }
+
   /** The command encoder, with any open compute pass ended (for copies and clears). */
   commandEncoder(): GPUCommandEncoder {
     if (this.pass) {
@@ -396,8 +428,10 @@ export class Device {
       this.uniformUsed = 0;
     }
     if (this.encoder) {
+      const timestamps = this.profiler?.encodeResolve(this.encoder);
       this.gpu.queue.submit([this.encoder.finish()]);
       this.encoder = null;
+      if (timestamps) this.profiler!.collect(timestamps);
     }
     this.encodedCommands = 0;
     this.pool.markSubmitted();
