@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError, type Tensor } from '../src/node.js';
-import { attention, attentionBackward } from '../src/ops/attention.js';
+import { attention, attentionBackward, chooseAttentionKernel } from '../src/ops/attention.js';
+import { attentionByMatmul, attentionByMatmulBackward } from '../src/ops/attentionMatmul.js';
+import { isSoftwareAdapter } from '../src/ops/util.js';
 import * as reference from '../src/reference/attention.js';
 import type { AttentionShape } from '../src/reference/attention.js';
 import { testDevice } from './helpers/device.js';
@@ -201,6 +203,46 @@ describe('attention derivative rule', () => {
     expectClose(await grads.dk.read(), expected.dk, { rtol: 1e-4, atol: 1e-5 }, 'dk');
     expectClose(await grads.dv.read(), expected.dv, { rtol: 1e-4, atol: 1e-5 }, 'dv');
     disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.logSumExp, grads.dq, grads.dk, grads.dv);
+  });
+});
+
+describe("attention by matmul (the 'matmul' kernel choice)", () => {
+  it.each([
+    [1, 1, 1, 1, 1],
+    [1, 1, 17, 17, 3],
+    [3, 1, 65, 65, 8],
+    [1, 3, 63, 129, 16],
+    [2, 4, 49, 49, 16],
+    [1, 1, 129, 17, 64],
+  ])('forward and gradients match the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
+    const s = shapeOf(b, h, tq, tk, d);
+    const data = inputs(s, 70 + tq + d);
+    const dOutData = uniform(b * h * tq * d, 71);
+    const t = upload(s, data);
+    const dOut = device.tensor(dOutData, [b, h, tq, d]);
+    const scale = tq === 17 ? 1.3 : undefined;
+    const forward = attentionByMatmul(t.q, t.k, t.v, { scale });
+    expect(forward.probabilities.shape).toEqual([b, h, tq, tk]);
+    const grads = attentionByMatmulBackward(dOut, t.q, t.k, t.v, forward.probabilities, { scale });
+    const expectedOut = reference.attention(data.q, data.k, data.v, s, scale);
+    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, scale);
+    expectMatches(await forward.out.read(), expectedOut.out, tk, 'out');
+    expectMatches(await grads.dq.read(), expected.dq, tk, 'dq');
+    expectMatches(await grads.dk.read(), expected.dk, tq, 'dk');
+    expectMatches(await grads.dv.read(), expected.dv, tq, 'dv');
+    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.probabilities, grads.dq, grads.dk, grads.dv);
+  });
+
+  it('names a probabilities tensor of the wrong shape', () => {
+    const t = upload(shapeOf(1, 2, 3, 5, 4), inputs(shapeOf(1, 2, 3, 5, 4), 80));
+    const dOut = device.zeros([1, 2, 3, 4]);
+    const wrong = device.zeros([1, 2, 5, 3]);
+    expect(() => attentionByMatmulBackward(dOut, t.q, t.k, t.v, wrong)).toThrow(/probabilities \[1, 2, 5, 3\] must be \[1, 2, 3, 5\]/);
+    disposeAll(t.q, t.k, t.v, dOut, wrong);
+  });
+
+  it('is the choice on a CPU adapter with subgroups, and the fused kernels elsewhere', () => {
+    expect(chooseAttentionKernel(device)).toBe(isSoftwareAdapter(device) && device.hasSubgroups ? 'matmul' : 'fused');
   });
 });
 

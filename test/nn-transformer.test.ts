@@ -239,18 +239,21 @@ describe('MeanTokens and ClassToken', () => {
 
 describe('MultiHeadSelfAttention', () => {
   it.each([
-    [1, 5, 8, 2],
-    [3, 7, 6, 3],
-    [2, 17, 4, 1],
-  ])('N %i, T %i, dim %i, heads %i: forward and gradients', async (n, t, dim, heads) => {
-    const layer = new MultiHeadSelfAttention(device, dim, heads, { seed: 21 });
+    [1, 5, 8, 2, 'fused'],
+    [3, 7, 6, 3, 'fused'],
+    [2, 17, 4, 1, 'fused'],
+    [1, 5, 8, 2, 'matmul'],
+    [3, 7, 6, 3, 'matmul'],
+    [2, 17, 4, 1, 'matmul'],
+  ] as const)('N %i, T %i, dim %i, heads %i, %s kernel: forward and gradients', async (n, t, dim, heads, kernel) => {
+    const layer = new MultiHeadSelfAttention(device, dim, heads, { seed: 21, kernel });
     expect(layer.parameters().map((p) => p.name)).toEqual(['qkv.weight', 'qkv.bias', 'proj.weight', 'proj.bias']);
     await checkLayer(device, layer, [n, t, dim], (x, p) => attentionRef(x, p, n, t, dim, heads), { inputRange: [-2, 2] });
     layer.dispose();
   });
 
-  it('skips dL/dx unless asked, and releases what it kept', async () => {
-    const layer = new MultiHeadSelfAttention(device, 8, 2, { seed: 4 });
+  it.each(['fused', 'matmul'] as const)('%s kernel: skips dL/dx unless asked, and releases what it kept', async (kernel) => {
+    const layer = new MultiHeadSelfAttention(device, 8, 2, { seed: 4, kernel });
     await checkLayer(device, layer, [3, 5, 8], (x, p) => attentionRef(x, p, 3, 5, 8, 2), { inputGradient: false });
     await expectNoLeaks(layer, [3, 5, 8]);
     layer.dispose();

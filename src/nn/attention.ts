@@ -5,27 +5,30 @@
  * Forward rule (x [N, T, C], C = H D):
  *   [q | k | v] = x Wqkv^T + bqkv                  [N, T, 3C], viewed [N, T, 3, H, D]
  *   q, k, v     = its (3) slices as [N, H, T, D]   (views + one copy each)
- *   O           = softmax(q k^T / sqrt(D)) v       [N, H, T, D]  (online softmax; keeps the
- *                                                   per-row log-sum-exp L)
+ *   O           = softmax(q k^T / sqrt(D)) v       [N, H, T, D]  ('fused': online softmax,
+ *                                                   keeps the per-row log-sum-exp L; 'matmul':
+ *                                                   general kernels, keeps P)
  *   M           = O merged back to [N, T, C]       (transpose H and T)
  *   y           = M Wo^T + bo
  * Backward rule, in reverse:
  *   dWo, dbo, dM = the Linear rule of the output projection
  *   dO           = dM split into heads (the transpose back)
- *   dq, dk, dv   = attentionBackward: with P recomputed from q, k and L,
+ *   dq, dk, dv   = attentionBackward: with P recomputed from q, k and L (or kept),
  *                  dv = P^T dO, dS = P (dO v^T - rowsum(dO * O)), dq = dS k / sqrt(D),
  *                  dk = dS^T q / sqrt(D)
  *   dqkv         = dq, dk, dv written back into [N, T, 3, H, D] (the transpose of the split)
  *   dWqkv, dbqkv, dx = the Linear rule of the qkv projection
  *
- * What is kept: q, k, v and L (the attention kernels' inputs), and M, which the output
- * projection keeps anyway (O is read back from it as a view, so it costs nothing extra).
+ * What is kept: q, k, v and L (the attention kernels' inputs) or P ([N, H, T, T], with the
+ * 'matmul' kernel, which CPU adapters run faster), and M, which the output projection keeps
+ * anyway (O is read back from it as a view, so it costs nothing extra).
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { attention, attentionBackward, MAX_ATTENTION_HEAD_DIM, type AttentionGradients } from '../ops/attention.js';
+import { attention, attentionBackward, chooseAttentionKernel, MAX_ATTENTION_HEAD_DIM, type AttentionGradients, type AttentionKernel } from '../ops/attention.js';
+import { attentionByMatmul, attentionByMatmulBackward } from '../ops/attentionMatmul.js';
 import { copy, copyInto } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
@@ -43,6 +46,8 @@ function permuteAs(t: Tensor, shape: Shape, axes: readonly number[]): Tensor {
 export interface MultiHeadSelfAttentionOptions {
   /** Seed of the initial projections (PyTorch's Linear default init, from the counter RNG). */
   seed: Seed;
+  /** How the heads are computed; default: chooseAttentionKernel (the faster one on this adapter). */
+  kernel?: AttentionKernel;
 }
 
 export class MultiHeadSelfAttention implements Layer {
@@ -52,7 +57,11 @@ export class MultiHeadSelfAttention implements Layer {
   readonly qkv: Linear;
   /** Merged heads -> output: dim -> dim, as timm's `proj`. */
   readonly proj: Linear;
-  /** [q, k, v, logSumExp, merged] after a training-mode forward. */
+  readonly kernel: AttentionKernel;
+  /**
+   * [q, k, v, logSumExp, merged] after a training-mode forward ('fused'), or
+   * [q, k, v, probabilities, merged] ('matmul').
+   */
   private readonly kept: Tensor[] = [];
 
   constructor(
@@ -69,6 +78,7 @@ export class MultiHeadSelfAttention implements Layer {
       throw new RangeError(`attention: head dim ${this.headDim} (dim ${dim} / ${heads} heads) is over the kernels' ${MAX_ATTENTION_HEAD_DIM}`);
     }
     this.name = `attention ${dim} x${heads}`;
+    this.kernel = options.kernel ?? chooseAttentionKernel(device);
     this.qkv = new Linear(device, dim, 3 * dim, { seed: childSeed(options.seed, 0) });
     this.proj = new Linear(device, dim, dim, { seed: childSeed(options.seed, 1) });
   }
@@ -108,7 +118,7 @@ export class MultiHeadSelfAttention implements Layer {
     }) as [Tensor, Tensor, Tensor];
     split.dispose();
 
-    const { out, logSumExp } = attention(q, k, v);
+    const { out, saved } = this.attend(q, k, v);
     // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
     const heads4 = out.permute([0, 2, 1, 3]);
     out.dispose();
@@ -120,15 +130,15 @@ export class MultiHeadSelfAttention implements Layer {
     try {
       return this.proj.forward(merged, options);
     } finally {
-      if (training) this.kept.push(q, k, v, logSumExp, retain(merged));
-      else for (const u of [q, k, v, logSumExp]) u.dispose();
+      if (training) this.kept.push(q, k, v, saved, retain(merged));
+      else for (const u of [q, k, v, saved]) u.dispose();
       merged.dispose();
     }
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [q, k, v, logSumExp, merged] = this.kept;
-    if (!q || !k || !v || !logSumExp || !merged) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [q, k, v, saved, merged] = this.kept;
+    if (!q || !k || !v || !saved || !merged) throw new Error(`${this.name}: backward without a training-mode forward`);
     if (!shapesEqual(dy.shape, merged.shape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(merged.shape)}`);
     }
@@ -146,7 +156,7 @@ export class MultiHeadSelfAttention implements Layer {
       const out = toHeads(merged);
       let grads: AttentionGradients;
       try {
-        grads = attentionBackward(dOut, q, k, v, out, logSumExp);
+        grads = this.kernel === 'matmul' ? attentionByMatmulBackward(dOut, q, k, v, saved) : attentionBackward(dOut, q, k, v, out, saved);
       } finally {
         dOut.dispose();
         out.dispose();
@@ -171,6 +181,16 @@ export class MultiHeadSelfAttention implements Layer {
     } finally {
       releaseAll(this.kept);
     }
+  }
+
+  /** O per head, and what the backward pass needs: the log-sum-exp or the probabilities. */
+  private attend(q: Tensor, k: Tensor, v: Tensor): { out: Tensor; saved: Tensor } {
+    if (this.kernel === 'matmul') {
+      const { out, probabilities } = attentionByMatmul(q, k, v);
+      return { out, saved: probabilities };
+    }
+    const { out, logSumExp } = attention(q, k, v);
+    return { out, saved: logSumExp };
   }
 
   release(): void {

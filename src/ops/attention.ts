@@ -12,7 +12,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
+import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
 
 /** The largest head dim the kernels hold in per-thread arrays. */
 export const MAX_ATTENTION_HEAD_DIM = 128;
@@ -46,7 +46,7 @@ export interface AttentionGradients {
   dv: Tensor;
 }
 
-interface AttentionDims {
+export interface AttentionDims {
   batch: number;
   heads: number;
   queryLength: number;
@@ -55,6 +55,24 @@ interface AttentionDims {
 }
 
 const densify = (t: Tensor) => copy(t, 'scratch');
+
+/**
+ * Two ways to the same attention: 'fused', this file's kernels (online softmax, nothing of size
+ * Tq x Tk stored, the probabilities recomputed in the backward pass), and 'matmul'
+ * (attentionMatmul.ts: S = Q K^T, softmax and P V from the general kernels, P kept for the
+ * backward pass).
+ */
+export type AttentionKernel = 'fused' | 'matmul';
+
+/**
+ * 'matmul' on a CPU adapter with subgroups, whose subgroup matmul beats the fused kernels' one
+ * thread per row: forward and backward at a ViT's shape (B 128, H 4, T 49, D 16) took 113-121 ms
+ * against 181-190 ms on lavapipe (bench/profile-step.mjs showed attention at 40% of a ViT
+ * step). 'fused' elsewhere: it stores nothing of size Tq x Tk.
+ */
+export function chooseAttentionKernel(device: Device): AttentionKernel {
+  return isSoftwareAdapter(device) && device.hasSubgroups ? 'matmul' : 'fused';
+}
 
 /**
  * Tq x Tk x D products the kernels do: the forward computes S = Q K^T and P V; the backward
@@ -69,7 +87,7 @@ function productFlops(dims: AttentionDims): number {
 }
 
 /** Checks q, k, v (ranks, dtypes, matching dims) and returns the dims. */
-function checkOperands(op: string, q: Tensor, k: Tensor, v: Tensor): AttentionDims {
+export function checkOperands(op: string, q: Tensor, k: Tensor, v: Tensor): AttentionDims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     requireDtype(op, name, t, ['f32']);
     requireRank(op, name, t, 4);
@@ -96,7 +114,7 @@ function checkOperands(op: string, q: Tensor, k: Tensor, v: Tensor): AttentionDi
   return { batch, heads, queryLength, keyLength, headDim };
 }
 
-function resolveScale(op: string, scale: number | undefined, headDim: number): number {
+export function resolveScale(op: string, scale: number | undefined, headDim: number): number {
   const resolved = scale ?? 1 / Math.sqrt(headDim);
   if (!Number.isFinite(resolved)) throw new ShapeError(`${op}: scale ${scale} is not a finite number`);
   return resolved;

@@ -8,6 +8,7 @@ export * from './reduce.js';
 export * from './random.js';
 export * from './optim.js';
 export * from './attention.js';
+export * from './attentionMatmul.js';
 export * from './conv.js';
 export * from './pool.js';
 export * from './matmul.js';

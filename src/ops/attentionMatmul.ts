@@ -1,0 +1,82 @@
+/**
+ * Scaled dot-product attention from general kernels (the 'matmul' AttentionKernel), with its
+ * derivative rule. Same inputs and scale as `attention`; it keeps the probabilities instead of
+ * the log-sum-exp:
+ *
+ *   S = Q K^T                  [B, H, Tq, Tk]   batched matmul
+ *   P = softmax(S * scale)     kept for the backward pass (Tk / D times the size of O)
+ *   O = P V
+ * Backward, given dO:
+ *   dP = dO V^T,  dV = P^T dO
+ *   dS = scale * P * (dP - rowsum(dP * P))       softmaxBackward at temperature 1 / scale
+ *   dQ = dS K,    dK = dS^T Q
+ */
+import type { Tensor } from '../gpu/tensor.js';
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape, shapesEqual } from '../gpu/shape.js';
+import { checkOperands, resolveScale, type AttentionGradients, type AttentionOptions } from './attention.js';
+import { matmul } from './matmul.js';
+import { softmax, softmaxBackward } from './softmax.js';
+import { requireDtype, requireSameDevice } from './util.js';
+
+export interface MatmulAttentionResult {
+  /** softmax(Q K^T * scale) V, [B, H, Tq, D]. */
+  out: Tensor;
+  /** softmax(Q K^T * scale), [B, H, Tq, Tk]: what the backward pass needs. */
+  probabilities: Tensor;
+}
+
+export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): MatmulAttentionResult {
+  const op = 'attentionByMatmul';
+  requireSameDevice(op, [q, k, v]);
+  const dims = checkOperands(op, q, k, v);
+  const scale = resolveScale(op, options.scale, dims.headDim);
+  const category = options.category ?? 'activation';
+  const scores = matmul(q, k, { transposeB: true, category: 'scratch' });
+  let probabilities: Tensor;
+  try {
+    probabilities = softmax(scores, { temperature: 1 / scale, category });
+  } finally {
+    scores.dispose();
+  }
+  try {
+    return { out: matmul(probabilities, v, { category }), probabilities };
+  } catch (error) {
+    probabilities.dispose();
+    throw error;
+  }
+}
+
+/** dq, dk, dv of `attentionByMatmul`, given dL/dO and the forward's probabilities. Pass the same scale. */
+export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, probabilities: Tensor, options: AttentionOptions = {}): AttentionGradients {
+  const op = 'attentionByMatmulBackward';
+  requireSameDevice(op, [dOut, q, k, v, probabilities]);
+  const dims = checkOperands(op, q, k, v);
+  requireDtype(op, 'dOut', dOut, ['f32']);
+  requireDtype(op, 'probabilities', probabilities, ['f32']);
+  if (!shapesEqual(dOut.shape, q.shape)) {
+    throw new ShapeError(`${op}: dOut ${formatShape(dOut.shape)} and q ${formatShape(q.shape)} must have the same shape`);
+  }
+  const pShape = [dims.batch, dims.heads, dims.queryLength, dims.keyLength];
+  if (!shapesEqual(probabilities.shape, pShape)) {
+    throw new ShapeError(`${op}: probabilities ${formatShape(probabilities.shape)} must be ${formatShape(pShape)} for q ${formatShape(q.shape)} and k ${formatShape(k.shape)}`);
+  }
+  const scale = resolveScale(op, options.scale, dims.headDim);
+  const category = options.category ?? 'activation';
+  const dProbabilities = matmul(dOut, v, { transposeB: true, category: 'scratch' });
+  let dScores: Tensor;
+  try {
+    dScores = softmaxBackward(dProbabilities, probabilities, { temperature: 1 / scale, category: 'scratch' });
+  } finally {
+    dProbabilities.dispose();
+  }
+  try {
+    return {
+      dq: matmul(dScores, k, { category }),
+      dk: matmul(dScores, q, { transposeA: true, category }),
+      dv: matmul(probabilities, dOut, { transposeA: true, category }),
+    };
+  } finally {
+    dScores.dispose();
+  }
+}
