@@ -53,26 +53,27 @@ fn layerNormForward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-  let row = rowIndex(wid, groups);
-  if (row >= params.rows) { return; }
+  let slot = rowSlot(lid, wid, groups, params.rows);
+  let row = slot.row;
   let cols = params.cols;
   let base = row * cols;
   var sum = 0.0;
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     sum += x[base + j];
   }
   let mean = reducePair(lid, sum, 0.0).x / f32(cols);
   var squares = 0.0;
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     let d = x[base + j] - mean;
     squares += d * d;
   }
   let variance = reducePair(lid, squares, 0.0).x / f32(cols);
   let rstd = inverseSqrt(variance + params.eps);
-  for (var j = lid; j < cols; j += WG) {
+  if (!slot.writes) { return; }
+  for (var j = slot.first; j < cols; j += slot.stride) {
     y[base + j] = (x[base + j] - mean) * rstd * gamma[j] + beta[j];
   }
-  if (lid == 0u) {
+  if (slot.first == 0u) {
     meanOut[row] = mean;
     rstdOut[row] = rstd;
   }
@@ -86,15 +87,15 @@ fn layerNormBackwardInput(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-  let row = rowIndex(wid, groups);
-  if (row >= params.rows) { return; }
+  let slot = rowSlot(lid, wid, groups, params.rows);
+  let row = slot.row;
   let cols = params.cols;
   let base = row * cols;
   let mean = meanIn[row];
   let rstd = rstdIn[row];
   var sumG = 0.0;
   var sumGXhat = 0.0;
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     let g = dy[base + j] * gamma[j];
     sumG += g;
     sumGXhat += g * (x[base + j] - mean) * rstd;
@@ -104,7 +105,8 @@ fn layerNormBackwardInput(
   // formula would give rstd = 1/sqrt(eps) times the rounding left in g - mean(g), and GPUs that
   // fuse g's multiply into that subtraction (NVIDIA does) leave it nonzero.
   let degenerate = cols == 1u;
-  for (var j = lid; j < cols; j += WG) {
+  if (!slot.writes) { return; }
+  for (var j = slot.first; j < cols; j += slot.stride) {
     let g = dy[base + j] * gamma[j];
     let xhat = (x[base + j] - mean) * rstd;
     dx[base + j] = select(rstd * (g - totals.x - xhat * totals.y), 0.0, degenerate);

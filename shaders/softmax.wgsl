@@ -2,7 +2,8 @@
 //
 // One workgroup per row. Each thread folds a strided slice of the row (so rows of any length
 // work, 1 included, and rows longer than the workgroup just take more steps), then the
-// workgroup combines the per-thread partials with a tree in workgroup memory.
+// workgroup combines the per-thread partials with a tree in workgroup memory. Or, with
+// THREAD_PER_ROW (short rows on CPU adapters), one thread per row and no tree.
 // Stability: the row max is subtracted before exp. The max and the sum of exponentials are
 // found together in one sweep ("online softmax", Milakov & Gimelshein 2018,
 // arXiv 1805.02867), which saves a full read of the row over a max pass then a sum pass.
@@ -35,26 +36,27 @@ fn softmaxForward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-  let row = rowIndex(wid, groups);
-  if (row >= params.rows) { return; }
+  let slot = rowSlot(lid, wid, groups, params.rows);
+  let row = slot.row;
   let cols = params.cols;
   let base = row * cols;
   var acc = MaxSum(LOWEST, 0.0);
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     acc = foldValue(acc, x[base + j] * params.invTau);
   }
   let total = reduceMaxSum(lid, acc);
+  if (!slot.writes) { return; }
   if (LOG_OUTPUT == 1u) {
     // log softmax(z)_j = (z_j - m) - log(sum exp(z - m)): no exp of z itself, so no overflow,
     // and z_j - m is taken first because m + log(sum) would round at the scale of m (1e4 logits
     // would lose three decimals).
     let logSum = log(total.s);
-    for (var j = lid; j < cols; j += WG) {
+    for (var j = slot.first; j < cols; j += slot.stride) {
       out[base + j] = (x[base + j] * params.invTau - total.m) - logSum;
     }
   } else {
     let inverseSum = 1.0 / total.s;
-    for (var j = lid; j < cols; j += WG) {
+    for (var j = slot.first; j < cols; j += slot.stride) {
       out[base + j] = exp(x[base + j] * params.invTau - total.m) * inverseSum;
     }
   }
@@ -67,16 +69,17 @@ fn softmaxBackward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-  let row = rowIndex(wid, groups);
-  if (row >= params.rows) { return; }
+  let slot = rowSlot(lid, wid, groups, params.rows);
+  let row = slot.row;
   let cols = params.cols;
   let base = row * cols;
   var mine = 0.0;
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     mine += dy[base + j] * y[base + j];
   }
   let dot = reduceSum(lid, mine);
-  for (var j = lid; j < cols; j += WG) {
+  if (!slot.writes) { return; }
+  for (var j = slot.first; j < cols; j += slot.stride) {
     out[base + j] = y[base + j] * (dy[base + j] - dot) * params.invTau;
   }
 }
@@ -88,16 +91,17 @@ fn logSoftmaxBackward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-  let row = rowIndex(wid, groups);
-  if (row >= params.rows) { return; }
+  let slot = rowSlot(lid, wid, groups, params.rows);
+  let row = slot.row;
   let cols = params.cols;
   let base = row * cols;
   var mine = 0.0;
-  for (var j = lid; j < cols; j += WG) {
+  for (var j = slot.first; j < cols; j += slot.stride) {
     mine += dy[base + j];
   }
   let total = reduceSum(lid, mine);
-  for (var j = lid; j < cols; j += WG) {
+  if (!slot.writes) { return; }
+  for (var j = slot.first; j < cols; j += slot.stride) {
     out[base + j] = (dy[base + j] - exp(y[base + j]) * total) * params.invTau;
   }
 }

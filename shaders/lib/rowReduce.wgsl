@@ -3,6 +3,11 @@
 // partials. The including file declares `override WG: u32`, a power of two (the tree halves it).
 // Every function here holds barriers: call it from workgroup-uniform control flow.
 
+// True: each thread owns a whole row and the reductions below return its own values (no tree,
+// no barrier). The host picks it for short rows on CPU adapters, where a tree's barriers cost
+// more than a short row's arithmetic. False: one workgroup per row, combined by the tree.
+override THREAD_PER_ROW: bool = false;
+
 var<workgroup> partialA: array<f32, WG>;
 var<workgroup> partialB: array<f32, WG>;
 
@@ -32,6 +37,7 @@ fn combine(a: MaxSum, b: MaxSum) -> MaxSum {
 
 // Combines every thread's (max, sum) partial; all threads get the row's.
 fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
+  if (THREAD_PER_ROW) { return mine; }
   partialA[lid] = mine.m;
   partialB[lid] = mine.s;
   workgroupBarrier();
@@ -51,6 +57,7 @@ fn reduceMaxSum(lid: u32, mine: MaxSum) -> MaxSum {
 
 // Sums every thread's pair of values; all threads get both totals.
 fn reducePair(lid: u32, a: f32, b: f32) -> vec2<f32> {
+  if (THREAD_PER_ROW) { return vec2<f32>(a, b); }
   partialA[lid] = a;
   partialB[lid] = b;
   workgroupBarrier();
@@ -75,4 +82,24 @@ fn reduceSum(lid: u32, mine: f32) -> f32 {
 // (see foldWorkgroups).
 fn rowIndex(wid: vec3<u32>, groups: vec3<u32>) -> u32 {
   return wid.x + wid.y * groups.x;
+}
+
+// A thread's row, its first element and step along the row, and whether it writes. Threads
+// past the last row work on the last one and write nothing instead of returning, so that the
+// reductions' barriers stay in uniform control flow (rows > 0: the host dispatches nothing
+// for an empty tensor).
+struct RowSlot {
+  row: u32,
+  first: u32,
+  stride: u32,
+  writes: bool,
+}
+
+fn rowSlot(lid: u32, wid: vec3<u32>, groups: vec3<u32>, rows: u32) -> RowSlot {
+  let group = rowIndex(wid, groups);
+  if (THREAD_PER_ROW) {
+    let row = group * WG + lid;
+    return RowSlot(min(row, rows - 1u), 0u, 1u, row < rows);
+  }
+  return RowSlot(min(group, rows - 1u), lid, WG, group < rows);
 }

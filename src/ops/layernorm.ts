@@ -7,7 +7,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { columnWorkgroupSize, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
+import { columnWorkgroupSize, requireSameDevice, requireSameShape, rowLayout, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -69,8 +69,9 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: Layer
   const rstd = device.empty([rows], 'f32', category);
   if (rows === 0) return { y, mean, rstd };
   withDense([x, gamma, beta], (dX, dGamma, dBeta) => {
-    const kernel = device.kernel({ file: 'layernorm', entry: 'layerNormForward', overrides: { WG: rowWorkgroupSize(device, cols) } });
-    device.dispatch(kernel, { x: dX, gamma: dGamma, beta: dBeta, y, meanOut: mean, rstdOut: rstd }, uniformsFor(rows, cols, eps), rows);
+    const layout = rowLayout(device, rows, cols);
+    const kernel = device.kernel({ file: 'layernorm', entry: 'layerNormForward', overrides: layout.overrides });
+    device.dispatch(kernel, { x: dX, gamma: dGamma, beta: dBeta, y, meanOut: mean, rstdOut: rstd }, uniformsFor(rows, cols, eps), layout.workgroups);
   }, densify);
   return { y, mean, rstd };
 }
@@ -98,8 +99,9 @@ export function layerNormBackward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Ten
   const dbeta = device.empty([cols], 'f32', category);
 
   withDense([dy, x, mean, rstd, gamma], (dDy, dX, dMean, dRstd, dGamma) => {
-    const rowKernel = device.kernel({ file: 'layernorm', entry: 'layerNormBackwardInput', overrides: { WG: rowWorkgroupSize(device, cols) } });
-    device.dispatch(rowKernel, { dy: dDy, x: dX, meanIn: dMean, rstdIn: dRstd, gamma: dGamma, dx }, uniformsFor(rows, cols, 0), rows);
+    const layout = rowLayout(device, rows, cols);
+    const rowKernel = device.kernel({ file: 'layernorm', entry: 'layerNormBackwardInput', overrides: layout.overrides });
+    device.dispatch(rowKernel, { dy: dDy, x: dX, meanIn: dMean, rstdIn: dRstd, gamma: dGamma, dx }, uniformsFor(rows, cols, 0), layout.workgroups);
 
     // dgamma, dbeta: chunks of about sqrt(rows) rows, so both stages are short sequential sums.
     const chunkRows = Math.max(MIN_CHUNK_ROWS, Math.ceil(Math.sqrt(rows)), Math.ceil(rows / device.limits.maxComputeWorkgroupsPerDimension));

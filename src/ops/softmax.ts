@@ -1,6 +1,7 @@
 /**
  * Softmax and log-softmax over the last axis (f32), with an optional temperature, and their
- * derivative rules. One workgroup per row (shaders/softmax.wgsl).
+ * derivative rules. One workgroup per row, or one thread per short row on CPU adapters
+ * (shaders/softmax.wgsl, util.rowLayout).
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -8,7 +9,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
+import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape, rowLayout, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -30,8 +31,9 @@ function rowsOf(x: Tensor): { rows: number; cols: number } {
 }
 
 function dispatchRows(device: Device, entry: string, overrides: Record<string, number>, bindings: Record<string, Tensor>, rows: number, cols: number, invTau: number): void {
-  const kernel = device.kernel({ file: 'softmax', entry, overrides: { WG: rowWorkgroupSize(device, cols), ...overrides } });
-  device.dispatch(kernel, bindings, { rows, cols, invTau, _pad: 0 }, rows);
+  const layout = rowLayout(device, rows, cols);
+  const kernel = device.kernel({ file: 'softmax', entry, overrides: { ...layout.overrides, ...overrides } });
+  device.dispatch(kernel, bindings, { rows, cols, invTau, _pad: 0 }, layout.workgroups);
 }
 
 function forward(op: 'softmax' | 'logSoftmax', x: Tensor, options: SoftmaxOptions): Tensor {

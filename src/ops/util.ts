@@ -72,6 +72,27 @@ export function rowWorkgroupSize(device: Device, rowLength: number): number {
   return isSoftwareAdapter(device) ? SOFTWARE_ROW_WORKGROUP : treeWorkgroupSize(device, rowLength);
 }
 
+/** Rows up to this long get a thread each on CPU adapters (see rowLayout). */
+export const SHORT_ROW_LIMIT = 1024;
+/** Threads (rows) per workgroup in thread-per-row mode: no barriers, so any multiple of the SIMD width. */
+const THREAD_PER_ROW_WORKGROUP = 64;
+
+/**
+ * Threads, mode and workgroup count of a row kernel that includes shaders/lib/rowReduce.wgsl.
+ * On a CPU adapter, rows up to SHORT_ROW_LIMIT get one thread each (THREAD_PER_ROW) when there
+ * are at least a workgroup's worth of them: the tree's barriers cost more than a short row's
+ * arithmetic there. Softmax on lavapipe, tree (8 threads a row) against thread per row, ms:
+ * [25088, 49] 29-34 / 9-10 (a ViT's attention), [6272, 64] 6-8 / 1.5-2.2 (its layer norms),
+ * [128, 1000] 0.68 / 0.52; but [4, 5000] 0.16 / 0.58. Otherwise one workgroup per row of
+ * rowWorkgroupSize threads.
+ */
+export function rowLayout(device: Device, rows: number, cols: number): { overrides: { WG: number; THREAD_PER_ROW: number }; workgroups: number } {
+  if (isSoftwareAdapter(device) && cols <= SHORT_ROW_LIMIT && rows >= THREAD_PER_ROW_WORKGROUP) {
+    return { overrides: { WG: THREAD_PER_ROW_WORKGROUP, THREAD_PER_ROW: 1 }, workgroups: Math.ceil(rows / THREAD_PER_ROW_WORKGROUP) };
+  }
+  return { overrides: { WG: rowWorkgroupSize(device, cols), THREAD_PER_ROW: 0 }, workgroups: rows };
+}
+
 /**
  * Threads of a workgroup that folds one run with an in-workgroup tree: a power of two (the tree
  * halves it), no larger than the run needs, and within the device's limits. Short runs get
