@@ -11,7 +11,8 @@ override UNARY_OP: u32 = 0u;
 struct BinaryParams {
   count: u32,
   alpha: f32,
-  _pad0: u32,
+  // Axes binaryBroadcast walks: the last `rank` of the 8 (the host merges what it can).
+  rank: u32,
   _pad1: u32,
   // Output shape and operand strides over 8 axes (broadcast axes have stride 0).
   shapeLo: vec4<u32>,
@@ -84,7 +85,9 @@ fn binaryBroadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var rest = i;
   var ia = 0u;
   var ib = 0u;
-  for (var step = 0u; step < 8u; step++) {
+  // An integer division and remainder per axis: on CPU adapters they dominate the op, hence
+  // the merged axes (a bias over [N, T, C] is a walk over 2 axes, not 8).
+  for (var step = 0u; step < binary.rank; step++) {
     let axis = 7u - step;
     let dim = axisValue(binary.shapeLo, binary.shapeHi, axis);
     let coord = rest % dim;

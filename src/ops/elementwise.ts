@@ -6,7 +6,7 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
+import { collapseAxes, copy } from './copy.js';
 import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
 
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
@@ -37,16 +37,22 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
       entry: same ? 'binarySame' : 'binaryBroadcast',
       overrides: { BINARY_OP: BINARY_OPS[op], WG: columnWorkgroupSize(device) },
     });
-    const aStrides = pad8(broadcastStrides(da.shape, contiguousStrides(da.shape), shape), 0);
-    const bStrides = pad8(broadcastStrides(db.shape, contiguousStrides(db.shape), shape), 0);
-    const dims = pad8(shape, 1);
+    // The output is dense, so axes merge wherever both operands' strides do.
+    const axes = collapseAxes(
+      shape,
+      broadcastStrides(da.shape, contiguousStrides(da.shape), shape),
+      broadcastStrides(db.shape, contiguousStrides(db.shape), shape),
+    );
+    const aStrides = pad8(axes.src, 0);
+    const bStrides = pad8(axes.dst, 0);
+    const dims = pad8(axes.shape, 1);
     device.dispatch(
       kernel,
       { a: da, b: db, out },
       {
         count,
         alpha,
-        _pad0: 0,
+        rank: axes.shape.length,
         _pad1: 0,
         shapeLo: dims.slice(0, 4),
         shapeHi: dims.slice(4),
@@ -103,7 +109,7 @@ export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
     device.dispatch(
       kernel,
       { b: db, out: target },
-      { count: target.size, alpha, _pad0: 0, _pad1: 0, shapeLo: zeros, shapeHi: zeros, aStridesLo: zeros, aStridesHi: zeros, bStridesLo: zeros, bStridesHi: zeros },
+      { count: target.size, alpha, rank: 0, _pad1: 0, shapeLo: zeros, shapeHi: zeros, aStridesLo: zeros, aStridesHi: zeros, bStridesLo: zeros, bStridesHi: zeros },
       elementWorkgroups(target.size, columnWorkgroupSize(device)),
     );
   }, densify);
