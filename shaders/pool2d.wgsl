@@ -94,6 +94,31 @@ fn maxPool2dBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   dx[i] = sum;
 }
 
+// The same rule when the windows tile the input exactly (stride = kernel, no padding, sizes
+// divisible): one thread per window writes its dy at the window's first maximum and zero on
+// the window's other elements, so every element of dx is written once, by the one window that
+// holds it. A window's maximum is found once instead of once per element, with a quarter of
+// the index arithmetic (2x2 windows), which is what costs on CPU adapters.
+@compute @workgroup_size(WG)
+fn maxPool2dBackwardTiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= pool.count) { return; }
+  let outPlane = pool.outHeight * pool.outWidth;
+  let r = i % outPlane;
+  let oh = r / pool.outWidth;
+  let ow = r % pool.outWidth;
+  let planeBase = (i / outPlane) * pool.inHeight * pool.inWidth;
+  let best = firstMaxIndex(planeBase, oh, ow);
+  let g = dy[i];
+  let corner = planeBase + oh * pool.kernelHeight * pool.inWidth + ow * pool.kernelWidth;
+  for (var kh = 0u; kh < pool.kernelHeight; kh++) {
+    for (var kw = 0u; kw < pool.kernelWidth; kw++) {
+      let at = corner + kh * pool.inWidth + kw;
+      dx[at] = select(0.0, g, at == best);
+    }
+  }
+}
+
 // y = mean over the window with padded taps counted as zeros (count_include_pad = true).
 @compute @workgroup_size(WG)
 fn avgPool2dForward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -23,7 +23,7 @@ const pair = (v: number | [number, number]): [number, number] => (typeof v === '
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const label = (c: Case) => `x [${c.slice(0, 4).join(', ')}], kernel ${JSON.stringify(c[4])}, stride ${JSON.stringify(c[5] ?? 'kernel')}, padding ${JSON.stringify(c[6] ?? 0)}`;
 
-// Odd, non-square and non-divisible sizes; overlapping (stride < kernel) and disjoint windows.
+// Odd, non-square and non-divisible sizes; overlapping (stride < kernel), disjoint and tiling windows.
 const CASES: Case[] = [
   [1, 1, 5, 7, 2],
   [3, 17, 13, 13, 3, 2, 1],
@@ -32,6 +32,9 @@ const CASES: Case[] = [
   [3, 2, 9, 11, 5, 2, 2],
   [2, 3, 4, 5, 1],
   [1, 4, 3, 3, 3, 1, 1],
+  // Windows that tile the input exactly (the max-pool gradient's one-thread-per-window kernel).
+  [3, 5, 8, 6, 2],
+  [1, 3, 9, 6, 3],
 ];
 
 function setup(c: Case, seed: number) {

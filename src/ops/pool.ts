@@ -74,7 +74,7 @@ export function pool2dOutputShape(xShape: Shape, options: Pool2dOptions): [numbe
   return [xShape[0]!, xShape[1]!, g.outHeight, g.outWidth];
 }
 
-type PoolEntry = 'maxPool2dForward' | 'maxPool2dBackward' | 'avgPool2dForward' | 'avgPool2dBackward' | 'globalAvgPoolForward' | 'globalAvgPoolBackward';
+type PoolEntry = 'maxPool2dForward' | 'maxPool2dBackward' | 'maxPool2dBackwardTiled' | 'avgPool2dForward' | 'avgPool2dBackward' | 'globalAvgPoolForward' | 'globalAvgPoolBackward';
 
 /** Encodes one pool2d kernel over `count` threads, writing `outShape` into `out`. */
 function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 'dx', outShape: Shape, g: PoolGeometry, count: number, category: MemoryCategory): Tensor {
@@ -122,7 +122,11 @@ export function maxPool2dBackward(dy: Tensor, x: Tensor, options: Pool2dOptions)
   checkInput(op, x);
   const g = poolGeometry(op, x.shape, options);
   checkGradient(op, dy, x.shape, [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth], 'x');
-  return run('maxPool2dBackward', { x, dy }, 'dx', x.shape, g, x.size, options.category ?? 'activation');
+  const category = options.category ?? 'activation';
+  // Windows that tile x exactly (the usual 2x2, stride 2): a thread per window scatters.
+  const tiled = g.strideY === g.kernelHeight && g.strideX === g.kernelWidth && g.padY === 0 && g.padX === 0 && g.outHeight * g.kernelHeight === g.inHeight && g.outWidth * g.kernelWidth === g.inWidth;
+  if (tiled) return run('maxPool2dBackwardTiled', { x, dy }, 'dx', x.shape, g, dy.size, category);
+  return run('maxPool2dBackward', { x, dy }, 'dx', x.shape, g, x.size, category);
 }
 
 /** y[n, c, oh, ow] = mean over the window of x (padded taps count as zeros). */
