@@ -175,20 +175,22 @@ fn gatherGradient(at: vec4<i32>, inside: vec4<bool>) -> vec4<f32> {
 }
 
 // packed[n, oh, ow][co] = dy[n, co, oh, ow], zero for co >= Cout: the weight gradient then reads
-// the dy of 4 channels with one vec4 load instead of 4 scalar ones. count = N * Ho * Wo * channelVec4s * 4.
+// the dy of 4 channels with one vec4 load instead of 4 scalar ones. One thread per position
+// (N * Ho * Wo of them) walks its packed row: the index arithmetic, which CPU adapters run lane
+// by lane, is paid once per position rather than once per element.
 @compute @workgroup_size(WG)
 fn packGradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = gid.x + gid.y * groups.x * WG;
+  let position = gid.x + gid.y * groups.x * WG;
+  if (position >= conv.positions) { return; }
   let width = conv.channelVec4s * 4u;
-  if (i >= conv.positions * width) { return; }
-  let position = i / width;
-  let co = i % width;
   let outPlane = conv.outHeight * conv.outWidth;
-  var value = 0.0;
-  if (co < conv.outChannels) {
-    value = dy[((position / outPlane) * conv.outChannels + co) * outPlane + position % outPlane];
+  let source = (position / outPlane) * conv.outChannels * outPlane + position % outPlane;
+  let row = position * width;
+  for (var co = 0u; co < width; co++) {
+    var value = 0.0;
+    if (co < conv.outChannels) { value = dy[source + co * outPlane]; }
+    packed[row + co] = value;
   }
-  packed[i] = value;
 }
 
 // ---------------------------------------------------------------- forward

@@ -366,7 +366,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     const packed = device.empty([positions, channelVec4s * 4], 'f32', 'scratch');
     const packWg = workgroupSize(device);
     const pack = device.kernel({ file: 'conv2d', entry: 'packGradient', variant: ['C4', 'portable'], overrides: { WG: packWg } });
-    device.dispatch(pack, { dy: ddy!, packed }, uniforms, elementWorkgroups(packed.size, packWg));
+    device.dispatch(pack, { dy: ddy!, packed }, uniforms, elementWorkgroups(positions, packWg));
     const dw = device.empty(weightShape, 'f32', category);
     const kernel = device.kernel({
       file: 'conv2d',
