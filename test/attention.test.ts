@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError, type Tensor } from '../src/node.js';
-import { attention, attentionBackward, chooseAttentionKernel } from '../src/ops/attention.js';
+import { attention, attentionBackward, chooseAttentionKernel, type AttentionGradients, type AttentionKernel } from '../src/ops/attention.js';
 import { attentionByMatmul, attentionByMatmulBackward } from '../src/ops/attentionMatmul.js';
 import { isSoftwareAdapter } from '../src/ops/util.js';
 import * as reference from '../src/reference/attention.js';
@@ -52,6 +52,32 @@ async function checkForward(s: AttentionShape, seed: number, scale?: number): Pr
   expectMatches(await out.read(), expected.out, s.keyLength, 'out');
   expectClose(await logSumExp.read(), expected.logSumExp, { rtol: 1e-4, atol: 1e-5 }, 'logSumExp');
   disposeAll(t.q, t.k, t.v, out, logSumExp);
+}
+
+/** Output and dQ, dK, dV of either attention kernel against the reference. */
+async function checkGradients(kernel: AttentionKernel, s: AttentionShape, seed: number, scale?: number): Promise<void> {
+  const data = inputs(s, seed);
+  const dOutData = uniform(s.batch * s.heads * s.queryLength * s.headDim, seed + 1);
+  const t = upload(s, data);
+  const dOut = device.tensor(dOutData, [s.batch, s.heads, s.queryLength, s.headDim]);
+  let out: Tensor;
+  let saved: Tensor;
+  let grads: AttentionGradients;
+  if (kernel === 'fused') {
+    ({ out, logSumExp: saved } = attention(t.q, t.k, t.v, { scale }));
+    grads = attentionBackward(dOut, t.q, t.k, t.v, out, saved, { scale });
+  } else {
+    ({ out, probabilities: saved } = attentionByMatmul(t.q, t.k, t.v, { scale }));
+    expect(saved.shape).toEqual([s.batch, s.heads, s.queryLength, s.keyLength]);
+    grads = attentionByMatmulBackward(dOut, t.q, t.k, t.v, saved, { scale });
+  }
+  const expectedOut = reference.attention(data.q, data.k, data.v, s, scale);
+  const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, scale);
+  expectMatches(await out.read(), expectedOut.out, s.keyLength, 'out');
+  expectMatches(await grads.dq.read(), expected.dq, s.keyLength, 'dq');
+  expectMatches(await grads.dk.read(), expected.dk, s.queryLength, 'dk');
+  expectMatches(await grads.dv.read(), expected.dv, s.queryLength, 'dv');
+  disposeAll(t.q, t.k, t.v, dOut, out, saved, grads.dq, grads.dk, grads.dv);
 }
 
 describe('attention forward', () => {
@@ -176,18 +202,7 @@ describe('attention derivative rule', () => {
     [1, 1, 129, 17, 64],
     [1, 1, 300, 300, 8],
   ])('the GPU rule matches the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
-    const s = shapeOf(b, h, tq, tk, d);
-    const data = inputs(s, 50 + tq + d);
-    const dOutData = uniform(b * h * tq * d, 51);
-    const t = upload(s, data);
-    const dOut = device.tensor(dOutData, [b, h, tq, d]);
-    const forward = attention(t.q, t.k, t.v);
-    const grads = attentionBackward(dOut, t.q, t.k, t.v, forward.out, forward.logSumExp);
-    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s);
-    expectMatches(await grads.dq.read(), expected.dq, tk, 'dq');
-    expectMatches(await grads.dk.read(), expected.dk, tq, 'dk');
-    expectMatches(await grads.dv.read(), expected.dv, tq, 'dv');
-    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.logSumExp, grads.dq, grads.dk, grads.dv);
+    await checkGradients('fused', shapeOf(b, h, tq, tk, d), 50 + tq + d);
   });
 
   it('passes the scale through to all three gradients', async () => {
@@ -215,22 +230,7 @@ describe("attention by matmul (the 'matmul' kernel choice)", () => {
     [2, 4, 49, 49, 16],
     [1, 1, 129, 17, 64],
   ])('forward and gradients match the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
-    const s = shapeOf(b, h, tq, tk, d);
-    const data = inputs(s, 70 + tq + d);
-    const dOutData = uniform(b * h * tq * d, 71);
-    const t = upload(s, data);
-    const dOut = device.tensor(dOutData, [b, h, tq, d]);
-    const scale = tq === 17 ? 1.3 : undefined;
-    const forward = attentionByMatmul(t.q, t.k, t.v, { scale });
-    expect(forward.probabilities.shape).toEqual([b, h, tq, tk]);
-    const grads = attentionByMatmulBackward(dOut, t.q, t.k, t.v, forward.probabilities, { scale });
-    const expectedOut = reference.attention(data.q, data.k, data.v, s, scale);
-    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, scale);
-    expectMatches(await forward.out.read(), expectedOut.out, tk, 'out');
-    expectMatches(await grads.dq.read(), expected.dq, tk, 'dq');
-    expectMatches(await grads.dk.read(), expected.dk, tq, 'dk');
-    expectMatches(await grads.dv.read(), expected.dv, tq, 'dv');
-    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.probabilities, grads.dq, grads.dk, grads.dv);
+    await checkGradients('matmul', shapeOf(b, h, tq, tk, d), 70 + tq + d, tq === 17 ? 1.3 : undefined);
   });
 
   it('names a probabilities tensor of the wrong shape', () => {
