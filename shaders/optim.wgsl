@@ -101,11 +101,21 @@ fn isNonFinite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7F800000u) == 0x7F800000u;
 }
 
+// Elements each checkFinite thread reads, consecutive: 1 on GPUs (neighbouring threads read
+// neighbouring words); more on CPU adapters, where a thread's fixed cost outweighs one test.
+override CHECK_RUN: u32 = 1u;
+// Values (f32 or vec4) each Adam thread updates, consecutive: likewise 1 on GPUs.
+override STEP_RUN: u32 = 1u;
+
 @compute @workgroup_size(WG)
 fn checkFinite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = index(gid, groups);
-  if (i >= check.count) { return; }
-  if (isNonFinite(values[i])) {
+  let first = index(gid, groups) * CHECK_RUN;
+  if (first >= check.count) { return; }
+  var bad = false;
+  for (var i = first; i < min(first + CHECK_RUN, check.count); i++) {
+    bad = bad || isNonFinite(values[i]);
+  }
+  if (bad) {
     // Set the flag to the mark unless an earlier check already raised it. Only threads that saw
     // a bad value get here; the loop only retries a spurious compare-exchange failure.
     loop {
@@ -145,17 +155,19 @@ fn sgdMomentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // Adam (L2 in the gradient) and AdamW (decoupled decay), PyTorch's form.
 @compute @workgroup_size(WG)
 fn adamStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let i = index(gid, groups);
-  if (i >= adam.count || stepSkipped()) { return; }
-  var p = param[i];
-  var g = grad[i];
-  if (adam.decay != 1.0) { p = p * adam.decay; }
-  if (adam.weightDecay != 0.0) { g = g + adam.weightDecay * p; }
-  let previousM = expAvg[i];
-  let m = previousM + adam.oneMinusBeta1 * (g - previousM);
-  let v = adam.beta2 * expAvgSq[i] + adam.oneMinusBeta2 * g * g;
-  expAvg[i] = m;
-  expAvgSq[i] = v;
-  let denom = sqrt(v) / adam.biasCorrection2Sqrt + adam.eps;
-  param[i] = p - adam.stepSize * (m / denom);
+  let first = index(gid, groups) * STEP_RUN;
+  if (first >= adam.count || stepSkipped()) { return; }
+  for (var i = first; i < min(first + STEP_RUN, adam.count); i++) {
+    var p = param[i];
+    var g = grad[i];
+    if (adam.decay != 1.0) { p = p * adam.decay; }
+    if (adam.weightDecay != 0.0) { g = g + adam.weightDecay * p; }
+    let previousM = expAvg[i];
+    let m = previousM + adam.oneMinusBeta1 * (g - previousM);
+    let v = adam.beta2 * expAvgSq[i] + adam.oneMinusBeta2 * g * g;
+    expAvg[i] = m;
+    expAvgSq[i] = v;
+    let denom = sqrt(v) / adam.biasCorrection2Sqrt + adam.eps;
+    param[i] = p - adam.stepSize * (m / denom);
+  }
 }
