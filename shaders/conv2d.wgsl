@@ -177,7 +177,9 @@ fn gatherGradient(at: vec4<i32>, inside: vec4<bool>) -> vec4<f32> {
 // packed[n, oh, ow][co] = dy[n, co, oh, ow], zero for co >= Cout: the weight gradient then reads
 // the dy of 4 channels with one vec4 load instead of 4 scalar ones. One thread per position
 // (N * Ho * Wo of them) walks its packed row: the index arithmetic, which CPU adapters run lane
-// by lane, is paid once per position rather than once per element.
+// by lane, is paid once per position rather than once per element. On a GPU the reads of
+// neighbouring threads are adjacent and their writes a row apart (an element per thread had it
+// the other way round); not measured there.
 @compute @workgroup_size(WG)
 fn packGradient(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let position = gid.x + gid.y * groups.x * WG;

@@ -5,7 +5,7 @@
 //   xhat = (x - mean) * rstd, y = xhat * gamma + beta
 //
 // Per-row work (forward, dx) gives each row one workgroup with tree reductions in workgroup
-// memory. dgamma and dbeta sum over all rows; that is done in two deterministic stages (fixed
+// memory, or one thread per short row on CPU adapters (THREAD_PER_ROW, lib/rowReduce). dgamma and dbeta sum over all rows; that is done in two deterministic stages (fixed
 // chunks of rows, then the chunk partials in order), never with atomics, so a step is
 // bit-for-bit repeatable.
 

@@ -1,5 +1,6 @@
 // Optimizer steps, in place on f32 parameters, and the non-finite check that guards them.
-// One thread per element; large counts fold the grid over x and y (see foldWorkgroups).
+// One thread per element (a run of consecutive elements on CPU adapters: CHECK_RUN, STEP_RUN);
+// large counts fold the grid over x and y (see foldWorkgroups).
 //
 // The update formulas are PyTorch's (torch.optim.SGD, Adam, AdamW), written out in
 // src/reference/optim.ts; the operations below follow the same order in f32. Scalars that do

@@ -1,7 +1,9 @@
 // 2-D max and average pooling over NCHW planes, global average pooling, and their derivative
 // rules. One thread per output element (forward) or per input element (backward): the
 // backward kernels gather from the windows that contain their element, so no two threads
-// write the same place and no atomics are needed. Large counts fold the grid over x and y.
+// write the same place and no atomics are needed. The exception, maxPool2dBackwardTiled, has
+// a thread per window where the windows tile the input, so each element still has one writer.
+// Large counts fold the grid over x and y.
 
 override WG: u32 = 256u;
 

@@ -34,6 +34,12 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
 }
 
 /**
+ * Dawn toggles every Node device gets. Dawn rounds GPU timestamps down to 65.5 us by default (a
+ * guard against timing attacks in browsers), which would blur the profiler's per-dispatch times.
+ */
+const NODE_DAWN_OPTIONS = ['disable-dawn-features=timestamp_quantization'];
+
+/**
  * Opens a device on Dawn. Tries Dawn's default backend (Vulkan on Linux, Metal on macOS, D3D12
  * on Windows) in core mode, then in compatibility mode, then Dawn's OpenGL ES backend in
  * compatibility mode (surfaceless EGL). Fails with the install commands when nothing works.
@@ -41,15 +47,16 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
 export async function openNodeDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   installWebGpuGlobals();
   const defaultBackend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+  const dawnOptions = [...NODE_DAWN_OPTIONS, ...(options.dawnOptions ?? [])];
   const providers: GpuProvider[] = [
-    { gpu: create(options.dawnOptions ?? []), backend: defaultBackend, featureLevels: ['core', 'compatibility'] },
+    { gpu: create(dawnOptions), backend: defaultBackend, featureLevels: ['core', 'compatibility'] },
   ];
   if (process.platform === 'linux') {
     let gles: GPU | undefined; // created only if every other path failed
     providers.push({
       get gpu() {
         process.env.EGL_PLATFORM ??= 'surfaceless';
-        gles ??= create(['backend=opengles', ...(options.dawnOptions ?? [])]);
+        gles ??= create(['backend=opengles', ...dawnOptions]);
         return gles;
       },
       backend: 'opengles',

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError, type Tensor } from '../src/node.js';
-import { attention, attentionBackward, chooseAttentionKernel, type AttentionGradients, type AttentionKernel } from '../src/ops/attention.js';
+import { attention, attentionBackward, type AttentionGradients, type AttentionKernel } from '../src/ops/attention.js';
 import { attentionByMatmul, attentionByMatmulBackward } from '../src/ops/attentionMatmul.js';
-import { isSoftwareAdapter } from '../src/ops/util.js';
 import * as reference from '../src/reference/attention.js';
 import type { AttentionShape } from '../src/reference/attention.js';
 import { testDevice } from './helpers/device.js';
@@ -233,16 +232,20 @@ describe("attention by matmul (the 'matmul' kernel choice)", () => {
     await checkGradients('matmul', shapeOf(b, h, tq, tk, d), 70 + tq + d, tq === 17 ? 1.3 : undefined);
   });
 
+  it('refuses a scale that is not positive (the softmax runs at temperature 1 / scale), before any dispatch', () => {
+    const t = upload(shapeOf(1, 1, 3, 3, 2), inputs(shapeOf(1, 1, 3, 3, 2), 81));
+    const before = device.dispatchCount;
+    expect(() => attentionByMatmul(t.q, t.k, t.v, { scale: -0.5 })).toThrow(/attentionByMatmul: scale must be positive .* got -0.5/);
+    expect(device.dispatchCount).toBe(before);
+    disposeAll(t.q, t.k, t.v);
+  });
+
   it('names a probabilities tensor of the wrong shape', () => {
     const t = upload(shapeOf(1, 2, 3, 5, 4), inputs(shapeOf(1, 2, 3, 5, 4), 80));
     const dOut = device.zeros([1, 2, 3, 4]);
     const wrong = device.zeros([1, 2, 5, 3]);
     expect(() => attentionByMatmulBackward(dOut, t.q, t.k, t.v, wrong)).toThrow(/probabilities \[1, 2, 5, 3\] must be \[1, 2, 3, 5\]/);
     disposeAll(t.q, t.k, t.v, dOut, wrong);
-  });
-
-  it('is the choice on a CPU adapter with subgroups, and the fused kernels elsewhere', () => {
-    expect(chooseAttentionKernel(device)).toBe(isSoftwareAdapter(device) && device.hasSubgroups ? 'matmul' : 'fused');
   });
 });
 

@@ -70,6 +70,23 @@ describe('max and average pooling, forward and backward, GPU against reference',
     disposeAll(tx, tdy, max, avg, dxMax, dxAvg);
   });
 
+  it.skipIf(!device.hasTimestamps)('uses the one-thread-per-window gradient exactly when the windows tile the input', async () => {
+    const kernelOf = async (c: Case) => {
+      const p = setup(c, 20);
+      const tx = device.tensor(p.x, p.xShape);
+      const tdy = device.tensor(p.dy, p.yShape);
+      device.startProfiling();
+      const dx = maxPool2dBackward(tdy, tx, p.options);
+      const kernels = (await device.stopProfiling()).map((k) => k.kernel);
+      disposeAll(tx, tdy, dx);
+      return kernels;
+    };
+    expect(await kernelOf([3, 5, 8, 6, 2])).toEqual(['pool2d:maxPool2dBackwardTiled']);
+    expect(await kernelOf([1, 3, 9, 6, 3])).toEqual(['pool2d:maxPool2dBackwardTiled']);
+    expect(await kernelOf([1, 1, 5, 7, 2])).toEqual(['pool2d:maxPool2dBackward']); // 5x7 leaves a row and a column out
+    expect(await kernelOf([1, 3, 6, 6, 2, 1])).toEqual(['pool2d:maxPool2dBackward']); // overlapping
+  });
+
   it('sends the gradient of a window with repeated maxima to the first of them', async () => {
     // Every window's maximum, 5, appears more than once; row-major order decides which one wins.
     // prettier-ignore

@@ -1,7 +1,8 @@
-// Workgroup tree reductions for kernels that give each row one workgroup (softmax, losses,
-// layer norm). Each thread folds a strided slice of its row, then these combine the threads'
-// partials. The including file declares `override WG: u32`, a power of two (the tree halves it).
-// Every function here holds barriers: call it from workgroup-uniform control flow.
+// Row reductions for the row kernels (softmax, losses, layer norm). Either each row gets one
+// workgroup, whose threads fold strided slices of it and combine their partials with the tree
+// below, or (THREAD_PER_ROW) each thread owns a whole row and the reductions return its own
+// values. The including file declares `override WG: u32`, a power of two (the tree halves it).
+// The tree functions hold barriers: call them from workgroup-uniform control flow.
 
 // True: each thread owns a whole row and the reductions below return its own values (no tree,
 // no barrier). The host picks it for short rows on CPU adapters, where a tree's barriers cost

@@ -313,6 +313,8 @@ export class Device {
     for (const name of Object.keys(bindings)) {
       if (!seen.has(name)) throw new KernelError(`${kernel.label}: binding '${name}' is not used by this entry point (uses: ${kernel.entry.storage.map((s) => s.name).join(', ')})`);
     }
+    // Before this dispatch's uniforms are packed: a submit re-bases the uniform arena.
+    if (this.profiler?.full) this.submit();
     const uniform = kernel.entry.uniform;
     if (uniform) {
       const slot = roundUp(uniform.size, this.uniformAlign);
@@ -331,7 +333,6 @@ export class Device {
       if (n > max) throw new LimitError(`${kernel.label}: ${n} workgroups along ${axis} exceed maxComputeWorkgroupsPerDimension (${max})`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    if (this.profiler?.full) this.submit();
     const pass = this.profiler ? this.profiledPass(kernel.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -382,13 +383,14 @@ export class Device {
 
   /**
    * Starts timing every dispatch (GPU timestamps, one pass per dispatch) until
-   * `stopProfiling`. Needs the 'timestamp-query' feature.
+   * `stopProfiling`. Needs the 'timestamp-query' feature. `dispatchesPerSubmit` (default
+   * PROFILE_DISPATCHES_PER_SUBMIT) is how many dispatches' timestamps one submit holds.
    */
-  startProfiling(): void {
+  startProfiling(options: { dispatchesPerSubmit?: number } = {}): void {
     this.assertUsable('startProfiling');
     if (this.profiler) throw new Error('startProfiling: a profile is already running');
     this.submit();
-    this.profiler = new Profiler(this.gpu);
+    this.profiler = new Profiler(this.gpu, options.dispatchesPerSubmit);
   }
 
   /** Submits, waits for the profiled work, and returns the time per kernel, the largest first. */

@@ -3,7 +3,9 @@
  * its own with a timestamp at its start and end; at each submit the timestamps are resolved into
  * a buffer, read back after the work is done, and summed per kernel (shader file and entry
  * point). Profiling changes how work is encoded (a pass per dispatch), so time a step with it
- * off and use the profile for the shares, not the absolute total.
+ * off and use the profile for the shares, not the absolute total. Node devices turn off Dawn's
+ * timestamp quantization (src/node.ts); a browser keeps it (Dawn rounds down to 65.5 us) unless
+ * started with developer flags.
  */
 import { LimitError } from './errors.js';
 
@@ -16,7 +18,10 @@ export interface KernelProfile {
   ms: number;
 }
 
-/** Dispatches whose timestamps one submit can hold; the device submits early past this. */
+/**
+ * Dispatches whose timestamps one submit holds by default (4096 queries, WebGPU's largest query
+ * set); the device submits early past this.
+ */
 export const PROFILE_DISPATCHES_PER_SUBMIT = 2048;
 
 export class Profiler {
@@ -27,18 +32,24 @@ export class Profiler {
   private readonly pending: Promise<void>[] = [];
   private readonly totals = new Map<string, { dispatches: number; ns: bigint }>();
 
-  constructor(private readonly gpu: GPUDevice) {
+  constructor(
+    private readonly gpu: GPUDevice,
+    private readonly capacity = PROFILE_DISPATCHES_PER_SUBMIT,
+  ) {
     if (!gpu.features.has('timestamp-query')) {
       throw new LimitError("profiling needs the adapter's 'timestamp-query' feature, which this device does not have");
     }
-    const count = 2 * PROFILE_DISPATCHES_PER_SUBMIT;
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > PROFILE_DISPATCHES_PER_SUBMIT) {
+      throw new RangeError(`profiling: dispatchesPerSubmit must be an integer in [1, ${PROFILE_DISPATCHES_PER_SUBMIT}], got ${capacity}`);
+    }
+    const count = 2 * capacity;
     this.querySet = gpu.createQuerySet({ type: 'timestamp', count, label: 'profiler timestamps' });
     this.resolveBuffer = gpu.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profiler resolve' });
   }
 
   /** Whether this submit has room for another dispatch's timestamps. */
   get full(): boolean {
-    return this.labels.length >= PROFILE_DISPATCHES_PER_SUBMIT;
+    return this.labels.length >= this.capacity;
   }
 
   /** The timestamp writes of the next dispatch's own pass. `label` is the kernel's cache key. */

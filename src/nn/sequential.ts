@@ -55,9 +55,13 @@ export class Sequential implements Layer {
       const result = this.layers[i]!.backward(grad, { inputGradient: i > stop || wantInput });
       if (grad !== dy) grad.dispose();
       perLayer[i] = result.params;
-      if (result.input) grad = result.input;
+      if (i > stop || wantInput) {
+        if (!result.input) throw new Error(`${this.name}: layer ${i} (${this.layers[i]!.name}) returned no input gradient though one was asked for`);
+        grad = result.input;
+      } else {
+        result.input?.dispose();
+      }
     }
-    if (!wantInput && grad !== dy) grad.dispose();
     return { params: perLayer.flat(), input: wantInput ? grad : undefined };
   }
 

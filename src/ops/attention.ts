@@ -11,11 +11,11 @@ import { LimitError, ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { checkAttentionOperands, resolveAttentionScale, type AttentionDims } from './attentionOperands.js';
 import { copy } from './copy.js';
-import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense } from './util.js';
+import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireSameDevice, withDense } from './util.js';
 
-/** The largest head dim the kernels hold in per-thread arrays. */
-export const MAX_ATTENTION_HEAD_DIM = 128;
+export { MAX_ATTENTION_HEAD_DIM } from './attentionOperands.js';
 
 /** Per-thread array sizes the shader offers (its `//#variant d4` ... `d128` blocks). */
 const HEAD_DIM_VARIANTS = [4, 8, 16, 32, 64, 128] as const;
@@ -44,14 +44,6 @@ export interface AttentionGradients {
   dq: Tensor;
   dk: Tensor;
   dv: Tensor;
-}
-
-export interface AttentionDims {
-  batch: number;
-  heads: number;
-  queryLength: number;
-  keyLength: number;
-  headDim: number;
 }
 
 const densify = (t: Tensor) => copy(t, 'scratch');
@@ -84,40 +76,6 @@ const BACKWARD_PRODUCTS = 7;
 /** FLOPs of one Tq x Tk x D product over every (batch, head): 2 per multiply-add. */
 function productFlops(dims: AttentionDims): number {
   return 2 * dims.batch * dims.heads * dims.queryLength * dims.keyLength * dims.headDim;
-}
-
-/** Checks q, k, v (ranks, dtypes, matching dims) and returns the dims. */
-export function checkOperands(op: string, q: Tensor, k: Tensor, v: Tensor): AttentionDims {
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
-    requireDtype(op, name, t, ['f32']);
-    requireRank(op, name, t, 4);
-  }
-  if (!shapesEqual(k.shape, v.shape)) {
-    throw new ShapeError(`${op}: k ${formatShape(k.shape)} and v ${formatShape(v.shape)} must have the same shape [B, H, Tk, D]`);
-  }
-  const [batch, heads, queryLength, headDim] = q.shape as [number, number, number, number];
-  const [kBatch, kHeads, keyLength, kHeadDim] = k.shape as [number, number, number, number];
-  if (batch !== kBatch || heads !== kHeads) {
-    throw new ShapeError(
-      `${op}: q ${formatShape(q.shape)} and k ${formatShape(k.shape)}: batch and heads [${batch}, ${heads}] and [${kBatch}, ${kHeads}] differ`,
-    );
-  }
-  if (headDim !== kHeadDim) {
-    throw new ShapeError(`${op}: q ${formatShape(q.shape)} and k ${formatShape(k.shape)}: head dims ${headDim} and ${kHeadDim} differ`);
-  }
-  if (headDim < 1 || headDim > MAX_ATTENTION_HEAD_DIM) {
-    throw new ShapeError(`${op}: q ${formatShape(q.shape)}: head dim ${headDim} is outside the supported 1..${MAX_ATTENTION_HEAD_DIM}`);
-  }
-  if (keyLength < 1) {
-    throw new ShapeError(`${op}: k ${formatShape(k.shape)} has no keys; the softmax over keys needs at least one`);
-  }
-  return { batch, heads, queryLength, keyLength, headDim };
-}
-
-export function resolveScale(op: string, scale: number | undefined, headDim: number): number {
-  const resolved = scale ?? 1 / Math.sqrt(headDim);
-  if (!Number.isFinite(resolved)) throw new ShapeError(`${op}: scale ${scale} is not a finite number`);
-  return resolved;
 }
 
 /** Kernel settings for one head dim on one device: variant, rows per workgroup, tile rows. */
@@ -164,8 +122,8 @@ function uniformsOf(dims: AttentionDims, scale: number) {
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionResult {
   const op = 'attention';
   const device = requireSameDevice(op, [q, k, v]);
-  const dims = checkOperands(op, q, k, v);
-  const scale = resolveScale(op, options.scale, dims.headDim);
+  const dims = checkAttentionOperands(op, q, k, v);
+  const scale = resolveAttentionScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
   const { variant, overrides } = kernelSettings(device, dims.headDim);
   const grid = rowGrid(op, device, dims.queryLength, dims.batch * dims.heads, overrides.WG);
@@ -195,7 +153,7 @@ export function attentionBackward(
 ): AttentionGradients {
   const op = 'attentionBackward';
   const device = requireSameDevice(op, [dOut, q, k, v, out, logSumExp]);
-  const dims = checkOperands(op, q, k, v);
+  const dims = checkAttentionOperands(op, q, k, v);
   for (const [name, t] of [['dOut', dOut], ['out', out], ['logSumExp', logSumExp]] as const) requireDtype(op, name, t, ['f32']);
   for (const [name, t] of [['dOut', dOut], ['out', out]] as const) {
     if (!shapesEqual(t.shape, q.shape)) {
@@ -206,7 +164,7 @@ export function attentionBackward(
   if (!shapesEqual(logSumExp.shape, rowShape)) {
     throw new ShapeError(`${op}: logSumExp ${formatShape(logSumExp.shape)} must be ${formatShape(rowShape)} for q ${formatShape(q.shape)}`);
   }
-  const scale = resolveScale(op, options.scale, dims.headDim);
+  const scale = resolveAttentionScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
   const { variant, overrides } = kernelSettings(device, dims.headDim);
   const batchHeads = dims.batch * dims.heads;

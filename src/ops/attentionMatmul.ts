@@ -1,7 +1,7 @@
 /**
  * Scaled dot-product attention from general kernels (the 'matmul' AttentionKernel), with its
- * derivative rule. Same inputs and scale as `attention`; it keeps the probabilities instead of
- * the log-sum-exp:
+ * derivative rule. Same inputs as `attention`, and the same scale as long as it is positive; it
+ * keeps the probabilities instead of the log-sum-exp:
  *
  *   S = Q K^T                  [B, H, Tq, Tk]   batched matmul
  *   P = softmax(S * scale)     kept for the backward pass (Tk / D times the size of O)
@@ -14,10 +14,18 @@
 import type { Tensor } from '../gpu/tensor.js';
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
-import { checkOperands, resolveScale, type AttentionGradients, type AttentionOptions } from './attention.js';
+import type { AttentionGradients, AttentionOptions } from './attention.js';
+import { checkAttentionOperands, resolveAttentionScale } from './attentionOperands.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { requireDtype, requireSameDevice } from './util.js';
+
+/** The scale, which must be positive here: the softmax runs at temperature 1 / scale. */
+function positiveScale(op: string, scale: number | undefined, headDim: number): number {
+  const resolved = resolveAttentionScale(op, scale, headDim);
+  if (!(resolved > 0)) throw new RangeError(`${op}: scale must be positive (the softmax temperature is 1 / scale), got ${resolved}`);
+  return resolved;
+}
 
 export interface MatmulAttentionResult {
   /** softmax(Q K^T * scale) V, [B, H, Tq, D]. */
@@ -29,8 +37,8 @@ export interface MatmulAttentionResult {
 export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): MatmulAttentionResult {
   const op = 'attentionByMatmul';
   requireSameDevice(op, [q, k, v]);
-  const dims = checkOperands(op, q, k, v);
-  const scale = resolveScale(op, options.scale, dims.headDim);
+  const dims = checkAttentionOperands(op, q, k, v);
+  const scale = positiveScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
   const scores = matmul(q, k, { transposeB: true, category: 'scratch' });
   let probabilities: Tensor;
@@ -51,7 +59,7 @@ export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: Atte
 export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, probabilities: Tensor, options: AttentionOptions = {}): AttentionGradients {
   const op = 'attentionByMatmulBackward';
   requireSameDevice(op, [dOut, q, k, v, probabilities]);
-  const dims = checkOperands(op, q, k, v);
+  const dims = checkAttentionOperands(op, q, k, v);
   requireDtype(op, 'dOut', dOut, ['f32']);
   requireDtype(op, 'probabilities', probabilities, ['f32']);
   if (!shapesEqual(dOut.shape, q.shape)) {
@@ -61,7 +69,7 @@ export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v:
   if (!shapesEqual(probabilities.shape, pShape)) {
     throw new ShapeError(`${op}: probabilities ${formatShape(probabilities.shape)} must be ${formatShape(pShape)} for q ${formatShape(q.shape)} and k ${formatShape(k.shape)}`);
   }
-  const scale = resolveScale(op, options.scale, dims.headDim);
+  const scale = positiveScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
   const dProbabilities = matmul(dOut, v, { transposeB: true, category: 'scratch' });
   let dScores: Tensor;
@@ -70,12 +78,16 @@ export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v:
   } finally {
     dProbabilities.dispose();
   }
+  const done: Tensor[] = [];
   try {
-    return {
-      dq: matmul(dScores, k, { category }),
-      dk: matmul(dScores, q, { transposeA: true, category }),
-      dv: matmul(probabilities, dOut, { transposeA: true, category }),
-    };
+    done.push(matmul(dScores, k, { category }));
+    done.push(matmul(dScores, q, { transposeA: true, category }));
+    done.push(matmul(probabilities, dOut, { transposeA: true, category }));
+    const [dq, dk, dv] = done as [Tensor, Tensor, Tensor];
+    return { dq, dk, dv };
+  } catch (error) {
+    for (const t of done) t.dispose();
+    throw error;
   } finally {
     dScores.dispose();
   }
