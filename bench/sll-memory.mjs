@@ -8,13 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
+import { option } from './options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? args[at + 1] : fallback;
-};
 const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);

@@ -10,13 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
+import { option } from './options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? args[at + 1] : fallback;
-};
 const models = option('models', 'mlp,cnn,vit').split(',');
 const steps = Number(option('steps', 5));
 const windows = Number(option('windows', 3));

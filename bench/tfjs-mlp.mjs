@@ -9,13 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { data } from '../dist/src/node.js';
+import { option } from './options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? args[at + 1] : fallback;
-};
 const epochs = Number(option('epochs', 3));
 const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));

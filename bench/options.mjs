@@ -1,0 +1,13 @@
+// The benchmark scripts' command line: `--name value` pairs, read with a fallback.
+const args = process.argv.slice(2);
+
+/** The value after `--name`, or `fallback` when the flag is absent. */
+export function option(name, fallback) {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : fallback;
+}
+
+/** Whether a bare `--name` flag is present. */
+export function flag(name) {
+  return args.includes(`--${name}`);
+}
