@@ -7,7 +7,3 @@ export function option(name, fallback) {
   return at >= 0 ? args[at + 1] : fallback;
 }
 
-/** Whether a bare `--name` flag is present. */
-export function flag(name) {
-  return args.includes(`--${name}`);
-}
