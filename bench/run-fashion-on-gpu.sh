@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fashion-MNIST runs on the GPU machine: CNN and ViT, then the MLP, SLL and backprop, seeds 0-2,
+# Fashion-MNIST runs on the GPU machine: ViT, then the CNN and the MLP, SLL and backprop, seeds 0-2,
 # with the recipe chosen on the validation split (cosine schedule, one warm-up epoch), in order
 # of priority until the time given (seconds, default 330) runs out. Needs the kit
 # (bench/make-gpu-kit.sh) plus the four Fashion-MNIST IDX files in .devicekit/fashion.
@@ -16,10 +16,10 @@ run() {
   timeout "$left" node bench/sll-fashion.mjs --data-dir .devicekit/fashion --out /tmp/fashion "$@" 2>&1 | grep -v 'artificially reduced' | tee -a "$out/fashion.log"
 }
 for seed in 0 1 2; do
-  for method in sll backprop; do run --model cnn --method "$method" --seed "$seed" --epochs 5 --schedule cosine; done
+  for method in sll backprop; do run --model vit --method "$method" --seed "$seed" --epochs 5 --schedule cosine; done
 done
 for seed in 0 1 2; do
-  for method in sll backprop; do run --model vit --method "$method" --seed "$seed" --epochs 5 --schedule cosine; done
+  for method in sll backprop; do run --model cnn --method "$method" --seed "$seed" --epochs 5 --schedule cosine; done
 done
 for seed in 0 1 2; do
   for method in sll backprop; do run --model mlp --method "$method" --seed "$seed" --epochs 10 --schedule cosine; done
