@@ -205,18 +205,7 @@ describe('attention derivative rule', () => {
   });
 
   it('passes the scale through to all three gradients', async () => {
-    const s = shapeOf(1, 2, 9, 11, 5);
-    const data = inputs(s, 60);
-    const dOutData = uniform(2 * 9 * 5, 61);
-    const t = upload(s, data);
-    const dOut = device.tensor(dOutData, [1, 2, 9, 5]);
-    const forward = attention(t.q, t.k, t.v, { scale: 1.3 });
-    const grads = attentionBackward(dOut, t.q, t.k, t.v, forward.out, forward.logSumExp, { scale: 1.3 });
-    const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, 1.3);
-    expectClose(await grads.dq.read(), expected.dq, { rtol: 1e-4, atol: 1e-5 }, 'dq');
-    expectClose(await grads.dk.read(), expected.dk, { rtol: 1e-4, atol: 1e-5 }, 'dk');
-    expectClose(await grads.dv.read(), expected.dv, { rtol: 1e-4, atol: 1e-5 }, 'dv');
-    disposeAll(t.q, t.k, t.v, dOut, forward.out, forward.logSumExp, grads.dq, grads.dk, grads.dv);
+    await checkGradients('fused', shapeOf(1, 2, 9, 11, 5), 60, 1.3);
   });
 });
 
