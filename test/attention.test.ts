@@ -193,34 +193,29 @@ describe('attention derivative rule', () => {
     expectClose(analytic.dv, finiteDifferenceGradient((x) => loss(q, k, x), v), { rtol: 1e-6, atol: 1e-8 }, 'dv');
   });
 
-  it.each([
-    [1, 1, 1, 1, 1],
-    [1, 1, 17, 17, 3],
-    [3, 1, 65, 65, 8],
-    [1, 3, 63, 129, 16],
-    [1, 1, 129, 17, 64],
-    [1, 1, 300, 300, 8],
-  ])('the GPU rule matches the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
-    await checkGradients('fused', shapeOf(b, h, tq, tk, d), 50 + tq + d);
-  });
-
-  it('passes the scale through to all three gradients', async () => {
-    await checkGradients('fused', shapeOf(1, 2, 9, 11, 5), 60, 1.3);
-  });
-});
-
-describe("attention by matmul (the 'matmul' kernel choice)", () => {
-  it.each([
+  // Both kernels on the same shapes: the fused ones (GPUs) and the matmul path (CPU adapters).
+  const shapes = [
     [1, 1, 1, 1, 1],
     [1, 1, 17, 17, 3],
     [3, 1, 65, 65, 8],
     [1, 3, 63, 129, 16],
     [2, 4, 49, 49, 16],
     [1, 1, 129, 17, 64],
-  ])('forward and gradients match the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)', async (b, h, tq, tk, d) => {
-    await checkGradients('matmul', shapeOf(b, h, tq, tk, d), 70 + tq + d, tq === 17 ? 1.3 : undefined);
-  });
+    [1, 1, 300, 300, 8],
+  ] as const;
+  it.each((['fused', 'matmul'] as const).flatMap((kernel) => shapes.map((c) => [kernel, ...c] as const)))(
+    'the %s GPU rule matches the reference (B = %i, H = %i, Tq = %i, Tk = %i, D = %i)',
+    async (kernel, b, h, tq, tk, d) => {
+      await checkGradients(kernel, shapeOf(b, h, tq, tk, d), 50 + tq + d);
+    },
+  );
 
+  it.each(['fused', 'matmul'] as const)('the %s rule passes the scale through to the output and all three gradients', async (kernel) => {
+    await checkGradients(kernel, shapeOf(1, 2, 9, 11, 5), 60, 1.3);
+  });
+});
+
+describe("attention by matmul (the 'matmul' kernel choice)", () => {
   it('refuses a scale that is not positive (the softmax runs at temperature 1 / scale), before any dispatch', () => {
     const t = upload(shapeOf(1, 1, 3, 3, 2), inputs(shapeOf(1, 1, 3, 3, 2), 81));
     const before = device.dispatchCount;
