@@ -11,9 +11,14 @@ import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } fro
 export class Sequential implements Layer {
   readonly name: string;
 
+  /** Index of the first layer with parameters (layers.length if none): where a backward without an input gradient stops. */
+  private readonly firstTrainable: number;
+
   constructor(readonly layers: readonly Layer[]) {
     if (layers.length === 0) throw new ShapeError('sequential: no layers');
     this.name = layers.map((l) => l.name).join(' / ');
+    const first = layers.findIndex((layer) => layer.parameters().length > 0);
+    this.firstTrainable = first < 0 ? layers.length : first;
   }
 
   parameters(): readonly Parameter[] {
@@ -42,8 +47,7 @@ export class Sequential implements Layer {
    */
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
     const wantInput = options.inputGradient === true;
-    const firstTrainable = this.layers.findIndex((layer) => layer.parameters().length > 0);
-    const stop = wantInput ? 0 : firstTrainable < 0 ? this.layers.length : firstTrainable;
+    const stop = wantInput ? 0 : this.firstTrainable;
     const perLayer: Tensor[][] = new Array(this.layers.length);
     let grad = dy;
     for (let i = this.layers.length - 1; i >= 0; i--) {
