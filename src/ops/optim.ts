@@ -12,7 +12,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { columnWorkgroupSize, elementWorkgroups, isSoftwareAdapter, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, runLayout, withDense } from './util.js';
 
 const densify = (t: Tensor) => copy(t, 'scratch');
 
@@ -160,10 +160,9 @@ export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { 
   requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
   if (t.size === 0) return;
   withDense([t], (dt) => {
-    const run = isSoftwareAdapter(device) ? SOFTWARE_CHECK_RUN : 1;
-    const wg = columnWorkgroupSize(device);
+    const { run, wg, workgroups } = runLayout(device, dt.size, SOFTWARE_CHECK_RUN);
     const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: wg, CHECK_RUN: run } });
-    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, elementWorkgroups(Math.ceil(dt.size / run), wg));
+    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, workgroups);
   }, densify);
 }
 
@@ -228,8 +227,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
   if (param.size === 0) return;
   const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged);
   withDense([grad], (dg) => {
-    const run = isSoftwareAdapter(device) ? SOFTWARE_STEP_RUN : 1;
-    const wg = columnWorkgroupSize(device);
+    const { run, wg, workgroups } = runLayout(device, count, SOFTWARE_STEP_RUN);
     const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant, overrides: { WG: wg, STEP_RUN: run } });
     device.dispatch(
       kernel,
@@ -248,7 +246,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
         _pad1: 0,
         _pad2: 0,
       },
-      elementWorkgroups(Math.ceil(count / run), wg),
+      workgroups,
     );
   }, densify);
 }

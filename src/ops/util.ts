@@ -72,8 +72,20 @@ export function rowWorkgroupSize(device: Device, rowLength: number): number {
   return isSoftwareAdapter(device) ? SOFTWARE_ROW_WORKGROUP : treeWorkgroupSize(device, rowLength);
 }
 
+/**
+ * Workgroup size and grid for `count` items of which each thread takes `run` consecutive ones:
+ * `softwareRun` on CPU adapters, where a thread's fixed cost outweighs a cheap item, and 1 on
+ * GPUs, where neighbouring threads should read neighbouring words. The kernel gets `run` as an
+ * override.
+ */
+export function runLayout(device: Device, count: number, softwareRun: number): { run: number; wg: number; workgroups: number } {
+  const run = isSoftwareAdapter(device) ? softwareRun : 1;
+  const wg = columnWorkgroupSize(device);
+  return { run, wg, workgroups: elementWorkgroups(Math.ceil(count / run), wg) };
+}
+
 /** Rows up to this long get a thread each on CPU adapters (see rowLayout). */
-export const SHORT_ROW_LIMIT = 1024;
+const SHORT_ROW_LIMIT = 1024;
 /** Threads (rows) per workgroup in thread-per-row mode: no barriers, so any multiple of the SIMD width. */
 const THREAD_PER_ROW_WORKGROUP = 64;
 
