@@ -142,6 +142,31 @@ describe('sll command', () => {
     expect(await trainCommand([...SMALL, '--out', straightDir], { openDevice, out: capture() }).catch((e: Error) => e.message)).toMatch(/already holds a run: continue it with --resume/);
   });
 
+  it('--no-normalize trains on [0, 1] pixels, eval maps to them, and a resume with other statistics is refused', async () => {
+    const dir = join(tmp(), 'raw');
+    const out = capture();
+    expect(await trainCommand([...SMALL, '--epochs', '1', '--no-normalize', '--out', dir], { openDevice, out })).toBe(0);
+    const config = new RunDirectory(dir).readJson('config') as { spec: { dataset: { normalize?: boolean } }; data: { mean: number; std: number } };
+    expect(config.spec.dataset.normalize).toBe(false);
+    expect(config.data).toMatchObject({ mean: 0, std: 1 });
+    const trained = Number(/test accuracy (\d+\.\d\d)%/.exec(out.text())?.[1]);
+    const evalOut = capture();
+    expect(await main(['eval', dir], evalOut)).toBe(0);
+    expect(Number(/accuracy (\d+\.\d\d)% \(\d+\/2000\)/.exec(evalOut.text())?.[1])).toBeCloseTo(trained, 2);
+
+    // The checkpoint was trained on [0, 1] pixels: standardized ones must not continue it.
+    const device = await openDevice();
+    try {
+      const spec = decodeCheckpoint(new Uint8Array(readFileSync(join(dir, 'checkpoint.safetensors')))).meta.spec;
+      const error = await runTraining(device, { spec, dataset: loadDigits(), outDir: dir, resume: true }).catch((e: Error) => e.message);
+      expect(error).toMatch(/trained on pixels normalized with mean 0 and std 1, but the dataset given has mean 0\.\d+ and std 0\.\d+/);
+      const fresh = await runTraining(device, { spec, dataset: loadDigits(), outDir: join(tmp(), 'mismatch') }).catch((e: Error) => e.message);
+      expect(fresh).toMatch(/dataset\.normalize false, but .+ was standardized \(mean 0\.\d+, std 0\.\d+\)/);
+    } finally {
+      device.destroy();
+    }
+  });
+
   it('a non-finite gradient stops the run naming the block and step, and the last good checkpoint stays', async () => {
     const digits = loadDigits();
     const dir = join(tmp(), 'nan');

@@ -64,6 +64,7 @@ export const TRAIN_COMMAND: CommandSpec = {
     { name: 'data-dir', type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
     { name: 'validation', type: 'integer', help: 'training examples held out (from the end) for validation', defaultText: '5000, or 10% of small sets', group: 'data' },
     { name: 'augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', defaultText: 'on for CIFAR', group: 'data' },
+    { name: 'normalize', type: 'boolean', help: 'standardize pixels with the training mean and std (off: keep [0, 1])', defaultText: 'on', group: 'data' },
     { name: 'train-count', type: 'integer', help: 'train on the first N training examples only (quick experiments)', defaultText: 'all', group: 'data' },
 
     { name: 'config', type: 'string', help: 'JSON file with a training spec (a run\'s config.json works); flags override it', value: 'FILE', group: 'run' },
@@ -147,6 +148,7 @@ export function specFromFlags(v: Values, dataset: { name: string; classes: numbe
       name: dataset.name,
       validation: (v.validation as number | undefined) ?? base.dataset?.validation ?? (dataset.trainCount >= 20_000 ? 5000 : Math.round(dataset.trainCount / 10)),
       augment: (v.augment as boolean | undefined) ?? base.dataset?.augment ?? isCifar,
+      ...(((v.normalize as boolean | undefined) ?? base.dataset?.normalize) !== undefined ? { normalize: (v.normalize as boolean | undefined) ?? base.dataset!.normalize! } : {}),
       ...(((v['train-count'] as number | undefined) ?? base.dataset?.trainCount) !== undefined ? { trainCount: (v['train-count'] as number | undefined) ?? base.dataset!.trainCount! } : {}),
     },
     epochs: (v.epochs as number | undefined) ?? base.epochs ?? 10,
@@ -218,6 +220,7 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
   const v = args.values;
   const resumeDir = v.resume as string | undefined;
   let datasetName: string;
+  let normalize: boolean | undefined;
   let base: Partial<TrainingSpec> = {};
   if (resumeDir !== undefined) {
     const given = Object.keys(v).filter((k) => v[k] !== undefined && k !== 'resume' && k !== 'data-dir');
@@ -225,14 +228,16 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     const config = new RunDirectory(resumeDir).readJson('config') as { spec?: TrainingSpec };
     if (!config.spec?.dataset?.name) throw new UsageError(`${resumeDir}/config.json: no training spec in it`, 'train');
     datasetName = config.spec.dataset.name;
+    normalize = config.spec.dataset.normalize;
   } else {
     if (v.config !== undefined) base = readConfigFile(v.config as string);
     datasetName = (v.dataset as string | undefined) ?? base.dataset?.name ?? 'digits';
+    normalize = (v.normalize as boolean | undefined) ?? base.dataset?.normalize;
   }
   datasetInfo(datasetName); // an unknown name fails here, listing the known ones
   const dataDir = v['data-dir'] as string | undefined;
   ctx.out.write(`loading ${datasetName}...\n`);
-  const dataset = loadDatasetByName(datasetName, dataDir !== undefined ? { dir: dataDir } : {});
+  const dataset = loadDatasetByName(datasetName, { ...(dataDir !== undefined ? { dir: dataDir } : {}), ...(normalize !== undefined ? { normalize } : {}) });
   // When resuming, runTraining takes the spec from the checkpoint; this one is only checked.
   const spec = specFromFlags(v, { name: datasetName, classes: dataset.classes, trainCount: dataset.train.count }, base);
   const outDir = resumeDir ?? (v.out as string | undefined) ?? freshDirectory(join('runs', `${datasetName}-${spec.model.kind}-${spec.method}-seed${spec.seed}`));

@@ -73,11 +73,17 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
     if (saved.classes !== dataset.classes || saved.inputShape.some((d, i) => d !== dataset.shape[i])) {
       throw new Error(`${source}: saved for ${saved.name} (${saved.inputShape.join('x')}, ${saved.classes} classes), but the dataset given is ${dataset.name} (${dataset.shape.join('x')}, ${dataset.classes} classes)`);
     }
+    if (saved.mean !== dataset.mean || saved.std !== dataset.std) {
+      throw new Error(`${source}: trained on pixels normalized with mean ${saved.mean} and std ${saved.std}, but the dataset given has mean ${dataset.mean} and std ${dataset.std}`);
+    }
   } else {
     if (dir.has('checkpoint') || dir.has('metrics')) {
       throw new Error(`${options.outDir} already holds a run: continue it with --resume ${options.outDir}, or choose another --out directory`);
     }
     checkTrainingSpec(spec, dataset.classes);
+    if (spec.dataset.normalize === false && (dataset.mean !== 0 || dataset.std !== 1)) {
+      throw new Error(`the spec says dataset.normalize false, but ${dataset.name} was standardized (mean ${dataset.mean}, std ${dataset.std})`);
+    }
   }
   // The registry's name (what `sll eval` looks the dataset up by), not the loader's label.
   const data: CheckpointData = { name: spec.dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, ...(options.classNames ? { classNames: [...options.classNames] } : {}) };

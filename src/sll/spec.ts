@@ -73,6 +73,8 @@ export interface TrainingSpec {
     augment: boolean;
     /** Train on the first N examples of the training part only (quick experiments); absent: all. */
     trainCount?: number;
+    /** Standardize pixels with the training split's mean and std; false keeps them in [0, 1]. Absent: true. */
+    normalize?: boolean;
   };
   epochs: number;
   batchSize: number;
@@ -119,6 +121,7 @@ export function checkTrainingSpec(spec: TrainingSpec, classes?: number): Trainin
   if (!Number.isSafeInteger(spec.dataset.validation) || spec.dataset.validation < 0) fail('dataset.validation', `must be a count >= 0, got ${JSON.stringify(spec.dataset.validation)}`);
   if (typeof spec.dataset.augment !== 'boolean') fail('dataset.augment', 'must be true or false');
   if (spec.dataset.trainCount !== undefined) positiveInteger('dataset.trainCount', spec.dataset.trainCount);
+  if (spec.dataset.normalize !== undefined && typeof spec.dataset.normalize !== 'boolean') fail('dataset.normalize', 'must be true or false');
   positiveInteger('epochs', spec.epochs);
   positiveInteger('batchSize', spec.batchSize);
   positiveInteger('metricsEvery', spec.metricsEvery);
