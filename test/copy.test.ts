@@ -77,6 +77,50 @@ describe('views and copies', () => {
     for (const t of [ta, tb, out]) t.dispose();
   });
 
+  it.each([
+    // [source shape, target shape]: repeated runs (copyRuns on CPU), a new leading axis, short runs (copyStrided).
+    [[3, 1, 17], [2, 3, 5, 17]],
+    [[1, 63], [65, 63]],
+    [[4, 1], [4, 3]],
+    [[1], [127]],
+  ])('expand %j to %j repeats size-1 axes at stride 0, and copies as broadcasting does', async (shape, target) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = uniform(n, 5);
+    const x = device.tensor(data, shape);
+    const view = x.expand(target);
+    expect(view.shape).toEqual(target);
+    const dense = ops.contiguous(view);
+    const lead = target.length - shape.length;
+    const want: number[] = [];
+    const total = target.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < total; i++) {
+      // Row-major coordinates of i in `target`, mapped to the source (coordinate 0 on size-1 axes).
+      let rest = i;
+      let source = 0;
+      let stride = 1;
+      for (let axis = target.length - 1; axis >= lead; axis--) {
+        const coord = rest % target[axis]!;
+        rest = Math.floor(rest / target[axis]!);
+        const size = shape[axis - lead]!;
+        source += (size === 1 ? 0 : coord) * stride;
+        stride *= size;
+      }
+      want.push(Math.fround(data[source]!));
+    }
+    expect(Array.from(await dense.read())).toEqual(want);
+    for (const t of [x, view, dense]) t.dispose();
+  });
+
+  it('expand refuses axes that neither match nor are 1, and a copy into an expanded view', () => {
+    const x = device.zeros([3, 2]);
+    expect(() => x.expand([3, 4])).toThrow(/expand: cannot broadcast \[3, 2\] f32 to \[3, 4\]/);
+    expect(() => x.expand([2])).toThrow(/cannot broadcast/);
+    const row = device.zeros([1, 2]);
+    const repeated = row.expand([3, 2]);
+    expect(() => ops.copyInto(repeated, x)).toThrow(/copyInto: destination .* repeats elements/);
+    for (const t of [x, row, repeated]) t.dispose();
+  });
+
   it('reshapes dense tensors and refuses strided ones', () => {
     const x = device.zeros([4, 6]);
     const r = x.reshape([2, -1, 3]);

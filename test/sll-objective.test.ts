@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { featuresBackward, featuresForward, featureWidth } from '../src/sll/features.js';
 import { classModeObjective, latentModeObjective, LocalObjective, orthogonalRows, type LocalObjectiveConfig } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
@@ -121,5 +122,29 @@ describe('the local objective and its analytic gradient', () => {
     expect(() => new LocalObjective(device, { config: classModeObjective(4, { d0: 5 }), classes: 4, features: 3, projectionSeed: [1, 1], headSeed: [1, 2], dropoutSeed: [1, 3], label: 'block 2' })).toThrow(
       /block 2: class mode needs d0 = number of classes \(4\), got d0 = 5/,
     );
+  });
+});
+
+describe('phi and phi^T', () => {
+  // phi is linear, so phi^T is right exactly when <phi(h), du> = <h, phi^T(du)> for any h and du.
+  it.each([
+    ['identity', [3, 17]],
+    ['flatten', [2, 3, 4, 5]],
+    ['gap', [2, 3, 4, 5]],
+    ['mean-token', [3, 7, 5]],
+    ['cls-token', [3, 7, 5]],
+  ] as const)('%s on %j: the backward rule is the transpose of the forward one', async (kind, shape) => {
+    const hData = uniform(shape.reduce((a, b) => a * b, 1), 11);
+    const h = device.tensor(hData, [...shape]);
+    const u = featuresForward(kind, h);
+    expect(u.shape).toEqual([shape[0], featureWidth(kind, shape)]);
+    const duData = uniform(u.size, 12);
+    const du = device.tensor(duData, u.shape);
+    const dh = featuresBackward(kind, du, shape);
+    expect(dh.shape).toEqual([...shape]);
+    const lhs = dot(Float64Array.from(await u.read()), Float64Array.from(duData, Math.fround));
+    const rhs = dot(Float64Array.from(hData, Math.fround), Float64Array.from(await dh.read()));
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-5 * (1 + Math.abs(lhs)));
+    for (const t of [h, u, du, dh]) t.dispose();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Tensor: a GPU buffer with a shape, strides, an element offset and a dtype.
  *
- * Views (reshape, transpose, permute, slice) share storage and cost nothing; ops that need a
+ * Views (reshape, transpose, permute, slice, expand) share storage and cost nothing; ops that need a
  * dense operand copy a view with `contiguous()` (src/ops/copy.ts). Storage is reference counted:
  * the buffer returns to the pool when the last tensor viewing it is disposed. `using` works
  * through `Symbol.dispose`.
@@ -156,6 +156,20 @@ export class Tensor {
     axes[a] = b;
     axes[b] = a;
     return this.permute(axes);
+  }
+
+  /**
+   * A broadcast view: size-1 axes (and new leading axes) repeated to `shape` at stride 0, as
+   * NumPy's broadcast_to. Read-only in effect: writing through it would hit one element many times.
+   */
+  expand(shape: Shape): Tensor {
+    const lead = shape.length - this.rank;
+    const fits = lead >= 0 && this.shape.every((d, i) => d === shape[lead + i] || d === 1);
+    if (!fits || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+      throw new ShapeError(`expand: cannot broadcast ${this.describe()} to ${formatShape(shape)} (each axis must match or be 1)`);
+    }
+    const strides = shape.map((d, i) => (i < lead || (this.shape[i - lead] === 1 && d !== 1) ? 0 : this.strides[i - lead]!));
+    return this.view(shape, strides, this.offset);
   }
 
   /** A view of elements [start, end) along one axis. */

@@ -9,9 +9,10 @@
  */
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
+import type { MemoryCategory } from '../gpu/pool.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy, copyInto } from '../ops/copy.js';
-import { add, scale } from '../ops/elementwise.js';
+import { scale } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
 import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
 
@@ -71,21 +72,9 @@ export class MeanTokens extends TokenPooling {
     return mean(x, [1]);
   }
 
-  protected spread(dy: Tensor, [n, t, d]: [number, number, number]): Tensor {
-    // dy / T broadcast over the token axis: scale the small [N, D] tensor first, then one
-    // broadcasting add onto zeros (cleared by the encoder, no dispatch) writes [N, T, D].
-    const scaled = scale(dy, 1 / t, 'scratch');
-    const rows = scaled.reshape([n, 1, d]);
-    scaled.dispose();
-    const zeros = dy.device.zeros([n, t, d], 'f32', 'scratch');
-    try {
-      return add(zeros, rows);
-    } finally {
-      zeros.dispose();
-      rows.dispose();
-    }
-  }
-}
+  protected spread(dy: Tensor, shape: [number, number, number]): Tensor {
+    return meanTokensBackward(dy, shape);
+  }}
 
 /** Token 0: the class token that PatchEmbedding({ classToken: true }) prepends (ViT's head input). */
 export class ClassToken extends TokenPooling {
@@ -103,17 +92,39 @@ export class ClassToken extends TokenPooling {
     }
   }
 
-  protected spread(dy: Tensor, [n, t, d]: [number, number, number]): Tensor {
-    const dx = dy.device.zeros([n, t, d]);
-    const first = dx.slice(1, 0, 1);
-    const source = reshapeView(dy, [n, 1, d]);
-    try {
-      copyInto(first, source);
-      return dx;
-    } finally {
-      first.dispose();
-      source.dispose();
-    }
+  protected spread(dy: Tensor, shape: [number, number, number]): Tensor {
+    return classTokenBackward(dy, shape);
+  }}
+
+/**
+ * dL/dx [N, T, D] of the token mean, from dL/dy [N, D]: dy / T on every token. The small [N, D]
+ * tensor is scaled, then one copy repeats it over T through a stride-0 view (one pass over the
+ * output, where a broadcasting add onto zeros walked three axes per element).
+ */
+export function meanTokensBackward(dy: Tensor, [n, t, d]: readonly [number, number, number], category: MemoryCategory = 'activation'): Tensor {
+  const scaled = scale(dy, 1 / t, 'scratch');
+  const rows = reshapeView(scaled, [n, 1, d]);
+  scaled.dispose();
+  const repeated = rows.expand([n, t, d]);
+  rows.dispose();
+  try {
+    return copy(repeated, category);
+  } finally {
+    repeated.dispose();
+  }
+}
+
+/** dL/dx [N, T, D] of token 0's selection, from dL/dy [N, D]: dy on token 0, zero elsewhere. */
+export function classTokenBackward(dy: Tensor, [n, t, d]: readonly [number, number, number], category: MemoryCategory = 'activation'): Tensor {
+  const dx = dy.device.zeros([n, t, d], 'f32', category);
+  const first = dx.slice(1, 0, 1);
+  const source = reshapeView(dy, [n, 1, d]);
+  try {
+    copyInto(first, source);
+    return dx;
+  } finally {
+    first.dispose();
+    source.dispose();
   }
 }
 

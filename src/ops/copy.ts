@@ -50,6 +50,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
     throw new ShapeError(`copyInto: shapes differ (${formatShape(dst.shape)} <- ${formatShape(src.shape)})`);
   }
   if (dst.storage === src.storage) throw new ShapeError('copyInto: source and destination share storage; copy the source first');
+  if (dst.shape.some((d, i) => d > 1 && dst.strides[i] === 0)) throw new ShapeError(`copyInto: destination ${dst.toString()} repeats elements (an expand view); write into a dense tensor`);
   const count = src.size;
   if (count === 0) return;
   const wg = columnWorkgroupSize(device);

@@ -9,10 +9,10 @@
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { contiguous, copyInto } from '../ops/copy.js';
-import { add, scale } from '../ops/elementwise.js';
+import { contiguous } from '../ops/copy.js';
 import { globalAvgPool, globalAvgPoolBackward } from '../ops/pool.js';
 import { mean } from '../ops/reduce.js';
+import { classTokenBackward, meanTokensBackward } from '../nn/tokens.js';
 import type { FeatureMapKind } from './config.js';
 
 /** Width of the features phi gives for a block output of this shape (batch first). */
@@ -62,31 +62,20 @@ export function featuresForward(kind: FeatureMapKind, h: Tensor): Tensor {
 
 /** dL/dh = phi^T(dL/du), in the shape of h. The caller disposes it. */
 export function featuresBackward(kind: FeatureMapKind, du: Tensor, hShape: Shape): Tensor {
-  const device = du.device;
   switch (kind) {
     case 'identity':
     case 'flatten':
       return du.reshape(hShape);
     case 'gap':
       return globalAvgPoolBackward(du, hShape, 'scratch');
-    case 'mean-token': {
-      const [batch, tokens, width] = hShape as [number, number, number];
-      const spread = du.reshape([batch, 1, width]);
-      const zeros = device.zeros(hShape, 'f32', 'scratch');
-      const summed = add(zeros, spread, 'scratch');
-      const dh = scale(summed, 1 / tokens, 'scratch');
-      for (const t of [spread, zeros, summed]) t.dispose();
-      return dh;
-    }
-    case 'cls-token': {
-      const [batch, , width] = hShape as [number, number, number];
-      const dh = device.zeros(hShape, 'f32', 'scratch');
-      const first = dh.slice(1, 0, 1);
-      const source = du.reshape([batch, 1, width]);
-      copyInto(first, source);
-      first.dispose();
-      source.dispose();
-      return dh;
-    }
+    case 'mean-token':
+      return meanTokensBackward(du, tokenShape(hShape), 'scratch');
+    case 'cls-token':
+      return classTokenBackward(du, tokenShape(hShape), 'scratch');
   }
+}
+
+function tokenShape(shape: Shape): [number, number, number] {
+  if (shape.length !== 3) throw new ShapeError(`phi^T: tokens must be [N, T, D], got ${formatShape(shape)}`);
+  return [shape[0]!, shape[1]!, shape[2]!];
 }
