@@ -38,6 +38,7 @@ function recordOfRun(path) {
       batchSize: spec.batchSize,
       lr: spec.optimizer.lr,
       schedule: spec.schedule,
+      heldOut: spec.dataset.validation,
       objective: spec.method === 'sll' ? spec.objective : undefined,
       key: JSON.stringify(recipe),
     },
@@ -69,11 +70,18 @@ console.log('|---|---|---|---|---|---|---|---|---|');
 for (const runs of groups.values()) {
   const acc = runs.map((r) => r.test.accuracy);
   const heads = runs[0].test.blockAccuracy.map((_, i) => pct(mean(runs.map((r) => r.test.blockAccuracy[i])))).join(' / ') || '-';
-  const val = runs.map((r) => r.epochs.at(-1).validation.accuracy);
+  // Runs trained on the whole training file (validation 0) have no validation accuracy.
+  const val = runs.map((r) => r.epochs.at(-1).validation?.accuracy).filter((v) => v !== undefined);
   const seconds = runs.flatMap((r) => r.epochs.map((e) => e.seconds));
   const { recipe } = runs[0];
-  const recipeText = `${recipe.epochs} ep, batch ${recipe.batchSize}, Adam ${recipe.lr}, ${recipe.schedule.kind}${recipe.objective ? `, ${recipe.objective.mode} d0 ${recipe.objective.d0} tau ${recipe.objective.tau}` : ''}`;
+  const recipeText = [
+    `${recipe.epochs} ep, batch ${recipe.batchSize}, Adam ${recipe.lr}, ${recipe.schedule.kind}`,
+    recipe.schedule.warmupEpochs !== undefined ? ` (warm-up ${recipe.schedule.warmupEpochs} ep)` : '',
+    // Run directories say how many images were held out; the older JSON records name the split.
+    recipe.heldOut !== undefined ? (recipe.heldOut > 0 ? `, ${recipe.heldOut} held out` : ', no held-out split') : recipe.validation ? `, validation: ${recipe.validation}` : '',
+    recipe.objective ? `, ${recipe.objective.mode} d0 ${recipe.objective.d0} tau ${recipe.objective.tau}` : '',
+  ].join('');
   console.log(
-    `| ${runs[0].model} | ${runs[0].method} | ${runs.map((r) => r.seed).join(', ')} | ${pct(mean(acc))} (${pct(Math.min(...acc))}-${pct(Math.max(...acc))}) | ${heads} | ${pct(mean(val))} | ${mean(seconds).toFixed(0)} | ${recipeText} | ${runs[0].adapter.description} |`,
+    `| ${runs[0].model} | ${runs[0].method} | ${runs.map((r) => r.seed).join(', ')} | ${pct(mean(acc))} (${pct(Math.min(...acc))}-${pct(Math.max(...acc))}) | ${heads} | ${val.length > 0 ? pct(mean(val)) : '-'} | ${mean(seconds).toFixed(0)} | ${recipeText} | ${runs[0].adapter.description} |`,
   );
 }
