@@ -74,7 +74,8 @@ export class MeanTokens extends TokenPooling {
 
   protected spread(dy: Tensor, shape: [number, number, number]): Tensor {
     return meanTokensBackward(dy, shape);
-  }}
+  }
+}
 
 /** Token 0: the class token that PatchEmbedding({ classToken: true }) prepends (ViT's head input). */
 export class ClassToken extends TokenPooling {
@@ -94,7 +95,8 @@ export class ClassToken extends TokenPooling {
 
   protected spread(dy: Tensor, shape: [number, number, number]): Tensor {
     return classTokenBackward(dy, shape);
-  }}
+  }
+}
 
 /**
  * dL/dx [N, T, D] of the token mean, from dL/dy [N, D]: dy / T on every token. The small [N, D]
