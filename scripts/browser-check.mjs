@@ -77,7 +77,13 @@ function finish(code) {
   clearTimeout(deadline);
   server.close();
   browser.once('exit', () => {
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes can still be writing into the profile when the main process
+    // exits: retry, and never let a leftover temp directory turn a passed check into a failure.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (error) {
+      console.error(`browser-check: could not remove the profile ${profile}: ${error.message}`);
+    }
     process.exit(code);
   });
   browser.kill();
