@@ -109,6 +109,28 @@ describe('trainers', () => {
     model.dispose();
   });
 
+  it('without input alignment, blocks with no same-width block before them have no alignment term and no input projection', async () => {
+    const model = mlp(device, { inputShape: [20], hidden: [32, 32, 32], classes: 10, seed: 1 });
+    const widths = [16, 24, 24];
+    const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 20, objective: (i) => latentModeObjective({ d0: widths[i]!, inputAlignment: false }) });
+    // Only the blocks' own projections: no R_0 for block 1, none for block 2 (d0 changes there).
+    expect(trainer.stateBytes().projections).toBe(4 * (16 * 32 + 24 * 32 + 24 * 32));
+    const data = blobs(1000, 3);
+    for (let s = 0; s < 20; s++) {
+      const start = (s * 50) % 1000;
+      const x = device.tensor(data.images.slice(start * 20, (start + 50) * 20), [50, 20]);
+      const y = device.tensor(data.labels.slice(start, start + 50), [50], 'i32');
+      trainer.trainStep(x, y);
+      x.dispose();
+      y.dispose();
+    }
+    const units = (await trainer.readMetrics()).units;
+    expect(units.map((u) => u.alignment === undefined)).toEqual([true, true, false, true]);
+    expect(units[2]!.alignment).toBeGreaterThan(0);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('gives the same losses for the same seed on the same adapter', async () => {
     const a = await train('sll', 2, { steps: 20 });
     const b = await train('sll', 2, { steps: 20 });

@@ -22,6 +22,12 @@ export interface LocalObjectiveConfig {
   dropout: number;
   /** Align pi with the previous block's posterior (true), or drop the term (false). */
   alignment: boolean;
+  /**
+   * With alignment on: a block with no same-width block before it (block 1, or the first block
+   * after a change of d0) aligns with a fixed projection of its own input (true, SLL.md's
+   * R_0), or has no alignment term (false). Absent: true.
+   */
+  inputAlignment?: boolean;
   /** Entries of the fixed projection R: Gaussian, Rademacher (+-1), or orthogonal rows. */
   projection: 'gaussian' | 'rademacher' | 'orthogonal';
   /** fan-in: entries of variance 1/d_i (v has unit scale); jl: variance 1/d0. */
@@ -61,4 +67,5 @@ export function checkObjectiveConfig(config: LocalObjectiveConfig, classes: numb
   if (!(config.tau > 0) || !Number.isFinite(config.tau)) fail(`tau must be positive, got ${config.tau}`);
   if (!(config.dropout >= 0 && config.dropout < 1)) fail(`dropout p must be in [0, 1), got ${config.dropout}`);
   if (!(config.likelihoodWeight >= 0) || !(config.alignmentWeight >= 0)) fail('term weights must be >= 0');
+  if (config.inputAlignment !== undefined && typeof config.inputAlignment !== 'boolean') fail(`inputAlignment must be true or false, got ${JSON.stringify(config.inputAlignment)}`);
 }

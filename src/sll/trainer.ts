@@ -103,6 +103,8 @@ export class Trainer {
    * from the previous block's (SLL.md, "Default recipe"). Indexed by block.
    */
   private readonly alignmentProjections = new Map<number, Tensor>();
+  /** What each block aligns with: its input's projection, the previous block, or nothing. */
+  private readonly alignmentSources: Array<'input' | 'previous' | 'none'> = [];
   private readonly units: Unit[];
   private readonly window: number;
   private stepInWindow = 0;
@@ -135,7 +137,9 @@ export class Trainer {
       });
       model.blocks.forEach((_, i) => {
         const objective = objectiveOf(i);
-        if (!objective.alignment || (i > 0 && objectiveOf(i - 1).d0 === objective.d0)) return;
+        const source = !objective.alignment ? 'none' : i > 0 && objectiveOf(i - 1).d0 === objective.d0 ? 'previous' : objective.inputAlignment === false ? 'none' : 'input';
+        this.alignmentSources.push(source);
+        if (source !== 'input') return;
         const inputShape = i === 0 ? model.inputShape : model.blockShapes[i - 1]!;
         const inputWidth = featureWidth('flatten', [1, ...inputShape]);
         this.alignmentProjections.set(i, createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)));
@@ -148,7 +152,7 @@ export class Trainer {
       flags: device.zeros([1], 'u32', 'scratch'),
       likelihoodSum: device.zeros([], 'f32', 'scratch'),
       alignmentSum: device.zeros([], 'f32', 'scratch'),
-      hasAlignment: this.method === 'sll' && i < model.blocks.length && objectiveOf(i).alignment,
+      hasAlignment: this.method === 'sll' && i < model.blocks.length && this.alignmentSources[i] !== 'none',
     }));
   }
 
@@ -236,9 +240,10 @@ export class Trainer {
    * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input.
    */
   private alignmentTarget(i: number, input: Tensor, previous: Tensor | undefined): Tensor | undefined {
-    const projection = this.alignmentProjections.get(i);
-    if (!projection) return previous;
+    if (this.alignmentSources[i] === 'previous') return previous;
     previous?.dispose();
+    const projection = this.alignmentProjections.get(i);
+    if (!projection) return undefined;
     const flat = featuresForward('flatten', input);
     const v0 = matmul(flat, projection, { transposeB: true, category: 'scratch' });
     flat.dispose();
