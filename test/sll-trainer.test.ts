@@ -19,6 +19,19 @@ function blobs(count: number, seed: number) {
   return { images, labels };
 }
 
+/** `steps` SLL or backprop steps of batch 50 over 1,000 blobs. */
+function trainOnBlobs(trainer: Trainer, steps: number): void {
+  const data = blobs(1000, 3);
+  for (let s = 0; s < steps; s++) {
+    const start = (s * 50) % 1000;
+    const x = device.tensor(data.images.slice(start * 20, (start + 50) * 20), [50, 20]);
+    const y = device.tensor(data.labels.slice(start, start + 50), [50], 'i32');
+    trainer.trainStep(x, y);
+    x.dispose();
+    y.dispose();
+  }
+}
+
 async function train(method: Method, depth: number, { steps = 60, batch = 50, poison = -1 } = {}) {
   const model = mlp(device, { inputShape: [20], hidden: new Array(depth).fill(32), classes: 10, seed: 1 });
   const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 10 });
@@ -88,15 +101,7 @@ describe('trainers', () => {
     const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 60, objective: (i) => latentModeObjective({ d0: widths[i]! }) });
     // Block 1 aligns with R_0 of the input, block 2 with a projection of its own input (d0 changes), block 3 with block 2.
     expect(trainer.stateBytes().projections).toBe(4 * (16 * 32 + 24 * 32 + 24 * 32 + 16 * 20 + 24 * 32));
-    const data = blobs(1000, 3);
-    for (let s = 0; s < 60; s++) {
-      const start = (s * 50) % 1000;
-      const x = device.tensor(data.images.slice(start * 20, (start + 50) * 20), [50, 20]);
-      const y = device.tensor(data.labels.slice(start, start + 50), [50], 'i32');
-      trainer.trainStep(x, y);
-      x.dispose();
-      y.dispose();
-    }
+    trainOnBlobs(trainer, 60);
     const metrics = await trainer.readMetrics();
     for (const unit of metrics.units.slice(0, 3)) expect(unit.alignment).toBeGreaterThan(0);
     const test = blobs(500, 3);
@@ -115,15 +120,7 @@ describe('trainers', () => {
     const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 20, objective: (i) => latentModeObjective({ d0: widths[i]!, inputAlignment: false }) });
     // Only the blocks' own projections: no R_0 for block 1, none for block 2 (d0 changes there).
     expect(trainer.stateBytes().projections).toBe(4 * (16 * 32 + 24 * 32 + 24 * 32));
-    const data = blobs(1000, 3);
-    for (let s = 0; s < 20; s++) {
-      const start = (s * 50) % 1000;
-      const x = device.tensor(data.images.slice(start * 20, (start + 50) * 20), [50, 20]);
-      const y = device.tensor(data.labels.slice(start, start + 50), [50], 'i32');
-      trainer.trainStep(x, y);
-      x.dispose();
-      y.dispose();
-    }
+    trainOnBlobs(trainer, 20);
     const units = (await trainer.readMetrics()).units;
     expect(units.map((u) => u.alignment === undefined)).toEqual([true, true, false, true]);
     expect(units[2]!.alignment).toBeGreaterThan(0);
