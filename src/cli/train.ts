@@ -55,7 +55,7 @@ export const TRAIN_COMMAND: CommandSpec = {
     { name: 'tau', type: 'number', help: 'temperature of pi = softmax(v / tau)', defaultText: '1 (latent: 2)', group: 'SLL' },
     { name: 'dropout', type: 'number', help: "multiplicative dropout on the projection's input", defaultText: '0', group: 'SLL' },
     { name: 'alignment', type: 'boolean', help: 'Bhattacharyya alignment to the previous block', defaultText: 'on', group: 'SLL' },
-    { name: 'input-alignment', type: 'boolean', help: 'block 1 aligns to a fixed projection of the input (R_0); off: block 1 has no alignment term', defaultText: 'on', group: 'SLL' },
+    { name: 'input-alignment', type: 'boolean', help: 'block 1 (and a block after a change of d0) aligns to a fixed projection of its input (R_0); off: no alignment term there', defaultText: 'on', group: 'SLL' },
     { name: 'projection', type: 'string', choices: ['gaussian', 'rademacher', 'orthogonal'], help: 'entries of the fixed projections', defaultText: 'gaussian', group: 'SLL' },
     { name: 'scaling', type: 'string', choices: ['fan-in', 'jl'], help: 'projection scale: 1/d_i (fan-in) or 1/d0 (jl)', defaultText: 'fan-in', group: 'SLL' },
     { name: 'likelihood-weight', type: 'number', help: 'weight of the likelihood term', defaultText: '1', group: 'SLL' },
@@ -105,6 +105,11 @@ function readConfigFile(path: string): Partial<TrainingSpec> {
   return (typeof record.spec === 'object' && record.spec !== null ? record.spec : record) as Partial<TrainingSpec>;
 }
 
+/** { [key]: value } when the value is given, else nothing: optional spec fields stay absent from config.json. */
+function optionalField<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
 /** The spec that flags and an optional config file describe; defaults fill the rest. */
 export function specFromFlags(v: Values, dataset: { name: string; classes: number; trainCount: number }, base: Partial<TrainingSpec> = {}): TrainingSpec {
   const kind = ((v.model as string | undefined) ?? base.model?.kind ?? 'mlp') as ModelKind;
@@ -136,7 +141,7 @@ export function specFromFlags(v: Values, dataset: { name: string; classes: numbe
     tau: (v.tau as number | undefined) ?? modeDefaults.tau,
     dropout: (v.dropout as number | undefined) ?? objectiveBase.dropout,
     alignment: (v.alignment as boolean | undefined) ?? objectiveBase.alignment,
-    ...(((v['input-alignment'] as boolean | undefined) ?? objectiveBase.inputAlignment) !== undefined ? { inputAlignment: (v['input-alignment'] as boolean | undefined) ?? objectiveBase.inputAlignment! } : {}),
+    ...optionalField('inputAlignment', (v['input-alignment'] as boolean | undefined) ?? objectiveBase.inputAlignment),
     projection: (v.projection as TrainingSpec['objective']['projection'] | undefined) ?? objectiveBase.projection,
     scaling: (v.scaling as TrainingSpec['objective']['scaling'] | undefined) ?? objectiveBase.scaling,
     likelihoodWeight: (v['likelihood-weight'] as number | undefined) ?? objectiveBase.likelihoodWeight,
@@ -150,8 +155,8 @@ export function specFromFlags(v: Values, dataset: { name: string; classes: numbe
       name: dataset.name,
       validation: (v.validation as number | undefined) ?? base.dataset?.validation ?? (dataset.trainCount >= 20_000 ? 5000 : Math.round(dataset.trainCount / 10)),
       augment: (v.augment as boolean | undefined) ?? base.dataset?.augment ?? isCifar,
-      ...(((v.normalize as boolean | undefined) ?? base.dataset?.normalize) !== undefined ? { normalize: (v.normalize as boolean | undefined) ?? base.dataset!.normalize! } : {}),
-      ...(((v['train-count'] as number | undefined) ?? base.dataset?.trainCount) !== undefined ? { trainCount: (v['train-count'] as number | undefined) ?? base.dataset!.trainCount! } : {}),
+      ...optionalField('normalize', (v.normalize as boolean | undefined) ?? base.dataset?.normalize),
+      ...optionalField('trainCount', (v['train-count'] as number | undefined) ?? base.dataset?.trainCount),
     },
     epochs: (v.epochs as number | undefined) ?? base.epochs ?? 10,
     batchSize: (v.batch as number | undefined) ?? base.batchSize ?? 128,
