@@ -94,6 +94,16 @@ interface Unit {
   hasAlignment: boolean;
 }
 
+/**
+ * What a block aligns with: the previous block's posterior when it has the same d0, else a fixed
+ * projection of its own input (SLL.md's R_0 for block 1) unless inputAlignment is off.
+ */
+function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjectiveConfig | undefined): 'input' | 'previous' | 'none' {
+  if (!objective.alignment) return 'none';
+  if (previous && previous.d0 === objective.d0) return 'previous';
+  return objective.inputAlignment === false ? 'none' : 'input';
+}
+
 export class Trainer {
   readonly method: Method;
   readonly objectives: LocalObjective[] = [];
@@ -137,7 +147,7 @@ export class Trainer {
       });
       model.blocks.forEach((_, i) => {
         const objective = objectiveOf(i);
-        const source = !objective.alignment ? 'none' : i > 0 && objectiveOf(i - 1).d0 === objective.d0 ? 'previous' : objective.inputAlignment === false ? 'none' : 'input';
+        const source = alignmentSource(objective, i > 0 ? objectiveOf(i - 1) : undefined);
         this.alignmentSources.push(source);
         if (source !== 'input') return;
         const inputShape = i === 0 ? model.inputShape : model.blockShapes[i - 1]!;
@@ -237,7 +247,8 @@ export class Trainer {
 
   /**
    * log q for block i: the previous block's log posterior, or, for a block with a projection of
-   * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input.
+   * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input, or
+   * nothing (alignment off, or input alignment off for such a block; `previous` is released).
    */
   private alignmentTarget(i: number, input: Tensor, previous: Tensor | undefined): Tensor | undefined {
     if (this.alignmentSources[i] === 'previous') return previous;
@@ -313,22 +324,19 @@ export class Trainer {
     const { model } = this;
     let a = images;
     const predictions: Tensor[] = [];
-    let logQ: Tensor | undefined;
     model.blocks.forEach((block, i) => {
-      if (this.method === 'sll') logQ = this.alignmentTarget(i, a, logQ);
       const h = block.layers.forward(a, { training: false });
       if (this.method === 'sll') {
+        // A head predicts from its logits alone: no alignment target is needed here.
         const u = featuresForward(block.features, h);
-        const local = this.objectives[i]!.compute(u, labels, logQ, false);
+        const local = this.objectives[i]!.compute(u, labels, undefined, false);
         u.dispose();
         predictions.push(argmax(local.logits, 'scratch'));
-        for (const t of [local.likelihood, local.alignment, local.logits, logQ]) t?.dispose();
-        logQ = local.logPi;
+        for (const t of [local.likelihood, local.logits, local.logPi]) t.dispose();
       }
       if (a !== images) a.dispose();
       a = h;
     });
-    logQ?.dispose();
     const features = featuresForward(model.classifierFeatures, a);
     const logits = model.classifier.forward(features, { training: false });
     const predicted = argmax(logits, 'scratch');
