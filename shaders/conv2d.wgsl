@@ -73,6 +73,8 @@ struct ConvParams {
   positions: u32,
   // Packed row holding the bias (forward only; a zero row when there is no bias).
   biasRow: u32,
+  // Weight gradient: images per batch chunk (workgroup z); each chunk writes its own partial sum.
+  batchChunk: u32,
 }
 
 struct PackParams {
@@ -343,31 +345,35 @@ fn conv2dBackwardInput(
 
 // ---------------------------------------------------------------- weight gradient
 
-fn storeWeightGradient(tap: u32, value: Acc, firstVec4: u32) {
+// dw holds one [Cout, taps] partial per batch chunk (just dw itself when there is one chunk).
+fn storeWeightGradient(chunk: u32, tap: u32, value: Acc, firstVec4: u32) {
   let tapCount = conv.inChannels * conv.kernelHeight * conv.kernelWidth;
   if (tap >= tapCount) { return; }
+  let base = chunk * conv.outChannels * tapCount;
   for (var c = 0u; c < CV; c++) {
     let v = column(value, c);
     for (var e = 0u; e < 4u; e++) {
       let co = (firstVec4 + c) * 4u + e;
-      if (co < conv.outChannels) { dw[co * tapCount + tap] = v[e]; }
+      if (co < conv.outChannels) { dw[base + co * tapCount + tap] = v[e]; }
     }
   }
 }
 
 // dw[co, ci, kh, kw] = sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, ci, oh*sy - py + kh, ow*sx - px + kw].
-// A thread owns 4 * CV output channels x TP taps (ci, kh, kw) and reduces over every output
-// position; the grid is [tap tiles (x, z), channel blocks (y)].
+// A thread owns 4 * CV output channels x TP taps (ci, kh, kw) and reduces over the output
+// positions of one chunk of images; the grid is [tap tiles (x), channel blocks (y), batch chunks
+// (z)]. There are few taps and many positions (3x3 x 32 channels against 128 x 28 x 28), so
+// without the chunks a GPU would get a handful of workgroups, each with a 100k-step loop; the op
+// adds the chunks' partials up afterwards.
 @compute @workgroup_size(WG)
-fn conv2dBackwardWeight(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) groups: vec3<u32>,
-) {
+fn conv2dBackwardWeight(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let inPlane = conv.inHeight * conv.inWidth;
   let outPlane = conv.outHeight * conv.outWidth;
   let taps = conv.kernelHeight * conv.kernelWidth;
-  let tile = tileIndex(wid, groups);
+  let tile = wid.x;
+  let chunk = wid.z;
+  let firstImage = chunk * conv.batchChunk;
+  let lastImage = min(conv.batch, firstImage + conv.batchChunk);
   let firstVec4 = wid.y * CV;
   // Per tap: its row and column offset from a window's top-left corner (padding included), and
   // its index offset in x. Taps past the end repeat the last one.
@@ -382,7 +388,7 @@ fn conv2dBackwardWeight(
   var acc1: Acc;
   var acc2: Acc;
   var acc3: Acc;
-  for (var n = 0u; n < conv.batch; n++) {
+  for (var n = firstImage; n < lastImage; n++) {
     let image = i32(n * conv.inChannels * inPlane);
     let gradImage = n * outPlane;
     for (var oh = 0u; oh < conv.outHeight; oh++) {
@@ -407,10 +413,10 @@ fn conv2dBackwardWeight(
     }
   }
   let q = slots(tile, lid);
-  storeWeightGradient(q.x, acc0, firstVec4);
-  storeWeightGradient(q.y, acc1, firstVec4);
-  storeWeightGradient(q.z, acc2, firstVec4);
-  storeWeightGradient(q.w, acc3, firstVec4);
+  storeWeightGradient(chunk, q.x, acc0, firstVec4);
+  storeWeightGradient(chunk, q.y, acc1, firstVec4);
+  storeWeightGradient(chunk, q.z, acc2, firstVec4);
+  storeWeightGradient(chunk, q.w, acc3, firstVec4);
 }
 
 // ---------------------------------------------------------------- bias gradient

@@ -13,6 +13,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
+import { sum } from './reduce.js';
 import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
 
 /** A size given once for both axes, or as [height, width]. */
@@ -43,6 +44,12 @@ export interface Conv2dOptions extends Conv2dGeometryOptions {
 
 export interface Conv2dGradientOptions extends Conv2dGeometryOptions {
   category?: MemoryCategory;
+  /**
+   * Weight gradient: images per chunk of its reduction over the batch (each chunk's partial sum
+   * is computed by its own workgroups, then the partials are added). Default: chosen so that the
+   * adapter gets enough workgroups (weightGradientBatchChunk). For tests and tuning.
+   */
+  batchChunk?: number;
 }
 
 /** Positions per thread in every conv kernel (TP in conv2d.wgsl). */
@@ -195,8 +202,8 @@ function tileWorkgroupSize(device: Device, count: number): number {
   return size;
 }
 
-function uniformsOf(g: ConvGeometry, channelVec4s: number, positions: number, biasRow: number): Record<string, number> {
-  return { ...g, channelVec4s, positions, biasRow };
+function uniformsOf(g: ConvGeometry, channelVec4s: number, positions: number, biasRow: number, batchChunk = g.batch): Record<string, number> {
+  return { ...g, channelVec4s, positions, biasRow, batchChunk };
 }
 
 /**
@@ -335,6 +342,22 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
   }, densify);
 }
 
+// The weight gradient splits the batch into chunks until about this many workgroups run: enough
+// to fill a GPU's cores several times over, and a few per core of a CPU adapter. A chunk keeps at
+// least MIN_CHUNK_POSITIONS output positions, so its loop stays long next to the extra pass that
+// adds the partials up.
+const WEIGHT_GRADIENT_WORKGROUPS = { gpu: 1024, software: 8 };
+const MIN_CHUNK_POSITIONS = 512;
+
+/** Images per chunk of the weight gradient's reduction, for a grid of `workgroups` per chunk. */
+function weightGradientBatchChunk(device: Device, g: ConvGeometry, workgroups: number): number {
+  const target = isSoftwareAdapter(device) ? WEIGHT_GRADIENT_WORKGROUPS.software : WEIGHT_GRADIENT_WORKGROUPS.gpu;
+  const plane = g.outHeight * g.outWidth;
+  const maxChunks = Math.max(1, Math.min(g.batch, Math.floor((g.batch * plane) / MIN_CHUNK_POSITIONS), device.limits.maxComputeWorkgroupsPerDimension));
+  const chunks = Math.min(maxChunks, Math.ceil(target / workgroups));
+  return Math.ceil(g.batch / chunks);
+}
+
 /** dL/dw [Cout, Cin, kH, kW] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and x. */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, options: Conv2dGradientOptions = {}): Tensor {
   const op = 'conv2dBackwardWeight';
@@ -360,25 +383,48 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     const { variant, shader, wg, packedName } = flavour(kind, g.outChannels, device, tapCount);
     const positions = g.batch * g.outHeight * g.outWidth;
     const channelVec4s = paddedChannels(g.outChannels, variant.perThread) / 4;
-    const uniforms = uniformsOf(g, channelVec4s, positions, 0);
+    const tiles = Math.ceil(tapCount / (POSITIONS_PER_THREAD * wg));
+    const blocks = Math.ceil(g.outChannels / variant.perThread);
+    if (tiles > device.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`${op}: weightShape ${formatShape(weightShape)} has ${tapCount} taps per output channel, more than ${device.limits.maxComputeWorkgroupsPerDimension} workgroups of ${POSITIONS_PER_THREAD * wg} can cover`);
+    }
+    const batchChunk = options.batchChunk ?? weightGradientBatchChunk(device, g, tiles * blocks);
+    if (!Number.isInteger(batchChunk) || batchChunk < 1) throw new ShapeError(`${op}: batchChunk must be a positive integer, got ${batchChunk}`);
+    const chunks = Math.ceil(g.batch / batchChunk);
+    const uniforms = uniformsOf(g, channelVec4s, positions, 0, batchChunk);
     // dy repacked position-major ([N * Ho * Wo, Cout rounded up to whole blocks]), so that the
     // kernel reads 4 channels per load; a temporary the size of dy.
     const packed = device.empty([positions, channelVec4s * 4], 'f32', 'scratch');
     const packWg = workgroupSize(device);
     const pack = device.kernel({ file: 'conv2d', entry: 'packGradient', variant: ['C4', 'portable'], overrides: { WG: packWg } });
     device.dispatch(pack, { dy: ddy!, packed }, uniforms, elementWorkgroups(positions, packWg));
-    const dw = device.empty(weightShape, 'f32', category);
     const kernel = device.kernel({
       file: 'conv2d',
       entry: 'conv2dBackwardWeight',
       variant: [variant.name, shader],
       overrides: { WG: wg, PADDED: Number(g.padY > 0 || g.padX > 0) },
     });
-    const blocks = Math.ceil(g.outChannels / variant.perThread);
-    device.dispatch(kernel, { [packedName]: packed, x: dx!, dw }, uniforms, tileGrid(device, tapCount, blocks, wg));
+    const grid: [number, number, number] = [tiles, blocks, chunks];
     device.flopCount += convFlops(g);
-    packed.dispose();
-    return dw;
+    try {
+      if (chunks === 1) {
+        const dw = device.empty(weightShape, 'f32', category);
+        device.dispatch(kernel, { [packedName]: packed, x: dx!, dw }, uniforms, grid);
+        return dw;
+      }
+      const partials = device.empty([chunks, g.outChannels * tapCount], 'f32', 'scratch');
+      try {
+        device.dispatch(kernel, { [packedName]: packed, x: dx!, dw: partials }, uniforms, grid);
+        const total = sum(partials, 0, { category });
+        const dw = total.reshape(weightShape);
+        total.dispose();
+        return dw;
+      } finally {
+        partials.dispose();
+      }
+    } finally {
+      packed.dispose();
+    }
   }, densify);
 }
 
