@@ -3,7 +3,8 @@
 # (the lent H100/H200 machines): a compressed Node binary, the linux-x64 Dawn build, the
 # engine's dist/, the TF.js peer (core + WebGPU backend only) and the Vulkan loader.
 # Output: .devicekit/ and .gl/ (both git-ignored through .git/info/exclude), under 64 MiB.
-# With `--tests`, also the modules the test suite needs (vitest). On the GPU machine: bench/run-on-gpu.sh.
+# With `--tests`, also the modules the test suite needs (vitest), for bench/run-on-gpu.sh; with
+# `--fashion`, Fashion-MNIST for bench/run-sll-jobs-on-gpu.sh (not both: the 64 MiB limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=.devicekit
@@ -28,6 +29,15 @@ for dep in seedrandom node-fetch whatwg-url tr46 webidl-conversions; do
   [ -d "node_modules/$dep" ] && cp -r "node_modules/$dep" "$nm/"
 done
 tar cJf "$kit/node_modules.tar.xz" -C "$kit" node_modules && rm -rf "$nm"
+if [ "${1:-}" = --fashion ]; then
+  # Fashion-MNIST for bench/run-sll-jobs-on-gpu.sh, as .xz (4 MB smaller than the Debian .gz, so
+  # that the kit, the data and the tree fit the 64 MiB a device call carries).
+  src=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+  mkdir -p "$kit/fashion-xz"
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -f "$kit/fashion-xz/$f.xz" ] || zcat "$src/$f.gz" | xz -T2 -9 > "$kit/fashion-xz/$f.xz"
+  done
+fi
 if [ "${1:-}" = --tests ]; then
   # Everything vitest needs (not TypeScript, TF.js or Dawn's other platforms).
   tar cJf "$kit/test-modules.tar.xz" --exclude='node_modules/@tensorflow' --exclude='node_modules/typescript' \

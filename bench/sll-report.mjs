@@ -67,6 +67,19 @@ const pct = (x) => (100 * x).toFixed(2);
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log('| model | method | seeds | test accuracy % (mean, min-max) | block heads % (mean) | validation % (last epoch) | s/epoch | recipe | adapter |');
 console.log('|---|---|---|---|---|---|---|---|---|');
+/** The objective's settings that differ from the default recipe (SLL.md), so that rows that differ say how. */
+function objectiveChanges(objective) {
+  const changes = [];
+  if (objective.dropout) changes.push(`dropout ${objective.dropout}`);
+  if (objective.alignment === false) changes.push('no alignment');
+  if (objective.inputAlignment === false) changes.push('no input alignment');
+  if (objective.alignmentWeight !== undefined && objective.alignmentWeight !== 1) changes.push(`alignment weight ${objective.alignmentWeight}`);
+  if (objective.likelihoodWeight !== undefined && objective.likelihoodWeight !== 1) changes.push(`likelihood weight ${objective.likelihoodWeight}`);
+  if (objective.projection && objective.projection !== 'gaussian') changes.push(`${objective.projection} projection`);
+  if (objective.scaling && objective.scaling !== 'fan-in') changes.push(`${objective.scaling} scaling`);
+  return changes.map((c) => `, ${c}`).join('');
+}
+
 for (const runs of groups.values()) {
   const acc = runs.map((r) => r.test.accuracy);
   const heads = runs[0].test.blockAccuracy.map((_, i) => pct(mean(runs.map((r) => r.test.blockAccuracy[i])))).join(' / ') || '-';
@@ -80,6 +93,7 @@ for (const runs of groups.values()) {
     // Run directories say how many images were held out; the older JSON records name the split.
     recipe.heldOut !== undefined ? (recipe.heldOut > 0 ? `, ${recipe.heldOut} held out` : ', no held-out split') : recipe.validation ? `, validation: ${recipe.validation}` : '',
     recipe.objective ? `, ${recipe.objective.mode} d0 ${recipe.objective.d0} tau ${recipe.objective.tau}` : '',
+    recipe.objective ? objectiveChanges(recipe.objective) : '',
   ].join('');
   console.log(
     `| ${runs[0].model} | ${runs[0].method} | ${runs.map((r) => r.seed).join(', ')} | ${pct(mean(acc))} (${pct(Math.min(...acc))}-${pct(Math.max(...acc))}) | ${heads} | ${val.length > 0 ? pct(mean(val)) : '-'} | ${mean(seconds).toFixed(0)} | ${recipeText} | ${runs[0].adapter.description} |`,
