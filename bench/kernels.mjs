@@ -185,6 +185,8 @@ const matmulCases = [
   { name: 'matmul 1024 cube', m: 1024, n: 1024, k: 1024 },
   { name: 'matmul 1000 cube (ragged)', m: 1000, n: 1000, k: 1000 },
   { name: 'matmul 256x1000 x 1000x10 (head)', m: 256, n: 10, k: 1000 },
+  // A ViT weight gradient's shape (128 images x 49 tokens summed into 64 x 192): split-K on GPUs.
+  { name: 'matmul 64x6272 x 6272x192 (long K)', m: 64, n: 192, k: 6272 },
 ];
 
 const results = [];

@@ -46,6 +46,8 @@ const cases = [];
 for (const [m, n, k] of [[1, 1, 1], [3, 17, 63], [63, 65, 127], [129, 63, 17], [1, 1000, 17], [1000, 3, 65], [36, 68, 45], [100, 300, 1000], [256, 10, 1000]]) {
   for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) cases.push({ m, n, k, ta, tb, batch: 1 });
 }
+// A ViT weight gradient (6,272 token rows into 64 x 192): the tiled kernel splits K here on GPUs.
+cases.push({ m: 64, n: 192, k: 6272, ta: true, tb: false, batch: 1 });
 cases.push({ m: 17, n: 33, k: 9, ta: false, tb: true, batch: 3, bias: true, activation: 'gelu' });
 cases.push({ m: 5, n: 40, k: 300, ta: true, tb: false, batch: 3, bias: true, activation: 'relu' });
 

@@ -36,6 +36,8 @@ struct Params {
   outRowStride: u32,
   outColStride: u32,
   biasAlongRows: u32,
+  // Tiled kernel with SPLIT_K: the depth of each workgroup z's slice of K (a multiple of TILE_K).
+  kChunk: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -122,9 +124,16 @@ fn matmulPlain(@builtin(global_invocation_id) gid: vec3<u32>) {
 // A 64 x 64 output tile per workgroup of 16 x 16 threads, each thread a 4 x 4 register block
 // (4 rows x one vec4 of columns). TILE_K, the depth of the workgroup-memory tiles, is set from
 // maxComputeWorkgroupStorageSize (2 * TILE_K * 64 floats).
+//
+// SPLIT_K (one batch only, no bias, no activation): workgroup z sums k in [z * kChunk, (z + 1) *
+// kChunk) and writes its partial product to out[z]; the op adds the partials up. A weight
+// gradient such as 6,272 token rows into a 64 x 192 matrix is 3 output tiles, far too few
+// workgroups for a GPU without it. kChunk is a multiple of TILE_K, so a slice's last tile never
+// reaches into the next slice, and the bounds checks against K stay the only ones needed.
 const TILE: u32 = 64u;
 const TILE_THREADS: u32 = 256u;
 override TILE_K: u32 = 16u;
+override SPLIT_K: bool = false;
 
 // tileA[kk * 16 + r / 4][r % 4] = A[tile row r, k0 + kk]: four rows of one k as a vec4.
 var<workgroup> tileA: array<vec4<f32>, TILE_K * 16u>;
@@ -137,13 +146,19 @@ fn matmulTiled(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(local_invocation_index) tid: u32,
 ) {
-  let batch = wg.z;
+  let batch = select(wg.z, 0u, SPLIT_K);
   let row0 = wg.y * TILE;
   let col0 = wg.x * TILE;
   let aBase = batch * params.aBatchStride;
   let bBase = batch * params.bBatchStride;
+  var kBegin = 0u;
+  var kEnd = params.K;
+  if (SPLIT_K) {
+    kBegin = wg.z * params.kChunk;
+    kEnd = min(params.K, kBegin + params.kChunk);
+  }
   var acc: array<vec4<f32>, 4>;
-  for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
+  for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
     // Consecutive threads load consecutive addresses of the stored layout (coalescing).
     for (var e = tid; e < TILE * TILE_K; e += TILE_THREADS) {
       var r: u32;
@@ -169,7 +184,7 @@ fn matmulTiled(
     let row = row0 + lid.y * 4u + i;
     for (var c = 0u; c < 4u; c++) {
       let col = col0 + lid.x * 4u + c;
-      if (row < params.M && col < params.N) { finish(batch, row, col, acc[i][c]); }
+      if (row < params.M && col < params.N) { finish(wg.z, row, col, acc[i][c]); }
     }
   }
 }

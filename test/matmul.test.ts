@@ -44,7 +44,7 @@ function inputsFor(c: Case, n: number) {
 }
 
 /** Runs one product on the GPU with a forced variant and holds it against the reference. */
-async function check(variant: MatmulVariant, c: Case): Promise<void> {
+async function check(variant: MatmulVariant, c: Case, splitK?: number): Promise<void> {
   const { aShape, bShape, transposeA = false, transposeB = false, activation = 'none' } = c;
   const outShape = matmulShape(aShape, bShape, transposeA, transposeB);
   const n = outShape.at(-1)!;
@@ -53,9 +53,12 @@ async function check(variant: MatmulVariant, c: Case): Promise<void> {
   const ta = device.tensor(a, aShape);
   const tb = device.tensor(b, bShape);
   const tbias = bias ? device.tensor(bias, [n]) : undefined;
-  const out = matmul(ta, tb, { transposeA, transposeB, bias: tbias, activation, variant });
+  const buffers = device.pool.stats().liveBuffers;
+  const out = matmul(ta, tb, { transposeA, transposeB, bias: tbias, activation, variant, ...(splitK ? { splitK } : {}) });
   expect(out.shape).toEqual(outShape);
-  expectWithin(await out.read(), expected, k, `${variant} ${JSON.stringify(c)}`);
+  // Only the result stays alive: no partial products or copies left behind.
+  expect(device.pool.stats().liveBuffers).toBe(buffers + 1);
+  expectWithin(await out.read(), expected, k, `${variant}${splitK ? `, splitK ${splitK}` : ''} ${JSON.stringify(c)}`);
   for (const t of [ta, tb, tbias, out]) t?.dispose();
 }
 
@@ -144,6 +147,40 @@ describe.each(MATMUL_VARIANTS.map((variant) => ({ variant, unavailable: matmulVa
     });
   },
 );
+
+// The tiled kernel cut along K into slices whose partial products are added afterwards (what a
+// GPU gets for few output tiles and a long K, such as a weight gradient over 6,272 token rows).
+// Slice counts that divide K into whole tiles, that leave a ragged last slice, and more slices
+// than K has tiles; both operand layouts; K from 17 to 1000.
+describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel split along K', () => {
+  const cases: Array<[Case, number]> = [
+    [shapes(1, 1, 65), 2],
+    [shapes(3, 17, 63), 3],
+    [shapes(17, 65, 127), 4],
+    [{ aShape: [300, 64], bShape: [300, 3], transposeA: true }, 7],
+    [{ aShape: [1000, 65], bShape: [1000, 33], transposeA: true }, 5],
+    [{ aShape: [1, 70, 129], bShape: [31, 129], transposeB: true }, 3],
+    [shapes(5, 9, 65), 50],
+  ];
+  it.each(cases.map(([c, splitK]) => [`${JSON.stringify(c)}, splitK ${splitK}`, c, splitK] as const))('%s', async (_, c, splitK) => {
+    await check('tiled', c, splitK);
+  });
+
+  it('refuses split-K where it does not apply, naming why', () => {
+    const a = device.zeros([3, 64]);
+    const b = device.zeros([64, 5]);
+    const bias = device.zeros([5]);
+    const batched = device.zeros([2, 3, 64]);
+    const bad: Array<[() => Tensor, RegExp]> = [
+      [() => matmul(a, b, { variant: 'tiled', splitK: 0 }), /matmul: splitK must be a positive integer, got 0/],
+      [() => matmul(a, b, { variant: 'tiled', splitK: 2, bias }), /matmul: splitK needs a single batch, no bias and no activation \(got 1 batches, a bias\)/],
+      [() => matmul(batched, b, { variant: 'tiled', splitK: 2 }), /matmul: splitK needs a single batch, no bias and no activation \(got 2 batches\)/],
+      [() => matmul(a, b, { variant: 'plain', splitK: 2 }), /matmul: splitK applies to the tiled kernel, not 'plain'/],
+    ];
+    for (const [call, message] of bad) expect(call).toThrow(message);
+    for (const t of [a, b, bias, batched]) t.dispose();
+  });
+});
 
 describe('matmul', () => {
   it('reads a transpose() view in place, without a copy', async () => {

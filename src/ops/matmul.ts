@@ -20,6 +20,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, contiguousStrides, formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
+import { sum } from './reduce.js';
 import { isSoftwareAdapter, requireDtype, requireSameDevice } from './util.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
@@ -38,6 +39,13 @@ export interface MatmulOptions {
   category?: MemoryCategory;
   /** Force a kernel variant (tests, benchmarks); by default chooseMatmulVariant decides. */
   variant?: MatmulVariant;
+  /**
+   * Tiled kernel: cut K into about this many slices, each computed by its own workgroups into a
+   * partial product, then add the partials (one batch, no bias, no activation). Default: chosen
+   * so that a product with few output tiles and a long K still fills a GPU (tiledKChunk); 1
+   * turns it off. For tests and tuning.
+   */
+  splitK?: number;
 }
 
 const ACTIVATIONS: Record<MatmulActivation, number> = { none: 0, relu: 1, gelu: 2 };
@@ -50,6 +58,12 @@ const SKINNY_ROWS = 4;
 const SKINNY_COLUMNS = 16;
 /** Products thinner than this (in M or N) go to the skinny kernel. */
 const SKINNY_LIMIT = 16;
+/**
+ * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
+ * per compute unit of a large GPU), each slice at least MIN_K_CHUNK deep.
+ */
+const SPLIT_K_WORKGROUPS = 512;
+const MIN_K_CHUNK = 128;
 
 /** Why `variant` cannot run on this device, or undefined when it can. */
 export function matmulVariantUnavailable(device: Device, variant: MatmulVariant): string | undefined {
@@ -178,7 +192,12 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const maxBatches = device.limits.maxComputeWorkgroupsPerDimension;
   if (p.batches > maxBatches) throw new LimitError(`matmul: ${p.batches} batches exceed maxComputeWorkgroupsPerDimension (${maxBatches})`);
 
-  const out = device.empty(p.outShape, 'f32', options.category ?? 'activation');
+  const category = options.category ?? 'activation';
+  const kChunk = tiledKChunk(device, variant, p, options);
+  // With split-K, the kernel writes one partial product per slice of K, added up below.
+  const slices = kChunk > 0 ? Math.ceil(p.k / kChunk) : 1;
+  if (slices > maxBatches) throw new LimitError(`matmul: ${slices} slices of K exceed maxComputeWorkgroupsPerDimension (${maxBatches})`);
+  const out = slices > 1 ? device.empty([slices, p.m, p.n], 'f32', 'scratch') : device.empty(p.outShape, 'f32', category);
   if (out.size === 0) return out;
   const temporaries: Tensor[] = [];
   try {
@@ -191,7 +210,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       bias = copy(bias, 'scratch');
       temporaries.push(bias);
     }
-    encode(device, variant, p, opA, opB, bias, options.activation ?? 'none', out);
+    encode(device, variant, p, opA, opB, bias, options.activation ?? 'none', out, kChunk);
     device.flopCount += 2 * p.batches * p.m * p.n * p.k;
   } catch (error) {
     out.dispose();
@@ -199,7 +218,45 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   } finally {
     for (const t of temporaries) t.dispose();
   }
-  return out;
+  if (slices === 1) return out;
+  try {
+    const total = sum(out, 0, { category });
+    const result = total.reshape(p.outShape);
+    total.dispose();
+    return result;
+  } finally {
+    out.dispose();
+  }
+}
+
+/** Depth of the tiled kernel's slices of K (a multiple of its TILE_K), or 0 for no split-K. */
+function tiledKChunk(device: Device, variant: MatmulVariant, p: Plan, options: MatmulOptions): number {
+  const requested = options.splitK;
+  if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
+    throw new ShapeError(`matmul: splitK must be a positive integer, got ${requested}`);
+  }
+  const splittable = p.batches === 1 && options.bias === undefined && (options.activation ?? 'none') === 'none';
+  if (requested !== undefined && requested > 1) {
+    if (variant !== 'tiled') throw new ShapeError(`matmul: splitK applies to the tiled kernel, not '${variant}'`);
+    if (!splittable) throw new ShapeError(`matmul: splitK needs a single batch, no bias and no activation (got ${p.batches} batches${options.bias ? ', a bias' : ''}${options.activation && options.activation !== 'none' ? `, ${options.activation}` : ''})`);
+  }
+  if (variant !== 'tiled' || !splittable || p.m * p.n === 0) return 0;
+  let slices = requested;
+  if (slices === undefined) {
+    if (isSoftwareAdapter(device)) return 0;
+    const tiles = Math.ceil(p.m / TILE) * Math.ceil(p.n / TILE);
+    slices = Math.min(Math.ceil(SPLIT_K_WORKGROUPS / tiles), Math.floor(p.k / MIN_K_CHUNK));
+  }
+  if (slices <= 1) return 0;
+  const depth = tiledDepth(device);
+  const kChunk = Math.ceil(p.k / slices / depth) * depth;
+  return kChunk < p.k ? kChunk : 0;
+}
+
+/** TILE_K of the tiled kernel: two TILE_K x 64 float tiles in workgroup memory, as deep as the limit allows, up to 32. */
+function tiledDepth(device: Device): number {
+  const bytes = device.limits.maxComputeWorkgroupStorageSize;
+  return bytes >= 2 * 32 * TILE * 4 ? 32 : bytes >= 2 * 16 * TILE * 4 ? 16 : 8;
 }
 
 /**
@@ -213,7 +270,7 @@ function swapsRoles(variant: MatmulVariant, m: number, n: number): boolean {
   return false;
 }
 
-function encode(device: Device, variant: MatmulVariant, p: Plan, opA: Operand, opB: Operand, bias: Tensor | undefined, activation: MatmulActivation, out: Tensor): void {
+function encode(device: Device, variant: MatmulVariant, p: Plan, opA: Operand, opB: Operand, bias: Tensor | undefined, activation: MatmulActivation, out: Tensor, kChunk: number): void {
   const swap = swapsRoles(variant, p.m, p.n);
   const [first, second] = swap ? [opB, opA] : [opA, opB];
   const m = swap ? p.n : p.m;
@@ -234,6 +291,7 @@ function encode(device: Device, variant: MatmulVariant, p: Plan, opA: Operand, o
     outRowStride: swap ? 1 : p.n,
     outColStride: swap ? p.n : 1,
     biasAlongRows: swap ? 1 : 0,
+    kChunk,
   };
   const overrides: Record<string, number> = {
     TRANSPOSE_A: Number(transposeA),
@@ -264,10 +322,9 @@ function encode(device: Device, variant: MatmulVariant, p: Plan, opA: Operand, o
       return;
     }
     case 'tiled': {
-      // Two TILE_K x 64 float tiles in workgroup memory: as deep as the limit allows, up to 32.
-      const tileK = limits.maxComputeWorkgroupStorageSize >= 2 * 32 * TILE * 4 ? 32 : limits.maxComputeWorkgroupStorageSize >= 2 * 16 * TILE * 4 ? 16 : 8;
-      const kernel = device.kernel({ file: 'matmul', entry: 'matmulTiled', variant: ['portable'], overrides: { ...overrides, TILE_K: tileK } });
-      device.dispatch(kernel, { a: first.tensor, b: second.tensor, bias: biasBinding, out }, uniforms, [ceil(n, TILE), ceil(m, TILE), p.batches]);
+      const split = kChunk > 0;
+      const kernel = device.kernel({ file: 'matmul', entry: 'matmulTiled', variant: ['portable'], overrides: { ...overrides, TILE_K: tiledDepth(device), SPLIT_K: Number(split) } });
+      device.dispatch(kernel, { a: first.tensor, b: second.tensor, bias: biasBinding, out }, uniforms, [ceil(n, TILE), ceil(m, TILE), split ? ceil(k, kChunk) : p.batches]);
       return;
     }
     case 'skinny': {
