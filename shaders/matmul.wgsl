@@ -42,8 +42,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-// When HAS_BIAS is false the op binds `a` here as a stand-in (layout 'auto' counts `bias` as
-// used either way); it is never read.
+// When HAS_BIAS is false the op binds `a` here as a stand-in (the reflected bind group layout
+// counts `bias` as used either way); it is never read.
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;

@@ -79,6 +79,35 @@ describe('device', () => {
     expect(() => device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { NOPE: 1 } })).toThrow(/no override 'NOPE'/);
   });
 
+  it('re-uses a bind group for the same buffers, each dispatch with its own uniforms', async () => {
+    const t = device.tensor([1, 2, 3]);
+    const other = device.tensor([10, 20, 30]);
+    const third = device.tensor([100, 200, 300]);
+    const gpu = device.gpu;
+    const create = gpu.createBindGroup.bind(gpu);
+    let created = 0;
+    gpu.createBindGroup = (descriptor) => {
+      created++;
+      return create(descriptor);
+    };
+    try {
+      ops.addInPlace(t, other, 1); // may create one (a fresh pair of buffers)
+      const afterFirst = created;
+      // Same buffers, other alphas: the cached group, the uniform at its own dynamic offset.
+      ops.addInPlace(t, other, 2);
+      ops.addInPlace(t, other, -0.5);
+      expect(created).toBe(afterFirst);
+      expect(Array.from(await t.read())).toEqual([26, 52, 78]);
+      // Another buffer in the same place: a new group, and the result uses that buffer.
+      ops.addInPlace(t, third, 1);
+      expect(created).toBe(afterFirst + 1);
+      expect(Array.from(await t.read())).toEqual([126, 252, 378]);
+    } finally {
+      gpu.createBindGroup = create;
+      for (const x of [t, other, third]) x.dispose();
+    }
+  });
+
   it('rejects mismatched data length before any upload', () => {
     expect(() => device.tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
   });

@@ -8,7 +8,7 @@
  */
 import { bytesPerElement, f16BitsToF32, f32ToF16Bits, type DType, type HostData } from './dtype.js';
 import { DeviceLostError, GpuValidationError, KernelError, LimitError, OutOfMemoryError, ShapeError } from './errors.js';
-import { Kernel, foldWorkgroups, kernelKey, type KernelSpec } from './kernel.js';
+import { Kernel, bindGroupLayoutEntries, foldWorkgroups, kernelKey, type KernelSpec } from './kernel.js';
 import { BufferPool, type MemoryCategory, type MemoryStats } from './pool.js';
 import { formatShape, sizeOf, type Shape } from './shape.js';
 import { loadShader } from './shaderLibrary.js';
@@ -58,6 +58,9 @@ export class Device {
   private pass: GPUComputePassEncoder | null = null;
   private encodedCommands = 0;
   private readonly kernels = new Map<string, Kernel>();
+  /** Small numbers naming buffers in bind-group cache keys (a buffer is never renamed). */
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly uniformBuffer: GPUBuffer;
   private readonly uniformData = new ArrayBuffer(UNIFORM_ARENA_BYTES);
@@ -254,12 +257,12 @@ export class Device {
       module = this.gpu.createShaderModule({ code: shader.code, label: fileLabel });
       this.modules.set(moduleKey, module);
     }
+    const bindGroupLayout = this.gpu.createBindGroupLayout({ label: key, entries: bindGroupLayoutEntries(entry) });
     const pipeline = this.gpu.createComputePipeline({
       label: key,
-      layout: 'auto',
+      layout: this.gpu.createPipelineLayout({ label: key, bindGroupLayouts: [bindGroupLayout] }),
       compute: { module, entryPoint: spec.entry, constants: spec.overrides as Record<string, number> | undefined },
     });
-    const bindGroupLayout = pipeline.getBindGroupLayout(0);
     const shaderModule = module;
     this.track(
       this.gpu.popErrorScope().then(async (error) => {
@@ -297,6 +300,7 @@ export class Device {
   dispatch(kernel: Kernel, bindings: Binding, uniforms: UniformValues | undefined, workgroups: number | readonly [number, number?, number?]): void {
     this.assertUsable(kernel.label);
     const entries: GPUBindGroupEntry[] = [];
+    let key = '';
     const seen = new Set<string>();
     for (const s of kernel.entry.storage) {
       const resource = bindings[s.name];
@@ -305,9 +309,12 @@ export class Device {
       if (resource instanceof Tensor) {
         resource.assertAlive(kernel.label);
         if (resource.offset !== 0) throw new KernelError(`${kernel.label}: binding '${s.name}' is an offset view; make it contiguous first`);
-        entries.push({ binding: s.binding, resource: { buffer: resource.buffer, offset: 0, size: Math.max(4, roundUp(resource.bytes, 4)) } });
+        const size = Math.max(4, roundUp(resource.bytes, 4));
+        entries.push({ binding: s.binding, resource: { buffer: resource.buffer, offset: 0, size } });
+        key += `${this.bufferId(resource.buffer)}:${size},`;
       } else {
         entries.push({ binding: s.binding, resource: { buffer: resource } });
+        key += `${this.bufferId(resource)},`;
       }
     }
     for (const name of Object.keys(bindings)) {
@@ -316,17 +323,19 @@ export class Device {
     // Before this dispatch's uniforms are packed: a submit re-bases the uniform arena.
     if (this.profiler?.full) this.submit();
     const uniform = kernel.entry.uniform;
+    const dynamicOffsets: number[] = [];
     if (uniform) {
       const slot = roundUp(uniform.size, this.uniformAlign);
       if (this.uniformUsed + slot > UNIFORM_ARENA_BYTES) this.submit();
       const offset = this.uniformUsed;
       this.packUniforms(kernel, new DataView(this.uniformData, offset, uniform.size), uniforms ?? {});
       this.uniformUsed += slot;
-      entries.push({ binding: uniform.binding, resource: { buffer: this.uniformBuffer, offset, size: uniform.size } });
+      entries.push({ binding: uniform.binding, resource: { buffer: this.uniformBuffer, offset: 0, size: uniform.size } });
+      dynamicOffsets.push(offset);
     } else if (uniforms && Object.keys(uniforms).length > 0) {
       throw new KernelError(`${kernel.label}: uniforms given but the entry point has no uniform struct`);
     }
-    const bindGroup = this.gpu.createBindGroup({ layout: kernel.bindGroupLayout, entries });
+    const bindGroup = kernel.bindGroup(key, () => this.gpu.createBindGroup({ layout: kernel.bindGroupLayout, entries }));
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = typeof workgroups === 'number' ? foldWorkgroups(workgroups, max) : workgroups;
     for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
@@ -335,11 +344,20 @@ export class Device {
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.profiler ? this.profiledPass(kernel.label) : this.computePass();
     pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, dynamicOffsets);
     pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.commandEncoder(); // ends the dispatch's own pass
     this.encodedCommands++;
     this.dispatchCount++;
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(buffer, id);
+    }
+    return id;
   }
 
   private packUniforms(kernel: Kernel, view: DataView, values: UniformValues): void {

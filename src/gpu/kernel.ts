@@ -14,7 +14,18 @@ export interface KernelSpec {
   readonly overrides?: Readonly<Record<string, number>>;
 }
 
+/** Bind groups kept per kernel before the cache starts over (stale ones name freed buffers). */
+const BIND_GROUP_CACHE_LIMIT = 512;
+
 export class Kernel {
+  /**
+   * Bind groups by the buffers (and bound sizes) of their storage bindings. A training step
+   * binds the same pooled buffers in the same places every time, and creating a bind group
+   * costs more than the rest of a dispatch's encoding; the uniform is bound at a dynamic offset,
+   * so it is not part of the key.
+   */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+
   constructor(
     readonly label: string,
     readonly pipeline: GPUComputePipeline,
@@ -22,6 +33,34 @@ export class Kernel {
     readonly entry: EntryReflection,
     readonly bindGroupLayout: GPUBindGroupLayout,
   ) {}
+
+  /** The cached bind group for `key`, or a new one from `create`. */
+  bindGroup(key: string, create: () => GPUBindGroup): GPUBindGroup {
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      group = create();
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+}
+
+/**
+ * The bind group layout of an entry point, from its reflection: each storage buffer it uses
+ * (read-only or read-write), and its uniform struct at a dynamic offset into the device's
+ * uniform arena. What layout 'auto' would derive, plus the dynamic offset.
+ */
+export function bindGroupLayoutEntries(entry: EntryReflection): GPUBindGroupLayoutEntry[] {
+  const entries: GPUBindGroupLayoutEntry[] = entry.storage.map((s) => ({
+    binding: s.binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: s.access === 'read' ? 'read-only-storage' : 'storage' },
+  }));
+  if (entry.uniform) {
+    entries.push({ binding: entry.uniform.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: entry.uniform.size } });
+  }
+  return entries;
 }
 
 export function kernelKey(spec: KernelSpec): string {
