@@ -14,7 +14,7 @@ export interface KernelSpec {
   readonly overrides?: Readonly<Record<string, number>>;
 }
 
-/** Bind groups kept per kernel before the cache starts over (stale ones name freed buffers). */
+/** Bind groups kept per kernel before the cache starts over (bounds it where bindings keep changing). */
 const BIND_GROUP_CACHE_LIMIT = 512;
 
 export class Kernel {
