@@ -299,7 +299,7 @@ export class Device {
    */
   dispatch(kernel: Kernel, bindings: Binding, uniforms: UniformValues | undefined, workgroups: number | readonly [number, number?, number?]): void {
     this.assertUsable(kernel.label);
-    const entries: GPUBindGroupEntry[] = [];
+    // The bind group's cache key: each storage buffer and its bound size, in binding order.
     let key = '';
     const seen = new Set<string>();
     for (const s of kernel.entry.storage) {
@@ -309,11 +309,8 @@ export class Device {
       if (resource instanceof Tensor) {
         resource.assertAlive(kernel.label);
         if (resource.offset !== 0) throw new KernelError(`${kernel.label}: binding '${s.name}' is an offset view; make it contiguous first`);
-        const size = Math.max(4, roundUp(resource.bytes, 4));
-        entries.push({ binding: s.binding, resource: { buffer: resource.buffer, offset: 0, size } });
-        key += `${this.bufferId(resource.buffer)}:${size},`;
+        key += `${this.bufferId(resource.buffer)}:${boundSize(resource)},`;
       } else {
-        entries.push({ binding: s.binding, resource: { buffer: resource } });
         key += `${this.bufferId(resource)},`;
       }
     }
@@ -330,12 +327,11 @@ export class Device {
       const offset = this.uniformUsed;
       this.packUniforms(kernel, new DataView(this.uniformData, offset, uniform.size), uniforms ?? {});
       this.uniformUsed += slot;
-      entries.push({ binding: uniform.binding, resource: { buffer: this.uniformBuffer, offset: 0, size: uniform.size } });
       dynamicOffsets.push(offset);
     } else if (uniforms && Object.keys(uniforms).length > 0) {
       throw new KernelError(`${kernel.label}: uniforms given but the entry point has no uniform struct`);
     }
-    const bindGroup = kernel.bindGroup(key, () => this.gpu.createBindGroup({ layout: kernel.bindGroupLayout, entries }));
+    const bindGroup = kernel.cachedBindGroup(key) ?? kernel.keepBindGroup(key, this.createBindGroup(kernel, bindings));
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = typeof workgroups === 'number' ? foldWorkgroups(workgroups, max) : workgroups;
     for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
@@ -349,6 +345,17 @@ export class Device {
     if (this.profiler) this.commandEncoder(); // ends the dispatch's own pass
     this.encodedCommands++;
     this.dispatchCount++;
+  }
+
+  /** A new bind group for `bindings` (checked by dispatch), the uniform at a dynamic offset. */
+  private createBindGroup(kernel: Kernel, bindings: Binding): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = kernel.entry.storage.map((s) => {
+      const resource = bindings[s.name]!;
+      return { binding: s.binding, resource: resource instanceof Tensor ? { buffer: resource.buffer, offset: 0, size: boundSize(resource) } : { buffer: resource } };
+    });
+    const uniform = kernel.entry.uniform;
+    if (uniform) entries.push({ binding: uniform.binding, resource: { buffer: this.uniformBuffer, offset: 0, size: uniform.size } });
+    return this.gpu.createBindGroup({ layout: kernel.bindGroupLayout, entries });
   }
 
   private bufferId(buffer: GPUBuffer): number {
@@ -557,4 +564,9 @@ function decodeHost(bytes: ArrayBuffer, dtype: DType, size: number): Float32Arra
       return out;
     }
   }
+}
+
+/** Bytes a tensor is bound with: its size rounded up to whole words, at least one. */
+function boundSize(t: Tensor): number {
+  return Math.max(4, roundUp(t.bytes, 4));
 }

@@ -34,14 +34,15 @@ export class Kernel {
     readonly bindGroupLayout: GPUBindGroupLayout,
   ) {}
 
-  /** The cached bind group for `key`, or a new one from `create`. */
-  bindGroup(key: string, create: () => GPUBindGroup): GPUBindGroup {
-    let group = this.bindGroups.get(key);
-    if (!group) {
-      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
-      group = create();
-      this.bindGroups.set(key, group);
-    }
+  /** The bind group cached under `key`, if any. */
+  cachedBindGroup(key: string): GPUBindGroup | undefined {
+    return this.bindGroups.get(key);
+  }
+
+  /** Caches `group` under `key` and returns it. */
+  keepBindGroup(key: string, group: GPUBindGroup): GPUBindGroup {
+    if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+    this.bindGroups.set(key, group);
     return group;
   }
 }

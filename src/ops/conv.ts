@@ -13,7 +13,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { sum } from './reduce.js';
+import { sumPartials } from './reduce.js';
 import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
 
 /** A size given once for both axes, or as [height, width]. */
@@ -415,10 +415,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
       const partials = device.empty([chunks, g.outChannels * tapCount], 'f32', 'scratch');
       try {
         device.dispatch(kernel, { [packedName]: packed, x: dx!, dw: partials }, uniforms, grid);
-        const total = sum(partials, 0, { category });
-        const dw = total.reshape(weightShape);
-        total.dispose();
-        return dw;
+        return sumPartials(partials, weightShape, category);
       } finally {
         partials.dispose();
       }

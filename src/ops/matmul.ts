@@ -20,7 +20,7 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, contiguousStrides, formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { sum } from './reduce.js';
+import { sumPartials } from './reduce.js';
 import { isSoftwareAdapter, requireDtype, requireSameDevice } from './util.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
@@ -220,10 +220,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   if (slices === 1) return out;
   try {
-    const total = sum(out, 0, { category });
-    const result = total.reshape(p.outShape);
-    total.dispose();
-    return result;
+    return sumPartials(out, p.outShape, category);
   } finally {
     out.dispose();
   }

@@ -10,7 +10,7 @@
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
-import { formatShape, sizeOf } from '../gpu/shape.js';
+import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { columnWorkgroupSize, elementWorkgroups, requireDtype, rowWorkgroupSize, treeWorkgroupSize, withDense } from './util.js';
@@ -146,6 +146,19 @@ function reduceAxes(op: 'sum' | 'mean', x: Tensor, axes: number | readonly numbe
 /** Sum over `axes` (a number, a list, or undefined for all axes). */
 export function sum(x: Tensor, axes?: number | readonly number[], options: ReduceOptions = {}): Tensor {
   return reduceAxes('sum', x, axes, options);
+}
+
+/**
+ * The partial results of a reduction split over workgroups, [chunks, ...], added up over the
+ * chunks and viewed as `shape` (the conv weight gradient's batch chunks, the matmul's slices of K).
+ */
+export function sumPartials(partials: Tensor, shape: Shape, category: MemoryCategory): Tensor {
+  const total = sum(partials, 0, { category });
+  try {
+    return total.reshape(shape);
+  } finally {
+    total.dispose();
+  }
 }
 
 /** Mean over `axes` (a number, a list, or undefined for all axes). */
