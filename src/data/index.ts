@@ -1,5 +1,6 @@
 /**
- * Datasets for the trainers: IDX files (MNIST, Fashion-MNIST), the bundled digits, seeded batches.
+ * Datasets for the trainers: IDX files (MNIST, Fashion-MNIST), CIFAR-10/100 archives, the bundled
+ * digits, seeded batches, augmentation, the dataset registry and verified downloads.
  * Importing this module is browser-safe: file and gzip access fetch Node's modules at call time.
  */
 export {

@@ -3,7 +3,8 @@
  * derivative rules: input, weight and bias gradients. The kernels (shaders/conv2d.wgsl) are
  * implicit GEMMs that read input windows on the fly (no im2col buffer). Their temporaries are a
  * packed copy of the weights (small; made per call, so an updated weight tensor is always seen)
- * and, for the weight gradient, a position-major copy of dy.
+ * and, for the weight gradient, a position-major copy of dy and, when the batch is split into
+ * chunks, one partial sum per chunk ([chunks, Cout * taps], added by sumPartials).
  * Shapes are checked before anything is encoded.
  */
 import type { Device } from '../gpu/device.js';

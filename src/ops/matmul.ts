@@ -10,8 +10,9 @@
  * a dense tensor is recognised from its strides and becomes a transpose flag.
  *
  * The kernel shape is chosen per adapter (chooseMatmulVariant): lavapipe pays for loads, not
- * FLOPs, and gets a subgroup kernel; real GPUs get workgroup-memory tiles; thin products get a
- * split-K kernel; anything else can run on the plain one. Every variant computes the same thing
+ * FLOPs, and gets a subgroup kernel; real GPUs get workgroup-memory tiles (cut into K slices
+ * when few output tiles face a long K: `splitK`); thin products get the skinny kernel, which
+ * splits K across one workgroup's threads; anything else can run on the plain one. Every variant computes the same thing
  * and is tested against src/reference/matmul.ts.
  */
 import type { Device } from '../gpu/device.js';
@@ -91,8 +92,9 @@ function describeSubgroupSize(device: Device): string {
 
 /**
  * The kernel variant for an M x K times K x N product on this device: the subgroup kernel on
- * software adapters with 8-lane subgroups (lavapipe), else split-K for thin products, else
- * workgroup-memory tiles where the limits allow them, else the plain kernel.
+ * software adapters with 8-lane subgroups (lavapipe), else the skinny kernel (K split within a
+ * workgroup) for thin products, else workgroup-memory tiles where the limits allow them, else
+ * the plain kernel.
  */
 export function chooseMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
   const thin = Math.min(m, n) <= SKINNY_LIMIT && Math.max(m, n) * k >= 4096;

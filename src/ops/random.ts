@@ -9,7 +9,8 @@
  *
  * Nothing is stateful on the GPU. A caller that draws several fills from one seed advances
  * `offset` by the words each consumed (`wordsConsumed`, or the `RandomStream` helper below), so
- * a dropout mask or a fixed projection can be regenerated instead of stored.
+ * a dropout mask can be regenerated instead of stored. (SLL's projections are drawn once and
+ * stored; src/sll/projection.ts says why.)
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
