@@ -194,29 +194,43 @@ describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kern
 // The weight gradient's reduction over the batch, cut into chunks whose partial sums are added
 // afterwards: chunk sizes that divide the batch, that leave a short last chunk, and one image per
 // chunk, on both sides of the kernels' 4-tap and channel-block edges; and the default choice on a
-// problem large enough to be split (5 x 17 x 17 positions).
-describe('conv2d weight gradient over batch chunks', () => {
-  const cases: [Case, number | undefined][] = [
-    [[5, 3, 9, 7, 17, 3, 3, 1, 1], 1],
-    [[5, 3, 9, 7, 17, 3, 3, 1, 1], 2],
-    [[6, 2, 7, 9, 6, 3, 2, [2, 1], [1, 0]], 3],
-    [[7, 5, 8, 11, 9, 5, 5, 2, 2], 4],
-    [[5, 3, 17, 17, 4, 3, 3, 1, 1], undefined],
-  ];
-  it.each(cases.map(([c, chunk]) => [`${label(c)}, batchChunk ${chunk ?? 'default'}`, c, chunk] as const))('%s', async (_, c, batchChunk) => {
-    const p = problem(c, 600);
-    const [n, ho, wo] = [p.xShape[0]!, p.yShape[2]!, p.yShape[3]!];
-    const tx = device.tensor(p.x, p.xShape);
-    const tdy = device.tensor(p.dy, p.yShape);
-    const buffers = device.pool.stats().liveBuffers;
-    const dw = conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, ...(batchChunk ? { batchChunk } : {}) });
-    expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
-    dw.dispose();
-    // The partials and the packed gradient are released.
-    expect(device.pool.stats().liveBuffers).toBe(buffers);
-    disposeAll(tx, tdy);
-  });
+// problem large enough to be split (5 x 17 x 17 positions); both kernels.
+describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kernel, unavailable: kernel === 'subgroup' ? convSubgroupUnavailable(device) : undefined })))(
+  'conv2d weight gradient over batch chunks, $kernel kernel',
+  ({ kernel, unavailable }) => {
+    const test = unavailable ? it.skip : it;
+    if (unavailable) it.skip(`skipped: ${unavailable}`, () => undefined);
+    const cases: [Case, number | undefined][] = [
+      [[5, 3, 9, 7, 17, 3, 3, 1, 1], 1],
+      [[5, 3, 9, 7, 17, 3, 3, 1, 1], 2],
+      [[6, 2, 7, 9, 6, 3, 2, [2, 1], [1, 0]], 3],
+      [[7, 5, 8, 11, 9, 5, 5, 2, 2], 4],
+      [[5, 3, 17, 17, 4, 3, 3, 1, 1], undefined],
+    ];
+    test.each(cases.map(([c, chunk]) => [`${label(c)}, batchChunk ${chunk ?? 'default'}`, c, chunk] as const))('%s', async (_, c, batchChunk) => {
+      const p = problem(c, 600);
+      const [n, ho, wo] = [p.xShape[0]!, p.yShape[2]!, p.yShape[3]!];
+      const tx = device.tensor(p.x, p.xShape);
+      const tdy = device.tensor(p.dy, p.yShape);
+      // One chunk: the pack and the kernel, nothing to add up.
+      const whole = device.dispatchCount;
+      conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel, batchChunk: n }).dispose();
+      const unsplitDispatches = device.dispatchCount - whole;
+      const buffers = device.pool.stats().liveBuffers;
+      const before = device.dispatchCount;
+      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel, ...(batchChunk ? { batchChunk } : {}) });
+      // The batch really was split: the partials cost at least one more dispatch to add up.
+      expect(device.dispatchCount - before).toBeGreaterThan(unsplitDispatches);
+      expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
+      dw.dispose();
+      // The partials and the packed gradient are released.
+      expect(device.pool.stats().liveBuffers).toBe(buffers);
+      disposeAll(tx, tdy);
+    });
+  },
+);
 
+describe('conv2d weight gradient batch chunks, bad input', () => {
   it('refuses a batchChunk that is not a positive integer', () => {
     const tx = device.zeros([2, 1, 5, 5]);
     const tdy = device.zeros([2, 1, 3, 3]);

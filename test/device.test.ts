@@ -108,6 +108,37 @@ describe('device', () => {
     }
   });
 
+  it('binds a re-used buffer at its new size, not through the group of its old one', async () => {
+    const small = device.tensor([1, 2, 3]);
+    const smallOther = device.tensor([10, 20, 30]);
+    ops.addInPlace(small, smallOther, 1); // caches a group binding both buffers at 12 bytes
+    const buffer = small.buffer;
+    const otherBuffer = smallOther.buffer;
+    smallOther.dispose(); // the pool hands back the latest release first
+    small.dispose();
+    device.submit(); // buffers released before a submit are not handed to uploads
+    const gpu = device.gpu;
+    const create = gpu.createBindGroup.bind(gpu);
+    let created = 0;
+    gpu.createBindGroup = (descriptor) => {
+      created++;
+      return create(descriptor);
+    };
+    // The pool hands the same buffers back for 5 elements (one size bucket).
+    const t = device.tensor([1, 2, 3, 4, 5]);
+    const other = device.tensor([10, 20, 30, 40, 50]);
+    try {
+      expect(t.buffer).toBe(buffer);
+      expect(other.buffer).toBe(otherBuffer);
+      ops.addInPlace(t, other, 1);
+      expect(created).toBe(1);
+      expect(Array.from(await t.read())).toEqual([11, 22, 33, 44, 55]);
+    } finally {
+      gpu.createBindGroup = create;
+      for (const x of [t, other]) x.dispose();
+    }
+  });
+
   it('rejects mismatched data length before any upload', () => {
     expect(() => device.tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
   });

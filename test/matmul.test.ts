@@ -150,10 +150,12 @@ describe.each(MATMUL_VARIANTS.map((variant) => ({ variant, unavailable: matmulVa
 
 // The tiled kernel cut along K into slices whose partial products are added afterwards (what a
 // GPU gets for few output tiles and a long K, such as a weight gradient over 6,272 token rows).
-// Slice counts that divide K into whole tiles, that leave a ragged last slice, and more slices
-// than K has tiles; both operand layouts; K from 17 to 1000.
+// Slices are whole K tiles (16 or 32 deep): slice counts that cut K exactly (128 = 2 x 64), that
+// leave a ragged last slice, and more slices than K has tiles; both operand layouts; K from 63
+// to 1000.
 describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel split along K', () => {
   const cases: Array<[Case, number]> = [
+    [shapes(9, 70, 128), 2],
     [shapes(1, 1, 65), 2],
     [shapes(3, 17, 63), 3],
     [shapes(17, 65, 127), 4],
@@ -163,6 +165,17 @@ describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel
     [shapes(5, 9, 65), 50],
   ];
   it.each(cases.map(([c, splitK]) => [`${JSON.stringify(c)}, splitK ${splitK}`, c, splitK] as const))('%s', async (_, c, splitK) => {
+    // The split really happens: its partial products cost at least one more dispatch to add.
+    const { a, b } = inputsFor(c, matmulShape(c.aShape, c.bShape, c.transposeA ?? false, c.transposeB ?? false).at(-1)!);
+    const [ta, tb] = [device.tensor(a, c.aShape), device.tensor(b, c.bShape)];
+    const options = { transposeA: c.transposeA ?? false, transposeB: c.transposeB ?? false, variant: 'tiled' as const };
+    let before = device.dispatchCount;
+    matmul(ta, tb, options).dispose();
+    const unsplit = device.dispatchCount - before;
+    before = device.dispatchCount;
+    matmul(ta, tb, { ...options, splitK }).dispose();
+    expect(device.dispatchCount - before).toBeGreaterThan(unsplit);
+    for (const t of [ta, tb]) t.dispose();
     await check('tiled', c, splitK);
   });
 

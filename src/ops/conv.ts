@@ -387,7 +387,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     const tiles = Math.ceil(tapCount / (POSITIONS_PER_THREAD * wg));
     const blocks = Math.ceil(g.outChannels / variant.perThread);
     if (tiles > device.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`${op}: weightShape ${formatShape(weightShape)} has ${tapCount} taps per output channel, more than ${device.limits.maxComputeWorkgroupsPerDimension} workgroups of ${POSITIONS_PER_THREAD * wg} can cover`);
+      throw new LimitError(`${op}: weightShape ${formatShape(weightShape)} has ${tapCount} taps per output channel, more than ${device.limits.maxComputeWorkgroupsPerDimension} workgroups of ${POSITIONS_PER_THREAD * wg} can cover`);
     }
     const batchChunk = options.batchChunk ?? weightGradientBatchChunk(device, g, tiles * blocks);
     if (!Number.isInteger(batchChunk) || batchChunk < 1) throw new ShapeError(`${op}: batchChunk must be a positive integer, got ${batchChunk}`);
