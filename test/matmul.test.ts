@@ -10,6 +10,7 @@ import {
   type MatmulActivation,
   type MatmulVariant,
 } from '../src/ops/matmul.js';
+import { isSoftwareAdapter } from '../src/ops/util.js';
 import { matmul as referenceMatmul, matmulShape } from '../src/reference/matmul.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
@@ -177,6 +178,22 @@ describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel
     expect(device.dispatchCount - before).toBeGreaterThan(unsplit);
     for (const t of [ta, tb]) t.dispose();
     await check('tiled', c, splitK);
+  });
+
+  // The automatic choice (GPUs only; software adapters never split): a ViT weight gradient,
+  // 64 x 192 outputs (3 tiles) over 6,272 token rows.
+  it.skipIf(isSoftwareAdapter(device))('splits a long K with few output tiles by itself on a GPU', async () => {
+    const c: Case = { aShape: [6272, 64], bShape: [6272, 192], transposeA: true };
+    const { a, b } = inputsFor(c, 192);
+    const [ta, tb] = [device.tensor(a, c.aShape), device.tensor(b, c.bShape)];
+    let before = device.dispatchCount;
+    matmul(ta, tb, { transposeA: true, variant: 'tiled', splitK: 1 }).dispose();
+    const unsplit = device.dispatchCount - before;
+    before = device.dispatchCount;
+    matmul(ta, tb, { transposeA: true, variant: 'tiled' }).dispose();
+    expect(device.dispatchCount - before).toBeGreaterThan(unsplit);
+    for (const t of [ta, tb]) t.dispose();
+    await check('tiled', c);
   });
 
   it('refuses split-K where it does not apply, naming why', () => {
