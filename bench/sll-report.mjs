@@ -12,10 +12,19 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+const usage = 'usage: node bench/sll-report.mjs [DIR] | --runs DIR';
+if (args[0] === '--help' || args[0] === '-h') {
+  console.log(usage);
+  process.exit(0);
+}
 const fromRuns = args[0] === '--runs';
 const dir = fromRuns ? args[1] : (args[0] ?? join(root, 'bench', 'results', 'fashion'));
 if (!dir) {
-  console.error('usage: node bench/sll-report.mjs [DIR] | --runs DIR');
+  console.error(usage);
+  process.exit(2);
+}
+if (!existsSync(dir)) {
+  console.error(`sll-report: no such directory: ${dir}\n${usage}`);
   process.exit(2);
 }
 
