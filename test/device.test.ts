@@ -83,27 +83,21 @@ describe('device', () => {
     const t = device.tensor([1, 2, 3]);
     const other = device.tensor([10, 20, 30]);
     const third = device.tensor([100, 200, 300]);
-    const gpu = device.gpu;
-    const create = gpu.createBindGroup.bind(gpu);
-    let created = 0;
-    gpu.createBindGroup = (descriptor) => {
-      created++;
-      return create(descriptor);
-    };
+    const groups = countBindGroups();
     try {
       ops.addInPlace(t, other, 1); // may create one (a fresh pair of buffers)
-      const afterFirst = created;
+      const afterFirst = groups.created;
       // Same buffers, other alphas: the cached group, the uniform at its own dynamic offset.
       ops.addInPlace(t, other, 2);
       ops.addInPlace(t, other, -0.5);
-      expect(created).toBe(afterFirst);
+      expect(groups.created).toBe(afterFirst);
       expect(Array.from(await t.read())).toEqual([26, 52, 78]);
       // Another buffer in the same place: a new group, and the result uses that buffer.
       ops.addInPlace(t, third, 1);
-      expect(created).toBe(afterFirst + 1);
+      expect(groups.created).toBe(afterFirst + 1);
       expect(Array.from(await t.read())).toEqual([126, 252, 378]);
     } finally {
-      gpu.createBindGroup = create;
+      groups.restore();
       for (const x of [t, other, third]) x.dispose();
     }
   });
@@ -117,13 +111,7 @@ describe('device', () => {
     smallOther.dispose(); // the pool hands back the latest release first
     small.dispose();
     device.submit(); // buffers released before a submit are not handed to uploads
-    const gpu = device.gpu;
-    const create = gpu.createBindGroup.bind(gpu);
-    let created = 0;
-    gpu.createBindGroup = (descriptor) => {
-      created++;
-      return create(descriptor);
-    };
+    const groups = countBindGroups();
     // The pool hands the same buffers back for 5 elements (one size bucket).
     const t = device.tensor([1, 2, 3, 4, 5]);
     const other = device.tensor([10, 20, 30, 40, 50]);
@@ -131,10 +119,10 @@ describe('device', () => {
       expect(t.buffer).toBe(buffer);
       expect(other.buffer).toBe(otherBuffer);
       ops.addInPlace(t, other, 1);
-      expect(created).toBe(1);
+      expect(groups.created).toBe(1);
       expect(Array.from(await t.read())).toEqual([11, 22, 33, 44, 55]);
     } finally {
-      gpu.createBindGroup = create;
+      groups.restore();
       for (const x of [t, other]) x.dispose();
     }
   });
@@ -163,3 +151,20 @@ describe('device lifetime', () => {
     other.destroy();
   });
 });
+
+/** Counts the device's bind-group creations until `restore()`. */
+function countBindGroups(): { readonly created: number; restore(): void } {
+  const gpu = device.gpu;
+  const create = gpu.createBindGroup.bind(gpu);
+  const counter = {
+    created: 0,
+    restore: () => {
+      gpu.createBindGroup = create;
+    },
+  };
+  gpu.createBindGroup = (descriptor) => {
+    counter.created++;
+    return create(descriptor);
+  };
+  return counter;
+}
