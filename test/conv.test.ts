@@ -11,7 +11,7 @@ import {
   type ConvKernel,
 } from '../src/ops/conv.js';
 import * as ref from '../src/reference/conv.js';
-import { testDevice } from './helpers/device.js';
+import { dispatchesOf, testDevice } from './helpers/device.js';
 import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
 
 const device = await testDevice();
@@ -212,15 +212,13 @@ describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kern
       const [n, ho, wo] = [p.xShape[0]!, p.yShape[2]!, p.yShape[3]!];
       const tx = device.tensor(p.x, p.xShape);
       const tdy = device.tensor(p.dy, p.yShape);
-      // One chunk: the pack and the kernel, nothing to add up.
-      const whole = device.dispatchCount;
-      conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel, batchChunk: n }).dispose();
-      const unsplitDispatches = device.dispatchCount - whole;
+      const options = { ...p.options, kernel, ...(batchChunk ? { batchChunk } : {}) };
+      // The batch really is split: the partials cost at least one more dispatch to add up than
+      // one chunk (the pack and the kernel).
+      const unsplit = dispatchesOf(device, () => conv2dBackwardWeight(tdy, tx, p.wShape, { ...options, batchChunk: n }));
+      expect(dispatchesOf(device, () => conv2dBackwardWeight(tdy, tx, p.wShape, options))).toBeGreaterThan(unsplit);
       const buffers = device.pool.stats().liveBuffers;
-      const before = device.dispatchCount;
-      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel, ...(batchChunk ? { batchChunk } : {}) });
-      // The batch really was split: the partials cost at least one more dispatch to add up.
-      expect(device.dispatchCount - before).toBeGreaterThan(unsplitDispatches);
+      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, options);
       expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
       dw.dispose();
       // The partials and the packed gradient are released.

@@ -12,7 +12,7 @@ import {
 } from '../src/ops/matmul.js';
 import { isSoftwareAdapter } from '../src/ops/util.js';
 import { matmul as referenceMatmul, matmulShape } from '../src/reference/matmul.js';
-import { testDevice } from './helpers/device.js';
+import { dispatchesOf, testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
 
 const device = await testDevice();
@@ -166,17 +166,7 @@ describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel
     [shapes(5, 9, 65), 50],
   ];
   it.each(cases.map(([c, splitK]) => [`${JSON.stringify(c)}, splitK ${splitK}`, c, splitK] as const))('%s', async (_, c, splitK) => {
-    // The split really happens: its partial products cost at least one more dispatch to add.
-    const { a, b } = inputsFor(c, matmulShape(c.aShape, c.bShape, c.transposeA ?? false, c.transposeB ?? false).at(-1)!);
-    const [ta, tb] = [device.tensor(a, c.aShape), device.tensor(b, c.bShape)];
-    const options = { transposeA: c.transposeA ?? false, transposeB: c.transposeB ?? false, variant: 'tiled' as const };
-    let before = device.dispatchCount;
-    matmul(ta, tb, options).dispose();
-    const unsplit = device.dispatchCount - before;
-    before = device.dispatchCount;
-    matmul(ta, tb, { ...options, splitK }).dispose();
-    expect(device.dispatchCount - before).toBeGreaterThan(unsplit);
-    for (const t of [ta, tb]) t.dispose();
+    expectSplitCostsADispatch(c, splitK);
     await check('tiled', c, splitK);
   });
 
@@ -184,17 +174,20 @@ describe.skipIf(matmulVariantUnavailable(device, 'tiled'))('matmul, tiled kernel
   // 64 x 192 outputs (3 tiles) over 6,272 token rows.
   it.skipIf(isSoftwareAdapter(device))('splits a long K with few output tiles by itself on a GPU', async () => {
     const c: Case = { aShape: [6272, 64], bShape: [6272, 192], transposeA: true };
-    const { a, b } = inputsFor(c, 192);
-    const [ta, tb] = [device.tensor(a, c.aShape), device.tensor(b, c.bShape)];
-    let before = device.dispatchCount;
-    matmul(ta, tb, { transposeA: true, variant: 'tiled', splitK: 1 }).dispose();
-    const unsplit = device.dispatchCount - before;
-    before = device.dispatchCount;
-    matmul(ta, tb, { transposeA: true, variant: 'tiled' }).dispose();
-    expect(device.dispatchCount - before).toBeGreaterThan(unsplit);
-    for (const t of [ta, tb]) t.dispose();
+    expectSplitCostsADispatch(c, undefined);
     await check('tiled', c);
   });
+
+  /** The tiled product with `splitK` (undefined: the automatic choice) really splits: adding its
+   * partial products costs at least one more dispatch than the unsplit product (splitK 1). */
+  function expectSplitCostsADispatch(c: Case, splitK: number | undefined): void {
+    const { a, b } = inputsFor(c, matmulShape(c.aShape, c.bShape, c.transposeA ?? false, c.transposeB ?? false).at(-1)!);
+    const [ta, tb] = [device.tensor(a, c.aShape), device.tensor(b, c.bShape)];
+    const options = { transposeA: c.transposeA ?? false, transposeB: c.transposeB ?? false, variant: 'tiled' as const };
+    const unsplit = dispatchesOf(device, () => matmul(ta, tb, { ...options, splitK: 1 }));
+    expect(dispatchesOf(device, () => matmul(ta, tb, { ...options, ...(splitK ? { splitK } : {}) }))).toBeGreaterThan(unsplit);
+    for (const t of [ta, tb]) t.dispose();
+  }
 
   it('refuses split-K where it does not apply, naming why', () => {
     const a = device.zeros([3, 64]);

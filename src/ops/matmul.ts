@@ -12,8 +12,8 @@
  * The kernel shape is chosen per adapter (chooseMatmulVariant): lavapipe pays for loads, not
  * FLOPs, and gets a subgroup kernel; real GPUs get workgroup-memory tiles (cut into K slices
  * when few output tiles face a long K: `splitK`); thin products get the skinny kernel, which
- * splits K across one workgroup's threads; anything else can run on the plain one. Every variant computes the same thing
- * and is tested against src/reference/matmul.ts.
+ * splits K across one workgroup's threads; anything else can run on the plain one. Every variant
+ * computes the same thing and is tested against src/reference/matmul.ts.
  */
 import type { Device } from '../gpu/device.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';

@@ -36,3 +36,10 @@ export function testDevice(): Promise<Device> {
   }
   return opened;
 }
+
+/** How many dispatches `run` encodes on `device` (it is called once; its result is disposed). */
+export function dispatchesOf(device: Device, run: () => { dispose(): void }): number {
+  const before = device.dispatchCount;
+  run().dispose();
+  return device.dispatchCount - before;
+}
