@@ -6,11 +6,11 @@
  * step. Errors the GPU reports asynchronously (shader compilation, validation, out of memory)
  * are collected and thrown, with names attached, by the next `flush()` or `read()`.
  */
-import { bytesPerElement, f16BitsToF32, f32ToF16Bits, type DType, type HostData } from './dtype.js';
+import { assertDType, bytesPerElement, describeValue, f16BitsToF32, f32ToF16Bits, type DType, type HostData } from './dtype.js';
 import { DeviceLostError, GpuValidationError, KernelError, LimitError, OutOfMemoryError, ShapeError } from './errors.js';
 import { Kernel, bindGroupLayoutEntries, foldWorkgroups, kernelKey, type KernelSpec } from './kernel.js';
-import { BufferPool, type MemoryCategory, type MemoryStats } from './pool.js';
-import { formatShape, sizeOf, type Shape } from './shape.js';
+import { BufferPool, assertMemoryCategory, type MemoryCategory, type MemoryStats } from './pool.js';
+import { assertValidShape, formatShape, sizeOf, type Shape } from './shape.js';
 import { loadShader } from './shaderLibrary.js';
 import { Storage, Tensor } from './tensor.js';
 import { Profiler, type KernelProfile } from './profiler.js';
@@ -68,6 +68,10 @@ export class Device {
   private readonly uniformAlign: number;
   private readonly errors: Error[] = [];
   private readonly pendingChecks: Promise<void>[] = [];
+  /** One promise per submitted command buffer, removed when the GPU has finished it. */
+  private readonly inFlight: Promise<void>[] = [];
+  /** How many submitted command buffers `throttle()` lets be unfinished before it waits. */
+  maxQueuedSubmits = 4;
   private lostError: DeviceLostError | null = null;
   private readonly lostRejection: Promise<never>;
   private destroyed = false;
@@ -132,24 +136,33 @@ export class Device {
 
   // ---------------------------------------------------------------- tensors
 
+  // Every argument of a public entry point is checked before anything is allocated or encoded,
+  // so a call that throws leaves the pool's counts and the command stream as they were.
+
   /** An uninitialized tensor (contents are whatever the pooled buffer held). */
   empty(shape: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    checkRequest('empty', shape, dtype, category);
     return this.allocate(shape, dtype, category, false);
   }
 
   /** A tensor of zeros. */
   zeros(shape: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    checkRequest('zeros', shape, dtype, category);
     const t = this.allocate(shape, dtype, category, false);
     if (t.bytes > 0) this.commandEncoder().clearBuffer(t.buffer, 0, roundUp(t.bytes, 4));
     return t;
   }
 
-  /** Uploads host data into a new tensor. */
-  tensor(data: HostData, shape: Shape = [data.length], dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
-    if (data.length !== sizeOf(shape)) {
-      throw new ShapeError(`tensor: ${data.length} values given for shape ${formatShape(shape)} (${sizeOf(shape)} elements)`);
+  /** Uploads host data into a new tensor (`shape` defaults to [data.length]). */
+  tensor(data: HostData, shape?: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
+    checkHostData('tensor', data);
+    const resolved = shape === undefined ? [data.length] : shape;
+    checkRequest('tensor', resolved, dtype, category);
+    if (data.length !== sizeOf(resolved)) {
+      throw new ShapeError(`tensor: ${data.length} values given for shape ${formatShape(resolved)} (${sizeOf(resolved)} elements)`);
     }
-    const t = this.allocate(shape, dtype, category, true);
+    checkValuesFit('tensor', data, dtype);
+    const t = this.allocate(resolved, dtype, category, true);
     // A buffer allocated for upload is not used by any encoded command: no submit needed.
     this.writeHost(t, data);
     return t;
@@ -161,19 +174,32 @@ export class Device {
    * work, so an encoded kernel that writes the tensor would otherwise overwrite the upload).
    */
   upload(t: Tensor, data: HostData): void {
-    t.assertAlive('upload');
+    this.assertOwn(t, 'upload');
+    checkHostData('upload', data);
+    if (!t.isContiguous) throw new ShapeError(`upload: ${t.toString()} is a view; upload into a contiguous tensor`);
+    if (data.length !== t.size) throw new ShapeError(`upload: ${data.length} values for tensor ${t.describe()} (${t.size} elements)`);
+    checkValuesFit('upload', data, t.dtype);
     if (this.encoder || this.uniformUsed > 0) this.submit();
     this.writeHost(t, data);
   }
 
+  /** Writes checked host data (as many values as `t` has) into the contiguous tensor `t`. */
   private writeHost(t: Tensor, data: HostData): void {
-    if (!t.isContiguous) throw new ShapeError(`upload: ${t.toString()} is a view; upload into a contiguous tensor`);
-    if (data.length !== t.size) throw new ShapeError(`upload: ${data.length} values for tensor ${t.describe()} (${t.size} elements)`);
     if (t.size === 0) return;
     const bytes = encodeHost(data, t.dtype);
     this.gpu.queue.writeBuffer(t.buffer, 0, bytes.buffer, bytes.byteOffset, roundUp(bytes.byteLength, 4));
   }
 
+  /** Throws unless `t` is a live tensor of this device. */
+  private assertOwn(t: Tensor, op: string): void {
+    if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${describeValue(t)}`);
+    t.assertAlive(op);
+    if (t.device !== this) {
+      throw new ShapeError(`${op}: tensor ${t.describe()} belongs to another Device; read() it there and upload it to this one with tensor()`);
+    }
+  }
+
+  /** A new tensor for arguments checkRequest has accepted. */
   private allocate(shape: Shape, dtype: DType, category: MemoryCategory, forUpload: boolean): Tensor {
     this.assertUsable('allocate');
     if (dtype === 'f16' && !this.hasF16) {
@@ -205,7 +231,8 @@ export class Device {
 
   /** Downloads a tensor's elements (views are made contiguous first). */
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
-    t.assertAlive('read');
+    this.assertUsable('read');
+    this.assertOwn(t, 'read');
     const dense = t.isContiguous ? t : contiguous(t, 'scratch');
     try {
       const bytes = roundUp(dense.bytes, 4);
@@ -307,7 +334,7 @@ export class Device {
       if (!resource) throw new KernelError(`${kernel.label}: storage binding '${s.name}' not provided`);
       seen.add(s.name);
       if (resource instanceof Tensor) {
-        resource.assertAlive(kernel.label);
+        this.assertOwn(resource, kernel.label);
         if (resource.offset !== 0) throw new KernelError(`${kernel.label}: binding '${s.name}' is an offset view; make it contiguous first`);
         key += `${this.bufferId(resource.buffer)}:${boundSize(resource)},`;
       } else {
@@ -459,9 +486,25 @@ export class Device {
       this.gpu.queue.submit([this.encoder.finish()]);
       this.encoder = null;
       if (timestamps) this.profiler!.collect(timestamps);
+      this.inFlight.push(this.gpu.queue.onSubmittedWorkDone().then(() => void this.inFlight.shift()));
     }
     this.encodedCommands = 0;
     this.pool.markSubmitted();
+  }
+
+  /**
+   * Bounds the work queued on the GPU, for loops that encode step after step without reading
+   * anything back. WebGPU's JS API cannot block, so a loop that never awaits cannot be slowed:
+   * it must await this. Submits what is encoded; while more than `maxQueuedSubmits` submitted
+   * command buffers are unfinished, waits for the oldest; then yields to the event loop once
+   * (a macrotask), so that signals, timers and a page's events run between steps. On a GPU that
+   * keeps up, it costs one submit and one yield.
+   */
+  async throttle(): Promise<void> {
+    this.assertUsable('throttle');
+    this.submit();
+    while (this.inFlight.length > this.maxQueuedSubmits) await Promise.race([this.inFlight[0], this.lostRejection]);
+    await yieldToEventLoop();
   }
 
   /** Submits, waits for the GPU to finish, and throws any error the device reported. */
@@ -528,6 +571,37 @@ export class Device {
   }
 }
 
+/** Checks the shape, dtype and memory category a new tensor is asked for. */
+function checkRequest(op: string, shape: Shape, dtype: DType, category: MemoryCategory): void {
+  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
+  assertValidShape(shape, `${op}: shape`);
+  assertDType(dtype, op);
+  assertMemoryCategory(category, op);
+}
+
+/** Host data is a plain array of numbers or a typed array of numbers (not BigInts). */
+function checkHostData(op: string, data: HostData): void {
+  if (Array.isArray(data)) {
+    const at = data.findIndex((v) => typeof v !== 'number');
+    if (at >= 0) throw new TypeError(`${op}: data[${at}] is ${describeValue(data[at])}, not a number`);
+    return;
+  }
+  const typed = ArrayBuffer.isView(data) && !(data instanceof DataView) && !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array);
+  if (!typed) throw new TypeError(`${op}: data must be an array or a typed array of numbers (e.g. Float32Array), got ${describeValue(data)}`);
+}
+
+/** i32 and u32 tensors hold integers in their range; anything else would be silently truncated or wrapped. */
+function checkValuesFit(op: string, data: HostData, dtype: DType): void {
+  if (dtype === 'f32' || dtype === 'f16' || (dtype === 'i32' && data instanceof Int32Array) || (dtype === 'u32' && data instanceof Uint32Array)) return;
+  const [min, max] = dtype === 'i32' ? [-0x80000000, 0x7fffffff] : [0, 0xffffffff];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new RangeError(`${op}: value ${v} at index ${i} does not fit dtype ${dtype} (integers from ${min} to ${max})`);
+    }
+  }
+}
+
 function roundUp(n: number, multiple: number): number {
   return Math.ceil(n / multiple) * multiple;
 }
@@ -569,4 +643,18 @@ function decodeHost(bytes: ArrayBuffer, dtype: DType, size: number): Float32Arra
 /** Bytes a tensor is bound with: its size rounded up to whole words, at least one. */
 function boundSize(t: Tensor): number {
   return Math.max(4, roundUp(t.bytes, 4));
+}
+
+/** Resolves after one turn of the event loop (a macrotask, not a microtask). */
+function yieldToEventLoop(): Promise<void> {
+  const setImmediateFn = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+  if (setImmediateFn) return new Promise((resolve) => void setImmediateFn(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(undefined);
+  });
 }

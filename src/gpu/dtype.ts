@@ -24,6 +24,20 @@ export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && (DTYPES as readonly string[]).includes(value);
 }
 
+/** Throws a TypeError naming `value` and the valid dtypes unless it is one. */
+export function assertDType(value: unknown, op: string): asserts value is DType {
+  if (!isDType(value)) throw new TypeError(`${op}: dtype ${describeValue(value)} is not one of ${DTYPES.join(', ')}`);
+}
+
+/** A short description of a value of unknown type, for error messages. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null || value === undefined || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  const name: string = value.constructor?.name ?? 'Object';
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
 // f16 conversion (Node 20 has no Float16Array). Round-to-nearest-even, with subnormals,
 // infinities and NaN, so an upload followed by a download is exactly the f16 rounding.
 const f32Scratch = new Float32Array(1);

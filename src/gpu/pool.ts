@@ -10,9 +10,17 @@
  * but not to a CPU upload or a map, because `queue.writeBuffer` takes effect before the pending
  * commands run. Such buffers are marked pending until the next submit.
  */
+import { describeValue } from './dtype.js';
 
 export const MEMORY_CATEGORIES = ['parameter', 'optimizer', 'projection', 'activation', 'scratch', 'staging'] as const;
 export type MemoryCategory = (typeof MEMORY_CATEGORIES)[number];
+
+/** Throws a TypeError naming `value` and the valid categories unless it is one. */
+export function assertMemoryCategory(value: unknown, op: string): asserts value is MemoryCategory {
+  if (!(MEMORY_CATEGORIES as readonly unknown[]).includes(value)) {
+    throw new TypeError(`${op}: memory category ${describeValue(value)} is not one of ${MEMORY_CATEGORIES.join(', ')}`);
+  }
+}
 
 export type BufferUsageClass = 'storage' | 'readback';
 

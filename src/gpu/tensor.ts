@@ -6,9 +6,9 @@
  * the buffer returns to the pool when the last tensor viewing it is disposed. `using` works
  * through `Symbol.dispose`.
  */
-import { bytesPerElement, type DType } from './dtype.js';
+import { bytesPerElement, describeValue, type DType } from './dtype.js';
 import { DisposedError, ShapeError } from './errors.js';
-import type { MemoryCategory, PooledBuffer } from './pool.js';
+import { assertMemoryCategory, type MemoryCategory, type PooledBuffer } from './pool.js';
 import { assertValidShape, contiguousStrides, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
 import type { Device } from './device.js';
 
@@ -113,14 +113,17 @@ export class Tensor {
     return `Tensor(${this.describe()}${this.isContiguous ? '' : ', view'})`;
   }
 
-  private view(shape: Shape, strides: readonly number[], offset: number): Tensor {
-    this.assertAlive();
+  private view(op: string, shape: Shape, strides: readonly number[], offset: number): Tensor {
+    this.assertAlive(op);
     this.storage.retain();
     return new Tensor(this.storage, shape, this.dtype, strides, offset);
   }
 
   /** A view with a new shape (one dimension may be -1). Needs a contiguous tensor. */
   reshape(shape: Shape): Tensor {
+    requireShapeArray('reshape', shape);
+    const bad = shape.find((d) => d !== -1 && !(Number.isInteger(d) && d >= 0));
+    if (bad !== undefined) throw new ShapeError(`reshape: dimension ${bad} in ${formatShape(shape)} must be a non-negative integer or -1`);
     const known = shape.filter((d) => d !== -1);
     const inferred = shape.length - known.length;
     if (inferred > 1) throw new ShapeError(`reshape: at most one -1 in ${formatShape(shape)}`);
@@ -132,7 +135,7 @@ export class Tensor {
     if (!this.isContiguous) {
       throw new ShapeError(`reshape: ${this.toString()} is a strided view; call contiguous() first`);
     }
-    return this.view(resolved, contiguousStrides(resolved), 0);
+    return this.view('reshape', resolved, contiguousStrides(resolved), 0);
   }
 
   /** A view with the axes reordered. */
@@ -141,6 +144,7 @@ export class Tensor {
     const resolved = axes.map((a) => normalizeAxis(a, this.rank, 'permute'));
     if (new Set(resolved).size !== this.rank) throw new ShapeError(`permute: axes [${axes.join(', ')}] repeat an axis`);
     return this.view(
+      'permute',
       resolved.map((a) => this.shape[a]!),
       resolved.map((a) => this.strides[a]!),
       this.offset,
@@ -149,6 +153,7 @@ export class Tensor {
 
   /** A view with two axes swapped (the last two by default). */
   transpose(axis0 = -2, axis1 = -1): Tensor {
+    this.assertAlive('transpose');
     if (this.rank < 2) throw new ShapeError(`transpose: needs rank >= 2, got ${this.describe()}`);
     const a = normalizeAxis(axis0, this.rank, 'transpose');
     const b = normalizeAxis(axis1, this.rank, 'transpose');
@@ -163,13 +168,14 @@ export class Tensor {
    * NumPy's broadcast_to. Read-only in effect: writing through it would hit one element many times.
    */
   expand(shape: Shape): Tensor {
+    requireShapeArray('expand', shape);
     const lead = shape.length - this.rank;
     const fits = lead >= 0 && this.shape.every((d, i) => d === shape[lead + i] || d === 1);
     if (!fits || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       throw new ShapeError(`expand: cannot broadcast ${this.describe()} to ${formatShape(shape)} (each axis must match or be 1)`);
     }
     const strides = shape.map((d, i) => (i < lead || (this.shape[i - lead] === 1 && d !== 1) ? 0 : this.strides[i - lead]!));
-    return this.view(shape, strides, this.offset);
+    return this.view('expand', shape, strides, this.offset);
   }
 
   /** A view of elements [start, end) along one axis. */
@@ -181,7 +187,7 @@ export class Tensor {
     }
     const shape = [...this.shape];
     shape[a] = end - start;
-    return this.view(shape, this.strides, this.offset + start * this.strides[a]!);
+    return this.view('slice', shape, this.strides, this.offset + start * this.strides[a]!);
   }
 
   /** Downloads the elements (row-major). f16 is widened to f32. */
@@ -191,7 +197,8 @@ export class Tensor {
 
   /** Marks the tensor as a parameter, optimizer state, projection, activation or scratch. */
   setCategory(category: MemoryCategory): this {
-    this.assertAlive();
+    this.assertAlive('setCategory');
+    assertMemoryCategory(category, 'setCategory');
     this.storage.device.pool.recategorize(this.storage.bytes, this.storage.category, category);
     this.storage.category = category;
     return this;
@@ -206,4 +213,9 @@ export class Tensor {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** A shape argument from JavaScript may be anything: refuse what is not an array up front. */
+function requireShapeArray(op: string, shape: Shape): void {
+  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of dimensions, got ${describeValue(shape)}`);
 }
