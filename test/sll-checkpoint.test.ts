@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { encodeSafetensors } from '../src/io/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
 import {
   buildModel,
   CheckpointError,
@@ -9,6 +10,7 @@ import {
   fit,
   positionOf,
   Predictor,
+  readCheckpoint,
   restoreTrainer,
   Trainer,
   type Method,
@@ -41,7 +43,7 @@ function spec(method: Method): TrainingSpec {
   return {
     method,
     model: { kind: 'mlp', hidden: [24, 12] },
-    dataset: { name: 'blobs', validation: 0, augment: false },
+    dataset: { name: 'blobs', validation: 0, augment: false, normalize: true },
     epochs: 3,
     batchSize: 16,
     // Adam state, a cosine schedule and dropout masks all have to resume exactly.
@@ -98,7 +100,7 @@ describe('checkpoints', () => {
       const bytes = await encodeCheckpoint(b.trainer, { spec: s, data: checkpointData, position, adapter: 'test' });
 
       const c = makeTrainer(s);
-      const checkpoint = decodeCheckpoint(bytes, 'mid.safetensors');
+      const checkpoint = await readCheckpoint(bytes, 'mid.safetensors');
       expect(checkpoint.meta.position).toEqual(position);
       restoreTrainer(c.trainer, checkpoint, 'mid.safetensors');
       await fit(c.trainer, train, data.inputShape, { epochs: s.epochs, batchSize: s.batchSize, seed: s.seed, start: checkpoint.meta.position });
@@ -129,7 +131,7 @@ describe('checkpoints', () => {
     const { correct } = await t.trainer.evaluateBatch(x, y, train.labels);
     x.dispose();
     y.dispose();
-    const predictor = Predictor.fromCheckpoint(device, bytes);
+    const predictor = await Predictor.fromCheckpoint(device, bytes);
     const prediction = await predictor.predict(train.images, 64);
     const agree = prediction.classes.filter((c, i) => c === train.labels[i]).length;
     expect(agree).toBe(correct);
@@ -164,7 +166,7 @@ describe('checkpoints', () => {
         bytes = new Uint8Array([...good.subarray(0, cut), ...Array.from({ length: Math.floor(next() * 64) }, () => Math.floor(next() * 256))]);
       }
       try {
-        restoreTrainer(t.trainer, decodeCheckpoint(bytes, 'fuzz'), 'fuzz');
+        restoreTrainer(t.trainer, await readCheckpoint(bytes, 'fuzz'), 'fuzz');
       } catch (error) {
         if (!(error instanceof CheckpointError)) throw new Error(`trial ${trial}: ${(error as Error).name}: ${(error as Error).message}`);
         refused++;
@@ -205,5 +207,127 @@ describe('checkpoints', () => {
     expect(() => decodeCheckpoint(good.subarray(0, good.length - 3), 'cut.safetensors')).toThrow(CheckpointError);
     t.trainer.dispose();
     t.model.dispose();
+  });
+});
+
+describe('checkpoint integrity', () => {
+  /** A checkpoint after an epoch of training, so that it holds Adam's m and v too. */
+  let trainedBytes: Promise<Uint8Array> | undefined;
+  const trained = () =>
+    (trainedBytes ??= (async () => {
+      const s = spec('sll');
+      const t = makeTrainer(s);
+      await fit(t.trainer, dataset(3), data.inputShape, { epochs: 1, batchSize: s.batchSize, seed: s.seed });
+      const bytes = await encodeCheckpoint(t.trainer, { spec: s, data: checkpointData, position: { epoch: 1, batch: 0 }, adapter: 'test' });
+      t.trainer.dispose();
+      t.model.dispose();
+      return bytes;
+    })());
+
+  /** SHA-256 by node:crypto, independent of the Web Crypto code under test. */
+  const sha256 = (data: ArrayBufferView) => createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+
+  type Inputs = Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>;
+  /**
+   * The checkpoint's tensors and metadata, changed by `change`, encoded again; changes to
+   * `digests` are written back to metadata 'sha256' unless `change` set or removed that itself.
+   */
+  function reencode(bytes: Uint8Array, change: (tensors: Inputs, metadata: Record<string, string>, digests: Record<string, string>) => void): Uint8Array {
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    const inputs = Object.fromEntries([...tensors].map(([name, t]) => [name, { dtype: 'F32' as const, shape: t.shape, data: t.data as Float32Array }]));
+    const before = metadata.sha256;
+    const digests = before !== undefined ? (JSON.parse(before) as Record<string, string>) : {};
+    change(inputs, metadata, digests);
+    if (before !== undefined && metadata.sha256 === before) metadata.sha256 = JSON.stringify(digests);
+    return encodeSafetensors(inputs, metadata);
+  }
+
+  it('writes format /2 with the SHA-256 of every tensor, weights and optimizer state, which reads back verified', async () => {
+    const bytes = await trained();
+    const raw = decodeSafetensors(bytes);
+    expect(raw.metadata.format).toBe('sll-webgpu-checkpoint/2');
+    const digests = JSON.parse(raw.metadata.sha256!) as Record<string, string>;
+    expect(Object.keys(digests).sort()).toEqual([...raw.tensors.keys()].sort());
+    expect(digests['block1.1.weight#m']).toBeDefined();
+    for (const [name, t] of raw.tensors) expect(digests[name], name).toBe(sha256(t.data));
+    const checkpoint = await readCheckpoint(bytes, 'good.safetensors');
+    expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/2');
+    expect(checkpoint.notices).toEqual([]);
+    expect(Object.fromEntries(checkpoint.digests!)).toEqual(digests);
+    const t = makeTrainer(spec('sll'));
+    restoreTrainer(t.trainer, checkpoint, 'good.safetensors');
+    expect(t.trainer.step).toBe(t.steps);
+    t.trainer.dispose();
+    t.model.dispose();
+  });
+
+  it('refuses a tensor with a flipped byte, naming the tensor and the file', async () => {
+    const bytes = await trained();
+    const headerBytes = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerBytes))) as Record<string, { data_offsets: [number, number] }>;
+    for (const name of ['block1.1.weight', 'classifier.bias#v']) {
+      const bad = bytes.slice();
+      // The lowest mantissa bit of element 3: the value stays finite, only the digest can tell.
+      bad[8 + headerBytes + header[name]!.data_offsets[0] + 4 * 3]! ^= 1;
+      expect(decodeCheckpoint(bad, 'flipped.safetensors').tensors.size).toBe(Object.keys(header).length - 1);
+      const quoted = name.replace(/[.#]/g, '\\$&');
+      await expect(readCheckpoint(bad, 'flipped.safetensors')).rejects.toThrow(new RegExp(`^flipped\\.safetensors: tensor '${quoted}' does not match its sha256 digest`));
+    }
+    const bad = bytes.slice();
+    bad[bytes.length - 1]! ^= 0x40;
+    await expect(Predictor.fromCheckpoint(device, bad, 'flipped.safetensors')).rejects.toThrow(CheckpointError);
+  });
+
+  it('refuses NaN and infinite weights and optimizer state even under a valid digest, naming the tensor and the index', async () => {
+    const bytes = await trained();
+    const cases: Array<[string, number, number]> = [['block1.1.weight', 5, NaN], ['classifier.bias#v', 2, -Infinity], ['block1.1.bias#m', 0, Infinity]];
+    for (const [name, index, value] of cases) {
+      const bad = reencode(bytes, (tensors, _, digests) => {
+        tensors[name]!.data[index] = value;
+        digests[name] = sha256(tensors[name]!.data);
+      });
+      const size = decodeSafetensors(bad).tensors.get(name)!.data.length;
+      await expect(readCheckpoint(bad, 'nan.safetensors'), name).rejects.toThrow(`nan.safetensors: tensor '${name}' holds ${value} at index ${index} (of ${size})`);
+    }
+  });
+
+  it('loads a format /1 checkpoint, which has no digests, with one notice that it carries no checksums', async () => {
+    const bytes = await trained();
+    const old = reencode(bytes, (_, metadata) => {
+      metadata.format = 'sll-webgpu-checkpoint/1';
+      delete metadata.sha256;
+    });
+    const checkpoint = await readCheckpoint(old, 'old.safetensors');
+    expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/1');
+    expect(checkpoint.digests).toBeUndefined();
+    expect(checkpoint.notices).toEqual(['old.safetensors: a checkpoint of format sll-webgpu-checkpoint/1 carries no checksums; its weights are loaded unverified']);
+    const t = makeTrainer(spec('sll'));
+    restoreTrainer(t.trainer, checkpoint, 'old.safetensors');
+    t.trainer.dispose();
+    t.model.dispose();
+    const notices: string[] = [];
+    const predictor = await Predictor.fromCheckpoint(device, old, 'old.safetensors', { onNotice: (text) => notices.push(text) });
+    expect(notices).toEqual(checkpoint.notices);
+    predictor.dispose();
+    // Non-finite values are refused in a /1 checkpoint too.
+    const nan = reencode(old, (tensors) => {
+      tensors['classifier.weight']!.data[1] = NaN;
+    });
+    await expect(readCheckpoint(nan, 'old.safetensors')).rejects.toThrow(`old.safetensors: tensor 'classifier.weight' holds NaN at index 1`);
+  });
+
+  it('refuses a /2 checkpoint whose digests are missing, miss a tensor, name an unknown one or are malformed', async () => {
+    const bytes = await trained();
+    const cases: Array<[(metadata: Record<string, string>, digests: Record<string, string>) => void, string]> = [
+      [(metadata) => delete metadata.sha256, `bad.safetensors: metadata 'sha256' is missing`],
+      [(_, digests) => delete digests['classifier.bias'], `bad.safetensors: tensor 'classifier.bias' has no digest in metadata 'sha256'`],
+      [(_, digests) => (digests['block9.weight'] = '0'.repeat(64)), `bad.safetensors: metadata 'sha256' has a digest for 'block9.weight', which is not a tensor in the file`],
+      [(_, digests) => (digests['classifier.bias'] = digests['classifier.bias']!.toUpperCase()), `bad.safetensors: metadata 'sha256' of 'classifier.bias' is`],
+      [(metadata) => (metadata.sha256 = '[]'), `bad.safetensors: metadata 'sha256' must be an object of tensor name to SHA-256 digest`],
+    ];
+    for (const [change, message] of cases) {
+      const bad = reencode(bytes, (_, metadata, digests) => change(metadata, digests));
+      await expect(readCheckpoint(bad, 'bad.safetensors'), message).rejects.toThrow(message);
+    }
   });
 });

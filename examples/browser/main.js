@@ -35,7 +35,7 @@ try {
 async function trainSaveAndPredict(device) {
   const url = new URLSearchParams(location.search).get('checkpoint');
   if (url) {
-    const predictor = sll.Predictor.fromCheckpoint(device, new Uint8Array(await (await fetch(url)).arrayBuffer()), url);
+    const predictor = await sll.Predictor.fromCheckpoint(device, new Uint8Array(await (await fetch(url)).arrayBuffer()), url, { onNotice: say });
     say(`loaded ${url}: ${predictor.model.name}`);
     predictor.dispose();
     return true;
@@ -64,7 +64,7 @@ async function trainSaveAndPredict(device) {
   const bytes = await sll.encodeCheckpoint(trainer, { spec, data, position: { epoch: spec.epochs, batch: 0 }, adapter: 'browser' });
   trainer.dispose();
   model.dispose();
-  const predictor = sll.Predictor.fromCheckpoint(device, bytes, 'in-page checkpoint');
+  const predictor = await sll.Predictor.fromCheckpoint(device, bytes, 'in-page checkpoint');
   const { classes } = await predictor.predict(images);
   predictor.dispose();
   const agree = classes.filter((c, i) => c === labels[i]).length;

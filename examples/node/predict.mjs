@@ -9,7 +9,9 @@ import { data, openNodeDevice, sll } from '../../dist/src/node.js';
 const path = process.argv[2] ?? 'runs/digits-mlp-sll-seed0/checkpoint.safetensors';
 const device = await openNodeDevice();
 try {
-  const predictor = sll.Predictor.fromCheckpoint(device, new Uint8Array(readFileSync(path)), path);
+  // Verifies the file first (checksums, finite weights); an old checkpoint without checksums
+  // loads with a notice.
+  const predictor = await sll.Predictor.fromCheckpoint(device, new Uint8Array(readFileSync(path)), path, { onNotice: (text) => console.warn(text) });
   const digits = data.loadDigits();
   const n = 20;
   const perImage = digits.shape.reduce((a, b) => a * b, 1);

@@ -2,21 +2,30 @@
  * Checkpoints in the safetensors format: every trained tensor (blocks, local heads, classifier)
  * and its optimizer state as F32 tensors, and in `__metadata__` the training spec, the data's
  * shape and normalization, the position in training and the trainer's counters, each a JSON
- * string. The fixed projections are not stored: they are regenerated from the seed.
+ * string, and (format /2) `sha256`: a JSON object of tensor name to the SHA-256 of its bytes, in
+ * lowercase hex. The fixed projections are not stored: they are regenerated from the seed.
  *
- * Bytes in, bytes out (browser-safe): writing a file atomically is src/io/files.ts's job.
- * A checkpoint is untrusted input: the container is validated by decodeSafetensors, then
- * every tensor's name, dtype and shape is checked against the model the metadata rebuilds.
+ * Bytes in, bytes out (browser-safe): writing a file atomically is src/io/files.ts's job, and the
+ * digests come from Web Crypto (globalThis.crypto.subtle), which Node and browsers both have.
+ * A checkpoint is untrusted input. `readCheckpoint` is the way in: decodeCheckpoint validates the
+ * container (decodeSafetensors) and the metadata, and checks that the digests name exactly the
+ * tensors present; verifyCheckpoint (async, as Web Crypto is) then refuses a tensor whose bytes
+ * do not match its digest, and a weight or optimizer state that is NaN or infinite. Restoring
+ * checks every tensor's name, dtype and shape against the model the metadata rebuilds.
+ * Checkpoints of format /1, written before digests, still load, with a notice saying so.
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafetensorsTensor, type SafetensorsTensorInput } from '../io/safetensors.js';
 import type { Position } from './fit.js';
 import type { Model } from './model.js';
-import { buildModel, checkTrainingSpec, type TrainingSpec } from './spec.js';
+import { buildModel, resolveTrainingSpec, type TrainingSpec } from './spec.js';
 import type { Trainer, TrainerCounters } from './trainer.js';
 
-export const CHECKPOINT_FORMAT = 'sll-webgpu-checkpoint/1';
+/** The format written: /2 adds the `sha256` digests to /1. */
+export const CHECKPOINT_FORMAT = 'sll-webgpu-checkpoint/2';
+/** Formats read; /1 has no digests, so its bytes cannot be verified. */
+const CHECKPOINT_FORMATS_READ = new Set([CHECKPOINT_FORMAT, 'sll-webgpu-checkpoint/1']);
 
 /** What a checkpoint knows about its data: enough to rebuild the model and normalize new images. */
 export interface CheckpointData {
@@ -30,6 +39,7 @@ export interface CheckpointData {
 }
 
 export interface CheckpointMeta {
+  /** The format the file was written in (CHECKPOINT_FORMAT, or an older one still read). */
   format: string;
   spec: TrainingSpec;
   data: CheckpointData;
@@ -44,6 +54,10 @@ export interface CheckpointMeta {
 export interface Checkpoint {
   meta: CheckpointMeta;
   tensors: Map<string, SafetensorsTensor>;
+  /** Tensor name to the SHA-256 of its bytes (lowercase hex); undefined for a /1 checkpoint. */
+  digests: Map<string, string> | undefined;
+  /** One-line notices for people, such as "carries no checksums" (empty for a current checkpoint). */
+  notices: string[];
 }
 
 export class CheckpointError extends Error {
@@ -62,8 +76,11 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
     }
   }
   const full: CheckpointMeta = { format: CHECKPOINT_FORMAT, ...meta, counters: trainer.counters(), savedAt: new Date().toISOString() };
+  const names = Object.keys(tensors).sort();
+  const digests = await Promise.all(names.map((name) => sha256Hex(tensors[name]!.data)));
   return encodeSafetensors(tensors, {
     format: full.format,
+    sha256: JSON.stringify(Object.fromEntries(names.map((name, i) => [name, digests[i]]))),
     config: JSON.stringify(full.spec),
     data: JSON.stringify(full.data),
     position: JSON.stringify(full.position),
@@ -74,8 +91,20 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
 }
 
 /**
- * Parses and checks a checkpoint's container and metadata (not yet its tensors against a
- * model: `restoreTrainer` and `loadModel` do that). `source` names the file in errors.
+ * Decodes and verifies a checkpoint (decodeCheckpoint, then verifyCheckpoint): what every path
+ * that loads weights calls. `source` names the file in errors and notices.
+ */
+export async function readCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Promise<Checkpoint> {
+  const checkpoint = decodeCheckpoint(bytes, source);
+  await verifyCheckpoint(checkpoint, source);
+  return checkpoint;
+}
+
+/**
+ * Parses and checks a checkpoint's container and metadata, and that its digests (if any) name
+ * exactly its tensors; not the tensors' bytes (verifyCheckpoint) nor the tensors against a model
+ * (`restoreTrainer` and `loadModel`). Enough to read the metadata; to load weights, use
+ * readCheckpoint. `source` names the file in errors.
  */
 export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
   let decoded;
@@ -86,8 +115,8 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
     throw error;
   }
   const md = decoded.metadata;
-  if (md.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${source}: not an sll-webgpu checkpoint (metadata format ${JSON.stringify(md.format)}, expected ${CHECKPOINT_FORMAT})`);
+  if (md.format === undefined || !CHECKPOINT_FORMATS_READ.has(md.format)) {
+    throw new CheckpointError(`${source}: not an sll-webgpu checkpoint (metadata format ${JSON.stringify(md.format)}, expected ${[...CHECKPOINT_FORMATS_READ].join(' or ')})`);
   }
   const json = (key: string): unknown => {
     const text = md[key];
@@ -102,7 +131,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   checkData(data, source);
   let spec: TrainingSpec;
   try {
-    spec = checkTrainingSpec(json('config') as TrainingSpec, data.classes);
+    spec = resolveTrainingSpec(json('config'), { classes: data.classes });
   } catch (error) {
     throw new CheckpointError(`${source}: ${(error as Error).message}`);
   }
@@ -112,10 +141,41 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   if (!isCount(counters?.step) || !isCountList(counters.optimizerSteps) || !isCountList(counters.dropoutOffsets)) {
     throw new CheckpointError(`${source}: metadata 'counters' must hold step, optimizerSteps and dropoutOffsets counts`);
   }
+  const unverifiable = md.format !== CHECKPOINT_FORMAT && md.sha256 === undefined;
+  const digests = unverifiable ? undefined : checkDigests(json('sha256'), decoded.tensors, source);
   return {
-    meta: { format: CHECKPOINT_FORMAT, spec, data, position, counters, adapter: md.adapter ?? 'unknown', savedAt: md.savedAt ?? 'unknown' },
+    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', savedAt: md.savedAt ?? 'unknown' },
     tensors: decoded.tensors,
+    digests,
+    notices: unverifiable ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`] : [],
   };
+}
+
+/**
+ * Checks a decoded checkpoint's tensors: each one's bytes against its SHA-256 digest (when the
+ * checkpoint has digests), then every float value for NaN and infinity. Throws CheckpointError
+ * naming `source` and the tensor.
+ */
+export async function verifyCheckpoint(checkpoint: Checkpoint, source = 'checkpoint'): Promise<void> {
+  const names = [...checkpoint.tensors.keys()];
+  if (checkpoint.digests) {
+    const digests = checkpoint.digests;
+    const computed = await Promise.all(names.map((name) => sha256Hex(checkpoint.tensors.get(name)!.data)));
+    names.forEach((name, i) => {
+      const stored = digests.get(name);
+      if (computed[i] !== stored) {
+        throw new CheckpointError(`${source}: tensor '${name}' does not match its sha256 digest (stored ${stored}, bytes give ${computed[i]}): the file was damaged after it was written`);
+      }
+    });
+  }
+  for (const name of names) {
+    const values = checkpoint.tensors.get(name)!.data;
+    if (!(values instanceof Float32Array || values instanceof Float64Array)) continue;
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new CheckpointError(`${source}: tensor '${name}' holds ${values[bad]} at index ${bad} (of ${values.length}); a checkpoint's weights and optimizer state must be finite`);
+    }
+  }
 }
 
 /**
@@ -183,6 +243,36 @@ function takeF32(checkpoint: Checkpoint, name: string, shape: readonly number[],
     throw new CheckpointError(`${source}: tensor '${name}' has shape [${t.shape.join(', ')}], the model needs [${shape.join(', ')}]`);
   }
   return t.data as Float32Array;
+}
+
+/** The `sha256` metadata as a map, checked to name exactly the tensors in the file. */
+function checkDigests(value: unknown, tensors: ReadonlyMap<string, unknown>, source: string): Map<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CheckpointError(`${source}: metadata 'sha256' must be an object of tensor name to SHA-256 digest`);
+  }
+  const digests = new Map(Object.entries(value as Record<string, unknown>));
+  for (const [name, digest] of digests) {
+    if (!tensors.has(name)) throw new CheckpointError(`${source}: metadata 'sha256' has a digest for '${name}', which is not a tensor in the file`);
+    if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) {
+      throw new CheckpointError(`${source}: metadata 'sha256' of '${name}' is ${JSON.stringify(digest)}, not 64 lowercase hex digits`);
+    }
+  }
+  for (const name of tensors.keys()) {
+    if (!digests.has(name)) throw new CheckpointError(`${source}: tensor '${name}' has no digest in metadata 'sha256'`);
+  }
+  return digests as Map<string, string>;
+}
+
+/**
+ * SHA-256 of a typed array's bytes (just its view), in lowercase hex. The arrays here (decoded
+ * tensors, GPU read-backs) own plain ArrayBuffers, which is what Web Crypto takes.
+ */
+async function sha256Hex(data: ArrayBufferView): Promise<string> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw new CheckpointError('checkpoint checksums need Web Crypto (crypto.subtle), which a browser gives only to secure contexts: serve the page over https or from localhost');
+  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+  const digest = new Uint8Array(await subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function checkData(data: CheckpointData, source: string): void {

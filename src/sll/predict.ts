@@ -4,9 +4,12 @@
  * checkpoint's bytes (fetch() them in a page, readFileSync them in Node).
  */
 import type { Device } from '../gpu/device.js';
+import { describeValue } from '../gpu/dtype.js';
 import { ShapeError } from '../gpu/errors.js';
+import { sizeOf } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { softmax } from '../ops/softmax.js';
-import { decodeCheckpoint, loadModel, type CheckpointData } from './checkpoint.js';
+import { loadModel, readCheckpoint, type CheckpointData } from './checkpoint.js';
 import { featuresForward } from './features.js';
 import type { Model } from './model.js';
 
@@ -18,6 +21,9 @@ export interface Prediction {
 }
 
 export class Predictor {
+  /** Set by dispose(): the model may be gone, so every later call is refused. */
+  private disposed = false;
+
   constructor(
     readonly device: Device,
     readonly model: Model,
@@ -26,39 +32,74 @@ export class Predictor {
     private readonly ownsModel = false,
   ) {}
 
-  /** A predictor over the model a checkpoint holds; it owns (and disposes of) that model. */
-  static fromCheckpoint(device: Device, bytes: Uint8Array, source = 'checkpoint'): Predictor {
-    const checkpoint = decodeCheckpoint(bytes, source);
+  /**
+   * A predictor over the model a checkpoint holds, its bytes verified first (readCheckpoint);
+   * it owns (and disposes of) that model. `onNotice` gets the checkpoint's notices, such as an
+   * old checkpoint's "carries no checksums".
+   */
+  static async fromCheckpoint(device: Device, bytes: Uint8Array, source = 'checkpoint', options: { onNotice?: (text: string) => void } = {}): Promise<Predictor> {
+    const checkpoint = await readCheckpoint(bytes, source);
+    for (const notice of checkpoint.notices) options.onNotice?.(notice);
     return new Predictor(device, loadModel(device, checkpoint, source), checkpoint.meta.data, true);
   }
 
-  /** Images already normalized as in training: [count, C, H, W] values, count = length / (C*H*W). */
-  async predict(images: Float32Array, batchSize = 256): Promise<Prediction> {
-    const perImage = this.model.inputShape.reduce((a, b) => a * b, 1);
-    if (images.length % perImage !== 0) {
-      throw new ShapeError(`predict: ${images.length} values are not a whole number of ${this.model.inputShape.join('x')} images`);
+  /**
+   * Images already normalized as in training: [count, C, H, W] values, count = length / (C*H*W),
+   * as a Float32Array or any array of numbers. `batchSize` images go through the model at a time.
+   */
+  async predict(images: ArrayLike<number>, batchSize = 256): Promise<Prediction> {
+    return this.run(this.checkImages('predict', images, batchSize), batchSize);
+  }
+
+  /** Raw pixels scaled to [0, 1] (bytes / 255): normalized with the training statistics first. */
+  async predictPixels(pixels: ArrayLike<number>, batchSize = 256): Promise<Prediction> {
+    const values = this.checkImages('predictPixels', pixels, batchSize);
+    const { mean, std } = this.data;
+    if (!Number.isFinite(mean) || !Number.isFinite(std) || std <= 0) {
+      throw new RangeError(`predictPixels: training statistics mean ${mean}, std ${std} cannot normalize pixels (need a finite mean and a finite std > 0)`);
     }
+    return this.run(values.map((v) => (v - mean) / std), batchSize);
+  }
+
+  /** Disposes of the model if this predictor owns it. Later predictions throw; a second call does nothing. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.ownsModel) this.model.dispose();
+  }
+
+  /** Checks a call before anything is uploaded; returns the images as a Float32Array. */
+  private checkImages(op: string, images: ArrayLike<number>, batchSize: number): Float32Array {
+    if (this.disposed) throw new Error(`${op}: Predictor used after dispose()`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`${op}: batchSize ${describeValue(batchSize)} must be a positive integer (images per GPU batch, default 256)`);
+    }
+    if (typeof images !== 'object' || images === null || typeof images.length !== 'number') {
+      throw new TypeError(`${op}: images must be a Float32Array or an array of numbers, got ${describeValue(images)}`);
+    }
+    const values = images instanceof Float32Array ? images : Float32Array.from(images);
+    const perImage = sizeOf(this.model.inputShape);
+    if (values.length % perImage !== 0) {
+      throw new ShapeError(`${op}: ${values.length} values are not a whole number of ${this.model.inputShape.join('x')} images`);
+    }
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new RangeError(
+        `${op}: image ${Math.floor(bad / perImage)}, value ${bad % perImage} (index ${bad}) is ${describeValue(images[bad])}; every input must be a finite f32`,
+      );
+    }
+    return values;
+  }
+
+  /** Class probabilities of checked images, `batchSize` images per pass through the model. */
+  private async run(images: Float32Array, batchSize: number): Promise<Prediction> {
+    const perImage = sizeOf(this.model.inputShape);
     const count = images.length / perImage;
     const classes = this.model.classes;
     const probabilities = new Float32Array(count * classes);
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
-      const x = this.device.tensor(images.subarray(start * perImage, (start + n) * perImage), [n, ...this.model.inputShape]);
-      let a = x;
-      for (const block of this.model.blocks) {
-        const h = block.layers.forward(a, { training: false });
-        if (a !== x) a.dispose();
-        a = h;
-      }
-      const features = featuresForward(this.model.classifierFeatures, a);
-      const logits = this.model.classifier.forward(features, { training: false });
-      const p = softmax(logits, { category: 'scratch' });
-      features.dispose();
-      logits.dispose();
-      if (a !== x) a.dispose();
-      x.dispose();
-      probabilities.set((await p.read()) as Float32Array, start * classes);
-      p.dispose();
+      probabilities.set(await this.batch(images.subarray(start * perImage, (start + n) * perImage), n), start * classes);
     }
     const predicted = new Int32Array(count);
     for (let i = 0; i < count; i++) {
@@ -69,14 +110,34 @@ export class Predictor {
     return { classes: predicted, probabilities };
   }
 
-  /** Raw pixels scaled to [0, 1] (bytes / 255): normalized with the training statistics first. */
-  predictPixels(pixels: Float32Array, batchSize = 256): Promise<Prediction> {
-    const { mean, std } = this.data;
-    return this.predict(pixels.map((v) => (v - mean) / std), batchSize);
-  }
-
-  dispose(): void {
-    if (this.ownsModel) this.model.dispose();
+  /**
+   * [n, classes] probabilities of n images. Each tensor is disposed as soon as the next one is
+   * made, and whatever is still alive when a step throws is disposed too: nothing leaks.
+   */
+  private async batch(images: Float32Array, n: number): Promise<Float32Array> {
+    const alive = new Set<Tensor>();
+    const made = (t: Tensor): Tensor => (alive.add(t), t);
+    const done = (t: Tensor): void => {
+      alive.delete(t);
+      t.dispose();
+    };
+    try {
+      let a = made(this.device.tensor(images, [n, ...this.model.inputShape]));
+      for (const block of this.model.blocks) {
+        const h = made(block.layers.forward(a, { training: false }));
+        done(a);
+        a = h;
+      }
+      const features = made(featuresForward(this.model.classifierFeatures, a));
+      done(a);
+      const logits = made(this.model.classifier.forward(features, { training: false }));
+      done(features);
+      const p = made(softmax(logits, { category: 'scratch' }));
+      done(logits);
+      return (await p.read()) as Float32Array;
+    } finally {
+      for (const t of alive) t.dispose();
+    }
   }
 }
 
