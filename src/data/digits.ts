@@ -75,7 +75,7 @@ export function digitsFromClasses(classes: readonly ArrayLike<number>[], options
     return { pixels, labels, count: to - from };
   };
   return makeDataset(
-    { name: 'mnist-digits', train: gather(0, trainCount), test: gather(trainCount, total), shape: [1, DIGIT_SIZE, DIGIT_SIZE], classes: classes.length, pixelScale: 1 },
+    { name: 'digits', train: gather(0, trainCount), test: gather(trainCount, total), shape: [1, DIGIT_SIZE, DIGIT_SIZE], classes: classes.length, pixelScale: 1 },
     options,
   );
 }

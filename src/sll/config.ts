@@ -37,25 +37,34 @@ export interface LocalObjectiveConfig {
   alignmentWeight: number;
 }
 
-/** SLL.md's recipe for MLP blocks: class mode, d0 = K, tau = 1, no dropout. */
+/**
+ * The default recipe, in one place: class mode (d0 = K, tau 1) for MLP and ViT blocks, latent
+ * mode (d0 512, tau 2) for CNN blocks, no dropout, alignment on (block 1 to a fixed projection
+ * of its input), Gaussian projections at fan-in scale, both terms weighted 1 as in the paper.
+ * The training spec's schema (spec.ts) takes its objective defaults from here.
+ */
+export const LOCAL_OBJECTIVE_DEFAULTS = {
+  class: { tau: 1 },
+  latent: { d0: 512, tau: 2 },
+  dropout: 0,
+  alignment: true,
+  inputAlignment: true,
+  projection: 'gaussian',
+  scaling: 'fan-in',
+  likelihoodWeight: 1,
+  alignmentWeight: 1,
+} as const;
+
+const { class: _class, latent: _latent, ...SHARED_DEFAULTS } = LOCAL_OBJECTIVE_DEFAULTS;
+
+/** The class-mode recipe (MLP and ViT blocks): d0 = the class count, tau 1. */
 export function classModeObjective(classes: number, overrides: Partial<LocalObjectiveConfig> = {}): LocalObjectiveConfig {
-  return {
-    mode: 'class',
-    d0: classes,
-    tau: 1,
-    dropout: 0,
-    alignment: true,
-    projection: 'gaussian',
-    scaling: 'fan-in',
-    likelihoodWeight: 1,
-    alignmentWeight: 1,
-    ...overrides,
-  };
+  return { mode: 'class', d0: classes, ...SHARED_DEFAULTS, ...LOCAL_OBJECTIVE_DEFAULTS.class, ...overrides };
 }
 
-/** SLL.md's recipe for CNN blocks: latent mode, d0 = 512, tau = 2. */
+/** The latent-mode recipe (CNN blocks): d0 512, tau 2. */
 export function latentModeObjective(overrides: Partial<LocalObjectiveConfig> = {}): LocalObjectiveConfig {
-  return { ...classModeObjective(0), mode: 'latent', d0: 512, tau: 2, ...overrides };
+  return { mode: 'latent', ...SHARED_DEFAULTS, ...LOCAL_OBJECTIVE_DEFAULTS.latent, ...overrides };
 }
 
 export function checkObjectiveConfig(config: LocalObjectiveConfig, classes: number, where: string): void {

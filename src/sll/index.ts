@@ -10,3 +10,4 @@ export * from './fit.js';
 export * from './spec.js';
 export * from './checkpoint.js';
 export * from './predict.js';
+export { SpecError } from './schema.js';

@@ -2,12 +2,17 @@
  * A model and its training as plain JSON: what `sll train` reads from flags or a config file,
  * what a run directory's config.json holds, and what a checkpoint carries in its metadata, so
  * that a checkpoint alone rebuilds the model it was saved from.
+ *
+ * TRAINING_SPEC_SCHEMA below is the one home of the spec's fields and their defaults: a config
+ * file is resolved against it (unknown keys are errors, partial sections are completed), the
+ * command's flags are mapped onto its paths, and `sll train --help` prints its defaults.
  */
 import type { Device } from '../gpu/device.js';
 import type { OptimizerConfig } from '../ops/optim.js';
-import { checkObjectiveConfig, classModeObjective, latentModeObjective, type LocalObjectiveConfig } from './config.js';
+import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConfig } from './config.js';
 import { cnn, mlp, vit, type Model } from './model.js';
-import type { Method } from './trainer.js';
+import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from './schema.js';
+import { METRICS_EVERY_DEFAULT, type Method } from './trainer.js';
 
 export type ModelSpec =
   | { kind: 'mlp'; hidden: number[] }
@@ -16,25 +21,6 @@ export type ModelSpec =
 
 export type ModelKind = ModelSpec['kind'];
 export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn', 'vit'];
-
-/** The issue's default sizes: MLP 3x1000; CNN conv32/conv64/fc256; ViT patch 4, dim 64, depth 4. */
-export function defaultModelSpec(kind: ModelKind): ModelSpec {
-  switch (kind) {
-    case 'mlp':
-      return { kind, hidden: [1000, 1000, 1000] };
-    case 'cnn':
-      return { kind, channels: [32, 64], convsPerStage: 1, hidden: 256, stageFeatures: 'flatten' };
-    case 'vit':
-      return { kind, patch: 4, dim: 64, depth: 4, heads: 4, mlpRatio: 2, pooling: 'mean-token' };
-    default:
-      throw new RangeError(`unknown model '${String(kind)}' (use ${MODEL_KINDS.join(', ')})`);
-  }
-}
-
-/** SLL.md's default local objective for a model: class mode for MLP and ViT, latent 512 for the CNN. */
-export function defaultObjective(kind: ModelKind, classes: number): LocalObjectiveConfig {
-  return kind === 'cnn' ? latentModeObjective() : classModeObjective(classes);
-}
 
 export interface DataShape {
   /** [C, H, W] of one example. */
@@ -73,67 +59,172 @@ export interface TrainingSpec {
     augment: boolean;
     /** Train on the first N examples of the training part only (quick experiments); absent: all. */
     trainCount?: number;
-    /** Standardize pixels with the training split's mean and std; false keeps them in [0, 1]. Absent: true. */
-    normalize?: boolean;
+    /** Standardize pixels with the training split's mean and std; false keeps them in [0, 1]. */
+    normalize: boolean;
   };
   epochs: number;
   batchSize: number;
   optimizer: OptimizerConfig;
   schedule: ScheduleSpec;
-  /** Local objective of every block (SLL only). */
+  /** Local objective of every block (SLL only; resolved for backprop too, and unused there). */
   objective: LocalObjectiveConfig;
   seed: number;
   /** Steps between reads of the losses (and between logged lines of metrics.jsonl). */
   metricsEvery: number;
 }
 
+type DeepPartial<T> = T extends readonly (infer E)[] ? readonly E[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** A spec as people write it: any part of one; TRAINING_SPEC_SCHEMA's defaults fill the rest. */
+export type TrainingSpecInput = DeepPartial<TrainingSpec>;
+
+/** What the defaults depend on: the dataset's class count and training-split size. */
+export interface SpecContext {
+  classes: number;
+  /** Examples in the dataset's training split (before validation is held out); sets the validation default. */
+  trainCount?: number;
+  /** The dataset name when the spec does not give one. */
+  datasetName?: string;
+}
+
+type Scope = DefaultScope<SpecContext>;
+const modelKind = (s: Scope) => (s.root.model as { kind: ModelKind }).kind;
+const objectiveMode = (s: Scope) => s.section.mode as 'class' | 'latent';
+
+/** Validation held out by default: 5,000 examples, or a tenth of a small training split. */
+export function defaultValidation(trainCount: number): number {
+  return trainCount >= 20_000 ? 5000 : Math.round(trainCount / 10);
+}
+
+const adamFields = (weightDecay: number) => ({
+  lr: number({ min: 0, exclusiveMin: true, default: 1e-3 }),
+  beta1: number({ min: 0, max: 1, exclusiveMax: true, default: 0.9 }),
+  beta2: number({ min: 0, max: 1, exclusiveMax: true, default: 0.999 }),
+  eps: number({ min: 0, default: 1e-8 }),
+  weightDecay: number({ min: 0, default: weightDecay }),
+});
+
+/** Every field of a training spec, with its check and its default. */
+export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
+  type: 'section',
+  fields: {
+    method: oneOf(['sll', 'backprop'], { default: 'sll' }),
+    model: {
+      type: 'variants',
+      key: 'kind',
+      default: 'mlp',
+      variants: {
+        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }) },
+        cnn: {
+          channels: positiveIntegers({ default: [32, 64] }),
+          convsPerStage: integer({ default: 1 }),
+          hidden: integer({ default: 256 }),
+          stageFeatures: oneOf(['flatten', 'gap'], { default: 'flatten' }),
+        },
+        vit: {
+          patch: integer({ default: 4 }),
+          dim: integer({ default: 64 }),
+          depth: integer({ default: 4 }),
+          heads: integer({ default: 4 }),
+          mlpRatio: number({ min: 0, exclusiveMin: true, default: 2 }),
+          pooling: oneOf(['mean-token', 'cls-token'], { default: 'mean-token' }),
+        },
+      },
+    },
+    dataset: {
+      type: 'section',
+      fields: {
+        name: text({ default: (s: Scope) => s.context.datasetName ?? 'digits', defaultText: 'digits' }),
+        dir: text(),
+        validation: integer({
+          min: 0,
+          default: (s: Scope) => {
+            if (s.context.trainCount === undefined) throw new SpecError('dataset.validation', 'must be given (the size of the training split is not known here)');
+            return defaultValidation(s.context.trainCount);
+          },
+          defaultText: '5000, or 10% of small sets',
+        }),
+        augment: boolean({ default: (s: Scope) => (s.section.name as string).startsWith('cifar'), defaultText: 'on for CIFAR' }),
+        trainCount: integer(),
+        normalize: boolean({ default: true }),
+      },
+    },
+    epochs: integer({ default: 10 }),
+    batchSize: integer({ default: 128 }),
+    optimizer: {
+      type: 'variants',
+      key: 'kind',
+      default: 'adam',
+      variants: {
+        adam: adamFields(0),
+        adamw: adamFields(1e-2),
+        sgd: {
+          lr: number({ min: 0, exclusiveMin: true, default: 1e-3 }),
+          momentum: number({ min: 0, default: 0 }),
+          dampening: number({ default: 0 }),
+          nesterov: boolean({ default: false }),
+          weightDecay: number({ min: 0, default: 0 }),
+        },
+      },
+    },
+    schedule: {
+      type: 'variants',
+      key: 'kind',
+      default: 'constant',
+      variants: {
+        constant: {},
+        cosine: {
+          warmupEpochs: number({ min: 0, default: 1 }),
+          floor: number({ min: 0, max: 1, default: 0 }),
+        },
+      },
+    },
+    objective: {
+      type: 'section',
+      fields: {
+        mode: oneOf(['class', 'latent'], { default: (s: Scope) => (modelKind(s) === 'cnn' ? 'latent' : 'class'), defaultText: 'class (CNN: latent)' }),
+        d0: integer({ default: (s: Scope) => (objectiveMode(s) === 'class' ? s.context.classes : LOCAL_OBJECTIVE_DEFAULTS.latent.d0), defaultText: `K (latent: ${LOCAL_OBJECTIVE_DEFAULTS.latent.d0})` }),
+        tau: number({ min: 0, exclusiveMin: true, default: (s: Scope) => LOCAL_OBJECTIVE_DEFAULTS[objectiveMode(s)].tau, defaultText: `${LOCAL_OBJECTIVE_DEFAULTS.class.tau} (latent: ${LOCAL_OBJECTIVE_DEFAULTS.latent.tau})` }),
+        dropout: number({ min: 0, max: 1, exclusiveMax: true, default: LOCAL_OBJECTIVE_DEFAULTS.dropout }),
+        alignment: boolean({ default: LOCAL_OBJECTIVE_DEFAULTS.alignment }),
+        inputAlignment: boolean({ default: LOCAL_OBJECTIVE_DEFAULTS.inputAlignment }),
+        projection: oneOf(['gaussian', 'rademacher', 'orthogonal'], { default: LOCAL_OBJECTIVE_DEFAULTS.projection }),
+        scaling: oneOf(['fan-in', 'jl'], { default: LOCAL_OBJECTIVE_DEFAULTS.scaling }),
+        likelihoodWeight: number({ min: 0, default: LOCAL_OBJECTIVE_DEFAULTS.likelihoodWeight }),
+        alignmentWeight: number({ min: 0, default: LOCAL_OBJECTIVE_DEFAULTS.alignmentWeight }),
+      },
+    },
+    seed: integer({ min: 0, max: 0xffffffff, default: 0 }),
+    metricsEvery: integer({ default: METRICS_EVERY_DEFAULT }),
+  },
+};
+
 /**
- * Checks a spec read from JSON (a config file, a run's config.json, a checkpoint): every field
- * present and of the right type and range. Errors name the field.
+ * A complete, checked spec from a partial one (a config file, a run's config.json, a
+ * checkpoint's metadata, flags): unknown fields are errors naming the nearest known field, and
+ * whatever is absent takes its default. Errors are SpecErrors naming the field.
  */
-export function checkTrainingSpec(spec: TrainingSpec, classes?: number): TrainingSpec {
-  const fail = (field: string, why: string): never => {
-    throw new RangeError(`config: ${field} ${why}`);
-  };
-  const positiveInteger = (field: string, v: unknown) => {
-    if (!Number.isSafeInteger(v) || (v as number) < 1) fail(field, `must be a positive integer, got ${JSON.stringify(v)}`);
-  };
-  if (typeof spec !== 'object' || spec === null) fail('', 'must be a JSON object');
-  if (spec.method !== 'sll' && spec.method !== 'backprop') fail('method', `must be 'sll' or 'backprop', got ${JSON.stringify(spec.method)}`);
-  if (typeof spec.model !== 'object' || spec.model === null || !MODEL_KINDS.includes(spec.model.kind)) fail('model.kind', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(spec.model?.kind)}`);
+export function resolveTrainingSpec(input: unknown, context: SpecContext, where = 'config'): TrainingSpec {
+  const spec = resolveSection(TRAINING_SPEC_SCHEMA, input, context, where) as unknown as TrainingSpec;
   const m = spec.model;
-  if (m.kind === 'mlp') {
-    if (!Array.isArray(m.hidden) || m.hidden.length === 0) fail('model.hidden', 'must be a non-empty list of widths');
-    m.hidden.forEach((h, i) => positiveInteger(`model.hidden[${i}]`, h));
-  } else if (m.kind === 'cnn') {
-    if (!Array.isArray(m.channels) || m.channels.length === 0) fail('model.channels', 'must be a non-empty list of channel counts');
-    m.channels.forEach((c, i) => positiveInteger(`model.channels[${i}]`, c));
-    positiveInteger('model.convsPerStage', m.convsPerStage);
-    positiveInteger('model.hidden', m.hidden);
-    if (m.stageFeatures !== 'flatten' && m.stageFeatures !== 'gap') fail('model.stageFeatures', `must be 'flatten' or 'gap', got ${JSON.stringify(m.stageFeatures)}`);
-  } else {
-    for (const f of ['patch', 'dim', 'depth', 'heads'] as const) positiveInteger(`model.${f}`, m[f]);
-    if (m.dim % m.heads !== 0) fail('model.dim', `(${m.dim}) must be a multiple of model.heads (${m.heads})`);
-    if (!(m.mlpRatio > 0)) fail('model.mlpRatio', `must be positive, got ${JSON.stringify(m.mlpRatio)}`);
-    if (m.pooling !== 'mean-token' && m.pooling !== 'cls-token') fail('model.pooling', `must be 'mean-token' or 'cls-token', got ${JSON.stringify(m.pooling)}`);
-  }
-  if (typeof spec.dataset?.name !== 'string' || spec.dataset.name === '') fail('dataset.name', 'must be a dataset name');
-  if (!Number.isSafeInteger(spec.dataset.validation) || spec.dataset.validation < 0) fail('dataset.validation', `must be a count >= 0, got ${JSON.stringify(spec.dataset.validation)}`);
-  if (typeof spec.dataset.augment !== 'boolean') fail('dataset.augment', 'must be true or false');
-  if (spec.dataset.trainCount !== undefined) positiveInteger('dataset.trainCount', spec.dataset.trainCount);
-  if (spec.dataset.normalize !== undefined && typeof spec.dataset.normalize !== 'boolean') fail('dataset.normalize', 'must be true or false');
-  positiveInteger('epochs', spec.epochs);
-  positiveInteger('batchSize', spec.batchSize);
-  positiveInteger('metricsEvery', spec.metricsEvery);
-  if (!Number.isSafeInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff) fail('seed', `must be an integer in [0, 2^32), got ${JSON.stringify(spec.seed)}`);
+  if (m.kind === 'vit' && m.dim % m.heads !== 0) throw new SpecError('model.dim', `(${m.dim}) must be a multiple of model.heads (${m.heads})`, where);
   const o = spec.optimizer;
-  if (typeof o !== 'object' || o === null || !['sgd', 'adam', 'adamw'].includes(o.kind)) fail('optimizer.kind', `must be sgd, adam or adamw, got ${JSON.stringify((o as { kind?: unknown } | undefined)?.kind)}`);
-  if (!(o.lr > 0) || !Number.isFinite(o.lr)) fail('optimizer.lr', `must be a positive number, got ${JSON.stringify(o.lr)}`);
-  const s = spec.schedule;
-  if (s?.kind === 'cosine') {
-    if (!Number.isFinite(s.warmupEpochs) || s.warmupEpochs < 0) fail('schedule.warmupEpochs', `must be >= 0, got ${JSON.stringify(s.warmupEpochs)}`);
-    if (!(s.floor >= 0 && s.floor <= 1)) fail('schedule.floor', `must be in [0, 1], got ${JSON.stringify(s.floor)}`);
-  } else if (s?.kind !== 'constant') fail('schedule.kind', `must be 'constant' or 'cosine', got ${JSON.stringify((s as { kind?: unknown } | undefined)?.kind)}`);
-  if (spec.method === 'sll' && classes !== undefined) checkObjectiveConfig(spec.objective, classes, 'config: objective');
+  if (o.kind === 'sgd' && o.nesterov && (!(o.momentum! > 0) || o.dampening !== 0)) throw new SpecError('optimizer.nesterov', 'needs optimizer.momentum > 0 and optimizer.dampening 0', where);
+  if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {
+    throw new SpecError('objective.d0', `must equal the number of classes (${context.classes}) in class mode, got ${spec.objective.d0}`, where);
+  }
+  checkObjectiveConfig(spec.objective, context.classes, `${where}: objective`);
   return spec;
 }
+
+/** The default model of a kind: MLP 3x1000; CNN conv32/conv64/fc256; ViT patch 4, dim 64, depth 4. */
+export function defaultModelSpec(kind: ModelKind): ModelSpec {
+  if (!MODEL_KINDS.includes(kind)) throw new RangeError(`unknown model '${String(kind)}' (use ${MODEL_KINDS.join(', ')})`);
+  return resolveTrainingSpec({ model: { kind }, dataset: { validation: 0 } }, { classes: 10 }).model;
+}
+
+/** The default local objective of a model: class mode for the MLP and the ViT, latent 512 for the CNN. */
+export function defaultObjective(kind: ModelKind, classes: number): LocalObjectiveConfig {
+  return resolveTrainingSpec({ model: { kind }, dataset: { validation: 0 } }, { classes }).objective;
+}
+

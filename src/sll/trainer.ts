@@ -31,6 +31,13 @@ import { learningRate, type Schedule } from './schedule.js';
 
 export type Method = 'sll' | 'backprop';
 
+/**
+ * Steps between metric reads, for the library and the command alike. A read waits for the GPU,
+ * so it is the one sync point of a training loop; 50 keeps it rare enough not to stall a fast
+ * GPU and frequent enough that a non-finite step is caught within a few seconds.
+ */
+export const METRICS_EVERY_DEFAULT = 50;
+
 export interface TrainerConfig {
   method: Method;
   optimizer: OptimizerConfig;
@@ -39,7 +46,7 @@ export interface TrainerConfig {
   objective?: (block: number) => LocalObjectiveConfig;
   /** Seed of the projections and dropout masks (the model's seed sets the initial weights). */
   seed: number;
-  /** Steps between reads of the loss sums and non-finite flags. Default 20. */
+  /** Steps between reads of the loss sums and non-finite flags. Default METRICS_EVERY_DEFAULT. */
   metricsEvery?: number;
 }
 
@@ -128,7 +135,7 @@ export class Trainer {
     readonly config: TrainerConfig,
   ) {
     this.method = config.method;
-    this.window = config.metricsEvery ?? 20;
+    this.window = config.metricsEvery ?? METRICS_EVERY_DEFAULT;
     const objectiveOf = config.objective ?? (() => classModeObjective(model.classes));
     if (this.method === 'sll') {
       model.blocks.forEach((_, i) => {

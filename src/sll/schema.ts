@@ -1,0 +1,248 @@
+/**
+ * A small, strict schema for settings read from JSON: each field's check and default declared
+ * once, so that the same declaration validates a config file, completes a partial one, and
+ * writes the defaults into `--help`.
+ *
+ * Strict, because a misspelt key that is silently ignored trains on settings nobody asked for:
+ * an unknown key is an error naming the nearest known one. A section given in part is completed
+ * from the defaults, keeping what was given. A section with variants (a model's `kind`, an
+ * optimizer's `kind`) takes the fields of the variant chosen, and a field of another variant is
+ * an error that says which variant it belongs to.
+ */
+
+/** A setting that is wrong: `path` is the dotted field ('model.hidden[1]'), `why` the rest. */
+export class SpecError extends RangeError {
+  override name = 'SpecError';
+  constructor(
+    readonly path: string,
+    readonly why: string,
+    where = 'config',
+  ) {
+    super(`${where}: ${path === '' ? '' : `${path} `}${why}`);
+  }
+}
+
+/** What a default may look at: the fields resolved before it, in its own section and at the root. */
+export interface DefaultScope<C> {
+  section: Readonly<Record<string, unknown>>;
+  root: Readonly<Record<string, unknown>>;
+  context: C;
+}
+
+export interface Field<C = unknown> {
+  type: 'field';
+  /** Returns the value, or throws `why` as a string (the path is added by the resolver). */
+  check: (value: unknown, scope: DefaultScope<C>) => unknown;
+  /** A constant, or a function of what was resolved before; absent: the field stays absent. */
+  default?: unknown;
+  /** For a default that is a function: how `--help` states it, e.g. 'K (latent: 512)'. */
+  defaultText?: string;
+}
+
+export interface Section<C = unknown> {
+  type: 'section';
+  fields: Readonly<Record<string, Node<C>>>;
+}
+
+export interface Variants<C = unknown> {
+  type: 'variants';
+  /** The field that chooses the variant ('kind'). */
+  key: string;
+  /** The variant when the key is absent: a constant or a function of what was resolved before. */
+  default: string | ((scope: DefaultScope<C>) => string);
+  defaultText?: string;
+  variants: Readonly<Record<string, Readonly<Record<string, Node<C>>>>>;
+}
+
+export type Node<C = unknown> = Field<C> | Section<C> | Variants<C>;
+
+/** Resolves `input` against a root section: a complete, checked copy, or a SpecError. */
+export function resolveSection<C>(schema: Section<C>, input: unknown, context: C, where = 'config'): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  resolveFields(schema.fields, input, '', { root, context, where }, root);
+  return root;
+}
+
+interface Walk<C> {
+  root: Record<string, unknown>;
+  context: C;
+  where: string;
+}
+
+function resolveNode<C>(node: Node<C>, value: unknown, path: string, walk: Walk<C>, section: Record<string, unknown>): unknown {
+  const scope: DefaultScope<C> = { section, root: walk.root, context: walk.context };
+  if (node.type === 'field') {
+    if (value === undefined) {
+      const fallback = typeof node.default === 'function' ? (node.default as (s: DefaultScope<C>) => unknown)(scope) : node.default;
+      return fallback === undefined ? undefined : structuredClone(fallback);
+    }
+    try {
+      return node.check(value, scope);
+    } catch (why) {
+      if (typeof why === 'string') throw new SpecError(path, why, walk.where);
+      throw why;
+    }
+  }
+  const out: Record<string, unknown> = {};
+  if (node.type === 'section') {
+    resolveFields(node.fields, value, path, walk, out);
+    return out;
+  }
+  const given = value === undefined ? {} : objectOf(value, path, walk.where);
+  const variantNames = Object.keys(node.variants);
+  const chosen = given[node.key] ?? (typeof node.default === 'function' ? node.default(scope) : node.default);
+  if (typeof chosen !== 'string' || !Object.hasOwn(node.variants, chosen)) {
+    throw new SpecError(join(path, node.key), `must be one of ${variantNames.join(', ')}, got ${JSON.stringify(chosen)}`, walk.where);
+  }
+  out[node.key] = chosen;
+  const fields = node.variants[chosen]!;
+  for (const key of Object.keys(given)) {
+    if (key === node.key || Object.hasOwn(fields, key)) continue;
+    const owners = variantNames.filter((v) => Object.hasOwn(node.variants[v]!, key));
+    if (owners.length > 0) {
+      throw new SpecError(join(path, key), `is a field of ${node.key} ${owners.map((o) => `'${o}'`).join(' or ')}, not of '${chosen}'`, walk.where);
+    }
+  }
+  resolveFields(fields, withoutKey(given, node.key), path, walk, out);
+  return out;
+}
+
+function resolveFields<C>(fields: Readonly<Record<string, Node<C>>>, value: unknown, path: string, walk: Walk<C>, out: Record<string, unknown>): void {
+  const given = value === undefined ? {} : objectOf(value, path, walk.where);
+  const known = Object.keys(fields);
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(fields, key)) {
+      const near = nearest(key, known);
+      throw new SpecError(join(path, key), `is not a known field${near ? ` (did you mean ${join(path, near)}?)` : ''}; known here: ${known.join(', ')}`, walk.where);
+    }
+  }
+  for (const key of known) {
+    const resolved = resolveNode(fields[key]!, given[key], join(path, key), walk, out);
+    if (resolved !== undefined) out[key] = resolved;
+  }
+}
+
+function objectOf(value: unknown, path: string, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SpecError(path, `must be a JSON object, got ${JSON.stringify(value)}`, where);
+  }
+  return value as Record<string, unknown>;
+}
+
+function withoutKey(record: Record<string, unknown>, key: string): Record<string, unknown> {
+  const { [key]: _dropped, ...rest } = record;
+  return rest;
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+/** The known name closest to `name` by edit distance, when it is close enough to be a typo. */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The node at a dotted path, within the variant `variant` where a section has variants. */
+export function nodeAt<C>(schema: Section<C>, path: string, variant?: string): Node<C> | undefined {
+  let node: Node<C> | undefined = schema;
+  for (const key of path.split('.')) {
+    if (node?.type === 'section') node = node.fields[key];
+    else if (node?.type === 'variants') node = key === node.key ? node : node.variants[variant ?? (node.default as string)]?.[key];
+    else return undefined;
+  }
+  return node;
+}
+
+/** How `--help` states a field's default: the constant as written, or its defaultText. */
+export function defaultTextOf(node: Node<never> | undefined): string | undefined {
+  if (!node) return undefined;
+  if (node.type === 'variants') return node.defaultText ?? (typeof node.default === 'string' ? node.default : undefined);
+  if (node.type !== 'field') return undefined;
+  if (node.defaultText !== undefined) return node.defaultText;
+  if (node.default === undefined || typeof node.default === 'function') return undefined;
+  if (typeof node.default === 'boolean') return node.default ? 'on' : 'off';
+  return Array.isArray(node.default) ? node.default.join(',') : String(node.default);
+}
+
+// Field builders: each returns the value checked, or throws `why` as a string.
+
+export function integer<C>(options: { min?: number; max?: number; default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
+  const { min = 1, max = Number.MAX_SAFE_INTEGER } = options;
+  const what = min === 1 && max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+  return field((v) => {
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw `must be ${what}, got ${JSON.stringify(v)}`;
+    return v;
+  }, options);
+}
+
+export function number<C>(options: { min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean; default?: Field<C>['default']; defaultText?: string }): Field<C> {
+  const { min = -Infinity, max = Infinity, exclusiveMin = false, exclusiveMax = false } = options;
+  const low = min === -Infinity ? '' : exclusiveMin ? `> ${min}` : `>= ${min}`;
+  const high = max === Infinity ? '' : exclusiveMax ? `< ${max}` : `<= ${max}`;
+  const what = low && high ? `in ${exclusiveMin ? '(' : '['}${min}, ${max}${exclusiveMax ? ')' : ']'}` : low || high || 'finite';
+  return field((v) => {
+    const n = v as number;
+    const ok = typeof v === 'number' && Number.isFinite(n) && (exclusiveMin ? n > min : n >= min) && (exclusiveMax ? n < max : n <= max);
+    if (!ok) throw `must be a number ${what}, got ${JSON.stringify(v)}`;
+    return v;
+  }, options);
+}
+
+export function boolean<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
+  return field((v) => {
+    if (typeof v !== 'boolean') throw `must be true or false, got ${JSON.stringify(v)}`;
+    return v;
+  }, options);
+}
+
+export function oneOf<C>(choices: readonly string[], options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
+  return field((v) => {
+    if (typeof v !== 'string' || !choices.includes(v)) throw `must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`;
+    return v;
+  }, options);
+}
+
+export function text<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
+  return field((v) => {
+    if (typeof v !== 'string' || v === '') throw `must be a non-empty string, got ${JSON.stringify(v)}`;
+    return v;
+  }, options);
+}
+
+/** A non-empty list of positive integers (widths, channel counts). */
+export function positiveIntegers<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
+  return field((v) => {
+    if (!Array.isArray(v) || v.length === 0) throw `must be a non-empty list of positive integers, got ${JSON.stringify(v)}`;
+    const bad = v.findIndex((x) => !Number.isSafeInteger(x) || x < 1);
+    if (bad >= 0) throw `element ${bad} must be a positive integer, got ${JSON.stringify(v[bad])}`;
+    return [...v];
+  }, options);
+}
+
+function field<C>(check: (v: unknown, scope: DefaultScope<C>) => unknown, options: { default?: Field<C>['default']; defaultText?: string }): Field<C> {
+  return { type: 'field', check, ...(options.default !== undefined ? { default: options.default } : {}), ...(options.defaultText !== undefined ? { defaultText: options.defaultText } : {}) };
+}
