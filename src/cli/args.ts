@@ -3,6 +3,7 @@
  * and `--help` are made from that declaration, so the help can never drift from what is parsed.
  * Errors name the option and what was wrong, and suggest the nearest known option.
  */
+import { nearest } from '../sll/schema.js';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'integers';
 
@@ -17,6 +18,8 @@ export interface OptionSpec {
   value?: string;
   /** Help section, e.g. 'model', 'SLL'. */
   group?: string;
+  /** Names other tools give this option (--learning-rate for --lr): suggested, not accepted. */
+  alsoKnownAs?: readonly string[];
 }
 
 export interface CommandSpec {
@@ -80,7 +83,7 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
       option = byName.get(name.slice(3));
       negated = true;
     }
-    if (!option) throw new UsageError(`unknown option --${name}${suggest(name, [...byName.keys()])}`, spec.name);
+    if (!option) throw new UsageError(`unknown option --${name}${suggest(name, spec.options)}`, spec.name);
     if (option.type === 'boolean') {
       if (inline !== undefined) {
         if (inline !== 'true' && inline !== 'false') throw new UsageError(`--${option.name} takes true or false, got '${inline}'`, spec.name);
@@ -123,32 +126,11 @@ function convert(option: OptionSpec, text: string, command: string): OptionValue
   }
 }
 
-/** ' (did you mean --x?)' for a near miss, else ''. */
-function suggest(name: string, known: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = editDistance(name, k);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean --${best}?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
+/** ' (did you mean --x?)' for a near miss or a name other tools use, else ''. */
+function suggest(name: string, options: readonly OptionSpec[]): string {
+  const alias = options.find((o) => o.alsoKnownAs?.includes(name));
+  const best = alias?.name ?? nearest(name, options.map((o) => o.name));
+  return best !== undefined ? ` (did you mean --${best}?)` : '';
 }
 
 /** The help text of a command, grouped, with each option's type, choices and default. */

@@ -2,8 +2,9 @@
  * `sll data` lists the known datasets and where each was found; `sll data fetch NAME` downloads
  * the official files with a progress bar and MD5 verification.
  */
-import { fetchDataset, type FetchProgress } from '../data/fetch.js';
-import { datasetInfo, knownDatasets, locateDataset } from '../data/registry.js';
+import { fetchDataset, IDLE_TIMEOUT_MS, type FetchProgress } from '../data/fetch.js';
+import { DATASETS, knownDatasets, locateDataset } from '../data/registry.js';
+import { nearest } from '../sll/schema.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import { formatBytes, type Output } from './progress.js';
 
@@ -14,7 +15,8 @@ export const DATA_COMMAND: CommandSpec = {
   options: [
     { name: 'dir', type: 'string', help: 'fetch: directory to download into', defaultText: '$SLL_DATA_DIR/NAME or ~/.cache/sll-webgpu/datasets/NAME', value: 'DIR' },
     { name: 'mirror', type: 'string', help: "fetch: base URL replacing the official one ({name} becomes the dataset's name)", defaultText: '$SLL_DATA_MIRROR', value: 'URL' },
-    { name: 'timeout', type: 'number', help: 'fetch: give up after this many seconds', defaultText: 'none', value: 'SECONDS' },
+    { name: 'timeout', type: 'number', help: 'fetch: give up when the whole download takes longer than this', defaultText: 'none', value: 'SECONDS' },
+    { name: 'idle-timeout', type: 'number', help: 'fetch: give up when the server sends nothing for this long (0: never)', defaultText: String(IDLE_TIMEOUT_MS / 1000), value: 'SECONDS' },
   ],
   epilog: 'Files are checked against the MD5 sums their publishers give; a mismatch deletes the download.',
 };
@@ -40,9 +42,14 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
   if (action !== 'fetch') throw new UsageError(`unknown action '${action}' (use list or fetch)`, 'data');
   if (name === undefined) throw new UsageError(`which dataset? known: ${knownDatasets().map((d) => d.name).join(', ')}`, 'data');
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'data');
-  datasetInfo(name);
+  if (!Object.hasOwn(DATASETS, name)) {
+    const near = nearest(name, Object.keys(DATASETS));
+    throw new UsageError(`${JSON.stringify(name)} is not a known dataset${near ? ` (did you mean ${near}?)` : ''}; known: ${Object.keys(DATASETS).join(', ')}`, 'data');
+  }
   const timeout = args.values.timeout as number | undefined;
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout must be positive, got ${timeout}`, 'data');
+  const idleTimeout = args.values['idle-timeout'] as number | undefined;
+  if (idleTimeout !== undefined && !(idleTimeout >= 0)) throw new UsageError(`--idle-timeout must be 0 (never) or positive, got ${idleTimeout}`, 'data');
   let lineOpen = false;
   const show = (p: FetchProgress) => {
     const where = `[${p.index + 1}/${p.count}] ${p.file}`;
@@ -69,6 +76,7 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
     ...(args.values.dir !== undefined ? { dir: args.values.dir as string } : {}),
     ...(args.values.mirror !== undefined ? { mirror: args.values.mirror as string } : {}),
     ...(timeout !== undefined ? { signal: AbortSignal.timeout(timeout * 1000) } : {}),
+    ...(idleTimeout !== undefined ? { idleTimeoutMs: idleTimeout * 1000 } : {}),
     onProgress: show,
   });
   if (lineOpen) ctx.out.write('\n');

@@ -4,11 +4,12 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDatasetByName } from '../data/registry.js';
+import { DATASETS, loadDatasetByName } from '../data/registry.js';
+import { nearest } from '../sll/schema.js';
 import { splitValidation } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { RUN_FILES } from '../run/directory.js';
-import { decodeCheckpoint } from '../sll/checkpoint.js';
+import { loadModel, readCheckpoint } from '../sll/checkpoint.js';
 import { confusionMatrix, Predictor } from '../sll/predict.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import type { Output } from './progress.js';
@@ -34,6 +35,13 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
     return 0;
   }
   if (args.positionals.length !== 1) throw new UsageError('give one checkpoint file or run directory', 'eval');
+  const batch = (args.values.batch as number | undefined) ?? 256;
+  if (batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`, 'eval');
+  const wanted = args.values.dataset as string | undefined;
+  if (wanted !== undefined && !Object.hasOwn(DATASETS, wanted)) {
+    const near = nearest(wanted, Object.keys(DATASETS));
+    throw new UsageError(`--dataset ${JSON.stringify(wanted)} is not a known dataset${near ? ` (did you mean ${near}?)` : ''}; known: ${Object.keys(DATASETS).join(', ')}`, 'eval');
+  }
   let path = args.positionals[0]!;
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) path = join(path, RUN_FILES.checkpoint);
   let bytes: Uint8Array;
@@ -42,7 +50,8 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
   } catch (error) {
     throw new UsageError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'eval');
   }
-  const checkpoint = decodeCheckpoint(bytes, path);
+  // Verified (digests, finite weights) before anything else is loaded.
+  const checkpoint = await readCheckpoint(bytes, path);
   const { data, spec } = checkpoint.meta;
   const name = (args.values.dataset as string | undefined) ?? data.name;
   const dataDir = args.values['data-dir'] as string | undefined;
@@ -65,24 +74,27 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
     const scale = dataset.std / data.std;
     const shift = (dataset.mean - data.mean) / data.std;
     for (let i = 0; i < images.length; i++) images[i] = split.images[i]! * scale + shift;
-    const predictor = Predictor.fromCheckpoint(device, bytes, path);
-    const { classes } = await predictor.predict(images, (args.values.batch as number | undefined) ?? 256);
+    const predictor = new Predictor(device, loadModel(device, checkpoint, path), data, true);
+    const { classes } = await predictor.predict(images, batch);
     predictor.dispose();
     const confusion = confusionMatrix(split.labels, classes, data.classes);
     const correct = confusion.reduce((n, row, k) => n + row[k]!, 0);
     const accuracy = correct / Math.max(split.count, 1);
     const names = data.classNames ?? classNamesOf(name, dataset) ?? Array.from({ length: data.classes }, (_, k) => String(k));
     if (args.values.json) {
-      ctx.out.write(JSON.stringify({ checkpoint: path, dataset: name, split: which, count: split.count, accuracy, classNames: names, confusion }, null, 2) + '\n');
+      ctx.out.write(JSON.stringify({ checkpoint: path, notices: checkpoint.notices, dataset: name, split: which, count: split.count, accuracy, classNames: names, confusion }, null, 2) + '\n');
       return 0;
     }
-    const lines = [`${path}: ${spec.model.kind} trained by ${spec.method}, position epoch ${checkpoint.meta.position.epoch}, batch ${checkpoint.meta.position.batch}`, `${name} ${which}: accuracy ${(100 * accuracy).toFixed(2)}% (${correct}/${split.count})`, ''];
-    const w = Math.max(...names.map((n) => n.length), 5);
+    const lines = [...checkpoint.notices, `${path}: ${spec.model.kind} trained by ${spec.method}, position epoch ${checkpoint.meta.position.epoch}, batch ${checkpoint.meta.position.batch}`, `${name} ${which}: accuracy ${(100 * accuracy).toFixed(2)}% (${correct}/${split.count})`, ''];
+    // Row labels: the class index, and its name where the name says more than the index.
+    const labels = names.map((n, k) => (n === String(k) ? String(k) : `${k} ${n}`));
+    const head = 'true \\ predicted';
+    const w = Math.max(head.length, ...labels.map((l) => l.length)) + 2;
     const cw = Math.max(5, String(split.count).length + 1);
-    lines.push(`${'true \\ predicted'.padEnd(w + 2)}${names.map((_, k) => String(k).padStart(cw)).join('')}   accuracy`);
+    lines.push(`${head.padEnd(w)}${names.map((_, k) => String(k).padStart(cw)).join('')}   accuracy`);
     confusion.forEach((row, k) => {
       const total = row.reduce((a, b) => a + b, 0);
-      lines.push(`${`${k} ${names[k]}`.padEnd(w + 2 + 2).slice(0, w + 2)}${row.map((c) => String(c).padStart(cw)).join('')}   ${total ? `${((100 * row[k]!) / total).toFixed(1)}%` : '-'}`);
+      lines.push(`${labels[k]!.padEnd(w)}${row.map((c) => String(c).padStart(cw)).join('')}   ${total ? `${((100 * row[k]!) / total).toFixed(1)}%` : '-'}`);
     });
     ctx.out.write(lines.join('\n') + '\n');
     return 0;

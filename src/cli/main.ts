@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { openNodeDevice } from '../node.js';
+import { nearest } from '../sll/schema.js';
 import { UsageError } from './args.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
@@ -25,6 +26,13 @@ Commands:
   data    list known datasets and where they are; 'sll data fetch NAME' downloads one
 `;
 
+const COMMANDS = ['train', 'eval', 'info', 'data'] as const;
+
+function suggestCommand(command: string): string {
+  const near = nearest(command, COMMANDS);
+  return near ? ` (did you mean '${near}'?)` : '';
+}
+
 export async function main(argv: readonly string[], out: Output = stdoutOutput()): Promise<number> {
   const [command, ...rest] = argv;
   const openDevice = () => openNodeDevice();
@@ -41,8 +49,14 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
           openDevice,
           out,
           onInterrupt: (handler) => {
-            process.on('SIGINT', handler);
-            return () => process.off('SIGINT', handler);
+            const onInt = () => handler('SIGINT');
+            const onTerm = () => handler('SIGTERM');
+            process.on('SIGINT', onInt);
+            process.on('SIGTERM', onTerm);
+            return () => {
+              process.off('SIGINT', onInt);
+              process.off('SIGTERM', onTerm);
+            };
           },
         });
       case 'eval':
@@ -52,7 +66,7 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
       case 'data':
         return await dataCommand(rest, { out });
       default:
-        throw new UsageError(`unknown command '${command}' (commands: train, eval, info, data)`, '');
+        throw new UsageError(`unknown command '${command}'${suggestCommand(command)} (commands: ${COMMANDS.join(', ')})`, '');
     }
   } catch (error) {
     if (error instanceof UsageError) {

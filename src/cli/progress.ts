@@ -5,7 +5,7 @@
  * memory in use.
  */
 import type { ReportEpoch } from '../report/html.js';
-import type { Progress } from '../sll/fit.js';
+import type { Progress, StepTick } from '../sll/fit.js';
 
 export interface Output {
   write(text: string): void;
@@ -38,22 +38,38 @@ export class ProgressView {
   private lineOpen = false;
   private lastPlainStep = -1;
   private recentRate = 0;
+  /** The last metrics window's loss and rate, shown again on every tick until the next one. */
+  private last: (Progress & { epochs: number }) | undefined;
+  private lastDraw = 0;
 
-  constructor(private readonly out: Output) {}
+  constructor(
+    private readonly out: Output,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * A step ended (no metrics read): on a terminal, move the bar, at most 4 times a second, so
+   * that a long metrics window does not look like a hang. Plain output waits for the metrics.
+   */
+  step(tick: StepTick & { epochs: number }): void {
+    if (!this.out.isTTY || tick.step === tick.stepsPerEpoch || this.now() - this.lastDraw < 250) return;
+    this.lastDraw = this.now();
+    const last = this.last?.epoch === tick.epoch ? this.last : undefined;
+    const head = `epoch ${tick.epoch + 1}/${tick.epochs}`;
+    const tail = last ? this.tail({ ...last, step: tick.step }) : `${tick.step}/${tick.stepsPerEpoch}`;
+    this.draw(head, tick.step, tick.stepsPerEpoch, tail);
+  }
 
   /** A metrics window ended: redraw the bar (terminal) or print a line now and then (plain). */
   progress(p: Progress & { epochs: number }): void {
     // Smooth the rate a little: windows are short and noisy on a shared CPU.
     this.recentRate = this.recentRate === 0 ? p.samplesPerSecond : 0.7 * this.recentRate + 0.3 * p.samplesPerSecond;
-    const loss = p.metrics.units.at(-1)?.likelihood ?? Number.NaN;
-    const left = ((p.stepsPerEpoch - p.step) * (p.metrics.samples / Math.max(p.metrics.steps, 1))) / Math.max(this.recentRate, 1e-9);
+    this.last = p;
     const head = `epoch ${p.epoch + 1}/${p.epochs}`;
-    const tail = `${p.step}/${p.stepsPerEpoch}  loss ${loss.toFixed(4)}  ${this.recentRate.toFixed(0)} samples/s  ${formatDuration(left)} left`;
+    const tail = this.tail(p);
     if (this.out.isTTY) {
-      const width = Math.max(10, Math.min(40, (this.out.columns ?? 100) - head.length - tail.length - 6));
-      const filled = Math.round((width * p.step) / p.stepsPerEpoch);
-      this.out.write(`\r\x1b[2K${head} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${tail}`);
-      this.lineOpen = true;
+      this.lastDraw = this.now();
+      this.draw(head, p.step, p.stepsPerEpoch, tail);
     } else {
       // About four lines an epoch.
       const every = Math.max(1, Math.ceil(p.stepsPerEpoch / 4));
@@ -62,6 +78,19 @@ export class ProgressView {
       }
       this.lastPlainStep = p.step;
     }
+  }
+
+  private tail(p: Progress): string {
+    const loss = p.metrics.units.at(-1)?.likelihood ?? Number.NaN;
+    const left = ((p.stepsPerEpoch - p.step) * (p.metrics.samples / Math.max(p.metrics.steps, 1))) / Math.max(this.recentRate, 1e-9);
+    return `${p.step}/${p.stepsPerEpoch}  loss ${loss.toFixed(4)}  ${this.recentRate.toFixed(0)} samples/s  ${formatDuration(left)} left`;
+  }
+
+  private draw(head: string, step: number, steps: number, tail: string): void {
+    const width = Math.max(10, Math.min(40, (this.out.columns ?? 100) - head.length - tail.length - 6));
+    const filled = Math.round((width * step) / steps);
+    this.out.write(`\r\x1b[2K${head} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${tail}`);
+    this.lineOpen = true;
   }
 
   /** Ends the bar's line before other text. */

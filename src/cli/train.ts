@@ -3,79 +3,105 @@
  * found by name, and runTraining does the work while the terminal shows progress. Ctrl-C stops
  * at the next step and saves a checkpoint; a second Ctrl-C quits at once.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetInfo, loadDatasetByName } from '../data/registry.js';
+import { DATASETS, datasetInfo, loadDatasetByName } from '../data/registry.js';
 import { CIFAR10_CLASS_NAMES } from '../data/cifar.js';
 import { FASHION_MNIST_CLASS_NAMES, type Dataset } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
-import type { OptimizerConfig } from '../ops/optim.js';
-import { RunDirectory } from '../run/directory.js';
-import { runTraining } from '../run/train.js';
-import { defaultModelSpec, defaultObjective, MODEL_KINDS, type ModelKind, type ModelSpec, type TrainingSpec } from '../sll/spec.js';
-import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionValue } from './args.js';
+import { RunDirectory, RunLockedError } from '../run/directory.js';
+import { DIVERGENCE_FACTOR_DEFAULT, runTraining } from '../run/train.js';
+import { defaultTextOf, nearest, nodeAt, SpecError, type Node } from '../sll/schema.js';
+import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
+import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
+
+/**
+ * A flag that sets a spec field: its path in TRAINING_SPEC_SCHEMA, and for a field of one
+ * variant (an MLP width, an SGD momentum), the variant it applies to. Its default in --help is
+ * read from the schema, so that the help cannot drift from what trains.
+ */
+interface SpecFlag extends OptionSpec {
+  path: string;
+  when?: { path: string; values: readonly string[] };
+}
+
+const forModel = (kind: ModelKind) => ({ path: 'model.kind', values: [kind] });
+const SGD = { path: 'optimizer.kind', values: ['sgd'] };
+const ADAM = { path: 'optimizer.kind', values: ['adam', 'adamw'] };
+
+function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }): SpecFlag {
+  const node = nodeAt(TRAINING_SPEC_SCHEMA, flag.path, flag.when?.values[0]);
+  if (!node) throw new Error(`sll train --${flag.name}: no field ${flag.path} in the training spec`);
+  const defaultText = flag.defaultText ?? defaultTextOf(node as Node<never>);
+  return { ...flag, ...(defaultText !== undefined ? { defaultText } : {}) };
+}
+
+const SPEC_FLAGS: readonly SpecFlag[] = [
+  specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
+  specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
+  specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
+  specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
+  specFlag({ name: 'fc', path: 'model.hidden', when: forModel('cnn'), type: 'integer', help: 'CNN fully connected width', group: 'model' }),
+  specFlag({ name: 'stage-features', path: 'model.stageFeatures', when: forModel('cnn'), type: 'string', choices: ['flatten', 'gap'], help: "phi of the CNN's conv stages", group: 'model' }),
+  specFlag({ name: 'patch', path: 'model.patch', when: forModel('vit'), type: 'integer', help: 'ViT patch size', group: 'model' }),
+  specFlag({ name: 'dim', path: 'model.dim', when: forModel('vit'), type: 'integer', help: 'ViT token width', group: 'model' }),
+  specFlag({ name: 'depth', path: 'model.depth', when: forModel('vit'), type: 'integer', help: 'ViT transformer blocks', group: 'model' }),
+  specFlag({ name: 'heads', path: 'model.heads', when: forModel('vit'), type: 'integer', help: 'ViT attention heads', group: 'model' }),
+  specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
+  specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
+
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: ['sll', 'backprop'], help: 'training method', group: 'training' }),
+  specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
+  specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
+  specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),
+  specFlag({ name: 'lr', alsoKnownAs: ['learning-rate', 'learningrate', 'rate'], path: 'optimizer.lr', type: 'number', help: 'learning rate', group: 'training' }),
+  specFlag({ name: 'momentum', path: 'optimizer.momentum', when: SGD, type: 'number', help: 'SGD momentum', group: 'training' }),
+  specFlag({ name: 'nesterov', path: 'optimizer.nesterov', when: SGD, type: 'boolean', help: 'SGD: Nesterov momentum', group: 'training' }),
+  specFlag({ name: 'beta1', path: 'optimizer.beta1', when: ADAM, type: 'number', help: "Adam's first-moment decay", group: 'training' }),
+  specFlag({ name: 'beta2', path: 'optimizer.beta2', when: ADAM, type: 'number', help: "Adam's second-moment decay", group: 'training' }),
+  specFlag({ name: 'eps', path: 'optimizer.eps', when: ADAM, type: 'number', help: "Adam's denominator term", group: 'training' }),
+  specFlag({ name: 'weight-decay', alsoKnownAs: ['wd'], path: 'optimizer.weightDecay', type: 'number', help: 'weight decay (AdamW: decoupled)', defaultText: '0 (AdamW 1e-2)', group: 'training' }),
+  specFlag({ name: 'schedule', path: 'schedule.kind', type: 'string', choices: ['constant', 'cosine'], help: 'learning-rate schedule', group: 'training' }),
+  specFlag({ name: 'warmup', path: 'schedule.warmupEpochs', when: { path: 'schedule.kind', values: ['cosine'] }, type: 'number', help: 'cosine: linear warm-up, in epochs', group: 'training' }),
+  specFlag({ name: 'seed', path: 'seed', type: 'integer', help: 'seed of weights, projections, dropout and data order', group: 'training' }),
+  specFlag({ name: 'metrics-every', alsoKnownAs: ['log-every', 'log-interval'], path: 'metricsEvery', type: 'integer', help: 'steps between loss reads and metrics lines', group: 'training' }),
+
+  specFlag({ name: 'mode', path: 'objective.mode', type: 'string', choices: ['class', 'latent'], help: 'likelihood mode of every block', group: 'SLL' }),
+  specFlag({ name: 'd0', path: 'objective.d0', type: 'integer', help: 'projection width (class mode: the class count)', group: 'SLL' }),
+  specFlag({ name: 'tau', path: 'objective.tau', type: 'number', help: 'temperature of pi = softmax(v / tau)', group: 'SLL' }),
+  specFlag({ name: 'dropout', path: 'objective.dropout', type: 'number', help: "multiplicative dropout on the projection's input", group: 'SLL' }),
+  specFlag({ name: 'alignment', path: 'objective.alignment', type: 'boolean', help: 'Bhattacharyya alignment to the previous block', group: 'SLL' }),
+  specFlag({ name: 'input-alignment', path: 'objective.inputAlignment', type: 'boolean', help: 'block 1 (and a block after a change of d0) aligns to a fixed projection of its input (R_0); off: no alignment term there', group: 'SLL' }),
+  specFlag({ name: 'projection', path: 'objective.projection', type: 'string', choices: ['gaussian', 'rademacher', 'orthogonal'], help: 'entries of the fixed projections', group: 'SLL' }),
+  specFlag({ name: 'scaling', path: 'objective.scaling', type: 'string', choices: ['fan-in', 'jl'], help: 'projection scale: 1/d_i (fan-in) or 1/d0 (jl)', group: 'SLL' }),
+  specFlag({ name: 'likelihood-weight', path: 'objective.likelihoodWeight', type: 'number', help: 'weight of the likelihood term', group: 'SLL' }),
+  specFlag({ name: 'alignment-weight', path: 'objective.alignmentWeight', type: 'number', help: 'weight of the alignment term', group: 'SLL' }),
+
+  specFlag({ name: 'dataset', path: 'dataset.name', type: 'string', help: 'fashion-mnist, mnist, cifar10, cifar100 or digits (see sll data)', value: 'NAME', group: 'data' }),
+  specFlag({ name: 'validation', alsoKnownAs: ['val', 'validation-size'], path: 'dataset.validation', type: 'integer', help: 'training examples held out (from the end) for validation', group: 'data' }),
+  specFlag({ name: 'augment', path: 'dataset.augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', group: 'data' }),
+  specFlag({ name: 'normalize', path: 'dataset.normalize', type: 'boolean', help: 'standardize pixels with the training mean and std (off: keep [0, 1])', group: 'data' }),
+  specFlag({ name: 'train-count', path: 'dataset.trainCount', type: 'integer', help: 'train on the first N training examples only (quick experiments)', defaultText: 'all', group: 'data' }),
+];
 
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
   summary: 'Train a model with SLL (layer-local objectives) or backprop, writing a run directory.',
   usage: 'sll train [--model mlp|cnn|vit] [--method sll|backprop] [--dataset NAME] [options]',
   options: [
-    { name: 'model', type: 'string', choices: MODEL_KINDS, help: 'architecture', defaultText: 'mlp', group: 'model' },
-    { name: 'hidden', type: 'integers', help: 'MLP hidden widths, one block each', defaultText: '1000,1000,1000', group: 'model' },
-    { name: 'channels', type: 'integers', help: 'CNN channels per stage', defaultText: '32,64', group: 'model' },
-    { name: 'convs-per-stage', type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', defaultText: '1', group: 'model' },
-    { name: 'fc', type: 'integer', help: 'CNN fully connected width', defaultText: '256', group: 'model' },
-    { name: 'stage-features', type: 'string', choices: ['flatten', 'gap'], help: "phi of the CNN's conv stages", defaultText: 'flatten', group: 'model' },
-    { name: 'patch', type: 'integer', help: 'ViT patch size', defaultText: '4', group: 'model' },
-    { name: 'dim', type: 'integer', help: 'ViT token width', defaultText: '64', group: 'model' },
-    { name: 'depth', type: 'integer', help: 'ViT transformer blocks', defaultText: '4', group: 'model' },
-    { name: 'heads', type: 'integer', help: 'ViT attention heads', defaultText: '4', group: 'model' },
-    { name: 'mlp-ratio', type: 'number', help: 'ViT MLP width / dim', defaultText: '2', group: 'model' },
-    { name: 'pooling', type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', defaultText: 'mean-token', group: 'model' },
-
-    { name: 'method', type: 'string', choices: ['sll', 'backprop'], help: 'training method', defaultText: 'sll', group: 'training' },
-    { name: 'epochs', type: 'integer', help: 'epochs', defaultText: '10', group: 'training' },
-    { name: 'batch', type: 'integer', help: 'batch size', defaultText: '128', group: 'training' },
-    { name: 'optimizer', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', defaultText: 'adam', group: 'training' },
-    { name: 'lr', type: 'number', help: 'learning rate', defaultText: '1e-3', group: 'training' },
-    { name: 'momentum', type: 'number', help: 'SGD momentum', defaultText: '0', group: 'training' },
-    { name: 'nesterov', type: 'boolean', help: 'SGD: Nesterov momentum', defaultText: 'off', group: 'training' },
-    { name: 'beta1', type: 'number', help: "Adam's first-moment decay", defaultText: '0.9', group: 'training' },
-    { name: 'beta2', type: 'number', help: "Adam's second-moment decay", defaultText: '0.999', group: 'training' },
-    { name: 'eps', type: 'number', help: "Adam's denominator term", defaultText: '1e-8', group: 'training' },
-    { name: 'weight-decay', type: 'number', help: 'weight decay (AdamW: decoupled)', defaultText: '0 (AdamW 1e-2)', group: 'training' },
-    { name: 'schedule', type: 'string', choices: ['constant', 'cosine'], help: 'learning-rate schedule', defaultText: 'constant', group: 'training' },
-    { name: 'warmup', type: 'number', help: 'cosine: linear warm-up, in epochs', defaultText: '1', group: 'training' },
-    { name: 'seed', type: 'integer', help: 'seed of weights, projections, dropout and data order', defaultText: '0', group: 'training' },
-    { name: 'metrics-every', type: 'integer', help: 'steps between loss reads and metrics lines', defaultText: '50', group: 'training' },
-
-    { name: 'mode', type: 'string', choices: ['class', 'latent'], help: 'likelihood mode of every block', defaultText: 'class (CNN: latent)', group: 'SLL' },
-    { name: 'd0', type: 'integer', help: 'projection width (class mode: the class count)', defaultText: 'K (latent: 512)', group: 'SLL' },
-    { name: 'tau', type: 'number', help: 'temperature of pi = softmax(v / tau)', defaultText: '1 (latent: 2)', group: 'SLL' },
-    { name: 'dropout', type: 'number', help: "multiplicative dropout on the projection's input", defaultText: '0', group: 'SLL' },
-    { name: 'alignment', type: 'boolean', help: 'Bhattacharyya alignment to the previous block', defaultText: 'on', group: 'SLL' },
-    { name: 'input-alignment', type: 'boolean', help: 'block 1 (and a block after a change of d0) aligns to a fixed projection of its input (R_0); off: no alignment term there', defaultText: 'on', group: 'SLL' },
-    { name: 'projection', type: 'string', choices: ['gaussian', 'rademacher', 'orthogonal'], help: 'entries of the fixed projections', defaultText: 'gaussian', group: 'SLL' },
-    { name: 'scaling', type: 'string', choices: ['fan-in', 'jl'], help: 'projection scale: 1/d_i (fan-in) or 1/d0 (jl)', defaultText: 'fan-in', group: 'SLL' },
-    { name: 'likelihood-weight', type: 'number', help: 'weight of the likelihood term', defaultText: '1', group: 'SLL' },
-    { name: 'alignment-weight', type: 'number', help: 'weight of the alignment term', defaultText: '1', group: 'SLL' },
-
-    { name: 'dataset', type: 'string', help: 'fashion-mnist, mnist, cifar10, cifar100 or digits (see sll data)', defaultText: 'digits', value: 'NAME', group: 'data' },
-    { name: 'data-dir', type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
-    { name: 'validation', type: 'integer', help: 'training examples held out (from the end) for validation', defaultText: '5000, or 10% of small sets', group: 'data' },
-    { name: 'augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', defaultText: 'on for CIFAR', group: 'data' },
-    { name: 'normalize', type: 'boolean', help: 'standardize pixels with the training mean and std (off: keep [0, 1])', defaultText: 'on', group: 'data' },
-    { name: 'train-count', type: 'integer', help: 'train on the first N training examples only (quick experiments)', defaultText: 'all', group: 'data' },
-
-    { name: 'config', type: 'string', help: 'JSON file with a training spec (a run\'s config.json works); flags override it', value: 'FILE', group: 'run' },
-    { name: 'out', type: 'string', help: 'run directory to create', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
+    ...SPEC_FLAGS,
+    { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
+    { name: 'config', alsoKnownAs: ['cfg', 'config-file'], type: 'string', help: 'JSON file with a training spec (a run\'s config.json works); flags override it', value: 'FILE', group: 'run' },
+    { name: 'out', alsoKnownAs: ['output', 'out-dir', 'output-dir', 'dir'], type: 'string', help: 'run directory to create', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
     { name: 'resume', type: 'string', help: 'continue the run in DIR from its last checkpoint (its config is used)', value: 'DIR', group: 'run' },
+    { name: 'print-spec', type: 'boolean', help: 'print the complete training spec the flags and config resolve to (JSON) and exit', group: 'run' },
+    { name: 'divergence-factor', type: 'number', help: "stop (exit 3) when a unit's logged loss exceeds this multiple of its first logged value; 0: never", defaultText: String(DIVERGENCE_FACTOR_DEFAULT), value: 'X', group: 'run' },
   ],
   epilog: [
     'Examples:',
     '  sll train                                         SLL MLP on the bundled digits',
-    '  sll train --dataset fashion-mnist --epochs 10     the issue\'s MLP on Fashion-MNIST',
+    '  sll train --dataset fashion-mnist --epochs 10     the 3x1000 MLP on Fashion-MNIST',
     '  sll train --model cnn --method backprop --dataset fashion-mnist --epochs 5',
     '  sll train --resume runs/fashion-mnist-mlp-sll-seed0',
     '',
@@ -85,9 +111,10 @@ export const TRAIN_COMMAND: CommandSpec = {
 };
 
 type Values = Record<string, OptionValue | undefined>;
+type Json = Record<string, unknown>;
 
-/** Reads a JSON config file: a TrainingSpec, or a run's config.json ({ spec, ... }). */
-function readConfigFile(path: string): Partial<TrainingSpec> {
+/** Reads a JSON config file: a training spec (partial is fine), or a run's config.json ({ spec, ... }). */
+function readConfigFile(path: string): Json {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -101,97 +128,71 @@ function readConfigFile(path: string): Partial<TrainingSpec> {
     throw new UsageError(`--config ${path}: not valid JSON (${(error as Error).message})`, 'train');
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--config ${path}: must hold a JSON object`, 'train');
-  const record = json as Record<string, unknown>;
-  return (typeof record.spec === 'object' && record.spec !== null ? record.spec : record) as Partial<TrainingSpec>;
+  const record = json as Json;
+  return (typeof record.spec === 'object' && record.spec !== null ? record.spec : record) as Json;
 }
 
-/** { [key]: value } when the value is given, else nothing: optional spec fields stay absent from config.json. */
-function optionalField<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+function getPath(root: Json, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Json)[key] : undefined), root);
 }
 
-/** The spec that flags and an optional config file describe; defaults fill the rest. */
-export function specFromFlags(v: Values, dataset: { name: string; classes: number; trainCount: number }, base: Partial<TrainingSpec> = {}): TrainingSpec {
-  const kind = ((v.model as string | undefined) ?? base.model?.kind ?? 'mlp') as ModelKind;
-  const model = modelFromFlags(kind, v, base.model?.kind === kind ? base.model : undefined);
-  const method = (v.method as TrainingSpec['method'] | undefined) ?? base.method ?? 'sll';
-  const optimizerKind = (v.optimizer as OptimizerConfig['kind'] | undefined) ?? base.optimizer?.kind ?? 'adam';
-  const baseOptimizer = base.optimizer?.kind === optimizerKind ? base.optimizer : undefined;
-  const lr = (v.lr as number | undefined) ?? baseOptimizer?.lr ?? 1e-3;
-  const weightDecay = v['weight-decay'] as number | undefined;
-  const given = (names: string[]) => Object.fromEntries(names.filter((n) => v[n] !== undefined).map((n) => [n, v[n]]));
-  const wrongKind = (optimizerKind === 'sgd' ? ['beta1', 'beta2', 'eps'] : ['momentum', 'nesterov']).filter((n) => v[n] !== undefined);
-  if (wrongKind.length > 0) throw new UsageError(`--${wrongKind[0]} does not apply to --optimizer ${optimizerKind}`, 'train');
-  const optimizer: OptimizerConfig =
-    optimizerKind === 'sgd'
-      ? { ...(baseOptimizer ?? {}), kind: 'sgd', lr, ...given(['momentum', 'nesterov']), ...(weightDecay !== undefined ? { weightDecay } : {}) }
-      : { ...(baseOptimizer ?? {}), kind: optimizerKind, lr, ...given(['beta1', 'beta2', 'eps']), ...(weightDecay !== undefined ? { weightDecay } : {}) };
-  const scheduleKind = (v.schedule as string | undefined) ?? base.schedule?.kind ?? 'constant';
-  const schedule: TrainingSpec['schedule'] =
-    scheduleKind === 'cosine'
-      ? { kind: 'cosine', warmupEpochs: (v.warmup as number | undefined) ?? (base.schedule?.kind === 'cosine' ? base.schedule.warmupEpochs : 1), floor: base.schedule?.kind === 'cosine' ? base.schedule.floor : 0 }
-      : { kind: 'constant' };
-  const objectiveBase = base.objective ?? defaultObjective(kind, dataset.classes);
-  const mode = (v.mode as 'class' | 'latent' | undefined) ?? objectiveBase.mode;
-  const modeDefaults = mode === objectiveBase.mode ? objectiveBase : mode === 'latent' ? { d0: 512, tau: 2 } : { d0: dataset.classes, tau: 1 };
-  const objective = {
-    ...objectiveBase,
-    mode,
-    d0: (v.d0 as number | undefined) ?? modeDefaults.d0,
-    tau: (v.tau as number | undefined) ?? modeDefaults.tau,
-    dropout: (v.dropout as number | undefined) ?? objectiveBase.dropout,
-    alignment: (v.alignment as boolean | undefined) ?? objectiveBase.alignment,
-    ...optionalField('inputAlignment', (v['input-alignment'] as boolean | undefined) ?? objectiveBase.inputAlignment),
-    projection: (v.projection as TrainingSpec['objective']['projection'] | undefined) ?? objectiveBase.projection,
-    scaling: (v.scaling as TrainingSpec['objective']['scaling'] | undefined) ?? objectiveBase.scaling,
-    likelihoodWeight: (v['likelihood-weight'] as number | undefined) ?? objectiveBase.likelihoodWeight,
-    alignmentWeight: (v['alignment-weight'] as number | undefined) ?? objectiveBase.alignmentWeight,
-  };
-  const isCifar = dataset.name.startsWith('cifar');
-  return {
-    method,
-    model,
-    dataset: {
-      name: dataset.name,
-      validation: (v.validation as number | undefined) ?? base.dataset?.validation ?? (dataset.trainCount >= 20_000 ? 5000 : Math.round(dataset.trainCount / 10)),
-      augment: (v.augment as boolean | undefined) ?? base.dataset?.augment ?? isCifar,
-      ...optionalField('normalize', (v.normalize as boolean | undefined) ?? base.dataset?.normalize),
-      ...optionalField('trainCount', (v['train-count'] as number | undefined) ?? base.dataset?.trainCount),
-    },
-    epochs: (v.epochs as number | undefined) ?? base.epochs ?? 10,
-    batchSize: (v.batch as number | undefined) ?? base.batchSize ?? 128,
-    optimizer,
-    schedule,
-    objective,
-    seed: (v.seed as number | undefined) ?? base.seed ?? 0,
-    metricsEvery: (v['metrics-every'] as number | undefined) ?? base.metricsEvery ?? 50,
-  };
-}
-
-function modelFromFlags(kind: ModelKind, v: Values, base: ModelSpec | undefined): ModelSpec {
-  const d = (base ?? defaultModelSpec(kind)) as ModelSpec;
-  switch (d.kind) {
-    case 'mlp':
-      return { kind: 'mlp', hidden: (v.hidden as number[] | undefined) ?? d.hidden };
-    case 'cnn':
-      return {
-        kind: 'cnn',
-        channels: (v.channels as number[] | undefined) ?? d.channels,
-        convsPerStage: (v['convs-per-stage'] as number | undefined) ?? d.convsPerStage,
-        hidden: (v.fc as number | undefined) ?? d.hidden,
-        stageFeatures: (v['stage-features'] as 'flatten' | 'gap' | undefined) ?? d.stageFeatures,
-      };
-    case 'vit':
-      return {
-        kind: 'vit',
-        patch: (v.patch as number | undefined) ?? d.patch,
-        dim: (v.dim as number | undefined) ?? d.dim,
-        depth: (v.depth as number | undefined) ?? d.depth,
-        heads: (v.heads as number | undefined) ?? d.heads,
-        mlpRatio: (v['mlp-ratio'] as number | undefined) ?? d.mlpRatio,
-        pooling: (v.pooling as 'mean-token' | 'cls-token' | undefined) ?? d.pooling,
-      };
+function setPath(root: Json, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = root;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null || Array.isArray(node[key])) node[key] = {};
+    node = node[key] as Json;
   }
+  node[keys.at(-1)!] = value;
+}
+
+/**
+ * The spec that flags and an optional config file describe, complete and checked before any
+ * data is read: flags win over the file, the file over the defaults. A flag that chooses another
+ * variant than the file (--model cnn over a file's MLP) replaces the file's section; a flag of
+ * another variant than the one chosen (--hidden with --model cnn) is an error, as is any field
+ * the schema does not know.
+ */
+export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, configPath = 'the config file'): TrainingSpec {
+  const partial = structuredClone(base);
+  // A variant chosen by a flag drops the file's fields of another variant.
+  for (const flag of SPEC_FLAGS) {
+    if (v[flag.name] === undefined || !/\.(kind|mode)$/.test(flag.path)) continue;
+    const section = flag.path.slice(0, flag.path.lastIndexOf('.'));
+    const given = getPath(partial, flag.path);
+    if (given === undefined || given === v[flag.name]) continue;
+    if (flag.path === 'objective.mode') {
+      const objective = partial.objective as Json;
+      delete objective.d0;
+      delete objective.tau;
+    } else setPath(partial, section, {});
+  }
+  for (const flag of SPEC_FLAGS) {
+    if (v[flag.name] !== undefined && !flag.when) setPath(partial, flag.path, v[flag.name]);
+  }
+  // Then the flags of one variant, each checked against the variant chosen.
+  for (const flag of SPEC_FLAGS) {
+    if (v[flag.name] === undefined || !flag.when) continue;
+    const chosen = String(getPath(partial, flag.when.path) ?? defaultTextOf(nodeAt(TRAINING_SPEC_SCHEMA, flag.when.path) as Node<never>));
+    if (!flag.when.values.includes(chosen)) {
+      const chooser = SPEC_FLAGS.find((f) => f.path === flag.when!.path)!;
+      throw new UsageError(`--${flag.name} applies to --${chooser.name} ${flag.when.values.join(' or ')}, and the ${chooser.name} here is ${chosen}`, 'train');
+    }
+    setPath(partial, flag.path, v[flag.name]);
+  }
+  let spec: TrainingSpec;
+  try {
+    spec = resolveTrainingSpec(partial, context);
+  } catch (error) {
+    if (!(error instanceof SpecError)) throw error;
+    const flag = SPEC_FLAGS.find((f) => v[f.name] !== undefined && (error.path === f.path || error.path.startsWith(`${f.path}.`)));
+    if (flag) throw new UsageError(`--${flag.name} ${error.why}`, 'train');
+    if (Object.keys(base).length > 0) throw new UsageError(`--config ${configPath}: ${error.path} ${error.why}`, 'train');
+    // A rule between fields (a ViT's dim and heads): name the flag the message mentions.
+    const mentioned = SPEC_FLAGS.find((f) => v[f.name] !== undefined && error.why.includes(f.path));
+    throw new UsageError(`${mentioned ? `--${mentioned.name}: ` : ''}${error.path} ${error.why}`, 'train');
+  }
+  return spec;
 }
 
 export function classNamesOf(name: string, dataset: Dataset): readonly string[] | undefined {
@@ -212,8 +213,19 @@ function freshDirectory(base: string): string {
 export interface TrainCommandContext {
   openDevice: () => Promise<Device>;
   out: Output;
-  /** Installs a Ctrl-C handler; returns its remover. */
-  onInterrupt?: (handler: () => void) => () => void;
+  /** Installs a handler for SIGINT and SIGTERM (it is told which); returns its remover. */
+  onInterrupt?: (handler: (signal: 'SIGINT' | 'SIGTERM') => void) => () => void;
+}
+
+/** The exit code of a run stopped by a signal: 128 + the signal's number, as shells report it. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * The dataset a --data-dir given without --dataset holds, when its files say so unambiguously:
+ * the digits' 0.json .. 9.json. IDX files are Fashion-MNIST or MNIST, and only the user knows which.
+ */
+function datasetInDirectory(dir: string): string | undefined {
+  return readdirSync(dir).includes('0.json') ? 'digits' : undefined;
 }
 
 /** Runs `sll train` with argv after the subcommand; resolves to the exit code. */
@@ -226,51 +238,93 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'train');
   const v = args.values;
   const resumeDir = v.resume as string | undefined;
-  let datasetName: string;
-  let normalize: boolean | undefined;
-  let base: Partial<TrainingSpec> = {};
-  if (resumeDir !== undefined) {
-    const given = Object.keys(v).filter((k) => v[k] !== undefined && k !== 'resume' && k !== 'data-dir');
-    if (given.length > 0) throw new UsageError(`--resume continues a run with its own config; drop ${given.map((k) => `--${k}`).join(', ')}`, 'train');
-    const config = new RunDirectory(resumeDir).readJson('config') as { spec?: TrainingSpec };
-    if (!config.spec?.dataset?.name) throw new UsageError(`${resumeDir}/config.json: no training spec in it`, 'train');
-    datasetName = config.spec.dataset.name;
-    normalize = config.spec.dataset.normalize;
-  } else {
-    if (v.config !== undefined) base = readConfigFile(v.config as string);
-    datasetName = (v.dataset as string | undefined) ?? base.dataset?.name ?? 'digits';
-    normalize = (v.normalize as boolean | undefined) ?? base.dataset?.normalize;
-  }
-  datasetInfo(datasetName); // an unknown name fails here, listing the known ones
   const dataDir = v['data-dir'] as string | undefined;
-  ctx.out.write(`loading ${datasetName}...\n`);
-  const dataset = loadDatasetByName(datasetName, { ...(dataDir !== undefined ? { dir: dataDir } : {}), ...(normalize !== undefined ? { normalize } : {}) });
-  // When resuming, runTraining takes the spec from the checkpoint; this one is only checked.
-  const spec = specFromFlags(v, { name: datasetName, classes: dataset.classes, trainCount: dataset.train.count }, base);
-  const outDir = resumeDir ?? (v.out as string | undefined) ?? freshDirectory(join('runs', `${datasetName}-${spec.model.kind}-${spec.method}-seed${spec.seed}`));
-  const classNames = classNamesOf(datasetName, dataset);
+  const divergenceFactor = v['divergence-factor'] as number | undefined;
+  if (divergenceFactor !== undefined && !(divergenceFactor === 0 || divergenceFactor > 1)) {
+    throw new UsageError(`--divergence-factor must be 0 (no guard) or greater than 1, got ${divergenceFactor}`, 'train');
+  }
 
-  const device = await ctx.openDevice();
-  const view = new ProgressView(ctx.out);
-  const stop = new AbortController();
-  let interrupts = 0;
-  const removeHandler = ctx.onInterrupt?.(() => {
-    interrupts++;
-    if (interrupts === 1) {
-      view.line('stopping after this step and saving a checkpoint (Ctrl-C again to quit now)...');
-      stop.abort();
-    } else {
-      process.exit(130);
+  // Everything the flags and the config file say is checked here, before any data is read.
+  let spec: TrainingSpec;
+  if (resumeDir !== undefined) {
+    const given = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'data-dir', 'divergence-factor', 'print-spec'].includes(k));
+    if (given.length > 0) throw new UsageError(`--resume continues a run with its own config; drop ${given.map((k) => `--${k}`).join(', ')}`, 'train');
+    const dir = new RunDirectory(resumeDir);
+    if (!dir.has('config')) throw new UsageError(`--resume ${resumeDir}: no run there (${dir.path('config')} does not exist)`, 'train');
+    const config = dir.readJson('config') as { spec?: unknown; data?: { classes?: unknown } };
+    const classes = config.data?.classes;
+    if (typeof config.spec !== 'object' || config.spec === null || !Number.isSafeInteger(classes)) throw new UsageError(`${dir.path('config')}: no training spec and data in it`, 'train');
+    spec = resolveTrainingSpec(config.spec, { classes: classes as number }, dir.path('config'));
+    if (!dir.has('checkpoint')) throw new UsageError(`--resume ${resumeDir}: no checkpoint to continue from yet (a run writes one after its first epoch, or when stopped)`, 'train');
+  } else {
+    const base = v.config !== undefined ? readConfigFile(v.config as string) : {};
+    const baseName = (base.dataset as Json | undefined)?.name;
+    let name = (v.dataset as string | undefined) ?? (typeof baseName === 'string' ? baseName : undefined);
+    if (name === undefined && dataDir !== undefined) {
+      if (!statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--data-dir ${dataDir}: not a directory`, 'train');
+      name = datasetInDirectory(dataDir);
+      if (name === undefined) throw new UsageError(`--data-dir ${dataDir} without --dataset: name the dataset its files hold (IDX files: --dataset fashion-mnist or --dataset mnist; CIFAR: --dataset cifar10 or cifar100)`, 'train');
     }
-  });
+    name ??= 'digits';
+    if (!Object.hasOwn(DATASETS, name)) throw new UsageError(`${v.dataset !== undefined ? '--dataset' : `--config ${String(v.config)}: dataset.name`} ${JSON.stringify(name)} is not a known dataset${suggestion(name, Object.keys(DATASETS))}; known: ${Object.keys(DATASETS).join(', ')}`, 'train');
+    const info = datasetInfo(name);
+    spec = specFromFlags(v, { classes: info.classes, trainCount: info.trainCount, datasetName: name }, base, v.config as string | undefined);
+    const flagOf = (field: string, flag: string) => (v[flag] !== undefined ? `--${flag}` : v.config !== undefined ? `--config ${String(v.config)}: ${field}` : `the default ${field}`);
+    if (spec.dataset.validation >= info.trainCount) {
+      throw new UsageError(`${flagOf('dataset.validation', 'validation')} ${spec.dataset.validation} leaves nothing to train on (${name} has ${info.trainCount} training examples)`, 'train');
+    }
+    const trainable = Math.min(spec.dataset.trainCount ?? Infinity, info.trainCount - spec.dataset.validation);
+    if (spec.batchSize > trainable) {
+      throw new UsageError(`${flagOf('batchSize', 'batch')} ${spec.batchSize} is larger than the ${trainable} examples to train on`, 'train');
+    }
+  }
+  if (dataDir !== undefined && !statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--data-dir ${dataDir}: not a directory`, 'train');
+  if (v['print-spec']) {
+    ctx.out.write(JSON.stringify(spec, null, 2) + '\n');
+    return 0;
+  }
+  const datasetName = spec.dataset.name;
+  const outDir = resumeDir ?? (v.out as string | undefined) ?? freshDirectory(join('runs', `${datasetName}-${spec.model.kind}-${spec.method}-seed${spec.seed}`));
+  const directory = new RunDirectory(outDir);
+  const view = new ProgressView(ctx.out);
+  // Held from before the data is read to the end: a second run on this directory stops here.
+  let release: () => void;
   try {
+    release = directory.lock((text) => view.line(text));
+  } catch (error) {
+    if (error instanceof RunLockedError) throw error;
+    throw new UsageError(`--${resumeDir !== undefined ? 'resume' : 'out'} ${outDir}: ${(error as Error).message.replace(`${outDir}: `, '')}`, 'train');
+  }
+  if (resumeDir === undefined && (directory.has('checkpoint') || directory.has('metrics'))) {
+    release();
+    throw new UsageError(`--out ${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out directory`, 'train');
+  }
+  let device: Device | undefined;
+  let removeHandler: (() => void) | undefined;
+  try {
+    ctx.out.write(`loading ${datasetName}...\n`);
+    const dataset = loadDatasetByName(datasetName, { ...(dataDir !== undefined ? { dir: dataDir } : {}), normalize: spec.dataset.normalize });
+    const classNames = classNamesOf(datasetName, dataset);
+    device = await ctx.openDevice();
+    const stop = new AbortController();
+    let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
+    removeHandler = ctx.onInterrupt?.((signal) => {
+      if (stoppedBy === undefined) {
+        stoppedBy = signal;
+        view.line(`${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit now)...`);
+        stop.abort();
+      } else {
+        process.exit(SIGNAL_EXIT[signal]);
+      }
+    });
     const started = Date.now();
     const result = await runTraining(device, {
       spec,
       dataset,
-      outDir,
+      directory,
       resume: resumeDir !== undefined,
       signal: stop.signal,
+      ...(divergenceFactor !== undefined ? { divergenceFactor } : {}),
       ...(classNames ? { classNames } : {}),
       events: {
         onStart: (info) => {
@@ -278,8 +332,10 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
           view.line(`${info.title}; ${dataset.name}: ${info.train} train / ${info.validation} validation / ${dataset.test.count} test images of ${dataset.shape.join('x')}`);
           view.line(`run directory: ${outDir}${info.resumed ? ` (resumed at epoch ${info.start.epoch + 1}, batch ${info.start.batch})` : ''}`);
         },
+        onStep: (p) => view.step(p),
         onProgress: (p) => view.progress(p),
         onEpoch: (record) => view.epoch(record),
+        onNotice: (text) => view.line(text),
         onTest: (test) => {
           const heads = test.blockAccuracy.map((a, i) => `block ${i + 1} ${(100 * a).toFixed(2)}%`).join(', ');
           view.line(`test accuracy ${(100 * test.accuracy).toFixed(2)}% on ${test.count} images${heads ? ` (local heads: ${heads})` : ''}`);
@@ -288,10 +344,18 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     });
     view.line(`${result.message} after ${formatDuration((Date.now() - started) / 1000)}`);
     view.line(`report: ${result.dir.path('report')}`);
-    view.line(`checkpoint: ${result.dir.path('checkpoint')}`);
-    return result.status === 'finished' ? 0 : result.status === 'stopped' ? 130 : 3;
+    if (result.dir.has('checkpoint')) view.line(`checkpoint: ${result.dir.path('checkpoint')}`);
+    if (result.status === 'finished') return 0;
+    if (result.status === 'stopped') return SIGNAL_EXIT[stoppedBy ?? 'SIGINT'];
+    return 3;
   } finally {
     removeHandler?.();
-    device.destroy();
+    device?.destroy();
+    release();
   }
+}
+
+function suggestion(name: string, known: readonly string[]): string {
+  const near = nearest(name, known);
+  return near ? ` (did you mean ${near}?)` : '';
 }

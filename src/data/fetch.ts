@@ -63,6 +63,20 @@ export interface FetchOptions {
   env?: DataEnv;
   /** Cap on a file without a published size (default MAX_DOWNLOAD_BYTES). */
   maxBytes?: number;
+  /**
+   * Gives up when the server sends nothing for this long: no answer to the request, or a stall
+   * mid-body (default IDLE_TIMEOUT_MS; 0: never). A server that accepts the connection and
+   * never answers would otherwise hang the download forever.
+   */
+  idleTimeoutMs?: number;
+}
+
+/** A minute without a byte: far beyond any live server's pause, short enough for a person to wait. */
+export const IDLE_TIMEOUT_MS = 60_000;
+
+/** Raised through the abort signal when the server has been silent for the idle timeout. */
+class IdleTimeout extends Error {
+  override name = 'IdleTimeout';
 }
 
 export interface FetchedFile {
@@ -99,6 +113,7 @@ async function fileMd5(path: string): Promise<{ md5: string; bytes: number } | u
 function describeFailure(error: unknown, signal: AbortSignal | undefined): string {
   if (signal?.aborted) {
     const reason = signal.reason as { name?: string; message?: string } | undefined;
+    if (reason instanceof IdleTimeout) return reason.message;
     return `aborted (${reason?.name === 'TimeoutError' ? 'timed out' : reason?.message ?? String(reason)})`;
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -156,13 +171,41 @@ async function download(
   report: (bytes: number, total: number | undefined, state: FetchProgress['state']) => void,
 ): Promise<number> {
   const fs = nodeBuiltin('node:fs', 'fetchDataset');
-  const { signal } = options;
+  const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const idle = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  /** (Re)starts the idle clock: called when the request starts and whenever bytes arrive. */
+  const alive = () => {
+    if (idleMs <= 0) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(new IdleTimeout(`no data from the server for ${idleMs / 1000} s (idle timeout)`)), idleMs);
+  };
+  const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
+  try {
+    alive();
+    return await downloadBody(url, path, file, options, report, signal, alive, fs);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function downloadBody(
+  url: string,
+  path: string,
+  file: DatasetFile,
+  options: FetchOptions,
+  report: (bytes: number, total: number | undefined, state: FetchProgress['state']) => void,
+  signal: AbortSignal,
+  alive: () => void,
+  fs: typeof import('node:fs'),
+): Promise<number> {
   let response: Response;
   try {
-    response = await fetch(url, { signal: signal ?? null, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
+    response = await fetch(url, { signal, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
   } catch (error) {
     throw new Error(`${url}: ${describeFailure(error, signal)}`, { cause: error });
   }
+  alive();
   if (!response.ok || !response.body) {
     await response.body?.cancel().catch(() => {});
     throw new Error(`${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
@@ -192,6 +235,7 @@ async function download(
         throw new Error(`${url}: ${describeFailure(error, signal)} after ${received} bytes`, { cause: error });
       }
       if (chunk.done) break;
+      alive();
       received += chunk.value.length;
       if (received > cap) {
         await reader.cancel().catch(() => {});

@@ -2,11 +2,17 @@
  * A run's directory: config.json (what was asked), metrics.jsonl (one JSON line per logged step,
  * per epoch, for the test and for every status change), checkpoint.safetensors (the latest
  * state) and report.html (rendered from the other files). Everything is written atomically or
- * appended line by line, so a crash leaves every file readable. Node only.
+ * appended line by line, so a crash leaves every file readable.
+ *
+ * While a run writes the directory it holds run.lock (its pid, host and start time), so that a
+ * second run started on the same directory stops at once instead of interleaving its metrics
+ * with the first's. A lock whose process is gone (killed, crashed) is taken over with a notice,
+ * and the temporary files that process's interrupted writes left are removed. Node only.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../io/files.js';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { processRuns, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import type { ReportEpoch, ReportStep, ReportTest } from '../report/html.js';
 
 export type MetricsLine =
@@ -20,9 +26,24 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   checkpoint: 'checkpoint.safetensors',
   report: 'report.html',
+  lock: 'run.lock',
 } as const;
 
+/** The run directory is held by a live run: a second writer would corrupt it. */
+export class RunLockedError extends Error {
+  override name = 'RunLockedError';
+}
+
+interface LockRecord {
+  pid: number;
+  host: string;
+  started: string;
+}
+
 export class RunDirectory {
+  /** Whether this object holds the directory's run.lock (between lock() and its release). */
+  locked = false;
+
   constructor(readonly dir: string) {}
 
   path(file: keyof typeof RUN_FILES): string {
@@ -33,8 +54,92 @@ export class RunDirectory {
     return existsSync(this.path(file));
   }
 
-  create(): void {
-    mkdirSync(this.dir, { recursive: true });
+  /**
+   * Creates the directory and its missing parents one level at a time. Node's recursive mkdir
+   * can spin forever on paths under virtual file systems (/proc/x), so each level is made (and
+   * any failure reported) on its own. Returns the directories it created, outermost first.
+   */
+  create(): string[] {
+    const missing: string[] = [];
+    let path = resolve(this.dir);
+    for (;;) {
+      const stat = statOrUndefined(path);
+      if (stat) {
+        if (!stat.isDirectory()) throw new Error(`${this.dir}: cannot create the run directory: ${path} is not a directory`);
+        break;
+      }
+      missing.unshift(path);
+      const parent = dirname(path);
+      if (parent === path) break;
+      path = parent;
+    }
+    const created: string[] = [];
+    for (const level of missing) {
+      try {
+        mkdirSync(level);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') throw new Error(`${this.dir}: cannot create the run directory (${code ?? (error as Error).message} at ${level})`, { cause: error });
+      }
+      created.push(level);
+    }
+    return created;
+  }
+
+  /**
+   * Takes run.lock, creating the directory if needed. A lock held by a live process is a
+   * RunLockedError; one left by a process that no longer runs (on this host) is taken over, and
+   * `notice` hears about it and about the stale temporary files removed. Returns the release.
+   */
+  lock(notice: (text: string) => void = () => {}): () => void {
+    const created = this.create();
+    const path = this.path('lock');
+    const record: LockRecord = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        writeFileSync(path, JSON.stringify(record) + '\n', { flag: 'wx' });
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+          throw new Error(`${path}: cannot take the run lock (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+        }
+      }
+      const held = this.readLock(path);
+      if (held && (held.host !== record.host || processRuns(held.pid))) {
+        const who = held.host !== record.host ? `process ${held.pid} on host ${held.host}` : `process ${held.pid}`;
+        throw new RunLockedError(`${this.dir} is in use by the run of ${who} (started ${held.started}); wait for it to end, or choose another --out directory${held.host !== record.host ? ` (if that run is gone, delete ${path})` : ''}`);
+      }
+      notice(`${this.dir}: taking over the lock of process ${held?.pid ?? '(unreadable lock)'}, which no longer runs`);
+      rmSync(path, { force: true });
+    }
+    for (const file of ['config', 'metrics', 'checkpoint', 'report'] as const) {
+      for (const removed of removeStaleTemporaries(this.dir, RUN_FILES[file])) notice(`removed ${removed}, left by an interrupted write`);
+    }
+    this.locked = true;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.locked = false;
+      rmSync(path, { force: true });
+      // A run that failed before writing anything leaves no empty directories behind.
+      for (const level of created.reverse()) {
+        try {
+          rmdirSync(level);
+        } catch {
+          break; // not empty: the run wrote something, keep it
+        }
+      }
+    };
+  }
+
+  private readLock(path: string): LockRecord | undefined {
+    try {
+      const held = JSON.parse(readFileSync(path, 'utf8')) as LockRecord;
+      return Number.isSafeInteger(held.pid) && typeof held.host === 'string' ? held : undefined;
+    } catch {
+      return undefined; // torn or foreign: treated as left by a dead process
+    }
   }
 
   writeJson(file: 'config', value: unknown): void {
@@ -103,5 +208,15 @@ export class RunDirectory {
     } catch (error) {
       throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
+  }
+}
+
+/** The path's stat, or undefined when it does not exist (also when a parent is a file: ENOTDIR). */
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
   }
 }

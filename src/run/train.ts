@@ -8,7 +8,12 @@
  * checkpoint with the run's own config and reaches the weights of an uninterrupted run bitwise
  * (same adapter): batch order and augmentation are functions of (seed, epoch, batch), and the
  * checkpoint holds the optimizer state, the step counters and the dropout streams' positions.
- * Node only.
+ *
+ * A run either does what was asked or stops and says why. The directory is locked while the
+ * run writes it. A divergence guard stops a run whose logged loss leaves the range it started
+ * in (see DIVERGENCE_FACTOR_DEFAULT), with the last good checkpoint kept and named truthfully:
+ * before the first epoch ends there is none. Any other failure is recorded as the run's status
+ * before it is rethrown. Node only.
  */
 import { batchesPerEpoch, type Batch } from '../data/batches.js';
 import { splitValidation, subset, type Dataset, type Split } from '../data/datasets.js';
@@ -16,26 +21,51 @@ import { augmentBatch, blackPixel } from '../data/augment.js';
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
-import { decodeCheckpoint, encodeCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
-import { evaluate, fit, positionOf, type Position, type Progress } from '../sll/fit.js';
+import { encodeCheckpoint, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
+import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import type { Schedule } from '../sll/schedule.js';
-import { buildModel, checkTrainingSpec, type ScheduleSpec, type TrainingSpec } from '../sll/spec.js';
-import { NonFiniteError, Trainer } from '../sll/trainer.js';
+import { buildModel, resolveTrainingSpec, type ScheduleSpec, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
+import { NonFiniteError, Trainer, type UnitMetrics } from '../sll/trainer.js';
 import { RunDirectory, type MetricsLine } from './directory.js';
+
+/**
+ * The divergence guard's default. Every logged loss is a cross-entropy over the K classes (the
+ * classifier's, and each SLL head's in either mode), which is ln K for uniform guesses. A unit
+ * whose logged loss exceeds 10 times the lesser of ln K and its value in the run's first logged
+ * window stops the run. In every run recorded under bench/results (the README's recipes, cosine
+ * warm-up and the ViT's high rates included), no unit's logged loss ever rose above its first
+ * window (the largest ratio is 0.96), while a diverging run's loss grows by orders of magnitude
+ * (Adam at lr 1e6: 1e14 after two steps, so the first window itself may already be diverged:
+ * hence ln K).
+ */
+export const DIVERGENCE_FACTOR_DEFAULT = 10;
 
 export interface RunEvents {
   onStart?: (info: { title: string; adapter: string; stepsPerEpoch: number; start: Position; resumed: boolean; train: number; validation: number }) => void;
+  /** After every step (nothing is read back for it): a progress bar's tick. */
+  onStep?: (tick: StepTick & { epochs: number }) => void;
   onProgress?: (progress: Progress & { epochs: number }) => void;
   onEpoch?: (record: ReportEpoch) => void;
   onCheckpoint?: (path: string, position: Position) => void;
   onTest?: (test: ReportTest & { count: number }) => void;
+  /** One-line notices for people, such as a resumed checkpoint's "carries no checksums". */
+  onNotice?: (text: string) => void;
 }
 
 export interface RunOptions {
-  /** Ignored when resuming: the checkpoint's own spec is used. */
-  spec: TrainingSpec;
+  /**
+   * What to train: a whole spec or any part of one (the rest takes the defaults of
+   * TRAINING_SPEC_SCHEMA, resolved against the dataset). Ignored when resuming: the
+   * checkpoint's own spec is used.
+   */
+  spec: TrainingSpecInput;
   dataset: Dataset;
-  outDir: string;
+  /** The run directory (created if needed, locked while the run writes it). */
+  outDir?: string;
+  /** Or the run directory already locked by the caller (the command locks it before loading data). */
+  directory?: RunDirectory;
+  /** See DIVERGENCE_FACTOR_DEFAULT; 0 turns the guard off. */
+  divergenceFactor?: number;
   /** Continue the run in `outDir` from its checkpoint. */
   resume?: boolean;
   /** Aborting stops at the next step boundary and saves a checkpoint there. */
@@ -45,7 +75,7 @@ export interface RunOptions {
 }
 
 export interface RunResult {
-  status: 'finished' | 'stopped' | 'non-finite';
+  status: 'finished' | 'stopped' | 'non-finite' | 'diverged';
   /** A sentence for people: 'finished', 'stopped at epoch 2, batch 17 (checkpoint saved)', ... */
   message: string;
   position: Position;
@@ -59,15 +89,31 @@ export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: nu
   return { kind: 'cosine', warmupSteps: Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps: stepsPerEpoch * epochs, floor: spec.floor };
 }
 
+/** A unit's logged loss left the range it started in: the run is stopped. */
+class DivergenceError extends Error {
+  override name = 'DivergenceError';
+}
+
 export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
-  const dir = new RunDirectory(options.outDir);
+  const dir = options.directory ?? (options.outDir !== undefined ? new RunDirectory(options.outDir) : undefined);
+  if (!dir) throw new TypeError('runTraining: give outDir (or a locked directory)');
+  const release = dir.locked ? undefined : dir.lock((text) => options.events?.onNotice?.(text));
+  try {
+    return await trainInDirectory(device, dir, options);
+  } finally {
+    release?.();
+  }
+}
+
+async function trainInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
   const { dataset } = options;
   const adapter = describeAdapter(device.report);
-  let spec = options.spec;
+  let spec: TrainingSpec;
   let checkpoint;
   if (options.resume) {
     const source = dir.path('checkpoint');
-    checkpoint = decodeCheckpoint(dir.readCheckpoint(), source);
+    checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
+    for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
     spec = checkpoint.meta.spec;
     const saved = checkpoint.meta.data;
     if (saved.classes !== dataset.classes || saved.inputShape.some((d, i) => d !== dataset.shape[i])) {
@@ -78,9 +124,9 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
     }
   } else {
     if (dir.has('checkpoint') || dir.has('metrics')) {
-      throw new Error(`${options.outDir} already holds a run: continue it with --resume ${options.outDir}, or choose another --out directory`);
+      throw new Error(`${dir.dir} already holds a run: continue it with --resume ${dir.dir}, or choose another --out directory`);
     }
-    checkTrainingSpec(spec, dataset.classes);
+    spec = resolveTrainingSpec(options.spec, { classes: dataset.classes, trainCount: dataset.train.count, datasetName: dataset.name });
     if (spec.dataset.normalize === false && (dataset.mean !== 0 || dataset.std !== 1)) {
       throw new Error(`the spec says dataset.normalize false, but ${dataset.name} was standardized (mean ${dataset.mean}, std ${dataset.std})`);
     }
@@ -122,10 +168,15 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
     lastStatus = text;
     dir.append({ kind: 'status', status: text, step: trainer.step, at: new Date().toISOString() });
   };
+  /** Where the checkpoint on disk stands, if there is one. */
+  let saved: Position | undefined = checkpoint?.meta.position;
   const save = async (position: Position) => {
     dir.writeCheckpoint(await encodeCheckpoint(trainer, { spec, data, position, adapter }));
+    saved = position;
     options.events?.onCheckpoint?.(dir.path('checkpoint'), position);
   };
+  const lastGood = () =>
+    saved ? `the checkpoint on disk (epoch ${saved.epoch + 1}, batch ${saved.batch}) is the last good one` : 'no checkpoint was written yet (the first is written at the end of epoch 1)';
 
   try {
     let start: Position = { epoch: 0, batch: 0 };
@@ -140,6 +191,7 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
       status('started');
     }
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
+    const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units);
 
     const fill = blackPixel(dataset);
     const transformBatch = spec.dataset.augment
@@ -154,9 +206,11 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
         ...(options.signal ? { signal: options.signal } : {}),
         ...(validation ? { evaluateOn: validation } : {}),
         ...(transformBatch ? { transformBatch } : {}),
+        onStep: (tick) => options.events?.onStep?.({ ...tick, epochs: spec.epochs }),
         onProgress: (p) => {
           dir.append({ kind: 'step', step: trainer.step, epoch: p.epoch + 1, samplesPerSecond: p.samplesPerSecond, units: p.metrics.units });
           options.events?.onProgress?.({ ...p, epochs: spec.epochs });
+          guard(p.metrics.units, trainer.step);
         },
         onEpoch: async (r) => {
           const memory = device.memory();
@@ -175,10 +229,10 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
         },
       });
     } catch (error) {
-      if (!(error instanceof NonFiniteError)) throw error;
-      status(`stopped: ${error.message}; the checkpoint on disk is the last good one`);
+      if (!(error instanceof NonFiniteError) && !(error instanceof DivergenceError)) throw error;
+      status(`stopped: ${error.message}; ${lastGood()}`);
       report();
-      return { status: 'non-finite', message: lastStatus, position: positionOf(trainer.step, stepsPerEpoch), dir };
+      return { status: error instanceof NonFiniteError ? 'non-finite' : 'diverged', message: lastStatus, position: positionOf(trainer.step, stepsPerEpoch), dir };
     }
 
     const position = positionOf(trainer.step, stepsPerEpoch);
@@ -195,6 +249,17 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
     status('finished');
     report(test);
     return { status: 'finished', message: lastStatus, position, test, dir };
+  } catch (error) {
+    // Whatever else stopped the run (a full disk, a lost device) is its recorded status too.
+    if (dir.has('metrics')) {
+      try {
+        status(`failed: ${(error as Error).message}; ${lastGood()}`);
+        report();
+      } catch {
+        // The disk may be what failed; the error below is the one to report.
+      }
+    }
+    throw error;
   } finally {
     trainer.dispose();
     model.dispose();
@@ -228,4 +293,29 @@ function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArra
 async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: number): Promise<ReportTest & { count: number }> {
   const { accuracy, blockAccuracy, confusion, count } = await evaluate(trainer, dataset.test, dataset.shape, batchSize, { confusion: true });
   return { accuracy, blockAccuracy, ...(confusion ? { confusion } : {}), count };
+}
+
+/**
+ * Checks each logged window: a unit whose likelihood is non-finite, or more than `factor` times
+ * the lesser of ln K and its value in the run's first logged window, stops the run. `first` is
+ * that window when resuming (from metrics.jsonl); otherwise the first window checked becomes it.
+ */
+function divergenceGuard(factor: number, classes: number, first: ReadonlyArray<UnitMetrics> | undefined): (units: ReadonlyArray<UnitMetrics>, step: number) => void {
+  let reference = first;
+  const chance = Math.log(classes);
+  return (units, step) => {
+    if (factor === 0) return;
+    for (const [i, unit] of units.entries()) {
+      const loss = unit.likelihood;
+      const start = reference?.[i]?.likelihood;
+      const base = start !== undefined && Number.isFinite(start) ? Math.min(start, chance) : chance;
+      if (!Number.isFinite(loss) || loss > factor * base) {
+        throw new DivergenceError(
+          `the run diverged: ${unit.name}'s loss is ${Number.isFinite(loss) ? loss.toPrecision(4) : String(loss)} at step ${step}, over ${factor} x ${base.toPrecision(4)} ` +
+            `(the lesser of ln ${classes} and its first logged value; --divergence-factor changes the bound, 0 turns it off)`,
+        );
+      }
+    }
+    reference ??= units;
+  };
 }

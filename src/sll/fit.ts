@@ -15,6 +15,8 @@ export interface FitOptions {
   seed: number;
   /** Called after each metrics read (every `metricsEvery` steps of the trainer). */
   onProgress?: (progress: Progress) => void | Promise<void>;
+  /** Called after every step (nothing is read from the GPU for it): a progress bar's tick. */
+  onStep?: (step: StepTick) => void;
   /** Called after each epoch, with the evaluation of `evaluateOn` if given; awaited (a checkpoint may be written). */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   /** A split to evaluate after every epoch (the validation split; the test split only for reports). */
@@ -40,6 +42,13 @@ export interface Progress {
   stepsPerEpoch: number;
   metrics: StepMetrics;
   samplesPerSecond: number;
+}
+
+export interface StepTick {
+  epoch: number;
+  /** Steps done in this epoch, of `stepsPerEpoch`. */
+  step: number;
+  stepsPerEpoch: number;
 }
 
 export interface EpochRecord {
@@ -84,6 +93,10 @@ export async function fit(trainer: Trainer, train: Split, shape: readonly number
       const batch = options.transformBatch ? options.transformBatch(raw) : raw;
       trainStep(trainer, batch.images, batch.labels, shape);
       step++;
+      // Bounds the GPU's queue and lets signals (Ctrl-C, SIGTERM) and a page's events in: the
+      // abort check above then stops within one step.
+      await trainer.device.throttle();
+      options.onStep?.({ epoch, step, stepsPerEpoch });
       if (trainer.metricsDue || step === stepsPerEpoch) {
         const m = await trainer.readMetrics();
         metrics.push(m);

@@ -1,0 +1,152 @@
+/**
+ * The `sll` command under bad input, run as a person runs it: the built command in a child
+ * process, with a timeout, asserting the exit code and that the message names what was wrong.
+ *
+ * Usage errors exit 2 before any data is loaded (no "loading" line); an error found while
+ * working exits 1; a run that diverged exits 3. No case may print a stack trace or hang: every
+ * child is killed at its timeout and the case then fails.
+ *
+ * The faults (signals, a kill during a checkpoint write, a full disk, two runs in one directory,
+ * a stale lock, a damaged checkpoint) are in test/faults-cli.test.ts.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, TINY } from './helpers/cli.js';
+
+const work = mkdtempSync(join(tmpdir(), 'sll-misuse-'));
+const file = (name: string, text: string) => {
+  const path = join(work, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+/** A directory holding a finished-looking run (metrics.jsonl is enough to be refused). */
+const occupied = join(work, 'occupied');
+mkdirSync(occupied);
+writeFileSync(join(occupied, 'metrics.jsonl'), '{"kind":"status","status":"started","step":0,"at":"x"}\n');
+const notADirectory = file('plain-file', 'x');
+const idxDir = join(work, 'idx');
+mkdirSync(idxDir);
+writeFileSync(join(idxDir, 'train-images-idx3-ubyte.gz'), '');
+
+interface Case {
+  name: string;
+  args: string[];
+  code: number;
+  /** What the message (stdout and stderr together) must say. */
+  says: RegExp;
+  /** The spec printed by --print-spec must contain this (exit 0 cases). */
+  spec?: Record<string, unknown>;
+}
+
+const usage = (name: string, args: string[], says: RegExp): Case => ({ name, args, code: 2, says });
+const resolves = (name: string, args: string[], spec: Record<string, unknown>): Case => ({ name, args: [...args, '--print-spec'], code: 0, says: /"method"/, spec });
+
+const CASES: Case[] = [
+  // The command and its subcommands.
+  usage('no command', [], /Usage: sll <command>/),
+  usage('a misspelt command', ['trian'], /unknown command 'trian' \(did you mean 'train'\?\)/),
+  usage('an unknown option', ['train', '--frobnicate'], /unknown option --frobnicate/),
+  usage('--epocs', ['train', '--epocs', '1'], /unknown option --epocs \(did you mean --epochs\?\)/),
+  usage('--learning-rate', ['train', '--learning-rate', '0.1'], /unknown option --learning-rate \(did you mean --lr\?\)/),
+  usage('--batch-size', ['train', '--batch-size', '64'], /did you mean --batch\?/),
+  usage('--output', ['train', '--output', 'x'], /did you mean --out\?/),
+  usage('a short option', ['train', '-e', '3'], /unknown option '-e' \(options are spelled --name\)/),
+  usage('a stray argument', ['train', 'mlp'], /unexpected argument 'mlp'/),
+  usage('a value missing', ['train', '--epochs'], /--epochs needs a value/),
+  usage('a flag as a value', ['train', '--out', '--epochs'], /--out needs a value/),
+  usage('a boolean with a value', ['train', '--augment=yes'], /--augment takes true or false, got 'yes'/),
+  usage('info with an argument', ['info', 'extra'], /unexpected argument 'extra'/),
+  usage('data: an unknown action', ['data', 'download', 'mnist'], /unknown action 'download' \(use list or fetch\)/),
+  usage('data fetch without a name', ['data', 'fetch'], /which dataset\?/),
+  usage('data fetch --timeout 0', ['data', 'fetch', 'mnist', '--timeout', '0'], /--timeout must be positive, got 0/),
+  usage('data fetch --idle-timeout -1', ['data', 'fetch', 'mnist', '--idle-timeout', '-1'], /--idle-timeout must be 0 \(never\) or positive/),
+  usage('data fetch of an unknown dataset', ['data', 'fetch', 'mnits'], /"mnits" is not a known dataset \(did you mean mnist\?\)/),
+
+  // Numbers out of range, named by their flag, before the data loads.
+  usage('--epochs 0', ['train', '--epochs', '0'], /--epochs must be a positive integer, got 0/),
+  usage('--epochs -1', ['train', '--epochs', '-1'], /--epochs must be a positive integer, got -1/),
+  usage('--epochs 1.5', ['train', '--epochs', '1.5'], /--epochs must be an integer, got '1.5'/),
+  usage('--epochs abc', ['train', '--epochs', 'abc'], /--epochs must be an integer, got 'abc'/),
+  usage('--batch 0', ['train', '--batch', '0'], /--batch must be a positive integer, got 0/),
+  usage('--batch larger than the data', ['train', '--batch', '100000'], /--batch 100000 is larger than the 7200 examples to train on/),
+  usage('--lr 0', ['train', '--lr', '0'], /--lr must be a number > 0, got 0/),
+  usage('--lr -1', ['train', '--lr', '-1'], /--lr must be a number > 0, got -1/),
+  usage('--lr NaN', ['train', '--lr', 'NaN'], /--lr must be a number, got 'NaN'/),
+  usage('--lr Infinity', ['train', '--lr', 'Infinity'], /--lr must be a number, got 'Infinity'/),
+  usage('--hidden 0', ['train', '--hidden', '64,0'], /--hidden must be a comma-separated list of positive integers, got '64,0'/),
+  usage('--dropout 1', ['train', '--dropout', '1'], /--dropout must be a number in \[0, 1\), got 1/),
+  usage('--tau 0', ['train', '--tau', '0'], /--tau must be a number > 0, got 0/),
+  usage('--d0 in class mode', ['train', '--d0', '16'], /--d0 must equal the number of classes \(10\) in class mode, got 16/),
+  usage('--seed -1', ['train', '--seed', '-1'], /--seed must be an integer in \[0, 4294967295\], got -1/),
+  usage('--seed 2^32', ['train', '--seed', '4294967296'], /--seed must be an integer in \[0, 4294967295\]/),
+  usage('--validation -1', ['train', '--validation', '-1'], /--validation must be an integer >= 0, got -1/),
+  usage('--validation as large as the data', ['train', '--validation', '8000'], /--validation 8000 leaves nothing to train on \(digits has 8000 training examples\)/),
+  usage('--metrics-every 0', ['train', '--metrics-every', '0'], /--metrics-every must be a positive integer, got 0/),
+  usage('--warmup -1 with cosine', ['train', '--schedule', 'cosine', '--warmup', '-1'], /--warmup must be a number >= 0, got -1/),
+  usage('--mlp-ratio 0', ['train', '--model', 'vit', '--mlp-ratio', '0'], /--mlp-ratio must be a number > 0, got 0/),
+  usage('--heads not dividing --dim', ['train', '--model', 'vit', '--heads', '3'], /--dim \(64\) must be a multiple of model\.heads \(3\)|model\.dim \(64\) must be a multiple of model\.heads \(3\)/),
+  usage('--divergence-factor 1', ['train', '--divergence-factor', '1'], /--divergence-factor must be 0 \(no guard\) or greater than 1, got 1/),
+  usage('--model foo', ['train', '--model', 'foo'], /--model must be one of mlp, cnn, vit, got 'foo'/),
+  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, backprop, got 'foo'/),
+  usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
+
+  // Flags of another variant than the one chosen are refused, not ignored.
+  usage('--hidden with --model cnn', ['train', '--model', 'cnn', '--hidden', '64'], /--hidden applies to --model mlp, and the model here is cnn/),
+  usage('--fc with the MLP', ['train', '--fc', '64'], /--fc applies to --model cnn, and the model here is mlp/),
+  usage('--momentum with Adam', ['train', '--momentum', '0.9'], /--momentum applies to --optimizer sgd, and the optimizer here is adam/),
+  usage('--beta1 with SGD', ['train', '--optimizer', 'sgd', '--beta1', '0.8'], /--beta1 applies to --optimizer adam or adamw, and the optimizer here is sgd/),
+  usage('--warmup without cosine', ['train', '--warmup', '2'], /--warmup applies to --schedule cosine, and the schedule here is constant/),
+  usage('--nesterov without momentum', ['train', '--optimizer', 'sgd', '--nesterov'], /--nesterov needs optimizer\.momentum > 0/),
+
+  // Config files: unknown keys, wrong types, partial sections.
+  usage('--config that does not exist', ['train', '--config', join(work, 'nope.json')], /--config .*nope\.json: cannot read \(ENOENT\)/),
+  usage('--config that is not JSON', ['train', '--config', file('broken.json', '{"epochs": 1')], /--config .*broken\.json: not valid JSON/),
+  usage('--config holding an array', ['train', '--config', file('array.json', '[1]')], /--config .*array\.json: must hold a JSON object/),
+  usage('--config with a misspelt key', ['train', '--config', file('epocs.json', '{"epocs": 1}')], /epocs is not a known field \(did you mean epochs\?\)/),
+  usage('--config with a misspelt nested key', ['train', '--config', file('hiden.json', '{"model": {"kind": "cnn", "hiden": 8}}')], /model\.hiden is not a known field \(did you mean model\.hidden\?\)/),
+  usage('--config with a string for a number', ['train', '--config', file('string.json', '{"epochs": "3"}')], /epochs must be a positive integer, got "3"/),
+  usage('--config with a field of another model', ['train', '--config', file('channels.json', '{"model": {"channels": [8]}}')], /model\.channels is a field of kind 'cnn', not of 'mlp'/),
+  usage('--config with an unknown optimizer', ['train', '--config', file('opt.json', '{"optimizer": {"kind": "adagrad"}}')], /optimizer\.kind must be one of adam, adamw, sgd, got "adagrad"/),
+  usage('--config with a section that is not an object', ['train', '--config', file('section.json', '{"model": 3}')], /model must be a JSON object, got 3/),
+  resolves('a model section without kind keeps its widths', ['train', '--config', file('hidden.json', '{"model": {"hidden": [64]}}')], { model: { kind: 'mlp', hidden: [64] } }),
+  resolves('an optimizer section without kind keeps its rate', ['train', '--config', file('lr.json', '{"optimizer": {"lr": 0.01}}')], { optimizer: { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } }),
+  resolves('an objective section with tau only', ['train', '--config', file('tau.json', '{"objective": {"tau": 2}}')], { objective: expect.objectContaining({ mode: 'class', d0: 10, tau: 2 }) }),
+  resolves('a flag wins over the config file', ['train', '--config', file('epochs.json', '{"epochs": 4, "batchSize": 32}'), '--epochs', '2'], { epochs: 2, batchSize: 32 }),
+  resolves('a flag choosing another model drops the file\'s model', ['train', '--config', file('mlp.json', '{"model": {"kind": "mlp", "hidden": [8]}}'), '--model', 'cnn'], { model: { kind: 'cnn', channels: [32, 64], convsPerStage: 1, hidden: 256, stageFeatures: 'flatten' } }),
+  resolves('--mode latent gives the latent defaults', ['train', '--mode', 'latent'], { objective: expect.objectContaining({ mode: 'latent', d0: 512, tau: 2 }) }),
+  resolves('AdamW defaults to weight decay 1e-2', ['train', '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', weightDecay: 0.01 }) }),
+
+  // Directories.
+  usage('--out holding a run', ['train', '--out', occupied], /--out .*occupied already holds a run: continue it with --resume/),
+  usage('--out under /proc', ['train', ...TINY, '--out', '/proc/sll-run'], /--out \/proc\/sll-run: cannot create the run directory/),
+  usage('--out below a file', ['train', ...TINY, '--out', join(notADirectory, 'run')], /--out .*plain-file\/run: cannot create the run directory: .*plain-file is not a directory/),
+  usage('--data-dir that does not exist', ['train', '--data-dir', join(work, 'missing')], /--data-dir .*missing: not a directory/),
+  usage('--data-dir of IDX files without --dataset', ['train', '--data-dir', idxDir], /--data-dir .*idx without --dataset: name the dataset its files hold \(IDX files: --dataset fashion-mnist or --dataset mnist/),
+  usage('--resume with a flag', ['train', '--resume', occupied, '--epochs', '3'], /--resume continues a run with its own config; drop --epochs/),
+  usage('--resume of nothing', ['train', '--resume', join(work, 'missing-run')], /--resume .*missing-run: no run there/),
+
+  // eval.
+  usage('eval without a checkpoint', ['eval'], /give one checkpoint file or run directory/),
+  usage('eval of a missing file', ['eval', join(work, 'none.safetensors')], /none\.safetensors: cannot read \(ENOENT\)/),
+  usage('eval --batch 0', ['eval', join(work, 'none.safetensors'), '--batch', '0'], /--batch must be a positive integer, got 0/),
+  usage('eval --batch -1', ['eval', join(work, 'none.safetensors'), '--batch', '-1'], /--batch must be a positive integer, got -1/),
+  usage('eval --split foo', ['eval', join(work, 'none.safetensors'), '--split', 'foo'], /--split must be one of test, validation, train, got 'foo'/),
+  { name: 'eval of a file that is not a checkpoint', args: ['eval', file('junk.safetensors', 'hello, this is not safetensors')], code: 1, says: /junk\.safetensors: .*(header|safetensors)/i },
+];
+
+describe.concurrent('sll under bad input: exit code and a message naming what was wrong', () => {
+  for (const c of CASES) {
+    it(`${c.name}: exit ${c.code}`, async () => {
+      const result = await runCli(c.args, { cwd: work });
+      const text = result.stdout + result.stderr;
+      expect(result.code, text).toBe(c.code);
+      expect(text).toMatch(c.says);
+      expect(text).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/); // no stack trace
+      if (c.code === 2) expect(result.stdout).not.toMatch(/^loading /m);
+      if (c.spec) expect(JSON.parse(result.stdout)).toMatchObject(c.spec);
+    });
+  }
+});
