@@ -241,6 +241,14 @@ describe('Predictor misuse', () => {
     expect(live()).toEqual(before);
   });
 
+  it('leaks nothing when a later layer of a block throws (the Flatten output before a disposed Linear)', async () => {
+    const gone = smallModel();
+    gone.dispose();
+    const before = live();
+    await expect(new Predictor(device, gone, { mean: 0, std: 1 }).predict(images)).rejects.toThrow(DisposedError);
+    expect(live()).toEqual(before);
+  });
+
   it('leaks nothing when the classifier throws in the second batch', async () => {
     const failing = smallModel();
     const forward = failing.classifier.forward.bind(failing.classifier);

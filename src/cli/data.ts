@@ -34,7 +34,8 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
     for (const info of knownDatasets()) {
       const found = locateDataset(info.name);
       lines.push(`${info.name.padEnd(14)}${info.title}, ${info.classes} classes`);
-      lines.push(`${''.padEnd(14)}${found.dir ? `found in ${found.dir}` : `not found (looked in ${found.searched.join(', ')}); get it with: sll data fetch ${info.name}`}`);
+      const before = found.searched.slice(0, -1);
+      lines.push(`${''.padEnd(14)}${found.dir ? `found in ${found.dir}${before.length > 0 ? ` (looked first in ${before.join(', ')})` : ''}` : `not found (looked in ${found.searched.join(', ')}); get it with: sll data fetch ${info.name}`}`);
     }
     ctx.out.write(lines.join('\n') + '\n');
     return 0;

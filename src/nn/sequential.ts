@@ -31,10 +31,16 @@ export class Sequential implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     let current = x;
-    for (const layer of this.layers) {
-      const next = layer.forward(current, options);
+    try {
+      for (const layer of this.layers) {
+        const next = layer.forward(current, options);
+        if (current !== x) current.dispose();
+        current = next;
+      }
+    } catch (error) {
+      // A layer that throws (a shape it refuses) must not strand the intermediate before it.
       if (current !== x) current.dispose();
-      current = next;
+      throw error;
     }
     return current;
   }

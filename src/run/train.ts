@@ -25,20 +25,9 @@ import { encodeCheckpoint, readCheckpoint, restoreTrainer, type CheckpointData }
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import type { Schedule } from '../sll/schedule.js';
 import { buildModel, resolveTrainingSpec, type ScheduleSpec, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
-import { NonFiniteError, Trainer, type UnitMetrics } from '../sll/trainer.js';
+import { NonFiniteError, Trainer } from '../sll/trainer.js';
 import { RunDirectory, type MetricsLine } from './directory.js';
-
-/**
- * The divergence guard's default. Every logged loss is a cross-entropy over the K classes (the
- * classifier's, and each SLL head's in either mode), which is ln K for uniform guesses. A unit
- * whose logged loss exceeds 10 times the lesser of ln K and its value in the run's first logged
- * window stops the run. In every run recorded under bench/results (the README's recipes, cosine
- * warm-up and the ViT's high rates included), no unit's logged loss ever rose above its first
- * window (the largest ratio is 0.96), while a diverging run's loss grows by orders of magnitude
- * (Adam at lr 1e6: 1e14 after two steps, so the first window itself may already be diverged:
- * hence ln K).
- */
-export const DIVERGENCE_FACTOR_DEFAULT = 10;
+import { DIVERGENCE_FACTOR_DEFAULT, DivergenceError, divergenceGuard } from './divergence.js';
 
 export interface RunEvents {
   onStart?: (info: { title: string; adapter: string; stepsPerEpoch: number; start: Position; resumed: boolean; train: number; validation: number }) => void;
@@ -87,11 +76,6 @@ export interface RunResult {
 export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: number): Schedule {
   if (spec.kind === 'constant') return { kind: 'constant' };
   return { kind: 'cosine', warmupSteps: Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps: stepsPerEpoch * epochs, floor: spec.floor };
-}
-
-/** A unit's logged loss left the range it started in: the run is stopped. */
-class DivergenceError extends Error {
-  override name = 'DivergenceError';
 }
 
 export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
@@ -293,29 +277,4 @@ function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArra
 async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: number): Promise<ReportTest & { count: number }> {
   const { accuracy, blockAccuracy, confusion, count } = await evaluate(trainer, dataset.test, dataset.shape, batchSize, { confusion: true });
   return { accuracy, blockAccuracy, ...(confusion ? { confusion } : {}), count };
-}
-
-/**
- * Checks each logged window: a unit whose likelihood is non-finite, or more than `factor` times
- * the lesser of ln K and its value in the run's first logged window, stops the run. `first` is
- * that window when resuming (from metrics.jsonl); otherwise the first window checked becomes it.
- */
-function divergenceGuard(factor: number, classes: number, first: ReadonlyArray<UnitMetrics> | undefined): (units: ReadonlyArray<UnitMetrics>, step: number) => void {
-  let reference = first;
-  const chance = Math.log(classes);
-  return (units, step) => {
-    if (factor === 0) return;
-    for (const [i, unit] of units.entries()) {
-      const loss = unit.likelihood;
-      const start = reference?.[i]?.likelihood;
-      const base = start !== undefined && Number.isFinite(start) ? Math.min(start, chance) : chance;
-      if (!Number.isFinite(loss) || loss > factor * base) {
-        throw new DivergenceError(
-          `the run diverged: ${unit.name}'s loss is ${Number.isFinite(loss) ? loss.toPrecision(4) : String(loss)} at step ${step}, over ${factor} x ${base.toPrecision(4)} ` +
-            `(the lesser of ln ${classes} and its first logged value; --divergence-factor changes the bound, 0 turns it off)`,
-        );
-      }
-    }
-    reference ??= units;
-  };
 }
