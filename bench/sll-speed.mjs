@@ -3,7 +3,9 @@
 // timed windows of steps after warm-up steps. An epoch is 429 steps (55,000 images, the last
 // batch dropped); evaluation is not included. FLOPs per step come from the device's counter
 // (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
-// projections and local heads included). Writes bench/results/speed-<adapter>.json.
+// projections and local heads included). Each model also gets its step timed with
+// `await device.throttle()` after every step, in alternating windows. Writes
+// bench/results/speed-<adapter>.json.
 //
 //   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,20 +38,27 @@ for (const kind of models) {
     const flops = device.flopCount - before;
     trainer.trainStep(images, labels);
     await trainer.readMetrics();
+    // Windows alternate between plain steps and steps each followed by `await device.throttle()`
+    // (what fit and the command do), so that the throttle's cost is measured side by side.
     const times = [];
-    for (let w = 0; w < windows; w++) {
+    const throttled = [];
+    for (let w = 0; w < 2 * windows; w++) {
+      const withThrottle = w % 2 === 1;
       const t0 = performance.now();
-      for (let i = 0; i < steps; i++) trainer.trainStep(images, labels);
+      for (let i = 0; i < steps; i++) {
+        trainer.trainStep(images, labels);
+        if (withThrottle) await device.throttle();
+      }
       await trainer.readMetrics();
-      times.push((performance.now() - t0) / steps);
+      (withThrottle ? throttled : times).push((performance.now() - t0) / steps);
     }
-    times.sort((a, b) => a - b);
-    const ms = times[Math.floor(times.length / 2)];
-    row[method] = { msPerStep: ms, samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
+    const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const ms = median(times);
+    row[method] = { msPerStep: ms, msPerStepThrottled: median(throttled), samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
     row.name = model.name;
     trainer.dispose();
     model.dispose();
-    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step, ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch, ${(flops / 1e9).toFixed(2)} GFLOP/step (${row[method].gflops.toFixed(1)} GFLOPS)`);
+    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step (${row[method].msPerStepThrottled.toFixed(1)} with throttle), ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch, ${(flops / 1e9).toFixed(2)} GFLOP/step (${row[method].gflops.toFixed(1)} GFLOPS)`);
   }
   rows.push(row);
 }
