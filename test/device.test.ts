@@ -127,6 +127,25 @@ describe('device', () => {
     }
   });
 
+  it('throttle() bounds the submitted but unfinished work, and lets a macrotask run each call', async () => {
+    const x = device.tensor(new Float32Array(1 << 16).fill(1));
+    const y = device.tensor(new Float32Array(1 << 16).fill(1));
+    let most = 0;
+    let macrotasks = 0;
+    for (let i = 0; i < 60; i++) {
+      for (let k = 0; k < 20; k++) ops.addInPlace(x, y);
+      // Scheduled before the call: it runs before throttle() resolves only if throttle yields a macrotask.
+      setImmediate(() => macrotasks++);
+      const before = macrotasks;
+      await device.throttle();
+      expect(macrotasks).toBe(before + 1);
+      most = Math.max(most, device.queuedSubmits);
+    }
+    expect(most).toBeLessThanOrEqual(device.maxQueuedSubmits);
+    expect((await x.read())[0]).toBe(1 + 60 * 20);
+    for (const t of [x, y]) t.dispose();
+  });
+
   it('rejects mismatched data length before any upload', () => {
     expect(() => device.tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
   });

@@ -72,6 +72,11 @@ export class Device {
   private readonly inFlight: Promise<void>[] = [];
   /** How many submitted command buffers `throttle()` lets be unfinished before it waits. */
   maxQueuedSubmits = 4;
+
+  /** Submitted command buffers the GPU has not finished yet (as far as the host has heard). */
+  get queuedSubmits(): number {
+    return this.inFlight.length;
+  }
   private lostError: DeviceLostError | null = null;
   private readonly lostRejection: Promise<never>;
   private destroyed = false;
