@@ -7,7 +7,7 @@
 // `await device.throttle()` after every step, in alternating windows. Writes
 // bench/results/speed-<adapter>.json.
 //
-//   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3]
+//   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const models = option('models', 'mlp,cnn,vit').split(',');
 const steps = Number(option('steps', 5));
 const windows = Number(option('windows', 3));
+// --mlp-hidden 32,32 swaps the default MLP for a small one whose step is mostly host work
+// (encoding), the case where a per-step cost such as the throttle's would show.
+const mlpHidden = option('mlp-hidden', undefined);
+const specOf = (kind) => (kind === 'mlp' && mlpHidden ? { kind, hidden: mlpHidden.split(',').map(Number) } : sll.defaultModelSpec(kind));
 const batch = 128;
 const stepsPerEpoch = Math.floor(55_000 / batch);
 
@@ -31,7 +35,7 @@ const rows = [];
 for (const kind of models) {
   const row = { model: kind };
   for (const method of ['sll', 'backprop']) {
-    const model = sll.buildModel(device, sll.defaultModelSpec(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
+    const model = sll.buildModel(device, specOf(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
     const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: steps, objective: () => sll.defaultObjective(kind, 10) });
     const before = device.flopCount;
     trainer.trainStep(images, labels);

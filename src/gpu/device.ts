@@ -70,8 +70,13 @@ export class Device {
   private readonly pendingChecks: Promise<void>[] = [];
   /** One promise per submitted command buffer, removed when the GPU has finished it. */
   private readonly inFlight: Promise<void>[] = [];
-  /** How many submitted command buffers `throttle()` lets be unfinished before it waits. */
-  maxQueuedSubmits = 4;
+  /**
+   * How many submitted command buffers `throttle()` lets be unfinished before it waits. The host
+   * hears of finished work late (Dawn reports it when it next polls for events), so a tight bound
+   * stalls a pipeline that is keeping up: at 4, a small SLL MLP step on lavapipe took 17% longer
+   * (3.0 -> 3.5 ms); at 16 it is unchanged within noise (bench/sll-speed.mjs --mlp-hidden 32,32).
+   */
+  maxQueuedSubmits = 16;
 
   /** Submitted command buffers the GPU has not finished yet (as far as the host has heard). */
   get queuedSubmits(): number {
