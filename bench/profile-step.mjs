@@ -1,7 +1,8 @@
 // Where a training step's GPU time goes: per kernel (shader file and entry point), from GPU
-// timestamps, for SLL and backprop on the three models at batch 128 (28x28x1, 10
-// classes). A profile puts each dispatch in a pass of its own, so the wall time of the same
-// steps unprofiled is printed beside it; read the profile for shares. Also prints dispatches and
+// timestamps, for SLL and backprop on the three default models (MLP 3x1000, CNN
+// conv32/conv64/fc256, ViT patch 4 dim 64 depth 4) at batch 128 (28x28x1, 10 classes). A
+// profile puts each dispatch in a pass of its own, so the wall time of the same steps
+// unprofiled is printed beside it; read the profile for shares. Also prints dispatches and
 // FLOPs per step. Writes bench/results/profile-<adapter>.json.
 //
 //   npm run build && node bench/profile-step.mjs [--models mlp,cnn,vit] [--methods sll,backprop] [--steps 3] [--top 12]

@@ -76,7 +76,7 @@ const pct = (x) => (100 * x).toFixed(2);
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log('| model | method | seeds | test accuracy % (mean, min-max) | block heads % (mean) | validation % (last epoch) | s/epoch | recipe | adapter |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-/** The objective's settings that differ from the default recipe (SLL.md), so that rows that differ say how. */
+/** The objective's settings that differ from the default recipe (docs/algorithm.md, "The default recipe"), so that rows that differ say how. */
 function objectiveChanges(objective) {
   const changes = [];
   if (objective.dropout) changes.push(`dropout ${objective.dropout}`);

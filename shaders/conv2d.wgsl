@@ -5,10 +5,10 @@
 // gradient). The channel-side operand is first packed into rows of channel vec4s (packWeights
 // for the weights, packGradient for dy), so per reduction step a thread does CV vec4 loads and
 // 4 scalar gathers for 16 * CV FMAs. On lavapipe every load is executed lane by lane and costs
-// far more than an FMA (DESIGN.md, cost model), so loads per FMA are the lever. On GPUs the
-// packed-row loads are uniform across a workgroup (broadcast) and the gathers of neighbouring
-// threads are adjacent (coalesced), which is why a thread's 4 positions are WG apart rather than
-// consecutive. No workgroup memory: a shared-memory tiled variant for GPUs is future work.
+// far more than an FMA (docs/architecture.md, "Adapters and kernel choice"), so loads per FMA
+// are the lever. On GPUs the packed-row loads are uniform across a workgroup (broadcast) and the
+// gathers of neighbouring threads are adjacent (coalesced), which is why a thread's 4 positions
+// are WG apart rather than consecutive. No workgroup memory: a shared-memory tiled variant for GPUs is future work.
 //
 // On lavapipe (the 'subgroups' variant, with C16 and WG = 8, one subgroup per workgroup) the
 // packed-row operand is not loaded by every lane: each lane loads 2 of the 16 channels and

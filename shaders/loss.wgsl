@@ -1,5 +1,5 @@
 // Row-wise losses with their gradients fused in: cross-entropy, the Bhattacharyya divergence
-// that SLL aligns adjacent blocks with (see /work/shared/SLL.md, "Analytic gradients"), and the
+// that SLL aligns adjacent blocks with (docs/algorithm.md, "Analytic gradients"), and the
 // two together (SLL's class-mode local loss).
 //
 // One workgroup per row, as in softmax.wgsl: each thread folds a strided slice of the row into

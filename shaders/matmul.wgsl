@@ -6,7 +6,8 @@
 //                          of roles) is small, e.g. the 256x1000 x 1000x10 projection head.
 //   matmulSubgroup         one 8-lane subgroup per workgroup, A handed to every lane by
 //                          subgroupBroadcast: for lavapipe, whose cost is loads, not FLOPs
-//                          (DESIGN.md, "The machines here"). Handles thin products too.
+//                          (docs/architecture.md, "Adapters and kernel choice"). Handles
+//                          thin products too.
 // Transposes are read in place (TRANSPOSE_A: a is stored [K, M]; TRANSPOSE_B: b is stored
 // [N, K]); nothing is materialized. The bias + activation epilogue is fused.
 

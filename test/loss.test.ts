@@ -12,7 +12,7 @@ const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
 const TAUS = [0.5, 1, 2, 5];
 
-/** The brief's tolerance rule: elementwise up to 256 terms per row, normalized squared error beyond. */
+/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms per row, normalized squared error beyond. */
 function expectRows(actual: ArrayLike<number>, expected: ArrayLike<number>, cols: number, what: string): void {
   if (cols <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
   else expectNormalizedClose(actual, expected, 1e-7, what);

@@ -6,7 +6,7 @@ import { dot, expectClose, finiteDifferenceGradient, uniform } from './helpers/n
 
 const device = await testDevice();
 
-/** The local loss of SLL.md in float64: mean over the batch of L_like + L_align. */
+/** The local loss in float64 (docs/algorithm.md, "The local objective"): mean over the batch of L_like + L_align. */
 function referenceLoss(u: Float64Array, batch: number, d: number, R: Float64Array, config: LocalObjectiveConfig, classes: number, labels: number[], logQ: Float64Array | undefined, head?: { C: Float64Array; c: Float64Array }): number {
   const d0 = config.d0;
   let total = 0;

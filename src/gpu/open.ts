@@ -3,7 +3,8 @@
  * browser, Dawn through the `webgpu` package in Node (src/node.ts supplies the providers).
  *
  * A core adapter is preferred; when none exists the engine falls back to compatibility mode
- * (DESIGN.md: Dawn's OpenGL ES backend on machines whose Vulkan driver it refuses).
+ * (in Node, last of all Dawn's OpenGL ES backend, for machines whose Vulkan driver Dawn refuses;
+ * docs/architecture.md, "Adapters and kernel choice").
  */
 import { Device, WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './device.js';
 import { GpuUnavailableError } from './errors.js';

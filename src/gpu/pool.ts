@@ -5,7 +5,7 @@
  * numbers the project reports: it counts the live bytes of every tensor by category, their
  * peaks, and every byte it asks the device for.
  *
- * Reuse rule (DESIGN.md, "The hot loop does not wait"): a buffer released while commands are
+ * Reuse rule (docs/architecture.md, "Memory"): a buffer released while commands are
  * still being encoded may be handed straight to later GPU work (queue order makes that safe),
  * but not to a CPU upload or a map, because `queue.writeBuffer` takes effect before the pending
  * commands run. Such buffers are marked pending until the next submit.

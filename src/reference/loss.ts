@@ -36,7 +36,8 @@ export function crossEntropy(logits: Values, labels: Values, cols: number, { sca
 /**
  * Bhattacharyya divergence D_B(pi, q) = -log sum_k sqrt(pi_k q_k), pi = softmax(v / tau), q
  * given as log q, and its gradient with respect to v: (pi - r) / (2 tau) * scale, with
- * r_k = sqrt(pi_k q_k) / sum_k sqrt(pi_k q_k). Written in log space, as SLL.md asks.
+ * r_k = sqrt(pi_k q_k) / sum_k sqrt(pi_k q_k). Written in log space, as the kernel is, so that a
+ * tiny pi_k or q_k never becomes log(0) (docs/algorithm.md, "The local objective").
  */
 export function bhattacharyya(v: Values, logQ: Values, cols: number, { tau = 1, scale }: { tau?: number; scale?: number } = {}): LossValues {
   const rows = v.length / cols;

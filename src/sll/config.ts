@@ -1,8 +1,9 @@
 /**
- * Every switch of SLL.md is a field here, so that the ablations can turn each one.
+ * Every switch of the local objective is a field here, so that the ablations can turn each one
+ * (docs/algorithm.md, "Switches").
  */
 
-/** How a block's local likelihood is formed (SLL.md, "The local unit", step 5). */
+/** How a block's local likelihood is formed (docs/algorithm.md, "The local unit", step 5). */
 export type LikelihoodMode = 'class' | 'latent';
 
 /**
@@ -24,8 +25,8 @@ export interface LocalObjectiveConfig {
   alignment: boolean;
   /**
    * With alignment on: a block with no same-width block before it (block 1, or the first block
-   * after a change of d0) aligns with a fixed projection of its own input (true, SLL.md's
-   * R_0), or has no alignment term (false). Absent: true.
+   * after a change of d0) aligns with a fixed projection of its own input (true: R_0 for block 1;
+   * docs/algorithm.md, "Alignment targets"), or has no alignment term (false). Absent: true.
    */
   inputAlignment?: boolean;
   /** Entries of the fixed projection R: Gaussian, Rademacher (+-1), or orthogonal rows. */

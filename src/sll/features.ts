@@ -1,6 +1,6 @@
 /**
  * phi: a block's output h -> the feature rows u [B, d] its projection reads, and the transpose
- * rule phi^T: dL/du -> dL/dh (SLL.md, "Analytic gradients"):
+ * rule phi^T: dL/du -> dL/dh (docs/algorithm.md, "Analytic gradients"):
  *   identity / flatten: a reshape both ways
  *   gap (global average pooling over H x W): each position gets dL/du / (H W)
  *   mean-token (mean over T tokens): each token gets dL/du / T

@@ -1,5 +1,6 @@
 /**
- * A block's local objective (SLL.md, "The local unit"), with its analytic gradient:
+ * A block's local objective, with its analytic gradient (docs/algorithm.md, "The local
+ * objective" and "Analytic gradients"):
  *
  *   u' = u * m / (1 - p)                    dropout on the projection's input only
  *   v  = u' R^T                             R fixed, [d0, d]
