@@ -10,7 +10,7 @@ import {
   type MatmulActivation,
   type MatmulVariant,
 } from '../src/ops/matmul.js';
-import { isSoftwareAdapter } from '../src/ops/util.js';
+import { isSoftwareAdapter } from '../src/gpu/workgroups.js';
 import { matmul as referenceMatmul, matmulShape } from '../src/reference/matmul.js';
 import { dispatchesOf, testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import type { Shape } from '../src/gpu/shape.js';
 import { MultiHeadSelfAttention } from '../src/nn/attention.js';
-import { childSeed } from '../src/nn/init.js';
+import { childSeed } from '../src/random/seeds.js';
 import { Dropout } from '../src/nn/dropout.js';
 import type { Layer } from '../src/nn/layer.js';
 import { LayerNorm } from '../src/nn/norm.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import { argmax, mean, sum, sumAll } from '../src/ops/reduce.js';
-import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/ops/util.js';
+import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/gpu/workgroups.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
@@ -11,7 +11,7 @@ const device = await testDevice();
 const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
 
-/** The brief's tolerance rule: elementwise up to 256 terms, normalized squared error beyond. */
+/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms, normalized squared error beyond. */
 function expectReduced(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what = 'values'): void {
   if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
   else expectNormalizedClose(actual, expected, 1e-7, what);

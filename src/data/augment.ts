@@ -20,7 +20,7 @@
  *
  * Browser-safe.
  */
-import { SeededRandom } from './batches.js';
+import { checkCount, fmix32, SeededRandom } from '../random/host.js';
 
 /** Default padding of the random crop (CIFAR: 4 pixels). */
 export const DEFAULT_CROP_PAD = 4;
@@ -59,21 +59,10 @@ export function blackPixel(stats: { mean: number; std: number }): number {
   return (0 - stats.mean) / stats.std;
 }
 
-/** murmur3's 32-bit finalizer (as in batches.ts). */
-function fmix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function checkCounter(value: number, what: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`augment: ${what} ${value} is not a non-negative safe integer`);
-}
-
 /** A 53-bit seed for the augmentation streams of (seed, epoch); see the file comment. */
 export function augmentSeed(seed: number, epoch: number): number {
-  checkCounter(seed, 'seed');
-  checkCounter(epoch, 'epoch');
+  checkCount(seed, 'augment: seed');
+  checkCount(epoch, 'augment: epoch');
   const words = [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, epoch >>> 0, Math.floor(epoch / 2 ** 32) >>> 0];
   let h1 = 0x61756731; // "aug1"
   let h2 = 0x63726f70; // "crop"
@@ -107,8 +96,8 @@ export function augmentParams(
   options: { seed: number; epoch: number; batchIndex: number; pad?: number; flipProbability?: number; crop?: boolean },
 ): AugmentParams {
   const { seed, epoch, batchIndex, pad = DEFAULT_CROP_PAD, flipProbability = 0.5, crop = true } = options;
-  checkCounter(count, 'count');
-  checkCounter(batchIndex, 'batchIndex');
+  checkCount(count, 'augment: count');
+  checkCount(batchIndex, 'augment: batchIndex');
   if (!Number.isSafeInteger(pad) || pad < 0) throw new RangeError(`augment: pad ${pad} is not a non-negative integer`);
   if (!(flipProbability >= 0 && flipProbability <= 1)) throw new RangeError(`augment: flip probability ${flipProbability} is outside [0, 1]`);
   const random = new SeededRandom(augmentSeed(seed, epoch), batchIndex);

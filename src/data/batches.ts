@@ -1,70 +1,16 @@
 /**
  * Minibatches in a seeded, reproducible order.
  *
- * The order of epoch e under seed s is a Fisher-Yates shuffle of 0..count-1 driven by sfc32
- * (Chris Doty-Humphrey's Small Fast Counting generator, PractRand-clean at 32 bits) seeded from
- * (s, e) alone. Only 32-bit integer arithmetic is used (Math.imul, shifts, exact float64 for the
+ * The order of epoch e under seed s is a Fisher-Yates shuffle of 0..count-1 driven by
+ * SeededRandom (src/random/host.ts) seeded from (s, e) alone. Only 32-bit integer arithmetic is used (Math.imul, shifts, exact float64 for the
  * rejection bound), so the same (seed, epoch) gives the same order on every machine and engine,
  * and a run can be resumed mid-epoch from (seed, epoch, batch index) without replaying anything.
  * Browser-safe.
  */
+import { checkCount, SeededRandom } from '../random/host.js';
 import type { Split } from './datasets.js';
 
-/** murmur3's 32-bit finalizer: spreads every input bit over the word, so nearby seeds diverge. */
-function fmix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function checkCounter(value: number, what: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} ${value} is not a non-negative safe integer`);
-}
-
-/** A small deterministic generator (sfc32) for host-side choices: shuffles and splits. */
-export class SeededRandom {
-  private a: number;
-  private b: number;
-  private c: number;
-  private counter = 1;
-
-  /** `seed` and `stream` are non-negative safe integers; each (seed, stream) is its own sequence. */
-  constructor(seed: number, stream = 0) {
-    checkCounter(seed, 'seed');
-    checkCounter(stream, 'stream');
-    // The low words (all of any seed or epoch below 2^32) go to separate state words, so
-    // (seed, stream) pairs below 2^32 never share a starting state; fmix32 is a bijection.
-    this.a = fmix32((seed >>> 0) ^ 0x9e3779b9);
-    this.b = fmix32((stream >>> 0) ^ 0x7f4a7c15);
-    const seedHi = Math.floor(seed / 2 ** 32) >>> 0;
-    const streamHi = Math.floor(stream / 2 ** 32) >>> 0;
-    this.c = fmix32(seedHi ^ fmix32(streamHi ^ 0x2545f491));
-    // The reference seeding discards the first outputs so the state is well mixed.
-    for (let i = 0; i < 12; i++) this.nextUint32();
-  }
-
-  /** The next 32 random bits as an unsigned integer. */
-  nextUint32(): number {
-    const t = (((this.a + this.b) | 0) + this.counter) | 0;
-    this.counter = (this.counter + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** A uniform integer in [0, n), n <= 2^32, without modulo bias (rejection sampling). */
-  below(n: number): number {
-    if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError(`below(${n}): n must be an integer in [1, 2^32]`);
-    // Accept x < limit, the largest multiple of n that fits in 32 bits (exact in float64).
-    const limit = 2 ** 32 - (2 ** 32 % n);
-    for (;;) {
-      const x = this.nextUint32();
-      if (x < limit) return x % n;
-    }
-  }
-}
+export { SeededRandom };
 
 /** Shuffles in place (Fisher-Yates, Knuth's Algorithm P); returns the array. */
 export function shuffleInPlace<T extends { length: number; [i: number]: unknown }>(array: T, random: SeededRandom): T {
@@ -79,7 +25,7 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
 
 /** The order of the examples in epoch `epoch` under `seed`: a permutation of 0..count-1. */
 export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
-  checkCounter(count, 'count');
+  checkCount(count, 'count');
   if (count > 2 ** 32) throw new RangeError(`count ${count} exceeds 2^32`);
   const order = new Uint32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
@@ -154,7 +100,7 @@ export function gatherBatch(split: Split, order: ArrayLike<number>, index: numbe
 export function* batches(split: Split, options: BatchOptions): Generator<Batch> {
   const { batchSize, seed = 0, epoch = 0, shuffle = true, dropLast = false, startBatch = 0 } = options;
   const total = batchesPerEpoch(split.count, batchSize, dropLast);
-  checkCounter(startBatch, 'startBatch');
+  checkCount(startBatch, 'startBatch');
   if (startBatch > total) throw new RangeError(`startBatch ${startBatch} is beyond the ${total} batches of an epoch`);
   exampleSize(split);
   const order = shuffle ? epochOrder(split.count, seed, epoch) : identityOrder(split.count);

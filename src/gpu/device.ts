@@ -14,7 +14,7 @@ import { assertValidShape, formatShape, sizeOf, type Shape } from './shape.js';
 import { loadShader } from './shaderLibrary.js';
 import { Storage, Tensor } from './tensor.js';
 import { Profiler, type KernelProfile } from './profiler.js';
-import { contiguous } from '../ops/copy.js';
+import { contiguous } from './strided.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
 

@@ -32,7 +32,7 @@ import { attentionByMatmul, attentionByMatmulBackward } from '../ops/attentionMa
 import { copy, copyInto } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
-import { childSeed } from './init.js';
+import { childSeed } from '../random/seeds.js';
 import { Linear } from './linear.js';
 
 /** The view of dense `t` reshaped to `shape`, then permuted (the intermediate view let go). */

@@ -20,7 +20,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { conv2d, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, spatialPair, type SpatialPair } from '../ops/conv.js';
 import { reluBackward } from '../ops/elementwise.js';
 import type { Seed } from '../ops/random.js';
-import { seedWords } from '../reference/random.js';
+import { stageSeed } from '../random/seeds.js';
 import { initStream, uniformFanIn } from './init.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { MaxPool2d } from './pool.js';
@@ -159,14 +159,4 @@ export function cnnStage(device: Device, inChannels: number, outChannels: number
   }
   layers.push(new MaxPool2d({ kernel: 2 }));
   return new Sequential(layers);
-}
-
-/**
- * The seed of layer `index` of a stage: the stage seed's high Philox key word advanced by
- * (index + 1) golden-ratio steps (Philox's own Weyl constant), so the layers of one stage use
- * different keys, none equal to the stage seed itself, and the result is the same everywhere.
- */
-export function stageSeed(seed: Seed, index: number): [number, number] {
-  const [lo, hi] = seedWords(seed);
-  return [lo, (hi + Math.imul(index + 1, 0x9e3779b9)) >>> 0];
 }

@@ -9,7 +9,6 @@ import type { Device } from '../gpu/device.js';
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { RandomStream, type Seed } from '../ops/random.js';
-import { philox4x32, seedWords } from '../reference/random.js';
 import { affine } from '../ops/elementwise.js';
 
 /** U(-1/sqrt(fanIn), 1/sqrt(fanIn)): PyTorch's default for Linear/Conv2d weights and biases. */
@@ -30,15 +29,4 @@ export function constantParameter(device: Device, shape: Shape, value: number): 
 /** The stream a layer draws its initial parameters from. */
 export function initStream(device: Device, seed: Seed): RandomStream {
   return new RandomStream(device, seed);
-}
-
-/**
- * A seed for the `index`-th sublayer of a layer seeded with `seed`: one Philox block of the
- * parent key at a counter no fill uses (word 3 = 0x5eed), so sublayers draw independent streams
- * and the same parent seed gives the same children everywhere.
- */
-export function childSeed(seed: Seed, index: number): Seed {
-  if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) throw new RangeError(`childSeed: index ${index} is not a u32`);
-  const [a, b] = philox4x32([index, 0, 0, 0x5eed], seedWords(seed));
-  return [a, b];
 }

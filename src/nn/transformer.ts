@@ -25,7 +25,7 @@ import { addInPlace } from '../ops/elementwise.js';
 import type { Seed } from '../ops/random.js';
 import { GELU } from './activation.js';
 import { MultiHeadSelfAttention } from './attention.js';
-import { childSeed } from './init.js';
+import { childSeed } from '../random/seeds.js';
 import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
 import { Linear } from './linear.js';
 import { LayerNorm } from './norm.js';

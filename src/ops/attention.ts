@@ -12,8 +12,9 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { checkAttentionOperands, resolveAttentionScale, type AttentionDims } from './attentionOperands.js';
-import { copy } from './copy.js';
-import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireSameDevice, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
+import { requireDtype, requireSameDevice } from './checks.js';
 
 export { MAX_ATTENTION_HEAD_DIM } from './attentionOperands.js';
 
@@ -46,7 +47,6 @@ export interface AttentionGradients {
   dv: Tensor;
 }
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 /**
  * Two ways to the same attention: 'fused', this file's kernels (online softmax, nothing of size
@@ -134,7 +134,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     device.dispatch(kernel, { q: denseQ, k: denseK, v: denseV, out, logSumExp }, uniformsOf(dims, scale), grid);
     device.flopCount += FORWARD_PRODUCTS * productFlops(dims);
     return { out, logSumExp };
-  }, densify);
+  });
 }
 
 /**
@@ -195,5 +195,5 @@ export function attentionBackward(
       // Safe before submit: a released buffer goes only to later GPU work, in queue order.
       rowDelta.dispose();
     }
-  }, densify);
+  });
 }

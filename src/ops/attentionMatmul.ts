@@ -18,7 +18,7 @@ import type { AttentionGradients, AttentionOptions } from './attention.js';
 import { checkAttentionOperands, resolveAttentionScale } from './attentionOperands.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
-import { requireDtype, requireSameDevice } from './util.js';
+import { requireDtype, requireSameDevice } from './checks.js';
 
 /** The scale, which must be positive here: the softmax runs at temperature 1 / scale. */
 function positiveScale(op: string, scale: number | undefined, headDim: number): number {

@@ -5,7 +5,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { requireDtype, requireRank } from './util.js';
+import { requireDtype, requireRank } from './checks.js';
 
 /** The largest head dim the fused kernels hold in per-thread arrays. */
 export const MAX_ATTENTION_HEAD_DIM = 128;

@@ -13,9 +13,11 @@ import { foldWorkgroups } from '../gpu/kernel.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
 import { sumPartials } from './reduce.js';
-import { elementWorkgroups, isSoftwareAdapter, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
+import { requireDtype, requireRank, requireSameDevice } from './checks.js';
+import { windowPositions } from './geometry.js';
 
 /** A size given once for both axes, or as [height, width]. */
 export type SpatialPair = number | readonly [number, number];
@@ -57,7 +59,6 @@ export interface Conv2dGradientOptions extends Conv2dGeometryOptions {
 const POSITIONS_PER_THREAD = 4;
 const WORKGROUP = 64;
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 /** Resolves a SpatialPair, checking it is made of integers at least `min`. */
 export function spatialPair(op: string, name: string, value: SpatialPair, min: number): [number, number] {
@@ -300,7 +301,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
     device.flopCount += convFlops(g);
     packed.dispose();
     return y;
-  }, densify);
+  });
 }
 
 /** dL/dx [N, Cin, H, W] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and w. */
@@ -340,7 +341,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
     device.flopCount += convFlops(g);
     packed.dispose();
     return dx;
-  }, densify);
+  });
 }
 
 // The weight gradient splits the batch into chunks until about this many workgroups run: enough
@@ -423,7 +424,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     } finally {
       packed.dispose();
     }
-  }, densify);
+  });
 }
 
 /** dL/dbias [Cout] = the sum of dL/dy [N, Cout, Ho, Wo] over N, Ho and Wo. */
@@ -460,5 +461,5 @@ export function conv2dBackwardBias(dy: Tensor, options: { category?: MemoryCateg
     };
     device.dispatch(kernel, { dy: ddy!, dbias: db }, uniformsOf(g, 0, 0, 0), [outChannels, 1, 1]);
     return db;
-  }, densify);
+  });
 }

@@ -6,8 +6,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { collapseAxes, copy } from './copy.js';
-import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, withDense } from './util.js';
+import { collapseAxes } from './copy.js';
+import { withDense } from '../gpu/strided.js';
+import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
+import { requireDtype, requireSameDevice, requireSameShape } from './checks.js';
 
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
 type BinaryOp = keyof typeof BINARY_OPS;
@@ -15,7 +17,6 @@ type BinaryOp = keyof typeof BINARY_OPS;
 const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7 } as const;
 type UnaryOp = keyof typeof UNARY_OPS;
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 function pad8(values: readonly number[], fill: number): number[] {
   return [...new Array<number>(8 - values.length).fill(fill), ...values];
@@ -64,7 +65,7 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
       elementWorkgroups(count, columnWorkgroupSize(device)),
     );
     return out;
-  }, densify);
+  });
 }
 
 /** a + b (broadcasting). */
@@ -112,7 +113,7 @@ export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
       { count: target.size, alpha, rank: 0, _pad1: 0, shapeLo: zeros, shapeHi: zeros, aStridesLo: zeros, aStridesHi: zeros, bStridesLo: zeros, bStridesHi: zeros },
       elementWorkgroups(target.size, columnWorkgroupSize(device)),
     );
-  }, densify);
+  });
 }
 
 function unary(op: UnaryOp, name: string, x: Tensor, category: MemoryCategory, alpha = 1, beta = 0): Tensor {
@@ -123,7 +124,7 @@ function unary(op: UnaryOp, name: string, x: Tensor, category: MemoryCategory, a
     const kernel = device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: UNARY_OPS[op], WG: columnWorkgroupSize(device) } });
     device.dispatch(kernel, { a: dx, out }, { count: dx.size, alpha, beta }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
     return out;
-  }, densify);
+  });
 }
 
 /** alpha * x + beta. */
@@ -175,7 +176,7 @@ function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, 
     const kernel = device.kernel({ file: 'elementwise', entry, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha: 0, beta: 0 }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
     return out;
-  }, densify);
+  });
 }
 
 /** dL/dx of relu, given dL/dy and the forward input x. */

@@ -6,10 +6,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
-import { columnWorkgroupSize, requireSameDevice, requireSameShape, rowLayout, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { columnWorkgroupSize, rowLayout } from '../gpu/workgroups.js';
+import { requireSameDevice, requireSameShape } from './checks.js';
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 /** Shortest row chunk of the first dgamma/dbeta stage. */
 const MIN_CHUNK_ROWS = 64;
@@ -72,7 +72,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: Layer
     const layout = rowLayout(device, rows, cols);
     const kernel = device.kernel({ file: 'layernorm', entry: 'layerNormForward', overrides: layout.overrides });
     device.dispatch(kernel, { x: dX, gamma: dGamma, beta: dBeta, y, meanOut: mean, rstdOut: rstd }, uniformsFor(rows, cols, eps), layout.workgroups);
-  }, densify);
+  });
   return { y, mean, rstd };
 }
 
@@ -125,6 +125,6 @@ export function layerNormBackward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Ten
       partialGamma.dispose();
       partialBeta.dispose();
     }
-  }, densify);
+  });
   return { dx, dgamma, dbeta };
 }

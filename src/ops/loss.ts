@@ -11,10 +11,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
-import { inverseTemperature, requireSameDevice, requireSameShape, rowWorkgroupSize, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { rowWorkgroupSize } from '../gpu/workgroups.js';
+import { inverseTemperature, requireSameDevice, requireSameShape } from './checks.js';
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 /** A quiet NaN's bits, written for rows with an out-of-range label. */
 const NAN_BITS = 0x7fc00000;
@@ -103,7 +103,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
   if (rows > 0) {
     withDense([logits, labels], (dLogits, dLabels) => {
       dispatchLoss(device, 'crossEntropy', { logits: dLogits, labels: dLabels, loss, grad }, rows, cols, invTau, scale);
-    }, densify);
+    });
   }
   return { loss, grad };
 }
@@ -127,13 +127,13 @@ export function bhattacharyya(v: Tensor, logQ: Tensor, options: BhattacharyyaOpt
   if (rows > 0) {
     withDense([v, logQ], (dV, dLogQ) => {
       dispatchLoss(device, 'bhattacharyya', { logits: dV, logQ: dLogQ, loss, grad }, rows, cols, invTau, scale);
-    }, densify);
+    });
   }
   return { loss, grad };
 }
 
 /**
- * SLL's class-mode local loss in one kernel (SLL.md, "The local unit", d0 = K): with
+ * SLL's class-mode local loss in one kernel (d0 = K; docs/algorithm.md, "Analytic gradients"): with
  * pi = softmax(v / tau), likelihood = -log pi[label], alignment = D_B(pi, q), and
  * grad = ((pi - onehot(label)) / tau + (pi - r) / (2 tau)) * scale, plus log pi for the next
  * block. The same as crossEntropy(v, labels, { temperature: tau }) and bhattacharyya(v, logQ)
@@ -156,7 +156,7 @@ export function sllClassLoss(v: Tensor, labels: Tensor, logQ: Tensor, options: B
   if (rows > 0) {
     withDense([v, labels, logQ], (dV, dLabels, dLogQ) => {
       dispatchLoss(device, 'sllClassLoss', { logits: dV, labels: dLabels, logQ: dLogQ, likelihood, alignment, grad, logPi }, rows, cols, invTau, scale);
-    }, densify);
+    });
   }
   return { likelihood, alignment, grad, logPi };
 }

@@ -22,7 +22,8 @@ import { broadcastShapes, contiguousStrides, formatShape, sizeOf } from '../gpu/
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { sumPartials } from './reduce.js';
-import { isSoftwareAdapter, requireDtype, requireSameDevice } from './util.js';
+import { isSoftwareAdapter } from '../gpu/workgroups.js';
+import { requireDtype, requireSameDevice } from './checks.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
 export type MatmulVariant = 'subgroup' | 'tiled' | 'skinny' | 'plain';

@@ -11,10 +11,10 @@
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
-import { columnWorkgroupSize, elementWorkgroups, requireDtype, requireSameDevice, requireSameShape, runLayout, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { columnWorkgroupSize, elementWorkgroups, runLayout } from '../gpu/workgroups.js';
+import { requireDtype, requireSameDevice, requireSameShape } from './checks.js';
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 export interface StepGuard {
   /** u32 flag tensor (from checkFinite): when any element is nonzero the step changes nothing. */
@@ -163,7 +163,7 @@ export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { 
     const { run, wg, workgroups } = runLayout(device, dt.size, SOFTWARE_CHECK_RUN);
     const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: wg, CHECK_RUN: run } });
     device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, workgroups);
-  }, densify);
+  });
 }
 
 // ---------------------------------------------------------------- SGD
@@ -200,7 +200,7 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
       },
       elementWorkgroups(count, columnWorkgroupSize(device)),
     );
-  }, densify);
+  });
 }
 
 /**
@@ -248,7 +248,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
       },
       workgroups,
     );
-  }, densify);
+  });
 }
 
 /**

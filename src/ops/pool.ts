@@ -11,8 +11,10 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from './conv.js';
-import { copy } from './copy.js';
-import { elementWorkgroups, requireDtype, requireRank, requireSameDevice, withDense, windowPositions } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { elementWorkgroups } from '../gpu/workgroups.js';
+import { requireDtype, requireRank, requireSameDevice } from './checks.js';
+import { windowPositions } from './geometry.js';
 
 export interface Pool2dOptions {
   /** Window size, [kH, kW] or one value for both. */
@@ -37,7 +39,6 @@ interface PoolGeometry {
   padX: number;
 }
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): PoolGeometry {
   if (options?.kernel === undefined) throw new ShapeError(`${op}: options.kernel is required (x ${formatShape(xShape)})`);
@@ -90,7 +91,7 @@ function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 
       device.dispatch(kernel, denseBindings, { count, ...g, _pad: 0 }, elementWorkgroups(count, wg));
     }
     return out;
-  }, densify);
+  });
 }
 
 function checkInput(op: string, x: Tensor): void {

@@ -3,7 +3,7 @@
  *
  * A fill is a pure function of (seed, offset, shape): the same arguments give the same u32
  * stream, uniforms and Bernoulli masks bit for bit on every adapter and on the CPU reference
- * (src/reference/random.ts, which defines the stream), and normals within a few ulp: at most
+ * (src/random/philox.ts, which defines the stream), and normals within a few ulp: at most
  * 4.3 f32 ulps measured on lavapipe and on an NVIDIA H200, since the kernel evaluates ln and cos
  * with its own f32 polynomials (WGSL's builtins are loosely specified).
  *
@@ -17,10 +17,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { bernoulliThreshold, checkOffset, seedWords, WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../reference/random.js';
-import { columnWorkgroupSize, elementWorkgroups } from './util.js';
+import { bernoulliThreshold, checkOffset, seedWords, WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../random/philox.js';
+import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
 
-export { WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../reference/random.js';
+export { WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../random/philox.js';
 
 export interface StreamPosition {
   /** 64-bit Philox key: [lo, hi] u32 words, a non-negative safe integer, or a bigint. */

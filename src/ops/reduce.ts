@@ -13,9 +13,10 @@ import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
-import { columnWorkgroupSize, elementWorkgroups, requireDtype, rowWorkgroupSize, treeWorkgroupSize, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { columnWorkgroupSize, elementWorkgroups, rowWorkgroupSize, treeWorkgroupSize } from '../gpu/workgroups.js';
+import { requireDtype } from './checks.js';
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 /** Values each thread folds in a row chunk before the workgroup tree (see reduceRowChunks). */
 const ITEMS_PER_THREAD = 8;
@@ -140,7 +141,7 @@ function reduceAxes(op: 'sum' | 'mean', x: Tensor, axes: number | readonly numbe
     const result = current.reshape(outShape);
     current.dispose();
     return result;
-  }, densify);
+  });
 }
 
 /** Sum over `axes` (a number, a list, or undefined for all axes). */
@@ -190,6 +191,6 @@ export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tens
     const wg = rowWorkgroupSize(device, cols);
     const kernel = device.kernel({ file: 'reduce', entry: 'argmaxRows', overrides: { WG: wg } });
     device.dispatch(kernel, { x: dense, indices: out }, { rows, cols }, rows);
-  }, densify);
+  });
   return out;
 }

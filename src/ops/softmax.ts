@@ -8,10 +8,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { copy } from './copy.js';
-import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape, rowLayout, withDense } from './util.js';
+import { withDense } from '../gpu/strided.js';
+import { rowLayout } from '../gpu/workgroups.js';
+import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape } from './checks.js';
 
-const densify = (t: Tensor) => copy(t, 'scratch');
 
 export interface SoftmaxOptions {
   /** tau > 0: the op computes softmax(x / tau). Default 1. */
@@ -46,7 +46,7 @@ function forward(op: 'softmax' | 'logSoftmax', x: Tensor, options: SoftmaxOption
   if (rows === 0) return out;
   withDense([x], (dense) => {
     dispatchRows(device, 'softmaxForward', { LOG_OUTPUT: op === 'logSoftmax' ? 1 : 0 }, { x: dense, out }, rows, cols, invTau);
-  }, densify);
+  });
   return out;
 }
 
@@ -72,7 +72,7 @@ function backward(op: 'softmaxBackward' | 'logSoftmaxBackward', dy: Tensor, y: T
   if (rows === 0) return out;
   withDense([dy, y], (ddy, dyOut) => {
     dispatchRows(device, op, {}, { dy: ddy, y: dyOut, out }, rows, cols, invTau);
-  }, densify);
+  });
   return out;
 }
 

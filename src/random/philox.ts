@@ -1,5 +1,8 @@
 /**
- * CPU reference of the counter-based random streams in src/ops/random.ts and shaders/random.wgsl.
+ * The engine's random-number contract: the counter-based Philox stream that the GPU fills
+ * (src/ops/random.ts, shaders/random.wgsl) produce bit for bit, and its evaluation on the CPU.
+ * The hot path draws from it (initial weights, orthogonal projections), the float64 reference
+ * (src/reference/random.ts) re-exports it, and the tests hold the kernels to it.
  *
  * The generator is Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy
  * as 1, 2, 3", SC 2011), with the constants of the Random123 distribution. It maps a 128-bit

@@ -16,6 +16,7 @@ import { Sequential } from '../nn/sequential.js';
 import type { Layer, Parameter } from '../nn/layer.js';
 import type { FeatureMapKind } from './config.js';
 import { featureWidth } from './features.js';
+import { domainSeed } from '../random/seeds.js';
 
 export interface Block {
   readonly layers: Layer;
@@ -74,10 +75,10 @@ export interface MlpOptions {
 
 /** Seed of the initial parameters of layer `index` (block index, or blocks.length for the classifier). */
 export function layerSeed(seed: number, index: number): [number, number] {
-  return [seed >>> 0, (0x10000000 + index) >>> 0];
+  return domainSeed(seed, 'layer', index);
 }
 
-/** The MLP of the issue: 784-1000-1000-1000-10, ReLU; one block per hidden layer. */
+/** The MLP: hidden widths 1000-1000-1000 by default (784-1000-1000-1000-10 on 28x28 images, 10 classes), ReLU; one block per hidden layer. */
 export function mlp(device: Device, options: MlpOptions): Model {
   const hidden = options.hidden ?? [1000, 1000, 1000];
   const inputWidth = options.inputShape.reduce((a, b) => a * b, 1);
@@ -105,7 +106,7 @@ export interface CnnOptions {
   convsPerStage?: number;
   /** Width of the fully connected block. Default 256. */
   hidden?: number;
-  /** phi of the conv stages: flatten (SLL.md's default) or global average pooling. */
+  /** phi of the conv stages: flatten (the default; docs/algorithm.md, "The default recipe") or global average pooling. */
   stageFeatures?: 'flatten' | 'gap';
 }
 
@@ -142,7 +143,7 @@ export interface VitOptions {
   inputShape: readonly [number, number, number];
   classes: number;
   seed: number;
-  /** Defaults: patch 4, dim 64, depth 4, heads 4, MLP ratio 2 (the issue's small ViT). */
+  /** Defaults: patch 4, dim 64, depth 4, heads 4, MLP ratio 2 (a small ViT: 49 patch tokens of width 64 on a 28x28 image). */
   patch?: number;
   dim?: number;
   depth?: number;

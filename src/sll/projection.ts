@@ -1,6 +1,6 @@
 /**
  * The fixed random projections R_i (d0 x d_i) that turn a block's features into the logits of
- * its auxiliary posterior (SLL.md, step 3). Never trained.
+ * its auxiliary posterior (docs/algorithm.md, "The local unit", step 3). Never trained.
  *
  * R_i is drawn by the counter RNG from (projection seed, i), so it can be regenerated on any
  * adapter. This implementation stores each R_i once, at construction, in memory category
@@ -12,13 +12,13 @@ import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { affine } from '../ops/elementwise.js';
 import { bernoulli, normal, type Seed } from '../ops/random.js';
-import { normal as referenceNormal } from '../reference/random.js';
+import { normal as cpuNormal } from '../random/philox.js';
+import { domainSeed } from '../random/seeds.js';
 import type { LocalObjectiveConfig } from './config.js';
 
-/** The 64-bit Philox key of projection `index` under a projection seed. */
+/** The 64-bit Philox key of projection `index` under a run seed (src/random/seeds.ts). */
 export function projectionSeed(seed: number, index: number): Seed {
-  // High word tags the projection domain, so projection streams never meet init or dropout ones.
-  return [seed >>> 0, (0x70000000 + index) >>> 0];
+  return domainSeed(seed, 'projection', index);
 }
 
 export function createProjection(device: Device, rows: number, cols: number, config: Pick<LocalObjectiveConfig, 'projection' | 'scaling'>, seed: Seed): Tensor {
@@ -39,7 +39,7 @@ export function createProjection(device: Device, rows: number, cols: number, con
  */
 export function orthogonalRows(rows: number, cols: number, std: number, seed: Seed): Float32Array {
   if (rows > cols) throw new RangeError(`orthogonal projection: ${rows} orthogonal rows do not fit in ${cols} dimensions (d0 must be <= the feature width)`);
-  const m = referenceNormal(rows * cols, { seed });
+  const m = cpuNormal(rows * cols, { seed });
   for (let r = 0; r < rows; r++) {
     const row = m.subarray(r * cols, (r + 1) * cols);
     for (let q = 0; q < r; q++) {

@@ -1,10 +1,10 @@
 /**
  * The two trainers, on the same model, optimizer, initialization and data order.
  *
- * SLL (SLL.md, "One training step"): one forward sweep per minibatch in which each block runs
- * forward, computes its local objective's gradient, runs its own backward (never its input
- * gradient), steps its optimizer, and releases its input before the next block runs. Nothing
- * records operations across blocks; after each block the commands are submitted, so the
+ * SLL (docs/algorithm.md, "One training step"): one forward sweep per minibatch in which each
+ * block runs forward, computes its local objective's gradient, runs its own backward (never its
+ * input gradient), steps its optimizer, and releases its input before the next block runs.
+ * Nothing records operations across blocks; after each block the commands are submitted, so the
  * buffers it released can serve the next block (peak memory stays one block's working set).
  *
  * Backprop: forward through every block keeping every saved tensor, then the classifier's
@@ -28,6 +28,7 @@ import type { Model } from './model.js';
 import { LocalObjective } from './objective.js';
 import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
+import { domainSeed } from '../random/seeds.js';
 
 export type Method = 'sll' | 'backprop';
 
@@ -103,7 +104,8 @@ interface Unit {
 
 /**
  * What a block aligns with: the previous block's posterior when it has the same d0, else a fixed
- * projection of its own input (SLL.md's R_0 for block 1) unless inputAlignment is off.
+ * projection of its own input (R_0 for block 1) unless inputAlignment is off (docs/algorithm.md,
+ * "Alignment targets").
  */
 function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjectiveConfig | undefined): 'input' | 'previous' | 'none' {
   if (!objective.alignment) return 'none';
@@ -116,8 +118,8 @@ export class Trainer {
   readonly objectives: LocalObjective[] = [];
   /**
    * Fixed projections of a block's own input, for the blocks that cannot align with the block
-   * before them: block 1 (R_0 of the raw input, SLL.md step 6) and any block whose d0 differs
-   * from the previous block's (SLL.md, "Default recipe"). Indexed by block.
+   * before them: block 1 (R_0 of the raw input) and any block whose d0 differs from the previous
+   * block's, since alignment needs both posteriors over the same d0 categories. Indexed by block.
    */
   private readonly alignmentProjections = new Map<number, Tensor>();
   /** What each block aligns with: its input's projection, the previous block, or nothing. */
@@ -146,8 +148,8 @@ export class Trainer {
             classes: model.classes,
             features: model.featureWidth(i),
             projectionSeed: projectionSeed(config.seed, i + 1),
-            headSeed: [config.seed >>> 0, (0x20000000 + i) >>> 0],
-            dropoutSeed: [config.seed >>> 0, (0x30000000 + i) >>> 0],
+            headSeed: domainSeed(config.seed, 'latentHead', i),
+            dropoutSeed: domainSeed(config.seed, 'dropout', i),
             label: `block ${i + 1}`,
           }),
         );
