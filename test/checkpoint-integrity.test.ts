@@ -11,6 +11,7 @@ import { loadDigits } from '../src/data/digits.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
 import { openNodeDevice } from '../src/node.js';
 import { runTraining } from '../src/run/train.js';
+import { kernelChoices } from '../src/ops/choices.js';
 import { CheckpointError } from '../src/sll/checkpoint.js';
 import type { TrainingSpecInput } from '../src/sll/spec.js';
 import { checkExpectedAdapter, testDevice } from './helpers/device.js';
@@ -67,5 +68,27 @@ describe('loading a checkpoint from disk', () => {
     const resumed = await runTraining(device, { spec, dataset: digits, outDir: dir, resume: true, events: { onNotice: (t) => notices.push(t) } });
     expect(resumed.status).toBe('finished');
     expect(notices).toEqual([notice]);
+  });
+
+  it('records the kernel choices beside the adapter, and a resume under other choices says it is no longer bitwise', async () => {
+    const dir = join(tempRoot, 'kernels');
+    const digits = loadDigits();
+    expect((await runTraining(device, { spec, dataset: digits, outDir: dir })).status).toBe('finished');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(config.kernels).toEqual(kernelChoices(device));
+    const path = join(dir, 'checkpoint.safetensors');
+    const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(path)));
+    expect(JSON.parse(metadata.kernels!)).toEqual(kernelChoices(device));
+
+    const notices: string[] = [];
+    const same = await runTraining(device, { spec, dataset: digits, outDir: dir, resume: true, events: { onNotice: (t) => notices.push(t) } });
+    expect(same.status).toBe('finished');
+    expect(notices).toEqual([]);
+
+    const other = kernelChoices(device).matmul.large === 'plain' ? 'tiled' : 'plain';
+    metadata.kernels = JSON.stringify({ ...kernelChoices(device), matmul: { ...kernelChoices(device).matmul, large: other } });
+    writeFileSync(path, encodeSafetensors(Object.fromEntries([...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: t.data }])), metadata));
+    await runTraining(device, { spec, dataset: digits, outDir: dir, resume: true, events: { onNotice: (t) => notices.push(t) } });
+    expect(notices).toEqual([`resuming on the same adapter with other kernel choices (matmul.large ${other} -> ${kernelChoices(device).matmul.large}): the run continues within a tolerance of an uninterrupted one, not bitwise`]);
   });
 });

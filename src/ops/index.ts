@@ -12,3 +12,4 @@ export * from './attentionMatmul.js';
 export * from './conv.js';
 export * from './pool.js';
 export * from './matmul.js';
+export * from './choices.js';

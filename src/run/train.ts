@@ -20,6 +20,7 @@ import { splitValidation, subset, type Dataset, type Split } from '../data/datas
 import { augmentBatch, blackPixel } from '../data/augment.js';
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
+import { kernelChoiceDifferences, kernelChoices } from '../ops/choices.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
 import { encodeCheckpoint, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
@@ -92,12 +93,21 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
 async function trainInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
   const { dataset } = options;
   const adapter = describeAdapter(device.report);
+  const kernels = kernelChoices(device);
   let spec: TrainingSpec;
   let checkpoint;
   if (options.resume) {
     const source = dir.path('checkpoint');
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
+    // Bitwise continuation holds on the adapter and kernel choices the run was trained with.
+    const before = checkpoint.meta.kernels;
+    const changed = before ? kernelChoiceDifferences(before, kernels) : [];
+    if (checkpoint.meta.adapter !== adapter || changed.length > 0) {
+      options.events?.onNotice?.(
+        `resuming on ${checkpoint.meta.adapter !== adapter ? `another adapter (saved on ${checkpoint.meta.adapter})` : 'the same adapter'}${changed.length > 0 ? ` with other kernel choices (${changed.join(', ')})` : ''}: the run continues within a tolerance of an uninterrupted one, not bitwise`,
+      );
+    }
     spec = checkpoint.meta.spec;
     const saved = checkpoint.meta.data;
     if (saved.classes !== dataset.classes || saved.inputShape.some((d, i) => d !== dataset.shape[i])) {
@@ -155,7 +165,7 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
   /** Where the checkpoint on disk stands, if there is one. */
   let saved: Position | undefined = checkpoint?.meta.position;
   const save = async (position: Position) => {
-    dir.writeCheckpoint(await encodeCheckpoint(trainer, { spec, data, position, adapter }));
+    dir.writeCheckpoint(await encodeCheckpoint(trainer, { spec, data, position, adapter, kernels }));
     saved = position;
     options.events?.onCheckpoint?.(dir.path('checkpoint'), position);
   };
@@ -171,7 +181,7 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
       status(`resumed at epoch ${start.epoch + 1}, batch ${start.batch}`);
     } else {
       dir.create();
-      dir.writeJson('config', { spec, data, adapter, created: new Date().toISOString() });
+      dir.writeJson('config', { spec, data, adapter, kernels, created: new Date().toISOString() });
       status('started');
     }
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });

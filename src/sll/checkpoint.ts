@@ -16,6 +16,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
+import type { KernelChoices } from '../ops/choices.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafetensorsTensor, type SafetensorsTensorInput } from '../io/safetensors.js';
 import type { Position } from './fit.js';
 import type { Model } from './model.js';
@@ -48,6 +49,8 @@ export interface CheckpointMeta {
   counters: TrainerCounters;
   /** Adapter it was saved on (bitwise resumption holds on the same adapter). */
   adapter: string;
+  /** The kernel choices it was trained with (absent in checkpoints older than the record). */
+  kernels?: KernelChoices;
   savedAt: string;
 }
 
@@ -86,6 +89,7 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
     position: JSON.stringify(full.position),
     counters: JSON.stringify(full.counters),
     adapter: full.adapter,
+    ...(full.kernels ? { kernels: JSON.stringify(full.kernels) } : {}),
     savedAt: full.savedAt,
   });
 }
@@ -144,7 +148,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   const unverifiable = md.format !== CHECKPOINT_FORMAT && md.sha256 === undefined;
   const digests = unverifiable ? undefined : checkDigests(json('sha256'), decoded.tensors, source);
   return {
-    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', savedAt: md.savedAt ?? 'unknown' },
+    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: json('kernels') as KernelChoices } : {}), savedAt: md.savedAt ?? 'unknown' },
     tensors: decoded.tensors,
     digests,
     notices: unverifiable ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`] : [],
