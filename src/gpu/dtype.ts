@@ -11,13 +11,6 @@ export function bytesPerElement(dtype: DType): number {
   return dtype === 'f16' ? 2 : 4;
 }
 
-/** The typed array a tensor of this dtype downloads to. f16 is widened to f32 on the CPU. */
-export type HostArray<D extends DType = DType> = D extends 'i32'
-  ? Int32Array
-  : D extends 'u32'
-    ? Uint32Array
-    : Float32Array;
-
 export type HostData = Float32Array | Int32Array | Uint32Array | Float64Array | number[];
 
 export function isDType(value: unknown): value is DType {

@@ -15,7 +15,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { spatialPair, type SpatialPair } from '../ops/conv.js';
+import { spatialPair, type SpatialPair } from '../ops/geometry.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 

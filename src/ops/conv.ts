@@ -17,10 +17,8 @@ import { sumPartials } from './reduce.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
 import { requireDtype, requireRank, requireSameDevice } from './checks.js';
-import { windowPositions } from './geometry.js';
+import { spatialPair, windowGeometry, type SpatialPair, type WindowGeometry } from './geometry.js';
 
-/** A size given once for both axes, or as [height, width]. */
-export type SpatialPair = number | readonly [number, number];
 
 export interface Conv2dGeometryOptions {
   /** Step between windows, [strideY, strideX] or one value for both (default 1). */
@@ -60,29 +58,12 @@ const POSITIONS_PER_THREAD = 4;
 const WORKGROUP = 64;
 
 
-/** Resolves a SpatialPair, checking it is made of integers at least `min`. */
-export function spatialPair(op: string, name: string, value: SpatialPair, min: number): [number, number] {
-  const pair: [number, number] = typeof value === 'number' ? [value, value] : [value[0], value[1]];
-  if (!pair.every((v) => Number.isInteger(v) && v >= min)) {
-    throw new ShapeError(`${op}: ${name} ${JSON.stringify(value)} must be integers >= ${min}`);
-  }
-  return pair;
-}
 
-interface ConvGeometry {
+/** A convolution's window geometry, with the batch and channel counts. */
+interface ConvGeometry extends WindowGeometry {
   batch: number;
   inChannels: number;
-  inHeight: number;
-  inWidth: number;
   outChannels: number;
-  outHeight: number;
-  outWidth: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideY: number;
-  strideX: number;
-  padY: number;
-  padX: number;
 }
 
 /**
@@ -105,21 +86,7 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dG
         `${inHeight + 2 * padY}x${inWidth + 2 * padX} (padding [${padY}, ${padX}])`,
     );
   }
-  return {
-    batch,
-    inChannels,
-    inHeight,
-    inWidth,
-    outChannels,
-    outHeight: windowPositions(inHeight, kernelHeight, strideY, padY),
-    outWidth: windowPositions(inWidth, kernelWidth, strideX, padX),
-    kernelHeight,
-    kernelWidth,
-    strideY,
-    strideX,
-    padY,
-    padX,
-  };
+  return { batch, inChannels, outChannels, ...windowGeometry(inHeight, inWidth, [kernelHeight, kernelWidth], [strideY, strideX], [padY, padX]) };
 }
 
 /** [N, Cout, Ho, Wo] of conv2d(x, w, options). */
@@ -157,8 +124,8 @@ export function convSubgroupUnavailable(device: Device): string | undefined {
 /**
  * The subgroup flavour on software adapters when the channel block is C16 (the only tile its
  * broadcast is written for: 16 channels = 8 lanes x 2), else the portable one. Measured on
- * lavapipe, batch 64, 32 -> 64 channels, 14x14, 3x3, pad 1 (bench/kernels.mjs, 2 full runs
- * each): forward portable 7.2 / 7.9 GFLOPS, subgroup 12.7 / 12.7 (TF.js WebGPU 3.0 / 3.1);
+ * lavapipe, batch 64, 32 -> 64 channels, 14x14, 3x3, pad 1 (bench/kernels/kernels.mjs, 2 full
+ * runs each): forward portable 7.2 / 7.9 GFLOPS, subgroup 12.7 / 12.7 (TF.js WebGPU 3.0 / 3.1);
  * input gradient 7.6 -> 11.5, weight gradient 8.4 -> 12.0 (one interleaved run).
  */
 export function chooseConvKernel(device: Device, channels: number): ConvKernel {

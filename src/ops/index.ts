@@ -10,6 +10,7 @@ export * from './optim.js';
 export * from './attention.js';
 export * from './attentionMatmul.js';
 export * from './conv.js';
+export { spatialPair, windowPositions, type SpatialPair, type WindowGeometry } from './geometry.js';
 export * from './pool.js';
 export * from './matmul.js';
 export * from './choices.js';

@@ -10,11 +10,10 @@ import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/pool.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { spatialPair, type SpatialPair } from './conv.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups } from '../gpu/workgroups.js';
 import { requireDtype, requireRank, requireSameDevice } from './checks.js';
-import { windowPositions } from './geometry.js';
+import { spatialPair, windowGeometry, type SpatialPair, type WindowGeometry } from './geometry.js';
 
 export interface Pool2dOptions {
   /** Window size, [kH, kW] or one value for both. */
@@ -26,21 +25,9 @@ export interface Pool2dOptions {
   category?: MemoryCategory;
 }
 
-interface PoolGeometry {
-  inHeight: number;
-  inWidth: number;
-  outHeight: number;
-  outWidth: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideY: number;
-  strideX: number;
-  padY: number;
-  padX: number;
-}
 
 
-function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): PoolGeometry {
+function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): WindowGeometry {
   if (options?.kernel === undefined) throw new ShapeError(`${op}: options.kernel is required (x ${formatShape(xShape)})`);
   const [kernelHeight, kernelWidth] = spatialPair(op, 'kernel', options.kernel, 1);
   const [strideY, strideX] = spatialPair(op, 'stride', options.stride ?? [kernelHeight, kernelWidth], 1);
@@ -55,18 +42,7 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): PoolGe
         `${inHeight + 2 * padY}x${inWidth + 2 * padX} (padding [${padY}, ${padX}])`,
     );
   }
-  return {
-    inHeight,
-    inWidth,
-    outHeight: windowPositions(inHeight, kernelHeight, strideY, padY),
-    outWidth: windowPositions(inWidth, kernelWidth, strideX, padX),
-    kernelHeight,
-    kernelWidth,
-    strideY,
-    strideX,
-    padY,
-    padX,
-  };
+  return windowGeometry(inHeight, inWidth, [kernelHeight, kernelWidth], [strideY, strideX], [padY, padX]);
 }
 
 /** [N, C, Ho, Wo] of pooling x [N, C, H, W]. */
@@ -78,7 +54,7 @@ export function pool2dOutputShape(xShape: Shape, options: Pool2dOptions): [numbe
 type PoolEntry = 'maxPool2dForward' | 'maxPool2dBackward' | 'maxPool2dBackwardTiled' | 'avgPool2dForward' | 'avgPool2dBackward' | 'globalAvgPoolForward' | 'globalAvgPoolBackward';
 
 /** Encodes one pool2d kernel over `count` threads, writing `outShape` into `out`. */
-function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 'dx', outShape: Shape, g: PoolGeometry, count: number, category: MemoryCategory): Tensor {
+function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 'dx', outShape: Shape, g: WindowGeometry, count: number, category: MemoryCategory): Tensor {
   const inputs = Object.values(bindings);
   const device = inputs[0]!.device;
   return withDense(inputs, (...dense) => {
