@@ -5,14 +5,14 @@
 // unprofiled is printed beside it; read the profile for shares. Also prints dispatches and
 // FLOPs per step. Writes bench/results/profile-<adapter>.json.
 //
-//   npm run build && node bench/profile-step.mjs [--models mlp,cnn,vit] [--methods sll,backprop] [--steps 3] [--top 12]
+//   npm run build && node bench/experiments/profile-step.mjs [--models mlp,cnn,vit] [--methods sll,backprop] [--steps 3] [--top 12]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
-import { option } from './options.mjs';
+import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const models = option('models', 'mlp,cnn,vit').split(',');
 const methods = option('methods', 'sll,backprop').split(',');
 const steps = Number(option('steps', 3));

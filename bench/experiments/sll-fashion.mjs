@@ -3,16 +3,16 @@
 // after every epoch, and on the 10,000 test images at the end; writes a JSON record with the
 // adapter, the recipe and every number to bench/results/.
 //
-//   npm run build && node bench/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
+//   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
 //     [--data-dir DIR] [--train-count N (a quick check on a subset)]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeAdapter, openNodeDevice, data, sll } from '../dist/src/node.js';
-import { option } from './options.mjs';
+import { describeAdapter, openNodeDevice, data, sll } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const modelName = option('model', 'mlp');
 const method = option('method', 'sll');
 const seed = Number(option('seed', 0));

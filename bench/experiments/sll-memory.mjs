@@ -3,14 +3,14 @@
 // optimizer state and fixed projections, for SLL and backprop side by side, with the step time
 // and the FLOPs of a step from the device's counter (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
-//   npm run build && node bench/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
+//   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
-import { option } from './options.mjs';
+import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
@@ -42,6 +42,7 @@ async function measure(method, makeModel, inputShape, classes) {
   device.pool.trim();
   return {
     method,
+    name: model.name,
     peakActivationBytes: peak.activation - base.activation + (peak.scratch - base.scratch),
     parameterBytes: state.parameters,
     optimizerBytes: state.optimizer,
@@ -51,7 +52,7 @@ async function measure(method, makeModel, inputShape, classes) {
   };
 }
 
-const results = { date: new Date().toISOString(), adapter: device.report, batch, mlp: [], vit: [] };
+const results = { date: new Date().toISOString(), adapter: device.report, batch, width, mlp: [], vit: [] };
 console.log(`\nMLP, width ${width}, batch ${batch} (MiB; step time on this adapter)`);
 console.log('depth  method     activations  params  optimizer  projections  step ms  GFLOP/step');
 for (const depth of depths) {

@@ -8,14 +8,14 @@
 // `await device.throttle()` after every step, in alternating windows. Writes
 // bench/results/speed-<adapter>.json.
 //
-//   npm run build && node bench/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32]
+//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeAdapter, openNodeDevice, sll } from '../dist/src/node.js';
-import { option } from './options.mjs';
+import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const models = option('models', 'mlp,cnn,vit').split(',');
 const steps = Number(option('steps', 5));
 const windows = Number(option('windows', 3));

@@ -1,17 +1,17 @@
 // The backprop baseline's check: TF.js (WebGPU backend, same adapter) trains the same MLP
 // 784-1000-1000-1000-10 (ReLU) with the same recipe and the same data order as
-// bench/sll-fashion.mjs --method backprop, and writes a record in the same format to
+// bench/experiments/sll-fashion.mjs --method backprop, and writes a record in the same format to
 // bench/results/fashion/ (or --out). About 93 samples/s on lavapipe: 3 epochs take about half an hour.
 //
-//   npm run build && node bench/tfjs-mlp.mjs [--epochs 3] [--batch 128] [--lr 1e-3] [--seed 0] [--out DIR]
+//   npm run build && node bench/experiments/tfjs-mlp.mjs [--epochs 3] [--batch 128] [--lr 1e-3] [--seed 0] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
-import { data } from '../dist/src/node.js';
-import { option } from './options.mjs';
+import { data } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const epochs = Number(option('epochs', 3));
 const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));

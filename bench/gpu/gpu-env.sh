@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sourced on the GPU machine (no Node, no network) by bench/run-*-on-gpu.sh: unpacks the kit that
-# bench/make-gpu-kit.sh packed (.devicekit, .gl) and sets up Node and the NVIDIA Vulkan driver.
+# Sourced on the GPU machine (no Node, no network) by bench/gpu/run-*-on-gpu.sh: unpacks the kit
+# that bench/gpu/make-gpu-kit.sh packed (.devicekit, .gl) and sets up Node and the NVIDIA Vulkan
+# driver.
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 mkdir -p /tmp/node
 # python3's lzma, because the machine may have no xz.

@@ -3,10 +3,10 @@
 # (the lent H100/H200 machines): a compressed Node binary, the linux-x64 Dawn build, the
 # engine's dist/, the TF.js peer (core + WebGPU backend only) and the Vulkan loader.
 # Output: .devicekit/ and .gl/ (both git-ignored through .git/info/exclude), under 64 MiB.
-# With `--tests`, also the modules the test suite needs (vitest), for bench/run-on-gpu.sh; with
-# `--fashion`, Fashion-MNIST for bench/run-sll-jobs-on-gpu.sh (not both: the 64 MiB limit).
+# With `--tests`, also the modules the test suite needs (vitest), for bench/gpu/run-on-gpu.sh; with
+# `--fashion`, Fashion-MNIST for bench/gpu/run-sll-jobs-on-gpu.sh (not both: the 64 MiB limit).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 kit=.devicekit
 mkdir -p "$kit" .gl
 if [ ! -f "$kit/node.xz" ]; then
@@ -30,7 +30,7 @@ for dep in seedrandom node-fetch whatwg-url tr46 webidl-conversions; do
 done
 tar cJf "$kit/node_modules.tar.xz" -C "$kit" node_modules && rm -rf "$nm"
 if [ "${1:-}" = --fashion ]; then
-  # Fashion-MNIST for bench/run-sll-jobs-on-gpu.sh, as .xz (4 MB smaller than the Debian .gz, so
+  # Fashion-MNIST for bench/gpu/run-sll-jobs-on-gpu.sh, as .xz (4 MB smaller than the Debian .gz, so
   # that the kit, the data and the tree fit the 64 MiB a device call carries).
   src=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
   mkdir -p "$kit/fashion-xz"

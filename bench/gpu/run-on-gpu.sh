@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Node, no network), from the repository root, with .devicekit,
-# .gl, dist and src/gpu/shaderSources.generated.ts carried (see bench/make-gpu-kit.sh):
+# .gl, dist and src/gpu/shaderSources.generated.ts carried (see bench/gpu/make-gpu-kit.sh):
 # the kernel benchmark with its TF.js peer, every matmul variant against the reference, and,
 # when the kit holds the test modules, the whole test suite. Outputs go to ${OUT:-/tmp/out}.
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-. bench/gpu-env.sh
+. bench/gpu/gpu-env.sh
 node --version
-timeout 200 node bench/kernels.mjs --out "$out" 2>&1 | grep -v 'artificially reduced' | tee "$out/kernels.log"
-timeout 90 node bench/matmul-check.mjs --json "$out/matmul-check.json" 2>&1 | grep -v 'artificially reduced' | tee "$out/matmul-check.log"
+timeout 200 node bench/kernels/kernels.mjs --out "$out" 2>&1 | grep -v 'artificially reduced' | tee "$out/kernels.log"
+timeout 90 node bench/kernels/matmul-check.mjs --json "$out/matmul-check.json" 2>&1 | grep -v 'artificially reduced' | tee "$out/matmul-check.log"
 if [ -f node_modules/vitest/vitest.mjs ]; then
   timeout 240 node node_modules/vitest/vitest.mjs run --reporter=dot 2>&1 | grep -v 'artificially reduced' > "$out/tests.log"
   tail -25 "$out/tests.log"

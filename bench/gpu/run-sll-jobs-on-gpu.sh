@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Node, no network), from the repository root, with .devicekit, .gl,
-# dist and src/gpu/shaderSources.generated.ts carried (bench/make-gpu-kit.sh --fashion): first
-# the step timings of SLL and backprop alone on the GPU (bench/sll-speed.mjs,
-# bench/profile-step.mjs), then the `sll train` jobs of JOBFILE, PARALLEL at a time (default 4).
+# dist and src/gpu/shaderSources.generated.ts carried (bench/gpu/make-gpu-kit.sh --fashion): first
+# the step timings of SLL and backprop alone on the GPU (bench/experiments/sll-speed.mjs,
+# bench/experiments/profile-step.mjs), then the `sll train` jobs of JOBFILE (for instance
+# bench/experiments/gpu-jobs-fashion.txt), PARALLEL at a time (default 4).
 # Side by side the jobs share the GPU: 14 at once on an H200 kept it at 100% and took about as
 # long as running them one after another would have, so PARALLEL only trades finished runs for
 # partial ones. A job still running at the deadline gets SIGINT (the CLI saves a checkpoint;
 # `sll train --resume` continues it), so its metrics up to then come back.
 #
-#   [PARALLEL=N] bench/run-sll-jobs-on-gpu.sh JOBFILE [SECONDS (default 500, from the start)]
+#   [PARALLEL=N] bench/gpu/run-sll-jobs-on-gpu.sh JOBFILE [SECONDS (default 500, from the start)]
 #
 # JOBFILE: one job a line, `name sll-train-arguments...` (# starts a comment). Writes to $OUT:
 # jobs.log (the jobs' last lines), runs.tgz (each run's config.json, metrics.jsonl and output;
@@ -19,7 +20,7 @@ budget=${2:-500}
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 # DRY_RUN=1: a rehearsal on any machine with Node (no kit unpacked into /, no timings).
-[ -n "${DRY_RUN:-}" ] || . bench/gpu-env.sh
+[ -n "${DRY_RUN:-}" ] || . bench/gpu/gpu-env.sh
 data=/tmp/fashion-data
 mkdir -p "$data"
 python3 - "$data" <<'PY'
@@ -32,8 +33,8 @@ PY
 quiet() { grep -v 'artificially reduced'; }
 if [ -z "${DRY_RUN:-}" ]; then
   {
-    timeout 90 node bench/sll-speed.mjs --steps 10 --windows 5 2>&1
-    timeout 60 node bench/profile-step.mjs --steps 3 --top 10 2>&1
+    timeout 90 node bench/experiments/sll-speed.mjs --steps 10 --windows 5 2>&1
+    timeout 60 node bench/experiments/profile-step.mjs --steps 3 --top 10 2>&1
   } | quiet | tee "$out/timing.log"
   cp bench/results/speed-*nvidia*.json bench/results/profile-*nvidia*.json "$out/" 2>/dev/null
 fi

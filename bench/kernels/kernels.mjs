@@ -1,7 +1,7 @@
 // Kernel benchmark: our matmul (and conv2d, when src/ops/conv.ts provides it) against TF.js's
 // WebGPU backend on the same adapter, and a plain JS loop, side by side in one run.
 //
-//   npm run build && node bench/kernels.mjs [--quick] [--only matmul|conv] [--all-variants] [--out DIR]
+//   npm run build && node bench/kernels/kernels.mjs [--quick] [--only matmul|conv] [--all-variants] [--out DIR]
 //
 // Each number is the median of >= 5 timed runs after warm-up. A run encodes a batch of repeated
 // dispatches and waits for the queue once (device.flush() = queue.onSubmittedWorkDone), so the
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist', 'src');
 if (!existsSync(join(dist, 'ops', 'matmul.js'))) {
   console.error('dist/ is missing; build first: npm run shaders && npx tsc -p tsconfig.build.json');
@@ -40,9 +40,10 @@ const JS_LIMIT_MS = quick ? 400 : 1500;
 const { openNodeDevice, describeAdapter } = await import(join(dist, 'node.js'));
 const { matmul, chooseMatmulVariant, matmulVariantUnavailable, MATMUL_VARIANTS } = await import(join(dist, 'ops', 'matmul.js'));
 let conv2d;
+let chooseConvKernel;
 if (only !== 'matmul') {
   const convPath = join(dist, 'ops', 'conv.js');
-  if (existsSync(convPath)) conv2d = (await import(convPath)).conv2d;
+  if (existsSync(convPath)) ({ conv2d, chooseConvKernel } = await import(convPath));
 }
 
 const device = await openNodeDevice();
@@ -55,7 +56,7 @@ if (device.report.isFallbackAdapter) console.log('note: a software adapter on a 
 Object.assign(globalThis, globals);
 const tfGpu = create([]);
 globalThis.navigator = { gpu: tfGpu, userAgent: 'node' };
-// tfjs-core is all the forward ops need (and all the GPU kit carries: bench/make-gpu-kit.sh).
+// tfjs-core is all the forward ops need (and all the GPU kit carries: bench/gpu/make-gpu-kit.sh).
 const tf = await import('@tensorflow/tfjs-core');
 await import('@tensorflow/tfjs-backend-webgpu');
 const tfReady = await tf.setBackend('webgpu');
@@ -281,7 +282,8 @@ if (only !== 'matmul') {
     const t = await timeBatched(once, () => device.flush());
     oursValues = await last.read();
     for (const tensor of [last, x, w, bias]) tensor.dispose();
-    ours = { medianMs: t.medianMs, gflops: gflops(flops, t.medianMs), reps: t.reps, runsMs: t.runsMs };
+    // The forward pass blocks output channels: its kernel flavour is chosen for those.
+    ours = { variant: chooseConvKernel?.(device, c.outChannels), medianMs: t.medianMs, gflops: gflops(flops, t.medianMs), reps: t.reps, runsMs: t.runsMs };
   }
   let tfjs;
   if (tfReady) {

@@ -3,12 +3,12 @@
 // GPU), where the tiled and skinny kernels are the ones that matter; needs only dist/ and the
 // `webgpu` package (no vitest, no TF.js).
 //
-//   npm run shaders && npx tsc -p tsconfig.build.json && node bench/matmul-check.mjs [--json FILE]
+//   npm run shaders && npx tsc -p tsconfig.build.json && node bench/kernels/matmul-check.mjs [--json FILE]
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist', 'src');
 const { openNodeDevice, describeAdapter } = await import(join(dist, 'node.js'));
 const { matmul, matmulVariantUnavailable, chooseMatmulVariant, MATMUL_VARIANTS } = await import(join(dist, 'ops', 'matmul.js'));

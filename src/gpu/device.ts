@@ -74,7 +74,8 @@ export class Device {
    * How many submitted command buffers `throttle()` lets be unfinished before it waits. The host
    * hears of finished work late (Dawn reports it when it next polls for events), so a tight bound
    * stalls a pipeline that is keeping up: at 4, a small SLL MLP step on lavapipe took 17% longer
-   * (3.0 -> 3.5 ms); at 16 it is unchanged within noise (bench/sll-speed.mjs --mlp-hidden 32,32).
+   * (3.0 -> 3.5 ms); at 16 it is unchanged within noise
+   * (bench/experiments/sll-speed.mjs --mlp-hidden 32,32).
    */
   maxQueuedSubmits = 16;
 

@@ -59,8 +59,8 @@ export type AttentionKernel = 'fused' | 'matmul';
 /**
  * 'matmul' on a CPU adapter with subgroups, whose subgroup matmul beats the fused kernels' one
  * thread per row: forward and backward at a ViT's shape (B 128, H 4, T 49, D 16) took 113-121 ms
- * against 181-190 ms on lavapipe (bench/profile-step.mjs showed attention at 40% of a ViT
- * step). 'fused' elsewhere: it stores nothing of size Tq x Tk.
+ * against 181-190 ms on lavapipe (bench/experiments/profile-step.mjs showed attention at 40% of a
+ * ViT step). 'fused' elsewhere: it stores nothing of size Tq x Tk.
  */
 export function chooseAttentionKernel(device: Device): AttentionKernel {
   return isSoftwareAdapter(device) && device.hasSubgroups ? 'matmul' : 'fused';

@@ -1,0 +1,562 @@
+// Writes docs/results.md, every result table of the project, from the records in bench/results/:
+// accuracy runs (sll-fashion.mjs records and `sll train` run directories), ablations, memory,
+// speed, profiles and kernel benchmarks. Nothing in the document is typed in but the targets
+// (requirements, not measurements) and the words around the numbers: each table, each number in
+// the prose and each verdict against a target is computed here from the records, so the document
+// cannot drift from its data (test/results-doc.test.ts fails when docs/results.md differs from
+// what this script makes). The run readers and summaries come from experiments/sll-report.mjs and
+// experiments/sll-ablation-report.mjs.
+//
+//   node bench/results-doc.mjs        (npm run results) writes docs/results.md
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ablationTable, baselineRun, readAblationRuns, specChanges } from './experiments/sll-ablation-report.mjs';
+import { groupRecords, objectiveChanges, pct, readMetrics, readRecords, readRuns, summarize } from './experiments/sll-report.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+export const DOC_PATH = join(ROOT, 'docs', 'results.md');
+
+// ------------------------------------------------------------------ formatting
+
+/** A fraction as the percentage the tables show, as a number: 0.89777 -> 89.78. */
+const shown = (x) => Number((100 * x).toFixed(2));
+/** A difference of shown percentages, in points with two decimals. */
+const points = (x) => Math.abs(x).toFixed(2);
+const thousands = (n) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const MiB = 2 ** 20;
+const mib = (bytes, digits) => (bytes / MiB).toFixed(digits);
+/** A learning rate as the README writes it: 0.0012 -> '1.2e-3'. */
+const rate = (lr) => lr.toExponential();
+const code = (text) => `\`${text}\``;
+const at = (...path) => code(`bench/results/${path.join('/')}`);
+const METHOD = { sll: 'SLL', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
+const list = (items) => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+
+function table(headers, rows) {
+  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+// ------------------------------------------------------------------ records
+
+function readJson(path) {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** The files of `dir` whose names start with `prefix` and end with `ext`, by name. */
+function filesOf(dir, prefix, ext) {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith(ext))
+    .sort();
+}
+
+/**
+ * Adapter descriptions ('NVIDIA: 580.159.04 580.159.4.0') to the device the benchmark records name
+ * ('nvidia-h200'), gathered from every JSON record that has a full adapter report; run
+ * directories record only the description.
+ */
+function deviceNames(dir) {
+  const names = new Map();
+  const note = (adapter) => {
+    if (adapter?.description && adapter.device) names.set(adapter.description.replace(/ \(.*$/, ''), adapter.device);
+  };
+  for (const f of filesOf(dir, '', '.json')) note(readJson(join(dir, f)).adapter);
+  // The records of sll-fashion.mjs sit one level down (run directories, one further, have none).
+  for (const d of readdirSync(dir).sort()) {
+    if (!statSync(join(dir, d)).isDirectory()) continue;
+    for (const f of filesOf(join(dir, d), '', '.json')) note(readJson(join(dir, d, f)).adapter);
+  }
+  return names;
+}
+
+/** An adapter in words: 'lavapipe (Mesa 25.0.7)', 'NVIDIA H200 (driver 580.159.04)'; lavapipe is Mesa's Vulkan driver on the CPU. */
+function adapterLabel(description, devices) {
+  const short = description.replace(/ \(.*$/, '');
+  const mesa = /^llvmpipe: Mesa ([\d.]+)/.exec(short);
+  if (mesa) return `lavapipe (Mesa ${mesa[1]})`;
+  const device = devices.get(short);
+  const driver = /^NVIDIA: ([\d.]+)/.exec(short);
+  if (!device) return short;
+  return `${device.split('-').map((w) => w.toUpperCase()).join(' ')}${driver ? ` (driver ${driver[1]})` : ''}`;
+}
+
+function adaptersOf(runs, devices) {
+  return list([...new Set(runs.map((r) => adapterLabel(r.adapter.description, devices)))]);
+}
+
+// ------------------------------------------------------------------ models and recipes
+
+const KIND_ORDER = ['mlp', 'cnn', 'vit'];
+const KIND_NAME = { mlp: 'MLP', cnn: 'CNN', vit: 'ViT' };
+const kindOf = (r) => r.spec?.model.kind ?? r.model.split(' ')[0];
+
+/** A model as the tables name it, from a run's spec or a record's model name. */
+function modelName(r) {
+  const m = r.spec?.model;
+  if (m?.kind === 'cnn') return `CNN ${m.channels.map((c) => `${new Array(m.convsPerStage ?? 1).fill(`conv${c}`).join('-')}-pool`).join('/')}/fc${m.hidden}`;
+  if (m?.kind === 'vit') return `ViT patch ${m.patch}, dim ${m.dim}, depth ${m.depth}, ${m.heads} heads${m.pooling && m.pooling !== 'mean-token' ? `, ${m.pooling} pooling` : ''}`;
+  if (m?.kind === 'mlp') return `MLP, hidden ${m.hidden.join('-')}`;
+  return modelFromName(r.model);
+}
+
+/** The engine's model names ('cnn conv32-pool/conv64-pool/fc256/fc10') as the tables write them (the classifier layer left out). */
+function modelFromName(name) {
+  let m;
+  if ((m = /^mlp (.*)$/.exec(name))) return `MLP ${m[1]}`;
+  if ((m = /^cnn (.*)\/fc\d+$/.exec(name))) return `CNN ${m[1]}`;
+  if ((m = /^vit patch(\d+) dim(\d+) depth(\d+) heads(\d+)/.exec(name))) return `ViT patch ${m[1]}, dim ${m[2]}, depth ${m[3]}, ${m[4]} heads`;
+  return name;
+}
+
+/** The recipe of a run directory or of an sll-fashion.mjs record, in one shape. */
+function recipeOf(r) {
+  if (r.spec) {
+    const s = r.spec;
+    return { epochs: s.epochs, batch: s.batchSize, optimizer: s.optimizer.kind, lr: s.optimizer.lr, schedule: s.schedule.kind, warmup: s.schedule.warmupEpochs, heldOut: s.dataset.validation, trainCount: s.dataset.trainCount };
+  }
+  const c = r.recipe;
+  const warmup = c.schedule.warmupSteps !== undefined ? c.schedule.warmupSteps / (c.schedule.totalSteps / c.epochs) : undefined;
+  return { epochs: c.epochs, batch: c.batchSize, optimizer: c.optimizer, lr: c.lr, schedule: c.schedule.kind, warmup, validation: c.validation, trainCount: c.trainCount };
+}
+
+/** A recipe in words; `epochs: false` and `lr: false` leave those out (when a table has a column for them). */
+function recipeText(r, { epochs = true, lr = true } = {}) {
+  const c = recipeOf(r);
+  const schedule = c.schedule === 'cosine' ? (c.warmup ? `a cosine schedule with ${c.warmup} warm-up epoch${c.warmup === 1 ? '' : 's'}` : 'a cosine schedule without warm-up') : `a ${c.schedule} rate`;
+  let data;
+  if (c.validation) data = `validation on the ${c.validation}`;
+  else if (c.heldOut > 0) data = `${thousands(c.heldOut)} training images held out for validation${c.trainCount ? `, training on the first ${thousands(c.trainCount)} of the rest` : ''}`;
+  else data = 'no held-out split (trained on every training image)';
+  return [epochs ? `${c.epochs} epochs` : '', `batch ${c.batch}`, `${c.optimizer === 'adam' ? 'Adam' : c.optimizer} ${lr ? rate(c.lr) : '(rates in the table)'}`, schedule, data].filter(Boolean).join(', ');
+}
+
+/** The SLL objectives of a set of runs, per model: 'the CNN's SLL blocks in latent mode (d0 = 512, tau = 2)'. */
+function objectivesText(runs) {
+  const seen = new Map();
+  for (const r of runs) {
+    const o = r.spec?.objective ?? r.recipe.objective;
+    if (r.method !== 'sll' || !o) continue;
+    const text = `${o.mode} mode (d0 = ${o.d0}, tau = ${o.tau}${objectiveChanges(o)})`;
+    seen.set(`${kindOf(r)}|${text}`, `the ${KIND_NAME[kindOf(r)]}'s in ${text}`);
+  }
+  return `SLL blocks: ${list([...seen.values()])}`;
+}
+
+// ------------------------------------------------------------------ accuracy tables and verdicts
+
+/** Groups of runs (one per model, method and recipe) with their summaries, MLP/CNN/ViT and SLL first. */
+function groupsOf(records) {
+  return groupRecords(records)
+    .map((runs) => ({ runs, ...summarize(runs) }))
+    .sort((a, b) => KIND_ORDER.indexOf(kindOf(a.runs[0])) - KIND_ORDER.indexOf(kindOf(b.runs[0])) || (a.method === 'sll' ? 0 : 1) - (b.method === 'sll' ? 0 : 1));
+}
+
+function testCell(g) {
+  const m = g.method === 'sll' ? `**${pct(g.test.mean)}**` : pct(g.test.mean);
+  return g.seeds.length > 1 ? `${m} (${pct(g.test.min)}-${pct(g.test.max)})` : m;
+}
+
+/** The accuracy table of groups; optional columns: epochs, Adam rate, seconds per epoch. */
+function accuracyTable(groups, { epochs = false, lr = false, time = false } = {}) {
+  const columns = [
+    ['model', (g) => modelName(g.runs[0])],
+    epochs && ['epochs', (g) => String(g.recipe.epochs)],
+    ['method', (g) => METHOD[g.method] ?? g.method],
+    lr && ['Adam rate', (g) => rate(g.recipe.lr)],
+    ['seeds', (g) => g.seeds.join(', ')],
+    ['test accuracy %, mean (min-max)', testCell],
+    ['block heads % (mean)', (g) => g.heads.map(pct).join(' / ')],
+    ['validation % (last epoch, mean)', (g) => (g.validation === undefined ? '-' : pct(g.validation))],
+    time && ['time per epoch', (g) => `${g.secondsPerEpoch.toFixed(0)} s`],
+  ].filter(Boolean);
+  return table(
+    columns.map(([h]) => h),
+    groups.map((g) => columns.map(([, cell]) => cell(g))),
+  );
+}
+
+/** The SLL and backprop groups of one model kind. */
+function pairOf(groups, kind) {
+  const ofKind = groups.filter((g) => kindOf(g.runs[0]) === kind);
+  return { sll: ofKind.find((g) => g.method === 'sll'), bp: ofKind.find((g) => g.method === 'backprop') };
+}
+
+/**
+ * The verdict on 'SLL >= backprop - maxGap points [and >= floor %]', computed from the means as
+ * the table shows them, with the per-seed gaps when both methods ran the same seeds.
+ */
+function gapVerdict({ sll, bp }, { maxGap, floor, perSeed = false }) {
+  const s = shown(sll.test.mean);
+  const gap = shown(bp.test.mean) - s;
+  const gapMet = gap <= maxGap + 1e-9;
+  const floorMet = floor === undefined || s >= floor;
+  const target = `SLL >= backprop - ${maxGap.toFixed(1)} point${maxGap === 1 ? '' : 's'}${floor !== undefined ? ` and >= ${floor.toFixed(1)}%` : ''}`;
+  const mark = (met) => (floor !== undefined && gapMet !== floorMet ? ` (${met ? 'met' : 'missed'})` : '');
+  let text = `${KIND_NAME[kindOf(sll.runs[0])]}, target "${target}": **${gapMet && floorMet ? 'met' : 'missed'}**. `;
+  text += `SLL's mean is ${points(gap)} points ${gap >= 0 ? 'below' : 'above'} backprop's${gapMet ? '' : `, ${points(gap - maxGap)} more than the target allows`}${mark(gapMet)}`;
+  if (floor !== undefined) {
+    text += ` and ${points(s - floor)} ${s >= floor ? 'above' : 'below'} ${floor.toFixed(1)}%${mark(floorMet)}`;
+    const worstMet = shown(sll.test.min) >= floor;
+    if (sll.seeds.length > 1) text += `; its worst seed, ${pct(sll.test.min)}%, is ${worstMet ? 'above' : 'below'} ${floor.toFixed(1)}%${worstMet === floorMet ? ' too' : ''}`;
+  }
+  text += '.';
+  const seeds = sll.seeds.filter((seed) => bp.seeds.includes(seed));
+  if (perSeed && seeds.length > 1) {
+    const acc = (g, seed) => shown(g.runs.find((r) => r.seed === seed).test.accuracy);
+    text += ` Per seed (${seeds.join(', ')}): ${seeds.map((seed) => points(acc(bp, seed) - acc(sll, seed))).join(', ')} points apart.`;
+  }
+  return text;
+}
+
+/** 'SLL +1.56 points, backprop +0.87' between the same models' groups of two tables. */
+function gains(groups, before) {
+  return ['sll', 'backprop']
+    .map((method) => {
+      const now = groups.find((g) => g.method === method);
+      const then = before.find((g) => g.method === method && kindOf(g.runs[0]) === kindOf(now.runs[0]));
+      const d = shown(now.test.mean) - shown(then.test.mean);
+      return `${METHOD[method]} ${d >= 0 ? '+' : '-'}${points(d)} points`;
+    })
+    .join(', ');
+}
+
+/** Per method, the Adam rate of the best validation accuracy in the ViT ablation's learning-rate sweep (the lower rate on a tie). */
+function bestRates(dir) {
+  const runs = readAblationRuns(join(dir, 'vit-ablation-lavapipe'));
+  const base = baselineRun(runs, 'sll-class');
+  const best = ['sll', 'backprop'].map((method) => {
+    const sweep = runs
+      .filter((r) => r.config.spec.method === method && specChanges(r.config.spec, base.config.spec).every((c) => c.startsWith('lr = ')))
+      .sort((a, b) => a.config.spec.optimizer.lr - b.config.spec.optimizer.lr);
+    const top = sweep.reduce((a, b) => (shown(b.last.validation.accuracy) > shown(a.last.validation.accuracy) ? b : a));
+    return `${METHOD[method]} ${rate(top.config.spec.optimizer.lr)} (${pct(top.last.validation.accuracy)}%)`;
+  });
+  return list(best);
+}
+
+/** Runs that change a base run, in a table of what changed and what they reached. */
+function changesTable(base, baseLabel, runs) {
+  const rows = [base, ...runs].map((r) => [
+    code(r.name),
+    r === base ? baseLabel : specChanges(r.spec, base.spec).join(', '),
+    r.epochs.at(-1).validation ? pct(r.epochs.at(-1).validation.accuracy) : '-',
+    pct(r.test.accuracy),
+    r.test.blockAccuracy.map(pct).join(' / '),
+  ]);
+  return table(['run', 'change', 'validation % (last epoch)', 'test %', 'block heads, test %'], rows);
+}
+
+/** Where a directory of runs is and what every run in it holds: '`bench/results/x/`, each run's config.json and metrics.jsonl'. */
+function runsAt(dir, name) {
+  const runs = readdirSync(join(dir, name))
+    .sort()
+    .filter((run) => statSync(join(dir, name, run)).isDirectory());
+  const files = runs.map((run) => readdirSync(join(dir, name, run)));
+  const common = files[0].filter((f) => files.every((fs) => fs.includes(f))).sort();
+  return `${at(name + '/')}, each run's ${list(common)}`;
+}
+
+const seedsText = (groups) => `seeds ${list([...new Set(groups.flatMap((g) => g.seeds))].sort().map(String))}`;
+
+// ------------------------------------------------------------------ sections
+
+function accuracySection(dir, devices) {
+  const out = ['## Accuracy on Fashion-MNIST'];
+  out.push(
+    'Test accuracy is on the 10,000 test images, validation accuracy on the held-out training images after the last epoch; a mean is over seeds, with the lowest and highest seed in parentheses, and the block heads are the SLL blocks\' local classifiers.',
+  );
+
+  // The MLP, sll-fashion.mjs records, cosine schedule, on lavapipe.
+  const cosine = readRecords(join(dir, 'fashion-lavapipe-cosine'));
+  const constant = readRecords(join(dir, 'fashion-h200'));
+  const cosineGroups = groupsOf(cosine);
+  const constantGroups = groupsOf(constant);
+  const mlp = pairOf(cosineGroups, 'mlp');
+  const mlpConstant = pairOf(constantGroups, 'mlp');
+  const seed0 = (g) => g.runs.find((r) => r.seed === 0);
+  out.push(
+    `### MLP, ${recipeOf(mlp.sll.runs[0]).epochs} epochs, cosine schedule`,
+    `${code('bench/experiments/sll-fashion.mjs')}, one record per model, method and seed (${at('fashion-lavapipe-cosine/')}): ${recipeText(mlp.sll.runs[0])}; ${objectivesText(cosine)}; ${seedsText(cosineGroups)}, on ${adaptersOf(cosine, devices)}. ` +
+      `The schedule was chosen on validation: with it seed 0 reached ${pct(seed0(mlp.sll).epochs.at(-1).validation.accuracy)}% (SLL) and ${pct(seed0(mlp.bp).epochs.at(-1).validation.accuracy)}% (backprop), against ${pct(mlpConstant.sll.validation)}% and ${pct(mlpConstant.bp.validation)}% (means of ${mlpConstant.sll.seeds.length} seeds) with a constant rate (next table).`,
+    accuracyTable(cosineGroups),
+    gapVerdict(mlp, { maxGap: 0.5, floor: 89.0 }),
+  );
+
+  // Both models at a constant rate, sll-fashion.mjs records, on the H200.
+  out.push(
+    '### MLP and CNN, constant rate',
+    `The same script with a constant rate (${at('fashion-h200/')}): ${recipeText(constant[0], { epochs: false })}; ${objectivesText(constant)}; on ${adaptersOf(constant, devices)}.`,
+    accuracyTable(constantGroups, { epochs: true, time: true }),
+  );
+
+  // The CNN, `sll train` run directories, cosine, on lavapipe; then its diagnostics.
+  const cnnRuns = readRuns(join(dir, 'cnn-lavapipe'));
+  const cnnGroups = groupsOf(cnnRuns);
+  const cnn = pairOf(cnnGroups, 'cnn');
+  out.push(
+    `### CNN, ${cnnRuns[0].spec.epochs} epochs, cosine schedule`,
+    `${code('sll train')} (${runsAt(dir, 'cnn-lavapipe')}): ${recipeText(cnnRuns[0])}; ${objectivesText(cnnRuns)}; ${seedsText(cnnGroups)}, on ${adaptersOf(cnnRuns, devices)}.`,
+    accuracyTable(cnnGroups),
+    gapVerdict(cnn, { maxGap: 1.0, floor: 91.5 }),
+  );
+  const diag = readRuns(join(dir, 'cnn-diag-lavapipe'));
+  const cnnBase = cnnRuns.find((r) => r.method === 'sll' && r.seed === 0);
+  const ref = readRuns(join(dir, 'cnn-ref-lavapipe'));
+  const refGroups = groupsOf(ref);
+  const refSll = pairOf(refGroups, 'cnn').sll;
+  out.push(
+    '### CNN diagnostics',
+    `Seed 0 of the SLL recipe above with one switch changed (${runsAt(dir, 'cnn-diag-lavapipe')}), on ${adaptersOf(diag, devices)}:`,
+    changesTable(cnnBase, `none (${code('cnn-lavapipe/' + cnnBase.name)})`, diag),
+    `The same CNN trained the way the reference implementation's run was (${runsAt(dir, 'cnn-ref-lavapipe')}): ${recipeText(ref[0])}; on ${adaptersOf(ref, devices)}. SLL per seed: ${refSll.runs.map((r) => `${pct(r.test.accuracy)}% (seed ${r.seed})`).join(', ')}.`,
+    accuracyTable(refGroups),
+  );
+
+  // The ViT at three learning rates, `sll train`, on lavapipe.
+  const vit = [
+    ['vit-lavapipe', ''],
+    ['vit-lr2e-3-lavapipe', ''],
+    ['vit-tuned-lr-lavapipe', ` Each method at the Adam rate of its best validation accuracy in the ViT ablation below: ${bestRates(dir)}.`],
+  ];
+  let first;
+  for (const [name, what] of vit) {
+    const runs = readRuns(join(dir, name));
+    const groups = groupsOf(runs);
+    const tuned = new Set(groups.map((g) => g.recipe.lr)).size > 1;
+    out.push(
+      `### ViT, ${runs[0].spec.epochs} epochs, ${tuned ? 'each method at its own rate' : `Adam ${rate(runs[0].spec.optimizer.lr)}`}`,
+      `${code('sll train')} (${runsAt(dir, name)}): ${recipeText(runs[0], { lr: !tuned })}; ${objectivesText(runs)}; ${seedsText(groups)}, on ${adaptersOf(runs, devices)}.${what}` +
+        (first ? ` Against Adam 1e-3 (${at(vit[0][0] + '/')}): ${gains(groups, first)}.` : ''),
+      accuracyTable(groups, { lr: tuned }),
+      gapVerdict(pairOf(groups, 'vit'), { maxGap: 1.5, perSeed: true }),
+    );
+    first ??= groups;
+  }
+
+  // CNN and ViT for 10 epochs on the H200, with two ViT probes.
+  const h200 = readRuns(join(dir, 'fashion-h200-10ep'));
+  const main = h200.filter((r) => /^[a-z]+-(sll|backprop)-seed\d+$/.test(r.name));
+  const probes = h200.filter((r) => !main.includes(r));
+  const h200Groups = groupsOf(main);
+  // Runs stopped (SIGINT at a session's deadline) and continued by `sll train --resume` say so in their metrics.
+  const resumed = h200.filter((r) => readMetrics(join(dir, 'fashion-h200-10ep', r.name, 'metrics.jsonl')).some((l) => l.kind === 'status' && l.status.startsWith('resumed')));
+  const resumedKinds = [...new Set(resumed.map((r) => KIND_NAME[kindOf(r)]))];
+  out.push(
+    `### CNN and ViT, ${main[0].spec.epochs} epochs, on a GPU`,
+    `The lavapipe recipes trained longer: ${code('sll train')} through ${code('bench/gpu/run-sll-jobs-on-gpu.sh bench/experiments/gpu-jobs-fashion.txt')} (${runsAt(dir, 'fashion-h200-10ep')}): ${recipeText(main[0])}; ${objectivesText(main)}; ${seedsText(h200Groups)}, on ${adaptersOf(main, devices)}. ` +
+      `The ${h200.length} runs shared the GPU, so their epoch times are not speeds (see "Time per epoch")` +
+      (resumed.length > 0 ? `; ${resumed.length} of them (${list(resumedKinds)} runs) were stopped and finished by ${code('sll train --resume')}.` : '.'),
+    accuracyTable(h200Groups),
+    gapVerdict(pairOf(h200Groups, 'cnn'), { maxGap: 1.0, floor: 91.5 }),
+    gapVerdict(pairOf(h200Groups, 'vit'), { maxGap: 1.5, perSeed: true }),
+  );
+  if (probes.length > 0) {
+    const probeBase = main.find((r) => r.name === 'vit-sll-seed0');
+    out.push(`Probes on the ViT's seed 0, the same ${probeBase.spec.epochs} epochs:`, changesTable(probeBase, 'none', probes));
+  }
+
+  // The backprop baseline against TF.js.
+  const tfjs = readRecords(join(dir, 'fashion-tfjs-lavapipe'));
+  const ours = tfjs.find((r) => r.method === 'backprop');
+  const theirs = tfjs.find((r) => r.method === 'tfjs-backprop');
+  const samples = (r) => {
+    const s = r.epochs.map((e) => e.samplesPerSecond);
+    return `${Math.min(...s).toFixed(0)}-${Math.max(...s).toFixed(0)}`;
+  };
+  const apart = Math.abs(shown(ours.test.accuracy) - shown(theirs.test.accuracy));
+  out.push(
+    '### The backprop baseline against TF.js',
+    `${code('bench/experiments/tfjs-mlp.mjs')} trains the same MLP with TF.js's WebGPU backend (same initialization, optimizer, batch and data order) beside this engine's backprop (${at('fashion-tfjs-lavapipe/')}): ${recipeText(ours)}; seed ${ours.seed}, on ${adapterLabel(ours.adapter.description, devices)}.`,
+    table(
+      ['implementation', 'test %', 'validation % (last epoch)', 'samples/s (per epoch)'],
+      [
+        ['this engine', pct(ours.test.accuracy), pct(ours.epochs.at(-1).validation.accuracy), samples(ours)],
+        [`TF.js ${theirs.tfjs?.version ?? ''}`.trim(), pct(theirs.test.accuracy), pct(theirs.epochs.at(-1).validation.accuracy), samples(theirs)],
+      ],
+    ),
+    `Target "within 0.5 points of TF.js": **${apart <= 0.5 ? 'met' : 'missed'}** (${points(apart)} points apart).`,
+  );
+  return out;
+}
+
+function ablationSection(dir, devices) {
+  const out = ['## Ablations'];
+  for (const [name, title, baseName] of [
+    ['ablation-lavapipe', 'MLP', 'baseline'],
+    ['vit-ablation-lavapipe', 'ViT', 'sll-class'],
+  ]) {
+    const runs = readAblationRuns(join(dir, name));
+    const base = baselineRun(runs, baseName);
+    const spec = base.config.spec;
+    const adapter = adapterLabel(base.config.adapter, devices);
+    out.push(
+      `### ${title}`,
+      `One ${code('sll train')} run per row, each changing one setting of the baseline run ${code(base.name)} (${runsAt(dir, name)}; ${code(`node bench/experiments/sll-ablation-report.mjs bench/results/${name}`)} prints this table): ${recipeText({ spec })}; seed ${spec.seed}, on ${adapter}. The time is the sum of the epochs' times.`,
+      ablationTable(runs, base).join('\n'),
+    );
+  }
+  return out;
+}
+
+function memorySection(dir, devices) {
+  const out = ['## Memory against depth'];
+  for (const file of filesOf(dir, 'memory-', '.json')) {
+    const m = readJson(join(dir, file));
+    const rows = (entries, depth, method) => entries.find((r) => r.depth === depth && r.method === method);
+    const depths = (entries) => [...new Set(entries.map((r) => r.depth))];
+    // Records before the width was written: an MLP layer of width w adds w^2 + w parameters (4 bytes each).
+    const [d0, d1] = depths(m.mlp);
+    const perLayer = (rows(m.mlp, d1, 'sll').parameterBytes - rows(m.mlp, d0, 'sll').parameterBytes) / 4 / (d1 - d0);
+    const width = m.width ?? (Math.sqrt(1 + 4 * perLayer) - 1) / 2;
+    const vitName = m.vit[0].name ? modelFromName(m.vit[0].name).replace(/, depth \d+/, '') : "ViT (sll.vit's defaults)";
+    out.push(
+      `${code('bench/experiments/sll-memory.mjs')} on ${adapterLabel(m.adapter.description, devices)}, batch ${m.batch}, record ${at(file)}: the peak bytes of one training step after a warm-up step, from the buffer pool's counters, in MiB. Activations are everything a step allocates beyond parameters, optimizer state and projections (activations and scratch); GFLOP per step come from the device's counter (2 per multiply-add of every matmul, convolution and attention product, projections included).`,
+      table(
+        [`MLP width ${width}, depth`, 'SLL activations', 'backprop activations', 'parameters', 'Adam state', 'SLL projections', 'GFLOP per step, SLL / backprop'],
+        depths(m.mlp).map((d) => {
+          const s = rows(m.mlp, d, 'sll');
+          const b = rows(m.mlp, d, 'backprop');
+          return [String(d), mib(s.peakActivationBytes, 2), mib(b.peakActivationBytes, 2), mib(s.parameterBytes, 1), mib(s.optimizerBytes, 1), mib(s.projectionBytes, 2), `${(s.flops / 1e9).toFixed(1)} / ${(b.flops / 1e9).toFixed(1)}`];
+        }),
+      ),
+      table(
+        [`${vitName}, depth`, 'SLL activations', 'backprop activations', 'parameters', 'GFLOP per step, SLL / backprop'],
+        depths(m.vit).map((d) => {
+          const s = rows(m.vit, d, 'sll');
+          const b = rows(m.vit, d, 'backprop');
+          return [String(d), mib(s.peakActivationBytes, 1), mib(b.peakActivationBytes, 1), mib(s.parameterBytes, 2), `${(s.flops / 1e9).toFixed(2)} / ${(b.flops / 1e9).toFixed(2)}`];
+        }),
+      ),
+    );
+  }
+  return out;
+}
+
+/** Times as the tables write them: a decimal below 20, whole numbers above. */
+const time = (x) => (x < 20 ? x.toFixed(1) : x.toFixed(0));
+
+function speedSection(dir, devices) {
+  const out = ['## Time per epoch'];
+  for (const file of filesOf(dir, 'speed-', '.json')) {
+    const s = readJson(join(dir, file));
+    out.push(
+      `${code('bench/experiments/sll-speed.mjs')} on ${adapterLabel(s.adapter.description, devices)}, record ${at(file)}: batch ${s.batch}, 28x28x1 inputs, the median of ${s.windows} windows of ${s.steps} steps after warm-up; an epoch is ${s.stepsPerEpoch} steps, evaluation excluded.`,
+      table(
+        ['model', 'SLL ms/step', 'backprop ms/step', 'SLL s/epoch', 'backprop s/epoch', 'SLL / backprop', 'GFLOP/step, SLL / backprop'],
+        s.rows.map((r) => [
+          modelFromName(r.name),
+          time(r.sll.msPerStep),
+          time(r.backprop.msPerStep),
+          time(r.sll.secondsPerEpoch),
+          time(r.backprop.secondsPerEpoch),
+          (r.sll.msPerStep / r.backprop.msPerStep).toFixed(2),
+          `${(r.sll.flopsPerStep / 1e9).toFixed(2)} / ${(r.backprop.flopsPerStep / 1e9).toFixed(2)}`,
+        ]),
+      ),
+    );
+  }
+  for (const file of filesOf(dir, 'profile-', '.json')) {
+    const p = readJson(join(dir, file));
+    const matmulShare = (r) => (100 * r.kernels.filter((k) => k.kernel.startsWith('matmul:')).reduce((a, k) => a + k.ms, 0)) / r.gpuMs;
+    out.push(
+      `${code('bench/experiments/profile-step.mjs')} on ${adapterLabel(p.adapter.description, devices)}, record ${at(file)}: a training step at batch ${p.batch}, timed unprofiled and then per kernel with GPU timestamps (a pass per dispatch), means of ${p.steps} steps.`,
+      table(
+        ['model', 'method', 'ms/step', 'ms/step in kernels', 'dispatches/step', 'matmul kernels, share of kernel time', 'largest kernel (share)'],
+        p.results.map((r) => [
+          modelFromName(r.model),
+          METHOD[r.method],
+          time(r.wallMs),
+          time(r.gpuMs),
+          r.dispatches.toFixed(0),
+          `${matmulShare(r).toFixed(0)}%`,
+          `${code(r.kernels[0].kernel)} (${((100 * r.kernels[0].ms) / r.gpuMs).toFixed(0)}%)`,
+        ]),
+      ),
+    );
+  }
+  return out;
+}
+
+// The kernel targets, per benchmark case, for the CPU adapter (requirements, not measurements).
+const KERNEL_TARGETS = {
+  'matmul 1024 cube': { gflops: 25, ratio: 6 },
+  'matmul 1000 cube (ragged)': { gflops: 15 },
+  'matmul 256x1000 x 1000x10 (head)': { gflops: 10 },
+  'conv2d 64x32x14x14, 3x3 -> 64, pad 1': { ratio: 3 },
+};
+
+/** GFLOPS as the tables write them: thousands separated above 50, one decimal above 1, else two. */
+const gflops = (x) => (x >= 50 ? thousands(x) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
+
+function kernelSection(dir, devices) {
+  const out = ['## Kernel speed'];
+  for (const file of filesOf(dir, 'kernels-', '.json')) {
+    const k = readJson(join(dir, file));
+    const software = k.adapter.architecture === 'software';
+    const rows = k.results.map((r) => {
+      const target = software ? KERNEL_TARGETS[r.name] : undefined;
+      const ours = gflops(r.ours.gflops);
+      const ratio = r.tfjs.gflops ? Number((r.ours.gflops / r.tfjs.gflops).toFixed(1)) : undefined;
+      let verdict = '';
+      if (target) {
+        const met = (target.gflops === undefined || Number(ours) >= target.gflops) && (target.ratio === undefined || ratio >= target.ratio);
+        const wants = [target.gflops !== undefined ? `>= ${target.gflops}` : '', target.ratio !== undefined ? `>= ${target.ratio}x TF.js` : ''].filter(Boolean).join(' and ');
+        verdict = `${wants}: ${met ? 'met' : '**missed**'}`;
+      }
+      const js = r.js.skipped ? (/^no JS loop/.test(r.js.skipped) ? '-' : 'skipped') : gflops(r.js.gflops);
+      const kernel = r.op === 'conv2d' ? ['implicit GEMM', r.ours.variant].filter(Boolean).join(', ') : r.ours.variant;
+      return [r.name, target?.ratio ? `${ours} (${ratio.toFixed(1)}x)` : ours, gflops(r.tfjs.gflops), js, ...(software ? [verdict] : []), kernel];
+    });
+    out.push(
+      `${code('bench/kernels/kernels.mjs')} (${code('npm run bench')}) on ${adapterLabel(k.adapter.description, devices)}, record ${at(file)}: GFLOPS, the median of ${k.settings.runs} timed runs after warm-up, for our kernels beside TF.js ${k.tfjs.version}'s ${k.tfjs.backend} backend on the same adapter in the same process, and a plain JS loop where one call takes under ${thousands(k.settings.jsLimitMs)} ms.` +
+        (software ? " The targets are the project's, for this CPU adapter." : ''),
+      table(['case', 'ours', 'TF.js', 'JS loop', ...(software ? ['target'] : []), 'our kernel'], rows),
+    );
+  }
+  for (const file of filesOf(dir, 'tests-', '.txt')) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    const tests = /Tests\s+(\d+) passed(?: \| (\d+) skipped)?/.exec(text);
+    const adapter = /^adapter: (.*)$/m.exec(text);
+    if (!tests) continue;
+    out.push(`The test suite on ${adapter ? adapterLabel(adapter[1], devices) : file}, log ${at(file)}: ${tests[1]} tests passed${tests[2] ? `, ${tests[2]} skipped` : ''}.`);
+  }
+  for (const file of filesOf(dir, 'matmul-check-', '.json')) {
+    const c = readJson(join(dir, file));
+    const checked = Object.entries(c.correctness).map(([variant, r]) =>
+      r.skipped ? `${code(variant)} skipped (${r.skipped})` : `${code(variant)} ${r.worstErrorOverTolerance < 1 ? 'within' : '**outside**'} tolerance on ${r.cases} cases (worst error ${r.worstErrorOverTolerance.toFixed(2)} of it)`,
+    );
+    const variants = [...new Set(c.timings.flatMap((t) => Object.keys(t).filter((key) => !['m', 'n', 'k', 'chosen'].includes(key))))];
+    out.push(
+      `${code('bench/kernels/matmul-check.mjs')} on ${adapterLabel(c.adapter.description, devices)}, record ${at(file)}: every matmul variant against the reference: ${list(checked)}. Then the variants timed side by side, in GFLOPS:`,
+      table(
+        ['m x n x k', 'chosen', ...variants],
+        c.timings.map((t) => [`${t.m} x ${t.n} x ${t.k}`, t.chosen, ...variants.map((v) => (t[v] === undefined ? '-' : gflops(t[v])))]),
+      ),
+    );
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ the document
+
+/** The whole document, as markdown, from the records under `dir`. */
+export function resultsMarkdown(dir = RESULTS_DIR) {
+  const devices = deviceNames(dir);
+  const blocks = [
+    '# Results',
+    '<!-- Generated by bench/results-doc.mjs from the records in bench/results/: do not edit by hand. Change the records or the generator and run `npm run results` (node bench/results-doc.mjs); test/results-doc.test.ts fails while this file and the records disagree. -->',
+    'Every table and number below is computed from the records in `bench/results/`, which name the adapter they ran on; each section says which records. Verdicts against the targets are computed from the same numbers.',
+    ...accuracySection(dir, devices),
+    ...ablationSection(dir, devices),
+    ...memorySection(dir, devices),
+    ...speedSection(dir, devices),
+    ...kernelSection(dir, devices),
+  ];
+  return `${blocks.join('\n\n')}\n`;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  writeFileSync(DOC_PATH, resultsMarkdown());
+  console.log('wrote docs/results.md');
+}
