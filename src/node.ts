@@ -8,7 +8,7 @@ import { openDevice as openOnProviders, type GpuProvider, type OpenDeviceOptions
 
 export * from './index.js';
 /** A training run with its directory (config, metrics, checkpoints, report, lock): what `sll train` calls. */
-export { runTraining, type RunEvents, type RunOptions, type RunResult } from './run/train.js';
+export { runTraining, type RunEvents, type RunOptions, type RunResult } from './run/runTraining.js';
 
 /** The exact commands that give a Debian 12 machine a WebGPU adapter without a GPU. */
 export const CPU_DRIVER_HINT = [

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DisposedError, ShapeError, openNodeDevice, ops, type Device, type Tensor } from '../src/node.js';
-import type { MemoryStats } from '../src/gpu/pool.js';
+import type { MemoryStats } from '../src/gpu/bufferPool.js';
 import { mlp, type Model } from '../src/sll/model.js';
 import { Predictor } from '../src/sll/predict.js';
 import { testDevice } from './helpers/device.js';

@@ -6,7 +6,7 @@ import { cnnStage, Conv2d } from '../src/nn/conv.js';
 import { stageSeed } from '../src/random/seeds.js';
 import { Flatten } from '../src/nn/flatten.js';
 import type { Layer } from '../src/nn/layer.js';
-import { AvgPool2d, GlobalAvgPool, MaxPool2d } from '../src/nn/pool.js';
+import { AvgPool2d, GlobalAvgPool, MaxPool2d } from '../src/nn/pool2d.js';
 import { Sequential } from '../src/nn/sequential.js';
 import * as reference from '../src/reference/index.js';
 import { checkLayer } from './helpers/gradcheck.js';

@@ -16,7 +16,7 @@ import { fit } from '../src/sll/fit.js';
 import { Predictor } from '../src/sll/predict.js';
 import { buildModel, defaultModelSpec, defaultObjective, type ModelSpec } from '../src/sll/spec.js';
 import { Trainer, type Method } from '../src/sll/trainer.js';
-import { scheduleOf } from '../src/run/train.js';
+import { scheduleOf } from '../src/run/runTraining.js';
 import { describeAdapter } from '../src/gpu/open.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';

@@ -9,8 +9,8 @@ import {
   maxPool2d,
   maxPool2dBackward,
   pool2dOutputShape,
-} from '../src/ops/pool.js';
-import * as ref from '../src/reference/pool.js';
+} from '../src/ops/pool2d.js';
+import * as ref from '../src/reference/pool2d.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
 

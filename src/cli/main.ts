@@ -8,11 +8,11 @@ import { realpathSync } from 'node:fs';
 import { openNodeDevice } from '../node.js';
 import { nearest } from '../sll/schema.js';
 import { UsageError } from './args.js';
-import { dataCommand } from './data.js';
-import { evalCommand } from './eval.js';
-import { infoCommand } from './info.js';
+import { dataCommand } from './dataCommand.js';
+import { evalCommand } from './evalCommand.js';
+import { infoCommand } from './infoCommand.js';
 import { stdoutOutput, type Output } from './progress.js';
-import { trainCommand } from './train.js';
+import { trainCommand } from './trainCommand.js';
 
 export const MAIN_HELP = `sll: Stochastic Layer-wise Learning on a from-scratch WebGPU engine
 

@@ -9,7 +9,7 @@
 import { assertDType, bytesPerElement, describeValue, f16BitsToF32, f32ToF16Bits, type DType, type HostData } from './dtype.js';
 import { DeviceLostError, GpuValidationError, KernelError, LimitError, OutOfMemoryError, ShapeError } from './errors.js';
 import { Kernel, bindGroupLayoutEntries, foldWorkgroups, kernelKey, type KernelSpec } from './kernel.js';
-import { BufferPool, assertMemoryCategory, type MemoryCategory, type MemoryStats } from './pool.js';
+import { BufferPool, assertMemoryCategory, type MemoryCategory, type MemoryStats } from './bufferPool.js';
 import { assertValidShape, formatShape, sizeOf, type Shape } from './shape.js';
 import { loadShader } from './shaderLibrary.js';
 import { Storage, Tensor } from './tensor.js';

@@ -3,7 +3,7 @@
  * because reading a view back to the host needs one, and because every kernel binds whole
  * buffers from element 0, so an op handed a view copies it first (withDense).
  */
-import type { MemoryCategory } from './pool.js';
+import type { MemoryCategory } from './bufferPool.js';
 import { ShapeError } from './errors.js';
 import { formatShape } from './shape.js';
 import type { Tensor } from './tensor.js';

@@ -8,7 +8,7 @@
  */
 import { bytesPerElement, describeValue, type DType } from './dtype.js';
 import { DisposedError, ShapeError } from './errors.js';
-import { assertMemoryCategory, type MemoryCategory, type PooledBuffer } from './pool.js';
+import { assertMemoryCategory, type MemoryCategory, type PooledBuffer } from './bufferPool.js';
 import { assertValidShape, contiguousStrides, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
 import type { Device } from './device.js';
 

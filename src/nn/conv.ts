@@ -24,7 +24,7 @@ import type { Seed } from '../ops/random.js';
 import { stageSeed } from '../random/seeds.js';
 import { initStream, uniformFanIn } from './init.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
-import { MaxPool2d } from './pool.js';
+import { MaxPool2d } from './pool2d.js';
 import { Sequential } from './sequential.js';
 
 export interface Conv2dLayerOptions {

@@ -5,7 +5,7 @@ export * from './linear.js';
 export * from './activation.js';
 export * from './sequential.js';
 export * from './conv.js';
-export * from './pool.js';
+export * from './pool2d.js';
 export * from './flatten.js';
 export * from './norm.js';
 export * from './dropout.js';

@@ -9,7 +9,7 @@
  */
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy, copyInto } from '../ops/copy.js';
 import { scale } from '../ops/elementwise.js';

@@ -10,7 +10,7 @@
 import type { Device } from '../gpu/device.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
 import { foldWorkgroups } from '../gpu/kernel.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { sumPartials } from './reduce.js';

@@ -5,7 +5,7 @@
  */
 import type { DType } from '../gpu/dtype.js';
 import { ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { normalizeAxis, type Shape } from '../gpu/shape.js';
 import { copy, copyInto, withDense } from '../gpu/strided.js';
 import type { Tensor } from '../gpu/tensor.js';

@@ -3,7 +3,7 @@
  * and the activations' derivative rules. Shapes are checked before anything is encoded.
  */
 import { ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { collapseAxes } from './copy.js';

@@ -11,6 +11,6 @@ export * from './attention.js';
 export * from './attentionMatmul.js';
 export * from './conv.js';
 export { spatialPair, windowPositions, type SpatialPair, type WindowGeometry } from './geometry.js';
-export * from './pool.js';
+export * from './pool2d.js';
 export * from './matmul.js';
 export * from './choices.js';

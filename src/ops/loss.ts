@@ -8,7 +8,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';

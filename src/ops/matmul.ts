@@ -17,7 +17,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { broadcastShapes, contiguousStrides, formatShape, sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';

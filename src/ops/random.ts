@@ -14,7 +14,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { bernoulliThreshold, checkOffset, seedWords, WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../random/philox.js';

@@ -9,7 +9,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
-import type { MemoryCategory } from '../gpu/pool.js';
+import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';

@@ -9,5 +9,5 @@ export * from './random.js';
 export * from './optim.js';
 export * from './attention.js';
 export * from './conv.js';
-export * from './pool.js';
+export * from './pool2d.js';
 export * from './matmul.js';

@@ -10,7 +10,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { contiguous } from '../ops/copy.js';
-import { globalAvgPool, globalAvgPoolBackward } from '../ops/pool.js';
+import { globalAvgPool, globalAvgPoolBackward } from '../ops/pool2d.js';
 import { mean } from '../ops/reduce.js';
 import { classTokenBackward, meanTokensBackward } from '../nn/tokens.js';
 import type { FeatureMapKind } from './config.js';

@@ -13,7 +13,7 @@ import { loadModel, readCheckpoint } from '../sll/checkpoint.js';
 import { confusionMatrix, Predictor } from '../sll/predict.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import type { Output } from './progress.js';
-import { classNamesOf } from './train.js';
+import { classNamesOf } from './trainCommand.js';
 
 export const EVAL_COMMAND: CommandSpec = {
   name: 'eval',

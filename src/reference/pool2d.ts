@@ -1,5 +1,5 @@
 /**
- * CPU references for src/ops/pool.ts (float64, direct loops). Activations are NCHW.
+ * CPU references for src/ops/pool2d.ts (float64, direct loops). Activations are NCHW.
  * Max pooling ignores padded positions (PyTorch pads with -inf); average pooling counts them
  * (count_include_pad = true, PyTorch's default), so every window divides by kH * kW.
  */

@@ -11,7 +11,7 @@ import { FASHION_MNIST_CLASS_NAMES, type Dataset } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { RunDirectory, RunLockedError } from '../run/directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
-import { runTraining } from '../run/train.js';
+import { runTraining } from '../run/runTraining.js';
 import { defaultTextOf, nearest, nodeAt, SpecError, type Node } from '../sll/schema.js';
 import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';

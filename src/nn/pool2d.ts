@@ -16,7 +16,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from '../ops/geometry.js';
-import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool.js';
+import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool2d.js';
 import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 
 export interface Pool2dLayerOptions {
