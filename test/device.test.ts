@@ -146,6 +146,40 @@ describe('device', () => {
     for (const t of [x, y]) t.dispose();
   });
 
+  it('scope() frees what its function made and did not return; the result and kept tensors live on', () => {
+    const live = () => device.memory().live;
+    const before = live();
+    const outside = device.tensor([1, 2, 3]);
+    let kept: ReturnType<typeof device.tensor> | undefined;
+    const result = device.scope(() => {
+      const a = device.tensor([1, 2, 3]);
+      const b = ops.add(a, outside);
+      kept = device.keep(ops.mul(a, outside));
+      const inner = device.scope(() => ({ pair: [ops.add(b, b), device.tensor([9])] }));
+      device.tensor([7, 7]); // made and dropped
+      return { sum: b, inner };
+    });
+    expect(outside.disposed).toBe(false);
+    expect(result.sum.disposed).toBe(false);
+    expect(result.inner.pair.every((t) => !t.disposed)).toBe(true);
+    expect(kept!.disposed).toBe(false);
+    for (const t of [outside, result.sum, ...result.inner.pair, kept!]) t.dispose();
+    expect(live()).toEqual(before);
+  });
+
+  it('scope() frees everything its function made when it throws, and refuses an async function', async () => {
+    const before = device.memory().live;
+    expect(() =>
+      device.scope(() => {
+        device.tensor([1, 2, 3]);
+        throw new Error('inside');
+      }),
+    ).toThrow('inside');
+    expect(() => device.scope(async () => device.tensor([1]))).toThrow(/fn returned a Promise/);
+    await Promise.resolve();
+    expect(device.memory().live).toEqual(before);
+  });
+
   it('rejects mismatched data length before any upload', () => {
     expect(() => device.tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
   });

@@ -68,6 +68,8 @@ export class Device {
   private readonly uniformAlign: number;
   private readonly errors: Error[] = [];
   private readonly pendingChecks: Promise<void>[] = [];
+  /** The open scopes (device.scope), innermost last: the tensors created in each. */
+  private readonly scopes: Array<Set<Tensor>> = [];
   /** One promise per submitted command buffer, removed when the GPU has finished it. */
   private readonly inFlight: Promise<void>[] = [];
   /**
@@ -481,6 +483,47 @@ export class Device {
     return this.encoder;
   }
 
+  /**
+   * Runs `fn` and disposes every tensor it created on this device that is still alive and not
+   * part of its result (a tensor, or arrays and plain objects holding tensors, two levels
+   * deep). What it returns belongs to the enclosing scope, if any; what must outlive every scope
+   * (a layer's saved tensors, optimizer state) is taken out with `keep`. If `fn` throws, all it
+   * created is disposed. `fn` must be synchronous: tensors created after an await would land in
+   * whatever scope is open then.
+   */
+  scope<T>(fn: () => T): T {
+    const created = new Set<Tensor>();
+    this.scopes.push(created);
+    let result: T;
+    try {
+      result = fn();
+      if (result instanceof Promise) throw new TypeError('device.scope: fn returned a Promise; scopes are for synchronous code (await outside them)');
+    } catch (error) {
+      this.scopes.pop();
+      for (const t of created) t.dispose();
+      throw error;
+    }
+    this.scopes.pop();
+    const returned = tensorsIn(result);
+    const outer = this.scopes.at(-1);
+    for (const t of created) {
+      if (!returned.has(t)) t.dispose();
+      else outer?.add(t);
+    }
+    return result;
+  }
+
+  /** Takes `t` out of every open scope: it outlives them (saved for a backward rule, optimizer state). */
+  keep<T extends Tensor>(t: T): T {
+    for (const scope of this.scopes) scope.delete(t);
+    return t;
+  }
+
+  /** Called by every new Tensor: it belongs to the innermost open scope. */
+  trackTensor(t: Tensor): void {
+    this.scopes.at(-1)?.add(t);
+  }
+
   /** Submits everything encoded so far. Cheap; does not wait. */
   submit(): void {
     if (this.destroyed) return;
@@ -668,4 +711,14 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(undefined);
   });
+}
+
+/** The tensors in a scope's result: the result itself, or inside arrays and plain objects (two levels). */
+function tensorsIn(value: unknown, depth = 0, found = new Set<Tensor>()): Set<Tensor> {
+  if (value instanceof Tensor) found.add(value);
+  else if (depth < 3 && Array.isArray(value)) for (const v of value) tensorsIn(v, depth + 1, found);
+  else if (depth < 3 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) tensorsIn(v, depth + 1, found);
+  }
+  return found;
 }

@@ -3,8 +3,8 @@
  *
  * Views (reshape, transpose, permute, slice, expand) share storage and cost nothing; ops that need a
  * dense operand copy a view with `contiguous()` (src/ops/copy.ts). Storage is reference counted:
- * the buffer returns to the pool when the last tensor viewing it is disposed. `using` works
- * through `Symbol.dispose`.
+ * the buffer returns to the pool when the last tensor viewing it is disposed. Temporaries are
+ * scoped with `device.scope(fn)`, which disposes what fn created and did not return.
  */
 import { bytesPerElement, describeValue, type DType } from './dtype.js';
 import { DisposedError, ShapeError } from './errors.js';
@@ -60,6 +60,7 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
+    storage.device.trackTensor(this);
   }
 
   get device(): Device {
@@ -117,6 +118,14 @@ export class Tensor {
     this.assertAlive(op);
     this.storage.retain();
     return new Tensor(this.storage, shape, this.dtype, strides, offset);
+  }
+
+  /**
+   * A second handle on the same elements: the storage lives until both are disposed. What a
+   * layer keeps for its backward rule is such a handle, so the caller may dispose its own.
+   */
+  handle(): Tensor {
+    return this.view('handle', this.shape, this.strides, this.offset);
   }
 
   /** A view with a new shape (one dimension may be -1). Needs a contiguous tensor. */

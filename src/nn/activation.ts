@@ -6,11 +6,13 @@
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { gelu, geluBackward, relu, reluBackward } from '../ops/elementwise.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 
 abstract class Activation implements Layer {
   abstract readonly name: string;
-  protected readonly kept: Tensor[] = [];
+  /** x or y, whichever the derivative reads. */
+  private readonly saved = new SavedTensors<[Tensor]>(() => this.name);
 
   parameters(): readonly Parameter[] {
     return [];
@@ -26,25 +28,24 @@ abstract class Activation implements Layer {
   protected abstract readonly keepsInput: boolean;
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
-    releaseAll(this.kept);
+    this.saved.release();
     const y = this.apply(x);
-    if (options.training ?? true) this.kept.push(retain(this.keepsInput ? x : y));
+    if (options.training ?? true) this.saved.save((this.keepsInput ? x : y).handle());
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [saved] = this.kept;
-    if (!saved) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [saved] = this.saved.get();
     try {
       // A parameter-free layer has nothing to learn: without an input gradient there is no work.
       return options.inputGradient ? { params: [], input: this.derivative(dy, saved) } : { params: [] };
     } finally {
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {

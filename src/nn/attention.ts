@@ -31,16 +31,14 @@ import { attention, attentionBackward, chooseAttentionKernel, MAX_ATTENTION_HEAD
 import { attentionByMatmul, attentionByMatmulBackward } from '../ops/attentionMatmul.js';
 import { copy, copyInto } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 import { childSeed } from '../random/seeds.js';
 import { Linear } from './linear.js';
 
 /** The view of dense `t` reshaped to `shape`, then permuted (the intermediate view let go). */
 function permuteAs(t: Tensor, shape: Shape, axes: readonly number[]): Tensor {
-  const reshaped = t.reshape(shape);
-  const permuted = reshaped.permute(axes);
-  reshaped.dispose();
-  return permuted;
+  return t.device.scope(() => t.reshape(shape).permute(axes));
 }
 
 export interface MultiHeadSelfAttentionOptions {
@@ -62,7 +60,7 @@ export class MultiHeadSelfAttention implements Layer {
    * [q, k, v, logSumExp, merged] after a training-mode forward ('fused'), or
    * [q, k, v, probabilities, merged] ('matmul').
    */
-  private readonly kept: Tensor[] = [];
+  private readonly saved = new SavedTensors<[Tensor, Tensor, Tensor, Tensor, Tensor]>(() => this.name);
 
   constructor(
     readonly device: Device,
@@ -104,41 +102,27 @@ export class MultiHeadSelfAttention implements Layer {
     const [n, t] = x.shape as [number, number, number];
     const { heads, headDim: d, dim } = this;
 
-    const qkvOut = this.qkv.forward(x, options);
-    // [N, T, 3, H, D] -> [3, N, H, T, D]: slice s of axis 0 is q, k or v as the kernel wants it.
-    const split = permuteAs(qkvOut, [n, t, 3, heads, d], [2, 0, 3, 1, 4]);
-    qkvOut.dispose();
-    const [q, k, v] = [0, 1, 2].map((s) => {
-      const part = split.slice(0, s, s + 1);
-      const dense = copy(part);
-      part.dispose();
-      const view = dense.reshape([n, heads, t, d]);
-      dense.dispose();
-      return view;
+    // Each stage in its own scope, so that what it no longer needs is freed before the next.
+    const [q, k, v] = this.device.scope(() => {
+      // [N, T, 3, H, D] -> [3, N, H, T, D]: slice s of axis 0 is q, k or v as the kernel wants it.
+      const split = permuteAs(this.qkv.forward(x, options), [n, t, 3, heads, d], [2, 0, 3, 1, 4]);
+      return [0, 1, 2].map((s) => copy(split.slice(0, s, s + 1)).reshape([n, heads, t, d]));
     }) as [Tensor, Tensor, Tensor];
-    split.dispose();
-
-    const { out, saved } = this.attend(q, k, v);
-    // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
-    const heads4 = out.permute([0, 2, 1, 3]);
-    out.dispose();
-    const mergedDense = copy(heads4);
-    heads4.dispose();
-    const merged = mergedDense.reshape([n, t, dim]);
-    mergedDense.dispose();
-
+    const { saved, merged } = this.device.scope(() => {
+      const { out, saved } = this.attend(q, k, v);
+      // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
+      return { saved, merged: copy(out.permute([0, 2, 1, 3])).reshape([n, t, dim]) };
+    });
     try {
       return this.proj.forward(merged, options);
     } finally {
-      if (training) this.kept.push(q, k, v, saved, retain(merged));
-      else for (const u of [q, k, v, saved]) u.dispose();
-      merged.dispose();
+      if (training) this.saved.save(q, k, v, saved, merged);
+      else for (const u of [q, k, v, saved, merged]) u.dispose();
     }
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [q, k, v, saved, merged] = this.kept;
-    if (!q || !k || !v || !saved || !merged) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [q, k, v, saved, merged] = this.saved.get();
     if (!shapesEqual(dy.shape, merged.shape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(merged.shape)}`);
     }
@@ -148,38 +132,25 @@ export class MultiHeadSelfAttention implements Layer {
 
     try {
       const projGrads = this.proj.backward(dy, { inputGradient: true });
-      const dMerged = projGrads.input!;
-      const dOut = toHeads(dMerged);
-      dMerged.dispose();
-      // O, as attentionBackward wants it, is the merged activation seen per head (a view; the
-      // op makes the dense copy it needs, as scratch).
-      const out = toHeads(merged);
-      let grads: AttentionGradients;
-      try {
-        grads = this.kernel === 'matmul' ? attentionByMatmulBackward(dOut, q, k, v, saved) : attentionBackward(dOut, q, k, v, out, saved);
-      } finally {
-        dOut.dispose();
-        out.dispose();
-      }
-
-      // The transpose of the split: dq, dk, dv into their places of [N, T, 3, H, D].
-      const dqkv = this.device.empty([n, t, 3, heads, d]);
-      const places = dqkv.permute([2, 0, 3, 1, 4]);
-      [grads.dq, grads.dk, grads.dv].forEach((g, s) => {
-        const place = places.slice(0, s, s + 1);
-        const source = g.reshape([1, n, heads, t, d]);
-        copyInto(place, source);
-        for (const u of [place, source, g]) u.dispose();
+      const dqkv = this.device.scope(() => {
+        const grads: AttentionGradients = this.device.scope(() => {
+          const dOut = toHeads(projGrads.input!);
+          // O, as attentionBackward wants it, is the merged activation seen per head (a view;
+          // the op makes the dense copy it needs, as scratch).
+          return this.kernel === 'matmul' ? attentionByMatmulBackward(dOut, q, k, v, saved) : attentionBackward(dOut, q, k, v, toHeads(merged), saved);
+        });
+        projGrads.input!.dispose();
+        // The transpose of the split: dq, dk, dv into their places of [N, T, 3, H, D].
+        const dqkv = this.device.empty([n, t, 3, heads, d]);
+        const places = dqkv.permute([2, 0, 3, 1, 4]);
+        [grads.dq, grads.dk, grads.dv].forEach((g, s) => copyInto(places.slice(0, s, s + 1), g.reshape([1, n, heads, t, d])));
+        return dqkv.reshape([n, t, 3 * this.dim]);
       });
-      places.dispose();
-      const dqkvRows = dqkv.reshape([n, t, 3 * this.dim]);
+      const qkvGrads = this.qkv.backward(dqkv, { inputGradient: options.inputGradient });
       dqkv.dispose();
-
-      const qkvGrads = this.qkv.backward(dqkvRows, { inputGradient: options.inputGradient });
-      dqkvRows.dispose();
       return { params: [...qkvGrads.params, ...projGrads.params], input: qkvGrads.input };
     } finally {
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
@@ -194,7 +165,7 @@ export class MultiHeadSelfAttention implements Layer {
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
     this.qkv.release();
     this.proj.release();
   }

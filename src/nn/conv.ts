@@ -23,7 +23,8 @@ import { reluBackward } from '../ops/elementwise.js';
 import type { Seed } from '../ops/random.js';
 import { stageSeed } from '../random/seeds.js';
 import { initStream, uniformFanIn } from './init.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 import { MaxPool2d } from './pool2d.js';
 import { Sequential } from './sequential.js';
 
@@ -47,7 +48,8 @@ export class Conv2d implements Layer {
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
-  private readonly kept: Tensor[] = [];
+  /** x, and y when the ReLU is fused (its derivative reads y > 0). */
+  private readonly saved = new SavedTensors<[Tensor] | [Tensor, Tensor]>(() => this.name);
 
   constructor(
     readonly device: Device,
@@ -103,37 +105,35 @@ export class Conv2d implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.outputShape(x.shape);
-    releaseAll(this.kept);
+    this.saved.release();
     const y = conv2d(x, this.weight, { ...this.geometry(), bias: this.bias, activation: this.activation });
     if (options.training ?? true) {
-      this.kept.push(retain(x));
-      if (this.activation === 'relu') this.kept.push(retain(y));
+      if (this.activation === 'relu') this.saved.save(x.handle(), y.handle());
+      else this.saved.save(x.handle());
     }
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, y] = this.kept;
-    if (!x) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [x, y] = this.saved.get();
     const expected = this.outputShape(x.shape);
     if (!shapesEqual(dy.shape, expected)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(expected)}`);
     }
-    const dz = y ? reluBackward(dy, y, 'scratch') : dy;
     try {
-      const params = [conv2dBackwardWeight(dz, x, this.weight.shape, this.geometry())];
-      if (this.bias) params.push(conv2dBackwardBias(dz));
-      const result: Gradients = { params };
-      if (options.inputGradient) result.input = conv2dBackwardInput(dz, this.weight, x.shape, this.geometry());
-      return result;
+      return this.device.scope(() => {
+        const dz = y ? reluBackward(dy, y, 'scratch') : dy;
+        const params = [conv2dBackwardWeight(dz, x, this.weight.shape, this.geometry())];
+        if (this.bias) params.push(conv2dBackwardBias(dz));
+        return options.inputGradient ? { params, input: conv2dBackwardInput(dz, this.weight, x.shape, this.geometry()) } : { params };
+      });
     } finally {
-      if (dz !== dy) dz.dispose();
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {

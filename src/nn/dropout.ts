@@ -17,7 +17,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { affine, mul } from '../ops/elementwise.js';
 import { bernoulli, RandomStream, type Seed } from '../ops/random.js';
-import { retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
 
 export interface DropoutOptions {
   /** Key of the mask stream. */
@@ -72,7 +72,7 @@ export class Dropout implements Layer {
     if (!training || this.p === 0) {
       if (training) this.kept = null;
       // The identity: a view, so the caller owns a handle without a copy.
-      return retain(x);
+      return x.handle();
     }
     const offset = this.stream.offset;
     const scaledMask = this.scaledMask(x.shape, offset);
@@ -95,7 +95,7 @@ export class Dropout implements Layer {
     this.kept = undefined;
     // No parameters: without an input gradient there is nothing to compute.
     if (!options.inputGradient) return { params: [] };
-    if (record === null) return { params: [], input: retain(dy) };
+    if (record === null) return { params: [], input: dy.handle() };
     const scaledMask = this.scaledMask(record.shape, record.offset);
     try {
       return { params: [], input: mul(dy, scaledMask) };

@@ -4,9 +4,10 @@
  * time; backprop chains the same rules block after block.
  *
  * Ownership: `forward` returns a new tensor the caller owns; the caller keeps owning `x`. In
- * training mode a layer keeps exactly what its backward needs (as views that hold the storage
- * alive, so the caller may dispose its own handles) and lets go of it in `backward` or
- * `release`. `backward` returns gradients the caller owns and must dispose.
+ * training mode a layer keeps exactly what its backward needs in a SavedTensors (saved.ts: the
+ * input as a second handle, `x.handle()`, so the caller may dispose its own) and lets go of it in
+ * `backward` or `release`. `backward` returns gradients the caller owns and must dispose. Inside
+ * a rule, temporaries are scoped with `device.scope`, which frees what the rule did not return.
  */
 import type { Tensor } from '../gpu/tensor.js';
 import type { Shape } from '../gpu/shape.js';
@@ -47,16 +48,6 @@ export interface Layer {
   release(): void;
   /** Releases the parameters too. */
   dispose(): void;
-}
-
-/** A view of `t` that keeps its storage alive after the caller disposes its own handle. */
-export function retain(t: Tensor): Tensor {
-  return t.permute([...t.shape.keys()]);
-}
-
-/** Disposes the tensors of a list and empties it. */
-export function releaseAll(kept: Tensor[]): void {
-  for (const t of kept.splice(0)) t.dispose();
 }
 
 /** Bytes of the parameters of some layers. */

@@ -18,7 +18,8 @@ import { matmul } from '../ops/matmul.js';
 import { sum } from '../ops/reduce.js';
 import type { Seed } from '../ops/random.js';
 import { initStream, uniformFanIn } from './init.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 
 export interface LinearOptions {
   bias?: boolean;
@@ -33,7 +34,8 @@ export class Linear implements Layer {
   readonly weight: Tensor;
   readonly bias: Tensor | undefined;
   readonly activation: 'none' | 'relu';
-  private readonly kept: Tensor[] = [];
+  /** x as rows, and y when the ReLU is fused (its derivative reads y > 0). */
+  private readonly saved = new SavedTensors<[Tensor] | [Tensor, Tensor]>(() => this.name);
   private inputShape: number[] = [];
 
   constructor(
@@ -67,51 +69,40 @@ export class Linear implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     const outShape = this.outputShape(x.shape);
-    releaseAll(this.kept);
-    const x2 = asRows(x, this.inFeatures);
-    try {
+    this.saved.release();
+    return this.device.scope(() => {
+      const x2 = asRows(x, this.inFeatures);
       const y = matmul(x2, this.weight, { transposeB: true, bias: this.bias, activation: this.activation });
       if (options.training ?? true) {
         this.inputShape = [...x.shape];
-        this.kept.push(retain(x2));
-        if (this.activation === 'relu') this.kept.push(retain(y));
+        if (this.activation === 'relu') this.saved.save(x2, y);
+        else this.saved.save(x2);
       }
-      const shaped = y.reshape(outShape);
-      y.dispose();
-      return shaped;
-    } finally {
-      x2.dispose();
-    }
+      return y.reshape(outShape);
+    });
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, y] = this.kept;
-    if (!x) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [x, y] = this.saved.get();
     const rows = x.shape[0]!;
     if (dy.size !== rows * this.outFeatures) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output [${rows}, ${this.outFeatures}]`);
     }
-    const dy2 = asRows(dy, this.outFeatures);
-    const dz = y ? reluBackward(dy2, y, 'scratch') : dy2;
     try {
-      const params = [matmul(dz, x, { transposeA: true })];
-      if (this.bias) params.push(sum(dz, [0]));
-      const result: Gradients = { params };
-      if (options.inputGradient) {
-        const dx = matmul(dz, this.weight);
-        result.input = dx.reshape(this.inputShape);
-        dx.dispose();
-      }
-      return result;
+      return this.device.scope(() => {
+        const dy2 = asRows(dy, this.outFeatures);
+        const dz = y ? reluBackward(dy2, y, 'scratch') : dy2;
+        const params = [matmul(dz, x, { transposeA: true })];
+        if (this.bias) params.push(sum(dz, [0]));
+        return options.inputGradient ? { params, input: matmul(dz, this.weight).reshape(this.inputShape) } : { params };
+      });
     } finally {
-      if (dz !== dy2) dz.dispose();
-      dy2.dispose();
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {
@@ -121,10 +112,7 @@ export class Linear implements Layer {
   }
 }
 
-/** x [..., features] as a dense [rows, features] tensor (a view when x is dense). Dispose it. */
+/** x [..., features] as a dense [rows, features] tensor (a view when x is dense), in the caller's scope. */
 function asRows(x: Tensor, features: number): Tensor {
-  const dense = contiguous(x, 'scratch');
-  const rows = dense.reshape([sizeOf(x.shape.slice(0, -1)), features]);
-  dense.dispose();
-  return rows;
+  return contiguous(x, 'scratch').reshape([sizeOf(x.shape.slice(0, -1)), features]);
 }

@@ -18,7 +18,8 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { layerNorm, layerNormBackward } from '../ops/layernorm.js';
 import { constantParameter } from './init.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 
 export interface LayerNormLayerOptions {
   /** Added to the variance before the square root. Default 1e-5 (PyTorch). */
@@ -30,8 +31,8 @@ export class LayerNorm implements Layer {
   readonly gamma: Tensor;
   readonly beta: Tensor;
   readonly eps: number;
-  /** [x, mean, rstd] after a training-mode forward. */
-  private readonly kept: Tensor[] = [];
+  /** x and each row's mean and rstd. */
+  private readonly saved = new SavedTensors<[Tensor, Tensor, Tensor]>(() => this.name);
 
   constructor(
     readonly device: Device,
@@ -62,37 +63,33 @@ export class LayerNorm implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.outputShape(x.shape);
-    releaseAll(this.kept);
-    const { y, mean, rstd } = layerNorm(x, this.gamma, this.beta, { eps: this.eps });
-    if (options.training ?? true) {
-      this.kept.push(retain(x), mean, rstd);
-    } else {
-      mean.dispose();
-      rstd.dispose();
-    }
-    return y;
+    this.saved.release();
+    return this.device.scope(() => {
+      const { y, mean, rstd } = layerNorm(x, this.gamma, this.beta, { eps: this.eps });
+      if (options.training ?? true) this.saved.save(x.handle(), mean, rstd);
+      return y;
+    });
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, mean, rstd] = this.kept;
-    if (!x || !mean || !rstd) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [x, mean, rstd] = this.saved.get();
     if (!shapesEqual(dy.shape, x.shape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(x.shape)}`);
     }
     try {
-      // The op computes dx with the parameter gradients in one pass over the rows; when the
-      // caller does not want it (SLL's block input) it is dropped.
-      const { dx, dgamma, dbeta } = layerNormBackward(dy, x, mean, rstd, this.gamma);
-      if (options.inputGradient) return { params: [dgamma, dbeta], input: dx };
-      dx.dispose();
-      return { params: [dgamma, dbeta] };
+      return this.device.scope(() => {
+        // The op computes dx with the parameter gradients in one pass over the rows; when the
+        // caller does not want it (SLL's block input) it is dropped.
+        const { dx, dgamma, dbeta } = layerNormBackward(dy, x, mean, rstd, this.gamma);
+        return options.inputGradient ? { params: [dgamma, dbeta], input: dx } : { params: [dgamma, dbeta] };
+      });
     } finally {
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {

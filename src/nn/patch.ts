@@ -37,7 +37,8 @@ import { matmul } from '../ops/matmul.js';
 import type { Seed } from '../ops/random.js';
 import { sum } from '../ops/reduce.js';
 import { initStream, uniformFanIn } from './init.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 
 /** Standard deviation of the position embedding's initial values (torchvision's ViT). */
 export const POSITION_EMBEDDING_STD = 0.02;
@@ -73,7 +74,8 @@ export class PatchEmbedding implements Layer {
   readonly position: Tensor;
   /** [dim], or undefined without a class token. */
   readonly classToken: Tensor | undefined;
-  private readonly kept: Tensor[] = [];
+  /** The images (the weight gradient re-reads their patches). */
+  private readonly saved = new SavedTensors<[Tensor]>(() => this.name);
 
   constructor(
     readonly device: Device,
@@ -125,80 +127,48 @@ export class PatchEmbedding implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     const [n, t, dim] = this.outputShape(x.shape) as [number, number, number];
-    releaseAll(this.kept);
-    const rows = this.patchRows(x);
-    const w = this.weightRows();
-    let z: Tensor;
-    try {
-      z = matmul(rows, w, { transposeB: true, bias: this.bias, category: 'scratch' });
-    } finally {
-      rows.dispose();
-      w.dispose();
-    }
-    const zTokens = z.reshape([n, this.patches, dim]);
-    z.dispose();
-    try {
+    this.saved.release();
+    return this.device.scope(() => {
+      // The patch rows are freed as soon as the product is made.
+      const z = this.device.scope(() => matmul(this.patchRows(x), this.weightRows(), { transposeB: true, bias: this.bias, category: 'scratch' }));
+      const zTokens = z.reshape([n, this.patches, dim]);
       const y = this.classToken ? this.withClassToken(zTokens, n, t) : add(zTokens, this.position);
-      if (options.training ?? true) this.kept.push(retain(x));
+      if (options.training ?? true) this.saved.save(x.handle());
       return y;
-    } finally {
-      zTokens.dispose();
-    }
+    });
   }
 
   /** [cls; z] + pos, with cls folded into row 0 of the position table. */
   private withClassToken(zTokens: Tensor, n: number, t: number): Tensor {
-    const tokens = this.device.zeros([n, t, this.dim], 'f32', 'scratch');
-    const table = copy(this.position, 'scratch');
-    const body = tokens.slice(1, 1, t);
-    const firstRow = table.slice(0, 0, 1);
-    const first = firstRow.reshape([this.dim]);
-    try {
-      copyInto(body, zTokens);
-      addInPlace(first, this.classToken!);
+    return this.device.scope(() => {
+      const tokens = this.device.zeros([n, t, this.dim], 'f32', 'scratch');
+      const table = copy(this.position, 'scratch');
+      copyInto(tokens.slice(1, 1, t), zTokens);
+      addInPlace(table.slice(0, 0, 1).reshape([this.dim]), this.classToken!);
       return add(tokens, table);
-    } finally {
-      for (const u of [tokens, table, body, firstRow, first]) u.dispose();
-    }
+    });
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x] = this.kept;
-    if (!x) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [x] = this.saved.get();
     const n = x.shape[0]!;
     const outShape = [n, this.tokens, this.dim];
     if (!shapesEqual(dy.shape, outShape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(outShape)}`);
     }
-    const temporaries: Tensor[] = [];
-    const scratch = (t: Tensor): Tensor => {
-      temporaries.push(t);
-      return t;
-    };
     try {
-      const dPosition = sum(dy, [0]);
-      const params = [dPosition];
-      // dz: the patch tokens' rows of dy, dense.
-      let dzSource = dy;
-      if (this.classToken) {
-        const dcls = copy(scratch(dPosition.slice(0, 0, 1)));
-        params.push(dcls.reshape([this.dim]));
-        dcls.dispose();
-        dzSource = scratch(dy.slice(1, 1, this.tokens));
-      }
-      const dz = scratch(scratch(contiguous(dzSource, 'scratch')).reshape([n * this.patches, this.dim]));
-      const rows = scratch(this.patchRows(x));
-      const dWeightRows = matmul(dz, rows, { transposeA: true });
-      const dWeight = dWeightRows.reshape(this.weight.shape);
-      dWeightRows.dispose();
-      const dBias = sum(dz, [0]);
-      // Parameter order: weight, bias, position, classToken.
-      const result: Gradients = { params: [dWeight, dBias, ...params] };
-      if (options.inputGradient) result.input = this.imageFromRows(matmul(dz, scratch(this.weightRows()), { category: 'scratch' }), n);
-      return result;
+      return this.device.scope(() => {
+        const dPosition = sum(dy, [0]);
+        // Parameter order: weight, bias, position, classToken; dz: the patch tokens' rows of dy, dense.
+        const dClassToken = this.classToken ? copy(dPosition.slice(0, 0, 1)).reshape([this.dim]) : undefined;
+        const dzSource = this.classToken ? dy.slice(1, 1, this.tokens) : dy;
+        const dz = contiguous(dzSource, 'scratch').reshape([n * this.patches, this.dim]);
+        const dWeight = matmul(dz, this.patchRows(x), { transposeA: true }).reshape(this.weight.shape);
+        const params = [dWeight, sum(dz, [0]), dPosition, ...(dClassToken ? [dClassToken] : [])];
+        return options.inputGradient ? { params, input: this.imageFromRows(matmul(dz, this.weightRows(), { category: 'scratch' }), n) } : { params };
+      });
     } finally {
-      for (const t of temporaries) t.dispose();
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
@@ -208,30 +178,18 @@ export class PatchEmbedding implements Layer {
     const { channels: c, patch: p } = this;
     const hp = this.height / p;
     const wp = this.width / p;
-    const dense = contiguous(x, 'scratch');
-    const grid = dense.reshape([n, c, hp, p, wp, p]);
-    dense.dispose();
-    const byPatch = grid.permute([0, 2, 4, 1, 3, 5]);
-    grid.dispose();
-    const rows = copy(byPatch, 'scratch');
-    byPatch.dispose();
-    const out = rows.reshape([n * this.patches, c * p * p]);
-    rows.dispose();
-    return out;
+    return this.device.scope(() => {
+      const byPatch = contiguous(x, 'scratch').reshape([n, c, hp, p, wp, p]).permute([0, 2, 4, 1, 3, 5]);
+      return copy(byPatch, 'scratch').reshape([n * this.patches, c * p * p]);
+    });
   }
 
   /** The inverse of patchRows: rows [N Tp, C p p] (consumed) back to an image [N, C, H, W]. */
   private imageFromRows(rows: Tensor, n: number): Tensor {
     const { channels: c, patch: p } = this;
-    const grid = rows.reshape([n, this.height / p, this.width / p, c, p, p]);
+    const image = this.device.scope(() => copy(rows.reshape([n, this.height / p, this.width / p, c, p, p]).permute([0, 3, 1, 4, 2, 5])).reshape([n, c, this.height, this.width]));
     rows.dispose();
-    const byImage = grid.permute([0, 3, 1, 4, 2, 5]);
-    grid.dispose();
-    const image = copy(byImage);
-    byImage.dispose();
-    const out = image.reshape([n, c, this.height, this.width]);
-    image.dispose();
-    return out;
+    return image;
   }
 
   /** The weight as [dim, C p p] (a view). */
@@ -240,7 +198,7 @@ export class PatchEmbedding implements Layer {
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {

@@ -17,7 +17,8 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from '../ops/geometry.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool2d.js';
-import { releaseAll, retain, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
+import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedTensors } from './saved.js';
 
 export interface Pool2dLayerOptions {
   /** Window size, one value or [kH, kW]. */
@@ -78,7 +79,8 @@ function requireGradientShape(name: string, dy: Tensor, expected: Shape): void {
 export class MaxPool2d implements Layer {
   readonly name: string;
   private readonly window: PoolWindow;
-  private readonly kept: Tensor[] = [];
+  /** The input (the gradient goes to each window's first maximum in it). */
+  private readonly saved = new SavedTensors<[Tensor]>(() => this.name);
 
   constructor(options: Pool2dLayerOptions) {
     this.window = resolveWindow('maxpool', options);
@@ -95,26 +97,25 @@ export class MaxPool2d implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.outputShape(x.shape);
-    releaseAll(this.kept);
+    this.saved.release();
     const y = maxPool2d(x, this.window);
-    if (options.training ?? true) this.kept.push(retain(x));
+    if (options.training ?? true) this.saved.save(x.handle());
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x] = this.kept;
-    if (!x) throw new Error(`${this.name}: backward without a training-mode forward`);
+    const [x] = this.saved.get();
     // A wrong dy throws before anything is let go, as in every layer.
     if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(x.shape));
     try {
       return options.inputGradient ? { params: [], input: maxPool2dBackward(dy, x, this.window) } : { params: [] };
     } finally {
-      releaseAll(this.kept);
+      this.saved.release();
     }
   }
 
   release(): void {
-    releaseAll(this.kept);
+    this.saved.release();
   }
 
   dispose(): void {

@@ -308,7 +308,8 @@ export class Optimizer {
     params.forEach((param, i) => {
       let state = this.state.get(param);
       if (!state) {
-        state = this.slotNames.map(() => param.device.zeros(param.shape, 'f32', 'optimizer'));
+        // State outlives the step it is made in (and any device.scope around that step).
+        state = this.slotNames.map(() => param.device.keep(param.device.zeros(param.shape, 'f32', 'optimizer')));
         this.state.set(param, state);
       }
       if (this.config.kind === 'sgd') encodeSgd(param, grads[i]!, state[0], { ...this.config, lr: this.lr, step, skipIfFlagged });
@@ -334,7 +335,7 @@ export class Optimizer {
     });
     for (const t of this.state.get(param) ?? []) t.dispose();
     if (values.length === 0) this.state.delete(param);
-    else this.state.set(param, values.map((v) => param.device.tensor(v, param.shape, 'f32', 'optimizer')));
+    else this.state.set(param, values.map((v) => param.device.keep(param.device.tensor(v, param.shape, 'f32', 'optimizer'))));
   }
 
   /** Bytes held by all state tensors. */

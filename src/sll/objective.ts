@@ -107,67 +107,52 @@ export class LocalObjective {
     const batch = u.shape[0]!;
     const scale = 1 / Math.max(batch, 1);
     const useAlignment = config.alignment && logQ !== undefined && config.alignmentWeight > 0;
-    // Dropout: the features passed on to the next block are never dropped, only these.
-    let mask: Tensor | undefined;
-    let dropped = u;
-    if (training && config.dropout > 0) {
-      const keep = this.dropoutStream.bernoulli(u.shape, { p: 1 - config.dropout, category: 'scratch' });
-      mask = affine(keep, 1 / (1 - config.dropout), 0, 'scratch');
-      keep.dispose();
-      dropped = mul(u, mask, 'scratch');
-    }
-    const v = matmul(dropped, this.projection, { transposeB: true, category: 'scratch' });
-    if (dropped !== u) dropped.dispose();
-    const result: ObjectiveResult = { likelihood: undefined as unknown as Tensor, logPi: undefined as unknown as Tensor, logits: v, headGradients: [] };
-    let gradV: Tensor | undefined;
+    // Everything but the result is scratch, freed when the scope ends.
+    return u.device.scope(() => {
+      // Dropout: the features passed on to the next block are never dropped, only these.
+      const mask = training && config.dropout > 0 ? affine(this.dropoutStream.bernoulli(u.shape, { p: 1 - config.dropout, category: 'scratch' }), 1 / (1 - config.dropout), 0, 'scratch') : undefined;
+      const v = matmul(mask ? mul(u, mask, 'scratch') : u, this.projection, { transposeB: true, category: 'scratch' });
+      const result: ObjectiveResult = { likelihood: undefined as unknown as Tensor, logPi: undefined as unknown as Tensor, logits: v, headGradients: [] };
+      let gradV: Tensor | undefined;
 
-    if (config.mode === 'class') {
-      if (useAlignment && config.likelihoodWeight === 1 && config.alignmentWeight === 1) {
-        const fused = sllClassLoss(v, labels, logQ!, { tau: config.tau, scale, category: 'scratch' });
-        Object.assign(result, { likelihood: fused.likelihood, alignment: fused.alignment, logPi: fused.logPi });
-        gradV = fused.grad;
+      if (config.mode === 'class') {
+        if (useAlignment && config.likelihoodWeight === 1 && config.alignmentWeight === 1) {
+          const fused = sllClassLoss(v, labels, logQ!, { tau: config.tau, scale, category: 'scratch' });
+          Object.assign(result, { likelihood: fused.likelihood, alignment: fused.alignment, logPi: fused.logPi });
+          gradV = fused.grad;
+        } else {
+          const ce = crossEntropy(v, labels, { temperature: config.tau, scale: scale * config.likelihoodWeight, category: 'scratch' });
+          result.likelihood = ce.loss;
+          gradV = ce.grad;
+          result.logPi = logSoftmax(v, { temperature: config.tau, category: 'scratch' });
+          if (useAlignment) this.addAlignment(v, logQ!, scale, result, gradV);
+        }
       } else {
-        const ce = crossEntropy(v, labels, { temperature: config.tau, scale: scale * config.likelihoodWeight, category: 'scratch' });
+        const z = matmul(v, this.headWeight!, { transposeB: true, bias: this.headBias, category: 'scratch' });
+        result.logits = z;
+        const ce = crossEntropy(z, labels, { scale: scale * config.likelihoodWeight, category: 'scratch' });
         result.likelihood = ce.loss;
-        gradV = ce.grad;
         result.logPi = logSoftmax(v, { temperature: config.tau, category: 'scratch' });
+        if (training) {
+          result.headGradients = [matmul(ce.grad, v, { transposeA: true }), sum(ce.grad, [0])];
+          gradV = matmul(ce.grad, this.headWeight!, { category: 'scratch' });
+        }
         if (useAlignment) this.addAlignment(v, logQ!, scale, result, gradV);
       }
-    } else {
-      const z = matmul(v, this.headWeight!, { transposeB: true, bias: this.headBias, category: 'scratch' });
-      result.logits = z;
-      const ce = crossEntropy(z, labels, { scale: scale * config.likelihoodWeight, category: 'scratch' });
-      result.likelihood = ce.loss;
-      result.logPi = logSoftmax(v, { temperature: config.tau, category: 'scratch' });
-      if (training) {
-        result.headGradients = [matmul(ce.grad, v, { transposeA: true }), sum(ce.grad, [0])];
-        gradV = matmul(ce.grad, this.headWeight!, { category: 'scratch' });
-      }
-      ce.grad.dispose();
-      if (useAlignment) this.addAlignment(v, logQ!, scale, result, gradV);
-      v.dispose();
-    }
 
-    if (training && gradV) {
-      const gradDropped = matmul(gradV, this.projection, { category: 'scratch' });
-      if (mask) {
-        result.gradFeatures = mul(gradDropped, mask, 'scratch');
-        gradDropped.dispose();
-      } else {
-        result.gradFeatures = gradDropped;
+      if (training && gradV) {
+        const gradDropped = matmul(gradV, this.projection, { category: 'scratch' });
+        result.gradFeatures = mask ? mul(gradDropped, mask, 'scratch') : gradDropped;
       }
-    }
-    gradV?.dispose();
-    mask?.dispose();
-    return result;
+      return result;
+    });
   }
 
-  /** L_align and its gradient, added into gradV (when training). */
+  /** L_align and its gradient, added into gradV (when training). Runs in compute's scope. */
   private addAlignment(v: Tensor, logQ: Tensor, scale: number, result: ObjectiveResult, gradV: Tensor | undefined): void {
     const align = bhattacharyya(v, logQ, { tau: this.config.tau, scale: scale * this.config.alignmentWeight, category: 'scratch' });
     result.alignment = align.loss;
     if (gradV) addInPlace(gradV, align.grad);
-    align.grad.dispose();
   }
 
   dispose(): void {

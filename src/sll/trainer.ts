@@ -189,31 +189,31 @@ export class Trainer {
 
   private sllStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
-    let logQ: Tensor | undefined;
+    // What passes from block to block: the block's input and the previous block's log posterior.
     let a = images;
+    let logQ: Tensor | undefined;
     model.blocks.forEach((block, i) => {
-      logQ = this.alignmentTarget(i, a, logQ);
-      const h = block.layers.forward(a, { training: true });
-      const u = featuresForward(block.features, h);
-      const local = this.objectives[i]!.compute(u, labels, logQ, true);
-      u.dispose();
-      const dh = featuresBackward(block.features, local.gradFeatures!, h.shape);
-      local.gradFeatures!.dispose();
-      const grads = block.layers.backward(dh, { inputGradient: false });
-      dh.dispose();
-      const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
-      this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
-      this.accumulate(this.units[i]!, local.likelihood, local.alignment);
-      local.logits.dispose();
+      // A block's whole update in one scope: everything it makes is freed at its end, but for
+      // its output and its log posterior, which go on to the next block.
+      const next = this.device.scope(() => {
+        const target = this.alignmentTarget(i, a, logQ);
+        const h = block.layers.forward(a, { training: true });
+        const local = this.objectives[i]!.compute(featuresForward(block.features, h), labels, target, true);
+        const grads = block.layers.backward(featuresBackward(block.features, local.gradFeatures!, h.shape), { inputGradient: false });
+        const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
+        this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
+        this.accumulate(this.units[i]!, local.likelihood, local.alignment);
+        return { h, logPi: local.logPi };
+      });
       // The block's input and the previous posterior are no longer needed: release them now.
       if (a !== images) a.dispose();
       logQ?.dispose();
-      a = h;
-      logQ = local.logPi;
+      a = next.h;
+      logQ = next.logPi;
       this.device.submit();
     });
     logQ?.dispose();
-    this.classifierStep(a, labels, false);
+    this.device.scope(() => this.classifierStep(a, labels, false));
     if (a !== images) a.dispose();
   }
 
@@ -225,30 +225,30 @@ export class Trainer {
       if (a !== images) a.dispose(); // the layers keep what their backward needs
       a = h;
     }
-    const lastShape = a.shape;
-    let grad = this.classifierStep(a, labels, true)!;
-    a.dispose();
-    let dh = featuresBackward(model.classifierFeatures, grad, lastShape);
-    if (dh !== grad) grad.dispose();
+    const last = a;
+    let dh = this.device.scope(() => featuresBackward(model.classifierFeatures, this.classifierStep(last, labels, true)!, last.shape));
+    last.dispose();
     for (let i = model.blocks.length - 1; i >= 0; i--) {
       const block = model.blocks[i]!;
-      const grads = block.layers.backward(dh, { inputGradient: i > 0 });
-      dh.dispose();
-      this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
-      if (i > 0) dh = grads.input!;
+      const dy = dh;
+      dh = this.device.scope(() => {
+        const grads = block.layers.backward(dy, { inputGradient: i > 0 });
+        this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
+        return grads.input!;
+      });
+      dy.dispose();
     }
   }
 
-  /** The output classifier as a local unit (SLL) or the loss at the top of the chain (backprop). */
+  /**
+   * The output classifier as a local unit (SLL) or the loss at the top of the chain (backprop):
+   * returns dL/d(its features) when asked. Runs in the caller's scope.
+   */
   private classifierStep(last: Tensor, labels: Tensor, wantInputGradient: boolean): Tensor | undefined {
     const unit = this.units[this.units.length - 1]!;
-    const features = featuresForward(this.model.classifierFeatures, last);
-    const logits = this.model.classifier.forward(features, { training: true });
-    features.dispose();
+    const logits = this.model.classifier.forward(featuresForward(this.model.classifierFeatures, last), { training: true });
     const ce = crossEntropy(logits, labels, { category: 'scratch' });
-    logits.dispose();
     const grads = this.model.classifier.backward(ce.grad, { inputGradient: wantInputGradient });
-    ce.grad.dispose();
     this.update(unit, this.model.classifier.parameters().map((p) => p.value), grads.params);
     this.accumulate(unit, ce.loss, undefined);
     return grads.input;
@@ -257,38 +257,26 @@ export class Trainer {
   /**
    * log q for block i: the previous block's log posterior, or, for a block with a projection of
    * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input, or
-   * nothing (alignment off, or input alignment off for such a block; `previous` is released).
+   * nothing (alignment off, or input alignment off for such a block). Runs in the caller's scope.
    */
   private alignmentTarget(i: number, input: Tensor, previous: Tensor | undefined): Tensor | undefined {
     if (this.alignmentSources[i] === 'previous') return previous;
-    previous?.dispose();
     const projection = this.alignmentProjections.get(i);
     if (!projection) return undefined;
-    const flat = featuresForward('flatten', input);
-    const v0 = matmul(flat, projection, { transposeB: true, category: 'scratch' });
-    flat.dispose();
-    const logQ = logSoftmax(v0, { temperature: this.objectives[i]!.config.tau, category: 'scratch' });
-    v0.dispose();
-    return logQ;
+    const v0 = matmul(featuresForward('flatten', input), projection, { transposeB: true, category: 'scratch' });
+    return logSoftmax(v0, { temperature: this.objectives[i]!.config.tau, category: 'scratch' });
   }
 
+  /** One optimizer step of a unit, with each gradient's finiteness marked first. */
   private update(unit: Unit, params: Tensor[], grads: Tensor[]): void {
     for (const g of grads) checkFinite(g, unit.flags, { mark: this.stepInWindow + 1 });
     unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
-    for (const g of grads) g.dispose();
   }
 
+  /** Adds a step's per-sample loss terms to the unit's window sums (read by readMetrics). */
   private accumulate(unit: Unit, likelihood: Tensor, alignment: Tensor | undefined): void {
-    const total = sumAll(likelihood, 'scratch');
-    addInPlace(unit.likelihoodSum, total);
-    total.dispose();
-    likelihood.dispose();
-    if (alignment) {
-      const aligned = sumAll(alignment, 'scratch');
-      addInPlace(unit.alignmentSum, aligned);
-      aligned.dispose();
-      alignment.dispose();
-    }
+    addInPlace(unit.likelihoodSum, sumAll(likelihood, 'scratch'));
+    if (alignment) addInPlace(unit.alignmentSum, sumAll(alignment, 'scratch'));
   }
 
   /** Steps taken since the last readMetrics(). */
@@ -331,40 +319,35 @@ export class Trainer {
    */
   async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
     const { model } = this;
-    let a = images;
-    const predictions: Tensor[] = [];
-    model.blocks.forEach((block, i) => {
-      const h = block.layers.forward(a, { training: false });
-      if (this.method === 'sll') {
-        // A head predicts from its logits alone: no alignment target is needed here.
-        const u = featuresForward(block.features, h);
-        const local = this.objectives[i]!.compute(u, labels, undefined, false);
-        u.dispose();
-        predictions.push(argmax(local.logits, 'scratch'));
-        for (const t of [local.likelihood, local.logits, local.logPi]) t.dispose();
-      }
-      if (a !== images) a.dispose();
-      a = h;
+    // The forward pass in one scope (scopes are synchronous); only the predicted classes leave it.
+    const { predicted, heads } = this.device.scope(() => {
+      let a = images;
+      const heads: Tensor[] = [];
+      model.blocks.forEach((block, i) => {
+        const h = block.layers.forward(a, { training: false });
+        if (this.method === 'sll') {
+          // A head predicts from its logits alone: no alignment target is needed here.
+          heads.push(argmax(this.objectives[i]!.compute(featuresForward(block.features, h), labels, undefined, false).logits, 'scratch'));
+        }
+        if (a !== images) a.dispose(); // the next block's input is all that is needed
+        a = h;
+      });
+      const logits = model.classifier.forward(featuresForward(model.classifierFeatures, a), { training: false });
+      return { predicted: argmax(logits, 'scratch'), heads };
     });
-    const features = featuresForward(model.classifierFeatures, a);
-    const logits = model.classifier.forward(features, { training: false });
-    const predicted = argmax(logits, 'scratch');
-    for (const t of [features, logits]) t.dispose();
-    if (a !== images) a.dispose();
     const count = (p: ArrayLike<number>) => {
       let n = 0;
       for (let k = 0; k < p.length; k++) if (p[k] === labelValues[k]) n++;
       return n;
     };
-    const classes = (await predicted.read()) as Int32Array;
-    const correct = count(classes);
-    predicted.dispose();
-    const blockCorrect: number[] = [];
-    for (const p of predictions) {
-      blockCorrect.push(count(await p.read()));
-      p.dispose();
+    try {
+      const classes = (await predicted.read()) as Int32Array;
+      const blockCorrect: number[] = [];
+      for (const p of heads) blockCorrect.push(count(await p.read()));
+      return { correct: count(classes), blockCorrect, predicted: classes };
+    } finally {
+      for (const t of [predicted, ...heads]) t.dispose();
     }
-    return { correct, blockCorrect, predicted: classes };
   }
 
   /**
