@@ -411,7 +411,7 @@ function memorySection(dir, devices) {
     const width = m.width ?? (Math.sqrt(1 + 4 * perLayer) - 1) / 2;
     const vitName = m.vit[0].name ? modelFromName(m.vit[0].name).replace(/, depth \d+/, '') : "ViT (sll.vit's defaults)";
     out.push(
-      `${code('bench/experiments/sll-memory.mjs')} on ${adapterLabel(m.adapter.description, devices)}, batch ${m.batch}, record ${at(file)}: the peak bytes of one training step after a warm-up step, from the buffer pool's counters, in MiB. Activations are everything a step allocates beyond parameters, optimizer state and projections (activations and scratch); GFLOP per step come from the device's counter (2 per multiply-add of every matmul, convolution and attention product, projections included).`,
+      `${code('bench/experiments/sll-memory.mjs')} on ${adapterLabel(m.adapter.description, devices)}, batch ${m.batch}, record ${at(file)}: the peak bytes of one training step after a warm-up step, from the buffer pool's counters, in MiB. Activations are everything a step allocates beyond parameters, optimizer state and projections (activations and scratch; phi's output, once scratch, is an ordinary layer output in category activation since phi became a layer, which the sum does not see); GFLOP per step come from the device's counter (2 per multiply-add of every matmul, convolution and attention product, projections included).`,
       table(
         [`MLP width ${width}, depth`, 'SLL activations', 'backprop activations', 'parameters', 'Adam state', 'SLL projections', 'GFLOP per step, SLL / backprop'],
         depths(m.mlp).map((d) => {

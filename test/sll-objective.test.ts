@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { featuresBackward, featuresForward, featureWidth } from '../src/sll/features.js';
+import { featureMap, featureWidth } from '../src/sll/features.js';
 import { classModeObjective, latentModeObjective, LocalObjective, orthogonalRows, type LocalObjectiveConfig } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
@@ -136,11 +136,12 @@ describe('phi and phi^T', () => {
   ] as const)('%s on %j: the backward rule is the transpose of the forward one', async (kind, shape) => {
     const hData = uniform(shape.reduce((a, b) => a * b, 1), 11);
     const h = device.tensor(hData, [...shape]);
-    const u = featuresForward(kind, h);
+    const phi = featureMap(kind);
+    const u = phi.forward(h, { training: true });
     expect(u.shape).toEqual([shape[0], featureWidth(kind, shape)]);
     const duData = uniform(u.size, 12);
     const du = device.tensor(duData, u.shape);
-    const dh = featuresBackward(kind, du, shape);
+    const dh = phi.backward(du, { inputGradient: true }).input!;
     expect(dh.shape).toEqual([...shape]);
     const lhs = dot(Float64Array.from(await u.read()), Float64Array.from(duData, Math.fround));
     const rhs = dot(Float64Array.from(hData, Math.fround), Float64Array.from(await dh.read()));

@@ -15,7 +15,7 @@ import { TransformerBlock } from '../nn/transformer.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Layer, Parameter } from '../nn/layer.js';
 import type { FeatureMapKind } from './config.js';
-import { featureWidth } from './features.js';
+import { featureMap } from './features.js';
 import { domainSeed } from '../random/seeds.js';
 
 export interface Block {
@@ -27,6 +27,10 @@ export interface Block {
 export class Model {
   /** Each block's output shape (without the batch dimension). */
   readonly blockShapes: number[][];
+  /** phi of each block, as a layer: the block's output to its local head's features. */
+  readonly phi: readonly Layer[];
+  /** phi of the classifier: the last block's output to the classifier's input. */
+  readonly classifierPhi: Layer;
 
   constructor(
     readonly name: string,
@@ -44,7 +48,9 @@ export class Model {
       shape = b.layers.outputShape(shape);
       return shape.slice(1);
     });
-    const width = featureWidth(classifierFeatures, [1, ...this.blockShapes[this.blockShapes.length - 1]!]);
+    this.phi = blocks.map((b) => featureMap(b.features));
+    this.classifierPhi = featureMap(classifierFeatures);
+    const width = this.classifierPhi.outputShape([1, ...this.blockShapes[this.blockShapes.length - 1]!])[1]!;
     if (width !== classifier.inFeatures) {
       throw new ShapeError(`${name}: the classifier reads ${classifier.inFeatures} features but the last block gives ${width} (${formatShape(shape)})`);
     }
@@ -52,7 +58,7 @@ export class Model {
 
   /** Width of block i's features (phi of its output). */
   featureWidth(i: number): number {
-    return featureWidth(this.blocks[i]!.features, [1, ...this.blockShapes[i]!]);
+    return this.phi[i]!.outputShape([1, ...this.blockShapes[i]!])[1]!;
   }
 
   blockParameters(i: number): readonly Parameter[] {

@@ -10,7 +10,6 @@ import { sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { softmax } from '../ops/softmax.js';
 import { loadModel, readCheckpoint, type CheckpointData } from './checkpoint.js';
-import { featuresForward } from './features.js';
 import type { Model } from './model.js';
 
 export interface Prediction {
@@ -128,7 +127,7 @@ export class Predictor {
         done(a);
         a = h;
       }
-      const features = made(featuresForward(this.model.classifierFeatures, a));
+      const features = made(this.model.classifierPhi.forward(a, { training: false }));
       done(a);
       const logits = made(this.model.classifier.forward(features, { training: false }));
       done(features);

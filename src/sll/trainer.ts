@@ -23,7 +23,8 @@ import { checkFinite, createOptimizer, type Optimizer, type OptimizerConfig } fr
 import { argmax, sumAll } from '../ops/reduce.js';
 import { logSoftmax } from '../ops/softmax.js';
 import { classModeObjective, type LocalObjectiveConfig } from './config.js';
-import { featuresBackward, featuresForward, featureWidth } from './features.js';
+import { Flatten } from '../nn/flatten.js';
+import { featureWidth } from './features.js';
 import type { Model } from './model.js';
 import { LocalObjective } from './objective.js';
 import { createProjection, projectionSeed } from './projection.js';
@@ -122,6 +123,8 @@ export class Trainer {
    * block's, since alignment needs both posteriors over the same d0 categories. Indexed by block.
    */
   private readonly alignmentProjections = new Map<number, Tensor>();
+  /** Flattens a block's input for its input projection (a view; keeps nothing). */
+  private readonly flatten = new Flatten();
   /** What each block aligns with: its input's projection, the previous block, or nothing. */
   private readonly alignmentSources: Array<'input' | 'previous' | 'none'> = [];
   private readonly units: Unit[];
@@ -198,8 +201,10 @@ export class Trainer {
       const next = this.device.scope(() => {
         const target = this.alignmentTarget(i, a, logQ);
         const h = block.layers.forward(a, { training: true });
-        const local = this.objectives[i]!.compute(featuresForward(block.features, h), labels, target, true);
-        const grads = block.layers.backward(featuresBackward(block.features, local.gradFeatures!, h.shape), { inputGradient: false });
+        const phi = model.phi[i]!;
+        const local = this.objectives[i]!.compute(phi.forward(h, { training: true }), labels, target, true);
+        const dh = phi.backward(local.gradFeatures!, { inputGradient: true }).input!;
+        const grads = block.layers.backward(dh, { inputGradient: false });
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
         this.accumulate(this.units[i]!, local.likelihood, local.alignment);
@@ -226,7 +231,7 @@ export class Trainer {
       a = h;
     }
     const last = a;
-    let dh = this.device.scope(() => featuresBackward(model.classifierFeatures, this.classifierStep(last, labels, true)!, last.shape));
+    let dh = this.device.scope(() => model.classifierPhi.backward(this.classifierStep(last, labels, true)!, { inputGradient: true }).input!);
     last.dispose();
     for (let i = model.blocks.length - 1; i >= 0; i--) {
       const block = model.blocks[i]!;
@@ -246,7 +251,8 @@ export class Trainer {
    */
   private classifierStep(last: Tensor, labels: Tensor, wantInputGradient: boolean): Tensor | undefined {
     const unit = this.units[this.units.length - 1]!;
-    const logits = this.model.classifier.forward(featuresForward(this.model.classifierFeatures, last), { training: true });
+    // phi keeps its input's shape only when its backward will run (backprop).
+    const logits = this.model.classifier.forward(this.model.classifierPhi.forward(last, { training: wantInputGradient }), { training: true });
     const ce = crossEntropy(logits, labels, { category: 'scratch' });
     const grads = this.model.classifier.backward(ce.grad, { inputGradient: wantInputGradient });
     this.update(unit, this.model.classifier.parameters().map((p) => p.value), grads.params);
@@ -263,7 +269,7 @@ export class Trainer {
     if (this.alignmentSources[i] === 'previous') return previous;
     const projection = this.alignmentProjections.get(i);
     if (!projection) return undefined;
-    const v0 = matmul(featuresForward('flatten', input), projection, { transposeB: true, category: 'scratch' });
+    const v0 = matmul(this.flatten.forward(input, { training: false }), projection, { transposeB: true, category: 'scratch' });
     return logSoftmax(v0, { temperature: this.objectives[i]!.config.tau, category: 'scratch' });
   }
 
@@ -327,12 +333,12 @@ export class Trainer {
         const h = block.layers.forward(a, { training: false });
         if (this.method === 'sll') {
           // A head predicts from its logits alone: no alignment target is needed here.
-          heads.push(argmax(this.objectives[i]!.compute(featuresForward(block.features, h), labels, undefined, false).logits, 'scratch'));
+          heads.push(argmax(this.objectives[i]!.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits, 'scratch'));
         }
         if (a !== images) a.dispose(); // the next block's input is all that is needed
         a = h;
       });
-      const logits = model.classifier.forward(featuresForward(model.classifierFeatures, a), { training: false });
+      const logits = model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false });
       return { predicted: argmax(logits, 'scratch'), heads };
     });
     const count = (p: ArrayLike<number>) => {
