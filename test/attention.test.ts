@@ -5,15 +5,10 @@ import { attentionByMatmul, attentionByMatmulBackward } from '../src/ops/attenti
 import * as reference from '../src/reference/attention.js';
 import type { AttentionShape } from '../src/reference/attention.js';
 import { testDevice } from './helpers/device.js';
-import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+import { dot, expectClose, finiteDifferenceGradient, lossWeights, reductionCheck, uniform } from './helpers/numeric.js';
+import { disposeAll, expectOp, runOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
-
-/** Elementwise tolerances hold for reductions up to 256 terms; beyond, the normalized error. */
-function expectMatches(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what: string): void {
-  if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
 
 function shapeOf(batch: number, heads: number, queryLength: number, keyLength: number, headDim: number): AttentionShape {
   return { batch, heads, queryLength, keyLength, headDim };
@@ -29,54 +24,55 @@ function inputs(s: AttentionShape, seed: number, amplitude = 1) {
   };
 }
 
-function upload(s: AttentionShape, data: ReturnType<typeof inputs>) {
-  return {
-    q: device.tensor(data.q, [s.batch, s.heads, s.queryLength, s.headDim]),
-    k: device.tensor(data.k, [s.batch, s.heads, s.keyLength, s.headDim]),
-    v: device.tensor(data.v, [s.batch, s.heads, s.keyLength, s.headDim]),
-  };
+/** q, k and v with their shapes, as operands of expectOp. */
+function operands(s: AttentionShape, data: ReturnType<typeof inputs>) {
+  return [
+    [data.q, [s.batch, s.heads, s.queryLength, s.headDim]],
+    [data.k, [s.batch, s.heads, s.keyLength, s.headDim]],
+    [data.v, [s.batch, s.heads, s.keyLength, s.headDim]],
+  ] as const;
 }
 
-function disposeAll(...tensors: Tensor[]): void {
-  for (const t of tensors) t.dispose();
+function upload(s: AttentionShape, data: ReturnType<typeof inputs>) {
+  const [q, k, v] = operands(s, data).map(([values, shape]) => device.tensor(values, shape));
+  return { q: q!, k: k!, v: v! };
+}
+
+/** The fused forward, then its backward from the saved log-sum-exp. */
+function fusedForwardBackward(q: Tensor, k: Tensor, v: Tensor, dOut: Tensor, scale?: number) {
+  const forward = attention(q, k, v, { scale });
+  return { ...forward, ...attentionBackward(dOut, q, k, v, forward.out, forward.logSumExp, { scale }) };
 }
 
 async function checkForward(s: AttentionShape, seed: number, scale?: number): Promise<void> {
   const data = inputs(s, seed);
-  const t = upload(s, data);
-  const { out, logSumExp } = attention(t.q, t.k, t.v, scale === undefined ? {} : { scale });
+  const expected = reference.attention(data.q, data.k, data.v, s, scale);
+  const run = (q: Tensor, k: Tensor, v: Tensor) => attention(q, k, v, scale === undefined ? {} : { scale });
+  const { out, logSumExp } = await expectOp(device, run, operands(s, data), { out: within(expected.out, reductionCheck(s.keyLength)), logSumExp: expected.logSumExp }, { rtol: 1e-4, atol: 1e-5 });
   expect(out.shape).toEqual([s.batch, s.heads, s.queryLength, s.headDim]);
   expect(logSumExp.shape).toEqual([s.batch, s.heads, s.queryLength]);
-  const expected = reference.attention(data.q, data.k, data.v, s, scale);
-  expectMatches(await out.read(), expected.out, s.keyLength, 'out');
-  expectClose(await logSumExp.read(), expected.logSumExp, { rtol: 1e-4, atol: 1e-5 }, 'logSumExp');
-  disposeAll(t.q, t.k, t.v, out, logSumExp);
 }
 
 /** Output and dQ, dK, dV of either attention kernel against the reference. */
 async function checkGradients(kernel: AttentionKernel, s: AttentionShape, seed: number, scale?: number): Promise<void> {
   const data = inputs(s, seed);
   const dOutData = uniform(s.batch * s.heads * s.queryLength * s.headDim, seed + 1);
-  const t = upload(s, data);
-  const dOut = device.tensor(dOutData, [s.batch, s.heads, s.queryLength, s.headDim]);
-  let out: Tensor;
-  let saved: Tensor;
-  let grads: AttentionGradients;
-  if (kernel === 'fused') {
-    ({ out, logSumExp: saved } = attention(t.q, t.k, t.v, { scale }));
-    grads = attentionBackward(dOut, t.q, t.k, t.v, out, saved, { scale });
-  } else {
-    ({ out, probabilities: saved } = attentionByMatmul(t.q, t.k, t.v, { scale }));
-    expect(saved.shape).toEqual([s.batch, s.heads, s.queryLength, s.keyLength]);
-    grads = attentionByMatmulBackward(dOut, t.q, t.k, t.v, saved, { scale });
-  }
-  const expectedOut = reference.attention(data.q, data.k, data.v, s, scale);
+  const byMatmul = (q: Tensor, k: Tensor, v: Tensor, dOut: Tensor) => {
+    const forward = attentionByMatmul(q, k, v, { scale });
+    expect(forward.probabilities.shape).toEqual([s.batch, s.heads, s.queryLength, s.keyLength]);
+    return { ...forward, ...attentionByMatmulBackward(dOut, q, k, v, forward.probabilities, { scale }) };
+  };
+  const fused = (q: Tensor, k: Tensor, v: Tensor, dOut: Tensor) => fusedForwardBackward(q, k, v, dOut, scale);
+  const run: (...t: Tensor[]) => { out: Tensor } & AttentionGradients = kernel === 'fused' ? fused : byMatmul;
   const expected = reference.attentionBackward(dOutData, data.q, data.k, data.v, s, scale);
-  expectMatches(await out.read(), expectedOut.out, s.keyLength, 'out');
-  expectMatches(await grads.dq.read(), expected.dq, s.keyLength, 'dq');
-  expectMatches(await grads.dk.read(), expected.dk, s.queryLength, 'dk');
-  expectMatches(await grads.dv.read(), expected.dv, s.queryLength, 'dv');
-  disposeAll(t.q, t.k, t.v, dOut, out, saved, grads.dq, grads.dk, grads.dv);
+  // out and dq sum over the keys, dk and dv over the queries.
+  const [byKeys, byQueries] = [reductionCheck(s.keyLength), reductionCheck(s.queryLength)];
+  await expectOp(device, run, [...operands(s, data), [dOutData, [s.batch, s.heads, s.queryLength, s.headDim]]], {
+    out: within(reference.attention(data.q, data.k, data.v, s, scale).out, byKeys),
+    dq: within(expected.dq, byKeys),
+    dk: within(expected.dk, byQueries),
+    dv: within(expected.dv, byQueries),
+  });
 }
 
 describe('attention forward', () => {
@@ -134,17 +130,13 @@ describe('attention forward', () => {
 
   it('handles zero query rows and zero batches', async () => {
     for (const [b, h, tq] of [[1, 1, 0], [0, 2, 5]] as const) {
-      const q = device.zeros([b, h, tq, 8]);
-      const k = device.tensor(uniform(b * h * 3 * 8, 3), [b, h, 3, 8]);
-      const { out, logSumExp } = attention(q, k, k);
+      const empty = [new Float32Array(0), [b, h, tq, 8]] as const;
+      const { out, dk, dv } = await runOp(device, (q, k, dOut) => fusedForwardBackward(q, k, k, dOut), [empty, [uniform(b * h * 3 * 8, 3), [b, h, 3, 8]], empty]);
       expect(out.shape).toEqual([b, h, tq, 8]);
-      expect((await out.read()).length).toBe(0);
-      const dOut = device.zeros([b, h, tq, 8]);
-      const grads = attentionBackward(dOut, q, k, k, out, logSumExp);
+      expect(out.values.length).toBe(0);
       // No query attends to any key, so the key and value gradients are exactly zero.
-      expect(Array.from(await grads.dk.read()).every((x) => x === 0)).toBe(true);
-      expect(Array.from(await grads.dv.read()).every((x) => x === 0)).toBe(true);
-      disposeAll(q, k, out, logSumExp, dOut, grads.dq, grads.dk, grads.dv);
+      expect(Array.from(dk.values).every((x) => x === 0)).toBe(true);
+      expect(Array.from(dv.values).every((x) => x === 0)).toBe(true);
     }
   });
 
@@ -152,8 +144,6 @@ describe('attention forward', () => {
     const s = shapeOf(1, 1, 1024, 1024, 4);
     // Entries up to 8 give scores up to 4 * 64 / sqrt(4) = 128.
     const data = inputs(s, 77, 8);
-    const t = upload(s, data);
-    const { out, logSumExp } = attention(t.q, t.k, t.v);
     const expected = reference.attention(data.q, data.k, data.v, s);
     let maxScore = 0;
     for (let i = 0; i < s.queryLength; i++) {
@@ -165,11 +155,11 @@ describe('attention forward', () => {
     }
     // ln(f32 max) is 88.7: past it, exp(score) overflows without the running max.
     expect(maxScore).toBeGreaterThan(90);
-    const actual = await out.read();
-    expect(actual.every(Number.isFinite)).toBe(true);
-    expectNormalizedClose(actual, expected.out, 1e-7, 'out');
-    expectClose(await logSumExp.read(), expected.logSumExp, { rtol: 1e-5, atol: 1e-5 }, 'logSumExp');
-    disposeAll(t.q, t.k, t.v, out, logSumExp);
+    const { out } = await expectOp(device, (q, k, v) => attention(q, k, v), operands(s, data), {
+      out: within(expected.out, { normalizedError: 1e-7 }),
+      logSumExp: within(expected.logSumExp, { rtol: 1e-5, atol: 1e-5 }),
+    });
+    expect(out.values.every(Number.isFinite)).toBe(true);
   });
 });
 

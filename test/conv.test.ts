@@ -12,7 +12,8 @@ import {
 } from '../src/ops/conv.js';
 import * as ref from '../src/reference/conv.js';
 import { dispatchesOf, testDevice } from './helpers/device.js';
-import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+import { dot, expectClose, finiteDifferenceGradient, lossWeights, reductionCheck, uniform } from './helpers/numeric.js';
+import { disposeAll, expectOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -67,31 +68,26 @@ function problem(c: Case, seed: number): Problem {
   };
 }
 
-/** Elementwise tolerance for reductions up to 256 terms, normalized squared error beyond. */
-function expectReduction(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what: string): void {
-  if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
-
-function disposeAll(...tensors: Tensor[]): void {
-  for (const t of tensors) t.dispose();
+/** The float64 dx and dw of a problem, each held as the number of terms in its sums asks. */
+function referenceGradients(p: Problem) {
+  const [n, kh, kw] = [p.xShape[0]!, p.wShape[2]!, p.wShape[3]!];
+  const [cout, ho, wo] = [p.yShape[1]!, p.yShape[2]!, p.yShape[3]!];
+  return {
+    dx: within(ref.conv2dBackwardInput(p.dy, p.w, p.xShape, p.wShape, p.options), reductionCheck(cout * kh * kw)),
+    dw: within(ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), reductionCheck(n * ho * wo)),
+  };
 }
 
 describe('conv2d forward', () => {
   it.each(CASES.map((c) => [label(c), c] as const))('%s', async (_, c) => {
     const p = problem(c, 100);
-    const tx = device.tensor(p.x, p.xShape);
-    const tw = device.tensor(p.w, p.wShape);
-    const tb = device.tensor(p.bias, [p.wShape[0]!]);
     const terms = p.wShape[1]! * p.wShape[2]! * p.wShape[3]!;
-    const plain = conv2d(tx, tw, p.options);
-    expect(plain.shape).toEqual(p.yShape);
+    const fused = { ...p.options, activation: 'relu' } as const;
+    const operands = [[p.x, p.xShape], [p.w, p.wShape], [p.bias, [p.wShape[0]!]]] as const;
+    const expected = { y: ref.conv2d(p.x, p.xShape, p.w, p.wShape, p.options), fused: ref.conv2d(p.x, p.xShape, p.w, p.wShape, { ...fused, bias: p.bias }) };
+    const out = await expectOp(device, (tx, tw, tb) => ({ y: conv2d(tx, tw, p.options), fused: conv2d(tx, tw, { ...fused, bias: tb }) }), operands, expected, reductionCheck(terms));
+    expect(out.y.shape).toEqual(p.yShape);
     expect(conv2dOutputShape(p.xShape, p.wShape, p.options)).toEqual(p.yShape);
-    expectReduction(await plain.read(), ref.conv2d(p.x, p.xShape, p.w, p.wShape, p.options), terms, 'y');
-    const fused = conv2d(tx, tw, { ...p.options, bias: tb, activation: 'relu' });
-    const expected = ref.conv2d(p.x, p.xShape, p.w, p.wShape, { ...p.options, bias: p.bias, activation: 'relu' });
-    expectReduction(await fused.read(), expected, terms, 'relu(y + bias)');
-    disposeAll(tx, tw, tb, plain, fused);
   });
 
   it('takes one number for stride and padding, and strided views as operands', async () => {
@@ -138,21 +134,17 @@ describe('conv2d derivative rules: GPU against reference', () => {
   const cases: Case[] = [...CASES, [3, 3, 13, 13, 17, 3, 3, 1, 1], [1, 17, 13, 13, 1, 5, 5, 1, 2]];
   it.each(cases.map((c) => [label(c), c] as const))('%s', async (_, c) => {
     const p = problem(c, 400);
-    const [n, kh, kw] = [p.xShape[0]!, p.wShape[2]!, p.wShape[3]!];
-    const [cout, ho, wo] = [p.yShape[1]!, p.yShape[2]!, p.yShape[3]!];
-    const tx = device.tensor(p.x, p.xShape);
-    const tw = device.tensor(p.w, p.wShape);
-    const tdy = device.tensor(p.dy, p.yShape);
-    const dx = conv2dBackwardInput(tdy, tw, p.xShape, p.options);
-    const dw = conv2dBackwardWeight(tdy, tx, p.wShape, p.options);
-    const db = conv2dBackwardBias(tdy);
+    const [n, cout, ho, wo] = [p.xShape[0]!, p.yShape[1]!, p.yShape[2]!, p.yShape[3]!];
+    const gradients = (tx: Tensor, tw: Tensor, tdy: Tensor) => ({
+      dx: conv2dBackwardInput(tdy, tw, p.xShape, p.options),
+      dw: conv2dBackwardWeight(tdy, tx, p.wShape, p.options),
+      dbias: conv2dBackwardBias(tdy),
+    });
+    const expected = { ...referenceGradients(p), dbias: within(ref.conv2dBackwardBias(p.dy, p.yShape), reductionCheck(n * ho * wo)) };
+    const { dx, dw, dbias } = await expectOp(device, gradients, [[p.x, p.xShape], [p.w, p.wShape], [p.dy, p.yShape]], expected);
     expect(dx.shape).toEqual(p.xShape);
     expect(dw.shape).toEqual(p.wShape);
-    expect(db.shape).toEqual([cout]);
-    expectReduction(await dx.read(), ref.conv2dBackwardInput(p.dy, p.w, p.xShape, p.wShape, p.options), cout * kh * kw, 'dx');
-    expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
-    expectReduction(await db.read(), ref.conv2dBackwardBias(p.dy, p.yShape), n * ho * wo, 'dbias');
-    disposeAll(tx, tw, tdy, dx, dw, db);
+    expect(dbias.shape).toEqual([cout]);
   });
 });
 
@@ -173,20 +165,16 @@ describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kern
     ];
     test.each(cases.map((c) => [label(c), c] as const))('%s', async (_, c) => {
       const p = problem(c, 500);
-      const [n, cin, kh, kw] = [p.xShape[0]!, p.xShape[1]!, p.wShape[2]!, p.wShape[3]!];
-      const [cout, ho, wo] = [p.yShape[1]!, p.yShape[2]!, p.yShape[3]!];
-      const tx = device.tensor(p.x, p.xShape);
-      const tw = device.tensor(p.w, p.wShape);
-      const tb = device.tensor(p.bias, [cout]);
-      const tdy = device.tensor(p.dy, p.yShape);
-      const y = conv2d(tx, tw, { ...p.options, bias: tb, activation: 'relu', kernel });
-      const dx = conv2dBackwardInput(tdy, tw, p.xShape, { ...p.options, kernel });
-      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, { ...p.options, kernel });
-      const expectedY = ref.conv2d(p.x, p.xShape, p.w, p.wShape, { ...p.options, bias: p.bias, activation: 'relu' });
-      expectReduction(await y.read(), expectedY, cin * kh * kw, 'relu(y + bias)');
-      expectReduction(await dx.read(), ref.conv2dBackwardInput(p.dy, p.w, p.xShape, p.wShape, p.options), cout * kh * kw, 'dx');
-      expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
-      disposeAll(tx, tw, tb, tdy, y, dx, dw);
+      const [cin, kh, kw] = [p.xShape[1]!, p.wShape[2]!, p.wShape[3]!];
+      const forced = { ...p.options, kernel };
+      const run = (tx: Tensor, tw: Tensor, tb: Tensor, tdy: Tensor) => ({
+        fused: conv2d(tx, tw, { ...forced, bias: tb, activation: 'relu' }),
+        dx: conv2dBackwardInput(tdy, tw, p.xShape, forced),
+        dw: conv2dBackwardWeight(tdy, tx, p.wShape, forced),
+      });
+      const fused = ref.conv2d(p.x, p.xShape, p.w, p.wShape, { ...p.options, bias: p.bias, activation: 'relu' });
+      const operands = [[p.x, p.xShape], [p.w, p.wShape], [p.bias, [p.wShape[0]!]], [p.dy, p.yShape]] as const;
+      await expectOp(device, run, operands, { fused: within(fused, reductionCheck(cin * kh * kw)), ...referenceGradients(p) });
     });
   },
 );
@@ -218,9 +206,8 @@ describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kern
       const unsplit = dispatchesOf(device, () => conv2dBackwardWeight(tdy, tx, p.wShape, { ...options, batchChunk: n }));
       expect(dispatchesOf(device, () => conv2dBackwardWeight(tdy, tx, p.wShape, options))).toBeGreaterThan(unsplit);
       const buffers = device.pool.stats().liveBuffers;
-      const dw = conv2dBackwardWeight(tdy, tx, p.wShape, options);
-      expectReduction(await dw.read(), ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options), n * ho * wo, 'dw');
-      dw.dispose();
+      const expected = ref.conv2dBackwardWeight(p.dy, p.x, p.xShape, p.wShape, p.options);
+      await expectOp(device, (dy, x) => conv2dBackwardWeight(dy, x, p.wShape, options), [tdy, tx], expected, reductionCheck(n * ho * wo), { what: 'dw' });
       // The partials and the packed gradient are released.
       expect(device.pool.stats().liveBuffers).toBe(buffers);
       disposeAll(tx, tdy);

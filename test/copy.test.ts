@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ops, reference, ShapeError } from '../src/node.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, uniform } from './helpers/numeric.js';
+import { expectOp, runOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -68,13 +69,11 @@ describe('views and copies', () => {
   it('concatenates along an axis, including views', async () => {
     const a = uniform(2 * 3 * 4, 2);
     const b = uniform(2 * 5 * 4, 3);
-    const ta = device.tensor(a, [2, 3, 4]);
-    const tb = device.tensor(b, [2, 5, 4]);
-    const out = ops.concat([ta, tb], 1);
+    const operands = [[a, [2, 3, 4]], [b, [2, 5, 4]]] as const;
+    const expected = reference.concat([{ data: a, shape: [2, 3, 4] }, { data: b, shape: [2, 5, 4] }], 1);
+    const out = await expectOp(device, (ta, tb) => ops.concat([ta, tb], 1), operands, expected, { rtol: 0, atol: 0 });
     expect(out.shape).toEqual([2, 8, 4]);
-    expectClose(await out.read(), reference.concat([{ data: a, shape: [2, 3, 4] }, { data: b, shape: [2, 5, 4] }], 1), { rtol: 0, atol: 0 });
-    expect(() => ops.concat([ta, tb], 0)).toThrow(ShapeError);
-    for (const t of [ta, tb, out]) t.dispose();
+    await expect(runOp(device, (ta, tb) => ops.concat([ta, tb], 0), operands)).rejects.toThrow(ShapeError);
   });
 
   it.each([

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ops, reference, ShapeError } from '../src/node.js';
+import { ops, reference, ShapeError, type Tensor } from '../src/node.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+import { expectOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -11,9 +12,7 @@ describe('binary ops', () => {
   it.each(SIZES)('add, sub, mul, div, max, min on %i elements', async (n) => {
     const a = uniform(n, 1);
     const b = uniform(n, 2, 0.5, 2);
-    const ta = device.tensor(a);
-    const tb = device.tensor(b);
-    const cases: Array<[(x: typeof ta, y: typeof ta) => typeof ta, (x: number, y: number) => number]> = [
+    const cases: Array<[(x: Tensor, y: Tensor) => Tensor, (x: number, y: number) => number]> = [
       [ops.add, (x, y) => x + y],
       [ops.sub, (x, y) => x - y],
       [ops.mul, (x, y) => x * y],
@@ -22,12 +21,8 @@ describe('binary ops', () => {
       [ops.minimum, Math.min],
     ];
     for (const [op, f] of cases) {
-      const out = op(ta, tb);
-      expectClose(await out.read(), reference.broadcastBinary(a, [n], b, [n], f), { rtol: 1e-6, atol: 1e-7 });
-      out.dispose();
+      await expectOp(device, op, [[a, [n]], [b, [n]]], reference.broadcastBinary(a, [n], b, [n], f), { rtol: 1e-6, atol: 1e-7 });
     }
-    ta.dispose();
-    tb.dispose();
   });
 
   it.each([
@@ -38,11 +33,7 @@ describe('binary ops', () => {
   ])('broadcasts %j with %j', async (as, bs) => {
     const a = uniform(as.reduce((x, y) => x * y, 1), 3);
     const b = uniform(bs.reduce((x, y) => x * y, 1), 4);
-    const ta = device.tensor(a, as);
-    const tb = device.tensor(b, bs);
-    const out = ops.mul(ta, tb);
-    expectClose(await out.read(), reference.broadcastBinary(a, as, b, bs, (x, y) => x * y), { rtol: 1e-6, atol: 0 });
-    for (const t of [ta, tb, out]) t.dispose();
+    await expectOp(device, (x, y) => ops.mul(x, y), [[a, as], [b, bs]], reference.broadcastBinary(a, as, b, bs, (x, y) => x * y), { rtol: 1e-6, atol: 0 });
   });
 
   it('accepts strided views as operands', async () => {
@@ -83,33 +74,25 @@ describe('unary ops and activations', () => {
   it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square on %i elements', async (n) => {
     const x = uniform(n, 11, -6, 6);
     const positive = uniform(n, 12, 0.01, 10);
-    const tx = device.tensor(x);
-    const tp = device.tensor(positive);
-    const cases: Array<[ReturnType<typeof ops.relu>, Float64Array, number]> = [
-      [ops.affine(tx, 2.5, -1), reference.map(x, (v) => 2.5 * v - 1), 1e-6],
-      [ops.relu(tx), reference.relu(x), 0],
-      [ops.gelu(tx), reference.gelu(x), 2e-6],
-      [ops.exp(tx), reference.map(x, Math.exp), 1e-5],
-      [ops.log(tp), reference.map(positive, Math.log), 1e-5],
-      [ops.sqrt(tp), reference.map(positive, Math.sqrt), 1e-6],
-      [ops.abs(tx), reference.map(x, Math.abs), 0],
-      [ops.square(tx), reference.map(x, (v) => v * v), 1e-6],
+    // Each op reads x, or the positive p.
+    const cases: Array<[(x: Tensor, p: Tensor) => Tensor, Float64Array, number]> = [
+      [(t) => ops.affine(t, 2.5, -1), reference.map(x, (v) => 2.5 * v - 1), 1e-6],
+      [(t) => ops.relu(t), reference.relu(x), 0],
+      [(t) => ops.gelu(t), reference.gelu(x), 2e-6],
+      [(t) => ops.exp(t), reference.map(x, Math.exp), 1e-5],
+      [(_, p) => ops.log(p), reference.map(positive, Math.log), 1e-5],
+      [(_, p) => ops.sqrt(p), reference.map(positive, Math.sqrt), 1e-6],
+      [(t) => ops.abs(t), reference.map(x, Math.abs), 0],
+      [(t) => ops.square(t), reference.map(x, (v) => v * v), 1e-6],
     ];
-    for (const [out, expected, rtol] of cases) {
-      expectClose(await out.read(), expected, { rtol, atol: 1e-6 });
-      out.dispose();
+    for (const [op, expected, rtol] of cases) {
+      await expectOp(device, op, [[x, [n]], [positive, [n]]], expected, { rtol, atol: 1e-6 });
     }
-    tx.dispose();
-    tp.dispose();
   });
 
   it('computes GELU in its far tails (erf form, not tanh)', async () => {
     const x = [-10, -7, -5, -3, 0, 3, 5, 7, 10];
-    const tx = device.tensor(x);
-    const out = ops.gelu(tx);
-    expectClose(await out.read(), reference.gelu(x), { rtol: 1e-5, atol: 1e-30 });
-    tx.dispose();
-    out.dispose();
+    await expectOp(device, (t) => ops.gelu(t), [[x, [9]]], reference.gelu(x), { rtol: 1e-5, atol: 1e-30 });
   });
 });
 
@@ -129,11 +112,7 @@ describe('activation derivative rules', () => {
     it.each([1, 17, 127, 4099])(`${name}: the GPU rule matches the reference on %i elements`, async (n) => {
       const x = uniform(n, 31, -5, 5);
       const dy = uniform(n, 32);
-      const tx = device.tensor(x);
-      const tdy = device.tensor(dy);
-      const dx = backward(tdy, tx);
-      expectClose(await dx.read(), backwardRef(dy, x), { rtol: 1e-5, atol: 1e-6 });
-      for (const t of [tx, tdy, dx]) t.dispose();
+      await expectOp(device, (tdy, tx) => backward(tdy, tx), [[dy, [n]], [x, [n]]], backwardRef(dy, x), { rtol: 1e-5, atol: 1e-6 });
     });
   }
 });

@@ -1,20 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
+import type { Tensor } from '../src/gpu/tensor.js';
 import { layerNorm, layerNormBackward } from '../src/ops/layernorm.js';
 import * as reference from '../src/reference/layernorm.js';
 import { testDevice } from './helpers/device.js';
-import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, normal, uniform } from './helpers/numeric.js';
+import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, normal, reductionCheck, uniform } from './helpers/numeric.js';
+import { expectOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
 const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
-
-/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms, normalized squared error beyond. */
-function expectReduced(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what: string): void {
-  if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
 
 /** Inputs with a non-zero mean, so that the mean subtraction matters. */
 function inputs(rows: number, cols: number, seed: number) {
@@ -30,16 +26,10 @@ describe('layerNorm forward', () => {
   it.each(LENGTHS)('matches the reference on rows of length %i', async (cols) => {
     for (const rows of ROWS) {
       const { x, gamma, beta } = inputs(rows, cols, rows * 1000 + cols);
-      const tx = device.tensor(x, [rows, cols]);
-      const tg = device.tensor(gamma);
-      const tb = device.tensor(beta);
-      const { y, mean, rstd } = layerNorm(tx, tg, tb);
+      const operands = [[x, [rows, cols]], [gamma, [cols]], [beta, [cols]]] as const;
       const expected = reference.layerNorm(x, gamma, beta, cols);
+      const { mean } = await expectOp(device, (tx, tg, tb) => layerNorm(tx, tg, tb), operands, expected, reductionCheck(cols), { what: `${rows}x${cols}` });
       expect(mean.shape).toEqual([rows]);
-      expectReduced(await y.read(), expected.y, cols, `y ${rows}x${cols}`);
-      expectReduced(await mean.read(), expected.mean, cols, `mean ${rows}x${cols}`);
-      expectReduced(await rstd.read(), expected.rstd, cols, `rstd ${rows}x${cols}`);
-      for (const t of [tx, tg, tb, y, mean, rstd]) t.dispose();
     }
   });
 
@@ -47,20 +37,15 @@ describe('layerNorm forward', () => {
     const x = normal(7 * 7, 5);
     const gamma = uniform(7, 6);
     const beta = uniform(7, 7);
-    const tx = device.tensor(x.subarray(0, 42), [2, 3, 7]);
-    const tg = device.tensor(gamma);
-    const tb = device.tensor(beta);
-    const out = layerNorm(tx, tg, tb, { eps: 0.5 });
     const expected = reference.layerNorm(x.subarray(0, 42), gamma, beta, 7, 0.5);
-    expect(out.mean.shape).toEqual([6]);
-    expectClose(await out.y.read(), expected.y);
-    expectClose(await out.rstd.read(), expected.rstd);
+    const operands = [[x.subarray(0, 42), [2, 3, 7]], [gamma, [7]], [beta, [7]]] as const;
+    const { mean } = await expectOp(device, (tx, tg, tb) => layerNorm(tx, tg, tb, { eps: 0.5 }), operands, { y: expected.y, rstd: expected.rstd });
+    expect(mean.shape).toEqual([6]);
     const square = device.tensor(x.subarray(0, 49), [7, 7]);
     const view = square.transpose();
-    const fromView = layerNorm(view, tg, tb);
     const transposed = Float64Array.from({ length: 49 }, (_, i) => x[(i % 7) * 7 + Math.floor(i / 7)]!);
-    expectClose(await fromView.y.read(), reference.layerNorm(transposed, gamma, beta, 7).y);
-    for (const t of [tx, tg, tb, out.y, out.mean, out.rstd, square, view, fromView.y, fromView.mean, fromView.rstd]) t.dispose();
+    await expectOp(device, (v, tg, tb) => layerNorm(v, tg, tb), [view, [gamma, [7]], [beta, [7]]], { y: reference.layerNorm(transposed, gamma, beta, 7).y });
+    for (const t of [square, view]) t.dispose();
   });
 });
 
@@ -82,17 +67,11 @@ describe('layerNorm derivative rules', () => {
     for (const rows of ROWS) {
       const { x, gamma, beta, dy } = inputs(rows, cols, rows * 7 + cols);
       const saved = reference.layerNorm(x, gamma, beta, cols);
-      const tdy = device.tensor(dy, [rows, cols]);
-      const tx = device.tensor(x, [rows, cols]);
-      const tm = device.tensor(saved.mean);
-      const tr = device.tensor(saved.rstd);
-      const tg = device.tensor(gamma);
-      const { dx, dgamma, dbeta } = layerNormBackward(tdy, tx, tm, tr, tg);
+      const operands = [[dy, [rows, cols]], [x, [rows, cols]], [saved.mean, [rows]], [saved.rstd, [rows]], [gamma, [cols]]] as const;
       const expected = reference.layerNormBackward(dy, x, saved.mean, saved.rstd, gamma, cols);
-      expectReduced(await dx.read(), expected.dx, cols, `dx ${rows}x${cols}`);
-      expectReduced(await dgamma.read(), expected.dgamma, rows, `dgamma ${rows}x${cols}`);
-      expectReduced(await dbeta.read(), expected.dbeta, rows, `dbeta ${rows}x${cols}`);
-      for (const t of [tdy, tx, tm, tr, tg, dx, dgamma, dbeta]) t.dispose();
+      // dx sums over a row, dgamma and dbeta over the rows.
+      const sums = { dx: expected.dx, dgamma: within(expected.dgamma, reductionCheck(rows)), dbeta: within(expected.dbeta, reductionCheck(rows)) };
+      await expectOp(device, (tdy, tx, tm, tr, tg) => layerNormBackward(tdy, tx, tm, tr, tg), operands, sums, reductionCheck(cols), { what: `${rows}x${cols}` });
     }
   });
 
@@ -122,21 +101,16 @@ describe('many rows', () => {
     const rows = 70_000;
     const cols = 2;
     const { x, gamma, beta, dy } = inputs(rows, cols, 31);
-    const tx = device.tensor(x, [rows, cols]);
-    const tg = device.tensor(gamma);
-    const tb = device.tensor(beta);
-    const tdy = device.tensor(dy, [rows, cols]);
-    const forward = layerNorm(tx, tg, tb);
-    const backward = layerNormBackward(tdy, tx, forward.mean, forward.rstd, tg);
+    const forwardThenBackward = (tx: Tensor, tg: Tensor, tb: Tensor, tdy: Tensor) => {
+      const forward = layerNorm(tx, tg, tb);
+      return { ...forward, ...layerNormBackward(tdy, tx, forward.mean, forward.rstd, tg) };
+    };
     const expected = reference.layerNorm(x, gamma, beta, cols);
+    const grads = reference.layerNormBackward(dy, x, expected.mean, expected.rstd, gamma, cols);
     // Where a row's two values nearly agree, x - mean is ill-conditioned (and rstd approaches
     // 1/sqrt(eps)): among 70,000 rows some do, so y and dx are compared in norm.
-    expectNormalizedClose(await forward.y.read(), expected.y, 1e-7, 'y');
-    const grads = reference.layerNormBackward(dy, x, expected.mean, expected.rstd, gamma, cols);
-    expectNormalizedClose(await backward.dx.read(), grads.dx, 1e-7, 'dx');
-    expectNormalizedClose(await backward.dgamma.read(), grads.dgamma, 1e-7, 'dgamma');
-    expectNormalizedClose(await backward.dbeta.read(), grads.dbeta, 1e-7, 'dbeta');
-    for (const t of [tx, tg, tb, tdy, forward.y, forward.mean, forward.rstd, backward.dx, backward.dgamma, backward.dbeta]) t.dispose();
+    const operands = [[x, [rows, cols]], [gamma, [cols]], [beta, [cols]], [dy, [rows, cols]]] as const;
+    await expectOp(device, forwardThenBackward, operands, { y: expected.y, dx: grads.dx, dgamma: grads.dgamma, dbeta: grads.dbeta }, { normalizedError: 1e-7 });
   });
 });
 

@@ -1,22 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
+import type { Tensor } from '../src/gpu/tensor.js';
 import { bhattacharyya, crossEntropy, sllClassLoss } from '../src/ops/loss.js';
 import * as reference from '../src/reference/loss.js';
 import { logSoftmax as referenceLogSoftmax } from '../src/reference/softmax.js';
 import { testDevice } from './helpers/device.js';
-import { expectClose, expectNormalizedClose, finiteDifferenceGradient, normal, rng } from './helpers/numeric.js';
+import { expectClose, finiteDifferenceGradient, normal, reductionCheck, rng } from './helpers/numeric.js';
+import { expectOp, runOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
 const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
 const TAUS = [0.5, 1, 2, 5];
-
-/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms per row, normalized squared error beyond. */
-function expectRows(actual: ArrayLike<number>, expected: ArrayLike<number>, cols: number, what: string): void {
-  if (cols <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
 
 function randomLabels(rows: number, cols: number, seed: number): Int32Array {
   const next = rng(seed);
@@ -35,28 +31,19 @@ describe('crossEntropy', () => {
     for (const rows of ROWS) {
       const logits = normal(rows * cols, rows * 131 + cols, 3);
       const labels = randomLabels(rows, cols, rows + cols);
-      const tl = device.tensor(logits, [rows, cols]);
-      const ty = device.tensor(labels, [rows], 'i32');
-      const { loss, grad } = crossEntropy(tl, ty);
+      const operands = [[logits, [rows, cols]], [labels, [rows], 'i32']] as const;
       const expected = reference.crossEntropy(logits, labels, cols);
+      const { loss, grad } = await expectOp(device, (tl, ty) => crossEntropy(tl, ty), operands, expected, reductionCheck(cols), { what: `${rows}x${cols}` });
       expect(loss.shape).toEqual([rows]);
       expect(grad.shape).toEqual([rows, cols]);
-      expectRows(await loss.read(), expected.loss, cols, `loss ${rows}x${cols}`);
-      expectRows(await grad.read(), expected.grad, cols, `grad ${rows}x${cols}`);
-      for (const t of [tl, ty, loss, grad]) t.dispose();
     }
   });
 
   it.each(TAUS)('takes a temperature and a scale (tau = %f)', async (tau) => {
     const logits = normal(17 * 10, 5, 2);
     const labels = randomLabels(17, 10, 6);
-    const tl = device.tensor(logits, [17, 10]);
-    const ty = device.tensor(labels, [17], 'i32');
-    const { loss, grad } = crossEntropy(tl, ty, { temperature: tau, scale: 0.25 });
-    const expected = reference.crossEntropy(logits, labels, 10, { temperature: tau, scale: 0.25 });
-    expectClose(await loss.read(), expected.loss);
-    expectClose(await grad.read(), expected.grad);
-    for (const t of [tl, ty, loss, grad]) t.dispose();
+    const options = { temperature: tau, scale: 0.25 };
+    await expectOp(device, (tl, ty) => crossEntropy(tl, ty, options), [[logits, [17, 10]], [labels, [17], 'i32']], reference.crossEntropy(logits, labels, 10, options));
   });
 
   it.each(TAUS)('the reference gradient matches central differences (tau = %f)', (tau) => {
@@ -72,51 +59,41 @@ describe('crossEntropy', () => {
   it('stays finite on logits of 1e4 (log-sum-exp)', async () => {
     const logits = [1e4, -1e4, 9999, 0, 1e4, 1e4, -1e4, -1e4];
     const labels = [1, 3];
-    const tl = device.tensor(logits, [2, 4]);
-    const ty = device.tensor(labels, [2], 'i32');
-    const { loss, grad } = crossEntropy(tl, ty);
-    const lv = await loss.read();
-    expect(Array.from(lv).every(Number.isFinite)).toBe(true);
     const expected = reference.crossEntropy(logits, labels, 4);
-    expectClose(lv, expected.loss, { rtol: 1e-6, atol: 1e-3 });
-    expectClose(await grad.read(), expected.grad);
-    for (const t of [tl, ty, loss, grad]) t.dispose();
+    const { loss } = await expectOp(device, (tl, ty) => crossEntropy(tl, ty), [[logits, [2, 4]], [labels, [2], 'i32']], {
+      loss: within(expected.loss, { rtol: 1e-6, atol: 1e-3 }),
+      grad: expected.grad,
+    });
+    expect(Array.from(loss.values).every(Number.isFinite)).toBe(true);
   });
 
   it('makes the loss and gradient of a row with an out-of-range label NaN, and only that row', async () => {
     const cols = 5;
     const logits = normal(4 * cols, 8);
     const labels = [-1, 2, cols, 1 << 30];
-    const tl = device.tensor(logits, [4, cols]);
-    const ty = device.tensor(labels, [4], 'i32');
-    const { loss, grad } = crossEntropy(tl, ty);
-    const lv = await loss.read();
-    const gv = await grad.read();
+    const { loss, grad } = await runOp(device, (tl, ty) => crossEntropy(tl, ty), [[logits, [4, cols]], [labels, [4], 'i32']]);
+    const [lv, gv] = [loss.values, grad.values];
     expect([0, 2, 3].every((r) => Number.isNaN(lv[r]))).toBe(true);
     expect(Array.from(gv.subarray(0, cols)).every(Number.isNaN)).toBe(true);
     const expected = reference.crossEntropy(logits, labels, cols);
     expectClose([lv[1]!], [expected.loss[1]!]);
     expectClose(gv.subarray(cols, 2 * cols), expected.grad.subarray(cols, 2 * cols));
-    for (const t of [tl, ty, loss, grad]) t.dispose();
   });
 
   it('reads strided views and folds more rows than one grid dimension holds', async () => {
     const rows = 70_000;
     const logits = normal(rows * 2, 9);
     const labels = randomLabels(rows, 2, 10);
-    const tl = device.tensor(logits, [rows, 2]);
-    const ty = device.tensor(labels, [rows], 'i32');
-    const { loss, grad } = crossEntropy(tl, ty);
     const expected = reference.crossEntropy(logits, labels, 2);
-    expectClose(await loss.read(), expected.loss);
-    expectClose(await grad.read(), expected.grad, { rtol: 1e-4, atol: 1e-9 });
+    await expectOp(device, (tl, ty) => crossEntropy(tl, ty), [[logits, [rows, 2]], [labels, [rows], 'i32']], {
+      loss: expected.loss,
+      grad: within(expected.grad, { rtol: 1e-4, atol: 1e-9 }),
+    });
     const square = device.tensor(logits.subarray(0, 9), [3, 3]);
     const view = square.transpose();
-    const small = device.tensor([0, 1, 2], [3], 'i32');
-    const fromView = crossEntropy(view, small);
     const transposed = [0, 3, 6, 1, 4, 7, 2, 5, 8].map((i) => logits[i]!);
-    expectClose(await fromView.loss.read(), reference.crossEntropy(transposed, [0, 1, 2], 3).loss);
-    for (const t of [tl, ty, loss, grad, square, view, small, fromView.loss, fromView.grad]) t.dispose();
+    await expectOp(device, (v, small) => crossEntropy(v, small), [view, [[0, 1, 2], [3], 'i32']], { loss: reference.crossEntropy(transposed, [0, 1, 2], 3).loss });
+    for (const t of [square, view]) t.dispose();
   });
 });
 
@@ -126,13 +103,9 @@ describe('bhattacharyya', () => {
       const tau = TAUS[(rows + cols) % TAUS.length]!;
       const v = normal(rows * cols, rows * 17 + cols, 2);
       const logQ = randomLogQ(rows, cols, rows * 19 + cols);
-      const tv = device.tensor(v, [rows, cols]);
-      const tq = device.tensor(logQ, [rows, cols]);
-      const { loss, grad } = bhattacharyya(tv, tq, { tau });
-      const expected = reference.bhattacharyya(v, logQ, cols, { tau });
-      expectRows(await loss.read(), expected.loss, cols, `loss ${rows}x${cols} tau ${tau}`);
-      expectRows(await grad.read(), expected.grad, cols, `grad ${rows}x${cols} tau ${tau}`);
-      for (const t of [tv, tq, loss, grad]) t.dispose();
+      await expectOp(device, (tv, tq) => bhattacharyya(tv, tq, { tau }), [[v, [rows, cols]], [logQ, [rows, cols]]], reference.bhattacharyya(v, logQ, cols, { tau }), reductionCheck(cols), {
+        what: `${rows}x${cols} tau ${tau}`,
+      });
     }
   });
 
@@ -150,15 +123,10 @@ describe('bhattacharyya', () => {
     const cols = 10;
     const v = normal(3 * cols, 23);
     const logQ = Float32Array.from(referenceLogSoftmax(v, cols, 2));
-    const tv = device.tensor(v, [3, cols]);
-    const tq = device.tensor(logQ, [3, cols]);
-    const same = bhattacharyya(tv, tq, { tau: 2 });
-    expectClose(await same.loss.read(), [0, 0, 0], { rtol: 0, atol: 1e-6 });
-    expectClose(await same.grad.read(), new Float64Array(3 * cols), { rtol: 0, atol: 1e-7 });
-    const other = device.tensor(randomLogQ(3, cols, 24), [3, cols]);
-    const apart = bhattacharyya(tv, other, { tau: 2 });
-    expect(Array.from(await apart.loss.read()).every((d) => d > 0)).toBe(true);
-    for (const t of [tv, tq, same.loss, same.grad, other, apart.loss, apart.grad]) t.dispose();
+    const divergence = (tv: Tensor, tq: Tensor) => bhattacharyya(tv, tq, { tau: 2 });
+    await expectOp(device, divergence, [[v, [3, cols]], [logQ, [3, cols]]], { loss: [0, 0, 0], grad: within(new Float64Array(3 * cols), { rtol: 0, atol: 1e-7 }) }, { rtol: 0, atol: 1e-6 });
+    const apart = await runOp(device, divergence, [[v, [3, cols]], [randomLogQ(3, cols, 24), [3, cols]]]);
+    expect(Array.from(apart.loss.values).every((d) => d > 0)).toBe(true);
   });
 
   it('stays finite and exact with a nearly one-hot q (log q = -80) and large logits', async () => {
@@ -172,17 +140,12 @@ describe('bhattacharyya', () => {
     v[cols + 5] = 1e4; // disagrees, saturated
     v[2 * cols + 2] = 1e4; // agrees, saturated
     for (const tau of TAUS) {
-      const tv = device.tensor(v, [rows, cols]);
-      const tq = device.tensor(logQ, [rows, cols]);
-      const { loss, grad } = bhattacharyya(tv, tq, { tau });
-      const lv = await loss.read();
-      const gv = await grad.read();
-      expect(Array.from(lv).every(Number.isFinite), `loss finite at tau ${tau}`).toBe(true);
-      expect(Array.from(gv).every(Number.isFinite), `grad finite at tau ${tau}`).toBe(true);
+      const { loss, grad } = await runOp(device, (tv, tq) => bhattacharyya(tv, tq, { tau }), [[v, [rows, cols]], [logQ, [rows, cols]]]);
+      expect(Array.from(loss.values).every(Number.isFinite), `loss finite at tau ${tau}`).toBe(true);
+      expect(Array.from(grad.values).every(Number.isFinite), `grad finite at tau ${tau}`).toBe(true);
       const expected = reference.bhattacharyya(v, logQ, cols, { tau });
-      expectClose(lv, expected.loss, { rtol: 1e-4, atol: 1e-4 }, `loss at tau ${tau}`);
-      expectClose(gv, expected.grad, { rtol: 1e-4, atol: 1e-6 }, `grad at tau ${tau}`);
-      for (const t of [tv, tq, loss, grad]) t.dispose();
+      expectClose(loss.values, expected.loss, { rtol: 1e-4, atol: 1e-4 }, `loss at tau ${tau}`);
+      expectClose(grad.values, expected.grad, { rtol: 1e-4, atol: 1e-6 }, `grad at tau ${tau}`);
     }
   });
 });
@@ -198,16 +161,8 @@ describe('sllClassLoss', () => {
     const v = normal(rows * cols, rows + cols, 2);
     const labels = randomLabels(rows, cols, rows * cols);
     const logQ = randomLogQ(rows, cols, rows - cols);
-    const tv = device.tensor(v, [rows, cols]);
-    const ty = device.tensor(labels, [rows], 'i32');
-    const tq = device.tensor(logQ, [rows, cols]);
-    const fused = sllClassLoss(tv, ty, tq, { tau });
-    const expected = reference.sllClassLoss(v, labels, logQ, cols, { tau });
-    expectRows(await fused.likelihood.read(), expected.likelihood, cols, 'likelihood');
-    expectRows(await fused.alignment.read(), expected.alignment, cols, 'alignment');
-    expectRows(await fused.grad.read(), expected.grad, cols, 'grad');
-    expectRows(await fused.logPi.read(), expected.logPi, cols, 'logPi');
-    for (const t of [tv, ty, tq, fused.likelihood, fused.alignment, fused.grad, fused.logPi]) t.dispose();
+    const operands = [[v, [rows, cols]], [labels, [rows], 'i32'], [logQ, [rows, cols]]] as const;
+    await expectOp(device, (tv, ty, tq) => sllClassLoss(tv, ty, tq, { tau }), operands, reference.sllClassLoss(v, labels, logQ, cols, { tau }), reductionCheck(cols));
   });
 
   it('the reference gradient matches central differences of the summed loss', () => {
@@ -227,17 +182,12 @@ describe('sllClassLoss', () => {
     const cols = 4;
     const v = normal(2 * cols, 33);
     const logQ = randomLogQ(2, cols, 34);
-    const tv = device.tensor(v, [2, cols]);
-    const ty = device.tensor([7, 0], [2], 'i32');
-    const tq = device.tensor(logQ, [2, cols]);
-    const fused = sllClassLoss(tv, ty, tq);
-    const likelihood = await fused.likelihood.read();
-    const grad = await fused.grad.read();
+    const fused = await runOp(device, (tv, ty, tq) => sllClassLoss(tv, ty, tq), [[v, [2, cols]], [[7, 0], [2], 'i32'], [logQ, [2, cols]]]);
+    const [likelihood, grad] = [fused.likelihood.values, fused.grad.values];
     expect(Number.isNaN(likelihood[0])).toBe(true);
     expect(Array.from(grad.subarray(0, cols)).every(Number.isNaN)).toBe(true);
     expect(Array.from(grad.subarray(cols)).every(Number.isFinite)).toBe(true);
-    expectClose(await fused.alignment.read(), reference.bhattacharyya(v, logQ, cols).loss);
-    for (const t of [tv, ty, tq, fused.likelihood, fused.alignment, fused.grad, fused.logPi]) t.dispose();
+    expectClose(fused.alignment.values, reference.bhattacharyya(v, logQ, cols).loss);
   });
 });
 

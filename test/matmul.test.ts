@@ -13,7 +13,8 @@ import {
 import { isSoftwareAdapter } from '../src/gpu/workgroups.js';
 import { matmul as referenceMatmul, matmulShape } from '../src/reference/matmul.js';
 import { dispatchesOf, testDevice } from './helpers/device.js';
-import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
+import { expectClose, reductionCheck, uniform } from './helpers/numeric.js';
+import { expectOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -51,22 +52,17 @@ async function check(variant: MatmulVariant, c: Case, splitK?: number): Promise<
   const n = outShape.at(-1)!;
   const k = aShape.at(transposeA ? -2 : -1)!;
   const { a, b, bias, expected } = inputsFor(c, n);
-  const ta = device.tensor(a, aShape);
-  const tb = device.tensor(b, bShape);
-  const tbias = bias ? device.tensor(bias, [n]) : undefined;
-  const buffers = device.pool.stats().liveBuffers;
-  const out = matmul(ta, tb, { transposeA, transposeB, bias: tbias, activation, variant, ...(splitK ? { splitK } : {}) });
+  const product = (ta: Tensor, tb: Tensor, tbias?: Tensor) => {
+    const buffers = device.pool.stats().liveBuffers;
+    const out = matmul(ta, tb, { transposeA, transposeB, bias: tbias, activation, variant, ...(splitK ? { splitK } : {}) });
+    // Only the result stays alive: no partial products or copies left behind.
+    expect(device.pool.stats().liveBuffers).toBe(buffers + 1);
+    return out;
+  };
+  // fp32 tolerances: elementwise up to 256 terms per dot product, normalized beyond.
+  const what = `${variant}${splitK ? `, splitK ${splitK}` : ''} ${JSON.stringify(c)}`;
+  const out = await expectOp(device, product, [[a, aShape], [b, bShape], bias ? [bias, [n]] : undefined], expected, reductionCheck(k), { what });
   expect(out.shape).toEqual(outShape);
-  // Only the result stays alive: no partial products or copies left behind.
-  expect(device.pool.stats().liveBuffers).toBe(buffers + 1);
-  expectWithin(await out.read(), expected, k, `${variant}${splitK ? `, splitK ${splitK}` : ''} ${JSON.stringify(c)}`);
-  for (const t of [ta, tb, tbias, out]) t?.dispose();
-}
-
-/** fp32 tolerances: elementwise up to 256 terms per dot product, normalized beyond. */
-function expectWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, k: number, what: string): void {
-  if (k <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
 }
 
 const shapes = (m: number, n: number, k: number): Case => ({ aShape: [m, k], bShape: [k, n] });
@@ -245,11 +241,7 @@ describe('matmul', () => {
 
   it('takes the same tensor on both sides (x x^T)', async () => {
     const x = uniform(20 * 36, 105);
-    const tx = device.tensor(x, [20, 36]);
-    const gram = matmul(tx, tx, { transposeB: true });
-    expectClose(await gram.read(), referenceMatmul(x, [20, 36], x, [20, 36], { transposeB: true }));
-    tx.dispose();
-    gram.dispose();
+    await expectOp(device, (tx) => matmul(tx, tx, { transposeB: true }), [[x, [20, 36]]], referenceMatmul(x, [20, 36], x, [20, 36], { transposeB: true }));
   });
 
   it('chooses a variant the device can run', () => {

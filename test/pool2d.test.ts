@@ -13,6 +13,7 @@ import {
 import * as ref from '../src/reference/pool2d.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
+import { disposeAll, expectOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -46,28 +47,25 @@ function setup(c: Case, seed: number) {
   return { xShape, yShape, options, refOptions, x: uniform(size(xShape), seed), dy: uniform(size(yShape), seed + 1) };
 }
 
-function disposeAll(...tensors: Tensor[]): void {
-  for (const t of tensors) t.dispose();
-}
-
 describe('max and average pooling, forward and backward, GPU against reference', () => {
   it.each(CASES.map((c) => [label(c), c] as const))('%s', async (_, c) => {
     const p = setup(c, 10);
-    const tx = device.tensor(p.x, p.xShape);
-    const tdy = device.tensor(p.dy, p.yShape);
     expect(pool2dOutputShape(p.xShape, p.options)).toEqual(p.yShape);
-    const max = maxPool2d(tx, p.options);
-    const avg = avgPool2d(tx, p.options);
-    const dxMax = maxPool2dBackward(tdy, tx, p.options);
-    const dxAvg = avgPool2dBackward(tdy, p.xShape, p.options);
+    const run = (tx: Tensor, tdy: Tensor) => ({
+      max: maxPool2d(tx, p.options),
+      avg: avgPool2d(tx, p.options),
+      maxDx: maxPool2dBackward(tdy, tx, p.options),
+      avgDx: avgPool2dBackward(tdy, p.xShape, p.options),
+    });
+    const expected = {
+      max: within(ref.maxPool2d(p.x, p.xShape, p.refOptions), { rtol: 0, atol: 0 }),
+      avg: ref.avgPool2d(p.x, p.xShape, p.refOptions),
+      maxDx: ref.maxPool2dBackward(p.dy, p.x, p.xShape, p.refOptions),
+      avgDx: ref.avgPool2dBackward(p.dy, p.xShape, p.refOptions),
+    };
+    const { max, avgDx } = await expectOp(device, run, [[p.x, p.xShape], [p.dy, p.yShape]], expected, { rtol: 1e-5, atol: 1e-6 });
     expect(max.shape).toEqual(p.yShape);
-    expect(dxAvg.shape).toEqual(p.xShape);
-    const tol = { rtol: 1e-5, atol: 1e-6 };
-    expectClose(await max.read(), ref.maxPool2d(p.x, p.xShape, p.refOptions), { rtol: 0, atol: 0 }, 'max');
-    expectClose(await avg.read(), ref.avgPool2d(p.x, p.xShape, p.refOptions), tol, 'avg');
-    expectClose(await dxMax.read(), ref.maxPool2dBackward(p.dy, p.x, p.xShape, p.refOptions), tol, 'max dx');
-    expectClose(await dxAvg.read(), ref.avgPool2dBackward(p.dy, p.xShape, p.refOptions), tol, 'avg dx');
-    disposeAll(tx, tdy, max, avg, dxMax, dxAvg);
+    expect(avgDx.shape).toEqual(p.xShape);
   });
 
   it.skipIf(!device.hasTimestamps)('uses the one-thread-per-window gradient exactly when the windows tile the input', async () => {
@@ -96,18 +94,15 @@ describe('max and average pooling, forward and backward, GPU against reference',
       0, 5, 5, 1,
       5, 5, 3, 5,
     ];
-    const tx = device.tensor(x, [1, 1, 4, 4]);
-    const tdy = device.tensor([1, 10, 100, 1000], [1, 1, 2, 2]);
-    // Disjoint 2x2 windows: first maxima at (0, 1), (0, 2), (2, 1), (2, 2).
-    const disjoint = maxPool2dBackward(tdy, tx, { kernel: 2 });
-    expect(Array.from(await disjoint.read())).toEqual([0, 1, 10, 0, 0, 0, 0, 0, 0, 100, 1000, 0, 0, 0, 0, 0]);
-    // Overlapping 3x3 windows, stride 1: first maxima at (0, 1) twice, (1, 0), (1, 2).
-    const overlapping = maxPool2dBackward(tdy, tx, { kernel: 3, stride: 1 });
-    expect(Array.from(await overlapping.read())).toEqual([0, 11, 0, 0, 100, 0, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(Array.from(ref.maxPool2dBackward([1, 10, 100, 1000], x, [1, 1, 4, 4], { kernel: [3, 3], stride: [1, 1] }))).toEqual(
-      Array.from(await overlapping.read()),
-    );
-    disposeAll(tx, tdy, disjoint, overlapping);
+    const run = (tx: Tensor, tdy: Tensor) => ({ disjoint: maxPool2dBackward(tdy, tx, { kernel: 2 }), overlapping: maxPool2dBackward(tdy, tx, { kernel: 3, stride: 1 }) });
+    const expected = {
+      // Disjoint 2x2 windows: first maxima at (0, 1), (0, 2), (2, 1), (2, 2).
+      disjoint: [0, 1, 10, 0, 0, 0, 0, 0, 0, 100, 1000, 0, 0, 0, 0, 0],
+      // Overlapping 3x3 windows, stride 1: first maxima at (0, 1) twice, (1, 0), (1, 2).
+      overlapping: [0, 11, 0, 0, 100, 0, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+    const { overlapping } = await expectOp(device, run, [[x, [1, 1, 4, 4]], [[1, 10, 100, 1000], [1, 1, 2, 2]]], expected, 'exact');
+    expect(Array.from(ref.maxPool2dBackward([1, 10, 100, 1000], x, [1, 1, 4, 4], { kernel: [3, 3], stride: [1, 1] }))).toEqual(Array.from(overlapping.values));
   });
 });
 
@@ -121,15 +116,11 @@ describe('global average pooling', () => {
     const xShape = [n, c, h, w];
     const x = uniform(size(xShape), 40);
     const dy = uniform(n * c, 41);
-    const tx = device.tensor(x, xShape);
-    const tdy = device.tensor(dy, [n, c]);
-    const y = globalAvgPool(tx);
-    const dx = globalAvgPoolBackward(tdy, xShape);
-    expect(y.shape).toEqual([n, c]);
+    const run = (tx: Tensor, tdy: Tensor) => ({ y: globalAvgPool(tx), dx: globalAvgPoolBackward(tdy, xShape) });
     // Planes of up to 272 terms: 16 x 17 passes the elementwise check with margin as well.
-    expectClose(await y.read(), ref.globalAvgPool(x, xShape), { rtol: 1e-4, atol: 1e-5 }, 'y');
-    expectClose(await dx.read(), ref.globalAvgPoolBackward(dy, xShape), { rtol: 1e-6, atol: 1e-8 }, 'dx');
-    disposeAll(tx, tdy, y, dx);
+    const expected = { y: within(ref.globalAvgPool(x, xShape), { rtol: 1e-4, atol: 1e-5 }), dx: within(ref.globalAvgPoolBackward(dy, xShape), { rtol: 1e-6, atol: 1e-8 }) };
+    const { y } = await expectOp(device, run, [[x, xShape], [dy, [n, c]]], expected);
+    expect(y.shape).toEqual([n, c]);
   });
 });
 

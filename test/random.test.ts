@@ -3,7 +3,8 @@ import { ShapeError } from '../src/gpu/errors.js';
 import { bernoulli, normal, RandomStream, randomBits, uniform, wordsConsumed } from '../src/ops/random.js';
 import * as ref from '../src/reference/random.js';
 import { testDevice } from './helpers/device.js';
-import { expectClose } from './helpers/numeric.js';
+import { expectSameBits, worstUlps } from './helpers/numeric.js';
+import { expectOp, runOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -19,32 +20,7 @@ const SEED: ref.Seed = [0x9e3779b9, 0x7f4a7c15];
 // absolute) on an NVIDIA H200 (Vulkan, driver 580.159).
 const NORMAL_ULPS = 6;
 
-/** The spacing of f32 values at |x| (the subnormal spacing at 0). */
-function f32Ulp(x: number): number {
-  const a = Math.abs(Math.fround(x));
-  return a < 2 ** -126 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(a)) - 23);
-}
-
-/** Largest |actual - expected| in f32 ulps of expected. */
-function worstUlps(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / f32Ulp(expected[i]!));
-  return worst;
-}
-
 const hex = (words: ArrayLike<number>) => Array.from(words, (w) => w.toString(16).padStart(8, '0')).join(' ');
-
-/** Bit-exact comparison of two arrays, reporting the first difference. */
-function expectSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  const a = new Float32Array(Array.from(actual));
-  const e = new Float32Array(Array.from(expected));
-  const ab = new Uint32Array(a.buffer);
-  const eb = new Uint32Array(e.buffer);
-  for (let i = 0; i < eb.length; i++) {
-    if (ab[i] !== eb[i]) expect.fail(`${what}: element ${i} is ${a[i]}, expected ${e[i]}`);
-  }
-}
 
 describe('Philox4x32-10 reference', () => {
   // Random123 1.14, tests/kat_vectors, the three "philox4x32 10" lines: counter, key -> output.
@@ -89,84 +65,70 @@ describe('Philox4x32-10 reference', () => {
 describe('GPU fills against the reference', () => {
   it.each(SIZES)('randomBits, uniform and bernoulli are bit-exact on %i elements at every offset', async (n) => {
     for (const offset of OFFSETS) {
-      const bits = randomBits(device, [n], { seed: SEED, offset });
-      const unit = uniform(device, [n], { seed: SEED, offset });
-      const mask = bernoulli(device, [n], { seed: SEED, offset, p: 0.3 });
-      const maskBits = bernoulli(device, [n], { seed: SEED, offset, p: 0.7, dtype: 'u32' });
-      const what = `n ${n} offset ${offset}`;
-      expect(Array.from(await bits.read()), `bits, ${what}`).toEqual(Array.from(ref.randomBits(n, { seed: SEED, offset })));
-      expectSameBits(await unit.read(), ref.uniform(n, { seed: SEED, offset }), `uniform, ${what}`);
-      expectSameBits(await mask.read(), ref.bernoulli(n, { seed: SEED, offset, p: 0.3 }), `bernoulli f32, ${what}`);
-      expect(maskBits.dtype).toBe('u32');
-      expect(Array.from(await maskBits.read()), `bernoulli u32, ${what}`).toEqual(Array.from(ref.bernoulli(n, { seed: SEED, offset, p: 0.7 })));
-      for (const t of [bits, unit, mask, maskBits]) t.dispose();
+      const fills = () => ({
+        bits: randomBits(device, [n], { seed: SEED, offset }),
+        uniform: uniform(device, [n], { seed: SEED, offset }),
+        bernoulliF32: bernoulli(device, [n], { seed: SEED, offset, p: 0.3 }),
+        bernoulliU32: bernoulli(device, [n], { seed: SEED, offset, p: 0.7, dtype: 'u32' }),
+      });
+      const expected = {
+        bits: within(ref.randomBits(n, { seed: SEED, offset }), 'exact'),
+        uniform: ref.uniform(n, { seed: SEED, offset }),
+        bernoulliF32: ref.bernoulli(n, { seed: SEED, offset, p: 0.3 }),
+        bernoulliU32: within(ref.bernoulli(n, { seed: SEED, offset, p: 0.7 }), 'exact'),
+      };
+      const { bernoulliU32 } = await expectOp(device, fills, [], expected, 'bits', { what: `n ${n} offset ${offset}` });
+      expect(bernoulliU32.dtype).toBe('u32');
     }
   });
 
   it('fills a multi-dimensional shape in row-major stream order, and a shape with no elements', async () => {
-    const t = uniform(device, [3, 5, 7], { seed: 11, offset: 9 });
-    expectSameBits(await t.read(), ref.uniform(105, { seed: 11, offset: 9 }), 'uniform [3, 5, 7]');
+    await expectOp(device, () => uniform(device, [3, 5, 7], { seed: 11, offset: 9 }), [], ref.uniform(105, { seed: 11, offset: 9 }), 'bits', { what: 'uniform [3, 5, 7]' });
     const before = device.dispatchCount;
     const empty = normal(device, [4, 0], { seed: 11 });
     expect(empty.size).toBe(0);
     expect(device.dispatchCount).toBe(before);
-    t.dispose();
     empty.dispose();
   });
 
   it('bernoulli is exact at the edges of p: never at 0, always at 1, and at a p between grid points', async () => {
     const n = 4099;
     for (const p of [0, 1, 2 ** -24, 0.5 + 2 ** -30, 1 - 2 ** -25]) {
-      const mask = bernoulli(device, [n], { seed: 3, offset: 1, p });
-      expectSameBits(await mask.read(), ref.bernoulli(n, { seed: 3, offset: 1, p }), `p = ${p}`);
-      mask.dispose();
+      await expectOp(device, () => bernoulli(device, [n], { seed: 3, offset: 1, p }), [], ref.bernoulli(n, { seed: 3, offset: 1, p }), 'bits', { what: `p = ${p}` });
     }
-    const none = bernoulli(device, [n], { seed: 3, p: 0 });
-    const all = bernoulli(device, [n], { seed: 3, p: 1 });
-    expect(Array.from(await none.read()).every((v) => v === 0)).toBe(true);
-    expect(Array.from(await all.read()).every((v) => v === 1)).toBe(true);
-    none.dispose();
-    all.dispose();
+    const { none, all } = await runOp(device, () => ({ none: bernoulli(device, [n], { seed: 3, p: 0 }), all: bernoulli(device, [n], { seed: 3, p: 1 }) }));
+    expect(Array.from(none.values).every((v) => v === 0)).toBe(true);
+    expect(Array.from(all.values).every((v) => v === 1)).toBe(true);
   });
 
   it('uniform on [low, high) is the affine map of the unit fill, to f32 rounding', async () => {
     const n = 1000;
-    const t = uniform(device, [n], { seed: 5, offset: 3, low: -2.5, high: 7 });
-    const values = await t.read();
-    expectClose(values, ref.uniform(n, { seed: 5, offset: 3, low: -2.5, high: 7 }), { rtol: 2 ** -23, atol: 9.5 * 2 ** -24 });
+    const options = { seed: 5, offset: 3, low: -2.5, high: 7 };
+    const { values } = await expectOp(device, () => uniform(device, [n], options), [], ref.uniform(n, options), { rtol: 2 ** -23, atol: 9.5 * 2 ** -24 });
     expect(Math.min(...values)).toBeGreaterThanOrEqual(-2.5);
     expect(Math.max(...values)).toBeLessThan(7);
-    t.dispose();
   });
 
   it.each([...SIZES, 1 << 18])('normal agrees with the reference within a few ulp on %i elements', async (n) => {
     for (const offset of [0, 1, 2, 3, 4 * (2 ** 32 - 1) - 1]) {
-      const t = normal(device, [n], { seed: SEED, offset });
-      const gpu = await t.read();
-      const expected = ref.normal(n, { seed: SEED, offset });
-      expect(worstUlps(gpu, expected), `n ${n} offset ${offset}: error in f32 ulps`).toBeLessThanOrEqual(NORMAL_ULPS);
-      t.dispose();
+      await expectOp(device, () => normal(device, [n], { seed: SEED, offset }), [], ref.normal(n, { seed: SEED, offset }), { ulps: NORMAL_ULPS }, { what: `n ${n} offset ${offset}` });
     }
   });
 
   it('normal applies mean and std', async () => {
     const n = 1000;
-    const t = normal(device, [n], { seed: 8, offset: 6, mean: 3, std: 0.25 });
+    const options = { seed: 8, offset: 6, mean: 3, std: 0.25 };
     // Plus the rounding of std * z and of mean + std * z.
-    expect(worstUlps(await t.read(), ref.normal(n, { seed: 8, offset: 6, mean: 3, std: 0.25 }))).toBeLessThanOrEqual(NORMAL_ULPS + 1);
-    t.dispose();
+    await expectOp(device, () => normal(device, [n], options), [], ref.normal(n, options), { ulps: NORMAL_ULPS + 1 });
   });
 });
 
 describe('determinism and stream continuation', () => {
   it('the same seed and offset give the same values on every run; another seed does not', async () => {
-    const a = normal(device, [1000], { seed: 42, offset: 7 });
-    const b = normal(device, [1000], { seed: 42, offset: 7 });
-    const c = normal(device, [1000], { seed: 43, offset: 7 });
-    const [va, vb, vc] = [await a.read(), await b.read(), await c.read()];
-    expectSameBits(vb, va, 'second run');
-    expect(va.some((v, i) => v !== vc[i])).toBe(true);
-    for (const t of [a, b, c]) t.dispose();
+    const fill = (seed: number) => normal(device, [1000], { seed, offset: 7 });
+    const { a, b, c } = await runOp(device, () => ({ a: fill(42), b: fill(42), c: fill(43) }));
+    expectSameBits(b.values, a.values, 'second run');
+    expect(a.values.some((v, i) => v !== c.values[i])).toBe(true);
   });
 
   it.each([
@@ -175,23 +137,24 @@ describe('determinism and stream continuation', () => {
     ['bernoulli', (offset: number, n: number) => bernoulli(device, [n], { seed: 77, offset, p: 0.5 })],
     ['normal', (offset: number, n: number) => normal(device, [n], { seed: 77, offset })],
   ] as const)('%s: a fill at offset k continues the fill at offset 0', async (kind, fill) => {
-    const whole = await fill(0, 20).read();
-    const first = await fill(0, 10).read();
-    const rest = await fill(wordsConsumed(kind, 10), 10).read();
+    const read = async (offset: number, n: number) => (await runOp(device, () => fill(offset, n))).values;
+    const whole = await read(0, 20);
+    const first = await read(0, 10);
+    const rest = await read(wordsConsumed(kind, 10), 10);
     expectSameBits(first, whole.slice(0, 10), 'first 10');
     expectSameBits(rest, whole.slice(10), 'last 10');
   });
 
   it('RandomStream advances its offset by the words each fill consumed', async () => {
     const stream = new RandomStream(device, 9, 3);
-    const u = stream.uniform([10]);
-    const z = stream.normal([2, 3]);
-    const m = stream.bernoulli([5], { p: 0.25 });
+    const fills = () => ({ uniform: stream.uniform([10]), normal: stream.normal([2, 3]), bernoulli: stream.bernoulli([5], { p: 0.25 }) });
+    const expected = {
+      uniform: ref.uniform(10, { seed: 9, offset: 3 }),
+      normal: within(ref.normal(6, { seed: 9, offset: 13 }), { ulps: NORMAL_ULPS }),
+      bernoulli: ref.bernoulli(5, { seed: 9, offset: 25, p: 0.25 }),
+    };
+    await expectOp(device, fills, [], expected, 'bits');
     expect(stream.offset).toBe(3 + 10 + 12 + 5);
-    expectSameBits(await u.read(), ref.uniform(10, { seed: 9, offset: 3 }), 'uniform');
-    expect(worstUlps(await z.read(), ref.normal(6, { seed: 9, offset: 13 }))).toBeLessThanOrEqual(NORMAL_ULPS);
-    expectSameBits(await m.read(), ref.bernoulli(5, { seed: 9, offset: 25, p: 0.25 }), 'bernoulli');
-    for (const t of [u, z, m]) t.dispose();
   });
 });
 
@@ -199,9 +162,7 @@ describe('distributions', () => {
   const N = 1 << 20;
 
   it('normal: mean, variance and tails within sampling error', async () => {
-    const t = normal(device, [N], { seed: 2024 });
-    const z = await t.read();
-    t.dispose();
+    const z = (await runOp(device, () => normal(device, [N], { seed: 2024 }))).values;
     let sum = 0;
     let sumSq = 0;
     let beyond2 = 0;
@@ -227,18 +188,14 @@ describe('distributions', () => {
   });
 
   it.each([0.01, 0.1, 0.5, 0.9])('bernoulli(%f): the fraction of ones is p within sampling error', async (p) => {
-    const t = bernoulli(device, [N], { seed: 99, offset: 12345, p });
-    const values = await t.read();
-    t.dispose();
+    const { values } = await runOp(device, () => bernoulli(device, [N], { seed: 99, offset: 12345, p }));
     let ones = 0;
     for (const v of values) ones += v;
     expect(Math.abs(ones / N - p)).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N));
   });
 
   it('uniform: mean and variance of U[0, 1) within sampling error', async () => {
-    const t = uniform(device, [N], { seed: 5 });
-    const u = await t.read();
-    t.dispose();
+    const u = (await runOp(device, () => uniform(device, [N], { seed: 5 }))).values;
     let sum = 0;
     let sumSq = 0;
     for (const v of u) {

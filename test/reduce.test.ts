@@ -4,31 +4,24 @@ import { argmax, mean, sum, sumAll } from '../src/ops/reduce.js';
 import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/gpu/workgroups.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
-import { expectClose, expectNormalizedClose, uniform } from './helpers/numeric.js';
+import { expectClose, expectNormalizedClose, reductionCheck, uniform } from './helpers/numeric.js';
+import { expectOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
 const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
 
-/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms, normalized squared error beyond. */
-function expectReduced(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: number, what = 'values'): void {
-  if (terms <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
-
 describe('sum and mean', () => {
   it.each(LENGTHS)('over the last axis of rows of length %i', async (cols) => {
     for (const rows of ROWS) {
       const x = uniform(rows * cols, rows * 7919 + cols);
-      const t = device.tensor(x, [rows, cols]);
-      const s = sum(t, -1);
-      const m = mean(t, 1, { keepDims: true });
-      expect(s.shape).toEqual([rows]);
-      expect(m.shape).toEqual([rows, 1]);
-      expectReduced(await s.read(), reference.sum(x, [rows, cols], [1]), cols, `sum ${rows}x${cols}`);
-      expectReduced(await m.read(), reference.mean(x, [rows, cols], [1]), cols, `mean ${rows}x${cols}`);
-      for (const u of [t, s, m]) u.dispose();
+      const expected = { sum: reference.sum(x, [rows, cols], [1]), mean: reference.mean(x, [rows, cols], [1]) };
+      const out = await expectOp(device, (t) => ({ sum: sum(t, -1), mean: mean(t, 1, { keepDims: true }) }), [[x, [rows, cols]]], expected, reductionCheck(cols), {
+        what: `${rows}x${cols}`,
+      });
+      expect(out.sum.shape).toEqual([rows]);
+      expect(out.mean.shape).toEqual([rows, 1]);
     }
   });
 
@@ -46,28 +39,18 @@ describe('sum and mean', () => {
     [[1], [0]],
   ])('over axes of %j: %j', async (shape, axes) => {
     const x = uniform(shape.reduce((a, b) => a * b, 1), 3);
-    const t = device.tensor(x, shape);
     const terms = axes.reduce((n, a) => n * shape[a]!, 1);
+    const expected = { sum: reference.sum(x, shape, axes), mean: reference.mean(x, shape, axes) };
     for (const keepDims of [false, true]) {
-      const s = sum(t, axes, { keepDims });
-      const m = mean(t, axes, { keepDims });
-      expect(s.shape).toEqual(reference.reducedShape(shape, axes, keepDims));
-      expectReduced(await s.read(), reference.sum(x, shape, axes), terms, 'sum');
-      expectReduced(await m.read(), reference.mean(x, shape, axes), terms, 'mean');
-      s.dispose();
-      m.dispose();
+      const out = await expectOp(device, (t) => ({ sum: sum(t, axes, { keepDims }), mean: mean(t, axes, { keepDims }) }), [[x, shape]], expected, reductionCheck(terms));
+      expect(out.sum.shape).toEqual(reference.reducedShape(shape, axes, keepDims));
     }
-    t.dispose();
   });
 
   it('takes negative axes and an axis list in any order', async () => {
     const x = uniform(3 * 4 * 5, 4);
-    const t = device.tensor(x, [3, 4, 5]);
-    const s = sum(t, [-1, 0]);
+    const s = await expectOp(device, (t) => sum(t, [-1, 0]), [[x, [3, 4, 5]]], reference.sum(x, [3, 4, 5], [0, 2]));
     expect(s.shape).toEqual([4]);
-    expectClose(await s.read(), reference.sum(x, [3, 4, 5], [0, 2]));
-    t.dispose();
-    s.dispose();
   });
 
   it('is exact to f32 over long rows and long columns (several chunk passes)', async () => {
@@ -100,13 +83,8 @@ describe('sum and mean', () => {
   });
 
   it('copies when no axis is reduced and gives zeros over an empty axis', async () => {
-    const t = device.tensor([1, 2, 3], [3]);
-    const same = sum(t, []);
-    expectClose(await same.read(), [1, 2, 3]);
-    const empty = device.zeros([4, 0]);
-    const zeros = sum(empty, 1);
-    expectClose(await zeros.read(), [0, 0, 0, 0]);
-    for (const u of [t, same, empty, zeros]) u.dispose();
+    await expectOp(device, (t) => sum(t, []), [[[1, 2, 3], [3]]], [1, 2, 3]);
+    await expectOp(device, (empty) => sum(empty, 1), [[[], [4, 0]]], [0, 0, 0, 0]);
   });
 
   it('rejects bad axes and dtypes before dispatch, naming the op and shape', () => {
@@ -130,13 +108,9 @@ describe('argmax', () => {
   it.each(LENGTHS)('over rows of length %i', async (cols) => {
     for (const rows of ROWS) {
       const x = uniform(rows * cols, rows * 31 + cols);
-      const t = device.tensor(x, [rows, cols]);
-      const i = argmax(t);
+      const i = await expectOp(device, (t) => argmax(t), [[x, [rows, cols]]], reference.argmax(x, cols), 'exact');
       expect(i.dtype).toBe('i32');
       expect(i.shape).toEqual([rows]);
-      expect(Array.from(await i.read())).toEqual(Array.from(reference.argmax(x, cols)));
-      t.dispose();
-      i.dispose();
     }
   });
 
@@ -149,22 +123,14 @@ describe('argmax', () => {
     for (const j of [700, 5, 300]) x[cols + j] = 2;
     for (const j of [3, 258, 514]) x[2 * cols + j] = 7;
     x[3 * cols + cols - 1] = 0.5;
-    const t = device.tensor(x, [rows, cols]);
-    const i = argmax(t);
-    expect(Array.from(await i.read())).toEqual([0, 5, 3, 999]);
+    await expectOp(device, (t) => argmax(t), [[x, [rows, cols]]], [0, 5, 3, 999], 'exact');
     expect(Array.from(reference.argmax(x, cols))).toEqual([0, 5, 3, 999]);
-    t.dispose();
-    i.dispose();
   });
 
   it('handles more rows than one grid dimension holds, and rank 3', async () => {
     const x = uniform(70_000 * 3, 9);
-    const t = device.tensor(x, [70_000, 1, 3]);
-    const i = argmax(t);
+    const i = await expectOp(device, (t) => argmax(t), [[x, [70_000, 1, 3]]], reference.argmax(x, 3), 'exact');
     expect(i.shape).toEqual([70_000, 1]);
-    expect(Array.from(await i.read())).toEqual(Array.from(reference.argmax(x, 3)));
-    t.dispose();
-    i.dispose();
   });
 });
 

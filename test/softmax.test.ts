@@ -3,18 +3,13 @@ import { ShapeError } from '../src/gpu/errors.js';
 import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../src/ops/softmax.js';
 import * as reference from '../src/reference/softmax.js';
 import { testDevice } from './helpers/device.js';
-import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, normal, uniform } from './helpers/numeric.js';
+import { dot, expectClose, finiteDifferenceGradient, lossWeights, normal, reductionCheck, uniform } from './helpers/numeric.js';
+import { expectOp, runOp, within } from './helpers/ops.js';
 
 const device = await testDevice();
 
 const ROWS = [1, 3, 17, 127];
 const LENGTHS = [1, 3, 10, 17, 63, 65, 127, 129, 1000, 4097];
-
-/** The tolerance rule (docs/architecture.md, "Kernels and their tests"): elementwise up to 256 terms per row, normalized squared error beyond. */
-function expectRows(actual: ArrayLike<number>, expected: ArrayLike<number>, cols: number, what: string): void {
-  if (cols <= 256) expectClose(actual, expected, { rtol: 1e-4, atol: 1e-5 }, what);
-  else expectNormalizedClose(actual, expected, 1e-7, what);
-}
 
 describe('softmax and logSoftmax forward', () => {
   it('kernels build', async () => {
@@ -28,56 +23,47 @@ describe('softmax and logSoftmax forward', () => {
       // Logits of scale 3, so that the max subtraction and the normalizer matter.
       const x = normal(rows * cols, rows * 1009 + cols, 3);
       const tau = rows % 2 === 1 ? 1 : 0.5;
-      const t = device.tensor(x, [rows, cols]);
-      const p = softmax(t, { temperature: tau });
-      const lp = logSoftmax(t, { temperature: tau });
-      expectRows(await p.read(), reference.softmax(x, cols, tau), cols, `softmax ${rows}x${cols}`);
-      expectRows(await lp.read(), reference.logSoftmax(x, cols, tau), cols, `logSoftmax ${rows}x${cols}`);
-      for (const u of [t, p, lp]) u.dispose();
+      await expectOp(
+        device,
+        (t) => ({ softmax: softmax(t, { temperature: tau }), logSoftmax: logSoftmax(t, { temperature: tau }) }),
+        [[x, [rows, cols]]],
+        { softmax: reference.softmax(x, cols, tau), logSoftmax: reference.logSoftmax(x, cols, tau) },
+        reductionCheck(cols),
+        { what: `${rows}x${cols}` },
+      );
     }
   });
 
   it.each([0.25, 2, 7])('applies temperature %f as softmax(x / tau)', async (tau) => {
     const x = normal(3 * 10, 3);
-    const t = device.tensor(x, [3, 10]);
-    const p = softmax(t, { temperature: tau });
-    const scaled = device.tensor(x.map((v) => v / tau), [3, 10]);
-    const plain = softmax(scaled);
-    expectClose(await p.read(), reference.softmax(x, 10, tau));
-    expectClose(await p.read(), await plain.read(), { rtol: 1e-5, atol: 1e-7 });
-    for (const u of [t, p, scaled, plain]) u.dispose();
+    const plain = await runOp(device, (scaled) => softmax(scaled), [[x.map((v) => v / tau), [3, 10]]]);
+    const p = await expectOp(device, (t) => softmax(t, { temperature: tau }), [[x, [3, 10]]], reference.softmax(x, 10, tau));
+    expectClose(p.values, plain.values, { rtol: 1e-5, atol: 1e-7 });
   });
 
   it('stays finite on logits of 1e4 (the row max is subtracted)', async () => {
     const x = [1e4, 1e4 - 1, -1e4, 0, 1e4, 9990, -5, 3];
-    const t = device.tensor(x, [2, 4]);
-    const p = softmax(t);
-    const lp = logSoftmax(t);
-    const pv = await p.read();
-    expect(pv.every(Number.isFinite)).toBe(true);
-    expectClose(pv, reference.softmax(x, 4), { rtol: 1e-5, atol: 1e-7 });
-    expectClose(await lp.read(), reference.logSoftmax(x, 4), { rtol: 1e-5, atol: 1e-5 });
-    for (const u of [t, p, lp]) u.dispose();
+    const { p } = await expectOp(
+      device,
+      (t) => ({ p: softmax(t), lp: logSoftmax(t) }),
+      [[x, [2, 4]]],
+      { p: reference.softmax(x, 4), lp: within(reference.logSoftmax(x, 4), { rtol: 1e-5, atol: 1e-5 }) },
+      { rtol: 1e-5, atol: 1e-7 },
+    );
+    expect(p.values.every(Number.isFinite)).toBe(true);
   });
 
   it('works on rank 1 and rank 3, on strided views, and on more rows than one grid dimension holds', async () => {
     const x = uniform(3 * 5 * 7, 4);
-    const t = device.tensor(x, [3, 5, 7]);
-    const p = softmax(t);
-    expectClose(await p.read(), reference.softmax(x, 7));
-    const flat = device.tensor(x.subarray(0, 7));
-    const p1 = softmax(flat);
-    expectClose(await p1.read(), reference.softmax(x.subarray(0, 7), 7));
+    await expectOp(device, (t) => softmax(t), [[x, [3, 5, 7]]], reference.softmax(x, 7));
+    await expectOp(device, (flat) => softmax(flat), [[x.subarray(0, 7), [7]]], reference.softmax(x.subarray(0, 7), 7));
     const square = device.tensor(x.subarray(0, 49), [7, 7]);
     const view = square.transpose();
-    const pv = softmax(view);
     const transposed = Float64Array.from({ length: 49 }, (_, i) => x[(i % 7) * 7 + Math.floor(i / 7)]!);
-    expectClose(await pv.read(), reference.softmax(transposed, 7));
+    await expectOp(device, (v) => softmax(v), [view], reference.softmax(transposed, 7));
     const many = uniform(70_000 * 2, 5);
-    const tm = device.tensor(many, [70_000, 2]);
-    const pm = logSoftmax(tm);
-    expectClose(await pm.read(), reference.logSoftmax(many, 2));
-    for (const u of [t, p, flat, p1, square, view, pv, tm, pm]) u.dispose();
+    await expectOp(device, (tm) => logSoftmax(tm), [[many, [70_000, 2]]], reference.logSoftmax(many, 2));
+    for (const u of [square, view]) u.dispose();
   });
 });
 
@@ -99,14 +85,17 @@ describe('softmax derivative rules', () => {
       const y = Float32Array.from(reference.softmax(x, cols, tau));
       const logY = Float32Array.from(reference.logSoftmax(x, cols, tau));
       const dy = uniform(rows * cols, cols * 3 + rows);
-      const ty = device.tensor(y, [rows, cols]);
-      const tlogY = device.tensor(logY, [rows, cols]);
-      const tdy = device.tensor(dy, [rows, cols]);
-      const dx = softmaxBackward(tdy, ty, { temperature: tau });
-      const dxLog = logSoftmaxBackward(tdy, tlogY, { temperature: tau });
-      expectRows(await dx.read(), reference.softmaxBackward(dy, y, cols, tau), cols, `softmaxBackward ${rows}x${cols}`);
-      expectRows(await dxLog.read(), reference.logSoftmaxBackward(dy, logY, cols, tau), cols, `logSoftmaxBackward ${rows}x${cols}`);
-      for (const u of [ty, tlogY, tdy, dx, dxLog]) u.dispose();
+      await expectOp(
+        device,
+        (ty, tlogY, tdy) => ({
+          softmaxBackward: softmaxBackward(tdy, ty, { temperature: tau }),
+          logSoftmaxBackward: logSoftmaxBackward(tdy, tlogY, { temperature: tau }),
+        }),
+        [[y, [rows, cols]], [logY, [rows, cols]], [dy, [rows, cols]]],
+        { softmaxBackward: reference.softmaxBackward(dy, y, cols, tau), logSoftmaxBackward: reference.logSoftmaxBackward(dy, logY, cols, tau) },
+        reductionCheck(cols),
+        { what: `${rows}x${cols}` },
+      );
     }
   });
 });

@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import type { Device } from '../../src/gpu/device.js';
 import type { Layer } from '../../src/nn/layer.js';
-import { dot, expectClose, expectNormalizedClose, finiteDifferenceGradient, lossWeights, uniform } from './numeric.js';
+import { dot, expectMatches, finiteDifferenceGradient, lossWeights, uniform, type Check } from './numeric.js';
 
 export type ReferenceForward = (x: Float64Array, params: Float64Array[]) => Float64Array;
 
@@ -37,8 +37,8 @@ export async function checkLayer(device: Device, layer: Layer, inputShape: numbe
   const x = device.tensor(xData, inputShape);
   const y = layer.forward(x, { training: true });
   expect(y.shape).toEqual(layer.outputShape(inputShape));
-  const compare = (actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) =>
-    normalizedError !== undefined ? expectNormalizedClose(actual, expected, normalizedError, what) : expectClose(actual, expected, { rtol, atol }, what);
+  const check: Check = normalizedError !== undefined ? { normalizedError } : { rtol, atol };
+  const compare = (actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) => expectMatches(actual, expected, check, what);
   compare(await y.read(), expectedY, `${layer.name}: forward`);
 
   const dy = device.tensor(Float32Array.from(w), y.shape);

@@ -73,6 +73,63 @@ export function expectNormalizedClose(actual: ArrayLike<number>, expected: Array
   expect(nse, `${what}: normalized squared error`).toBeLessThanOrEqual(limit);
 }
 
+/** Bit-exact comparison of f32 values (so -0 and 0 differ), reporting the first difference. */
+export function expectSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, what = 'values'): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  const a = new Float32Array(Array.from(actual));
+  const e = new Float32Array(Array.from(expected));
+  const ab = new Uint32Array(a.buffer);
+  const eb = new Uint32Array(e.buffer);
+  for (let i = 0; i < eb.length; i++) {
+    if (ab[i] !== eb[i]) expect.fail(`${what}: element ${i} is ${a[i]}, expected ${e[i]}`);
+  }
+}
+
+/** The spacing of f32 values at |x| (the subnormal spacing at 0). */
+export function f32Ulp(x: number): number {
+  const a = Math.abs(Math.fround(x));
+  return a < 2 ** -126 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(a)) - 23);
+}
+
+/** Largest |actual - expected| in f32 ulps of expected. */
+export function worstUlps(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / f32Ulp(expected[i]!));
+  return worst;
+}
+
+/**
+ * How a result is held to its reference: elementwise tolerances (expectClose), a bound on the
+ * normalized squared error (expectNormalizedClose), a bound on the error in f32 ulps of the
+ * reference (worstUlps), 'exact' (toEqual on the numbers) or 'bits' (the same f32 bit patterns).
+ */
+export type Check = Tolerance | { normalizedError: number } | { ulps: number } | 'exact' | 'bits';
+
+/**
+ * The tolerance rule for reductions (docs/architecture.md, "Kernels and their tests"): where each
+ * output element sums at most 256 terms, rtol 1e-4 and atol 1e-5 elementwise; beyond, a normalized
+ * squared error of at most 1e-7.
+ */
+export function reductionCheck(terms: number): Check {
+  return terms <= 256 ? { rtol: 1e-4, atol: 1e-5 } : { normalizedError: 1e-7 };
+}
+
+/** Holds `actual` to `expected` as `check` says (elementwise rtol 1e-4, atol 1e-5 by default). */
+export function expectMatches(actual: ArrayLike<number>, expected: ArrayLike<number>, check: Check = {}, what = 'values'): void {
+  if (check === 'exact') {
+    expect(Array.from(actual), what).toEqual(Array.from(expected));
+  } else if (check === 'bits') {
+    expectSameBits(actual, expected, what);
+  } else if ('normalizedError' in check) {
+    expectNormalizedClose(actual, expected, check.normalizedError, what);
+  } else if ('ulps' in check) {
+    expect(actual.length, `${what}: length`).toBe(expected.length);
+    expect(worstUlps(actual, expected), `${what}: error in f32 ulps`).toBeLessThanOrEqual(check.ulps);
+  } else {
+    expectClose(actual, expected, check, what);
+  }
+}
+
 /**
  * Central finite differences of a scalar function f at x, in float64: the independent check of
  * every analytic derivative rule.
