@@ -35,13 +35,8 @@ abstract class Activation implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [saved] = this.saved.get();
-    try {
-      // A parameter-free layer has nothing to learn: without an input gradient there is no work.
-      return options.inputGradient ? { params: [], input: this.derivative(dy, saved) } : { params: [] };
-    } finally {
-      this.saved.release();
-    }
+    // A parameter-free layer has nothing to learn: without an input gradient there is no work.
+    return this.saved.consume(([saved]) => (options.inputGradient ? { params: [], input: this.derivative(dy, saved) } : { params: [] }));
   }
 
   release(): void {

@@ -130,7 +130,7 @@ export class MultiHeadSelfAttention implements Layer {
     const { heads, headDim: d } = this;
     const toHeads = (m: Tensor) => permuteAs(m, [n, t, heads, d], [0, 2, 1, 3]);
 
-    try {
+    return this.saved.consume(() => {
       const projGrads = this.proj.backward(dy, { inputGradient: true });
       const dqkv = this.device.scope(() => {
         const grads: AttentionGradients = this.device.scope(() => {
@@ -149,9 +149,7 @@ export class MultiHeadSelfAttention implements Layer {
       const qkvGrads = this.qkv.backward(dqkv, { inputGradient: options.inputGradient });
       dqkv.dispose();
       return { params: [...qkvGrads.params, ...projGrads.params], input: qkvGrads.input };
-    } finally {
-      this.saved.release();
-    }
+    });
   }
 
   /** O per head, and what the backward pass needs: the log-sum-exp or the probabilities. */

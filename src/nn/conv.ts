@@ -115,21 +115,18 @@ export class Conv2d implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, y] = this.saved.get();
-    const expected = this.outputShape(x.shape);
+    const expected = this.outputShape(this.saved.get()[0].shape);
     if (!shapesEqual(dy.shape, expected)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(expected)}`);
     }
-    try {
-      return this.device.scope(() => {
+    return this.saved.consume(([x, y]) =>
+      this.device.scope(() => {
         const dz = y ? reluBackward(dy, y, 'scratch') : dy;
         const params = [conv2dBackwardWeight(dz, x, this.weight.shape, this.geometry())];
         if (this.bias) params.push(conv2dBackwardBias(dz));
         return options.inputGradient ? { params, input: conv2dBackwardInput(dz, this.weight, x.shape, this.geometry()) } : { params };
-      });
-    } finally {
-      this.saved.release();
-    }
+      }),
+    );
   }
 
   release(): void {

@@ -9,11 +9,12 @@ import { formatShape, shapesEqual, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { contiguous } from '../ops/copy.js';
 import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { SavedShape } from './saved.js';
 
 export class Flatten implements Layer {
   readonly name = 'flatten';
-  /** The input shape of the last training-mode forward: all that backward needs. */
-  private inputShape: number[] | undefined;
+  /** The input shape: all that backward needs. */
+  private readonly inputShape = new SavedShape(() => this.name);
 
   parameters(): readonly Parameter[] {
     return [];
@@ -26,27 +27,20 @@ export class Flatten implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     const y = reshaped(x, this.outputShape(x.shape));
-    this.inputShape = (options.training ?? true) ? [...x.shape] : undefined;
+    this.inputShape.save(x.shape, options.training ?? true);
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const inputShape = this.inputShape;
-    if (!inputShape) throw new Error(`${this.name}: backward without a training-mode forward`);
-    if (!options.inputGradient) {
-      this.inputShape = undefined;
-      return { params: [] };
-    }
-    const expected = this.outputShape(inputShape);
-    if (!shapesEqual(dy.shape, expected)) {
+    const expected = this.outputShape(this.inputShape.get());
+    if (options.inputGradient && !shapesEqual(dy.shape, expected)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(expected)}`);
     }
-    this.inputShape = undefined;
-    return { params: [], input: reshaped(dy, inputShape) };
+    return this.inputShape.consume((shape) => (options.inputGradient ? { params: [], input: reshaped(dy, shape) } : { params: [] }));
   }
 
   release(): void {
-    this.inputShape = undefined;
+    this.inputShape.release();
   }
 
   dispose(): void {

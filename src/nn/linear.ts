@@ -83,22 +83,19 @@ export class Linear implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, y] = this.saved.get();
-    const rows = x.shape[0]!;
+    const rows = this.saved.get()[0].shape[0]!;
     if (dy.size !== rows * this.outFeatures) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output [${rows}, ${this.outFeatures}]`);
     }
-    try {
-      return this.device.scope(() => {
+    return this.saved.consume(([x, y]) =>
+      this.device.scope(() => {
         const dy2 = asRows(dy, this.outFeatures);
         const dz = y ? reluBackward(dy2, y, 'scratch') : dy2;
         const params = [matmul(dz, x, { transposeA: true })];
         if (this.bias) params.push(sum(dz, [0]));
         return options.inputGradient ? { params, input: matmul(dz, this.weight).reshape(this.inputShape) } : { params };
-      });
-    } finally {
-      this.saved.release();
-    }
+      }),
+    );
   }
 
   release(): void {

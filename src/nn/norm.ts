@@ -72,20 +72,18 @@ export class LayerNorm implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x, mean, rstd] = this.saved.get();
-    if (!shapesEqual(dy.shape, x.shape)) {
-      throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(x.shape)}`);
+    const xShape = this.saved.get()[0].shape;
+    if (!shapesEqual(dy.shape, xShape)) {
+      throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(xShape)}`);
     }
-    try {
-      return this.device.scope(() => {
+    return this.saved.consume(([x, mean, rstd]) =>
+      this.device.scope(() => {
         // The op computes dx with the parameter gradients in one pass over the rows; when the
         // caller does not want it (SLL's block input) it is dropped.
         const { dx, dgamma, dbeta } = layerNormBackward(dy, x, mean, rstd, this.gamma);
         return options.inputGradient ? { params: [dgamma, dbeta], input: dx } : { params: [dgamma, dbeta] };
-      });
-    } finally {
-      this.saved.release();
-    }
+      }),
+    );
   }
 
   release(): void {

@@ -156,8 +156,8 @@ export class PatchEmbedding implements Layer {
     if (!shapesEqual(dy.shape, outShape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(outShape)}`);
     }
-    try {
-      return this.device.scope(() => {
+    return this.saved.consume(() =>
+      this.device.scope(() => {
         const dPosition = sum(dy, [0]);
         // Parameter order: weight, bias, position, classToken; dz: the patch tokens' rows of dy, dense.
         const dClassToken = this.classToken ? copy(dPosition.slice(0, 0, 1)).reshape([this.dim]) : undefined;
@@ -166,10 +166,8 @@ export class PatchEmbedding implements Layer {
         const dWeight = matmul(dz, this.patchRows(x), { transposeA: true }).reshape(this.weight.shape);
         const params = [dWeight, sum(dz, [0]), dPosition, ...(dClassToken ? [dClassToken] : [])];
         return options.inputGradient ? { params, input: this.imageFromRows(matmul(dz, this.weightRows(), { category: 'scratch' }), n) } : { params };
-      });
-    } finally {
-      this.saved.release();
-    }
+      }),
+    );
   }
 
   /** x [N, C, H, W] as patch rows [N Tp, C p p], ordered (n, py, px) x (c, ky, kx). Scratch. */

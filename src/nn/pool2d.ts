@@ -18,7 +18,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from '../ops/geometry.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool2d.js';
 import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
-import { SavedTensors } from './saved.js';
+import { SavedShape, SavedTensors } from './saved.js';
 
 export interface Pool2dLayerOptions {
   /** Window size, one value or [kH, kW]. */
@@ -76,15 +76,14 @@ function requireGradientShape(name: string, dy: Tensor, expected: Shape): void {
 }
 
 /** Max pooling; the gradient of each window goes to its first maximum (row-major order). */
-export class MaxPool2d implements Layer {
+/** What a windowed pooling layer is: its window, its name, no parameters. */
+abstract class WindowPool implements Layer {
   readonly name: string;
-  private readonly window: PoolWindow;
-  /** The input (the gradient goes to each window's first maximum in it). */
-  private readonly saved = new SavedTensors<[Tensor]>(() => this.name);
+  protected readonly window: PoolWindow;
 
-  constructor(options: Pool2dLayerOptions) {
-    this.window = resolveWindow('maxpool', options);
-    this.name = windowName('maxpool', this.window);
+  constructor(kind: 'maxpool' | 'avgpool', options: Pool2dLayerOptions) {
+    this.window = resolveWindow(kind, options);
+    this.name = windowName(kind, this.window);
   }
 
   parameters(): readonly Parameter[] {
@@ -93,6 +92,23 @@ export class MaxPool2d implements Layer {
 
   outputShape(inputShape: Shape): number[] {
     return windowOutputShape(this.name, inputShape, this.window);
+  }
+
+  abstract forward(x: Tensor, options?: ForwardOptions): Tensor;
+  abstract backward(dy: Tensor, options?: BackwardOptions): Gradients;
+  abstract release(): void;
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+export class MaxPool2d extends WindowPool {
+  /** The input (the gradient goes to each window's first maximum in it). */
+  private readonly saved = new SavedTensors<[Tensor]>(() => this.name);
+
+  constructor(options: Pool2dLayerOptions) {
+    super('maxpool', options);
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
@@ -104,73 +120,46 @@ export class MaxPool2d implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const [x] = this.saved.get();
     // A wrong dy throws before anything is let go, as in every layer.
-    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(x.shape));
-    try {
-      return options.inputGradient ? { params: [], input: maxPool2dBackward(dy, x, this.window) } : { params: [] };
-    } finally {
-      this.saved.release();
-    }
+    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.saved.get()[0].shape));
+    return this.saved.consume(([x]) => (options.inputGradient ? { params: [], input: maxPool2dBackward(dy, x, this.window) } : { params: [] }));
   }
 
   release(): void {
     this.saved.release();
   }
-
-  dispose(): void {
-    this.release();
-  }
 }
 
 /** Average pooling (padded taps count as zeros). */
-export class AvgPool2d implements Layer {
-  readonly name: string;
-  private readonly window: PoolWindow;
-  /** The input shape of the last training-mode forward: all that backward needs. */
-  private inputShape: number[] | undefined;
+export class AvgPool2d extends WindowPool {
+  /** The input shape: all that backward needs. */
+  private readonly inputShape = new SavedShape(() => this.name);
 
   constructor(options: Pool2dLayerOptions) {
-    this.window = resolveWindow('avgpool', options);
-    this.name = windowName('avgpool', this.window);
-  }
-
-  parameters(): readonly Parameter[] {
-    return [];
-  }
-
-  outputShape(inputShape: Shape): number[] {
-    return windowOutputShape(this.name, inputShape, this.window);
+    super('avgpool', options);
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.outputShape(x.shape);
     const y = avgPool2d(x, this.window);
-    this.inputShape = (options.training ?? true) ? [...x.shape] : undefined;
+    this.inputShape.save(x.shape, options.training ?? true);
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const inputShape = this.inputShape;
-    if (!inputShape) throw new Error(`${this.name}: backward without a training-mode forward`);
-    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(inputShape));
-    this.inputShape = undefined;
-    return options.inputGradient ? { params: [], input: avgPool2dBackward(dy, inputShape, this.window) } : { params: [] };
+    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.inputShape.get()));
+    return this.inputShape.consume((shape) => (options.inputGradient ? { params: [], input: avgPool2dBackward(dy, shape, this.window) } : { params: [] }));
   }
 
   release(): void {
-    this.inputShape = undefined;
-  }
-
-  dispose(): void {
-    this.release();
+    this.inputShape.release();
   }
 }
 
 /** [N, C, H, W] -> [N, C]: the mean of each plane. */
 export class GlobalAvgPool implements Layer {
   readonly name = 'globalavgpool';
-  private inputShape: number[] | undefined;
+  private readonly inputShape = new SavedShape(() => this.name);
 
   parameters(): readonly Parameter[] {
     return [];
@@ -185,20 +174,17 @@ export class GlobalAvgPool implements Layer {
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.outputShape(x.shape);
     const y = globalAvgPool(x);
-    this.inputShape = (options.training ?? true) ? [...x.shape] : undefined;
+    this.inputShape.save(x.shape, options.training ?? true);
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
-    const inputShape = this.inputShape;
-    if (!inputShape) throw new Error(`${this.name}: backward without a training-mode forward`);
-    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(inputShape));
-    this.inputShape = undefined;
-    return options.inputGradient ? { params: [], input: globalAvgPoolBackward(dy, inputShape) } : { params: [] };
+    if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.inputShape.get()));
+    return this.inputShape.consume((shape) => (options.inputGradient ? { params: [], input: globalAvgPoolBackward(dy, shape) } : { params: [] }));
   }
 
   release(): void {
-    this.inputShape = undefined;
+    this.inputShape.release();
   }
 
   dispose(): void {

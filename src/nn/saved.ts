@@ -27,6 +27,19 @@ export class SavedTensors<T extends readonly Tensor[]> {
     return this.kept;
   }
 
+  /**
+   * Runs a backward rule on what the forward saved, and lets go of it afterwards, also when the
+   * rule throws: every backward reads the saved tensors exactly once.
+   */
+  consume<R>(rule: (saved: T) => R): R {
+    const kept = this.get();
+    try {
+      return rule(kept);
+    } finally {
+      this.release();
+    }
+  }
+
   get saved(): boolean {
     return this.kept !== undefined;
   }
@@ -36,5 +49,40 @@ export class SavedTensors<T extends readonly Tensor[]> {
     const kept = this.kept;
     this.kept = undefined;
     for (const t of kept ?? []) t.dispose();
+  }
+}
+
+/**
+ * For a layer whose backward rule needs only its input's shape (average pooling, flatten, token
+ * pooling): the shape of the last training-mode forward, read once by backward.
+ */
+export class SavedShape {
+  private shape: number[] | undefined;
+
+  constructor(private readonly owner: () => string) {}
+
+  /** Remembers the input's shape after a training-mode forward, forgets it otherwise. */
+  save(shape: readonly number[], training: boolean): void {
+    this.shape = training ? [...shape] : undefined;
+  }
+
+  /** The shape saved; a backward without a training-mode forward is an error. */
+  get(): number[] {
+    if (!this.shape) throw new Error(`${this.owner()}: backward without a training-mode forward`);
+    return this.shape;
+  }
+
+  /** Runs a backward rule on the saved shape and forgets it (also when the rule throws). */
+  consume<R>(rule: (shape: number[]) => R): R {
+    const shape = this.get();
+    try {
+      return rule(shape);
+    } finally {
+      this.shape = undefined;
+    }
+  }
+
+  release(): void {
+    this.shape = undefined;
   }
 }
