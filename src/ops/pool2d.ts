@@ -85,11 +85,15 @@ function checkGradient(op: string, dy: Tensor, xShape: Shape, expected: Shape, x
 
 /** y[n, c, oh, ow] = max over the window of x [N, C, H, W]. */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
-  const op = 'maxPool2d';
+  return poolForward('maxPool2d', x, options);
+}
+
+/** A pooling forward: one thread per output element of kernel `${op}Forward`. */
+function poolForward(op: 'maxPool2d' | 'avgPool2d', x: Tensor, options: Pool2dOptions): Tensor {
   checkInput(op, x);
   const g = poolGeometry(op, x.shape, options);
   const outShape = [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth];
-  return run('maxPool2dForward', { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+  return run(`${op}Forward`, { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
 }
 
 /** dL/dx of maxPool2d: each window's dL/dy goes to the first maximum of that window in x. */
@@ -108,11 +112,7 @@ export function maxPool2dBackward(dy: Tensor, x: Tensor, options: Pool2dOptions)
 
 /** y[n, c, oh, ow] = mean over the window of x (padded taps count as zeros). */
 export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
-  const op = 'avgPool2d';
-  checkInput(op, x);
-  const g = poolGeometry(op, x.shape, options);
-  const outShape = [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth];
-  return run('avgPool2dForward', { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+  return poolForward('avgPool2d', x, options);
 }
 
 /** dL/dx [inputShape] of avgPool2d: every element gets dL/dy / (kH * kW) from each window containing it. */
