@@ -1,14 +1,66 @@
-import { defineConfig } from 'vitest/config';
+import { existsSync } from 'node:fs';
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
-export default defineConfig({
+/**
+ * Two hosts, one count: every test file runs in Node (on Dawn), and the kernel, layer and
+ * gradient-check tests run again in headless Chromium (WebGPU on SwiftShader) through vitest's
+ * browser mode, driven by Playwright over Debian's Chromium (never a downloaded browser).
+ * Where Chromium is absent the browser project is skipped with a one-line notice; with
+ * SLL_REQUIRE_BROWSER=1 (CI) that is an error.
+ */
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(chromium);
+if (!haveChromium) {
+  if (process.env.SLL_REQUIRE_BROWSER === '1') throw new Error(`SLL_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}`);
+  console.log(`[sll-webgpu tests] no Chromium at ${chromium}: the browser project is skipped (set CHROMIUM to its path)`);
+}
+
+/** What runs in the browser too: the kernels against their references, and the layers' gradient checks. */
+const BROWSER_TESTS = [
+  'elementwise', 'softmax', 'loss', 'layernorm', 'reduce', 'matmul', 'conv', 'pool2d', 'attention', 'copy', 'optim', 'random',
+  'nn-dense', 'nn-conv', 'nn-transformer', 'sll-objective',
+].map((name) => `test/${name}.test.ts`);
+
+const node: TestProjectInlineConfiguration = {
+  extends: true,
   test: {
+    name: 'node',
     include: ['test/**/*.test.ts'],
     // dawn.node is a native addon: run test files in child processes, not worker threads.
     pool: 'forks',
+    globalSetup: ['test/setup/printAdapter.ts'],
+  },
+};
+
+const browser: TestProjectInlineConfiguration = {
+  extends: true,
+  test: {
+    name: 'browser',
+    include: BROWSER_TESTS,
+    browser: {
+      enabled: true,
+      headless: true,
+      screenshotFailures: false,
+      provider: playwright({
+        launchOptions: {
+          executablePath: chromium,
+          // WebGPU is behind a flag on Linux; as root Chromium needs --no-sandbox; the rest keeps a
+          // closed network from being dialled at every start.
+          args: ['--enable-unsafe-webgpu', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        },
+      }),
+      instances: [{ browser: 'chromium' }],
+    },
+  },
+};
+
+export default defineConfig({
+  test: {
     // Two cores on CI and lavapipe runs its own threads: two files at a time is the sweet spot.
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    globalSetup: ['test/setup/printAdapter.ts'],
+    projects: haveChromium ? [node, browser] : [node],
   },
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ShapeError, type Tensor } from '../src/node.js';
+import { ShapeError, type Tensor } from '../src/index.js';
 import { attention, attentionBackward, type AttentionGradients, type AttentionKernel } from '../src/ops/attention.js';
 import { attentionByMatmul, attentionByMatmulBackward } from '../src/ops/attentionMatmul.js';
 import * as reference from '../src/reference/attention.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ops, reference, ShapeError } from '../src/node.js';
+import { ops, reference, ShapeError } from '../src/index.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, uniform } from './helpers/numeric.js';
 import { expectOp, runOp } from './helpers/ops.js';

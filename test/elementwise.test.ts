@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ops, reference, ShapeError, type Tensor } from '../src/node.js';
+import { ops, reference, ShapeError, type Tensor } from '../src/index.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
 import { expectOp } from './helpers/ops.js';
