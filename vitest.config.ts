@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /**
@@ -33,7 +32,10 @@ const node: TestProjectInlineConfiguration = {
   },
 };
 
-const browser: TestProjectInlineConfiguration = {
+// Loaded only when the browser project runs (a machine without Chromium needs none of it).
+const { playwright } = haveChromium ? await import('@vitest/browser-playwright') : { playwright: undefined };
+
+const browser = (): TestProjectInlineConfiguration => ({
   extends: true,
   test: {
     name: 'browser',
@@ -42,7 +44,7 @@ const browser: TestProjectInlineConfiguration = {
       enabled: true,
       headless: true,
       screenshotFailures: false,
-      provider: playwright({
+      provider: playwright!({
         launchOptions: {
           executablePath: chromium,
           // WebGPU is behind a flag on Linux; as root Chromium needs --no-sandbox; the rest keeps a
@@ -53,7 +55,7 @@ const browser: TestProjectInlineConfiguration = {
       instances: [{ browser: 'chromium' }],
     },
   },
-};
+});
 
 export default defineConfig({
   test: {
@@ -61,6 +63,6 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    projects: haveChromium ? [node, browser] : [node],
+    projects: haveChromium ? [node, browser()] : [node],
   },
 });
