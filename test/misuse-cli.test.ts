@@ -27,6 +27,10 @@ const occupied = join(work, 'occupied');
 mkdirSync(occupied);
 writeFileSync(join(occupied, 'metrics.jsonl'), '{"kind":"status","status":"started","step":0,"at":"x"}\n');
 const notADirectory = file('plain-file', 'x');
+/** A run directory whose config.json was edited by hand into an unknown key. */
+const badRun = join(work, 'bad-run');
+mkdirSync(badRun);
+writeFileSync(join(badRun, 'config.json'), JSON.stringify({ spec: { epoch: 1, dataset: { name: 'digits', validation: 0 } }, data: { classes: 10 } }));
 const idxDir = join(work, 'idx');
 mkdirSync(idxDir);
 writeFileSync(join(idxDir, 'train-images-idx3-ubyte.gz'), '');
@@ -99,7 +103,9 @@ const CASES: Case[] = [
   usage('--momentum with Adam', ['train', '--momentum', '0.9'], /--momentum applies to --optimizer sgd, and the optimizer here is adam/),
   usage('--beta1 with SGD', ['train', '--optimizer', 'sgd', '--beta1', '0.8'], /--beta1 applies to --optimizer adam or adamw, and the optimizer here is sgd/),
   usage('--warmup without cosine', ['train', '--warmup', '2'], /--warmup applies to --schedule cosine, and the schedule here is constant/),
-  usage('--nesterov without momentum', ['train', '--optimizer', 'sgd', '--nesterov'], /--nesterov needs optimizer\.momentum > 0/),
+  usage('--nesterov without momentum', ['train', '--optimizer', 'sgd', '--nesterov'], /--nesterov needs a momentum above 0 \(--momentum\)/),
+  usage('an SLL flag with backprop', ['train', '--method', 'backprop', '--tau', '2'], /--tau applies to --method sll, and the method here is backprop/),
+  usage('a ViT whose patch does not divide the image', ['train', '--model', 'vit', '--patch', '5'], /--model vit and its flags do not fit 1x28x28 images: patch embedding: .*multiples of the patch/),
 
   // Config files: unknown keys, wrong types, partial sections.
   usage('--config that does not exist', ['train', '--config', join(work, 'nope.json')], /--config .*nope\.json: cannot read \(ENOENT\)/),
@@ -118,6 +124,10 @@ const CASES: Case[] = [
   resolves('a flag choosing another model drops the file\'s model', ['train', '--config', file('mlp.json', '{"model": {"kind": "mlp", "hidden": [8]}}'), '--model', 'cnn'], { model: { kind: 'cnn', channels: [32, 64], convsPerStage: 1, hidden: 256, stageFeatures: 'flatten' } }),
   resolves('--mode latent gives the latent defaults', ['train', '--mode', 'latent'], { objective: expect.objectContaining({ mode: 'latent', d0: 512, tau: 2 }) }),
   resolves('AdamW defaults to weight decay 1e-2', ['train', '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', weightDecay: 0.01 }) }),
+  resolves('another optimizer by flag keeps the file\'s rate', ['train', '--config', file('adam.json', '{"optimizer": {"kind": "adam", "lr": 0.01}}'), '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', lr: 0.01, weightDecay: 0.01 }) }),
+  resolves('another model by flag over a file without kind', ['train', '--config', file('widths.json', '{"model": {"hidden": [500]}}'), '--model', 'cnn'], { model: expect.objectContaining({ kind: 'cnn', hidden: 256 }) }),
+  usage('--config naming a data directory that does not exist', ['train', '--config', file('dir.json', '{"dataset": {"dir": "/nonexistent/data"}}')], /dataset\.dir \/nonexistent\/data: not a directory/),
+  usage('--resume of a run whose config has an unknown key', ['train', '--resume', badRun], /config\.json: epoch is not a known field \(did you mean epochs\?\)/),
 
   // Directories.
   usage('--out holding a run', ['train', '--out', occupied], /--out .*occupied already holds a run: continue it with --resume/),

@@ -8,6 +8,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   fit,
+  NonFiniteWeightsError,
   positionOf,
   Predictor,
   readCheckpoint,
@@ -241,6 +242,28 @@ describe('checkpoint integrity', () => {
     if (before !== undefined && metadata.sha256 === before) metadata.sha256 = JSON.stringify(digests);
     return encodeSafetensors(inputs, metadata);
   }
+
+  it('refuses to write a checkpoint of non-finite weights, naming the tensor, so the one on disk stays the last good one', async () => {
+    const s = spec('sll');
+    const t = makeTrainer(s);
+    try {
+      const weight = t.trainer.parameterEntries()[0]!;
+      const values = (await weight.value.read()) as Float32Array;
+      values[3] = Number.POSITIVE_INFINITY;
+      device.upload(weight.value, values);
+      const meta = { spec: s, data: checkpointData, position: { epoch: 0, batch: 0 }, adapter: 'test' };
+      await expect(encodeCheckpoint(t.trainer, meta)).rejects.toThrow(NonFiniteWeightsError);
+      await expect(encodeCheckpoint(t.trainer, meta)).rejects.toThrow(`tensor '${weight.name}' holds Infinity at index 3: the checkpoint was not written`);
+    } finally {
+      t.trainer.dispose();
+      t.model.dispose();
+    }
+  });
+
+  it('refuses metadata kernels of the wrong shape', async () => {
+    const bad = reencode(await trained(), (_tensors, metadata) => void (metadata.kernels = '{}'));
+    expect(() => decodeCheckpoint(bad, 'k.safetensors')).toThrow("k.safetensors: metadata 'kernels' must hold software, matmul { large, thin }");
+  });
 
   it('writes format /2 with the SHA-256 of every tensor, weights and optimizer state, which reads back verified', async () => {
     const bytes = await trained();

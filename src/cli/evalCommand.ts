@@ -55,18 +55,21 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
   const { data, spec } = checkpoint.meta;
   const name = (args.values.dataset as string | undefined) ?? data.name;
   const dataDir = args.values['data-dir'] as string | undefined;
+  const which = (args.values.split as string | undefined) ?? 'test';
+  // What the checkpoint and the registry already tell is checked before the data is read.
+  if (which === 'validation' && spec.dataset.validation === 0) throw new UsageError(`${path}: the run held out no validation examples`, 'eval');
+  const published = Object.hasOwn(DATASETS, name) ? DATASETS[name]! : undefined;
+  if (published && dataDir === undefined && (published.classes !== data.classes || published.shape.some((d, i) => d !== data.inputShape[i]))) {
+    throw new UsageError(`${path} was trained on ${data.inputShape.join('x')} images of ${data.classes} classes; ${name} has ${published.shape.join('x')} and ${published.classes}`, 'eval');
+  }
   const dataset = loadDatasetByName(name, dataDir !== undefined ? { dir: dataDir } : {});
   if (dataset.classes !== data.classes || dataset.shape.some((d, i) => d !== data.inputShape[i])) {
     throw new UsageError(`${path} was trained on ${data.inputShape.join('x')} images of ${data.classes} classes; ${name} has ${dataset.shape.join('x')} and ${dataset.classes}`, 'eval');
   }
-  const which = (args.values.split as string | undefined) ?? 'test';
   const split =
     which === 'test' ? dataset.test
     : spec.dataset.validation > 0 ? splitValidation(dataset, spec.dataset.validation)[which === 'train' ? 'train' : 'validation']
-    : which === 'train' ? dataset.train
-    : (() => {
-        throw new UsageError(`${path}: the run held out no validation examples`, 'eval');
-      })();
+    : dataset.train;
   const device = await ctx.openDevice();
   try {
     // The dataset is normalized with its own statistics; the model expects the checkpoint's.

@@ -13,7 +13,8 @@ import { RunDirectory, RunLockedError } from '../run/directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
 import { runTraining } from '../run/runTraining.js';
 import { defaultTextOf, nearest, nodeAt, SpecError, type Node } from '../sll/schema.js';
-import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
+import { decodeCheckpoint } from '../sll/checkpoint.js';
+import { buildModel, MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
@@ -30,6 +31,8 @@ interface SpecFlag extends OptionSpec {
 const forModel = (kind: ModelKind) => ({ path: 'model.kind', values: [kind] });
 const SGD = { path: 'optimizer.kind', values: ['sgd'] };
 const ADAM = { path: 'optimizer.kind', values: ['adam', 'adamw'] };
+/** The local objective's flags: backprop has none. */
+const SLL = { path: 'method', values: ['sll'] };
 
 function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }): SpecFlag {
   const node = nodeAt(TRAINING_SPEC_SCHEMA, flag.path, flag.when?.values[0]);
@@ -68,16 +71,16 @@ const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'seed', path: 'seed', type: 'integer', help: 'seed of weights, projections, dropout and data order', group: 'training' }),
   specFlag({ name: 'metrics-every', alsoKnownAs: ['log-every', 'log-interval'], path: 'metricsEvery', type: 'integer', help: 'steps between loss reads and metrics lines', group: 'training' }),
 
-  specFlag({ name: 'mode', path: 'objective.mode', type: 'string', choices: ['class', 'latent'], help: 'likelihood mode of every block', group: 'SLL' }),
-  specFlag({ name: 'd0', path: 'objective.d0', type: 'integer', help: 'projection width (class mode: the class count)', group: 'SLL' }),
-  specFlag({ name: 'tau', path: 'objective.tau', type: 'number', help: 'temperature of pi = softmax(v / tau)', group: 'SLL' }),
-  specFlag({ name: 'dropout', path: 'objective.dropout', type: 'number', help: "multiplicative dropout on the projection's input", group: 'SLL' }),
-  specFlag({ name: 'alignment', path: 'objective.alignment', type: 'boolean', help: 'Bhattacharyya alignment to the previous block', group: 'SLL' }),
-  specFlag({ name: 'input-alignment', path: 'objective.inputAlignment', type: 'boolean', help: 'block 1 (and a block after a change of d0) aligns to a fixed projection of its input (R_0); off: no alignment term there', group: 'SLL' }),
-  specFlag({ name: 'projection', path: 'objective.projection', type: 'string', choices: ['gaussian', 'rademacher', 'orthogonal'], help: 'entries of the fixed projections', group: 'SLL' }),
-  specFlag({ name: 'scaling', path: 'objective.scaling', type: 'string', choices: ['fan-in', 'jl'], help: 'projection scale: 1/d_i (fan-in) or 1/d0 (jl)', group: 'SLL' }),
-  specFlag({ name: 'likelihood-weight', path: 'objective.likelihoodWeight', type: 'number', help: 'weight of the likelihood term', group: 'SLL' }),
-  specFlag({ name: 'alignment-weight', path: 'objective.alignmentWeight', type: 'number', help: 'weight of the alignment term', group: 'SLL' }),
+  specFlag({ name: 'mode', when: SLL, path: 'objective.mode', type: 'string', choices: ['class', 'latent'], help: 'likelihood mode of every block', group: 'SLL' }),
+  specFlag({ name: 'd0', when: SLL, path: 'objective.d0', type: 'integer', help: 'projection width (class mode: the class count)', group: 'SLL' }),
+  specFlag({ name: 'tau', when: SLL, path: 'objective.tau', type: 'number', help: 'temperature of pi = softmax(v / tau)', group: 'SLL' }),
+  specFlag({ name: 'dropout', when: SLL, path: 'objective.dropout', type: 'number', help: "multiplicative dropout on the projection's input", group: 'SLL' }),
+  specFlag({ name: 'alignment', when: SLL, path: 'objective.alignment', type: 'boolean', help: 'Bhattacharyya alignment to the previous block', group: 'SLL' }),
+  specFlag({ name: 'input-alignment', when: SLL, path: 'objective.inputAlignment', type: 'boolean', help: 'block 1 (and a block after a change of d0) aligns to a fixed projection of its input (R_0); off: no alignment term there', group: 'SLL' }),
+  specFlag({ name: 'projection', when: SLL, path: 'objective.projection', type: 'string', choices: ['gaussian', 'rademacher', 'orthogonal'], help: 'entries of the fixed projections', group: 'SLL' }),
+  specFlag({ name: 'scaling', when: SLL, path: 'objective.scaling', type: 'string', choices: ['fan-in', 'jl'], help: 'projection scale: 1/d_i (fan-in) or 1/d0 (jl)', group: 'SLL' }),
+  specFlag({ name: 'likelihood-weight', when: SLL, path: 'objective.likelihoodWeight', type: 'number', help: 'weight of the likelihood term', group: 'SLL' }),
+  specFlag({ name: 'alignment-weight', when: SLL, path: 'objective.alignmentWeight', type: 'number', help: 'weight of the alignment term', group: 'SLL' }),
 
   specFlag({ name: 'dataset', path: 'dataset.name', type: 'string', help: 'fashion-mnist, mnist, cifar10, cifar100 or digits (see sll data)', value: 'NAME', group: 'data' }),
   specFlag({ name: 'validation', alsoKnownAs: ['val', 'validation-size'], path: 'dataset.validation', type: 'integer', help: 'training examples held out (from the end) for validation', group: 'data' }),
@@ -97,7 +100,7 @@ export const TRAIN_COMMAND: CommandSpec = {
     { name: 'out', alsoKnownAs: ['output', 'out-dir', 'output-dir', 'dir'], type: 'string', help: 'run directory to create', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
     { name: 'resume', type: 'string', help: 'continue the run in DIR from its last checkpoint (its config is used)', value: 'DIR', group: 'run' },
     { name: 'print-spec', type: 'boolean', help: 'print the complete training spec the flags and config resolve to (JSON) and exit', group: 'run' },
-    { name: 'divergence-factor', type: 'number', help: "stop (exit 3) when a unit's logged loss exceeds this multiple of its first logged value; 0: never", defaultText: String(DIVERGENCE_FACTOR_DEFAULT), value: 'X', group: 'run' },
+    { name: 'divergence-factor', type: 'number', help: "stop (exit 3) when a unit's logged loss exceeds this multiple of the lesser of ln K and its first logged value; 0: never", defaultText: String(DIVERGENCE_FACTOR_DEFAULT), value: 'X', group: 'run' },
   ],
   epilog: [
     'Examples:',
@@ -156,17 +159,26 @@ function setPath(root: Json, path: string, value: unknown): void {
  */
 export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, configPath = 'the config file'): TrainingSpec {
   const partial = structuredClone(base);
-  // A variant chosen by a flag drops the file's fields of another variant.
+  // A flag that chooses another variant than the file's (given, or its default) drops the file's
+  // fields that the new variant does not share: an optimizer keeps its lr and weight decay, a
+  // model keeps nothing (its fields mean other things), a new likelihood mode drops d0 and tau.
+  const fileModelKind = String(getPath(base, 'model.kind') ?? 'mlp');
   for (const flag of SPEC_FLAGS) {
     if (v[flag.name] === undefined || !/\.(kind|mode)$/.test(flag.path)) continue;
-    const section = flag.path.slice(0, flag.path.lastIndexOf('.'));
-    const given = getPath(partial, flag.path);
-    if (given === undefined || given === v[flag.name]) continue;
+    const sectionPath = flag.path.slice(0, flag.path.lastIndexOf('.'));
+    const section = getPath(partial, sectionPath) as Json | undefined;
+    if (typeof section !== 'object' || section === null) continue;
+    const fileDefault = flag.path === 'objective.mode' ? (fileModelKind === 'cnn' ? 'latent' : 'class') : defaultTextOf(nodeAt(TRAINING_SPEC_SCHEMA, flag.path) as Node<never>);
+    if (String(section[flag.path.slice(sectionPath.length + 1)] ?? fileDefault) === v[flag.name]) continue;
     if (flag.path === 'objective.mode') {
-      const objective = partial.objective as Json;
-      delete objective.d0;
-      delete objective.tau;
-    } else setPath(partial, section, {});
+      delete section.d0;
+      delete section.tau;
+    } else if (flag.path === 'model.kind') {
+      setPath(partial, sectionPath, {});
+    } else {
+      const shared = Object.keys(section).filter((key) => nodeAt(TRAINING_SPEC_SCHEMA, `${sectionPath}.${key}`, String(v[flag.name])) !== undefined);
+      setPath(partial, sectionPath, Object.fromEntries(shared.map((key) => [key, section[key]])));
+    }
   }
   for (const flag of SPEC_FLAGS) {
     if (v[flag.name] !== undefined && !flag.when) setPath(partial, flag.path, v[flag.name]);
@@ -188,10 +200,11 @@ export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, 
     if (!(error instanceof SpecError)) throw error;
     const flag = SPEC_FLAGS.find((f) => v[f.name] !== undefined && (error.path === f.path || error.path.startsWith(`${f.path}.`)));
     if (flag) throw new UsageError(`--${flag.name} ${error.why}`, 'train');
-    if (Object.keys(base).length > 0) throw new UsageError(`--config ${configPath}: ${error.path} ${error.why}`, 'train');
-    // A rule between fields (a ViT's dim and heads): name the flag the message mentions.
+    // A rule between fields (a ViT's dim and heads): name the flag the message mentions, if one was given.
     const mentioned = SPEC_FLAGS.find((f) => v[f.name] !== undefined && error.why.includes(f.path));
-    throw new UsageError(`${mentioned ? `--${mentioned.name}: ` : ''}${error.path} ${error.why}`, 'train');
+    if (mentioned) throw new UsageError(`--${mentioned.name}: ${error.path} ${error.why}`, 'train');
+    if (Object.keys(base).length > 0) throw new UsageError(`--config ${configPath}: ${error.path} ${error.why}`, 'train');
+    throw new UsageError(`${error.path} ${error.why}`, 'train');
   }
   return spec;
 }
@@ -252,11 +265,20 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     if (given.length > 0) throw new UsageError(`--resume continues a run with its own config; drop ${given.map((k) => `--${k}`).join(', ')}`, 'train');
     const dir = new RunDirectory(resumeDir);
     if (!dir.has('config')) throw new UsageError(`--resume ${resumeDir}: no run there (${dir.path('config')} does not exist)`, 'train');
-    const config = dir.readJson('config') as { spec?: unknown; data?: { classes?: unknown } };
+    const config = dir.readJson('config') as { spec?: { dataset?: { name?: unknown } }; data?: { classes?: unknown } };
     const classes = config.data?.classes;
     if (typeof config.spec !== 'object' || config.spec === null || !Number.isSafeInteger(classes)) throw new UsageError(`${dir.path('config')}: no training spec and data in it`, 'train');
-    spec = resolveTrainingSpec(config.spec, { classes: classes as number }, dir.path('config'));
+    const name = config.spec.dataset?.name;
+    const trainCount = typeof name === 'string' && Object.hasOwn(DATASETS, name) ? datasetInfo(name).trainCount : undefined;
+    try {
+      spec = resolveTrainingSpec(config.spec, { classes: classes as number, ...(trainCount !== undefined ? { trainCount } : {}) }, dir.path('config'));
+    } catch (error) {
+      if (error instanceof SpecError) throw new UsageError(error.message, 'train');
+      throw error;
+    }
     if (!dir.has('checkpoint')) throw new UsageError(`--resume ${resumeDir}: no checkpoint to continue from yet (a run writes one after its first epoch, or when stopped)`, 'train');
+    // The checkpoint's container and metadata are checked before the data is read (its digests when it loads).
+    decodeCheckpoint(dir.readCheckpoint(), dir.path('checkpoint'));
   } else {
     const base = v.config !== undefined ? readConfigFile(v.config as string) : {};
     const baseName = (base.dataset as Json | undefined)?.name;
@@ -279,7 +301,11 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
       throw new UsageError(`${flagOf('batchSize', 'batch')} ${spec.batchSize} is larger than the ${trainable} examples to train on`, 'train');
     }
   }
-  if (dataDir !== undefined && !statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--data-dir ${dataDir}: not a directory`, 'train');
+  // A directory named in the config file (dataset.dir) is where the data is read from, unless --data-dir says otherwise.
+  const dataFrom = dataDir ?? spec.dataset.dir;
+  if (dataFrom !== undefined && !statSync(dataFrom, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`${dataDir !== undefined ? '--data-dir' : 'dataset.dir'} ${dataFrom}: not a directory`, 'train');
+  }
   if (v['print-spec']) {
     ctx.out.write(JSON.stringify(spec, null, 2) + '\n');
     return 0;
@@ -294,7 +320,7 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     release = directory.lock((text) => view.line(text));
   } catch (error) {
     if (error instanceof RunLockedError) throw error;
-    throw new UsageError(`--${resumeDir !== undefined ? 'resume' : 'out'} ${outDir}: ${(error as Error).message.replace(`${outDir}: `, '')}`, 'train');
+    throw new UsageError(`${resumeDir !== undefined ? '--resume' : v.out !== undefined ? '--out' : 'the run directory'} ${outDir}: ${(error as Error).message.replace(`${outDir}: `, '')}`, 'train');
   }
   if (resumeDir === undefined && (directory.has('checkpoint') || directory.has('metrics'))) {
     release();
@@ -303,16 +329,22 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
   let device: Device | undefined;
   let removeHandler: (() => void) | undefined;
   try {
-    ctx.out.write(`loading ${datasetName}...\n`);
-    const dataset = loadDatasetByName(datasetName, { ...(dataDir !== undefined ? { dir: dataDir } : {}), normalize: spec.dataset.normalize });
-    const classNames = classNamesOf(datasetName, dataset);
     device = await ctx.openDevice();
+    // The model is built once on the published image shape before the data is read, so that a
+    // model that does not fit (a patch that does not divide the image, too many pooling stages)
+    // is a usage error, not a failure after the load; data from elsewhere is checked once loaded.
+    const published = datasetInfo(datasetName);
+    if (dataFrom === undefined) checkModelFits(device, spec, [...published.shape] as [number, number, number], published.classes, resumeDir !== undefined);
+    ctx.out.write(`loading ${datasetName}...\n`);
+    const dataset = loadDatasetByName(datasetName, { ...(dataFrom !== undefined ? { dir: dataFrom } : {}), normalize: spec.dataset.normalize });
+    if (dataFrom !== undefined) checkModelFits(device, spec, dataset.shape, dataset.classes, resumeDir !== undefined);
+    const classNames = classNamesOf(datasetName, dataset);
     const stop = new AbortController();
     let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
     removeHandler = ctx.onInterrupt?.((signal) => {
       if (stoppedBy === undefined) {
         stoppedBy = signal;
-        view.line(`${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit now)...`);
+        view.line(`${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit now; an evaluation under way finishes first)...`);
         stop.abort();
       } else {
         process.exit(SIGNAL_EXIT[signal]);
@@ -353,6 +385,16 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     removeHandler?.();
     device?.destroy();
     release();
+  }
+}
+
+/** Builds the spec's model on `inputShape` and throws it away; a model that cannot be built is a usage error naming the model flags. */
+function checkModelFits(device: Device, spec: TrainingSpec, inputShape: [number, number, number], classes: number, resumed: boolean): void {
+  try {
+    buildModel(device, spec.model, { inputShape, classes }, spec.seed).dispose();
+  } catch (error) {
+    const where = resumed ? 'the run\'s config.json' : `--model ${spec.model.kind} and its flags`;
+    throw new UsageError(`${where} do not fit ${inputShape.join('x')} images: ${(error as Error).message}`, 'train');
   }
 }
 

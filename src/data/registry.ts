@@ -47,6 +47,8 @@ export interface DatasetInfo {
   classes: number;
   /** Examples in the training split as published (before any validation hold-out): sets the spec's defaults before the files are read. */
   trainCount: number;
+  /** [C, H, W] of an example as published: a model is checked against it before the files are read. */
+  shape: readonly [number, number, number];
   /** Base URL the file names are appended to (ends in "/"); empty when there is nothing to fetch. */
   baseUrl: string;
   files: readonly DatasetFile[];
@@ -69,6 +71,7 @@ export const DATASETS: DatasetRegistry = {
     format: 'idx',
     classes: 10,
     trainCount: 60_000,
+    shape: [1, 28, 28],
     baseUrl: 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
     files: [
       { name: 'train-images-idx3-ubyte.gz', md5: '8d4fb7e6c68d591d4c3dfef9ec88bf0d', bytes: 26421880 },
@@ -86,6 +89,7 @@ export const DATASETS: DatasetRegistry = {
     format: 'idx',
     classes: 10,
     trainCount: 60_000,
+    shape: [1, 28, 28],
     baseUrl: 'https://ossci-datasets.s3.amazonaws.com/mnist/',
     files: [
       { name: 'train-images-idx3-ubyte.gz', md5: 'f68b3c2dcbeaaa9fbdd348bbdeb94873', bytes: 9912422 },
@@ -102,6 +106,7 @@ export const DATASETS: DatasetRegistry = {
     format: 'cifar10',
     classes: 10,
     trainCount: 50_000,
+    shape: [3, 32, 32],
     baseUrl: 'https://www.cs.toronto.edu/~kriz/',
     files: [{ name: 'cifar-10-binary.tar.gz', md5: 'c32a1d4ab5d03f1284b67883e8d87530', bytes: 170052171 }],
     systemDirs: [],
@@ -113,6 +118,7 @@ export const DATASETS: DatasetRegistry = {
     format: 'cifar100',
     classes: 100,
     trainCount: 50_000,
+    shape: [3, 32, 32],
     baseUrl: 'https://www.cs.toronto.edu/~kriz/',
     files: [{ name: 'cifar-100-binary.tar.gz', md5: '03b5dce01913d631647c71ecec9e9cb8', bytes: 168513733 }],
     systemDirs: [],
@@ -124,6 +130,7 @@ export const DATASETS: DatasetRegistry = {
     format: 'digits',
     classes: 10,
     trainCount: 8000, // with loadDigits' default of 2,000 test images
+    shape: [1, 28, 28],
     baseUrl: '',
     files: [],
     systemDirs: [],

@@ -485,8 +485,9 @@ export class Device {
 
   /**
    * Runs `fn` and disposes every tensor it created on this device that is still alive and not
-   * part of its result (a tensor, or arrays and plain objects holding tensors, two levels
-   * deep). What it returns belongs to the enclosing scope, if any; what must outlive every scope
+   * part of its result: the result itself if it is a tensor, and the tensors in arrays and plain
+   * object literals in it, three levels deep (a Map or a class instance is not searched: its
+   * tensors are disposed). What it returns belongs to the enclosing scope, if any; what must outlive every scope
    * (a layer's saved tensors, optimizer state) is taken out with `keep`. If `fn` throws, all it
    * created is disposed. `fn` must be synchronous: tensors created after an await would land in
    * whatever scope is open then.
@@ -540,7 +541,8 @@ export class Device {
       this.gpu.queue.submit([this.encoder.finish()]);
       this.encoder = null;
       if (timestamps) this.profiler!.collect(timestamps);
-      this.inFlight.push(this.gpu.queue.onSubmittedWorkDone().then(() => void this.inFlight.shift()));
+      // A device lost or destroyed rejects these; the loss itself is reported through lostRejection.
+      this.inFlight.push(this.gpu.queue.onSubmittedWorkDone().then(() => void this.inFlight.shift(), () => void this.inFlight.shift()));
     }
     this.encodedCommands = 0;
     this.pool.markSubmitted();
@@ -713,7 +715,7 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
-/** The tensors in a scope's result: the result itself, or inside arrays and plain objects (two levels). */
+/** The tensors in a scope's result: the result itself, or inside arrays and plain objects (three levels). */
 function tensorsIn(value: unknown, depth = 0, found = new Set<Tensor>()): Set<Tensor> {
   if (value instanceof Tensor) found.add(value);
   else if (depth < 3 && Array.isArray(value)) for (const v of value) tensorsIn(v, depth + 1, found);

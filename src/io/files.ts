@@ -11,13 +11,13 @@
  * it behind; removeStaleTemporaries deletes those whose process is gone.
  *
  * Fault injection, for tests of what an interrupted or failing write leaves: the environment
- * variable SLL_FAULT_WRITE holds comma-separated rules `TARGET:ACTION@BYTES`. A rule applies to a
+ * variable SLL_FAULT_WRITE holds comma-separated rules `TARGET:ACTION@BYTES[/MS]`. A rule applies to a
  * write whose path is TARGET or ends in `/TARGET` or `\TARGET` (a file name such as
  * `checkpoint.safetensors`, or a path's tail). BYTES bytes of the data reach the temporary file
  * (all of them, if it is shorter), then ACTION:
- *   enospc       the write fails as with a full disk (error code ENOSPC);
- *   pause        the process sleeps, blocked, until it is killed;
- *   pause/MS     the process sleeps MS milliseconds, then finishes the write.
+ *   enospc@BYTES      the write fails as with a full disk (error code ENOSPC);
+ *   pause@BYTES       the process sleeps, blocked, until it is killed;
+ *   pause@BYTES/MS    the process sleeps MS milliseconds, then finishes the write.
  * For example SLL_FAULT_WRITE="checkpoint.safetensors:enospc@4096". The variable is parsed when
  * its value changes, not on every write; a malformed value fails every write, naming the rule.
  *

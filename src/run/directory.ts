@@ -9,7 +9,7 @@
  * with the first's. A lock whose process is gone (killed, crashed) is taken over with a notice,
  * and the temporary files that process's interrupted writes left are removed. Node only.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { processRuns, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
@@ -77,11 +77,12 @@ export class RunDirectory {
     for (const level of missing) {
       try {
         mkdirSync(level);
+        created.push(level);
       } catch (error) {
+        // Another process may have just made it: then it is not ours to remove.
         const code = (error as NodeJS.ErrnoException).code;
         if (code !== 'EEXIST') throw new Error(`${this.dir}: cannot create the run directory (${code ?? (error as Error).message} at ${level})`, { cause: error });
       }
-      created.push(level);
     }
     return created;
   }
@@ -95,22 +96,35 @@ export class RunDirectory {
     const created = this.create();
     const path = this.path('lock');
     const record: LockRecord = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        writeFileSync(path, JSON.stringify(record) + '\n', { flag: 'wx' });
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
-          throw new Error(`${path}: cannot take the run lock (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
-        }
-      }
+    for (let attempt = 0; !this.claim(path, record); attempt++) {
       const held = this.readLock(path);
-      if (held && (held.host !== record.host || processRuns(held.pid))) {
-        const who = held.host !== record.host ? `process ${held.pid} on host ${held.host}` : `process ${held.pid}`;
-        throw new RunLockedError(`${this.dir} is in use by the run of ${who} (started ${held.started}); wait for it to end, or choose another --out directory${held.host !== record.host ? ` (if that run is gone, delete ${path})` : ''}`);
+      const live = held ? held.host !== record.host || processRuns(held.pid) : lockIsFresh(path);
+      if (live || attempt > 2) {
+        const who = !held ? 'another process (its lock is being written)' : held.host !== record.host ? `process ${held.pid} on host ${held.host}` : `process ${held.pid}`;
+        throw new RunLockedError(
+          `${this.dir} is in use by the run of ${who}${held ? ` (started ${held.started})` : ''}; wait for it to end, or use another run directory` +
+            `${held && held.host !== record.host ? ` (if that run is gone, delete ${path})` : ''}`,
+        );
       }
+      // Only one process can rename the stale lock away: the others find it gone and retry.
+      const stale = `${path}.stale-${process.pid}-${Date.now()}`;
+      try {
+        renameSync(path, stale);
+      } catch {
+        continue;
+      }
+      const taken = this.readLock(stale);
+      if (taken && held && (taken.pid !== held.pid || taken.started !== held.started)) {
+        // Between the read and the rename another process took the lock: give it back.
+        try {
+          linkSync(stale, path);
+        } finally {
+          rmSync(stale, { force: true });
+        }
+        continue;
+      }
+      rmSync(stale, { force: true });
       notice(`${this.dir}: taking over the lock of process ${held?.pid ?? '(unreadable lock)'}, which no longer runs`);
-      rmSync(path, { force: true });
     }
     for (const file of ['config', 'metrics', 'checkpoint', 'report'] as const) {
       for (const removed of removeStaleTemporaries(this.dir, RUN_FILES[file])) notice(`removed ${removed}, left by an interrupted write`);
@@ -133,12 +147,31 @@ export class RunDirectory {
     };
   }
 
+  /**
+   * Creates the lock with its content in one step: the record goes to a file of its own, which
+   * is then hard-linked to run.lock (a link, unlike an open with 'wx', never shows a reader an
+   * empty lock). False when the lock exists.
+   */
+  private claim(path: string, record: LockRecord): boolean {
+    const mine = `${path}.${process.pid}-${Date.now()}`;
+    writeFileSync(mine, JSON.stringify(record) + '\n');
+    try {
+      linkSync(mine, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new Error(`${path}: cannot take the run lock (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    } finally {
+      rmSync(mine, { force: true });
+    }
+  }
+
   private readLock(path: string): LockRecord | undefined {
     try {
       const held = JSON.parse(readFileSync(path, 'utf8')) as LockRecord;
       return Number.isSafeInteger(held.pid) && typeof held.host === 'string' ? held : undefined;
     } catch {
-      return undefined; // torn or foreign: treated as left by a dead process
+      return undefined; // unreadable: live while fresh (lockIsFresh), else left by a dead process
     }
   }
 
@@ -209,6 +242,14 @@ export class RunDirectory {
       throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
   }
+}
+
+/** An unreadable lock younger than this is taken as one being written, not as debris. */
+const FRESH_LOCK_MS = 10_000;
+
+function lockIsFresh(path: string): boolean {
+  const stat = statOrUndefined(path);
+  return stat !== undefined && Date.now() - stat.mtimeMs < FRESH_LOCK_MS;
 }
 
 /** The path's stat, or undefined when it does not exist (also when a parent is a file: ENOTDIR). */

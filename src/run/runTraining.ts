@@ -22,7 +22,7 @@ import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
 import { kernelChoiceDifferences, kernelChoices } from '../ops/choices.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
-import { encodeCheckpoint, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
+import { encodeCheckpoint, NonFiniteWeightsError, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import type { Schedule } from '../sll/schedule.js';
 import { buildModel, resolveTrainingSpec, type ScheduleSpec, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
@@ -82,6 +82,8 @@ export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: nu
 export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
   const dir = options.directory ?? (options.outDir !== undefined ? new RunDirectory(options.outDir) : undefined);
   if (!dir) throw new TypeError('runTraining: give outDir (or a locked directory)');
+  const factor = options.divergenceFactor;
+  if (factor !== undefined && !(factor === 0 || factor > 1)) throw new RangeError(`runTraining: divergenceFactor must be 0 (no guard) or greater than 1, got ${factor}`);
   const release = dir.locked ? undefined : dir.lock((text) => options.events?.onNotice?.(text));
   try {
     return await trainInDirectory(device, dir, options);
@@ -223,10 +225,10 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
         },
       });
     } catch (error) {
-      if (!(error instanceof NonFiniteError) && !(error instanceof DivergenceError)) throw error;
+      if (!(error instanceof NonFiniteError) && !(error instanceof DivergenceError) && !(error instanceof NonFiniteWeightsError)) throw error;
       status(`stopped: ${error.message}; ${lastGood()}`);
       report();
-      return { status: error instanceof NonFiniteError ? 'non-finite' : 'diverged', message: lastStatus, position: positionOf(trainer.step, stepsPerEpoch), dir };
+      return { status: error instanceof DivergenceError ? 'diverged' : 'non-finite', message: lastStatus, position: positionOf(trainer.step, stepsPerEpoch), dir };
     }
 
     const position = positionOf(trainer.step, stepsPerEpoch);

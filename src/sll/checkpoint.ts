@@ -67,6 +67,11 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
+/** A checkpoint was not written because a tensor held NaN or Infinity: the one on disk is kept. */
+export class NonFiniteWeightsError extends CheckpointError {
+  override name = 'NonFiniteWeightsError';
+}
+
 /** Reads every trained tensor and its optimizer state back from the GPU and packs them. */
 export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMeta, 'format' | 'counters' | 'savedAt'>): Promise<Uint8Array> {
   const tensors: Record<string, SafetensorsTensorInput> = {};
@@ -77,6 +82,12 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
     for (let s = 0; s < slots.length; s++) {
       tensors[`${entry.name}#${optimizer.slotNames[s]}`] = { dtype: 'F32', shape: [...entry.value.shape], data: (await slots[s]!.read()) as Float32Array };
     }
+  }
+  // Never replace a good checkpoint with one that no load would accept.
+  for (const [name, t] of Object.entries(tensors)) {
+    const values = t.data as Float32Array;
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new NonFiniteWeightsError(`tensor '${name}' holds ${values[bad]} at index ${bad}: the checkpoint was not written`);
   }
   const full: CheckpointMeta = { format: CHECKPOINT_FORMAT, ...meta, counters: trainer.counters(), savedAt: new Date().toISOString() };
   const names = Object.keys(tensors).sort();
@@ -148,7 +159,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   const unverifiable = md.format !== CHECKPOINT_FORMAT && md.sha256 === undefined;
   const digests = unverifiable ? undefined : checkDigests(json('sha256'), decoded.tensors, source);
   return {
-    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: json('kernels') as KernelChoices } : {}), savedAt: md.savedAt ?? 'unknown' },
+    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: checkKernels(json('kernels'), source) } : {}), savedAt: md.savedAt ?? 'unknown' },
     tensors: decoded.tensors,
     digests,
     notices: unverifiable ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`] : [],
@@ -220,7 +231,10 @@ export function restoreTrainer(trainer: Trainer, checkpoint: Checkpoint, source 
   for (const step of plan) step();
 }
 
-/** Rebuilds the model a checkpoint was saved from and loads its weights (for prediction). */
+/**
+ * Rebuilds the model a checkpoint was saved from and loads its weights (for prediction). It does
+ * not verify the digests: pass it what readCheckpoint returned, as every path here does.
+ */
 export function loadModel(device: Device, checkpoint: Checkpoint, source = 'checkpoint'): Model {
   const { spec, data } = checkpoint.meta;
   const model = buildModel(device, spec.model, data, spec.seed);
@@ -287,6 +301,16 @@ function checkData(data: CheckpointData, source: string): void {
     Number.isFinite(data.mean) && Number.isFinite(data.std) && data.std > 0 &&
     (data.classNames === undefined || (Array.isArray(data.classNames) && data.classNames.length === data.classes && data.classNames.every((n) => typeof n === 'string')));
   if (!ok) throw new CheckpointError(`${source}: metadata 'data' must hold name, inputShape [C, H, W], classes >= 2, mean and std > 0 (and classNames, one per class)`);
+}
+
+function checkKernels(value: unknown, source: string): KernelChoices {
+  const k = value as KernelChoices;
+  const ok =
+    typeof k === 'object' && k !== null && typeof k.software === 'boolean' && typeof k.subgroups === 'boolean' && typeof k.f16 === 'boolean' &&
+    typeof k.attention === 'string' && typeof k.matmul === 'object' && k.matmul !== null && typeof k.matmul.large === 'string' && typeof k.matmul.thin === 'string' &&
+    Number.isSafeInteger(k.workgroup);
+  if (!ok) throw new CheckpointError(`${source}: metadata 'kernels' must hold software, matmul { large, thin }, attention, subgroups, f16 and workgroup`);
+  return k;
 }
 
 function isCount(v: unknown): v is number {

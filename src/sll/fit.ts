@@ -106,8 +106,13 @@ export async function fit(trainer: Trainer, train: Split, shape: readonly number
       }
     }
     if (step < stepsPerEpoch) {
-      // Aborted mid-epoch: read what the last window holds (a non-finite step throws here).
-      if (trainer.stepsSinceRead > 0) metrics.push(await trainer.readMetrics());
+      // Aborted mid-epoch: read what the last window holds (a non-finite step throws here), and
+      // report it like any other window, so that its steps are logged and checked too.
+      if (trainer.stepsSinceRead > 0) {
+        const m = await trainer.readMetrics();
+        metrics.push(m);
+        await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(performance.now() - windowStart, 1e-3) });
+      }
       break;
     }
     const seconds = (performance.now() - started) / 1000;

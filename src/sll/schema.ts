@@ -3,6 +3,9 @@
  * once, so that the same declaration validates a config file, completes a partial one, and
  * writes the defaults into `--help`.
  *
+ * A check (or a default that cannot be computed) throws its reason as a string; the resolver
+ * adds the field's path and where the settings came from.
+ *
  * Strict, because a misspelt key that is silently ignored trains on settings nobody asked for:
  * an unknown key is an error naming the nearest known one. A section given in part is completed
  * from the defaults, keeping what was given. A section with variants (a model's `kind`, an
@@ -73,7 +76,13 @@ function resolveNode<C>(node: Node<C>, value: unknown, path: string, walk: Walk<
   const scope: DefaultScope<C> = { section, root: walk.root, context: walk.context };
   if (node.type === 'field') {
     if (value === undefined) {
-      const fallback = typeof node.default === 'function' ? (node.default as (s: DefaultScope<C>) => unknown)(scope) : node.default;
+      let fallback: unknown;
+      try {
+        fallback = typeof node.default === 'function' ? (node.default as (s: DefaultScope<C>) => unknown)(scope) : node.default;
+      } catch (why) {
+        if (typeof why === 'string') throw new SpecError(path, why, walk.where);
+        throw why;
+      }
       return fallback === undefined ? undefined : structuredClone(fallback);
     }
     try {

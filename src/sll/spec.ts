@@ -139,7 +139,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
         validation: integer({
           min: 0,
           default: (s: Scope) => {
-            if (s.context.trainCount === undefined) throw new SpecError('dataset.validation', 'must be given (the size of the training split is not known here)');
+            if (s.context.trainCount === undefined) throw 'must be given (the size of the training split is not known here)';
             return defaultValidation(s.context.trainCount);
           },
           defaultText: '5000, or 10% of small sets',
@@ -209,11 +209,14 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   const m = spec.model;
   if (m.kind === 'vit' && m.dim % m.heads !== 0) throw new SpecError('model.dim', `(${m.dim}) must be a multiple of model.heads (${m.heads})`, where);
   const o = spec.optimizer;
-  if (o.kind === 'sgd' && o.nesterov && (!(o.momentum! > 0) || o.dampening !== 0)) throw new SpecError('optimizer.nesterov', 'needs optimizer.momentum > 0 and optimizer.dampening 0', where);
-  if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {
-    throw new SpecError('objective.d0', `must equal the number of classes (${context.classes}) in class mode, got ${spec.objective.d0}`, where);
+  if (o.kind === 'sgd' && o.nesterov && (!(o.momentum! > 0) || o.dampening !== 0)) throw new SpecError('optimizer.nesterov', 'needs a momentum above 0 (--momentum) and no dampening (optimizer.dampening 0)', where);
+  // The local objective is SLL's alone: backprop carries the defaults and never reads them.
+  if (spec.method === 'sll') {
+    if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {
+      throw new SpecError('objective.d0', `must equal the number of classes (${context.classes}) in class mode, got ${spec.objective.d0}`, where);
+    }
+    checkObjectiveConfig(spec.objective, context.classes, `${where}: objective`);
   }
-  checkObjectiveConfig(spec.objective, context.classes, `${where}: objective`);
   return spec;
 }
 
