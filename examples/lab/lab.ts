@@ -1,0 +1,142 @@
+/**
+ * The lab page: the visitor's controls, and what the training worker reports drawn as it comes
+ * (losses per block, validation accuracy per epoch, memory by category). Training runs in a
+ * dedicated Worker, so the page stays responsive; the charts are the run report's own SVG charts.
+ */
+import { lineChart, type ChartSeries } from '../../src/report/svg.js';
+import { MEMORY_CATEGORIES } from '../../src/gpu/bufferPool.js';
+import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const form = $<HTMLFormElement>('settings');
+const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset') };
+
+/** What has been reported so far, for the charts. */
+const losses = new Map<string, { x: number; y: number }[]>();
+const accuracy = new Map<string, { x: number; y: number }[]>();
+let paused = false;
+
+function status(text: string): void {
+  $('status').textContent = text;
+}
+
+function settings(): LabSettings {
+  const data = new FormData(form);
+  const number = (name: string) => Number(data.get(name));
+  return { method: data.get('method') === 'backprop' ? 'backprop' : 'sll', depth: number('depth'), width: number('width'), lr: number('lr'), batch: number('batch'), epochs: number('epochs') };
+}
+
+function draw(): void {
+  const series = (from: Map<string, { x: number; y: number }[]>): ChartSeries[] => [...from].map(([name, points]) => ({ name, points }));
+  $('loss-chart').innerHTML = losses.size ? lineChart({ title: 'Local loss of each unit', xLabel: 'step', yLabel: 'loss', series: series(losses), width: 520, height: 280 }) : '';
+  $('accuracy-chart').innerHTML = accuracy.size ? lineChart({ title: 'Validation accuracy', xLabel: 'epoch', yLabel: '%', series: series(accuracy), width: 520, height: 280, yInclude: [0, 100] }) : '';
+}
+
+function push(into: Map<string, { x: number; y: number }[]>, name: string, x: number, y: number): void {
+  if (!into.has(name)) into.set(name, []);
+  into.get(name)!.push({ x, y });
+}
+
+function clear(): void {
+  losses.clear();
+  accuracy.clear();
+  draw();
+  for (const id of ['step', 'speed']) $(id).textContent = '0';
+  $('accuracy').textContent = '-';
+  $('model').textContent = 'none yet';
+}
+
+/** The lab cannot run here: say why and what would work, instead of failing. */
+function noWebGpu(why: string): void {
+  const box = $('nogpu');
+  box.style.display = 'block';
+  box.textContent =
+    `${why} The lab needs WebGPU: use a recent Chrome or Edge (on by default on Windows, macOS and ChromeOS; ` +
+    'on Linux start Chromium with --enable-unsafe-webgpu), Safari 26+, or Firefox 141+ on Windows, on a page served over https or from localhost.';
+  status('no WebGPU');
+  for (const b of Object.values(buttons)) b.disabled = true;
+}
+
+let ready = false;
+if (!('gpu' in navigator)) {
+  noWebGpu('This browser offers no WebGPU (navigator.gpu is missing).');
+} else {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const send = (message: PageMessage) => worker.postMessage(message);
+  buttons.start.disabled = true;
+  send({ type: 'init', digitsUrl: new URL('./data/digits/', location.href).href });
+
+  worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+    const m = event.data;
+    switch (m.type) {
+      case 'ready':
+        ready = true;
+        $('adapter').textContent = `Adapter: ${m.adapter}`;
+        if (m.software) {
+          const notice = $('notice');
+          notice.style.display = 'block';
+          notice.textContent = 'This adapter is a software one (the GPU runs on the CPU): training works, only slowly.';
+        }
+        buttons.start.disabled = false;
+        status('ready');
+        break;
+      case 'model':
+        $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
+        break;
+      case 'progress':
+        for (const u of m.units) push(losses, u.name, m.step, u.likelihood);
+        $('step').textContent = String(m.step);
+        $('speed').textContent = m.samplesPerSecond.toFixed(0);
+        $<HTMLTableElement>('memory').innerHTML =
+          '<tr><th>category</th><th>live</th><th>peak</th></tr>' +
+          MEMORY_CATEGORIES.map((c) => `<tr><td>${c}</td><td>${(m.memory.live[c] / 2 ** 20).toFixed(2)} MiB</td><td>${(m.memory.peak[c] / 2 ** 20).toFixed(2)} MiB</td></tr>`).join('');
+        draw();
+        break;
+      case 'epoch':
+        push(accuracy, 'classifier', m.epoch, 100 * m.accuracy);
+        m.heads.forEach((a, i) => push(accuracy, `block ${i + 1} head`, m.epoch, 100 * a));
+        $('accuracy').textContent = `${(100 * m.accuracy).toFixed(2)}%`;
+        draw();
+        break;
+      case 'paused':
+        status(`paused at step ${m.step}`);
+        break;
+      case 'finished':
+        status(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
+        buttons.pause.disabled = true;
+        buttons.start.disabled = false;
+        break;
+      case 'reset':
+        clear();
+        status('ready');
+        buttons.start.disabled = false;
+        break;
+      case 'error':
+        if (ready) status(`error: ${m.message}`);
+        else noWebGpu(`No WebGPU device could be opened here (${m.message}).`);
+        break;
+    }
+  };
+
+  buttons.start.onclick = () => {
+    clear();
+    paused = false;
+    send({ type: 'start', settings: settings() });
+    status('training');
+    buttons.start.disabled = true;
+    buttons.pause.disabled = false;
+    buttons.pause.textContent = 'Pause';
+    buttons.reset.disabled = false;
+  };
+  buttons.pause.onclick = () => {
+    paused = !paused;
+    send({ type: paused ? 'pause' : 'resume' });
+    buttons.pause.textContent = paused ? 'Resume' : 'Pause';
+    if (!paused) status('training');
+  };
+  buttons.reset.onclick = () => {
+    send({ type: 'reset' });
+    buttons.pause.disabled = true;
+    buttons.reset.disabled = true;
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * The messages between the lab page and its training worker. The worker owns the WebGPU device,
+ * the data and the trainer; the page only shows what it is told, so it stays responsive.
+ */
+import type { MemoryStats } from '../../src/gpu/bufferPool.js';
+
+/** What the visitor chose on the page. */
+export interface LabSettings {
+  method: 'sll' | 'backprop';
+  /** Hidden blocks of the MLP, 1 to 16. */
+  depth: number;
+  width: number;
+  lr: number;
+  batch: number;
+  epochs: number;
+}
+
+export type PageMessage =
+  /** First message: where the digits are (the page's folder, whatever the server's path). */
+  | { type: 'init'; digitsUrl: string }
+  | { type: 'start'; settings: LabSettings }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'reset' };
+
+export interface UnitPoint {
+  name: string;
+  likelihood: number;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; adapter: string; software: boolean }
+  | { type: 'model'; description: string; parameters: number }
+  | { type: 'progress'; step: number; epoch: number; units: UnitPoint[]; samplesPerSecond: number; memory: MemoryStats }
+  | { type: 'epoch'; epoch: number; accuracy: number; heads: number[] }
+  | { type: 'paused'; step: number }
+  | { type: 'finished'; testAccuracy: number }
+  | { type: 'reset' }
+  | { type: 'error'; message: string };

@@ -1,0 +1,129 @@
+/**
+ * The lab's training worker: opens WebGPU here (workers have navigator.gpu), loads the bundled
+ * digits, and trains the MLP the page asked for with SLL or backprop, posting losses, memory
+ * and accuracy as it goes. It runs the library's own fit loop: pausing aborts it at the next
+ * step and resuming continues from the position reached, as `sll train --resume` does.
+ */
+import { describeAdapter } from '../../src/gpu/open.js';
+import { openBrowserDevice } from '../../src/gpu/browser.js';
+import type { Device } from '../../src/gpu/device.js';
+import { digitsFromClasses } from '../../src/data/digits.js';
+import { splitValidation, type Dataset } from '../../src/data/datasets.js';
+import { batchesPerEpoch } from '../../src/data/batches.js';
+import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
+import { buildModel, resolveTrainingSpec } from '../../src/sll/spec.js';
+import { Trainer } from '../../src/sll/trainer.js';
+import type { Model } from '../../src/sll/model.js';
+import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
+
+const post = (message: WorkerMessage) => postMessage(message);
+
+let device: Device | undefined;
+let digits: Dataset | undefined;
+let digitsUrl: string | undefined;
+let run: { trainer: Trainer; model: Model; settings: LabSettings; stop: AbortController; running: Promise<void> } | undefined;
+
+async function ready(): Promise<{ device: Device; digits: Dataset }> {
+  device ??= await openBrowserDevice();
+  if (!digits) {
+    // The package's one-file-per-class JSON, copied beside the page by the lab's build.
+    const classes = await Promise.all(
+      Array.from({ length: 10 }, async (_, c) => {
+        const url = new URL(`${c}.json`, digitsUrl);
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(`${url}: HTTP ${response.status} (the digits must be served beside the page, in data/digits/)`);
+        return ((await response.json()) as { data: number[] }).data;
+      }),
+    );
+    digits = digitsFromClasses(classes);
+  }
+  return { device, digits };
+}
+
+async function train(settings: LabSettings): Promise<void> {
+  const { device, digits } = await ready();
+  const spec = resolveTrainingSpec(
+    { method: settings.method, model: { kind: 'mlp', hidden: new Array(settings.depth).fill(settings.width) }, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 },
+    { classes: digits.classes, trainCount: digits.train.count, datasetName: 'digits' },
+  );
+  const model = buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed);
+  const trainer = new Trainer(device, model, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
+  post({ type: 'model', description: `${model.name}, ${spec.method}`, parameters: trainer.stateBytes().parameters / 4 });
+  run = { trainer, model, settings, stop: new AbortController(), running: Promise.resolve() };
+  await resume();
+}
+
+/** Continues the run; what it is doing is kept, so that a reset can wait for it to stop. */
+function resume(): Promise<void> {
+  const current = run!;
+  current.running = continueRun();
+  return current.running;
+}
+
+/** Runs fit from where the trainer stands until the epochs end or the page pauses. */
+async function continueRun(): Promise<void> {
+  const current = run!;
+  const { trainer, settings } = current;
+  const { train: split, validation } = splitValidation(digits!, 800);
+  const stepsPerEpoch = batchesPerEpoch(split.count, settings.batch, true);
+  current.stop = new AbortController();
+  await fit(trainer, split, digits!.shape, {
+    epochs: settings.epochs,
+    batchSize: settings.batch,
+    seed: 0,
+    start: positionOf(trainer.step, stepsPerEpoch),
+    signal: current.stop.signal,
+    evaluateOn: validation,
+    onProgress: (p) =>
+      post({ type: 'progress', step: trainer.step, epoch: p.epoch, units: p.metrics.units.map((u) => ({ name: u.name, likelihood: u.likelihood })), samplesPerSecond: p.samplesPerSecond, memory: trainer.device.memory() }),
+    onEpoch: (r) => post({ type: 'epoch', epoch: r.epoch + 1, accuracy: r.evaluation!.accuracy, heads: r.evaluation!.blockAccuracy }),
+  });
+  if (current.stop.signal.aborted) {
+    post({ type: 'paused', step: trainer.step });
+    return;
+  }
+  const test = await evaluate(trainer, digits!.test, digits!.shape, 500);
+  post({ type: 'finished', testAccuracy: test.accuracy });
+}
+
+function dispose(): void {
+  run?.trainer.dispose();
+  run?.model.dispose();
+  run = undefined;
+}
+
+onmessage = (event: MessageEvent<PageMessage>) => {
+  const message = event.data;
+  const fail = (error: unknown) => post({ type: 'error', message: (error as Error).message });
+  switch (message.type) {
+    case 'init':
+      digitsUrl = message.digitsUrl;
+      ready()
+        .then(({ device }) => post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter }))
+        .catch(fail);
+      break;
+    case 'start':
+      dispose();
+      train(message.settings).catch(fail);
+      break;
+    case 'pause':
+      run?.stop.abort();
+      break;
+    case 'resume':
+      if (run) resume().catch(fail);
+      break;
+    case 'reset': {
+      const current = run;
+      current?.stop.abort();
+      // The loop stops at its next step; only then do the trainer and model go.
+      void (current?.running ?? Promise.resolve())
+        .catch(() => {})
+        .then(() => {
+          if (run === current) dispose();
+          post({ type: 'reset' });
+        });
+      break;
+    }
+  }
+};
+

@@ -1,0 +1,123 @@
+/**
+ * The lab (examples/lab/), end to end: built into its static folder by scripts/build-lab.mjs,
+ * served from a sub-path, and driven through Playwright in Debian's Chromium as a visitor would.
+ * Each check is its own test; the page must never log a console error. A screenshot of the lab
+ * after training is written to docs/lab.png (when SLL_LAB_SCREENSHOT is set) and, in any run,
+ * beside the build. Needs Chromium: skipped without it, unless SLL_REQUIRE_BROWSER=1.
+ */
+import { existsSync, mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const available = existsSync(chromium);
+if (!available && process.env.SLL_REQUIRE_BROWSER === '1') throw new Error(`SLL_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}`);
+
+const ARGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe.runIf(available)('the SLL lab in a browser', () => {
+  let server: Server;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  const problems: string[] = [];
+  const built = mkdtempSync(join(tmpdir(), 'sll-lab-'));
+
+  beforeAll(async () => {
+    const { buildLab } = (await import(new URL('../scripts/build-lab.mjs', import.meta.url).href)) as { buildLab: (out: string) => Promise<string> };
+    // Built into a sub-folder and served from above it: every URL in the lab must be relative.
+    await buildLab(join(built, 'some', 'path'));
+    const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: (root: string) => Promise<Server> };
+    server = await serveDirectory(built);
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/some/path/`;
+    const { chromium: launcher } = await import('playwright');
+    browser = await launcher.launch({ executablePath: chromium, args: ['--enable-unsafe-webgpu', ...ARGS] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+    page.on('console', (m) => void (m.type() === 'error' && problems.push(m.text())));
+    page.on('pageerror', (e) => void problems.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+  });
+
+  const text = async (id: string) => (await page.textContent(`#${id}`)) ?? '';
+  const settings = async (values: Record<string, string>, method: 'sll' | 'backprop') => {
+    for (const [name, value] of Object.entries(values)) await page.fill(`input[name=${name}]`, value);
+    await page.check(`input[name=method][value=${method}]`);
+  };
+
+  it('names the adapter and says when it is a software one', async () => {
+    expect(await text('adapter')).toMatch(/Adapter: .*\(browser, core/);
+    expect(await page.isVisible('#notice')).toBe(true);
+    expect(await text('notice')).toContain('software');
+  });
+
+  it('training a small SLL MLP for an epoch raises the validation accuracy far above chance, and describes the model', async () => {
+    await settings({ depth: '2', width: '64', lr: '0.003', batch: '64', epochs: '1' }, 'sll');
+    await page.click('#start');
+    await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+    expect(await text('model')).toMatch(/^mlp 784-64-64-10, sll \(\d[\d,]* parameters\)$/);
+    expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(50);
+    expect(Number(await text('step'))).toBe(112);
+    expect(await page.locator('#loss-chart svg').count()).toBe(1);
+    expect(await page.locator('#accuracy-chart svg').count()).toBe(1);
+    const shot = join(built, 'lab.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
+  });
+
+  it('the memory panel shows every category, with parameters and activations above zero', async () => {
+    const rows = await page.$$eval('#memory tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+    expect(rows.map((r) => r[0])).toEqual(['parameter', 'optimizer', 'projection', 'activation', 'scratch', 'staging']);
+    const peak = (category: string) => Number.parseFloat(rows.find((r) => r[0] === category)![2]!);
+    expect(peak('parameter')).toBeGreaterThan(0);
+    expect(peak('activation')).toBeGreaterThan(0);
+  });
+
+  it('pause stops the step counter, resume continues it, and reset clears the charts', async () => {
+    await settings({ depth: '3', width: '32', lr: '0.001', batch: '16', epochs: '5' }, 'backprop');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 20, null, { timeout: 60_000 });
+    expect(await text('model')).toMatch(/^mlp 784-32-32-32-10, backprop/);
+    await page.click('#pause');
+    await page.waitForFunction(() => /paused at step \d+/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
+    const stoppedAt = Number(await text('step'));
+    await page.waitForTimeout(1500);
+    expect(Number(await text('step'))).toBe(stoppedAt);
+    await page.click('#pause'); // resume
+    await page.waitForFunction((at) => Number(document.getElementById('step')!.textContent) > at, stoppedAt, { timeout: 30_000 });
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    expect(await page.locator('#loss-chart svg').count()).toBe(0);
+    expect(await text('step')).toBe('0');
+    expect(await text('model')).toBe('none yet');
+  });
+
+  it('logged no console error', () => {
+    expect(problems).toEqual([]);
+  });
+
+  it('without WebGPU, shows what the visitor can do instead of failing', async () => {
+    const { chromium: launcher } = await import('playwright');
+    const plain = await launcher.launch({ executablePath: chromium, args: ['--disable-features=WebGPU', ...ARGS] });
+    try {
+      const other = await plain.newPage();
+      const errors: string[] = [];
+      other.on('pageerror', (e) => void errors.push(e.message));
+      await other.goto(url);
+      await other.waitForSelector('#nogpu', { state: 'visible', timeout: 30_000 });
+      expect(await other.textContent('#nogpu')).toMatch(/needs WebGPU: use a recent Chrome or Edge/);
+      expect(await other.isDisabled('#start')).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
+});
