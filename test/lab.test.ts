@@ -63,7 +63,7 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     await settings({ depth: '2', width: '64', lr: '0.003', batch: '64', epochs: '1' }, 'sll');
     await page.click('#start');
     await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
-    expect(await text('model')).toMatch(/^mlp 784-64-64-10, sll \(\d[\d,]* parameters\)$/);
+    expect(await text('model')).toMatch(/^mlp 784-64-64-10, sll \(class mode, d0 10, tau 1, alignment on\) \(\d[\d,]* parameters\)$/);
     expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(50);
     expect(Number(await text('step'))).toBe(112);
     expect(await page.locator('#loss-chart svg').count()).toBe(1);
@@ -71,6 +71,25 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     const shot = join(built, 'lab.png');
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
+  });
+
+  it('changing the method, the depth and an SLL switch changes the model described', async () => {
+    await settings({ depth: '2', width: '32', lr: '0.001', batch: '64', epochs: '1' }, 'sll');
+    await page.selectOption('select[name=mode]', 'latent');
+    await page.fill('input[name=d0]', '64');
+    await page.fill('input[name=tau]', '2');
+    await page.uncheck('input[name=alignment]');
+    await page.click('#start');
+    await page.waitForFunction(() => document.getElementById('model')!.textContent !== 'none yet', null, { timeout: 30_000 });
+    expect(await text('model')).toMatch(/^mlp 784-32-32-10, sll \(latent mode, d0 64, tau 2, alignment off\) \(\d[\d,]* parameters\)$/);
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    await page.selectOption('select[name=mode]', 'class');
+    await page.fill('input[name=tau]', '1');
+    await page.check('input[name=alignment]');
+    // The SLL switches are greyed out under backprop, and say nothing there.
+    await page.check('input[name=method][value=backprop]');
+    expect(await page.$eval('#sll', (f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
   });
 
   it('the memory panel shows every category, with parameters and activations above zero', async () => {

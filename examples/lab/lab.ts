@@ -21,10 +21,34 @@ function status(text: string): void {
 }
 
 function settings(): LabSettings {
-  const data = new FormData(form);
-  const number = (name: string) => Number(data.get(name));
-  return { method: data.get('method') === 'backprop' ? 'backprop' : 'sll', depth: number('depth'), width: number('width'), lr: number('lr'), batch: number('batch'), epochs: number('epochs') };
+  // Read from the fields themselves: a disabled fieldset (SLL's, under backprop) leaves FormData.
+  const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
+  const checked = (name: string) => (form.querySelector(`input[name=${name}]:checked`) as HTMLInputElement | null)?.value;
+  const number = (name: string) => Number(field(name).value);
+  const mode = field('mode').value === 'latent' ? 'latent' : 'class';
+  const d0 = field('d0').value;
+  return {
+    method: checked('method') === 'backprop' ? 'backprop' : 'sll',
+    model: (['mlp', 'cnn', 'vit'] as const).find((m) => m === field('model').value) ?? 'mlp',
+    depth: number('depth'),
+    width: number('width'),
+    lr: number('lr'),
+    batch: number('batch'),
+    epochs: number('epochs'),
+    // Class mode's d0 is the class count; only latent mode takes the field.
+    objective: { mode, ...(mode === 'latent' && d0 ? { d0: Number(d0) } : {}), tau: number('tau'), dropout: number('dropout'), alignment: field('alignment').checked },
+  };
 }
+
+/** The SLL switches mean nothing to backprop: greyed out while it is chosen. */
+function showMethod(): void {
+  $<HTMLFieldSetElement>('sll').disabled = settings().method === 'backprop';
+}
+form.addEventListener('change', showMethod);
+// Each model starts from its recipe's likelihood mode: latent for the CNN, class for the others.
+(form.elements.namedItem('model') as HTMLSelectElement).addEventListener('change', (event) => {
+  (form.elements.namedItem('mode') as HTMLSelectElement).value = (event.target as HTMLSelectElement).value === 'cnn' ? 'latent' : 'class';
+});
 
 function draw(): void {
   const series = (from: Map<string, { x: number; y: number }[]>): ChartSeries[] => [...from].map(([name, points]) => ({ name, points }));
@@ -112,8 +136,14 @@ if (!('gpu' in navigator)) {
         buttons.start.disabled = false;
         break;
       case 'error':
-        if (ready) status(`error: ${m.message}`);
-        else noWebGpu(`No WebGPU device could be opened here (${m.message}).`);
+        if (!ready) {
+          noWebGpu(`No WebGPU device could be opened here (${m.message}).`);
+          break;
+        }
+        // A setting the model cannot take (a CNN pooled to nothing, say): say so, and let the visitor try again.
+        status(`error: ${m.message}`);
+        buttons.start.disabled = false;
+        buttons.pause.disabled = true;
         break;
     }
   };

@@ -7,9 +7,13 @@ import type { MemoryStats } from '../../src/gpu/bufferPool.js';
 /** What the visitor chose on the page. */
 export interface LabSettings {
   method: 'sll' | 'backprop';
-  /** Hidden blocks of the MLP, 1 to 16. */
+  model: 'mlp' | 'cnn' | 'vit';
+  /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */
   depth: number;
+  /** The MLP's hidden width, the CNN's channels per stage, the ViT's token width. */
   width: number;
+  /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
+  objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };
   lr: number;
   batch: number;
   epochs: number;

@@ -42,14 +42,20 @@ async function ready(): Promise<{ device: Device; digits: Dataset }> {
 
 async function train(settings: LabSettings): Promise<void> {
   const { device, digits } = await ready();
+  const blocks = new Array<number>(settings.depth).fill(settings.width);
+  const model = { mlp: { kind: 'mlp', hidden: blocks }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width } }[settings.model];
+  // The same schema as `sll train`: what the page does not set takes the command's defaults.
   const spec = resolveTrainingSpec(
-    { method: settings.method, model: { kind: 'mlp', hidden: new Array(settings.depth).fill(settings.width) }, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 },
+    { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 },
     { classes: digits.classes, trainCount: digits.train.count, datasetName: 'digits' },
+    'the lab',
   );
-  const model = buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed);
-  const trainer = new Trainer(device, model, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
-  post({ type: 'model', description: `${model.name}, ${spec.method}`, parameters: trainer.stateBytes().parameters / 4 });
-  run = { trainer, model, settings, stop: new AbortController(), running: Promise.resolve() };
+  const built = buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed);
+  const trainer = new Trainer(device, built, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
+  const o = spec.objective;
+  const local = `${o.mode} mode, d0 ${o.d0}, tau ${o.tau}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, alignment ${o.alignment ? 'on' : 'off'}`;
+  post({ type: 'model', description: `${built.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}`, parameters: trainer.stateBytes().parameters / 4 });
+  run = { trainer, model: built, settings, stop: new AbortController(), running: Promise.resolve() };
   await resume();
 }
 
