@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, TINY } from './helpers/cli.js';
 
 const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const available = existsSync(chromium);
@@ -71,6 +72,33 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     const shot = join(built, 'lab.png');
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
+  });
+
+  it('a checkpoint saved by the page is read by sll eval, with the test accuracy the page showed', async () => {
+    const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const saved = join(built, 'from-the-page.safetensors');
+    await download.saveAs(saved);
+    const result = await runCli(['eval', saved, '--json'], { cwd: built, timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const evaluated = JSON.parse(result.stdout) as { accuracy: number; count: number };
+    expect(evaluated.count).toBe(2000);
+    // Within half a point: the two adapters (SwiftShader, lavapipe) round differently.
+    expect(Math.abs(100 * evaluated.accuracy - shown)).toBeLessThan(0.5);
+  });
+
+  it('a checkpoint made by sll train loads in the page, with the test accuracy the command printed', async () => {
+    const run = join(built, 'cli-run');
+    const trained = await runCli(['train', ...TINY, '--out', run], { cwd: built, timeoutMs: 60_000 });
+    expect(trained.code, trained.stderr).toBe(0);
+    const printed = Number(/test accuracy (\d+\.\d+)% on 2000 images/.exec(trained.stdout)![1]);
+    await page.setInputFiles('#load', join(run, 'checkpoint.safetensors'));
+    await page.waitForFunction(() => /^loaded: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await text('model')).toMatch(/^mlp 784-8-10, sll \(class mode, d0 10, tau 1, alignment on\)/);
+    const loaded = Number(/loaded: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+    expect(Math.abs(loaded - printed)).toBeLessThan(0.5);
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
   });
 
   it('changing the method, the depth and an SLL switch changes the model described', async () => {

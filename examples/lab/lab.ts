@@ -9,7 +9,8 @@ import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('settings');
-const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset') };
+const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset'), save: $<HTMLButtonElement>('save') };
+const loadInput = $<HTMLInputElement>('load');
 
 /** What has been reported so far, for the charts. */
 const losses = new Map<string, { x: number; y: number }[]>();
@@ -124,16 +125,36 @@ if (!('gpu' in navigator)) {
         break;
       case 'paused':
         status(`paused at step ${m.step}`);
+        buttons.save.disabled = false;
+        break;
+      case 'checkpoint': {
+        // A download, as the browser saves files: the same safetensors `sll eval` reads.
+        const link = document.createElement('a');
+        link.href = URL.createObjectURL(new Blob([m.bytes], { type: 'application/octet-stream' }));
+        link.download = 'sll-lab.safetensors';
+        link.click();
+        setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+        paused = true;
+        buttons.pause.textContent = 'Resume';
+        break;
+      }
+      case 'loaded':
+        status(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
+        buttons.start.disabled = false;
+        buttons.reset.disabled = false;
+        buttons.save.disabled = false;
         break;
       case 'finished':
         status(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
         buttons.pause.disabled = true;
         buttons.start.disabled = false;
+        buttons.save.disabled = false;
         break;
       case 'reset':
         clear();
         status('ready');
         buttons.start.disabled = false;
+        buttons.save.disabled = true;
         break;
       case 'error':
         if (!ready) {
@@ -163,6 +184,16 @@ if (!('gpu' in navigator)) {
     send({ type: paused ? 'pause' : 'resume' });
     buttons.pause.textContent = paused ? 'Resume' : 'Pause';
     if (!paused) status('training');
+  };
+  buttons.save.onclick = () => send({ type: 'save' });
+  loadInput.onchange = async () => {
+    const file = loadInput.files?.[0];
+    if (!file) return;
+    clear();
+    status(`loading ${file.name}...`);
+    const bytes = await file.arrayBuffer();
+    worker.postMessage({ type: 'load', bytes, name: file.name } satisfies PageMessage, [bytes]);
+    loadInput.value = '';
   };
   buttons.reset.onclick = () => {
     send({ type: 'reset' });

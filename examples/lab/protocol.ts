@@ -25,7 +25,11 @@ export type PageMessage =
   | { type: 'start'; settings: LabSettings }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'reset' };
+  | { type: 'reset' }
+  /** The run's checkpoint, as `sll train` writes it (safetensors): the run pauses first. */
+  | { type: 'save' }
+  /** A checkpoint's bytes (from this page or `sll train`): verified, loaded and evaluated. */
+  | { type: 'load'; bytes: ArrayBuffer; name: string };
 
 export interface UnitPoint {
   name: string;
@@ -40,4 +44,6 @@ export type WorkerMessage =
   | { type: 'paused'; step: number }
   | { type: 'finished'; testAccuracy: number }
   | { type: 'reset' }
+  | { type: 'checkpoint'; bytes: ArrayBuffer }
+  | { type: 'loaded'; testAccuracy: number; notices: string[] }
   | { type: 'error'; message: string };

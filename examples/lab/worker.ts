@@ -11,7 +11,9 @@ import { digitsFromClasses } from '../../src/data/digits.js';
 import { splitValidation, type Dataset } from '../../src/data/datasets.js';
 import { batchesPerEpoch } from '../../src/data/batches.js';
 import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
-import { buildModel, resolveTrainingSpec } from '../../src/sll/spec.js';
+import { buildModel, resolveTrainingSpec, type TrainingSpec } from '../../src/sll/spec.js';
+import { encodeCheckpoint, readCheckpoint, restoreTrainer } from '../../src/sll/checkpoint.js';
+import { kernelChoices } from '../../src/ops/choices.js';
 import { Trainer } from '../../src/sll/trainer.js';
 import type { Model } from '../../src/sll/model.js';
 import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
@@ -21,7 +23,8 @@ const post = (message: WorkerMessage) => postMessage(message);
 let device: Device | undefined;
 let digits: Dataset | undefined;
 let digitsUrl: string | undefined;
-let run: { trainer: Trainer; model: Model; settings: LabSettings; stop: AbortController; running: Promise<void> } | undefined;
+/** The run on the page: its spec says what continuing it means (epochs, batch, validation). */
+let run: { trainer: Trainer; model: Model; spec: TrainingSpec; stop: AbortController; running: Promise<void> } | undefined;
 
 async function ready(): Promise<{ device: Device; digits: Dataset }> {
   device ??= await openBrowserDevice();
@@ -50,13 +53,47 @@ async function train(settings: LabSettings): Promise<void> {
     { classes: digits.classes, trainCount: digits.train.count, datasetName: 'digits' },
     'the lab',
   );
-  const built = buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed);
-  const trainer = new Trainer(device, built, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
+  begin(spec, buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed));
+  await resume();
+}
+
+/** Makes the run's trainer for a spec and a model, and tells the page what it is. */
+function begin(spec: TrainingSpec, built: Model): Trainer {
+  const trainer = new Trainer(device!, built, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
   const o = spec.objective;
   const local = `${o.mode} mode, d0 ${o.d0}, tau ${o.tau}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, alignment ${o.alignment ? 'on' : 'off'}`;
   post({ type: 'model', description: `${built.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}`, parameters: trainer.stateBytes().parameters / 4 });
-  run = { trainer, model: built, settings, stop: new AbortController(), running: Promise.resolve() };
-  await resume();
+  run = { trainer, model: built, spec, stop: new AbortController(), running: Promise.resolve() };
+  return trainer;
+}
+
+/** Pauses the run (if it trains) and posts its checkpoint, in the format `sll train` writes. */
+async function save(): Promise<void> {
+  const current = run;
+  if (!current) throw new Error('nothing to save yet: start a run first');
+  current.stop.abort();
+  await current.running.catch(() => {});
+  const { trainer, spec } = current;
+  const stepsPerEpoch = batchesPerEpoch(digits!.train.count - spec.dataset.validation, spec.batchSize, true);
+  const data = { name: 'digits', inputShape: digits!.shape, classes: digits!.classes, mean: digits!.mean, std: digits!.std };
+  const bytes = await encodeCheckpoint(trainer, { spec, data, position: positionOf(trainer.step, stepsPerEpoch), adapter: describeAdapter(trainer.device.report), kernels: kernelChoices(trainer.device) });
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  postMessage({ type: 'checkpoint', bytes: buffer } satisfies WorkerMessage, { transfer: [buffer] });
+}
+
+/** Verifies and loads a checkpoint of a digits model, then reports its test accuracy. */
+async function load(bytes: ArrayBuffer, name: string): Promise<void> {
+  const { device, digits } = await ready();
+  const checkpoint = await readCheckpoint(new Uint8Array(bytes), name);
+  const { spec, data } = checkpoint.meta;
+  if (data.classes !== digits.classes || data.inputShape.some((d, i) => d !== digits.shape[i])) {
+    throw new Error(`${name} holds a model of ${data.inputShape.join('x')} images and ${data.classes} classes; the lab's digits are ${digits.shape.join('x')} and ${digits.classes}`);
+  }
+  dispose();
+  const trainer = begin(spec, buildModel(device, spec.model, data, spec.seed));
+  restoreTrainer(trainer, checkpoint, name);
+  const test = await evaluate(trainer, digits.test, digits.shape, 500);
+  post({ type: 'loaded', testAccuracy: test.accuracy, notices: checkpoint.notices });
 }
 
 /** Continues the run; what it is doing is kept, so that a reset can wait for it to stop. */
@@ -69,14 +106,14 @@ function resume(): Promise<void> {
 /** Runs fit from where the trainer stands until the epochs end or the page pauses. */
 async function continueRun(): Promise<void> {
   const current = run!;
-  const { trainer, settings } = current;
-  const { train: split, validation } = splitValidation(digits!, 800);
-  const stepsPerEpoch = batchesPerEpoch(split.count, settings.batch, true);
+  const { trainer, spec } = current;
+  const { train: split, validation } = splitValidation(digits!, spec.dataset.validation);
+  const stepsPerEpoch = batchesPerEpoch(split.count, spec.batchSize, true);
   current.stop = new AbortController();
   await fit(trainer, split, digits!.shape, {
-    epochs: settings.epochs,
-    batchSize: settings.batch,
-    seed: 0,
+    epochs: spec.epochs,
+    batchSize: spec.batchSize,
+    seed: spec.seed,
     start: positionOf(trainer.step, stepsPerEpoch),
     signal: current.stop.signal,
     evaluateOn: validation,
@@ -117,6 +154,12 @@ onmessage = (event: MessageEvent<PageMessage>) => {
       break;
     case 'resume':
       if (run) resume().catch(fail);
+      break;
+    case 'save':
+      save().catch(fail);
+      break;
+    case 'load':
+      load(message.bytes, message.name).catch(fail);
       break;
     case 'reset': {
       const current = run;
