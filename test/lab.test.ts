@@ -147,6 +147,20 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     expect(await text('model')).toBe('none yet');
   });
 
+  it("a depth sweep of 1 to 4 blocks draws SLL's and backprop's peak activation memory, backprop's rising and SLL's flat", async () => {
+    await page.fill('input[name=width]', '256');
+    await page.fill('#sweep-depth', '4');
+    await page.click('#sweep');
+    await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 120_000 });
+    const rows = await page.$$eval('#sweep-table tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent))));
+    expect(rows.map((r) => r[0])).toEqual([1, 2, 3, 4]);
+    const [sll1, backprop1] = [rows[0]![1]!, rows[0]![2]!];
+    const [sll4, backprop4] = [rows[3]![1]!, rows[3]![2]!];
+    expect(backprop4).toBeGreaterThan(1.3 * backprop1);
+    expect(Math.abs(sll4 - sll1)).toBeLessThan(0.05 * sll1);
+    expect(await page.locator('#sweep-chart svg').count()).toBe(1);
+  });
+
   it('logged no console error', () => {
     expect(problems).toEqual([]);
   });

@@ -11,6 +11,19 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const form = $<HTMLFormElement>('settings');
 const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset'), save: $<HTMLButtonElement>('save') };
 const loadInput = $<HTMLInputElement>('load');
+const sweepButton = $<HTMLButtonElement>('sweep');
+/** Images per step in the depth sweep. */
+const SWEEP_BATCH = 512;
+/** Peak activation MiB by method, per depth, as the sweep reports them. */
+const sweepPoints = new Map<string, { x: number; y: number }[]>();
+
+function drawSweep(): void {
+  const series: ChartSeries[] = [...sweepPoints].map(([name, points]) => ({ name, points }));
+  $('sweep-chart').innerHTML = sweepPoints.size ? lineChart({ title: 'Peak activation memory of one step', xLabel: 'blocks', yLabel: 'MiB', series, width: 520, height: 280, yInclude: [0] }) : '';
+  const depths = [...new Set([...sweepPoints.values()].flatMap((p) => p.map((q) => q.x)))].sort((a, b) => a - b);
+  const at = (method: string, depth: number) => sweepPoints.get(method)?.find((p) => p.x === depth)?.y.toFixed(2) ?? '';
+  $<HTMLTableElement>('sweep-table').innerHTML = '<tr><th>blocks</th><th>SLL MiB</th><th>backprop MiB</th></tr>' + depths.map((d) => `<tr><td>${d}</td><td>${at('SLL', d)}</td><td>${at('backprop', d)}</td></tr>`).join('');
+}
 
 /** What has been reported so far, for the charts. */
 const losses = new Map<string, { x: number; y: number }[]>();
@@ -96,6 +109,7 @@ if (!('gpu' in navigator)) {
     switch (m.type) {
       case 'ready':
         ready = true;
+        sweepButton.disabled = false;
         $('adapter').textContent = `Adapter: ${m.adapter}`;
         if (m.software) {
           const notice = $('notice');
@@ -138,6 +152,15 @@ if (!('gpu' in navigator)) {
         buttons.pause.textContent = 'Resume';
         break;
       }
+      case 'sweep-point':
+        push(sweepPoints, m.method === 'sll' ? 'SLL' : 'backprop', m.depth, m.activationBytes / 2 ** 20);
+        $('sweep-status').textContent = `${m.depth} blocks measured`;
+        drawSweep();
+        break;
+      case 'sweep-done':
+        $('sweep-status').textContent = 'done';
+        sweepButton.disabled = false;
+        break;
       case 'loaded':
         status(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
         buttons.start.disabled = false;
@@ -186,6 +209,15 @@ if (!('gpu' in navigator)) {
     if (!paused) status('training');
   };
   buttons.save.onclick = () => send({ type: 'save' });
+  sweepButton.onclick = () => {
+    sweepPoints.clear();
+    drawSweep();
+    sweepButton.disabled = true;
+    $('sweep-status').textContent = 'measuring...';
+    // A batch of 512: a block's kept activations (batch x width x 2 floats) then outweigh the
+    // first layer's weight gradient, which sets the peak of a small batch for both methods.
+    send({ type: 'sweep', maxDepth: Number($<HTMLInputElement>('sweep-depth').value), width: settings().width, batch: SWEEP_BATCH });
+  };
   loadInput.onchange = async () => {
     const file = loadInput.files?.[0];
     if (!file) return;

@@ -29,7 +29,9 @@ export type PageMessage =
   /** The run's checkpoint, as `sll train` writes it (safetensors): the run pauses first. */
   | { type: 'save' }
   /** A checkpoint's bytes (from this page or `sll train`): verified, loaded and evaluated. */
-  | { type: 'load'; bytes: ArrayBuffer; name: string };
+  | { type: 'load'; bytes: ArrayBuffer; name: string }
+  /** Peak activation memory of one training step, SLL and backprop, for MLPs of 1 to maxDepth blocks (a run pauses first). */
+  | { type: 'sweep'; maxDepth: number; width: number; batch: number };
 
 export interface UnitPoint {
   name: string;
@@ -45,5 +47,7 @@ export type WorkerMessage =
   | { type: 'finished'; testAccuracy: number }
   | { type: 'reset' }
   | { type: 'checkpoint'; bytes: ArrayBuffer }
+  | { type: 'sweep-point'; depth: number; method: 'sll' | 'backprop'; activationBytes: number }
+  | { type: 'sweep-done' }
   | { type: 'loaded'; testAccuracy: number; notices: string[] }
   | { type: 'error'; message: string };

@@ -81,6 +81,46 @@ async function save(): Promise<void> {
   postMessage({ type: 'checkpoint', bytes: buffer } satisfies WorkerMessage, { transfer: [buffer] });
 }
 
+/**
+ * The paper's memory claim, measured on this GPU: for each depth and method, one step to warm
+ * up, then the peak bytes of one training step beyond what persists (activations and scratch),
+ * from the device's own counters, as bench/experiments/sll-memory.mjs measures it in Node.
+ */
+async function sweep(maxDepth: number, width: number, batch: number): Promise<void> {
+  const { device, digits } = await ready();
+  const current = run;
+  current?.stop.abort();
+  await current?.running.catch(() => {});
+  const x = device.tensor(digits.train.images.subarray(0, batch * 784), [batch, ...digits.shape]);
+  const y = device.tensor(digits.train.labels.subarray(0, batch), [batch], 'i32');
+  try {
+    for (let depth = 1; depth <= maxDepth; depth++) {
+      for (const method of ['sll', 'backprop'] as const) {
+        const spec = resolveTrainingSpec({ method, model: { kind: 'mlp', hidden: new Array<number>(depth).fill(width) } }, { classes: 10, trainCount: digits.train.count, datasetName: 'digits' });
+        const model = buildModel(device, spec.model, { inputShape: digits.shape, classes: 10 }, spec.seed);
+        const trainer = new Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
+        try {
+          trainer.trainStep(x, y);
+          await device.flush();
+          device.pool.resetPeaks();
+          const base = device.memory().live;
+          trainer.trainStep(x, y);
+          await device.flush();
+          const peak = device.memory().peak;
+          post({ type: 'sweep-point', depth, method, activationBytes: peak.activation - base.activation + (peak.scratch - base.scratch) });
+        } finally {
+          trainer.dispose();
+          model.dispose();
+        }
+      }
+    }
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+  post({ type: 'sweep-done' });
+}
+
 /** Verifies and loads a checkpoint of a digits model, then reports its test accuracy. */
 async function load(bytes: ArrayBuffer, name: string): Promise<void> {
   const { device, digits } = await ready();
@@ -154,6 +194,9 @@ onmessage = (event: MessageEvent<PageMessage>) => {
       break;
     case 'resume':
       if (run) resume().catch(fail);
+      break;
+    case 'sweep':
+      sweep(message.maxDepth, message.width, message.batch).catch(fail);
       break;
     case 'save':
       save().catch(fail);
