@@ -69,8 +69,35 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     expect(Number(await text('step'))).toBe(112);
     expect(await page.locator('#loss-chart svg').count()).toBe(1);
     expect(await page.locator('#accuracy-chart svg').count()).toBe(1);
-    const shot = join(built, 'lab.png');
-    await page.screenshot({ path: shot, fullPage: true });
+  });
+
+  it('shows test images with their labels and the predicted classes', async () => {
+    await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 16, null, { timeout: 30_000 });
+    const captions = await page.$$eval('#grid figcaption', (cs) => cs.map((c) => c.textContent ?? ''));
+    expect(captions.every((c) => /^\d -> \d$/.test(c))).toBe(true);
+    // Most of them right after an epoch, and each wrong one marked.
+    const right = captions.filter((c) => c[0] === c.at(-1)).length;
+    expect(right).toBeGreaterThan(8);
+    expect(await page.locator('#grid figcaption.wrong').count()).toBe(16 - right);
+  });
+
+  it('a digit drawn on the canvas gets a probability for every class from every head and the classifier', async () => {
+    const box = (await page.locator('#pad').boundingBox())!;
+    // A vertical stroke: a 1.
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.15);
+    await page.mouse.down();
+    for (let t = 0.15; t <= 0.85; t += 0.05) await page.mouse.move(box.x + box.width / 2, box.y + box.height * t);
+    await page.mouse.up();
+    await page.click('#predict');
+    await page.waitForSelector('#probabilities tr.unit', { timeout: 30_000 });
+    const rows = await page.$$eval('#probabilities tr.unit', (trs) => trs.map((tr) => ({ name: tr.querySelector('th')!.textContent, p: Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent)) })));
+    expect(rows.map((r) => r.name)).toEqual(['block 1 head', 'block 2 head', 'classifier']);
+    for (const r of rows) {
+      expect(r.p).toHaveLength(10);
+      expect(Math.abs(r.p.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(0.06); // two decimals each
+    }
+    // The lab after training, with its test images and a drawn digit: the run's artifact.
+    await page.screenshot({ path: join(built, 'lab.png'), fullPage: true });
     if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
   });
 

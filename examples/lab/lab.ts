@@ -12,6 +12,77 @@ const form = $<HTMLFormElement>('settings');
 const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset'), save: $<HTMLButtonElement>('save') };
 const loadInput = $<HTMLInputElement>('load');
 const sweepButton = $<HTMLButtonElement>('sweep');
+/** Test images shown with the classifier's prediction. */
+const GRID_IMAGES = 16;
+
+/** The drawing pad: white strokes on black, read back as a 28x28 image like MNIST's. */
+const pad = $<HTMLCanvasElement>('pad');
+const ink = pad.getContext('2d')!;
+function clearPad(): void {
+  ink.fillStyle = '#000';
+  ink.fillRect(0, 0, pad.width, pad.height);
+}
+clearPad();
+let drawing = false;
+pad.addEventListener('pointerdown', (e) => {
+  drawing = true;
+  ink.beginPath();
+  ink.moveTo(e.offsetX, e.offsetY);
+});
+pad.addEventListener('pointermove', (e) => {
+  if (!drawing) return;
+  ink.strokeStyle = '#fff';
+  ink.lineWidth = pad.width / 12;
+  ink.lineCap = 'round';
+  ink.lineTo(e.offsetX, e.offsetY);
+  ink.stroke();
+});
+for (const end of ['pointerup', 'pointerleave']) pad.addEventListener(end, () => void (drawing = false));
+
+/** The pad scaled down to 28x28 (the browser averages), as [0, 1] ink. */
+function padPixels(): Float32Array {
+  const small = document.createElement('canvas');
+  small.width = small.height = 28;
+  const context = small.getContext('2d')!;
+  context.drawImage(pad, 0, 0, 28, 28);
+  const rgba = context.getImageData(0, 0, 28, 28).data;
+  return Float32Array.from({ length: 784 }, (_, i) => rgba[4 * i]! / 255);
+}
+
+function showPrediction(units: { name: string; probabilities: number[] }[]): void {
+  const header = `<tr><th></th>${Array.from({ length: 10 }, (_, k) => `<th>${k}</th>`).join('')}</tr>`;
+  $<HTMLTableElement>('probabilities').innerHTML =
+    header +
+    units
+      .map((u) => {
+        const best = u.probabilities.indexOf(Math.max(...u.probabilities));
+        return `<tr class="unit"><th>${u.name}</th>${u.probabilities.map((p, k) => `<td${k === best ? ' style="font-weight:700"' : ''}>${p.toFixed(2)}</td>`).join('')}</tr>`;
+      })
+      .join('');
+}
+
+function showGrid(pixels: Float32Array, labels: number[], predicted: number[]): void {
+  const box = $('grid');
+  box.replaceChildren(
+    ...labels.map((label, i) => {
+      const figure = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 28;
+      const image = canvas.getContext('2d')!.createImageData(28, 28);
+      for (let p = 0; p < 784; p++) {
+        const v = Math.round(255 * pixels[i * 784 + p]!);
+        image.data.set([v, v, v, 255], 4 * p);
+      }
+      canvas.getContext('2d')!.putImageData(image, 0, 0);
+      const caption = document.createElement('figcaption');
+      caption.textContent = `${label} -> ${predicted[i]}`;
+      if (label !== predicted[i]) caption.className = 'wrong';
+      figure.append(canvas, caption);
+      return figure;
+    }),
+  );
+}
+
 /** Images per step in the depth sweep. */
 const SWEEP_BATCH = 512;
 /** Peak activation MiB by method, per depth, as the sweep reports them. */
@@ -78,6 +149,8 @@ function push(into: Map<string, { x: number; y: number }[]>, name: string, x: nu
 function clear(): void {
   losses.clear();
   accuracy.clear();
+  $('grid').replaceChildren();
+  $('probabilities').replaceChildren();
   draw();
   for (const id of ['step', 'speed']) $(id).textContent = '0';
   $('accuracy').textContent = '-';
@@ -161,14 +234,24 @@ if (!('gpu' in navigator)) {
         $('sweep-status').textContent = 'done';
         sweepButton.disabled = false;
         break;
+      case 'prediction':
+        showPrediction(m.units);
+        break;
+      case 'grid':
+        showGrid(m.pixels, m.labels, m.predicted);
+        break;
       case 'loaded':
         status(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
+        $<HTMLButtonElement>('predict').disabled = false;
+        send({ type: 'grid', count: GRID_IMAGES });
         buttons.start.disabled = false;
         buttons.reset.disabled = false;
         buttons.save.disabled = false;
         break;
       case 'finished':
         status(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
+        $<HTMLButtonElement>('predict').disabled = false;
+        send({ type: 'grid', count: GRID_IMAGES });
         buttons.pause.disabled = true;
         buttons.start.disabled = false;
         buttons.save.disabled = false;
@@ -178,6 +261,7 @@ if (!('gpu' in navigator)) {
         status('ready');
         buttons.start.disabled = false;
         buttons.save.disabled = true;
+        $<HTMLButtonElement>('predict').disabled = true;
         break;
       case 'error':
         if (!ready) {
@@ -209,6 +293,8 @@ if (!('gpu' in navigator)) {
     if (!paused) status('training');
   };
   buttons.save.onclick = () => send({ type: 'save' });
+  $('predict').onclick = () => send({ type: 'predict', pixels: padPixels() });
+  $('clear-pad').onclick = clearPad;
   sweepButton.onclick = () => {
     sweepPoints.clear();
     drawSweep();

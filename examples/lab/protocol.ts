@@ -31,7 +31,11 @@ export type PageMessage =
   /** A checkpoint's bytes (from this page or `sll train`): verified, loaded and evaluated. */
   | { type: 'load'; bytes: ArrayBuffer; name: string }
   /** Peak activation memory of one training step, SLL and backprop, for MLPs of 1 to maxDepth blocks (a run pauses first). */
-  | { type: 'sweep'; maxDepth: number; width: number; batch: number };
+  | { type: 'sweep'; maxDepth: number; width: number; batch: number }
+  /** One 28x28 image of raw [0, 1] pixels (ink 1): every head's class probabilities for it. */
+  | { type: 'predict'; pixels: Float32Array }
+  /** The first test images with their labels and the classifier's predictions. */
+  | { type: 'grid'; count: number };
 
 export interface UnitPoint {
   name: string;
@@ -49,5 +53,7 @@ export type WorkerMessage =
   | { type: 'checkpoint'; bytes: ArrayBuffer }
   | { type: 'sweep-point'; depth: number; method: 'sll' | 'backprop'; activationBytes: number }
   | { type: 'sweep-done' }
+  | { type: 'prediction'; units: { name: string; probabilities: number[] }[] }
+  | { type: 'grid'; pixels: Float32Array; labels: number[]; predicted: number[] }
   | { type: 'loaded'; testAccuracy: number; notices: string[] }
   | { type: 'error'; message: string };

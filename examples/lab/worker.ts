@@ -14,6 +14,8 @@ import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
 import { buildModel, resolveTrainingSpec, type TrainingSpec } from '../../src/sll/spec.js';
 import { encodeCheckpoint, readCheckpoint, restoreTrainer } from '../../src/sll/checkpoint.js';
 import { kernelChoices } from '../../src/ops/choices.js';
+import { softmax } from '../../src/ops/softmax.js';
+import type { Tensor } from '../../src/gpu/tensor.js';
 import { Trainer } from '../../src/sll/trainer.js';
 import type { Model } from '../../src/sll/model.js';
 import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
@@ -121,6 +123,52 @@ async function sweep(maxDepth: number, width: number, batch: number): Promise<vo
   post({ type: 'sweep-done' });
 }
 
+/**
+ * Class probabilities of every SLL block's head and of the classifier, for images of raw [0, 1]
+ * pixels (normalized here as in training). Evaluation mode: the run's training state is untouched.
+ */
+async function probabilities(pixels: Float32Array): Promise<{ name: string; probabilities: Float32Array }[]> {
+  const current = run;
+  if (!current) throw new Error('train or load a model first');
+  const { trainer, model } = current;
+  const { device, digits } = await ready();
+  const count = pixels.length / 784;
+  const units = device.scope(() => {
+    const x = device.tensor(pixels.map((v) => (v - digits.mean) / digits.std), [count, ...digits.shape]);
+    const anyLabels = device.tensor(new Int32Array(count), [count], 'i32');
+    const out: { name: string; p: Tensor }[] = [];
+    let a = x;
+    model.blocks.forEach((block, i) => {
+      a = block.layers.forward(a, { training: false });
+      if (trainer.method === 'sll') out.push({ name: `block ${i + 1} head`, p: softmax(trainer.objectives[i]!.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits) });
+    });
+    out.push({ name: 'classifier', p: softmax(model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false })) });
+    return out;
+  });
+  try {
+    return await Promise.all(units.map(async (u) => ({ name: u.name, probabilities: (await u.p.read()) as Float32Array })));
+  } finally {
+    for (const u of units) u.p.dispose();
+  }
+}
+
+async function predict(pixels: Float32Array): Promise<void> {
+  const units = await probabilities(pixels);
+  post({ type: 'prediction', units: units.map((u) => ({ name: u.name, probabilities: Array.from(u.probabilities) })) });
+}
+
+/** The first test images (raw pixels again), their labels and what the classifier says. */
+async function grid(count: number): Promise<void> {
+  const { digits } = await ready();
+  const pixels = digits.test.images.slice(0, count * 784).map((v) => v * digits.std + digits.mean);
+  const classifier = (await probabilities(pixels)).at(-1)!.probabilities;
+  const predicted = Array.from({ length: count }, (_, i) => {
+    const row = classifier.subarray(i * 10, i * 10 + 10);
+    return row.indexOf(Math.max(...row));
+  });
+  post({ type: 'grid', pixels, labels: Array.from(digits.test.labels.subarray(0, count)), predicted });
+}
+
 /** Verifies and loads a checkpoint of a digits model, then reports its test accuracy. */
 async function load(bytes: ArrayBuffer, name: string): Promise<void> {
   const { device, digits } = await ready();
@@ -194,6 +242,12 @@ onmessage = (event: MessageEvent<PageMessage>) => {
       break;
     case 'resume':
       if (run) resume().catch(fail);
+      break;
+    case 'predict':
+      predict(message.pixels).catch(fail);
+      break;
+    case 'grid':
+      grid(message.count).catch(fail);
       break;
     case 'sweep':
       sweep(message.maxDepth, message.width, message.batch).catch(fail);
