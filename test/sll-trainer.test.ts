@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cnn, latentModeObjective, mlp, NonFiniteError, Trainer, vit, type Method } from '../src/sll/index.js';
+import { cnn, latentModeObjective, measureStepMemory, mlp, NonFiniteError, Trainer, vit, type Method } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';
 
@@ -175,17 +175,11 @@ describe('memory', () => {
     const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 2 });
     const x = device.tensor(new Float32Array(128 * 64).fill(0.5), [128, 64]);
     const y = device.tensor(new Int32Array(128).fill(3), [128], 'i32');
-    trainer.trainStep(x, y); // optimizer state and pool buckets warm up on the first step
-    await device.flush();
-    device.pool.resetPeaks();
-    const base = device.memory().live;
-    trainer.trainStep(x, y);
-    await device.flush();
-    const peak = device.memory().peak;
+    const { activationBytes } = await measureStepMemory(trainer, x, y);
     for (const t of [x, y]) t.dispose();
     trainer.dispose();
     model.dispose();
-    return peak.activation - base.activation + (peak.scratch - base.scratch);
+    return activationBytes;
   }
 
   it('SLL peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {

@@ -24,17 +24,7 @@ async function measure(method, makeModel, inputShape, classes) {
   const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0 });
   const x = device.tensor(new Float32Array(batch * inputShape.reduce((a, b) => a * b, 1)).fill(0.1), [batch, ...inputShape]);
   const y = device.tensor(new Int32Array(batch).map((_, i) => i % classes), [batch], 'i32');
-  trainer.trainStep(x, y);
-  await device.flush();
-  device.pool.resetPeaks();
-  const base = device.memory().live;
-  const t0 = performance.now();
-  const flopsBefore = device.flopCount;
-  trainer.trainStep(x, y);
-  const flops = device.flopCount - flopsBefore;
-  await device.flush();
-  const ms = performance.now() - t0;
-  const peak = device.memory().peak;
+  const { activationBytes, flops, ms } = await sll.measureStepMemory(trainer, x, y);
   const state = trainer.stateBytes();
   for (const t of [x, y]) t.dispose();
   trainer.dispose();
@@ -43,7 +33,7 @@ async function measure(method, makeModel, inputShape, classes) {
   return {
     method,
     name: model.name,
-    peakActivationBytes: peak.activation - base.activation + (peak.scratch - base.scratch),
+    peakActivationBytes: activationBytes,
     parameterBytes: state.parameters,
     optimizerBytes: state.optimizer,
     projectionBytes: state.projections,

@@ -17,6 +17,7 @@ import { kernelChoices } from '../../src/ops/choices.js';
 import { softmax } from '../../src/ops/softmax.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { Trainer } from '../../src/sll/trainer.js';
+import { measureStepMemory } from '../../src/sll/memory.js';
 import type { Model } from '../../src/sll/model.js';
 import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
 
@@ -102,14 +103,7 @@ async function sweep(maxDepth: number, width: number, batch: number): Promise<vo
         const model = buildModel(device, spec.model, { inputShape: digits.shape, classes: 10 }, spec.seed);
         const trainer = new Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
         try {
-          trainer.trainStep(x, y);
-          await device.flush();
-          device.pool.resetPeaks();
-          const base = device.memory().live;
-          trainer.trainStep(x, y);
-          await device.flush();
-          const peak = device.memory().peak;
-          post({ type: 'sweep-point', depth, method, activationBytes: peak.activation - base.activation + (peak.scratch - base.scratch) });
+          post({ type: 'sweep-point', depth, method, activationBytes: (await measureStepMemory(trainer, x, y)).activationBytes });
         } finally {
           trainer.dispose();
           model.dispose();

@@ -11,3 +11,4 @@ export * from './spec.js';
 export * from './checkpoint.js';
 export * from './predict.js';
 export { SpecError } from './schema.js';
+export * from './memory.js';
