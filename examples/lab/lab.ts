@@ -177,6 +177,17 @@ if (!('gpu' in navigator)) {
   buttons.start.disabled = true;
   send({ type: 'init', digitsUrl: new URL('./data/digits/', location.href).href });
 
+  /** A model is there and idle (trained or loaded): it can be saved, asked about, or replaced. */
+  const trained = (text: string) => {
+    status(text);
+    $<HTMLButtonElement>('predict').disabled = false;
+    send({ type: 'grid', count: GRID_IMAGES });
+    buttons.pause.disabled = true;
+    buttons.start.disabled = false;
+    buttons.reset.disabled = false;
+    buttons.save.disabled = false;
+  };
+
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const m = event.data;
     switch (m.type) {
@@ -241,20 +252,10 @@ if (!('gpu' in navigator)) {
         showGrid(m.pixels, m.labels, m.predicted);
         break;
       case 'loaded':
-        status(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
-        $<HTMLButtonElement>('predict').disabled = false;
-        send({ type: 'grid', count: GRID_IMAGES });
-        buttons.start.disabled = false;
-        buttons.reset.disabled = false;
-        buttons.save.disabled = false;
+        trained(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
         break;
       case 'finished':
-        status(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
-        $<HTMLButtonElement>('predict').disabled = false;
-        send({ type: 'grid', count: GRID_IMAGES });
-        buttons.pause.disabled = true;
-        buttons.start.disabled = false;
-        buttons.save.disabled = false;
+        trained(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
         break;
       case 'reset':
         clear();
