@@ -232,17 +232,13 @@ describe('Predictor misuse', () => {
     expect(live()).toEqual(before);
   });
 
-  it('leaks nothing when the model was disposed under it (the first layer throws)', async () => {
+  it.each([
     // Flat inputs: the first block is the Linear itself, which throws on its disposed weight.
-    const gone = mlp(device, { inputShape: [4], classes: 3, hidden: [4], seed: 1 });
-    gone.dispose();
-    const before = live();
-    await expect(new Predictor(device, gone, { mean: 0, std: 1 }).predict(images)).rejects.toThrow(DisposedError);
-    expect(live()).toEqual(before);
-  });
-
-  it('leaks nothing when a later layer of a block throws (the Flatten output before a disposed Linear)', async () => {
-    const gone = smallModel();
+    ['the first layer throws', () => mlp(device, { inputShape: [4], classes: 3, hidden: [4], seed: 1 })],
+    // Image inputs: the Flatten's output is made, then the disposed Linear after it throws.
+    ['a later layer of a block throws (the Flatten output before a disposed Linear)', smallModel],
+  ])('leaks nothing when the model was disposed under it: %s', async (_, make) => {
+    const gone = make();
     gone.dispose();
     const before = live();
     await expect(new Predictor(device, gone, { mean: 0, std: 1 }).predict(images)).rejects.toThrow(DisposedError);

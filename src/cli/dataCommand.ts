@@ -3,9 +3,9 @@
  * the official files with a progress bar and MD5 verification.
  */
 import { fetchDataset, IDLE_TIMEOUT_MS, type FetchProgress } from '../data/fetch.js';
-import { DATASETS, knownDatasets, locateDataset } from '../data/registry.js';
-import { nearest } from '../sll/schema.js';
+import { knownDatasets, locateDataset } from '../data/registry.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
+import { requireKnownDataset } from './datasetName.js';
 import { formatBytes, type Output } from './progress.js';
 
 export const DATA_COMMAND: CommandSpec = {
@@ -43,10 +43,7 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
   if (action !== 'fetch') throw new UsageError(`unknown action '${action}' (use list or fetch)`, 'data');
   if (name === undefined) throw new UsageError(`which dataset? known: ${knownDatasets().map((d) => d.name).join(', ')}`, 'data');
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'data');
-  if (!Object.hasOwn(DATASETS, name)) {
-    const near = nearest(name, Object.keys(DATASETS));
-    throw new UsageError(`${JSON.stringify(name)} is not a known dataset${near ? ` (did you mean ${near}?)` : ''}; known: ${Object.keys(DATASETS).join(', ')}`, 'data');
-  }
+  requireKnownDataset(name, '', 'data');
   const timeout = args.values.timeout as number | undefined;
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout must be positive, got ${timeout}`, 'data');
   const idleTimeout = args.values['idle-timeout'] as number | undefined;

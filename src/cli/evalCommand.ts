@@ -5,13 +5,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATASETS, loadDatasetByName } from '../data/registry.js';
-import { nearest } from '../sll/schema.js';
 import { splitValidation } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { RUN_FILES } from '../run/directory.js';
 import { loadModel, readCheckpoint } from '../sll/checkpoint.js';
 import { confusionMatrix, Predictor } from '../sll/predict.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
+import { requireKnownDataset } from './datasetName.js';
 import type { Output } from './progress.js';
 import { classNamesOf } from './trainCommand.js';
 
@@ -38,10 +38,7 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
   const batch = (args.values.batch as number | undefined) ?? 256;
   if (batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`, 'eval');
   const wanted = args.values.dataset as string | undefined;
-  if (wanted !== undefined && !Object.hasOwn(DATASETS, wanted)) {
-    const near = nearest(wanted, Object.keys(DATASETS));
-    throw new UsageError(`--dataset ${JSON.stringify(wanted)} is not a known dataset${near ? ` (did you mean ${near}?)` : ''}; known: ${Object.keys(DATASETS).join(', ')}`, 'eval');
-  }
+  if (wanted !== undefined) requireKnownDataset(wanted, '--dataset', 'eval');
   let path = args.positionals[0]!;
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) path = join(path, RUN_FILES.checkpoint);
   let bytes: Uint8Array;

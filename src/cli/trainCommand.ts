@@ -12,10 +12,11 @@ import type { Device } from '../gpu/device.js';
 import { RunDirectory, RunLockedError } from '../run/directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
 import { runTraining } from '../run/runTraining.js';
-import { defaultTextOf, nearest, nodeAt, SpecError, type Node } from '../sll/schema.js';
+import { defaultTextOf, nodeAt, SpecError, type Node } from '../sll/schema.js';
 import { decodeCheckpoint } from '../sll/checkpoint.js';
 import { buildModel, MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
+import { requireKnownDataset } from './datasetName.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
 /**
@@ -289,7 +290,7 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
       if (name === undefined) throw new UsageError(`--data-dir ${dataDir} without --dataset: name the dataset its files hold (IDX files: --dataset fashion-mnist or --dataset mnist; CIFAR: --dataset cifar10 or cifar100)`, 'train');
     }
     name ??= 'digits';
-    if (!Object.hasOwn(DATASETS, name)) throw new UsageError(`${v.dataset !== undefined ? '--dataset' : `--config ${String(v.config)}: dataset.name`} ${JSON.stringify(name)} is not a known dataset${suggestion(name, Object.keys(DATASETS))}; known: ${Object.keys(DATASETS).join(', ')}`, 'train');
+    requireKnownDataset(name, v.dataset !== undefined ? '--dataset' : `--config ${String(v.config)}: dataset.name`, 'train');
     const info = datasetInfo(name);
     spec = specFromFlags(v, { classes: info.classes, trainCount: info.trainCount, datasetName: name }, base, v.config as string | undefined);
     const flagOf = (field: string, flag: string) => (v[flag] !== undefined ? `--${flag}` : v.config !== undefined ? `--config ${String(v.config)}: ${field}` : `the default ${field}`);
@@ -398,7 +399,3 @@ function checkModelFits(device: Device, spec: TrainingSpec, inputShape: [number,
   }
 }
 
-function suggestion(name: string, known: readonly string[]): string {
-  const near = nearest(name, known);
-  return near ? ` (did you mean ${near}?)` : '';
-}
