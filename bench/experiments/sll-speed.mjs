@@ -6,9 +6,9 @@
 // (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
 // projections and local heads included). Each model also gets its step timed with
 // `await device.throttle()` after every step, in alternating windows. Writes
-// bench/results/speed-<adapter>.json.
+// bench/results/speed-<adapter>.json (speed-<adapter>-mlp-<hidden>.json with --mlp-hidden).
 //
-//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32]
+//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,25 +45,32 @@ for (const kind of models) {
     await trainer.readMetrics();
     // Windows alternate between plain steps and steps each followed by `await device.throttle()`
     // (what fit and the command do), so that the throttle's cost is measured side by side.
+    // The host's share is the time spent inside trainStep (it only encodes and submits; the GPU
+    // runs behind it): where it is close to the whole step, the host is the bottleneck.
     const times = [];
     const throttled = [];
+    const hostTimes = [];
     for (let w = 0; w < 2 * windows; w++) {
       const withThrottle = w % 2 === 1;
+      let host = 0;
       const t0 = performance.now();
       for (let i = 0; i < steps; i++) {
+        const h0 = performance.now();
         trainer.trainStep(images, labels);
+        host += performance.now() - h0;
         if (withThrottle) await device.throttle();
       }
       await trainer.readMetrics();
       (withThrottle ? throttled : times).push((performance.now() - t0) / steps);
+      if (!withThrottle) hostTimes.push(host / steps);
     }
     const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
     const ms = median(times);
-    row[method] = { msPerStep: ms, msPerStepThrottled: median(throttled), samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
+    row[method] = { msPerStep: ms, msPerStepThrottled: median(throttled), hostMsPerStep: median(hostTimes), samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
     row.name = model.name;
     trainer.dispose();
     model.dispose();
-    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step (${row[method].msPerStepThrottled.toFixed(1)} with throttle), ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch, ${(flops / 1e9).toFixed(2)} GFLOP/step (${row[method].gflops.toFixed(1)} GFLOPS)`);
+    console.log(`${model.name}, ${method}: ${ms.toFixed(1)} ms/step (${row[method].msPerStepThrottled.toFixed(1)} with throttle; host encoding ${row[method].hostMsPerStep.toFixed(1)}), ${row[method].samplesPerSecond.toFixed(0)} samples/s, ${row[method].secondsPerEpoch.toFixed(0)} s/epoch, ${(flops / 1e9).toFixed(2)} GFLOP/step (${row[method].gflops.toFixed(1)} GFLOPS)`);
   }
   rows.push(row);
 }
@@ -73,8 +80,10 @@ console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop | GFLOP
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} | ${(r.sll.flopsPerStep / 1e9).toFixed(2)} / ${(r.backprop.flopsPerStep / 1e9).toFixed(2)} |`);
 const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-const file = join(root, 'bench', 'results', `speed-${slug}.json`);
+const outDir = option('out', join(root, 'bench', 'results'));
+mkdirSync(outDir, { recursive: true });
+// A small MLP's figures go to a file of their own, beside (not over) the default models'.
+const file = join(outDir, `speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, stepsPerEpoch, steps, windows, rows }, null, 2) + '\n');
 console.log(`wrote ${file}`);
 device.destroy();
