@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from './scripts/chromium.mjs';
 
 /**
  * Two hosts, one count: every test file runs in Node (on Dawn), and the kernel, layer and
@@ -8,12 +8,8 @@ import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config
  * Where Chromium is absent the browser project is skipped with a one-line notice; with
  * SLL_REQUIRE_BROWSER=1 (CI) that is an error.
  */
-const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const haveChromium = existsSync(chromium);
-if (!haveChromium) {
-  if (process.env.SLL_REQUIRE_BROWSER === '1') throw new Error(`SLL_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}`);
-  console.log(`[sll-webgpu tests] no Chromium at ${chromium}: the browser project is skipped (set CHROMIUM to its path)`);
-}
+const haveChromium = chromiumAvailable();
+if (!haveChromium) console.log(`[sll-webgpu tests] no Chromium at ${CHROMIUM}: the browser project is skipped (set CHROMIUM to its path)`);
 
 /** What runs in the browser too: the kernels against their references, and the layers' gradient checks. */
 const BROWSER_TESTS = [
@@ -45,12 +41,7 @@ const browser = (): TestProjectInlineConfiguration => ({
       headless: true,
       screenshotFailures: false,
       provider: playwright!({
-        launchOptions: {
-          executablePath: chromium,
-          // WebGPU is behind a flag on Linux; as root Chromium needs --no-sandbox; the rest keeps a
-          // closed network from being dialled at every start.
-          args: ['--enable-unsafe-webgpu', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        },
+        launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
       }),
       instances: [{ browser: 'chromium' }],
     },

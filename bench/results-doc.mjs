@@ -489,9 +489,45 @@ const KERNEL_TARGETS = {
 /** GFLOPS as the tables write them: thousands separated above 50, one decimal above 1, else two. */
 const gflops = (x) => (x >= 50 ? thousands(x) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
 
+/** A browser record's adapter in words: 'SwiftShader in Chromium 156.0.8078.114'. */
+function browserAdapterLabel(k) {
+  const name = k.adapter.architecture === 'swiftshader' ? 'SwiftShader' : [k.adapter.vendor, k.adapter.architecture].filter(Boolean).join(' ') || 'an unnamed adapter';
+  return `${name} in ${k.host.browser ?? 'a browser'}`;
+}
+
+/**
+ * The browser's figures beside Node's: each record of bench/kernels/browser.mjs with the Node
+ * record from the same machine (the same CPU in `host.machine`), case by case.
+ */
+function browserKernelSection(dir, devices, nodeFiles) {
+  const out = [];
+  const nodeRecords = nodeFiles.map((file) => ({ file, k: readJson(join(dir, file)) }));
+  for (const file of filesOf(dir, 'kernels-browser-', '.json')) {
+    const b = readJson(join(dir, file));
+    const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine);
+    const nodeRow = (name) => peer?.k.results.find((r) => r.name === name);
+    const ratio = (r) => (r?.ours.gflops && r.tfjs.gflops ? `${(r.ours.gflops / r.tfjs.gflops).toFixed(1)}x` : '-');
+    const rows = b.results.map((r) => {
+      const n = nodeRow(r.name);
+      return [r.name, n ? gflops(n.ours.gflops) : '-', n?.tfjs.gflops ? gflops(n.tfjs.gflops) : '-', ratio(n), gflops(r.ours.gflops), r.tfjs.gflops ? gflops(r.tfjs.gflops) : '-', ratio(r), r.ours.variant ?? ''];
+    });
+    const nodeLabel = peer ? adapterLabel(peer.k.adapter.description, devices) : undefined;
+    out.push(
+      `${code('bench/kernels/browser.mjs')} (${code('npm run bench:browser')}) ran the same cases (${code('bench/kernels/suite.mjs')}) in a page in headless Chromium, on ${browserAdapterLabel(b)}, record ${at(file)}` +
+        (peer
+          ? `, beside Node's record ${at(peer.file)} on ${nodeLabel} from the same machine (${b.host.machine}). Chromium brings its own WebGPU implementation and adapter, so the two hosts differ in adapter as well as host; within each host, ours and TF.js share the adapter.`
+          : `; no Node record from the same machine (${b.host.machine}) is in ${code('bench/results/')}.`) +
+        ` GFLOPS, medians of ${b.settings.runs} timed runs after warm-up:`,
+      table(['case', 'Node: ours', 'Node: TF.js', 'Node: ours / TF.js', 'Chromium: ours', 'Chromium: TF.js', 'Chromium: ours / TF.js', 'our kernel in Chromium'], rows),
+    );
+  }
+  return out;
+}
+
 function kernelSection(dir, devices) {
   const out = ['## Kernel speed'];
-  for (const file of filesOf(dir, 'kernels-', '.json')) {
+  const nodeFiles = filesOf(dir, 'kernels-', '.json').filter((f) => !f.startsWith('kernels-browser-'));
+  for (const file of nodeFiles) {
     const k = readJson(join(dir, file));
     const software = k.adapter.architecture === 'software';
     const rows = k.results.map((r) => {
@@ -514,6 +550,7 @@ function kernelSection(dir, devices) {
       table(['case', 'ours', 'TF.js', 'JS loop', ...(software ? ['target'] : []), 'our kernel'], rows),
     );
   }
+  out.push(...browserKernelSection(dir, devices, nodeFiles));
   for (const file of filesOf(dir, 'tests-', '.txt')) {
     const text = readFileSync(join(dir, file), 'utf8');
     const tests = /Tests\s+(\d+) passed(?: \| (\d+) skipped)?/.exec(text);

@@ -3,25 +3,15 @@
 // reference, trains a small SLL model, saves it as checkpoint bytes and predicts with a
 // Predictor rebuilt from them, with no console error. Needs Chromium (CI installs Debian's);
 // without it the test is skipped, unless SLL_REQUIRE_BROWSER=1 makes that a failure.
-import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../scripts/chromium.mjs';
 
-const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const available = existsSync(chromium);
-if (!available && process.env.SLL_REQUIRE_BROWSER === '1') {
-  throw new Error(`SLL_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}`);
-}
-
-describe.runIf(available)('the browser example', () => {
+describe.runIf(chromiumAvailable())('the browser example', () => {
   it('runs the library in headless Chromium and matches the reference', async () => {
-    const { chromium: playwrightChromium } = await import('playwright');
     const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: () => Promise<Server> };
     const server = await serveDirectory();
-    const browser = await playwrightChromium.launch({
-      executablePath: chromium,
-      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const problems: string[] = [];

@@ -5,21 +5,16 @@
  * after training is written to docs/lab.png (when SLL_LAB_SCREENSHOT is set) and, in any run,
  * beside the build. Needs Chromium: skipped without it, unless SLL_REQUIRE_BROWSER=1.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../scripts/chromium.mjs';
 import { runCli, TINY } from './helpers/cli.js';
 
-const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const available = existsSync(chromium);
-if (!available && process.env.SLL_REQUIRE_BROWSER === '1') throw new Error(`SLL_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}`);
-
-const ARGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-describe.runIf(available)('the SLL lab in a browser', () => {
+describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   let server: Server;
   let url: string;
   let browser: Browser;
@@ -34,8 +29,7 @@ describe.runIf(available)('the SLL lab in a browser', () => {
     const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: (root: string) => Promise<Server> };
     server = await serveDirectory(built);
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/some/path/`;
-    const { chromium: launcher } = await import('playwright');
-    browser = await launcher.launch({ executablePath: chromium, args: ['--enable-unsafe-webgpu', ...ARGS] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
     page.on('console', (m) => void (m.type() === 'error' && problems.push(m.text())));
     page.on('pageerror', (e) => void problems.push(e.message));
@@ -193,8 +187,7 @@ describe.runIf(available)('the SLL lab in a browser', () => {
   });
 
   it('without WebGPU, shows what the visitor can do instead of failing', async () => {
-    const { chromium: launcher } = await import('playwright');
-    const plain = await launcher.launch({ executablePath: chromium, args: ['--disable-features=WebGPU', ...ARGS] });
+    const plain = await launchChromium({ webgpu: false });
     try {
       const other = await plain.newPage();
       const errors: string[] = [];

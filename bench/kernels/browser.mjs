@@ -1,0 +1,90 @@
+// Kernel benchmark, browser host: builds the page in bench/kernels/browser/ with vite (the
+// library's src/ and TF.js bundled, as the lab is), serves it, runs it in headless Chromium
+// through Playwright (Debian's Chromium, scripts/chromium.mjs) and writes the record beside
+// Node's: bench/results/kernels-browser-<adapter>.json. The cases and the timing are
+// bench/kernels/suite.mjs, the same as `npm run bench` runs in Node.
+//
+//   npm run bench:browser [-- --quick | --smoke] [--only matmul|conv] [--out DIR]
+//   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
+import { CHROMIUM, chromiumAvailable, launchChromium } from '../../scripts/chromium.mjs';
+import { serveDirectory } from '../../scripts/static-server.mjs';
+import { machineName } from '../lib/machine.mjs';
+import { option } from '../lib/options.mjs';
+import { adapterSlug, benchSettings } from './suite.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Builds the page into `outDir` (relative URLs only: it works from any sub-path). */
+export async function buildBenchPage(outDir) {
+  await build({
+    root: join(root, 'bench', 'kernels', 'browser'),
+    base: './',
+    configFile: false,
+    logLevel: 'warn',
+    // TF.js makes the bundle large; that is expected here, not a warning.
+    build: { outDir, emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8000 },
+  });
+  return outDir;
+}
+
+/**
+ * Runs the benchmark in headless Chromium with the page's query (`smoke`, `quick`,
+ * `only=...`); `onLine` gets the table as the page logs it. Resolves to the page's record, with
+ * the machine and the browser's version added to its host.
+ */
+export async function runInBrowser({ query = '', timeoutMs = 30 * 60_000, onLine = () => {} } = {}) {
+  const page = await buildBenchPage(mkdtempSync(join(tmpdir(), 'sll-bench-page-')));
+  const server = await serveDirectory(page);
+  const browser = await launchChromium();
+  try {
+    const tab = await browser.newPage();
+    const errors = [];
+    tab.on('console', (m) => (m.type() === 'error' ? errors.push(m.text()) : m.type() === 'log' && onLine(m.text())));
+    tab.on('pageerror', (e) => errors.push(e.message));
+    await tab.goto(`http://127.0.0.1:${server.address().port}/?run&${query}`);
+    await tab.waitForFunction(() => window.kernelBenchmark !== undefined, null, { timeout: timeoutMs, polling: 500 });
+    const outcome = await tab.evaluate(() => window.kernelBenchmark);
+    if (outcome.error) throw new Error(`the page failed: ${outcome.error}`);
+    if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join('; ')}`);
+    const { record } = outcome;
+    record.host = { ...record.host, browser: `Chromium ${browser.version()}`, machine: machineName() };
+    return record;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  let settings;
+  try {
+    settings = benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: option('only', undefined) });
+  } catch (e) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  if (args.includes('--serve')) {
+    const port = Number(process.env.PORT ?? 8081);
+    const dir = await buildBenchPage(join(root, 'dist', 'bench-kernels'));
+    await serveDirectory(dir, port);
+    console.log(`the kernel benchmark page: http://localhost:${port}/ (Ctrl-C to stop)`);
+  } else {
+    if (!chromiumAvailable()) {
+      console.error(`no Chromium at ${CHROMIUM}: install Debian's chromium, or set CHROMIUM to its path (or use --serve and open the page yourself)`);
+      process.exit(1);
+    }
+    const query = [settings.smoke && 'smoke', settings.quick && 'quick', settings.only !== 'all' && `only=${settings.only}`].filter(Boolean).join('&');
+    const record = await runInBrowser({ query, onLine: console.log });
+    const outDir = option('out', join(root, 'bench', 'results'));
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}.json`);
+    writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+    console.log(`\nwrote ${file}`);
+  }
+}

@@ -1,0 +1,64 @@
+// The kernel benchmark's browser host: opens WebGPU in the page, starts TF.js's WebGPU backend
+// on the same adapter, and runs bench/kernels/suite.mjs as Node's host does. `?run` starts at
+// once; `?quick`, `?smoke` and `?only=matmul|conv` choose the settings. When a run ends,
+// `window.kernelBenchmark` holds `{ record }` or `{ error }` (bench/kernels/browser.mjs reads it).
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgpu';
+import { describeAdapter, openBrowserDevice, ops } from '../../../src/index.ts';
+import { benchSettings, kernelRecord, runKernelSuite, startTfjs } from '../suite.mjs';
+
+const $ = (id) => document.getElementById(id);
+const query = new URLSearchParams(location.search);
+const log = (line) => {
+  $('log').textContent += `${line}\n`;
+  console.log(line);
+};
+
+async function run() {
+  $('run').disabled = true;
+  $('download').hidden = true;
+  $('log').textContent = '';
+  try {
+    const settings = benchSettings({ quick: $('quick').checked, smoke: query.has('smoke'), only: query.get('only') ?? undefined });
+    $('status').textContent = 'running (the page may pause while a kernel runs)...';
+    const device = await openBrowserDevice();
+    const adapterSummary = describeAdapter(device.report);
+    log(`adapter: ${adapterSummary}`);
+    const tfjs = await startTfjs(tf);
+    log(`tfjs ${tfjs.version}, backend ${tfjs.backend} (${tfjs.adapter})\n`);
+    const results = await runKernelSuite({ device, ops, tf, tfReady: tfjs.ready, settings, log });
+    const record = kernelRecord({ device, adapterSummary, tfjs, host: { kind: 'browser', userAgent: navigator.userAgent }, settings, results });
+    device.destroy();
+    const link = $('download');
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(record, null, 2)], { type: 'application/json' }));
+    link.download = 'kernels-browser.json';
+    link.hidden = false;
+    $('status').textContent = 'done';
+    window.kernelBenchmark = { record };
+  } catch (e) {
+    $('status').textContent = `failed: ${e.message}`;
+    console.error(e);
+    window.kernelBenchmark = { error: String(e?.stack ?? e) };
+  } finally {
+    $('run').disabled = false;
+  }
+}
+
+// A first device says whether this tab has WebGPU at all; its error says which browsers do.
+openBrowserDevice().then(
+  (device) => {
+    $('adapter').textContent = `Adapter: ${describeAdapter(device.report)}`;
+    device.destroy();
+    $('quick').checked = query.has('quick');
+    $('run').addEventListener('click', run);
+    $('run').disabled = false;
+    $('status').textContent = '';
+    if (query.has('run')) run();
+  },
+  (e) => {
+    $('nogpu').style.display = 'block';
+    $('nogpu').textContent = e.message;
+    $('status').textContent = 'no WebGPU';
+    window.kernelBenchmark = { error: e.message };
+  },
+);
