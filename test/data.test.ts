@@ -1,15 +1,17 @@
-// Data loading: IDX reader (round trips, every corruption, fuzzing), datasets and normalization,
-// Fashion-MNIST when installed, the bundled digits, the validation split and seeded batches.
+// Data loading: IDX reader (round trips, every corruption, fuzzing), datasets and normalization
+// (from disk and over HTTP), Fashion-MNIST when installed, the bundled digits, the validation split and seeded batches.
 // Host-side only: no device is opened.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batches, batchesPerEpoch, epochOrder, SeededRandom, shuffleInPlace, type Batch } from '../src/data/batches.js';
 import {
   findFashionMnist,
   FASHION_MNIST_DIRS,
+  IDX_FILES,
   loadFashionMnist,
   loadIdxDataset,
   makeDataset,
@@ -19,6 +21,7 @@ import {
   type Split,
 } from '../src/data/datasets.js';
 import { digitsFromClasses, loadDigits } from '../src/data/digits.js';
+import { fetchIdxDataset } from '../src/data/idxUrl.js';
 import {
   checkIdxPair,
   decodeIdxImages,
@@ -250,6 +253,40 @@ describe('IDX datasets', () => {
   it('reports a corrupt file inside a directory by its path', () => {
     const { dir } = writeIdxDir({ gzip: true, edit: { 'train-images-idx3-ubyte': new Uint8Array([1, 2, 3, 4, 5]) } });
     expect(errorOf(() => loadIdxDataset(dir))).toMatch(new RegExp(`^${dir}/train-images-idx3-ubyte\\.gz: bad magic number 0x01020304`));
+  });
+
+  describe('over HTTP (fetchIdxDataset, as the lab loads Fashion-MNIST)', () => {
+    let server: Server;
+    let base: string;
+    beforeAll(async () => {
+      const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: (root: string) => Promise<Server> };
+      server = await serveDirectory(tempRoot);
+      base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    });
+    afterAll(() => void server?.close());
+    const urlOf = (dir: string) => `${base}/${dir.slice(tempRoot.length + 1)}/`;
+
+    it('reads the four .gz files as loadIdxDataset reads them from disk', async () => {
+      const { dir } = writeIdxDir({ gzip: true });
+      expect(await fetchIdxDataset(urlOf(dir), { name: 'tiny' })).toEqual(loadIdxDataset(dir, { name: 'tiny' }));
+    });
+
+    it('takes files a server has already decompressed (raw bytes under the .gz names)', async () => {
+      const { dir } = writeIdxDir();
+      for (const name of Object.values(IDX_FILES)) renameSync(join(dir, name), join(dir, `${name}.gz`));
+      const dataset = await fetchIdxDataset(urlOf(dir), { name: 'tiny', normalize: false });
+      expect([dataset.train.count, dataset.test.count, dataset.mean, dataset.std]).toEqual([30, 10, 0, 1]);
+    });
+
+    it('names the URL of a missing, a damaged or a wrong file', async () => {
+      const missing = writeIdxDir({ gzip: true, edit: { 't10k-labels-idx1-ubyte': null } }).dir;
+      await expect(fetchIdxDataset(urlOf(missing), { name: 'tiny' })).rejects.toThrow(`${urlOf(missing)}t10k-labels-idx1-ubyte.gz: HTTP 404 Not Found`);
+      const damaged = writeIdxDir({ gzip: true }).dir;
+      writeFileSync(join(damaged, 'train-images-idx3-ubyte.gz'), new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6]));
+      await expect(fetchIdxDataset(urlOf(damaged), { name: 'tiny' })).rejects.toThrow(`${urlOf(damaged)}train-images-idx3-ubyte.gz: not a valid gzip file`);
+      const swapped = writeIdxDir({ gzip: true, edit: { 'train-labels-idx1-ubyte': labelFile([1, 2, 3]) } }).dir;
+      await expect(fetchIdxDataset(urlOf(swapped), { name: 'tiny' })).rejects.toThrow(`${urlOf(swapped)}train-images-idx3-ubyte.gz holds 30 images but ${urlOf(swapped)}train-labels-idx1-ubyte.gz holds 3 labels`);
+    });
   });
 
   it('says how to install Fashion-MNIST when it is absent', () => {

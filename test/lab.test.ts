@@ -5,14 +5,18 @@
  * after training is written to docs/lab.png (when SLL_LAB_SCREENSHOT is set) and, in any run,
  * beside the build. Needs Chromium: skipped without it, unless SLL_REQUIRE_BROWSER=1.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, renameSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumAvailable, launchChromium } from '../scripts/chromium.mjs';
+import { locateDataset } from '../src/data/registry.js';
 import { runCli, TINY } from './helpers/cli.js';
+
+/** Fashion-MNIST where `sll train` finds it (CI installs Debian's): the lab's build copies it beside the page. */
+const haveFashion = locateDataset('fashion-mnist').dir !== undefined;
 
 describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   let server: Server;
@@ -23,7 +27,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   const built = mkdtempSync(join(tmpdir(), 'sll-lab-'));
 
   beforeAll(async () => {
-    const { buildLab } = (await import(new URL('../scripts/build-lab.mjs', import.meta.url).href)) as { buildLab: (out: string) => Promise<string> };
+    const { buildLab } = (await import(new URL('../scripts/build-lab.mjs', import.meta.url).href)) as { buildLab: (out: string) => Promise<{ fashion: string }> };
     // Built into a sub-folder and served from above it: every URL in the lab must be relative.
     await buildLab(join(built, 'some', 'path'));
     const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: (root: string) => Promise<Server> };
@@ -180,6 +184,42 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(backprop4).toBeGreaterThan(1.3 * backprop1);
     expect(Math.abs(sll4 - sll1)).toBeLessThan(0.05 * sll1);
     expect(await page.locator('#sweep-chart svg').count()).toBe(1);
+  });
+
+  it.runIf(haveFashion)('offers Fashion-MNIST only when the server has its files, and trains on it, naming its garments', async () => {
+    // Served without the files, the option says where they go and cannot be chosen.
+    const fashion = join(built, 'some', 'path', 'data', 'fashion-mnist');
+    renameSync(fashion, `${fashion}-elsewhere`);
+    try {
+      const other = await browser.newPage();
+      await other.goto(url);
+      await other.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
+      const option = await other.$eval('select[name=dataset] option[value=fashion-mnist]', (o) => ({ disabled: (o as HTMLOptionElement).disabled, text: o.textContent }));
+      expect(option).toEqual({ disabled: true, text: 'Fashion-MNIST (not served here: its four .gz files go in data/fashion-mnist/)' });
+      await other.close();
+    } finally {
+      renameSync(`${fashion}-elsewhere`, fashion);
+    }
+    // Served with them (this page loaded while they were there), it trains on them.
+    expect(await page.$eval('select[name=dataset] option[value=fashion-mnist]', (o) => (o as HTMLOptionElement).disabled)).toBe(false);
+    await page.selectOption('select[name=dataset]', 'fashion-mnist');
+    await settings({ depth: '1', width: '64', lr: '0.003', batch: '128', epochs: '1' }, 'sll');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 40, null, { timeout: 120_000 });
+    expect(await text('data')).toBe('Fashion-MNIST: 55,000 training, 5,000 validation and 10,000 test images');
+    await page.click('#pause');
+    // A paused model shows its test images too, captioned with the garments' names.
+    await page.waitForFunction(() => /paused at step \d+/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 16, null, { timeout: 30_000 });
+    const captions = await page.$$eval('#grid figcaption', (cs) => cs.map((c) => c.textContent ?? ''));
+    const garment = '(T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot)';
+    expect(captions.every((c) => new RegExp(`^${garment} -> ${garment}$`).test(c)), captions.join(', ')).toBe(true);
+    // Fashion-MNIST's first test image is an ankle boot; after 40 steps most are right (chance: 1.6 of 16).
+    expect(captions[0]).toMatch(/^Ankle boot -> /);
+    expect(captions.filter((c) => c.split(' -> ')[0] === c.split(' -> ')[1]).length).toBeGreaterThan(6);
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    await page.selectOption('select[name=dataset]', 'digits');
   });
 
   it('logged no console error', () => {

@@ -5,7 +5,7 @@
  */
 import { lineChart, type ChartSeries } from '../../src/report/svg.js';
 import { MEMORY_CATEGORIES } from '../../src/gpu/bufferPool.js';
-import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
+import { FASHION_FOLDER, type LabDataset, type LabSettings, type PageMessage, type WorkerMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('settings');
@@ -49,8 +49,8 @@ function padPixels(): Float32Array {
   return Float32Array.from({ length: 784 }, (_, i) => rgba[4 * i]! / 255);
 }
 
-function showPrediction(units: { name: string; probabilities: number[] }[]): void {
-  const header = `<tr><th></th>${Array.from({ length: 10 }, (_, k) => `<th>${k}</th>`).join('')}</tr>`;
+function showPrediction(units: { name: string; probabilities: number[] }[], classNames: string[]): void {
+  const header = `<tr><th></th>${classNames.map((name) => `<th>${name}</th>`).join('')}</tr>`;
   $<HTMLTableElement>('probabilities').innerHTML =
     header +
     units
@@ -61,7 +61,7 @@ function showPrediction(units: { name: string; probabilities: number[] }[]): voi
       .join('');
 }
 
-function showGrid(pixels: Float32Array, labels: number[], predicted: number[]): void {
+function showGrid(pixels: Float32Array, labels: number[], predicted: number[], classNames: string[]): void {
   const box = $('grid');
   box.replaceChildren(
     ...labels.map((label, i) => {
@@ -75,7 +75,7 @@ function showGrid(pixels: Float32Array, labels: number[], predicted: number[]): 
       }
       canvas.getContext('2d')!.putImageData(image, 0, 0);
       const caption = document.createElement('figcaption');
-      caption.textContent = `${label} -> ${predicted[i]}`;
+      caption.textContent = `${classNames[label]} -> ${classNames[predicted[i]!]}`;
       if (label !== predicted[i]) caption.className = 'wrong';
       figure.append(canvas, caption);
       return figure;
@@ -113,6 +113,7 @@ function settings(): LabSettings {
   const mode = field('mode').value === 'latent' ? 'latent' : 'class';
   const d0 = field('d0').value;
   return {
+    dataset: field('dataset').value === 'fashion-mnist' ? 'fashion-mnist' : 'digits',
     method: checked('method') === 'backprop' ? 'backprop' : 'sll',
     model: (['mlp', 'cnn', 'vit'] as const).find((m) => m === field('model').value) ?? 'mlp',
     depth: number('depth'),
@@ -157,6 +158,14 @@ function clear(): void {
   $('model').textContent = 'none yet';
 }
 
+/** Fashion-MNIST is offered when the server has its files; otherwise the option says where they go. */
+function offerDatasets(datasets: { name: LabDataset; available: boolean }[]): void {
+  const option = form.querySelector<HTMLOptionElement>('select[name=dataset] option[value=fashion-mnist]')!;
+  const fashion = datasets.find((d) => d.name === 'fashion-mnist');
+  option.disabled = !fashion?.available;
+  option.textContent = fashion?.available ? 'Fashion-MNIST (70,000 images)' : `Fashion-MNIST (not served here: its four .gz files go in data/${FASHION_FOLDER}/)`;
+}
+
 /** The lab cannot run here: say why and what would work, instead of failing. */
 function noWebGpu(why: string): void {
   const box = $('nogpu');
@@ -175,7 +184,7 @@ if (!('gpu' in navigator)) {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   const send = (message: PageMessage) => worker.postMessage(message);
   buttons.start.disabled = true;
-  send({ type: 'init', digitsUrl: new URL('./data/digits/', location.href).href });
+  send({ type: 'init', dataUrl: new URL('./data/', location.href).href });
 
   /** A model is there and idle (trained or loaded): it can be saved, asked about, or replaced. */
   const trained = (text: string) => {
@@ -200,11 +209,13 @@ if (!('gpu' in navigator)) {
           notice.style.display = 'block';
           notice.textContent = 'This adapter is a software one (the GPU runs on the CPU): training works, only slowly.';
         }
+        offerDatasets(m.datasets);
         buttons.start.disabled = false;
         status('ready');
         break;
       case 'model':
         $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
+        $('data').textContent = m.data;
         break;
       case 'progress':
         for (const u of m.units) push(losses, u.name, m.step, u.likelihood);
@@ -224,6 +235,9 @@ if (!('gpu' in navigator)) {
       case 'paused':
         status(`paused at step ${m.step}`);
         buttons.save.disabled = false;
+        // A paused model can be looked at as a finished one: the test images, the drawing pad.
+        $<HTMLButtonElement>('predict').disabled = false;
+        send({ type: 'grid', count: GRID_IMAGES });
         break;
       case 'checkpoint': {
         // A download, as the browser saves files: the same safetensors `sll eval` reads.
@@ -246,10 +260,10 @@ if (!('gpu' in navigator)) {
         sweepButton.disabled = false;
         break;
       case 'prediction':
-        showPrediction(m.units);
+        showPrediction(m.units, m.classNames);
         break;
       case 'grid':
-        showGrid(m.pixels, m.labels, m.predicted);
+        showGrid(m.pixels, m.labels, m.predicted, m.classNames);
         break;
       case 'loaded':
         trained(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);

@@ -4,8 +4,15 @@
  */
 import type { MemoryStats } from '../../src/gpu/bufferPool.js';
 
+/** The datasets the lab trains on: the bundled digits, and Fashion-MNIST when served beside the page. */
+export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
+export type LabDataset = (typeof LAB_DATASETS)[number];
+/** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */
+export const FASHION_FOLDER = 'fashion-mnist';
+
 /** What the visitor chose on the page. */
 export interface LabSettings {
+  dataset: LabDataset;
   method: 'sll' | 'backprop';
   model: 'mlp' | 'cnn' | 'vit';
   /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */
@@ -20,8 +27,8 @@ export interface LabSettings {
 }
 
 export type PageMessage =
-  /** First message: where the digits are (the page's folder, whatever the server's path). */
-  | { type: 'init'; digitsUrl: string }
+  /** First message: where the page's data/ folder is, whatever the server's path. */
+  | { type: 'init'; dataUrl: string }
   | { type: 'start'; settings: LabSettings }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -43,8 +50,9 @@ export interface UnitPoint {
 }
 
 export type WorkerMessage =
-  | { type: 'ready'; adapter: string; software: boolean }
-  | { type: 'model'; description: string; parameters: number }
+  | { type: 'ready'; adapter: string; software: boolean; datasets: { name: LabDataset; available: boolean }[] }
+  /** A run's model and, in words, its data. */
+  | { type: 'model'; description: string; parameters: number; data: string }
   | { type: 'progress'; step: number; epoch: number; units: UnitPoint[]; samplesPerSecond: number; memory: MemoryStats }
   | { type: 'epoch'; epoch: number; accuracy: number; heads: number[] }
   | { type: 'paused'; step: number }
@@ -53,7 +61,7 @@ export type WorkerMessage =
   | { type: 'checkpoint'; bytes: ArrayBuffer }
   | { type: 'sweep-point'; depth: number; method: 'sll' | 'backprop'; activationBytes: number }
   | { type: 'sweep-done' }
-  | { type: 'prediction'; units: { name: string; probabilities: number[] }[] }
-  | { type: 'grid'; pixels: Float32Array; labels: number[]; predicted: number[] }
+  | { type: 'prediction'; classNames: string[]; units: { name: string; probabilities: number[] }[] }
+  | { type: 'grid'; pixels: Float32Array; labels: number[]; predicted: number[]; classNames: string[] }
   | { type: 'loaded'; testAccuracy: number; notices: string[] }
   | { type: 'error'; message: string };

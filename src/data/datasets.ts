@@ -11,7 +11,7 @@
  * Loaders read files through Node (process.getBuiltinModule, at call time), so importing this
  * file is browser-safe; makeDataset, splitValidation and subset work anywhere.
  */
-import { checkIdxPair, nodeBuiltin, readIdxImages, readIdxLabels, type IdxReadOptions } from './idx.js';
+import { checkIdxPair, nodeBuiltin, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels, type IdxReadOptions } from './idx.js';
 
 export interface Split {
   /** [count, C, H, W] contiguous. */
@@ -201,25 +201,47 @@ export function loadIdxDataset(dir: string, options: IdxDatasetOptions = {}): Da
     testLabels: path(IDX_FILES.testLabels),
   };
   const readOptions: IdxReadOptions = options.maxElements === undefined ? {} : { maxElements: options.maxElements };
-  const trainImages = readIdxImages(files.trainImages, readOptions);
-  const trainLabels = readIdxLabels(files.trainLabels, readOptions);
-  checkIdxPair(trainImages, trainLabels, files.trainImages, files.trainLabels);
-  const testImages = readIdxImages(files.testImages, readOptions);
-  const testLabels = readIdxLabels(files.testLabels, readOptions);
-  checkIdxPair(testImages, testLabels, files.testImages, files.testLabels);
+  const name = options.name ?? (dir.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || dir);
+  return idxDataset(
+    {
+      trainImages: readIdxImages(files.trainImages, readOptions),
+      trainLabels: readIdxLabels(files.trainLabels, readOptions),
+      testImages: readIdxImages(files.testImages, readOptions),
+      testLabels: readIdxLabels(files.testLabels, readOptions),
+    },
+    files,
+    { ...options, name },
+  );
+}
+
+/** The four decoded IDX files of a dataset in the MNIST layout. */
+export interface IdxParts {
+  trainImages: IdxImages;
+  trainLabels: IdxLabels;
+  testImages: IdxImages;
+  testLabels: IdxLabels;
+}
+
+/**
+ * A dataset from its four decoded IDX files, wherever they were read (a directory in Node, a
+ * fetch in a page): checks that images and labels pair up, that both splits have one image size
+ * and that every label is below the class count, naming the file (`sources`) at fault.
+ */
+export function idxDataset(parts: IdxParts, sources: Record<keyof IdxParts, string>, options: IdxDatasetOptions & { name: string }): Dataset {
+  const { trainImages, trainLabels, testImages, testLabels } = parts;
+  checkIdxPair(trainImages, trainLabels, sources.trainImages, sources.trainLabels);
+  checkIdxPair(testImages, testLabels, sources.testImages, sources.testLabels);
   if (testImages.rows !== trainImages.rows || testImages.cols !== trainImages.cols) {
     throw new Error(
-      `${files.testImages} holds ${testImages.rows} x ${testImages.cols} images but ${files.trainImages} holds ${trainImages.rows} x ${trainImages.cols}`,
+      `${sources.testImages} holds ${testImages.rows} x ${testImages.cols} images but ${sources.trainImages} holds ${trainImages.rows} x ${trainImages.cols}`,
     );
   }
-
-  const name = options.name ?? (dir.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || dir);
   const classes = options.classes ?? 10;
   return makeDataset(
     {
-      name,
-      train: { pixels: trainImages.images, labels: labelsIn(trainLabels.labels, classes, files.trainLabels), count: trainImages.count },
-      test: { pixels: testImages.images, labels: labelsIn(testLabels.labels, classes, files.testLabels), count: testImages.count },
+      name: options.name,
+      train: { pixels: trainImages.images, labels: labelsIn(trainLabels.labels, classes, sources.trainLabels), count: trainImages.count },
+      test: { pixels: testImages.images, labels: labelsIn(testLabels.labels, classes, sources.testLabels), count: testImages.count },
       shape: [1, trainImages.rows, trainImages.cols],
       classes,
       pixelScale: 1 / 255,

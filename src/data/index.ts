@@ -18,6 +18,7 @@ export {
   type IdxReadOptions,
 } from './idx.js';
 export * from './datasets.js';
+export * from './idxUrl.js';
 export * from './digits.js';
 export * from './batches.js';
 // CIFAR-10/100, tar archives, augmentation, the dataset registry and verified downloads.
