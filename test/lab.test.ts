@@ -3,7 +3,8 @@
  * served from a sub-path, and driven through Playwright in Debian's Chromium as a visitor would.
  * Each check is its own test; the page must never log a console error. A screenshot of the lab
  * after training is written to docs/lab.png (when SLL_LAB_SCREENSHOT is set) and, in any run,
- * beside the build. Needs Chromium: skipped without it, unless SLL_REQUIRE_BROWSER=1.
+ * into SLL_ARTIFACTS (CI's ci-artifacts/) or beside the build. Needs Chromium: skipped without
+ * it, unless SLL_REQUIRE_BROWSER=1.
  */
 import { mkdtempSync, renameSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -94,8 +95,9 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       expect(r.p).toHaveLength(10);
       expect(Math.abs(r.p.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(0.06); // two decimals each
     }
-    // The lab after training, with its test images and a drawn digit: the run's artifact.
-    await page.screenshot({ path: join(built, 'lab.png'), fullPage: true });
+    // The lab after training, with its test images and a drawn digit: the run's artifact, kept
+    // where SLL_ARTIFACTS says (CI sets it) or beside the build.
+    await page.screenshot({ path: join(process.env.SLL_ARTIFACTS ?? built, 'lab.png'), fullPage: true });
     if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
   });
 
