@@ -1,4 +1,5 @@
-// Sums over an (outer, length, inner) view of a dense tensor, and argmax over the last axis.
+// Sums over an (outer, length, inner) view of a dense tensor, argmax over the last axis, and a
+// count of the rows whose argmax is their label.
 //
 // A sum pass writes [outer, chunks, inner]: each output is the sum of one chunk of the reduced
 // run. The host repeats passes until one chunk is left, so a long sum becomes a tree of short
@@ -32,6 +33,9 @@ struct RowParams {
 @group(0) @binding(2) var<storage, read_write> indices: array<i32>;
 @group(0) @binding(3) var<uniform> sums: SumParams;
 @group(0) @binding(4) var<uniform> rowParams: RowParams;
+@group(0) @binding(5) var<storage, read> labels: array<i32>;
+// One counter, added to and never cleared here (a trainer sums a window of steps into it).
+@group(0) @binding(6) var<storage, read_write> correct: array<atomic<u32>>;
 
 var<workgroup> partialSum: array<f32, WG>;
 var<workgroup> partialIndex: array<u32, WG>;
@@ -96,16 +100,11 @@ fn beats(b: f32, ib: u32, a: f32, ia: u32, cols: u32) -> bool {
   return b > a || (b == a && ib < ia);
 }
 
-// One workgroup per row: each thread scans a strided slice (indices ascending, so a strict >
-// keeps the first maximum), then the tree keeps the better of each pair.
-@compute @workgroup_size(WG)
-fn argmaxRows(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) groups: vec3<u32>,
-) {
-  let row = wid.x + wid.y * groups.x;
-  if (row >= rowParams.rows) { return; }
+// The index of the first maximum of one row, found by one workgroup: each thread scans a
+// strided slice (indices ascending, so a strict > keeps the first maximum), then the tree keeps
+// the better of each pair. Every thread gets the row's index. Holds barriers: call it from
+// workgroup-uniform control flow.
+fn rowArgmax(row: u32, lid: u32) -> u32 {
   let cols = rowParams.cols;
   let base = row * cols;
   var best = 0.0;
@@ -129,7 +128,37 @@ fn argmaxRows(
     }
     workgroupBarrier();
   }
+  return partialIndex[0];
+}
+
+// One workgroup per row.
+@compute @workgroup_size(WG)
+fn argmaxRows(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= rowParams.rows) { return; }
+  let best = rowArgmax(row, lid);
   if (lid == 0u) {
-    indices[row] = i32(partialIndex[0]);
+    indices[row] = i32(best);
+  }
+}
+
+// Adds to correct[0] the rows whose argmax equals their label: one workgroup per row, the same
+// search as argmaxRows (so ties and NaN go exactly as argmax's), and one atomic add per counted
+// row. The index is in [0, cols), so a label outside [0, cols) never matches.
+@compute @workgroup_size(WG)
+fn countCorrectRows(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= rowParams.rows) { return; }
+  let best = rowArgmax(row, lid);
+  if (lid == 0u && i32(best) == labels[row]) {
+    atomicAdd(&correct[0], 1u);
   }
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
-import { argmax, mean, sum, sumAll } from '../src/ops/reduce.js';
+import type { Tensor } from '../src/gpu/tensor.js';
+import { argmax, countCorrect, mean, sum, sumAll } from '../src/ops/reduce.js';
 import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/gpu/workgroups.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
-import { expectClose, expectNormalizedClose, reductionCheck, uniform } from './helpers/numeric.js';
-import { expectOp } from './helpers/ops.js';
+import { expectClose, expectNormalizedClose, reductionCheck, rng, uniform } from './helpers/numeric.js';
+import { disposeAll, expectOp, runOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -131,6 +132,134 @@ describe('argmax', () => {
     const x = uniform(70_000 * 3, 9);
     const i = await expectOp(device, (t) => argmax(t), [[x, [70_000, 1, 3]]], reference.argmax(x, 3), 'exact');
     expect(i.shape).toEqual([70_000, 1]);
+  });
+});
+
+describe('countCorrect', () => {
+  /** countCorrect as an op that returns the counter it added to. */
+  const count = (logits: Tensor, labels: Tensor, into: Tensor) => {
+    countCorrect(logits, labels, into);
+    return into;
+  };
+
+  /**
+   * Labels for rows whose argmax is `predicted`, each drawn from: the argmax, the next class (the
+   * argmax again where C = 1), C and -1 (both out of range). Drawn, not cycled, so that a kernel
+   * that counted the wrong rows would not come to the same total by the symmetry of a cycle.
+   */
+  function labelsFor(predicted: ArrayLike<number>, cols: number, seed: number): Int32Array {
+    const next = rng(seed);
+    return Int32Array.from(predicted, (p) => [p, (p + 1) % cols, cols, -1][Math.floor(next() * 4)]!);
+  }
+
+  it.each([
+    [1, 10],
+    [1, 1],
+    [6, 1],
+    [5, 1000],
+    [1000, 10],
+    [257, 10],
+    [257, 3],
+    [70_000, 3],
+  ])('adds the rows of [%i, %i] whose argmax is the label to the counter', async (rows, cols) => {
+    const x = uniform(rows * cols, rows * 13 + cols);
+    const labels = labelsFor(reference.argmax(x, cols), cols, rows + cols);
+    // The counter starts at 7: the op adds to it.
+    const expected = 7 + reference.countCorrect(x, labels, cols);
+    await expectOp(device, count, [[x, [rows, cols]], [labels, [rows], 'i32'], [[7], [1], 'u32']], [expected], 'exact');
+  });
+
+  it('counts a tied row only at its first maximum, across threads and tree levels', async () => {
+    const cols = 1000;
+    const x = new Float32Array(6 * cols).fill(-1);
+    // Rows 0-1: all equal. Rows 2-3: maxima at 700, 5 and 300. Rows 4-5: maxima in the slices of
+    // threads 3 and 2 (index 3 comes first). Even rows are labelled with the first maximum, odd
+    // rows with a later one.
+    for (const j of [700, 5, 300]) x[2 * cols + j] = x[3 * cols + j] = 2;
+    for (const j of [3, 258, 514]) x[4 * cols + j] = x[5 * cols + j] = 7;
+    const labels = Int32Array.of(0, 999, 5, 700, 3, 258);
+    expect(reference.countCorrect(x, labels, cols)).toBe(3);
+    await expectOp(device, count, [[x, [6, cols]], [labels, [6], 'i32'], [[0], [1], 'u32']], [3], 'exact');
+  });
+
+  it('picks the index argmax picks in rows with NaN', async () => {
+    const rows = 8;
+    const cols = 300;
+    const x = uniform(rows * cols, 23);
+    // NaN first; second, with the row's largest value at 257, in the same thread's slice for any
+    // workgroup of up to 256 threads (a NaN a thread meets first hides the rest of its slice);
+    // at 8, 9 and last; a row of NaN; two NaN around the row's largest value; none.
+    const nans = [[0], [1], [8], [9], [cols - 1], Array.from({ length: cols }, (_, j) => j), [4, 6]];
+    nans.forEach((at, r) => at.forEach((j) => (x[r * cols + j] = Number.NaN)));
+    x[1 * cols + 257] = 5;
+    x[6 * cols + 5] = 5;
+    const indices = (await runOp(device, (t) => argmax(t), [[x, [rows, cols]]])).values;
+    // Labelled with argmax's own index every row counts; with the next class none does.
+    const matching = Int32Array.from(indices);
+    const next = Int32Array.from(indices, (i) => (i + 1) % cols);
+    await expectOp(device, count, [[x, [rows, cols]], [matching, [rows], 'i32'], [[0], [1], 'u32']], [rows], 'exact', { what: 'argmax labels' });
+    await expectOp(device, count, [[x, [rows, cols]], [next, [rows], 'i32'], [[0], [1], 'u32']], [0], 'exact', { what: 'other labels' });
+  });
+
+  it('accumulates over calls into the same counter, one dispatch each', async () => {
+    const a = uniform(257 * 10, 41);
+    const b = uniform(33 * 4, 42);
+    const labelsA = labelsFor(reference.argmax(a, 10), 10, 1);
+    const labelsB = labelsFor(reference.argmax(b, 4), 4, 2);
+    const expected = 5 + reference.countCorrect(a, labelsA, 10) + reference.countCorrect(b, labelsB, 4);
+    let dispatches = -1;
+    const both = (xa: Tensor, ya: Tensor, xb: Tensor, yb: Tensor, into: Tensor) => {
+      const before = device.dispatchCount;
+      count(xa, ya, into);
+      count(xb, yb, into);
+      dispatches = device.dispatchCount - before;
+      return into;
+    };
+    await expectOp(device, both, [[a, [257, 10]], [labelsA, [257], 'i32'], [b, [33, 4]], [labelsB, [33], 'i32'], [[5], [1], 'u32']], [expected], 'exact');
+    expect(dispatches).toBe(2);
+  });
+
+  it('adds nothing for a batch of no rows, without a dispatch', async () => {
+    let dispatches = -1;
+    const none = (x: Tensor, y: Tensor, into: Tensor) => {
+      const before = device.dispatchCount;
+      count(x, y, into);
+      dispatches = device.dispatchCount - before;
+      return into;
+    };
+    await expectOp(device, none, [[[], [0, 10]], [[], [0], 'i32'], [[4], [1], 'u32']], [4], 'exact');
+    expect(dispatches).toBe(0);
+  });
+
+  it('rejects bad operands before dispatch, naming the op and the operand', () => {
+    const logits = device.zeros([4, 10]);
+    const labels = device.zeros([4], 'i32');
+    const into = device.zeros([1], 'u32');
+    const intLogits = device.zeros([4, 10], 'i32');
+    const flat = device.zeros([40]);
+    const noClasses = device.zeros([4, 0]);
+    const floatLabels = device.zeros([4]);
+    const shortLabels = device.zeros([3], 'i32');
+    const floatInto = device.zeros([1]);
+    const pair = device.zeros([2], 'u32');
+    const scalar = device.zeros([], 'u32');
+    const offsetInto = pair.slice(0, 1, 2);
+    const gone = device.zeros([1], 'u32');
+    gone.dispose();
+    const before = device.dispatchCount;
+    expect(() => countCorrect(intLogits, labels, into)).toThrow(ShapeError);
+    expect(() => countCorrect(intLogits, labels, into)).toThrow(/countCorrect: logits \[4, 10\] has dtype i32; expected f32/);
+    expect(() => countCorrect(flat, labels, into)).toThrow(/countCorrect: logits must be \[batch, classes\] with at least one class, got \[40\]/);
+    expect(() => countCorrect(noClasses, labels, into)).toThrow(/countCorrect: logits must be \[batch, classes\] with at least one class, got \[4, 0\]/);
+    expect(() => countCorrect(logits, floatLabels, into)).toThrow(/countCorrect: labels \[4\] have dtype f32; expected i32 class indices/);
+    expect(() => countCorrect(logits, shortLabels, into)).toThrow(/countCorrect: labels \[3\] and logits \[4, 10\]: expected labels of shape \[4\]/);
+    expect(() => countCorrect(logits, labels, floatInto)).toThrow(/countCorrect: into has dtype f32 \(shape \[1\]\); expected u32/);
+    expect(() => countCorrect(logits, labels, pair)).toThrow(/countCorrect: into \[2\] must be \[1\], one counter/);
+    expect(() => countCorrect(logits, labels, scalar)).toThrow(/countCorrect: into \[\] must be \[1\], one counter/);
+    expect(() => countCorrect(logits, labels, offsetInto)).toThrow(/countCorrect: into Tensor\(\[1\] u32, view\) is updated in place and must be contiguous/);
+    expect(() => countCorrect(logits, labels, gone)).toThrow(/countCorrect: tensor \[1\] u32 was used after dispose\(\)/);
+    expect(device.dispatchCount).toBe(before);
+    disposeAll(logits, labels, into, intLogits, flat, noClasses, floatLabels, shortLabels, floatInto, pair, scalar, offsetInto);
   });
 });
 

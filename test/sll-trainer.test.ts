@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cnn, latentModeObjective, measureStepMemory, mlp, NonFiniteError, Trainer, vit, type Method } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';
+import { disposeAll } from './helpers/ops.js';
 
 const device = await testDevice();
 
@@ -78,6 +79,43 @@ describe('trainers', () => {
       trainer.dispose();
       model.dispose();
     }
+  });
+
+  it("report each unit's training accuracy over the window's steps, and start the next window from zero", async () => {
+    // Trained first, so that the heads and the classifier are far from chance; then stepped by
+    // SGD at lr 0, where the weights stay put and (no dropout) a step's logits are the ones
+    // evaluateBatch computes on the same batch. The same seed gives the same projections.
+    const model = mlp(device, { inputShape: [20], hidden: [32, 32], classes: 10, seed: 1 });
+    const trained = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 30 });
+    trainOnBlobs(trained, 30);
+    await trained.readMetrics();
+    trained.dispose();
+    const data = blobs(150, 3);
+    const batches = [[0, 50], [50, 150]].map(([start, end]) => {
+      const labels = data.labels.slice(start, end);
+      return { x: device.tensor(data.images.slice(start! * 20, end! * 20), [labels.length, 20]), y: device.tensor(labels, [labels.length], 'i32'), labels };
+    });
+    for (const method of ['sll', 'backprop'] as const) {
+      const trainer = new Trainer(device, model, { method, optimizer: { kind: 'sgd', lr: 0 }, seed: 2, metricsEvery: 2 });
+      // Correct rows per unit (blocks' heads for SLL, then the classifier) of each batch.
+      const correct: number[][] = [];
+      for (const b of batches) {
+        const { correct: classifier, blockCorrect } = await trainer.evaluateBatch(b.x, b.y, b.labels);
+        correct.push([...blockCorrect, classifier]);
+      }
+      for (const b of batches) trainer.trainStep(b.x, b.y);
+      const both = await trainer.readMetrics();
+      trainer.trainStep(batches[0]!.x, batches[0]!.y);
+      const first = await trainer.readMetrics();
+      const expected = (counts: number[][], samples: number) => counts[0]!.map((_, u) => counts.reduce((n, c) => n + c[u]!, 0) / samples);
+      expect(both.units.map((u) => u.accuracy), `${method}, two batches`).toEqual(expected(correct, 150));
+      expect(first.units.map((u) => u.accuracy), `${method}, the next window`).toEqual(expected(correct.slice(0, 1), 50));
+      // Not chance: the trained units are right on most rows.
+      for (const u of both.units) expect(u.accuracy, `${method}, ${u.name}`).toBeGreaterThan(0.5);
+      trainer.dispose();
+    }
+    for (const b of batches) disposeAll(b.x, b.y);
+    model.dispose();
   });
 
   for (const method of ['sll', 'backprop'] as const) {

@@ -34,6 +34,27 @@ export function requireSameDevice(op: string, tensors: readonly Tensor[]): Devic
   return device;
 }
 
+/** [B, K] f32 logits with K >= 1. */
+export function requireLogits(op: string, name: string, t: Tensor): { rows: number; cols: number } {
+  t.assertAlive(op);
+  if (t.dtype !== 'f32') throw new ShapeError(`${op}: ${name} ${formatShape(t.shape)} has dtype ${t.dtype}; expected f32`);
+  if (t.rank !== 2 || t.shape[1] === 0) {
+    throw new ShapeError(`${op}: ${name} must be [batch, classes] with at least one class, got ${formatShape(t.shape)}`);
+  }
+  return { rows: t.shape[0]!, cols: t.shape[1]! };
+}
+
+/** i32 labels, one per row of the logits. */
+export function requireLabels(op: string, labels: Tensor, logitsName: string, logits: Tensor): void {
+  labels.assertAlive(op);
+  if (labels.dtype !== 'i32') {
+    throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} have dtype ${labels.dtype}; expected i32 class indices, one per row of ${logitsName} ${formatShape(logits.shape)}`);
+  }
+  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
+    throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} and ${logitsName} ${formatShape(logits.shape)}: expected labels of shape [${logits.shape[0]}], one class index per row`);
+  }
+}
+
 /** 1 / tau, after checking tau is a positive finite number. */
 export function inverseTemperature(op: string, tau: number | undefined): number {
   const t = tau ?? 1;

@@ -13,7 +13,7 @@ import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { rowWorkgroupSize } from '../gpu/workgroups.js';
-import { inverseTemperature, requireSameDevice, requireSameShape } from './checks.js';
+import { inverseTemperature, requireLabels, requireLogits, requireSameDevice, requireSameShape } from './checks.js';
 
 
 /** A quiet NaN's bits, written for rows with an out-of-range label. */
@@ -51,27 +51,6 @@ export interface SllClassLossResult {
   grad: Tensor;
   /** log pi, [B, K]: the next block's log q. */
   logPi: Tensor;
-}
-
-/** [B, K] f32 logits with K >= 1. */
-function requireLogits(op: string, name: string, t: Tensor): { rows: number; cols: number } {
-  t.assertAlive(op);
-  if (t.dtype !== 'f32') throw new ShapeError(`${op}: ${name} ${formatShape(t.shape)} has dtype ${t.dtype}; expected f32`);
-  if (t.rank !== 2 || t.shape[1] === 0) {
-    throw new ShapeError(`${op}: ${name} must be [batch, classes] with at least one class, got ${formatShape(t.shape)}`);
-  }
-  return { rows: t.shape[0]!, cols: t.shape[1]! };
-}
-
-/** i32 labels, one per row of the logits. */
-function requireLabels(op: string, labels: Tensor, logitsName: string, logits: Tensor): void {
-  labels.assertAlive(op);
-  if (labels.dtype !== 'i32') {
-    throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} have dtype ${labels.dtype}; expected i32 class indices, one per row of ${logitsName} ${formatShape(logits.shape)}`);
-  }
-  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
-    throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} and ${logitsName} ${formatShape(logits.shape)}: expected labels of shape [${logits.shape[0]}], one class index per row`);
-  }
 }
 
 function gradientScale(op: string, scale: number | undefined, rows: number): number {

@@ -1,5 +1,6 @@
 /**
- * Reductions (f32): sum and mean over any set of axes, sumAll, and argmax over the last axis.
+ * Reductions (f32): sum and mean over any set of axes, sumAll, argmax over the last axis, and
+ * countCorrect (how many rows' argmax is their label).
  *
  * A reduction over a set of axes is done as passes over an (outer, reduced, inner) view of a
  * dense tensor: adjacent reduced axes merge into one run, and each run is reduced in its own
@@ -10,12 +11,12 @@
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/bufferPool.js';
-import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
+import { formatShape, shapesEqual, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups, rowWorkgroupSize, treeWorkgroupSize } from '../gpu/workgroups.js';
-import { requireDtype } from './checks.js';
+import { requireDtype, requireLabels, requireLogits, requireSameDevice } from './checks.js';
 
 
 /** Values each thread folds in a row chunk before the workgroup tree (see reduceRowChunks). */
@@ -193,4 +194,27 @@ export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tens
     device.dispatch(kernel, { x: dense, indices: out }, { rows, cols }, rows);
   });
   return out;
+}
+
+/**
+ * Adds to `into` (u32 [1]) the number of rows of logits [B, C] whose argmax, found exactly as
+ * `argmax` finds it (ties and NaN alike), equals the row's label (labels i32 [B]); a label
+ * outside [0, C) is never counted. `into` is never cleared here, so a trainer can sum a whole
+ * metrics window on the GPU and read one number.
+ */
+export function countCorrect(logits: Tensor, labels: Tensor, into: Tensor): void {
+  const op = 'countCorrect';
+  const device = requireSameDevice(op, [logits, labels, into]);
+  const { rows, cols } = requireLogits(op, 'logits', logits);
+  requireLabels(op, labels, 'logits', logits);
+  requireDtype(op, 'into', into, ['u32']);
+  if (!shapesEqual(into.shape, [1])) throw new ShapeError(`${op}: into ${formatShape(into.shape)} must be [1], one counter`);
+  // The kernel adds into the buffer itself: a copy would take the count away with it.
+  if (!into.isContiguous) throw new ShapeError(`${op}: into ${into.toString()} is updated in place and must be contiguous`);
+  if (rows === 0) return;
+  withDense([logits, labels], (dLogits, dLabels) => {
+    // argmax's workgroup, so that a row's index is the one argmax would give.
+    const kernel = device.kernel({ file: 'reduce', entry: 'countCorrectRows', overrides: { WG: rowWorkgroupSize(device, cols) } });
+    device.dispatch(kernel, { x: dLogits, labels: dLabels, correct: into }, { rows, cols }, rows);
+  });
 }

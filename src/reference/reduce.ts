@@ -43,3 +43,11 @@ export function argmax(x: Values, cols: number): Float64Array {
   }
   return out;
 }
+
+/** How many rows' argmax equals the row's label (a label outside [0, cols) never does). */
+export function countCorrect(x: Values, labels: ArrayLike<number>, cols: number): number {
+  const predicted = argmax(x, cols);
+  let count = 0;
+  for (let r = 0; r < predicted.length; r++) if (predicted[r] === labels[r]) count++;
+  return count;
+}

@@ -21,12 +21,15 @@ export class DivergenceError extends Error {
   override name = 'DivergenceError';
 }
 
+/** What the guard reads of a unit's logged metrics (a resumed run's metrics.jsonl may predate the other fields). */
+type LoggedLoss = Pick<UnitMetrics, 'name' | 'likelihood'>;
+
 /**
  * Checks each logged window: a unit whose likelihood is non-finite, or more than `factor` times
  * the lesser of ln K and its value in the run's first logged window, stops the run. `first` is
  * that window when resuming (from metrics.jsonl); otherwise the first window checked becomes it.
  */
-export function divergenceGuard(factor: number, classes: number, first: ReadonlyArray<UnitMetrics> | undefined): (units: ReadonlyArray<UnitMetrics>, step: number) => void {
+export function divergenceGuard(factor: number, classes: number, first: ReadonlyArray<LoggedLoss> | undefined): (units: ReadonlyArray<LoggedLoss>, step: number) => void {
   let reference = first;
   const chance = Math.log(classes);
   return (units, step) => {

@@ -10,9 +10,10 @@
  * Backprop: forward through every block keeping every saved tensor, then the classifier's
  * loss gradient chained back block after block through the same layers' rules.
  *
- * No readback happens inside a step. Loss sums and non-finite flags live on the GPU and are
- * read by `readMetrics()` every few steps; a non-finite gradient turns that block's optimizer
- * steps into no-ops until then (checkFinite + skipIfFlagged), so it never reaches the weights.
+ * No readback happens inside a step. Loss sums, counts of correct rows and non-finite flags live
+ * on the GPU and are read by `readMetrics()` every few steps; a non-finite gradient turns that
+ * block's optimizer steps into no-ops until then (checkFinite + skipIfFlagged), so it never
+ * reaches the weights.
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -20,7 +21,7 @@ import { addInPlace } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
 import { matmul } from '../ops/matmul.js';
 import { checkFinite, createOptimizer, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
-import { argmax, sumAll } from '../ops/reduce.js';
+import { argmax, countCorrect, sumAll } from '../ops/reduce.js';
 import { logSoftmax } from '../ops/softmax.js';
 import { classModeObjective, type LocalObjectiveConfig } from './config.js';
 import { Flatten } from '../nn/flatten.js';
@@ -70,6 +71,13 @@ export interface UnitMetrics {
   likelihood: number;
   /** Mean per-sample alignment term (SLL blocks with alignment). */
   alignment?: number;
+  /**
+   * Fraction of the window's training samples whose arg-max over this unit's logits (a block's
+   * local head, or the classifier) is the label: counted in the training step itself, in its own
+   * mode (dropout included) and with the weights before that step's update, so it is not the
+   * accuracy of an evaluation pass.
+   */
+  accuracy: number;
 }
 
 export interface StepMetrics {
@@ -100,6 +108,8 @@ interface Unit {
   flags: Tensor;
   likelihoodSum: Tensor;
   alignmentSum: Tensor;
+  /** Training rows of the window whose arg-max was the label (one u32). */
+  correctCount: Tensor;
   hasAlignment: boolean;
 }
 
@@ -174,6 +184,7 @@ export class Trainer {
       flags: device.zeros([1], 'u32', 'scratch'),
       likelihoodSum: device.zeros([], 'f32', 'scratch'),
       alignmentSum: device.zeros([], 'f32', 'scratch'),
+      correctCount: device.zeros([1], 'u32', 'scratch'),
       hasAlignment: this.method === 'sll' && i < model.blocks.length && this.alignmentSources[i] !== 'none',
     }));
   }
@@ -207,7 +218,7 @@ export class Trainer {
         const grads = block.layers.backward(dh, { inputGradient: false });
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
-        this.accumulate(this.units[i]!, local.likelihood, local.alignment);
+        this.accumulate(this.units[i]!, labels, local.logits, local.likelihood, local.alignment);
         return { h, logPi: local.logPi };
       });
       // The block's input and the previous posterior are no longer needed: release them now.
@@ -256,7 +267,7 @@ export class Trainer {
     const ce = crossEntropy(logits, labels, { category: 'scratch' });
     const grads = this.model.classifier.backward(ce.grad, { inputGradient: wantInputGradient });
     this.update(unit, this.model.classifier.parameters().map((p) => p.value), grads.params);
-    this.accumulate(unit, ce.loss, undefined);
+    this.accumulate(unit, labels, logits, ce.loss, undefined);
     return grads.input;
   }
 
@@ -279,10 +290,14 @@ export class Trainer {
     unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
   }
 
-  /** Adds a step's per-sample loss terms to the unit's window sums (read by readMetrics). */
-  private accumulate(unit: Unit, likelihood: Tensor, alignment: Tensor | undefined): void {
+  /**
+   * Adds a step's per-sample loss terms, and its rows whose logits' arg-max is the label, to the
+   * unit's window sums (read by readMetrics).
+   */
+  private accumulate(unit: Unit, labels: Tensor, logits: Tensor, likelihood: Tensor, alignment: Tensor | undefined): void {
     addInPlace(unit.likelihoodSum, sumAll(likelihood, 'scratch'));
     if (alignment) addInPlace(unit.alignmentSum, sumAll(alignment, 'scratch'));
+    countCorrect(logits, labels, unit.correctCount);
   }
 
   /** Steps taken since the last readMetrics(). */
@@ -296,8 +311,9 @@ export class Trainer {
   }
 
   /**
-   * Reads the loss means and the non-finite flags of the steps since the last read, and resets
-   * them. Throws NonFiniteError (naming the unit and step) if any gradient was non-finite.
+   * Reads the loss means, the training accuracies and the non-finite flags of the steps since
+   * the last read, and resets them. Throws NonFiniteError (naming the unit and step) if any
+   * gradient was non-finite.
    */
   async readMetrics(): Promise<StepMetrics> {
     const steps = this.stepInWindow;
@@ -305,14 +321,19 @@ export class Trainer {
     const firstStep = this.step - steps;
     const units: UnitMetrics[] = [];
     for (const unit of this.units) {
-      const [flags, likelihood, alignment] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read()]);
+      const [flags, likelihood, alignment, correct] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read(), unit.correctCount.read()]);
       if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
       // Backprop's blocks have no loss of their own: only the classifier's is reported.
       if (this.method === 'backprop' && unit !== this.units[this.units.length - 1]) continue;
-      units.push({ name: unit.name, likelihood: likelihood[0]! / samples, ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}) });
+      units.push({
+        name: unit.name,
+        likelihood: likelihood[0]! / samples,
+        ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}),
+        accuracy: correct[0]! / samples,
+      });
     }
     for (const unit of this.units) {
-      for (const t of [unit.flags, unit.likelihoodSum, unit.alignmentSum]) this.device.commandEncoder().clearBuffer(t.buffer);
+      for (const t of [unit.flags, unit.likelihoodSum, unit.alignmentSum, unit.correctCount]) this.device.commandEncoder().clearBuffer(t.buffer);
     }
     this.stepInWindow = 0;
     this.samplesInWindow = 0;
@@ -417,7 +438,7 @@ export class Trainer {
   dispose(): void {
     for (const u of this.units) {
       u.optimizer.dispose();
-      for (const t of [u.flags, u.likelihoodSum, u.alignmentSum]) t.dispose();
+      for (const t of [u.flags, u.likelihoodSum, u.alignmentSum, u.correctCount]) t.dispose();
     }
     for (const o of this.objectives) o.dispose();
     for (const t of this.alignmentProjections.values()) t.dispose();
