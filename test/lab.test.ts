@@ -66,8 +66,15 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await text('model')).toMatch(/^mlp 784-64-64-10, sll \(class mode, d0 10, tau 1, alignment on\) \(\d[\d,]* parameters\)$/);
     expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(50);
     expect(Number(await text('step'))).toBe(112);
-    expect(await page.locator('#loss-chart svg').count()).toBe(1);
-    expect(await page.locator('#accuracy-chart svg').count()).toBe(1);
+    for (const chart of ['loss', 'training-accuracy', 'accuracy', 'speed']) expect(await page.locator(`#${chart}-chart svg`).count(), chart).toBe(1);
+    // Live during the epoch: a training-accuracy line for every unit, one point per report (every
+    // 10 steps), and the classifier's last point far above chance.
+    const lines = await page.$$eval('#training-accuracy-chart path[data-series]', (ps) => ps.map((p) => p.getAttribute('data-series')));
+    expect(lines).toEqual(['block 1', 'block 2', 'classifier']);
+    const classifierLine = await page.getAttribute('#training-accuracy-chart path[data-series=classifier]', 'd');
+    expect(classifierLine!.match(/[ML]/g)).toHaveLength(12); // 112 steps: reports at 10, 20, ..., 110 and at the epoch's end
+    expect(await text('training-accuracy')).toMatch(/^block 1 \d+\.\d%, block 2 \d+\.\d%, classifier \d+\.\d%$/);
+    expect(Number(/classifier (\d+\.\d)%/.exec(await text('training-accuracy'))![1])).toBeGreaterThan(50);
   });
 
   it('shows test images with their labels and the predicted classes', async () => {

@@ -1,6 +1,7 @@
 /**
  * The lab page: the visitor's controls, and what the training worker reports drawn as it comes
- * (losses per block, validation accuracy per epoch, memory by category). Training runs in a
+ * (each unit's loss and training accuracy, samples per second, validation accuracy per epoch,
+ * memory by category). Training runs in a
  * dedicated Worker, so the page stays responsive; the charts are the run report's own SVG charts.
  */
 import { lineChart, type ChartSeries } from '../../src/report/svg.js';
@@ -98,6 +99,9 @@ function drawSweep(): void {
 
 /** What has been reported so far, for the charts. */
 const losses = new Map<string, { x: number; y: number }[]>();
+/** Each unit's accuracy on the training batches since the previous report, as the steps go. */
+const trainingAccuracy = new Map<string, { x: number; y: number }[]>();
+const speed = new Map<string, { x: number; y: number }[]>();
 const accuracy = new Map<string, { x: number; y: number }[]>();
 let paused = false;
 
@@ -139,7 +143,11 @@ form.addEventListener('change', showMethod);
 function draw(): void {
   const series = (from: Map<string, { x: number; y: number }[]>): ChartSeries[] => [...from].map(([name, points]) => ({ name, points }));
   $('loss-chart').innerHTML = losses.size ? lineChart({ title: 'Local loss of each unit', xLabel: 'step', yLabel: 'loss', series: series(losses), width: 520, height: 280 }) : '';
+  $('training-accuracy-chart').innerHTML = trainingAccuracy.size
+    ? lineChart({ title: 'Training accuracy of each head (since the previous point)', xLabel: 'step', yLabel: '%', series: series(trainingAccuracy), width: 520, height: 280, yInclude: [0, 100] })
+    : '';
   $('accuracy-chart').innerHTML = accuracy.size ? lineChart({ title: 'Validation accuracy', xLabel: 'epoch', yLabel: '%', series: series(accuracy), width: 520, height: 280, yInclude: [0, 100] }) : '';
+  $('speed-chart').innerHTML = speed.size ? lineChart({ title: 'Training speed', xLabel: 'step', yLabel: 'samples/s', series: series(speed), width: 520, height: 280, yInclude: [0] }) : '';
 }
 
 function push(into: Map<string, { x: number; y: number }[]>, name: string, x: number, y: number): void {
@@ -148,12 +156,12 @@ function push(into: Map<string, { x: number; y: number }[]>, name: string, x: nu
 }
 
 function clear(): void {
-  losses.clear();
-  accuracy.clear();
+  for (const chart of [losses, trainingAccuracy, speed, accuracy]) chart.clear();
   $('grid').replaceChildren();
   $('probabilities').replaceChildren();
   draw();
   for (const id of ['step', 'speed']) $(id).textContent = '0';
+  $('training-accuracy').textContent = '-';
   $('accuracy').textContent = '-';
   $('model').textContent = 'none yet';
 }
@@ -218,7 +226,12 @@ if (!('gpu' in navigator)) {
         $('data').textContent = m.data;
         break;
       case 'progress':
-        for (const u of m.units) push(losses, u.name, m.step, u.likelihood);
+        for (const u of m.units) {
+          push(losses, u.name, m.step, u.likelihood);
+          push(trainingAccuracy, u.name, m.step, 100 * u.accuracy);
+        }
+        push(speed, 'samples/s', m.step, m.samplesPerSecond);
+        $('training-accuracy').textContent = m.units.map((u) => `${u.name} ${(100 * u.accuracy).toFixed(1)}%`).join(', ');
         $('step').textContent = String(m.step);
         $('speed').textContent = m.samplesPerSecond.toFixed(0);
         $<HTMLTableElement>('memory').innerHTML =

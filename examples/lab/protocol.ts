@@ -44,9 +44,11 @@ export type PageMessage =
   /** The first test images with their labels and the classifier's predictions. */
   | { type: 'grid'; count: number };
 
+/** One unit's figures over the steps since the last report: its mean local loss and its training accuracy (0 to 1). */
 export interface UnitPoint {
   name: string;
   likelihood: number;
+  accuracy: number;
 }
 
 export type WorkerMessage =

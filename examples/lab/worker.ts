@@ -244,7 +244,7 @@ async function continueRun(): Promise<void> {
     signal: current.stop.signal,
     evaluateOn: validation,
     onProgress: (p) =>
-      post({ type: 'progress', step: trainer.step, epoch: p.epoch, units: p.metrics.units.map((u) => ({ name: u.name, likelihood: u.likelihood })), samplesPerSecond: p.samplesPerSecond, memory: trainer.device.memory() }),
+      post({ type: 'progress', step: trainer.step, epoch: p.epoch, units: p.metrics.units.map((u) => ({ name: u.name, likelihood: u.likelihood, accuracy: u.accuracy })), samplesPerSecond: p.samplesPerSecond, memory: trainer.device.memory() }),
     onEpoch: (r) => post({ type: 'epoch', epoch: r.epoch + 1, accuracy: r.evaluation!.accuracy, heads: r.evaluation!.blockAccuracy }),
   });
   if (current.stop.signal.aborted) {
