@@ -88,6 +88,8 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   });
 
   it('a digit drawn on the canvas gets a probability for every class from every head and the classifier', async () => {
+    // The mouse acts at viewport coordinates: bring the pad into view first.
+    await page.locator('#pad').scrollIntoViewIfNeeded();
     const box = (await page.locator('#pad').boundingBox())!;
     // A vertical stroke: a 1.
     await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.15);
@@ -102,6 +104,9 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       expect(r.p).toHaveLength(10);
       expect(Math.abs(r.p.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(0.06); // two decimals each
     }
+    // The stroke was read: the classifier takes it for a 1 (an empty pad reads as something else).
+    const classifier = rows.at(-1)!.p;
+    expect(classifier.indexOf(Math.max(...classifier))).toBe(1);
     // The lab after training, with its test images and a drawn digit: the run's artifact, kept
     // where SLL_ARTIFACTS says (CI sets it) or beside the build.
     await page.screenshot({ path: join(process.env.SLL_ARTIFACTS ?? built, 'lab.png'), fullPage: true });
