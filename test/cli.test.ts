@@ -83,12 +83,16 @@ describe('sll command', () => {
     const out = capture();
     expect(await trainCommand([...SMALL, '--out', straightDir], { openDevice, out })).toBe(0);
     expect(out.text()).toMatch(/epoch 2: .* validation accuracy \d+\.\d\d%/);
-    expect(out.text()).toMatch(/unit +likelihood +alignment +val acc\n {2}block 1 /);
+    expect(out.text()).toMatch(/unit +likelihood +alignment +train acc +val acc\n {2}block 1 +\d\.\d{4} +\d\.\d{4} +\d+\.\d\d% +\d+\.\d\d%\n/);
     expect(out.text()).toMatch(/test accuracy (\d+\.\d\d)% on 2000 images/);
     expect(readdirSync(straightDir).sort()).toEqual(['checkpoint.safetensors', 'config.json', 'metrics.jsonl', 'report.html']);
     const run = new RunDirectory(straightDir);
     const lines = run.readMetrics();
     expect(lines.filter((l) => l.kind === 'epoch').length).toBe(2);
+    // Each epoch line carries every unit's training accuracy over the epoch.
+    for (const l of lines.filter((l) => l.kind === 'epoch')) {
+      for (const u of (l as { train: { units: { accuracy?: number }[] } }).train.units) expect(u.accuracy).toBeGreaterThan(0.1);
+    }
     expect(lines.filter((l) => l.kind === 'step').length).toBe(4); // steps 5 and 10 of each epoch
     const test = lines.find((l) => l.kind === 'test') as { accuracy: number; confusion: number[][] } | undefined;
     expect(test!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2000);

@@ -32,7 +32,7 @@ function sampleInput(overrides: Partial<ReportInput> = {}): ReportInput {
       step: (i + 1) * 100,
       epoch: 1 + Math.floor(i / 4),
       samplesPerSecond: 3900 + i,
-      units: [{ name: 'block 1', likelihood: 2 - i / 10, alignment: 0.05 }, { name: 'classifier', likelihood: 1 - i / 20 }],
+      units: [{ name: 'block 1', likelihood: 2 - i / 10, alignment: 0.05, accuracy: 0.5 + i / 40 }, { name: 'classifier', likelihood: 1 - i / 20, accuracy: 0.6 + i / 40 }],
     })),
     test: { accuracy: 0.8812, blockAccuracy: [0.75, 0.8], confusion: [[50, 2, 1], [3, 40, 0], [0, 5, 60]] },
     status: 'finished',
@@ -63,12 +63,12 @@ const pathData = (svg: string) => [...svg.matchAll(/<path class="series" data-se
 const pointCount = (d: string) => count(d, /[ML]-?[\d.]+ -?[\d.]+/g);
 
 describe('renderReport', () => {
-  it('renders a balanced page with five charts, the tables and the configuration', () => {
+  it('renders a balanced page with six charts, the tables and the configuration', () => {
     const html = renderReport(sampleInput());
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
     checkBalanced(html);
-    expect(count(html, /<svg\b/g)).toBe(5);
-    expect(count(html, /<\/svg>/g)).toBe(5);
+    expect(count(html, /<svg\b/g)).toBe(6);
+    expect(count(html, /<\/svg>/g)).toBe(6);
     expect(html).not.toMatch(/<script/i);
     expect(html).not.toMatch(/\b(src|href)=/);
     expect(html).toContain("default-src 'none'");
@@ -86,6 +86,7 @@ describe('renderReport', () => {
       'block 1', 'block 2', 'classifier',
       'classifier', 'block 1', 'block 2',
       'block 1', 'classifier',
+      'block 1', 'classifier',
       'parameter', 'optimizer', 'activation', 'scratch',
       'samples/s',
     ]);
@@ -95,8 +96,8 @@ describe('renderReport', () => {
     const html = renderReport(sampleInput());
     const paths = pathData(html);
     expect(paths.slice(0, 3).map((p) => pointCount(p.d))).toEqual([3, 3, 3]);
-    expect(paths.slice(6, 8).map((p) => pointCount(p.d))).toEqual([12, 12]);
-    expect(pointCount(paths[12]!.d)).toBe(12);
+    expect(paths.slice(6, 10).map((p) => pointCount(p.d))).toEqual([12, 12, 12, 12]);
+    expect(pointCount(paths[14]!.d)).toBe(12);
   });
 
   it('escapes text from the input everywhere', () => {
@@ -138,7 +139,7 @@ describe('renderReport', () => {
     const html = renderReport(sampleInput({ epochs: [], steps: [], test: undefined, status: 'stopped at epoch 0 (Ctrl-C)' }));
     checkBalanced(html);
     expect(count(html, /<svg\b/g)).toBe(0);
-    expect(count(html, /class="no-data"/g)).toBe(6);
+    expect(count(html, /class="no-data"/g)).toBe(7);
     expect(html).toContain('no epochs recorded');
     expect(html).toContain('no logged steps');
     expect(html).toContain('class="status warn"');
@@ -150,6 +151,13 @@ describe('renderReport', () => {
     checkBalanced(html);
     expect(count(html, /<svg\b/g)).toBe(2);
     expect(html).toContain('no validation results');
+  });
+
+  it('draws the losses of steps logged before training accuracy was counted, and says why their accuracy chart is empty', () => {
+    const steps = sampleInput().steps.map((step) => ({ ...step, units: step.units.map(({ accuracy: _, ...unit }) => unit) }));
+    const html = renderReport(sampleInput({ steps }));
+    expect(count(html, /<svg\b/g)).toBe(5);
+    expect(html).toContain('Training accuracy per logged step (the steps since the previous point): no data (the run was logged before training accuracy was counted).');
   });
 
   it('survives an unserializable configuration and odd confusion matrices', () => {

@@ -104,18 +104,19 @@ export class ProgressView {
     this.out.write(`${text}\n`);
   }
 
-  /** The table after an epoch: one row per unit with its losses and validation accuracy. */
+  /** The table after an epoch: one row per unit with its losses, its training accuracy over the epoch and its validation accuracy. */
   epoch(record: ReportEpoch): void {
     this.breakLine();
+    const percent = (a: number | undefined) => (a === undefined ? '' : `${(100 * a).toFixed(2)}%`);
     const accuracy = (i: number, units: number) => {
       const v = record.validation;
       if (!v) return '';
       const a = i === units - 1 ? v.accuracy : v.blockAccuracy[i];
-      return a === undefined ? '' : `${(100 * a).toFixed(2)}%`;
+      return percent(a);
     };
     const units = record.train.units;
-    const rows = units.map((u, i) => [u.name, u.likelihood.toFixed(4), u.alignment === undefined ? '' : u.alignment.toFixed(4), accuracy(i, units.length)]);
-    const header = ['unit', 'likelihood', 'alignment', record.validation ? 'val acc' : ''];
+    const rows = units.map((u, i) => [u.name, u.likelihood.toFixed(4), u.alignment === undefined ? '' : u.alignment.toFixed(4), percent(u.accuracy), accuracy(i, units.length)]);
+    const header = ['unit', 'likelihood', 'alignment', 'train acc', record.validation ? 'val acc' : ''];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
     const fmt = (r: string[]) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}`.trimEnd();
     const mem = record.memory.peak;

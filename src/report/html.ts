@@ -9,11 +9,13 @@
  */
 import { escapeHtml, lineChart, SERIES_COLORS, type ChartSeries } from './svg.js';
 
-/** Mean losses of one locally trained unit ('block 1'.. 'classifier'). */
+/** Mean losses of one locally trained unit ('block 1'.. 'classifier'), and its training accuracy. */
 export interface ReportUnitLoss {
   name: string;
   likelihood: number;
   alignment?: number;
+  /** Fraction of the training samples its logits classified right (absent in runs logged before it was counted). */
+  accuracy?: number;
 }
 
 export interface ReportEpoch {
@@ -175,6 +177,12 @@ function chartsSection(input: ReportInput): string {
     { title: 'Local loss per logged step (likelihood + alignment)', xLabel: 'step', yLabel: 'loss' },
   );
 
+  figure(
+    colored(unitSeries(steps.map((step) => ({ x: step.step, units: step.units })), (unit) => (unit.accuracy === undefined ? undefined : 100 * unit.accuracy))),
+    steps.length === 0 ? 'no logged steps' : 'the run was logged before training accuracy was counted',
+    { title: 'Training accuracy per logged step (the steps since the previous point)', xLabel: 'step', yLabel: 'accuracy (%)', yInclude: [0, 100] },
+  );
+
   const categories = uniqueInOrder(epochs.flatMap((epoch) => Object.keys(epoch.memory.peak)));
   figure(
     categories.map((category) => ({
@@ -197,14 +205,22 @@ function chartsSection(input: ReportInput): string {
   return ['<section>', '<h2>Charts</h2>', '<div class="charts">', ...figures, '</div>', '</section>'].join('\n');
 }
 
-/** One series per unit name (in first-seen order): likelihood plus alignment at each x. */
-function unitSeries(rows: readonly { x: number; units: readonly ReportUnitLoss[] }[]): ChartSeries[] {
+/**
+ * One series per unit name (in first-seen order) of `value` at each x: by default the loss,
+ * likelihood plus alignment. A unit with no value (undefined) adds no point, and no series.
+ */
+function unitSeries(
+  rows: readonly { x: number; units: readonly ReportUnitLoss[] }[],
+  value: (unit: ReportUnitLoss) => number | undefined = (unit) => unit.likelihood + (unit.alignment ?? 0),
+): ChartSeries[] {
   const byName = new Map<string, { x: number; y: number }[]>();
   for (const row of rows) {
     for (const unit of row.units) {
+      const y = value(unit);
+      if (y === undefined) continue;
       let points = byName.get(unit.name);
       if (!points) byName.set(unit.name, (points = []));
-      points.push({ x: row.x, y: unit.likelihood + (unit.alignment ?? 0) });
+      points.push({ x: row.x, y });
     }
   }
   return [...byName].map(([name, points]) => ({ name, points }));

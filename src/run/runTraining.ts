@@ -26,7 +26,7 @@ import { encodeCheckpoint, NonFiniteWeightsError, readCheckpoint, restoreTrainer
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import type { Schedule } from '../sll/schedule.js';
 import { buildModel, resolveTrainingSpec, type ScheduleSpec, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
-import { NonFiniteError, Trainer } from '../sll/trainer.js';
+import { NonFiniteError, Trainer, type UnitMetrics } from '../sll/trainer.js';
 import { RunDirectory, type MetricsLine } from './directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT, DivergenceError, divergenceGuard } from './divergence.js';
 
@@ -270,19 +270,21 @@ function split(dataset: Dataset, validationCount: number): { train: Split; valid
   return splitValidation(dataset, validationCount);
 }
 
-/** Mean of each unit's losses over an epoch's metric windows, weighted by samples. */
-function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArray<{ name: string; likelihood: number; alignment?: number }> }>) {
+/** Mean of each unit's losses and training accuracy over an epoch's metric windows, weighted by samples. */
+function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArray<UnitMetrics> }>) {
   const total = windows.reduce((n, w) => n + w.samples, 0) || 1;
   const names = windows[0]?.units.map((u) => u.name) ?? [];
   return names.map((name, i) => {
     let likelihood = 0;
+    let accuracy = 0;
     let alignment: number | undefined;
     for (const w of windows) {
       const u = w.units[i]!;
       likelihood += (u.likelihood * w.samples) / total;
+      accuracy += (u.accuracy * w.samples) / total;
       if (u.alignment !== undefined) alignment = (alignment ?? 0) + (u.alignment * w.samples) / total;
     }
-    return { name, likelihood, ...(alignment !== undefined ? { alignment } : {}) };
+    return { name, likelihood, ...(alignment !== undefined ? { alignment } : {}), accuracy };
   });
 }
 
