@@ -499,11 +499,9 @@ function browserAdapterLabel(k) {
  * The browser's figures beside Node's: each record of bench/kernels/browser.mjs with the Node
  * record from the same machine (the same CPU in `host.machine`), case by case.
  */
-function browserKernelSection(dir, devices, nodeFiles) {
+function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
   const out = [];
-  const nodeRecords = nodeFiles.map((file) => ({ file, k: readJson(join(dir, file)) }));
-  for (const file of filesOf(dir, 'kernels-browser-', '.json')) {
-    const b = readJson(join(dir, file));
+  for (const { file, k: b } of browserRecords) {
     const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine);
     const nodeRow = (name) => peer?.k.results.find((r) => r.name === name);
     const ratio = (r) => (r?.ours.gflops && r.tfjs.gflops ? `${(r.ours.gflops / r.tfjs.gflops).toFixed(1)}x` : '-');
@@ -526,9 +524,11 @@ function browserKernelSection(dir, devices, nodeFiles) {
 
 function kernelSection(dir, devices) {
   const out = ['## Kernel speed'];
-  const nodeFiles = filesOf(dir, 'kernels-', '.json').filter((f) => !f.startsWith('kernels-browser-'));
-  for (const file of nodeFiles) {
-    const k = readJson(join(dir, file));
+  // A record says which host made it (records from before hosts were named are Node's).
+  const records = filesOf(dir, 'kernels-', '.json').map((file) => ({ file, k: readJson(join(dir, file)) }));
+  const nodeRecords = records.filter(({ k }) => k.host?.kind !== 'browser');
+  const browserRecords = records.filter(({ k }) => k.host?.kind === 'browser');
+  for (const { file, k } of nodeRecords) {
     const software = k.adapter.architecture === 'software';
     const rows = k.results.map((r) => {
       const target = software ? KERNEL_TARGETS[r.name] : undefined;
@@ -550,7 +550,7 @@ function kernelSection(dir, devices) {
       table(['case', 'ours', 'TF.js', 'JS loop', ...(software ? ['target'] : []), 'our kernel'], rows),
     );
   }
-  out.push(...browserKernelSection(dir, devices, nodeFiles));
+  out.push(...browserKernelSection(dir, devices, nodeRecords, browserRecords));
   for (const file of filesOf(dir, 'tests-', '.txt')) {
     const text = readFileSync(join(dir, file), 'utf8');
     const tests = /Tests\s+(\d+) passed(?: \| (\d+) skipped)?/.exec(text);

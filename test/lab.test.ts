@@ -30,7 +30,8 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   beforeAll(async () => {
     const { buildLab } = (await import(new URL('../scripts/build-lab.mjs', import.meta.url).href)) as { buildLab: (out: string) => Promise<{ fashion: string }> };
     // Built into a sub-folder and served from above it: every URL in the lab must be relative.
-    await buildLab(join(built, 'some', 'path'));
+    const { fashion } = await buildLab(join(built, 'some', 'path'));
+    if (haveFashion) expect(fashion).toMatch(/^copied from /);
     const { serveDirectory } = (await import(new URL('../scripts/static-server.mjs', import.meta.url).href)) as { serveDirectory: (root: string) => Promise<Server> };
     server = await serveDirectory(built);
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/some/path/`;
@@ -231,6 +232,20 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     // Fashion-MNIST's first test image is an ankle boot; after 40 steps most are right (chance: 1.6 of 16).
     expect(captions[0]).toMatch(/^Ankle boot -> /);
     expect(captions.filter((c) => c.split(' -> ')[0] === c.split(' -> ')[1]).length).toBeGreaterThan(6);
+    // Its checkpoint names its dataset: sll eval finds Fashion-MNIST's 10,000 test images for it,
+    // and the page, loading it back, shows the same test accuracy.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const saved = join(built, 'fashion-from-the-page.safetensors');
+    await download.saveAs(saved);
+    const result = await runCli(['eval', saved, '--json'], { cwd: built, timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const evaluated = JSON.parse(result.stdout) as { accuracy: number; count: number };
+    expect(evaluated.count).toBe(10000);
+    await page.setInputFiles('#load', saved);
+    await page.waitForFunction(() => /^loaded: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await text('data')).toBe('Fashion-MNIST: 55,000 training, 5,000 validation and 10,000 test images');
+    const loaded = Number(/loaded: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+    expect(Math.abs(loaded - 100 * evaluated.accuracy)).toBeLessThan(0.5);
     await page.click('#reset');
     await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
     await page.selectOption('select[name=dataset]', 'digits');

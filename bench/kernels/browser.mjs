@@ -6,7 +6,7 @@
 //
 //   npm run bench:browser [-- --quick | --smoke] [--only matmul|conv] [--out DIR]
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,9 +45,11 @@ export async function runInBrowser({ query = '', timeoutMs = 30 * 60_000, onLine
     const tab = await browser.newPage();
     const errors = [];
     tab.on('console', (m) => (m.type() === 'error' ? errors.push(m.text()) : m.type() === 'log' && onLine(m.text())));
-    tab.on('pageerror', (e) => errors.push(e.message));
+    // An uncaught error (a module that failed to load, say) ends the wait at once, not at the timeout.
+    const failed = new Promise((_, reject) => tab.on('pageerror', (e) => reject(new Error(`the page failed: ${e.message}`))));
+    failed.catch(() => {}); // an error after the record arrived is reported below, not as an unhandled rejection
     await tab.goto(`http://127.0.0.1:${server.address().port}/?run&${query}`);
-    await tab.waitForFunction(() => window.kernelBenchmark !== undefined, null, { timeout: timeoutMs, polling: 500 });
+    await Promise.race([tab.waitForFunction(() => window.kernelBenchmark !== undefined, null, { timeout: timeoutMs, polling: 500 }), failed]);
     const outcome = await tab.evaluate(() => window.kernelBenchmark);
     if (outcome.error) throw new Error(`the page failed: ${outcome.error}`);
     if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join('; ')}`);
@@ -57,6 +59,7 @@ export async function runInBrowser({ query = '', timeoutMs = 30 * 60_000, onLine
   } finally {
     await browser.close();
     server.close();
+    rmSync(page, { recursive: true, force: true });
   }
 }
 

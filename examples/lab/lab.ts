@@ -164,6 +164,7 @@ function clear(): void {
   $('training-accuracy').textContent = '-';
   $('accuracy').textContent = '-';
   $('model').textContent = 'none yet';
+  $('data').textContent = '-';
 }
 
 /** Fashion-MNIST is offered when the server has its files; otherwise the option says where they go. */
@@ -307,6 +308,7 @@ if (!('gpu' in navigator)) {
   buttons.start.onclick = () => {
     clear();
     paused = false;
+    $<HTMLButtonElement>('predict').disabled = true;
     send({ type: 'start', settings: settings() });
     status('training');
     buttons.start.disabled = true;
@@ -318,7 +320,11 @@ if (!('gpu' in navigator)) {
     paused = !paused;
     send({ type: paused ? 'pause' : 'resume' });
     buttons.pause.textContent = paused ? 'Resume' : 'Pause';
-    if (!paused) status('training');
+    if (!paused) {
+      status('training');
+      // The pad asks the model between steps only when it is not training.
+      $<HTMLButtonElement>('predict').disabled = true;
+    }
   };
   buttons.save.onclick = () => send({ type: 'save' });
   $('predict').onclick = () => send({ type: 'predict', pixels: padPixels() });

@@ -1,16 +1,19 @@
 /**
  * The lab's training worker: opens WebGPU here (workers have navigator.gpu), loads the bundled
  * digits (or Fashion-MNIST, when served beside the page), and trains the model the page asked
- * for with SLL or backprop, posting losses, memory and accuracy as it goes. It runs the library's own fit loop: pausing aborts it at the next
- * step and resuming continues from the position reached, as `sll train --resume` does.
+ * for with SLL or backprop, posting losses, memory and accuracy as it goes. It runs the
+ * library's own fit loop: pausing aborts it at the next step and resuming continues from the
+ * position reached, as `sll train --resume` does. The page's commands run one after another
+ * (a start that is still loading its data finishes before a pause or a reset is looked at);
+ * only the training loop itself runs beside them, so that a pause can stop it.
  */
 import { describeAdapter } from '../../src/gpu/open.js';
 import { openBrowserDevice } from '../../src/gpu/browser.js';
 import type { Device } from '../../src/gpu/device.js';
 import { digitsFromClasses } from '../../src/data/digits.js';
-import { FASHION_MNIST_CLASS_NAMES, splitValidation, type Dataset } from '../../src/data/datasets.js';
+import { splitValidation, type Dataset } from '../../src/data/datasets.js';
 import { fetchIdxDataset, idxFileUrls } from '../../src/data/idxUrl.js';
-import { DATASETS } from '../../src/data/registry.js';
+import { classNamesOf, DATASETS } from '../../src/data/registry.js';
 import { batchesPerEpoch } from '../../src/data/batches.js';
 import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
 import { buildModel, resolveTrainingSpec, type TrainingSpec } from '../../src/sll/spec.js';
@@ -26,7 +29,9 @@ import { FASHION_FOLDER, LAB_DATASETS, type LabDataset, type LabSettings, type P
 const post = (message: WorkerMessage) => postMessage(message);
 
 /** What the page calls each class: the digit, or the garment. */
-const classNames = (data: Dataset): string[] => (data.name === 'fashion-mnist' ? [...FASHION_MNIST_CLASS_NAMES] : Array.from({ length: data.classes }, (_, k) => String(k)));
+const classNames = (data: Dataset): string[] => [...(classNamesOf(data.name, data) ?? Array.from({ length: data.classes }, (_, k) => String(k)))];
+/** Values in one image. */
+const pixelsOf = (data: Dataset) => data.shape[0] * data.shape[1] * data.shape[2];
 
 let device: Device | undefined;
 /** The page's data/ folder, whatever the server's path. */
@@ -34,7 +39,7 @@ let dataUrl: string | undefined;
 /** Each dataset is loaded once, when first asked for. */
 const loaded = new Map<LabDataset, Promise<Dataset>>();
 /** The run on the page: its spec says what continuing it means (epochs, batch, validation); `data` is what it trains on. */
-let run: { trainer: Trainer; model: Model; spec: TrainingSpec; data: Dataset; stop: AbortController; running: Promise<void> } | undefined;
+let run: { trainer: Trainer; model: Model; spec: TrainingSpec; data: Dataset; stop: AbortController; running: Promise<void>; training: boolean } | undefined;
 
 async function ready(): Promise<{ device: Device; digits: Dataset }> {
   device ??= await openBrowserDevice();
@@ -66,9 +71,9 @@ async function fetchDigits(): Promise<Dataset> {
   return digitsFromClasses(classes);
 }
 
-/** Which datasets this server offers: Fashion-MNIST when its first file answers. */
+/** Which datasets this server offers: Fashion-MNIST when its first file answers (within a few seconds). */
 async function offered(): Promise<{ name: LabDataset; available: boolean }[]> {
-  const probe = await fetch(idxFileUrls(new URL(`${FASHION_FOLDER}/`, dataUrl)).trainImages, { method: 'HEAD' }).catch(() => undefined);
+  const probe = await fetch(idxFileUrls(new URL(`${FASHION_FOLDER}/`, dataUrl)).trainImages, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   return [
     { name: 'digits', available: true },
     { name: 'fashion-mnist', available: probe?.ok ?? false },
@@ -87,7 +92,7 @@ async function train(settings: LabSettings): Promise<void> {
     'the lab',
   );
   begin(spec, data, buildModel(device, spec.model, { inputShape: data.shape, classes: data.classes }, spec.seed));
-  await resume();
+  resume();
 }
 
 /** Makes the run's trainer for a spec and a model on a dataset, and tells the page what they are. */
@@ -103,19 +108,23 @@ function begin(spec: TrainingSpec, data: Dataset, built: Model): Trainer {
     parameters: trainer.stateBytes().parameters / 4,
     data: `${DATASETS[data.name]!.title}: ${count(data.train.count - validation)} training, ${count(validation)} validation and ${count(data.test.count)} test images`,
   });
-  run = { trainer, model: built, spec, data, stop: new AbortController(), running: Promise.resolve() };
+  run = { trainer, model: built, spec, data, stop: new AbortController(), running: Promise.resolve(), training: false };
   return trainer;
+}
+
+/** Stops the training loop, if it runs, and waits until it has. */
+async function halt(): Promise<void> {
+  run?.stop.abort();
+  await run?.running.catch(() => {});
 }
 
 /** Pauses the run (if it trains) and posts its checkpoint, in the format `sll train` writes. */
 async function save(): Promise<void> {
-  const current = run;
-  if (!current) throw new Error('nothing to save yet: start a run first');
-  current.stop.abort();
-  await current.running.catch(() => {});
-  const { trainer, spec, data: dataset } = current;
+  if (!run) throw new Error('nothing to save yet: start a run first');
+  await halt();
+  const { trainer, spec, data: dataset } = run;
   const stepsPerEpoch = batchesPerEpoch(dataset.train.count - spec.dataset.validation, spec.batchSize, true);
-  const data = { name: dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std };
+  const data = { name: dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, classNames: classNames(dataset) };
   const bytes = await encodeCheckpoint(trainer, { spec, data, position: positionOf(trainer.step, stepsPerEpoch), adapter: describeAdapter(trainer.device.report), kernels: kernelChoices(trainer.device) });
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   postMessage({ type: 'checkpoint', bytes: buffer } satisfies WorkerMessage, { transfer: [buffer] });
@@ -128,10 +137,8 @@ async function save(): Promise<void> {
  */
 async function sweep(maxDepth: number, width: number, batch: number): Promise<void> {
   const { device, digits } = await ready();
-  const current = run;
-  current?.stop.abort();
-  await current?.running.catch(() => {});
-  const x = device.tensor(digits.train.images.subarray(0, batch * 784), [batch, ...digits.shape]);
+  await halt();
+  const x = device.tensor(digits.train.images.subarray(0, batch * pixelsOf(digits)), [batch, ...digits.shape]);
   const y = device.tensor(digits.train.labels.subarray(0, batch), [batch], 'i32');
   try {
     for (let depth = 1; depth <= maxDepth; depth++) {
@@ -163,7 +170,7 @@ async function probabilities(pixels: Float32Array): Promise<{ name: string; prob
   if (!current) throw new Error('train or load a model first');
   const { trainer, model, data } = current;
   const device = trainer.device;
-  const count = pixels.length / 784;
+  const count = pixels.length / pixelsOf(data);
   const units = device.scope(() => {
     const x = device.tensor(pixels.map((v) => (v - data.mean) / data.std), [count, ...data.shape]);
     const anyLabels = device.tensor(new Int32Array(count), [count], 'i32');
@@ -192,10 +199,10 @@ async function predict(pixels: Float32Array): Promise<void> {
 async function grid(count: number): Promise<void> {
   if (!run) return;
   const { data } = run;
-  const pixels = data.test.images.slice(0, count * 784).map((v) => v * data.std + data.mean);
+  const pixels = data.test.images.slice(0, count * pixelsOf(data)).map((v) => v * data.std + data.mean);
   const classifier = (await probabilities(pixels)).at(-1)!.probabilities;
   const predicted = Array.from({ length: count }, (_, i) => {
-    const row = classifier.subarray(i * 10, i * 10 + 10);
+    const row = classifier.subarray(i * data.classes, (i + 1) * data.classes);
     return row.indexOf(Math.max(...row));
   });
   post({ type: 'grid', pixels, labels: Array.from(data.test.labels.subarray(0, count)), predicted, classNames: classNames(data) });
@@ -215,6 +222,11 @@ async function load(bytes: ArrayBuffer, name: string): Promise<void> {
   if (data.classes !== chosen.classes || data.inputShape.some((d, i) => d !== chosen.shape[i])) {
     throw new Error(`${name} holds a model of ${data.inputShape.join('x')} images and ${data.classes} classes; the lab's ${which} are ${chosen.shape.join('x')} and ${chosen.classes}`);
   }
+  // The lab standardizes its data; a model trained on other pixel values would be judged wrongly.
+  if (data.mean !== chosen.mean || data.std !== chosen.std) {
+    throw new Error(`${name} was trained on pixels normalized with mean ${data.mean} and std ${data.std}; the lab's ${which} have mean ${chosen.mean} and std ${chosen.std} (a run with --no-normalize?)`);
+  }
+  await halt();
   dispose();
   const trainer = begin(spec, chosen, buildModel(device, spec.model, data, spec.seed));
   restoreTrainer(trainer, checkpoint, name);
@@ -222,11 +234,17 @@ async function load(bytes: ArrayBuffer, name: string): Promise<void> {
   post({ type: 'loaded', testAccuracy: test.accuracy, notices: checkpoint.notices });
 }
 
-/** Continues the run; what it is doing is kept, so that a reset can wait for it to stop. */
-function resume(): Promise<void> {
-  const current = run!;
-  current.running = continueRun();
-  return current.running;
+/**
+ * Starts the training loop from where the run stands, unless it is running already; what it
+ * does is kept, so that a pause or a reset can wait for it to stop. Its errors go to the page.
+ */
+function resume(): void {
+  const current = run;
+  if (!current || current.training) return;
+  current.training = true;
+  current.running = continueRun()
+    .catch(fail)
+    .finally(() => void (current.training = false));
 }
 
 /** Runs fit from where the trainer stands until the epochs end or the page pauses. */
@@ -261,53 +279,49 @@ function dispose(): void {
   run = undefined;
 }
 
-onmessage = (event: MessageEvent<PageMessage>) => {
-  const message = event.data;
-  const fail = (error: unknown) => post({ type: 'error', message: (error as Error).message });
+function fail(error: unknown): void {
+  post({ type: 'error', message: (error as Error).message });
+}
+
+/** The page's commands, one after another: each starts when the one before it has finished. */
+let commands: Promise<void> = Promise.resolve();
+
+/** What each command does; the training loop it may start runs beside the queue (see resume). */
+async function perform(message: PageMessage): Promise<void> {
   switch (message.type) {
-    case 'init':
+    case 'init': {
       dataUrl = message.dataUrl;
-      Promise.all([ready(), offered()])
-        .then(([{ device }, datasets]) => post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter, datasets }))
-        .catch(fail);
-      break;
+      const [{ device }, datasets] = await Promise.all([ready(), offered()]);
+      post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter, datasets });
+      return;
+    }
     case 'start':
+      await halt();
       dispose();
-      train(message.settings).catch(fail);
-      break;
+      return train(message.settings);
     case 'pause':
       run?.stop.abort();
-      break;
+      return;
     case 'resume':
-      if (run) resume().catch(fail);
-      break;
+      return resume();
     case 'predict':
-      predict(message.pixels).catch(fail);
-      break;
+      return predict(message.pixels);
     case 'grid':
-      grid(message.count).catch(fail);
-      break;
+      return grid(message.count);
     case 'sweep':
-      sweep(message.maxDepth, message.width, message.batch).catch(fail);
-      break;
+      return sweep(message.maxDepth, message.width, message.batch);
     case 'save':
-      save().catch(fail);
-      break;
+      return save();
     case 'load':
-      load(message.bytes, message.name).catch(fail);
-      break;
-    case 'reset': {
-      const current = run;
-      current?.stop.abort();
-      // The loop stops at its next step; only then do the trainer and model go.
-      void (current?.running ?? Promise.resolve())
-        .catch(() => {})
-        .then(() => {
-          if (run === current) dispose();
-          post({ type: 'reset' });
-        });
-      break;
-    }
+      return load(message.bytes, message.name);
+    case 'reset':
+      await halt();
+      dispose();
+      post({ type: 'reset' });
+      return;
   }
-};
+}
 
+onmessage = (event: MessageEvent<PageMessage>) => {
+  commands = commands.then(() => perform(event.data)).catch(fail);
+};

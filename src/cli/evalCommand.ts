@@ -13,7 +13,7 @@ import { confusionMatrix, Predictor } from '../sll/predict.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import { requireKnownDataset } from './datasetName.js';
 import type { Output } from './progress.js';
-import { classNamesOf } from './trainCommand.js';
+import { classNamesOf } from '../data/registry.js';
 
 export const EVAL_COMMAND: CommandSpec = {
   name: 'eval',

@@ -5,9 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATASETS, datasetInfo, loadDatasetByName } from '../data/registry.js';
-import { CIFAR10_CLASS_NAMES } from '../data/cifar.js';
-import { FASHION_MNIST_CLASS_NAMES, type Dataset } from '../data/datasets.js';
+import { classNamesOf, DATASETS, datasetInfo, loadDatasetByName } from '../data/registry.js';
 import type { Device } from '../gpu/device.js';
 import { RunDirectory, RunLockedError } from '../run/directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
@@ -208,15 +206,6 @@ export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, 
     throw new UsageError(`${error.path} ${error.why}`, 'train');
   }
   return spec;
-}
-
-export function classNamesOf(name: string, dataset: Dataset): readonly string[] | undefined {
-  const withNames = dataset as Dataset & { classNames?: readonly string[] };
-  if (withNames.classNames?.length === dataset.classes) return withNames.classNames;
-  if (name === 'fashion-mnist') return FASHION_MNIST_CLASS_NAMES;
-  if (name === 'cifar10') return CIFAR10_CLASS_NAMES;
-  if (name === 'mnist' || name === 'digits') return Array.from({ length: 10 }, (_, i) => String(i));
-  return undefined;
 }
 
 /** `base`, or `base-2`, `base-3`... whichever does not exist yet (the default --out never clobbers a run). */

@@ -6,9 +6,14 @@
 import { IDX_FILES, idxDataset, type Dataset, type IdxDatasetOptions } from './datasets.js';
 import { decodeIdxImages, decodeIdxLabels, isGzip } from './idx.js';
 
-/** The four files' names under the base URL: the IDX base names with `.gz`, as Debian and the dataset's own site ship them. */
+/**
+ * The four files' URLs in the folder `base` (with or without its final '/'): the IDX base names
+ * with `.gz`, as Debian and the dataset's own site ship them.
+ */
 export function idxFileUrls(base: string | URL): Record<keyof typeof IDX_FILES, URL> {
-  const url = (name: string) => new URL(`${name}.gz`, base);
+  const folder = new URL(base);
+  if (!folder.pathname.endsWith('/')) folder.pathname += '/';
+  const url = (name: string) => new URL(`${name}.gz`, folder);
   return { trainImages: url(IDX_FILES.trainImages), trainLabels: url(IDX_FILES.trainLabels), testImages: url(IDX_FILES.testImages), testLabels: url(IDX_FILES.testLabels) };
 }
 
@@ -27,8 +32,8 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
 }
 
 /**
- * Fetches, decodes and checks the four IDX files of a dataset under `base` (a URL ending in
- * '/'), then normalizes it as loadIdxDataset does. Errors name the URL at fault.
+ * Fetches, decodes and checks the four IDX files of a dataset in the folder `base`, then
+ * normalizes it as loadIdxDataset does. Errors name the URL at fault.
  */
 export async function fetchIdxDataset(base: string | URL, options: IdxDatasetOptions & { name: string }): Promise<Dataset> {
   const urls = idxFileUrls(base);

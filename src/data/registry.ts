@@ -24,8 +24,8 @@
  *
  * Importing this file is browser-safe: Node's modules are fetched at call time.
  */
-import { locateCifar, loadCifar, type CifarOptions } from './cifar.js';
-import { FASHION_MNIST_DIRS, IDX_FILES, loadIdxDataset, type Dataset, type NormalizeOptions } from './datasets.js';
+import { CIFAR10_CLASS_NAMES, locateCifar, loadCifar, type CifarOptions } from './cifar.js';
+import { FASHION_MNIST_CLASS_NAMES, FASHION_MNIST_DIRS, IDX_FILES, loadIdxDataset, type Dataset, type NormalizeOptions } from './datasets.js';
 import { loadDigits, type DigitsOptions } from './digits.js';
 import { nodeBuiltin, type IdxReadOptions } from './idx.js';
 
@@ -267,4 +267,18 @@ export function loadDatasetByName(name: string, options: LoadByNameOptions = {})
       return loadDigits(digits);
     }
   }
+}
+
+/**
+ * What each class of a known dataset is called (recorded in checkpoints, printed by `sll eval`,
+ * shown by the lab): the dataset's own names when it carries them (CIFAR-100's), else the
+ * registry's; undefined for a dataset without names.
+ */
+export function classNamesOf(name: string, dataset: Dataset): readonly string[] | undefined {
+  const withNames = dataset as Dataset & { classNames?: readonly string[] };
+  if (withNames.classNames?.length === dataset.classes) return withNames.classNames;
+  if (name === 'fashion-mnist') return FASHION_MNIST_CLASS_NAMES;
+  if (name === 'cifar10') return CIFAR10_CLASS_NAMES;
+  if (name === 'mnist' || name === 'digits') return Array.from({ length: 10 }, (_, i) => String(i));
+  return undefined;
 }

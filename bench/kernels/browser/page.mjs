@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeAdapter, openBrowserDevice, ops } from '../../../src/index.ts';
-import { benchSettings, kernelRecord, runKernelSuite, startTfjs } from '../suite.mjs';
+import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs } from '../suite.mjs';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -18,20 +18,21 @@ async function run() {
   $('run').disabled = true;
   $('download').hidden = true;
   $('log').textContent = '';
+  let device;
   try {
     const settings = benchSettings({ quick: $('quick').checked, smoke: query.has('smoke'), only: query.get('only') ?? undefined });
     $('status').textContent = 'running (the page may pause while a kernel runs)...';
-    const device = await openBrowserDevice();
+    device = await openBrowserDevice();
     const adapterSummary = describeAdapter(device.report);
     log(`adapter: ${adapterSummary}`);
     const tfjs = await startTfjs(tf);
     log(`tfjs ${tfjs.version}, backend ${tfjs.backend} (${tfjs.adapter})\n`);
     const results = await runKernelSuite({ device, ops, tf, tfReady: tfjs.ready, settings, log });
     const record = kernelRecord({ device, adapterSummary, tfjs, host: { kind: 'browser', userAgent: navigator.userAgent }, settings, results });
-    device.destroy();
     const link = $('download');
     link.href = URL.createObjectURL(new Blob([JSON.stringify(record, null, 2)], { type: 'application/json' }));
-    link.download = 'kernels-browser.json';
+    // The name bench/kernels/browser.mjs gives the same record in bench/results/.
+    link.download = `kernels-browser-${adapterSlug(device.report)}.json`;
     link.hidden = false;
     $('status').textContent = 'done';
     window.kernelBenchmark = { record };
@@ -40,6 +41,7 @@ async function run() {
     console.error(e);
     window.kernelBenchmark = { error: String(e?.stack ?? e) };
   } finally {
+    device?.destroy();
     $('run').disabled = false;
   }
 }
