@@ -14,6 +14,7 @@ import { runTraining } from '../src/run/runTraining.js';
 import { kernelChoices } from '../src/ops/choices.js';
 import { CheckpointError } from '../src/sll/checkpoint.js';
 import type { TrainingSpecInput } from '../src/sll/spec.js';
+import { resealMetadata } from './helpers/checkpoint.js';
 import { checkExpectedAdapter, testDevice } from './helpers/device.js';
 
 const device = await testDevice();
@@ -37,7 +38,7 @@ async function evalRun(dir: string): Promise<string> {
 }
 
 describe('loading a checkpoint from disk', () => {
-  it('sll eval and --resume load a /1 checkpoint with one notice, and refuse a damaged /2 one naming the tensor', async () => {
+  it('sll eval and --resume load a /1 checkpoint with one notice, and refuse a damaged /3 one naming the tensor', async () => {
     const dir = join(tempRoot, 'run');
     const digits = loadDigits();
     expect((await runTraining(device, { spec, dataset: digits, outDir: dir })).status).toBe('finished');
@@ -59,6 +60,7 @@ describe('loading a checkpoint from disk', () => {
     const { metadata } = decodeSafetensors(good);
     metadata.format = 'sll-webgpu-checkpoint/1';
     delete metadata.sha256;
+    delete metadata.metadataSha256;
     writeFileSync(path, encodeSafetensors(Object.fromEntries([...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: t.data }])), metadata));
     const notice = `${path}: a checkpoint of format sll-webgpu-checkpoint/1 carries no checksums; its weights are loaded unverified`;
     const text = await evalRun(dir);
@@ -87,6 +89,7 @@ describe('loading a checkpoint from disk', () => {
 
     const other = kernelChoices(device).matmul.large === 'plain' ? 'tiled' : 'plain';
     metadata.kernels = JSON.stringify({ ...kernelChoices(device), matmul: { ...kernelChoices(device).matmul, large: other } });
+    resealMetadata(metadata); // as if written so: a checkpoint trained under the other choice
     writeFileSync(path, encodeSafetensors(Object.fromEntries([...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: t.data }])), metadata));
     await runTraining(device, { spec, dataset: digits, outDir: dir, resume: true, events: { onNotice: (t) => notices.push(t) } });
     expect(notices).toEqual([`resuming on the same adapter with other kernel choices (matmul.large ${other} -> ${kernelChoices(device).matmul.large}): the run continues within a tolerance of an uninterrupted one, not bitwise`]);

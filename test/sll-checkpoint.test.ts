@@ -18,6 +18,7 @@ import {
   type TrainingSpec,
 } from '../src/sll/index.js';
 import type { Split } from '../src/data/datasets.js';
+import { resealMetadata } from './helpers/checkpoint.js';
 import { testDevice } from './helpers/device.js';
 import { rng } from './helpers/numeric.js';
 
@@ -230,16 +231,24 @@ describe('checkpoint integrity', () => {
 
   type Inputs = Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>;
   /**
-   * The checkpoint's tensors and metadata, changed by `change`, encoded again; changes to
-   * `digests` are written back to metadata 'sha256' unless `change` set or removed that itself.
+   * The checkpoint's tensors and metadata, changed by `change`, encoded again, as if written so:
+   * changes to `digests` are written back to metadata 'sha256' unless `change` set or removed
+   * that itself, and the metadata digest is sealed again unless `change` touched it (or
+   * `reseal: false`: damage after writing).
    */
-  function reencode(bytes: Uint8Array, change: (tensors: Inputs, metadata: Record<string, string>, digests: Record<string, string>) => void): Uint8Array {
+  function reencode(
+    bytes: Uint8Array,
+    change: (tensors: Inputs, metadata: Record<string, string>, digests: Record<string, string>) => void,
+    { reseal = true } = {},
+  ): Uint8Array {
     const { tensors, metadata } = decodeSafetensors(bytes);
     const inputs = Object.fromEntries([...tensors].map(([name, t]) => [name, { dtype: 'F32' as const, shape: t.shape, data: t.data as Float32Array }]));
     const before = metadata.sha256;
+    const sealed = metadata.metadataSha256;
     const digests = before !== undefined ? (JSON.parse(before) as Record<string, string>) : {};
     change(inputs, metadata, digests);
     if (before !== undefined && metadata.sha256 === before) metadata.sha256 = JSON.stringify(digests);
+    if (reseal && sealed !== undefined && metadata.metadataSha256 === sealed) resealMetadata(metadata);
     return encodeSafetensors(inputs, metadata);
   }
 
@@ -265,16 +274,19 @@ describe('checkpoint integrity', () => {
     expect(() => decodeCheckpoint(bad, 'k.safetensors')).toThrow("k.safetensors: metadata 'kernels' must hold software, matmul { large, thin }");
   });
 
-  it('writes format /2 with the SHA-256 of every tensor, weights and optimizer state, which reads back verified', async () => {
+  it('writes format /3 with the SHA-256 of every tensor, weights and optimizer state, and of the metadata, which reads back verified', async () => {
     const bytes = await trained();
     const raw = decodeSafetensors(bytes);
-    expect(raw.metadata.format).toBe('sll-webgpu-checkpoint/2');
+    expect(raw.metadata.format).toBe('sll-webgpu-checkpoint/3');
+    const resealed = { ...raw.metadata };
+    resealMetadata(resealed);
+    expect(raw.metadata.metadataSha256).toBe(resealed.metadataSha256);
     const digests = JSON.parse(raw.metadata.sha256!) as Record<string, string>;
     expect(Object.keys(digests).sort()).toEqual([...raw.tensors.keys()].sort());
     expect(digests['block1.1.weight#m']).toBeDefined();
     for (const [name, t] of raw.tensors) expect(digests[name], name).toBe(sha256(t.data));
     const checkpoint = await readCheckpoint(bytes, 'good.safetensors');
-    expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/2');
+    expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/3');
     expect(checkpoint.notices).toEqual([]);
     expect(Object.fromEntries(checkpoint.digests!)).toEqual(digests);
     const t = makeTrainer(spec('sll'));
@@ -319,6 +331,7 @@ describe('checkpoint integrity', () => {
     const old = reencode(bytes, (_, metadata) => {
       metadata.format = 'sll-webgpu-checkpoint/1';
       delete metadata.sha256;
+      delete metadata.metadataSha256;
     });
     const checkpoint = await readCheckpoint(old, 'old.safetensors');
     expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/1');
@@ -339,7 +352,41 @@ describe('checkpoint integrity', () => {
     await expect(readCheckpoint(nan, 'old.safetensors')).rejects.toThrow(`old.safetensors: tensor 'classifier.weight' holds NaN at index 1`);
   });
 
-  it('refuses a /2 checkpoint whose digests are missing, miss a tensor, name an unknown one or are malformed', async () => {
+  it('refuses metadata changed after the checkpoint was written (a learning rate, a position, a digest list), naming the metadata', async () => {
+    const bytes = await trained();
+    const changes: Array<(metadata: Record<string, string>) => void> = [
+      (metadata) => (metadata.config = metadata.config!.replace(/"lr":([-+.e\d]+)/, (_, lr: string) => `"lr":${2 * Number(lr)}`)),
+      (metadata) => (metadata.position = JSON.stringify({ ...JSON.parse(metadata.position!), batch: 1 })),
+      (metadata) => (metadata.adapter = `${metadata.adapter} `),
+      (metadata) => (metadata.extra = 'x'),
+    ];
+    for (const change of changes) {
+      const bad = reencode(bytes, (_, metadata) => change(metadata), { reseal: false });
+      expect(decodeCheckpoint(bad, 'edited.safetensors').meta.format).toBe('sll-webgpu-checkpoint/3');
+      await expect(readCheckpoint(bad, 'edited.safetensors')).rejects.toThrow(/^edited\.safetensors: its metadata \(spec, data, position, counters, digests\) do not match their sha256 digest \(stored [0-9a-f]{64}, text gives [0-9a-f]{64}\): the file was damaged after it was written$/);
+    }
+    expect(decodeSafetensors(bytes).metadata.config).toMatch(/"lr":[-+.e\d]+/); // so the first edit changed something
+    const missing = reencode(bytes, (_, metadata) => void delete metadata.metadataSha256);
+    expect(() => decodeCheckpoint(missing, 'm.safetensors')).toThrow("m.safetensors: metadata 'metadataSha256' is missing");
+    const malformed = reencode(bytes, (_, metadata) => void (metadata.metadataSha256 = 'abc'));
+    expect(() => decodeCheckpoint(malformed, 'm.safetensors')).toThrow(`m.safetensors: metadata 'metadataSha256' is "abc", not 64 lowercase hex digits`);
+  });
+
+  it('loads a format /2 checkpoint, whose metadata have no digest, with one notice saying so', async () => {
+    const old = reencode(await trained(), (_, metadata) => {
+      metadata.format = 'sll-webgpu-checkpoint/2';
+      delete metadata.metadataSha256;
+    });
+    const checkpoint = await readCheckpoint(old, 'two.safetensors');
+    expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/2');
+    expect(checkpoint.digests!.size).toBe(checkpoint.tensors.size);
+    expect(checkpoint.notices).toEqual(['two.safetensors: a checkpoint of format sll-webgpu-checkpoint/2 carries no checksum of its metadata; its spec, data and position are loaded unverified']);
+    // Its tensors are still verified.
+    const bad = reencode(old, (tensors) => void (tensors['classifier.bias']!.data[0]! += 1));
+    await expect(readCheckpoint(bad, 'two.safetensors')).rejects.toThrow("two.safetensors: tensor 'classifier.bias' does not match its sha256 digest");
+  });
+
+  it('refuses a /3 checkpoint whose digests are missing, miss a tensor, name an unknown one or are malformed', async () => {
     const bytes = await trained();
     const cases: Array<[(metadata: Record<string, string>, digests: Record<string, string>) => void, string]> = [
       [(metadata) => delete metadata.sha256, `bad.safetensors: metadata 'sha256' is missing`],

@@ -2,17 +2,21 @@
  * Checkpoints in the safetensors format: every trained tensor (blocks, local heads, classifier)
  * and its optimizer state as F32 tensors, and in `__metadata__` the training spec, the data's
  * shape and normalization, the position in training and the trainer's counters, each a JSON
- * string, and (format /2) `sha256`: a JSON object of tensor name to the SHA-256 of its bytes, in
- * lowercase hex. The fixed projections are not stored: they are regenerated from the seed.
+ * string, `sha256` (since format /2): a JSON object of tensor name to the SHA-256 of its bytes,
+ * in lowercase hex, and `metadataSha256` (since /3): the SHA-256 of the other metadata entries,
+ * taken over the UTF-8 JSON text of their [key, value] pairs sorted by key, so that a damaged
+ * spec, position or digest list is caught as a damaged tensor is. The fixed projections are not
+ * stored: they are regenerated from the seed.
  *
  * Bytes in, bytes out (browser-safe): writing a file atomically is src/io/files.ts's job, and the
  * digests come from Web Crypto (globalThis.crypto.subtle), which Node and browsers both have.
  * A checkpoint is untrusted input. `readCheckpoint` is the way in: decodeCheckpoint validates the
  * container (decodeSafetensors) and the metadata, and checks that the digests name exactly the
- * tensors present; verifyCheckpoint (async, as Web Crypto is) then refuses a tensor whose bytes
- * do not match its digest, and a weight or optimizer state that is NaN or infinite. Restoring
- * checks every tensor's name, dtype and shape against the model the metadata rebuilds.
- * Checkpoints of format /1, written before digests, still load, with a notice saying so.
+ * tensors present; verifyCheckpoint (async, as Web Crypto is) then refuses metadata that do not
+ * match their digest, a tensor whose bytes do not match its digest, and a weight or optimizer
+ * state that is NaN or infinite. Restoring checks every tensor's name, dtype and shape against
+ * the model the metadata rebuilds. Checkpoints of the older formats still load, each with a
+ * notice of what it cannot verify: /2 its metadata, /1 anything.
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -23,10 +27,16 @@ import type { Model } from './model.js';
 import { buildModel, resolveTrainingSpec, type TrainingSpec } from './spec.js';
 import type { Trainer, TrainerCounters } from './trainer.js';
 
-/** The format written: /2 adds the `sha256` digests to /1. */
-export const CHECKPOINT_FORMAT = 'sll-webgpu-checkpoint/2';
-/** Formats read; /1 has no digests, so its bytes cannot be verified. */
-const CHECKPOINT_FORMATS_READ = new Set([CHECKPOINT_FORMAT, 'sll-webgpu-checkpoint/1']);
+/** The format written: /3 adds the metadata's digest to /2, which added the tensors' digests to /1. */
+export const CHECKPOINT_FORMAT = 'sll-webgpu-checkpoint/3';
+/** The formats read, and which digests each carries. */
+const CHECKPOINT_FORMATS_READ: ReadonlyMap<string, { tensorDigests: boolean; metadataDigest: boolean }> = new Map([
+  [CHECKPOINT_FORMAT, { tensorDigests: true, metadataDigest: true }],
+  ['sll-webgpu-checkpoint/2', { tensorDigests: true, metadataDigest: false }],
+  ['sll-webgpu-checkpoint/1', { tensorDigests: false, metadataDigest: false }],
+]);
+/** The metadata entry holding the SHA-256 of the others. */
+const METADATA_DIGEST_KEY = 'metadataSha256';
 
 /** What a checkpoint knows about its data: enough to rebuild the model and normalize new images. */
 export interface CheckpointData {
@@ -59,6 +69,8 @@ export interface Checkpoint {
   tensors: Map<string, SafetensorsTensor>;
   /** Tensor name to the SHA-256 of its bytes (lowercase hex); undefined for a /1 checkpoint. */
   digests: Map<string, string> | undefined;
+  /** The metadata as stored, every entry a string; `metadataSha256` is checked against the rest (format /3). */
+  metadata: Record<string, string>;
   /** One-line notices for people, such as "carries no checksums" (empty for a current checkpoint). */
   notices: string[];
 }
@@ -92,7 +104,7 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
   const full: CheckpointMeta = { format: CHECKPOINT_FORMAT, ...meta, counters: trainer.counters(), savedAt: new Date().toISOString() };
   const names = Object.keys(tensors).sort();
   const digests = await Promise.all(names.map((name) => sha256Hex(tensors[name]!.data)));
-  return encodeSafetensors(tensors, {
+  const metadata: Record<string, string> = {
     format: full.format,
     sha256: JSON.stringify(Object.fromEntries(names.map((name, i) => [name, digests[i]]))),
     config: JSON.stringify(full.spec),
@@ -102,7 +114,17 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
     adapter: full.adapter,
     ...(full.kernels ? { kernels: JSON.stringify(full.kernels) } : {}),
     savedAt: full.savedAt,
-  });
+  };
+  return encodeSafetensors(tensors, { ...metadata, [METADATA_DIGEST_KEY]: await metadataDigest(metadata) });
+}
+
+/** The SHA-256 of every metadata entry but the digest itself: of the JSON text of their [key, value] pairs, sorted by key. */
+function metadataDigest(metadata: Record<string, string>): Promise<string> {
+  const entries = Object.keys(metadata)
+    .filter((key) => key !== METADATA_DIGEST_KEY)
+    .sort()
+    .map((key) => [key, metadata[key]]);
+  return sha256Hex(new TextEncoder().encode(JSON.stringify(entries)));
 }
 
 /**
@@ -130,8 +152,13 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
     throw error;
   }
   const md = decoded.metadata;
-  if (md.format === undefined || !CHECKPOINT_FORMATS_READ.has(md.format)) {
-    throw new CheckpointError(`${source}: not an sll-webgpu checkpoint (metadata format ${JSON.stringify(md.format)}, expected ${[...CHECKPOINT_FORMATS_READ].join(' or ')})`);
+  const format = md.format === undefined ? undefined : CHECKPOINT_FORMATS_READ.get(md.format);
+  if (!format) {
+    throw new CheckpointError(`${source}: not an sll-webgpu checkpoint (metadata format ${JSON.stringify(md.format)}, expected ${[...CHECKPOINT_FORMATS_READ.keys()].join(', ')})`);
+  }
+  if (format.metadataDigest && !/^[0-9a-f]{64}$/.test(md[METADATA_DIGEST_KEY] ?? '')) {
+    const stored = md[METADATA_DIGEST_KEY];
+    throw new CheckpointError(`${source}: metadata '${METADATA_DIGEST_KEY}' is ${stored === undefined ? 'missing' : `${JSON.stringify(stored)}, not 64 lowercase hex digits`}`);
   }
   const json = (key: string): unknown => {
     const text = md[key];
@@ -156,22 +183,36 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   if (!isCount(counters?.step) || !isCountList(counters.optimizerSteps) || !isCountList(counters.dropoutOffsets)) {
     throw new CheckpointError(`${source}: metadata 'counters' must hold step, optimizerSteps and dropoutOffsets counts`);
   }
-  const unverifiable = md.format !== CHECKPOINT_FORMAT && md.sha256 === undefined;
-  const digests = unverifiable ? undefined : checkDigests(json('sha256'), decoded.tensors, source);
+  const digests = format.tensorDigests ? checkDigests(json('sha256'), decoded.tensors, source) : undefined;
+  const notices = !format.tensorDigests
+    ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`]
+    : !format.metadataDigest
+      ? [`${source}: a checkpoint of format ${md.format} carries no checksum of its metadata; its spec, data and position are loaded unverified`]
+      : [];
   return {
-    meta: { format: md.format, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: checkKernels(json('kernels'), source) } : {}), savedAt: md.savedAt ?? 'unknown' },
+    meta: { format: md.format!, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: checkKernels(json('kernels'), source) } : {}), savedAt: md.savedAt ?? 'unknown' },
     tensors: decoded.tensors,
     digests,
-    notices: unverifiable ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`] : [],
+    metadata: md,
+    notices,
   };
 }
 
 /**
- * Checks a decoded checkpoint's tensors: each one's bytes against its SHA-256 digest (when the
- * checkpoint has digests), then every float value for NaN and infinity. Throws CheckpointError
- * naming `source` and the tensor.
+ * Checks a decoded checkpoint: its metadata against their digest (format /3), each tensor's
+ * bytes against its SHA-256 digest (/2 and /3), then every float value for NaN and infinity.
+ * Throws CheckpointError naming `source` and what is wrong.
  */
 export async function verifyCheckpoint(checkpoint: Checkpoint, source = 'checkpoint'): Promise<void> {
+  const storedMetadataDigest = checkpoint.metadata[METADATA_DIGEST_KEY];
+  if (CHECKPOINT_FORMATS_READ.get(checkpoint.meta.format)?.metadataDigest) {
+    const computed = await metadataDigest(checkpoint.metadata);
+    if (computed !== storedMetadataDigest) {
+      throw new CheckpointError(
+        `${source}: its metadata (spec, data, position, counters, digests) do not match their sha256 digest (stored ${storedMetadataDigest}, text gives ${computed}): the file was damaged after it was written`,
+      );
+    }
+  }
   const names = [...checkpoint.tensors.keys()];
   if (checkpoint.digests) {
     const digests = checkpoint.digests;
