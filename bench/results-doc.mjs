@@ -486,8 +486,37 @@ const KERNEL_TARGETS = {
   'conv2d 64x32x14x14, 3x3 -> 64, pad 1': { ratio: 3 },
 };
 
-/** GFLOPS as the tables write them: thousands separated above 50, one decimal above 1, else two. */
-const gflops = (x) => (x >= 50 ? thousands(x) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
+/** GFLOPS (or GB/s) as the tables write them: thousands separated above 50, one decimal above 1, two above 0.01, else two significant digits. */
+const gflops = (x) => (x >= 50 ? thousands(x) : x >= 1 ? x.toFixed(1) : x >= 0.01 ? x.toFixed(2) : x.toPrecision(2));
+
+/**
+ * A kernel row is memory-bound when it counts `bytes` moved instead of `flops` (softmax, layer
+ * norm, elementwise): its figures are GB/s. Records from before such rows have only GFLOPS.
+ */
+const memoryBound = (r) => r.bytes !== undefined;
+/** One engine's rate on a row, in the row's unit. */
+const rateOf = (r, m) => (memoryBound(r) ? m.gbps : m.gflops);
+/** One engine's rate as a cell: GFLOPS bare, as the tables always wrote them; GB/s with its unit. */
+const rateCell = (r, m) => (memoryBound(r) ? `${gflops(m.gbps)} GB/s` : gflops(m.gflops));
+/** Ours over TF.js on a row, the same in either unit ('4.7x'); '-' without a TF.js figure. */
+const oursOverTfjs = (r) => (r?.tfjs.medianMs !== undefined ? `${(rateOf(r, r.ours) / rateOf(r, r.tfjs)).toFixed(1)}x` : '-');
+
+/** The unit sentence of a kernel table: GFLOPS, and GB/s where the record has memory-bound rows. */
+function kernelUnits(results) {
+  return results.some(memoryBound) ? 'GFLOPS, or GB/s where a cell says so (the bytes of the inputs read once and of the outputs written once, over the time)' : 'GFLOPS';
+}
+
+/** Where TF.js has no single op for ours, the ops that stand in for it, once per op (a sentence, or none). */
+function composedPeers(results) {
+  const composed = new Map(results.filter((r) => r.tfjsComposed).map((r) => [r.op, r.tfjsComposed]));
+  if (composed.size === 0) return [];
+  return [`Where TF.js has no single op for ours, its figure is of its ops composed in one ${code('tf.tidy')}: ${[...composed].map(([op, ops]) => `${code(op)} as ${ops}`).join('; ')}.`];
+}
+
+/** The kernel column of a row: the convolutions' method and flavour, else the chosen variant. */
+function ourKernel(r) {
+  return r.op.startsWith('conv2d') ? ['implicit GEMM', r.ours.variant].filter(Boolean).join(', ') : (r.ours.variant ?? '');
+}
 
 /** A browser record's adapter in words: 'SwiftShader in Chromium 156.0.8078.114'. */
 function browserAdapterLabel(k) {
@@ -504,10 +533,10 @@ function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
   for (const { file, k: b } of browserRecords) {
     const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine);
     const nodeRow = (name) => peer?.k.results.find((r) => r.name === name);
-    const ratio = (r) => (r?.ours.gflops && r.tfjs.gflops ? `${(r.ours.gflops / r.tfjs.gflops).toFixed(1)}x` : '-');
+    const tfjsCell = (r) => (r?.tfjs.medianMs !== undefined ? rateCell(r, r.tfjs) : '-');
     const rows = b.results.map((r) => {
       const n = nodeRow(r.name);
-      return [r.name, n ? gflops(n.ours.gflops) : '-', n?.tfjs.gflops ? gflops(n.tfjs.gflops) : '-', ratio(n), gflops(r.ours.gflops), r.tfjs.gflops ? gflops(r.tfjs.gflops) : '-', ratio(r), r.ours.variant ?? ''];
+      return [r.name, n ? rateCell(n, n.ours) : '-', tfjsCell(n), oursOverTfjs(n), rateCell(r, r.ours), tfjsCell(r), oursOverTfjs(r), r.ours.variant ?? ''];
     });
     const nodeLabel = peer ? adapterLabel(peer.k.adapter.description, devices) : undefined;
     out.push(
@@ -515,8 +544,9 @@ function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
         (peer
           ? `, beside Node's record ${at(peer.file)} on ${nodeLabel} from the same machine (${b.host.machine}). Chromium brings its own WebGPU implementation and adapter, so the two hosts differ in adapter as well as host; within each host, ours and TF.js share the adapter.`
           : `; no Node record from the same machine (${b.host.machine}) is in ${code('bench/results/')}.`) +
-        ` GFLOPS, medians of ${b.settings.runs} timed runs after warm-up:`,
+        ` ${kernelUnits(b.results)}, medians of ${b.settings.runs} timed runs after warm-up:`,
       table(['case', 'Node: ours', 'Node: TF.js', 'Node: ours / TF.js', 'Chromium: ours', 'Chromium: TF.js', 'Chromium: ours / TF.js', 'our kernel in Chromium'], rows),
+      ...composedPeers(b.results),
     );
   }
   return out;
@@ -532,8 +562,8 @@ function kernelSection(dir, devices) {
     const software = k.adapter.architecture === 'software';
     const rows = k.results.map((r) => {
       const target = software ? KERNEL_TARGETS[r.name] : undefined;
-      const ours = gflops(r.ours.gflops);
-      const ratio = r.tfjs.gflops ? Number((r.ours.gflops / r.tfjs.gflops).toFixed(1)) : undefined;
+      const ours = rateCell(r, r.ours);
+      const ratio = r.tfjs.medianMs !== undefined ? Number((rateOf(r, r.ours) / rateOf(r, r.tfjs)).toFixed(1)) : undefined;
       let verdict = '';
       if (target) {
         const met = (target.gflops === undefined || Number(ours) >= target.gflops) && (target.ratio === undefined || ratio >= target.ratio);
@@ -541,13 +571,13 @@ function kernelSection(dir, devices) {
         verdict = `${wants}: ${met ? 'met' : '**missed**'}`;
       }
       const js = r.js.skipped ? (/^no JS loop/.test(r.js.skipped) ? '-' : 'skipped') : gflops(r.js.gflops);
-      const kernel = r.op === 'conv2d' ? ['implicit GEMM', r.ours.variant].filter(Boolean).join(', ') : r.ours.variant;
-      return [r.name, target?.ratio ? `${ours} (${ratio.toFixed(1)}x)` : ours, gflops(r.tfjs.gflops), js, ...(software ? [verdict] : []), kernel];
+      return [r.name, target?.ratio ? `${ours} (${ratio.toFixed(1)}x)` : ours, r.tfjs.medianMs !== undefined ? rateCell(r, r.tfjs) : '-', js, ...(software ? [verdict] : []), ourKernel(r)];
     });
     out.push(
-      `${code('bench/kernels/kernels.mjs')} (${code('npm run bench')}) on ${adapterLabel(k.adapter.description, devices)}, record ${at(file)}: GFLOPS, the median of ${k.settings.runs} timed runs after warm-up, for our kernels beside TF.js ${k.tfjs.version}'s ${k.tfjs.backend} backend on the same adapter in the same process, and a plain JS loop where one call takes under ${thousands(k.settings.jsLimitMs)} ms.` +
+      `${code('bench/kernels/kernels.mjs')} (${code('npm run bench')}) on ${adapterLabel(k.adapter.description, devices)}, record ${at(file)}: ${kernelUnits(k.results)}, the median of ${k.settings.runs} timed runs after warm-up, for our kernels beside TF.js ${k.tfjs.version}'s ${k.tfjs.backend} backend on the same adapter in the same process, and a plain JS loop where one call takes under ${thousands(k.settings.jsLimitMs)} ms.` +
         (software ? " The targets are the project's, for this CPU adapter." : ''),
       table(['case', 'ours', 'TF.js', 'JS loop', ...(software ? ['target'] : []), 'our kernel'], rows),
+      ...composedPeers(k.results),
     );
   }
   out.push(...browserKernelSection(dir, devices, nodeRecords, browserRecords));

@@ -4,9 +4,11 @@
  * or verdict can drift from its data; and it checks a few numbers that the records hold, so that a
  * generator that writes too little cannot pass. No GPU: it reads files.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DOC_PATH, resultsMarkdown } from '../bench/results-doc.mjs';
+import { DOC_PATH, RESULTS_DIR, resultsMarkdown } from '../bench/results-doc.mjs';
 
 describe('docs/results.md', () => {
   const made = resultsMarkdown();
@@ -29,10 +31,40 @@ describe('docs/results.md', () => {
     expect(made).toContain('| baseline | class mode, d0 = 10, tau = 1, p = 0, alignment on, gaussian, fan-in | 86.22 | 85.36 |');
     expect(made).toContain('| 32 | 7.77 | 38.01 | 121.4 | 242.8 | 1.25 | 32.9 / 48.4 |');
     expect(made).toContain('| MLP 784-1000-1000-1000-10 | 5.6 | 3.3 | 2.4 | 1.4 | 1.70 |');
-    expect(made).toContain('| matmul 1024 cube | 25.9 (4.7x) | 5.6 | skipped | >= 25 and >= 6x TF.js: **missed** | subgroup |');
+    expect(made).toContain('| matmul 1024 cube | 22.3 (4.5x) | 4.9 | skipped | >= 25 and >= 6x TF.js: **missed** | subgroup |');
     // The browser's figures beside Node's from the same machine.
-    expect(made).toContain('| matmul 1024 cube | 25.9 | 5.6 | 4.7x | 2.2 | 0.99 | 2.2x | tiled |');
+    expect(made).toContain('| matmul 1024 cube | 22.3 | 4.9 | 4.5x | 1.9 | 0.89 | 2.1x | tiled |');
+    expect(made).toContain('| softmax 4096x10 (classifier head) | 0.97 GB/s | 0.01 GB/s | 68.0x | 0.56 GB/s | 0.0020 GB/s | 286.1x |  |');
     expect(made).toContain('496 tests passed, 39 skipped');
+  });
+
+  it('shows a memory-bound kernel row in GB/s, and the TF.js ops composed for it', () => {
+    // No committed record has such a row yet: one is added to a copy of the H200's record.
+    const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+    try {
+      cpSync(RESULTS_DIR, dir, { recursive: true });
+      const file = join(dir, 'kernels-nvidia-h200.json');
+      const record = JSON.parse(readFileSync(file, 'utf8')) as { results: unknown[] };
+      record.results.push({
+        op: 'layerNorm',
+        name: 'layernorm 4096x256',
+        shape: { rows: 4096, cols: 256 },
+        bytes: 4 * (2 * 4096 * 256 + 2 * 256),
+        ours: { medianMs: 0.5, gbps: 16.8 },
+        tfjs: { medianMs: 2, gbps: 4.2 },
+        tfjsComposed: 'tf.moments, then the rest',
+        js: { skipped: 'no JS loop for layerNorm' },
+      });
+      writeFileSync(file, JSON.stringify(record));
+      const withRow = resultsMarkdown(dir);
+      expect(withRow).toContain('| layernorm 4096x256 | 16.8 GB/s | 4.2 GB/s | - |  |');
+      expect(withRow).toContain('on NVIDIA H200 (driver 580.159.04), record `bench/results/kernels-nvidia-h200.json`: GFLOPS, or GB/s where a cell says so');
+      expect(withRow).toContain('its figure is of its ops composed in one `tf.tidy`: `layerNorm` as tf.moments, then the rest.');
+      // The rows that were there read as before.
+      expect(withRow).toContain('| matmul 1024 cube | 10,009 | 11,358 | skipped | tiled |');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names no path of the machine that made it', () => {

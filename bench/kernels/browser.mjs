@@ -4,7 +4,7 @@
 // Node's: bench/results/kernels-browser-<adapter>.json. The cases and the timing are
 // bench/kernels/suite.mjs, the same as `npm run bench` runs in Node.
 //
-//   npm run bench:browser [-- --quick | --smoke] [--only matmul|conv] [--out DIR]
+//   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,8 +1,11 @@
 // Kernel benchmark, Node host: our kernels against TF.js's WebGPU backend on the same adapter
-// (over Dawn) and a plain JS loop, side by side in one run. The cases and the timing are
+// (over Dawn) and, for matmul, a plain JS loop, side by side in one run. The families (matmul,
+// conv, conv-backward, attention, softmax, layernorm, elementwise), the cases and the timing are
 // bench/kernels/suite.mjs, which the browser host (bench/kernels/browser.mjs) runs too.
 //
-//   npm run build && node bench/kernels/kernels.mjs [--quick | --smoke] [--only matmul|conv] [--all-variants] [--out DIR]
+//   npm run build && node bench/kernels/kernels.mjs [--quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]
+//
+// --all-variants also times every matmul variant and both attention kernels.
 //
 // Results go to bench/results/kernels-<adapter>.json with the adapter report and the machine.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -39,7 +42,8 @@ if (device.report.isFallbackAdapter) console.log('note: a software adapter on a 
 Object.assign(globalThis, globals);
 const tfGpu = create([]);
 globalThis.navigator = { gpu: tfGpu, userAgent: 'node' };
-// tfjs-core is all the forward ops need (and all the GPU kit carries: bench/gpu/make-gpu-kit.sh).
+// tfjs-core is all the suite needs, gradients included: it runs TF.js's gradient kernels directly,
+// not through its autodiff (and tfjs-core is all the GPU kit carries: bench/gpu/make-gpu-kit.sh).
 const tf = await import('@tensorflow/tfjs-core');
 await import('@tensorflow/tfjs-backend-webgpu');
 const tfjs = await startTfjs(tf);

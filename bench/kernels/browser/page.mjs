@@ -1,7 +1,8 @@
 // The kernel benchmark's browser host: opens WebGPU in the page, starts TF.js's WebGPU backend
 // on the same adapter, and runs bench/kernels/suite.mjs as Node's host does. `?run` starts at
-// once; `?quick`, `?smoke` and `?only=matmul|conv` choose the settings. When a run ends,
-// `window.kernelBenchmark` holds `{ record }` or `{ error }` (bench/kernels/browser.mjs reads it).
+// once; `?quick`, `?smoke` and `?only=FAMILY` (one of suite.mjs's FAMILIES) choose the settings.
+// When a run ends, `window.kernelBenchmark` holds `{ record }` or `{ error }`
+// (bench/kernels/browser.mjs reads it).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeAdapter, openBrowserDevice, ops } from '../../../src/index.ts';
