@@ -531,7 +531,9 @@ function browserAdapterLabel(k) {
 function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
   const out = [];
   for (const { file, k: b } of browserRecords) {
-    const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine);
+    // The same machine, run with the same settings (a quick or smoke record is no peer of a full one).
+    const sameRun = (k) => k.settings?.runs === b.settings.runs && Boolean(k.settings?.smoke) === Boolean(b.settings.smoke);
+    const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine && sameRun(k));
     const nodeRow = (name) => peer?.k.results.find((r) => r.name === name);
     const tfjsCell = (r) => (r?.tfjs.medianMs !== undefined ? rateCell(r, r.tfjs) : '-');
     const rows = b.results.map((r) => {
