@@ -85,15 +85,22 @@ fn binaryBroadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var rest = i;
   var ia = 0u;
   var ib = 0u;
-  // An integer division and remainder per axis: on CPU adapters they dominate the op, hence
-  // the merged axes (a bias over [N, T, C] is a walk over 2 axes, not 8).
-  for (var step = 0u; step < binary.rank; step++) {
-    let axis = 7u - step;
-    let dim = axisValue(binary.shapeLo, binary.shapeHi, axis);
-    let coord = rest % dim;
-    rest = rest / dim;
-    ia += coord * axisValue(binary.aStridesLo, binary.aStridesHi, axis);
-    ib += coord * axisValue(binary.bStridesLo, binary.bStridesHi, axis);
+  // An integer division and remainder per axis but the outermost: on CPU adapters they
+  // dominate the op, hence the merged axes (a bias over [N, T, C] is a walk over 2 axes, not 8)
+  // and no division for the outermost axis, whose coordinate is what is left of the index
+  // (i < count, the product of the dims).
+  if (binary.rank > 0u) {
+    for (var step = 0u; step + 1u < binary.rank; step++) {
+      let axis = 7u - step;
+      let dim = axisValue(binary.shapeLo, binary.shapeHi, axis);
+      let coord = rest % dim;
+      rest = rest / dim;
+      ia += coord * axisValue(binary.aStridesLo, binary.aStridesHi, axis);
+      ib += coord * axisValue(binary.bStridesLo, binary.bStridesHi, axis);
+    }
+    let outer = 8u - binary.rank;
+    ia += rest * axisValue(binary.aStridesLo, binary.aStridesHi, outer);
+    ib += rest * axisValue(binary.bStridesLo, binary.bStridesHi, outer);
   }
   out[i] = applyBinary(a[ia], b[ib], binary.alpha);
 }

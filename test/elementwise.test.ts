@@ -30,6 +30,8 @@ describe('binary ops', () => {
     [[4, 1, 5], [3, 1]],
     [[1], [2, 65]],
     [[2, 3, 1, 7], [1, 3, 5, 1]],
+    // One element: every axis merges away (rank 0, no axis to walk).
+    [[1, 1], [1]],
   ])('broadcasts %j with %j', async (as, bs) => {
     const a = uniform(as.reduce((x, y) => x * y, 1), 3);
     const b = uniform(bs.reduce((x, y) => x * y, 1), 4);
