@@ -4,7 +4,7 @@
 // Node's: bench/results/kernels-browser-<adapter>.json. The cases and the timing are
 // bench/kernels/suite.mjs, the same as `npm run bench` runs in Node.
 //
-//   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
+//   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   let settings;
   try {
-    settings = benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: option('only', undefined) });
+    settings = benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: option('only', undefined), allVariants: args.includes('--all-variants') });
   } catch (e) {
     console.error(e.message);
     process.exit(2);
@@ -82,7 +82,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.error(`no Chromium at ${CHROMIUM}: install Debian's chromium, or set CHROMIUM to its path (or use --serve and open the page yourself)`);
       process.exit(1);
     }
-    const query = [settings.smoke && 'smoke', settings.quick && 'quick', settings.only !== 'all' && `only=${settings.only}`].filter(Boolean).join('&');
+    const query = [settings.smoke && 'smoke', settings.quick && 'quick', settings.only !== 'all' && `only=${settings.only}`, settings.allVariants && 'allVariants'].filter(Boolean).join('&');
     const record = await runInBrowser({ query, onLine: console.log });
     const outDir = option('out', join(root, 'bench', 'results'));
     mkdirSync(outDir, { recursive: true });

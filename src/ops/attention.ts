@@ -14,6 +14,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { checkAttentionOperands, resolveAttentionScale, type AttentionDims } from './attentionOperands.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
+import { matmulVariantUnavailable } from './matmul.js';
 import { requireDtype, requireSameDevice } from './checks.js';
 
 export { MAX_ATTENTION_HEAD_DIM } from './attentionOperands.js';
@@ -57,13 +58,15 @@ export interface AttentionGradients {
 export type AttentionKernel = 'fused' | 'matmul';
 
 /**
- * 'matmul' on a CPU adapter with subgroups, whose subgroup matmul beats the fused kernels' one
- * thread per row: forward and backward at a ViT's shape (B 128, H 4, T 49, D 16) took 113-121 ms
- * against 181-190 ms on lavapipe (bench/experiments/profile-step.mjs showed attention at 40% of a
- * ViT step). 'fused' elsewhere: it stores nothing of size Tq x Tk.
+ * 'matmul' on a CPU adapter that runs the subgroup matmul, which beats the fused kernels' one
+ * thread per row there: forward and backward at a ViT's shape (B 128, H 4, T 49, D 16) took
+ * 113-121 ms against 181-190 ms on lavapipe (bench/experiments/profile-step.mjs showed attention
+ * at 40% of a ViT step). Without that variant the general matmuls lose badly on such small
+ * products: on SwiftShader (subgroups of 4) the same forward and backward took 4,054 ms by
+ * matmul and 600 ms fused. 'fused' elsewhere: it stores nothing of size Tq x Tk.
  */
 export function chooseAttentionKernel(device: Device): AttentionKernel {
-  return isSoftwareAdapter(device) && device.hasSubgroups ? 'matmul' : 'fused';
+  return isSoftwareAdapter(device) && matmulVariantUnavailable(device, 'subgroup') === undefined ? 'matmul' : 'fused';
 }
 
 /**

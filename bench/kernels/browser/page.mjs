@@ -1,6 +1,7 @@
 // The kernel benchmark's browser host: opens WebGPU in the page, starts TF.js's WebGPU backend
 // on the same adapter, and runs bench/kernels/suite.mjs as Node's host does. `?run` starts at
-// once; `?quick`, `?smoke` and `?only=FAMILY` (one of suite.mjs's FAMILIES) choose the settings.
+// once; `?quick`, `?smoke`, `?only=FAMILY` (one of suite.mjs's FAMILIES) and `?allVariants`
+// (every kernel variant timed beside the chosen one) choose the settings.
 // When a run ends, `window.kernelBenchmark` holds `{ record }` or `{ error }`
 // (bench/kernels/browser.mjs reads it).
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,7 +22,7 @@ async function run() {
   $('log').textContent = '';
   let device;
   try {
-    const settings = benchSettings({ quick: $('quick').checked, smoke: query.has('smoke'), only: query.get('only') ?? undefined });
+    const settings = benchSettings({ quick: $('quick').checked, smoke: query.has('smoke'), only: query.get('only') ?? undefined, allVariants: query.has('allVariants') });
     $('status').textContent = 'running (the page may pause while a kernel runs)...';
     device = await openBrowserDevice();
     const adapterSummary = describeAdapter(device.report);
