@@ -49,6 +49,15 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   });
 
   const text = async (id: string) => (await page.textContent(`#${id}`)) ?? '';
+  /** Saves the page's checkpoint as `name` beside the build and evaluates it with `sll eval --json`. */
+  const saveAndEvaluate = async (name: string) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const saved = join(built, name);
+    await download.saveAs(saved);
+    const result = await runCli(['eval', saved, '--json'], { cwd: built, timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    return { saved, evaluated: JSON.parse(result.stdout) as { accuracy: number; count: number } };
+  };
   const settings = async (values: Record<string, string>, method: 'sll' | 'backprop') => {
     for (const [name, value] of Object.entries(values)) await page.fill(`input[name=${name}]`, value);
     await page.check(`input[name=method][value=${method}]`);
@@ -116,12 +125,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
 
   it('a checkpoint saved by the page is read by sll eval, with the test accuracy the page showed', async () => {
     const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    const saved = join(built, 'from-the-page.safetensors');
-    await download.saveAs(saved);
-    const result = await runCli(['eval', saved, '--json'], { cwd: built, timeoutMs: 60_000 });
-    expect(result.code, result.stderr).toBe(0);
-    const evaluated = JSON.parse(result.stdout) as { accuracy: number; count: number };
+    const { evaluated } = await saveAndEvaluate('from-the-page.safetensors');
     expect(evaluated.count).toBe(2000);
     // Within half a point: the two adapters (SwiftShader, lavapipe) round differently.
     expect(Math.abs(100 * evaluated.accuracy - shown)).toBeLessThan(0.5);
@@ -234,12 +238,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(captions.filter((c) => c.split(' -> ')[0] === c.split(' -> ')[1]).length).toBeGreaterThan(6);
     // Its checkpoint names its dataset: sll eval finds Fashion-MNIST's 10,000 test images for it,
     // and the page, loading it back, shows the same test accuracy.
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
-    const saved = join(built, 'fashion-from-the-page.safetensors');
-    await download.saveAs(saved);
-    const result = await runCli(['eval', saved, '--json'], { cwd: built, timeoutMs: 60_000 });
-    expect(result.code, result.stderr).toBe(0);
-    const evaluated = JSON.parse(result.stdout) as { accuracy: number; count: number };
+    const { saved, evaluated } = await saveAndEvaluate('fashion-from-the-page.safetensors');
     expect(evaluated.count).toBe(10000);
     await page.setInputFiles('#load', saved);
     await page.waitForFunction(() => /^loaded: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });

@@ -15,7 +15,7 @@ import { CHROMIUM, chromiumAvailable, launchChromium } from '../../scripts/chrom
 import { serveDirectory } from '../../scripts/static-server.mjs';
 import { machineName } from '../lib/machine.mjs';
 import { option } from '../lib/options.mjs';
-import { adapterSlug, benchSettings } from './suite.mjs';
+import { adapterSlug, benchSettingsFromArgs } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -67,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   let settings;
   try {
-    settings = benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: option('only', undefined), allVariants: args.includes('--all-variants') });
+    settings = benchSettingsFromArgs(args);
   } catch (e) {
     console.error(e.message);
     process.exit(2);

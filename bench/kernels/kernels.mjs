@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { machineName } from '../lib/machine.mjs';
 import { option } from '../lib/options.mjs';
-import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs } from './suite.mjs';
+import { adapterSlug, benchSettingsFromArgs, kernelRecord, runKernelSuite, startTfjs } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist', 'src');
@@ -25,7 +25,7 @@ if (!existsSync(join(dist, 'node.js'))) {
 const args = process.argv.slice(2);
 let settings;
 try {
-  settings = benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: option('only', undefined), allVariants: args.includes('--all-variants') });
+  settings = benchSettingsFromArgs(args);
 } catch (e) {
   console.error(e.message);
   process.exit(2);

@@ -98,6 +98,12 @@ export function benchSettings({ quick = false, smoke = false, only, allVariants 
   return { quick, smoke, only: only ?? 'all', allVariants, runs, runTargetMs, jsLimitMs };
 }
 
+/** The settings a host's command line asks for: --quick, --smoke, --only FAMILY, --all-variants. Throws on an unknown family. */
+export function benchSettingsFromArgs(args) {
+  const at = args.indexOf('--only');
+  return benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: at >= 0 ? args[at + 1] : undefined, allVariants: args.includes('--all-variants') });
+}
+
 /** Sets TF.js on its WebGPU backend; says whether it came up and on which adapter. */
 export async function startTfjs(tf) {
   const ready = await tf.setBackend('webgpu');
