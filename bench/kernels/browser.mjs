@@ -14,7 +14,7 @@ import { build } from 'vite';
 import { CHROMIUM, chromiumAvailable, launchChromium } from '../../scripts/chromium.mjs';
 import { serveDirectory } from '../../scripts/static-server.mjs';
 import { machineName } from '../lib/machine.mjs';
-import { option } from '../lib/options.mjs';
+import { option, orUsageError } from '../lib/options.mjs';
 import { adapterSlug, benchSettingsFromArgs } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -65,13 +65,7 @@ export async function runInBrowser({ query = '', timeoutMs = 30 * 60_000, onLine
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  let settings;
-  try {
-    settings = benchSettingsFromArgs(args);
-  } catch (e) {
-    console.error(e.message);
-    process.exit(2);
-  }
+  const settings = orUsageError(() => benchSettingsFromArgs(args));
   if (args.includes('--serve')) {
     const port = Number(process.env.PORT ?? 8081);
     const dir = await buildBenchPage(join(root, 'dist', 'bench-kernels'));

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { machineName } from '../lib/machine.mjs';
-import { option } from '../lib/options.mjs';
+import { option, orUsageError } from '../lib/options.mjs';
 import { adapterSlug, benchSettingsFromArgs, kernelRecord, runKernelSuite, startTfjs } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -22,14 +22,7 @@ if (!existsSync(join(dist, 'node.js'))) {
   console.error('dist/ is missing; build first: npm run build');
   process.exit(1);
 }
-const args = process.argv.slice(2);
-let settings;
-try {
-  settings = benchSettingsFromArgs(args);
-} catch (e) {
-  console.error(e.message);
-  process.exit(2);
-}
+const settings = orUsageError(() => benchSettingsFromArgs(process.argv.slice(2)));
 
 const { openNodeDevice, describeAdapter, ops } = await import(join(dist, 'node.js'));
 const device = await openNodeDevice();

@@ -7,3 +7,12 @@ export function option(name, fallback) {
   return at >= 0 ? args[at + 1] : fallback;
 }
 
+/** What `read` returns; if it throws (a bad flag), its message on stderr and exit code 2, as a usage error. */
+export function orUsageError(read) {
+  try {
+    return read();
+  } catch (e) {
+    console.error(e.message);
+    process.exit(2);
+  }
+}
