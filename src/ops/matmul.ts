@@ -92,14 +92,21 @@ function describeSubgroupSize(device: Device): string {
 }
 
 /**
- * The kernel variant for an M x K times K x N product on this device: the subgroup kernel on
- * software adapters with 8-lane subgroups (lavapipe), else the skinny kernel (K split within a
- * workgroup) for thin products, else workgroup-memory tiles where the limits allow them, else
- * the plain kernel.
+ * The kernel variant for an M x K times K x N product on this device. On software adapters: the
+ * subgroup kernel where it runs (8-lane subgroups: lavapipe); elsewhere (SwiftShader) the plain
+ * kernel when any side is short and tiles otherwise, because there one thread per output beat
+ * both others on every product with a side of 16 or less (a 256 x 1000 head: plain 13.7 ms,
+ * tiled 20.5, skinny 38.9; its input gradient, K = 10: 14.2, 81.2 and 1,340 ms), while tiles won
+ * the large ones (1024 cube: 2.0 GFLOPS against plain's 0.44). On GPUs: the skinny kernel (K
+ * split within a workgroup) for thin products, else workgroup-memory tiles where the limits
+ * allow them, else the plain kernel.
  */
 export function chooseMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
+  if (isSoftwareAdapter(device)) {
+    if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
+    return Math.min(m, n, k) <= SKINNY_LIMIT || matmulVariantUnavailable(device, 'tiled') ? 'plain' : 'tiled';
+  }
   const thin = Math.min(m, n) <= SKINNY_LIMIT && Math.max(m, n) * k >= 4096;
-  if (isSoftwareAdapter(device) && !matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
   if (thin) return 'skinny';
   if (!matmulVariantUnavailable(device, 'tiled')) return 'tiled';
   return 'plain';
