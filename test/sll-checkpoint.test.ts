@@ -366,6 +366,12 @@ describe('checkpoint integrity', () => {
       await expect(readCheckpoint(bad, 'edited.safetensors')).rejects.toThrow(/^edited\.safetensors: its metadata \(spec, data, position, counters, digests\) do not match their sha256 digest \(stored [0-9a-f]{64}, text gives [0-9a-f]{64}\): the file was damaged after it was written$/);
     }
     expect(decodeSafetensors(bytes).metadata.config).toMatch(/"lr":[-+.e\d]+/); // so the first edit changed something
+    // Relabelled as an older format (a byte's change), the file still carries its digests, which
+    // are checked: the label itself is metadata under the digest.
+    for (const older of ['sll-webgpu-checkpoint/2', 'sll-webgpu-checkpoint/1']) {
+      const relabelled = reencode(bytes, (_, metadata) => void (metadata.format = older), { reseal: false });
+      await expect(readCheckpoint(relabelled, 'relabelled.safetensors'), older).rejects.toThrow(/^relabelled\.safetensors: its metadata .* do not match their sha256 digest/);
+    }
     const missing = reencode(bytes, (_, metadata) => void delete metadata.metadataSha256);
     expect(() => decodeCheckpoint(missing, 'm.safetensors')).toThrow("m.safetensors: metadata 'metadataSha256' is missing");
     const malformed = reencode(bytes, (_, metadata) => void (metadata.metadataSha256 = 'abc'));
@@ -380,10 +386,12 @@ describe('checkpoint integrity', () => {
     const checkpoint = await readCheckpoint(old, 'two.safetensors');
     expect(checkpoint.meta.format).toBe('sll-webgpu-checkpoint/2');
     expect(checkpoint.digests!.size).toBe(checkpoint.tensors.size);
-    expect(checkpoint.notices).toEqual(['two.safetensors: a checkpoint of format sll-webgpu-checkpoint/2 carries no checksum of its metadata; its spec, data and position are loaded unverified']);
-    // Its tensors are still verified.
+    expect(checkpoint.notices).toEqual(['two.safetensors: a checkpoint of format sll-webgpu-checkpoint/2 carries no checksum of its metadata; its metadata (spec, data, position, counters, digests) are loaded unverified']);
+    // Its tensors are still verified, even relabelled as /1 (which has no digests of its own).
     const bad = reencode(old, (tensors) => void (tensors['classifier.bias']!.data[0]! += 1));
     await expect(readCheckpoint(bad, 'two.safetensors')).rejects.toThrow("two.safetensors: tensor 'classifier.bias' does not match its sha256 digest");
+    const relabelled = reencode(bad, (_, metadata) => void (metadata.format = 'sll-webgpu-checkpoint/1'));
+    await expect(readCheckpoint(relabelled, 'two.safetensors')).rejects.toThrow("two.safetensors: tensor 'classifier.bias' does not match its sha256 digest");
   });
 
   it('refuses a /3 checkpoint whose digests are missing, miss a tensor, name an unknown one or are malformed', async () => {

@@ -118,7 +118,11 @@ export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMe
   return encodeSafetensors(tensors, { ...metadata, [METADATA_DIGEST_KEY]: await metadataDigest(metadata) });
 }
 
-/** The SHA-256 of every metadata entry but the digest itself: of the JSON text of their [key, value] pairs, sorted by key. */
+/**
+ * The SHA-256 of every metadata entry but the digest itself, over the UTF-8 bytes of
+ * JSON.stringify (no whitespace) of their [key, value] pairs, sorted by key in UTF-16 code-unit
+ * order (the keys are ASCII, so byte order too).
+ */
 function metadataDigest(metadata: Record<string, string>): Promise<string> {
   const entries = Object.keys(metadata)
     .filter((key) => key !== METADATA_DIGEST_KEY)
@@ -139,8 +143,9 @@ export async function readCheckpoint(bytes: Uint8Array, source = 'checkpoint'): 
 
 /**
  * Parses and checks a checkpoint's container and metadata, and that its digests (if any) name
- * exactly its tensors; not the tensors' bytes (verifyCheckpoint) nor the tensors against a model
- * (`restoreTrainer` and `loadModel`). Enough to read the metadata; to load weights, use
+ * exactly its tensors; not the tensors' bytes nor the metadata against their digest
+ * (verifyCheckpoint), nor the tensors against a model (`restoreTrainer` and `loadModel`). Enough
+ * to look at the metadata, unverified; to load weights or trust the metadata, use
  * readCheckpoint. `source` names the file in errors.
  */
 export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
@@ -156,7 +161,11 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   if (!format) {
     throw new CheckpointError(`${source}: not an sll-webgpu checkpoint (metadata format ${JSON.stringify(md.format)}, expected ${[...CHECKPOINT_FORMATS_READ.keys()].join(', ')})`);
   }
-  if (format.metadataDigest && !/^[0-9a-f]{64}$/.test(md[METADATA_DIGEST_KEY] ?? '')) {
+  // A format requires its digests; a digest present is checked whatever the label says, so that
+  // relabelling a file as an older format (one byte) does not skip its verification.
+  const hasMetadataDigest = format.metadataDigest || md[METADATA_DIGEST_KEY] !== undefined;
+  const hasTensorDigests = format.tensorDigests || md.sha256 !== undefined;
+  if (hasMetadataDigest && !/^[0-9a-f]{64}$/.test(md[METADATA_DIGEST_KEY] ?? '')) {
     const stored = md[METADATA_DIGEST_KEY];
     throw new CheckpointError(`${source}: metadata '${METADATA_DIGEST_KEY}' is ${stored === undefined ? 'missing' : `${JSON.stringify(stored)}, not 64 lowercase hex digits`}`);
   }
@@ -183,11 +192,11 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   if (!isCount(counters?.step) || !isCountList(counters.optimizerSteps) || !isCountList(counters.dropoutOffsets)) {
     throw new CheckpointError(`${source}: metadata 'counters' must hold step, optimizerSteps and dropoutOffsets counts`);
   }
-  const digests = format.tensorDigests ? checkDigests(json('sha256'), decoded.tensors, source) : undefined;
-  const notices = !format.tensorDigests
+  const digests = hasTensorDigests ? checkDigests(json('sha256'), decoded.tensors, source) : undefined;
+  const notices = !hasTensorDigests
     ? [`${source}: a checkpoint of format ${md.format} carries no checksums; its weights are loaded unverified`]
-    : !format.metadataDigest
-      ? [`${source}: a checkpoint of format ${md.format} carries no checksum of its metadata; its spec, data and position are loaded unverified`]
+    : !hasMetadataDigest
+      ? [`${source}: a checkpoint of format ${md.format} carries no checksum of its metadata; its metadata (spec, data, position, counters, digests) are loaded unverified`]
       : [];
   return {
     meta: { format: md.format!, spec, data, position, counters, adapter: md.adapter ?? 'unknown', ...(md.kernels !== undefined ? { kernels: checkKernels(json('kernels'), source) } : {}), savedAt: md.savedAt ?? 'unknown' },
@@ -199,13 +208,15 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
 }
 
 /**
- * Checks a decoded checkpoint: its metadata against their digest (format /3), each tensor's
- * bytes against its SHA-256 digest (/2 and /3), then every float value for NaN and infinity.
+ * Checks a decoded checkpoint: its metadata against their digest (required from format /3), each
+ * tensor's bytes against its SHA-256 digest (required from /2), then every float value for NaN
+ * and infinity; a digest present is checked whatever the format.
  * Throws CheckpointError naming `source` and what is wrong.
  */
 export async function verifyCheckpoint(checkpoint: Checkpoint, source = 'checkpoint'): Promise<void> {
   const storedMetadataDigest = checkpoint.metadata[METADATA_DIGEST_KEY];
-  if (CHECKPOINT_FORMATS_READ.get(checkpoint.meta.format)?.metadataDigest) {
+  // decodeCheckpoint required it where the format does, and checked its form wherever it is.
+  if (storedMetadataDigest !== undefined) {
     const computed = await metadataDigest(checkpoint.metadata);
     if (computed !== storedMetadataDigest) {
       throw new CheckpointError(
