@@ -89,7 +89,7 @@ fn binaryBroadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   // dominate the op, hence the merged axes (a bias over [N, T, C] is a walk over 2 axes, not 8)
   // and no division for the outermost axis, whose coordinate is what is left of the index
   // (i < count, the product of the dims).
-  if (binary.rank > 0u) {
+  if (binary.rank > 0u) { // always, from binary(); rank 0 would underflow the loop bound
     for (var step = 0u; step + 1u < binary.rank; step++) {
       let axis = 7u - step;
       let dim = axisValue(binary.shapeLo, binary.shapeHi, axis);

@@ -30,7 +30,7 @@ describe('binary ops', () => {
     [[4, 1, 5], [3, 1]],
     [[1], [2, 65]],
     [[2, 3, 1, 7], [1, 3, 5, 1]],
-    // One element: every axis merges away (rank 0, no axis to walk).
+    // One element: the axes merge into one, the outermost, which the kernel walks without a division.
     [[1, 1], [1]],
   ])('broadcasts %j with %j', async (as, bs) => {
     const a = uniform(as.reduce((x, y) => x * y, 1), 3);

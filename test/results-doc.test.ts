@@ -39,7 +39,7 @@ describe('docs/results.md', () => {
   });
 
   it('shows a memory-bound kernel row in GB/s, and the TF.js ops composed for it', () => {
-    // No committed record has such a row yet: one is added to a copy of the H200's record.
+    // The H200's record has no such row: one is added to a copy of it.
     const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
     try {
       cpSync(RESULTS_DIR, dir, { recursive: true });

@@ -101,7 +101,9 @@ export function benchSettings({ quick = false, smoke = false, only, allVariants 
 /** The settings a host's command line asks for: --quick, --smoke, --only FAMILY, --all-variants. Throws on an unknown family. */
 export function benchSettingsFromArgs(args) {
   const at = args.indexOf('--only');
-  return benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only: at >= 0 ? args[at + 1] : undefined, allVariants: args.includes('--all-variants') });
+  const only = at >= 0 ? args[at + 1] : undefined;
+  if (at >= 0 && (only === undefined || only.startsWith('--'))) throw new Error(`--only needs a family: one of ${FAMILIES.join(', ')}`);
+  return benchSettings({ quick: args.includes('--quick'), smoke: args.includes('--smoke'), only, allVariants: args.includes('--all-variants') });
 }
 
 /** Sets TF.js on its WebGPU backend; says whether it came up and on which adapter. */

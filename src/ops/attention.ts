@@ -63,7 +63,9 @@ export type AttentionKernel = 'fused' | 'matmul';
  * 113-121 ms against 181-190 ms on lavapipe (bench/experiments/profile-step.mjs showed attention
  * at 40% of a ViT step). Without that variant the general matmuls lose badly on such small
  * products: on SwiftShader (subgroups of 4) the same forward and backward took 4,054 ms by
- * matmul and 600 ms fused. 'fused' elsewhere: it stores nothing of size Tq x Tk.
+ * matmul and 600 ms fused. The rule is keyed to the subgroup matmul, not to an adapter's name:
+ * any software adapter without it takes the fused kernels (measured on SwiftShader only).
+ * 'fused' elsewhere: it stores nothing of size Tq x Tk.
  */
 export function chooseAttentionKernel(device: Device): AttentionKernel {
   return isSoftwareAdapter(device) && matmulVariantUnavailable(device, 'subgroup') === undefined ? 'matmul' : 'fused';

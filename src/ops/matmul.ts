@@ -58,7 +58,10 @@ const SUBGROUP_COLUMNS = 32;
 const TILE = 64;
 const SKINNY_ROWS = 4;
 const SKINNY_COLUMNS = 16;
-/** Products thinner than this (in M or N) go to the skinny kernel. */
+/**
+ * Products thinner than this go to the skinny kernel (in M or N, on GPUs), or to the plain one
+ * (in M, N or K, on software adapters without the subgroup matmul).
+ */
 const SKINNY_LIMIT = 16;
 /**
  * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
@@ -93,7 +96,8 @@ function describeSubgroupSize(device: Device): string {
 
 /**
  * The kernel variant for an M x K times K x N product on this device. On software adapters: the
- * subgroup kernel where it runs (8-lane subgroups: lavapipe); elsewhere (SwiftShader) the plain
+ * subgroup kernel where it runs (8-lane subgroups: lavapipe as Dawn exposes it on x86-64);
+ * on the others (SwiftShader, measured; lavapipe without 8-lane subgroups, not) the plain
  * kernel when any side is short and tiles otherwise, because there one thread per output beat
  * both others on every product with a side of 16 or less (a 256 x 1000 head: plain 13.7 ms,
  * tiled 20.5, skinny 38.9; its input gradient, K = 10: 14.2, 81.2 and 1,340 ms), while tiles won
