@@ -6,3 +6,4 @@ const port = Number(process.env.PORT ?? 8080);
 await serveDirectory(REPOSITORY, port);
 console.log(`the lab:             http://localhost:${port}/dist/lab/`);
 console.log(`the browser example: http://localhost:${port}/examples/browser/`);
+console.log('the kernel benchmark page: npm run bench:browser -- --serve (it bundles TF.js, the peer)');
