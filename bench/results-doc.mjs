@@ -455,6 +455,23 @@ function speedSection(dir, devices) {
         ]),
       ),
     );
+    const throttled = s.rows.flatMap((r) => ['sll', 'backprop'].filter((m) => r[m].msPerStepThrottled !== undefined).map((m) => ({ r, m, t: r[m] })));
+    if (throttled.length > 0) {
+      out.push(
+        "The same steps with `await device.throttle()` after each (what `fit` and the command do), in windows alternating with the plain ones, and the host's part of a step: the time inside `trainStep` (encoding and submitting; the GPU runs behind it). A host part close to the whole step means the host is the bottleneck, where a per-step cost would show:",
+        table(
+          ['model', 'method', 'ms/step', 'with throttle', 'change', 'host ms/step (share)'],
+          throttled.map(({ r, m, t }) => [
+            modelFromName(r.name),
+            METHOD[m],
+            time(t.msPerStep),
+            time(t.msPerStepThrottled),
+            `${t.msPerStepThrottled >= t.msPerStep ? '+' : ''}${((100 * (t.msPerStepThrottled - t.msPerStep)) / t.msPerStep).toFixed(0)}%`,
+            t.hostMsPerStep === undefined ? '-' : `${time(t.hostMsPerStep)} (${((100 * t.hostMsPerStep) / t.msPerStep).toFixed(0)}%)`,
+          ]),
+        ),
+      );
+    }
   }
   for (const file of filesOf(dir, 'profile-', '.json')) {
     const p = readJson(join(dir, file));

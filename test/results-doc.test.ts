@@ -36,6 +36,8 @@ describe('docs/results.md', () => {
     expect(made).toContain('| matmul 1024 cube | 20.7 | 5.0 | 4.2x | 1.9 | 0.86 | 2.2x | tiled |');
     expect(made).toContain('| softmax 4096x10 (classifier head) | 1.0 GB/s | 0.02 GB/s | 60.5x | 0.57 GB/s | 0.0019 GB/s | 300.1x |  |');
     expect(made).toContain('496 tests passed, 39 skipped');
+    // The throttle's cost where the host is the bottleneck (a batch-1 step, mostly encoding).
+    expect(made).toContain('| MLP 784-8-10 | SLL | 1.9 | 2.0 | +2% | 1.4 (73%) |');
   });
 
   it('shows a memory-bound kernel row in GB/s, and the TF.js ops composed for it', () => {

@@ -1,14 +1,15 @@
 // Time per step and per epoch of SLL and backprop side by side, on the three default models
 // (MLP 3x1000, CNN conv32/conv64/fc256, ViT patch 4 dim 64 depth 4) at batch 128 (28x28x1
 // inputs, 10 classes), on one adapter in one process: the median of several timed windows of
-// steps after warm-up steps. An epoch is 429 steps (55,000 images, the last
-// batch dropped); evaluation is not included. FLOPs per step come from the device's counter
+// steps after warm-up steps. An epoch is 55,000 images, the last batch dropped; evaluation is
+// not included. FLOPs per step come from the device's counter
 // (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
 // projections and local heads included). Each model also gets its step timed with
 // `await device.throttle()` after every step, in alternating windows. Writes
-// bench/results/speed-<adapter>.json (speed-<adapter>-mlp-<hidden>.json with --mlp-hidden).
+// bench/results/speed-<adapter>.json (with -mlp-<hidden> and -batch-<n> in the name when
+// --mlp-hidden or --batch change the models).
 //
-//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--out DIR]
+//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--batch 128] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,9 @@ const windows = Number(option('windows', 3));
 // (encoding), the case where a per-step cost such as the throttle's would show.
 const mlpHidden = option('mlp-hidden', undefined);
 const specOf = (kind) => (kind === 'mlp' && mlpHidden ? { kind, hidden: mlpHidden.split(',').map(Number) } : sll.defaultModelSpec(kind));
-const batch = 128;
+// A small batch with a small MLP makes a step that is almost all host work (encoding), the case
+// where a per-step cost such as the throttle's would show.
+const batch = Number(option('batch', 128));
 const stepsPerEpoch = Math.floor(55_000 / batch);
 
 const device = await openNodeDevice();
@@ -82,8 +85,8 @@ for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed
 const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
-// A small MLP's figures go to a file of their own, beside (not over) the default models'.
-const file = join(outDir, `speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}.json`);
+// A small MLP's or another batch's figures go to a file of their own, beside (not over) the default models'.
+const file = join(outDir, `speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}${batch !== 128 ? `-batch-${batch}` : ''}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, stepsPerEpoch, steps, windows, rows }, null, 2) + '\n');
 console.log(`wrote ${file}`);
 device.destroy();
