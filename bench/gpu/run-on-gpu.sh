@@ -2,8 +2,8 @@
 # Runs on the GPU machine (no Node, no network), from the repository root, with .devicekit,
 # .gl, dist and src/gpu/shaderSources.generated.ts carried (see bench/gpu/make-gpu-kit.sh):
 # the kernel benchmark with its TF.js peer, every matmul variant against the reference, the MLP
-# step with and without `device.throttle()` (the default MLP and a small one whose step is host
-# work; the host's encoding time is printed beside each), and,
+# step with and without `device.throttle()` (the default MLP, and small ones down to a batch-1
+# step that is almost all host work; the host's encoding time is printed beside each), and,
 # when the kit holds the test modules, the whole test suite. Outputs go to ${OUT:-/tmp/out}.
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -12,8 +12,9 @@ mkdir -p "$out"
 node --version
 timeout 200 node bench/kernels/kernels.mjs --out "$out" 2>&1 | grep -v 'artificially reduced' | tee "$out/kernels.log"
 timeout 90 node bench/kernels/matmul-check.mjs --json "$out/matmul-check.json" 2>&1 | grep -v 'artificially reduced' | tee "$out/matmul-check.log"
-for hidden in '' 32,32; do
-  timeout 90 node bench/experiments/sll-speed.mjs --models mlp --steps 20 --windows 7 ${hidden:+--mlp-hidden $hidden} --out "$out" 2>&1 | grep -v 'artificially reduced' | tee -a "$out/throttle.log"
+for model in '' '--mlp-hidden 32,32' '--mlp-hidden 8 --batch 1'; do
+  # $model is split into flags on purpose.
+  timeout 90 node bench/experiments/sll-speed.mjs --models mlp --steps 20 --windows 7 $model --out "$out" 2>&1 | grep -v 'artificially reduced' | tee -a "$out/throttle.log"
 done
 if [ -f node_modules/vitest/vitest.mjs ]; then
   timeout 240 node node_modules/vitest/vitest.mjs run --reporter=dot 2>&1 | grep -v 'artificially reduced' > "$out/tests.log"
