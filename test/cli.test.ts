@@ -89,11 +89,18 @@ describe('sll command', () => {
     const run = new RunDirectory(straightDir);
     const lines = run.readMetrics();
     expect(lines.filter((l) => l.kind === 'epoch').length).toBe(2);
-    // Each epoch line carries every unit's training accuracy over the epoch.
-    for (const l of lines.filter((l) => l.kind === 'epoch')) {
-      for (const u of (l as { train: { units: { accuracy?: number }[] } }).train.units) expect(u.accuracy).toBeGreaterThan(0.1);
-    }
     expect(lines.filter((l) => l.kind === 'step').length).toBe(4); // steps 5 and 10 of each epoch
+    // Each epoch line carries every unit's training accuracy over the epoch: the mean of its two
+    // equal windows, as the step lines logged them.
+    const stepLines = lines.filter((l) => l.kind === 'step') as unknown as { epoch: number; units: { name: string; accuracy: number }[] }[];
+    for (const l of lines.filter((l) => l.kind === 'epoch') as unknown as { epoch: number; train: { units: { name: string; accuracy: number }[] } }[]) {
+      const windows = stepLines.filter((s) => s.epoch === l.epoch);
+      expect(windows).toHaveLength(2);
+      l.train.units.forEach((u, i) => {
+        expect(u.accuracy, u.name).toBeGreaterThan(0);
+        expect(u.accuracy, u.name).toBeCloseTo((windows[0]!.units[i]!.accuracy + windows[1]!.units[i]!.accuracy) / 2, 12);
+      });
+    }
     const test = lines.find((l) => l.kind === 'test') as { accuracy: number; confusion: number[][] } | undefined;
     expect(test!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2000);
     expect(test!.confusion.reduce((n, row, k) => n + row[k]!, 0) / 2000).toBeCloseTo(test!.accuracy, 10);
