@@ -210,7 +210,7 @@ describe('CIFAR-10 loader', () => {
       `${truncated.folder}/data_batch_2.bin: 3173 bytes is not a whole number of 3073-byte records (1 label byte + 3072 pixels): 1 records and 100 bytes over (truncated, or not a CIFAR-10 binary file)`,
     );
     const empty = writeCifar10(tempDirPath(), { 'test_batch.bin': new Uint8Array(0) });
-    expect(errorOf(() => loadCifar10(empty.folder))).toBe(`${empty.folder}/test_batch.bin: empty file, expected 3073-byte records (1 label byte + 3072 pixels)`);
+    expect(errorOf(() => loadCifar10(empty.folder))).toBe(`${empty.folder}/test_batch.bin: empty file: it holds no images, expected 3073-byte records (1 label byte + 3072 pixels)`);
     // CIFAR-100 records (3074 bytes) given as CIFAR-10.
     const wrongFormat = writeCifar10(tempDirPath(), { 'data_batch_1.bin': cifarBatch(3073, 'cifar100', 1).bytes.subarray(0, 3074 * 5) });
     expect(errorOf(() => loadCifar10(wrongFormat.folder))).toMatch(/data_batch_1\.bin: 15370 bytes is not a whole number of 3073-byte records/);
@@ -249,7 +249,7 @@ describe('CIFAR-10 loader', () => {
     expect(errorOf(() => loadCifar10(path))).toMatch(/has a '\.\.' component, refused \(path traversal\)/);
     writeFileSync(path, cifar10Archive().subarray(0, 200));
     expect(errorOf(() => loadCifar10(path))).toMatch(new RegExp(`^${path}: corrupt or truncated gzip data`));
-    expect(errorOf(() => loadCifar10(path, { maxArchiveBytes: 100 }))).toMatch(/cannot read the CIFAR-10 archive \(200 bytes exceeds the limit of 100\)/);
+    expect(errorOf(() => loadCifar10(path, { maxArchiveBytes: 100 }))).toMatch(/cannot read the CIFAR-10 archive: 200 bytes exceeds the limit of 100/);
   });
 
   it('says what it expected when the path holds nothing or does not exist', () => {

@@ -280,7 +280,7 @@ describe('fetchDataset', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const refused = await rejection(fetchDataset('tiny', { registry: registry(), dir, mirror: `http://127.0.0.1:${port}/x` }));
-    expect(refused).toBe(`http://127.0.0.1:${port}/x/train-images-idx3-ubyte.gz: request failed (ECONNREFUSED)`);
+    expect(refused).toBe(`http://127.0.0.1:${port}/x/train-images-idx3-ubyte.gz: request failed: connection refused (ECONNREFUSED)`);
   });
 
   it('stops at an abort signal and removes the part file', async () => {

@@ -2,11 +2,14 @@
  * `sll data` lists the known datasets and where each was found; `sll data fetch NAME` downloads
  * the official files with a progress bar and MD5 verification.
  */
-import { fetchDataset, IDLE_TIMEOUT_MS, type FetchProgress } from '../data/fetch.js';
+import { fetchDataset, IDLE_TIMEOUT_MS, MAX_TIMER_MS, mirrorProblem, type FetchProgress } from '../data/fetch.js';
 import { knownDatasets, locateDataset } from '../data/registry.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import { requireKnownDataset } from './datasetName.js';
 import { formatBytes, type Output } from './progress.js';
+
+/** The longest timeout in seconds: Node's timers wait at most 2^31 - 1 ms (24.8 days). */
+export const MAX_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 export const DATA_COMMAND: CommandSpec = {
   name: 'data',
@@ -14,9 +17,9 @@ export const DATA_COMMAND: CommandSpec = {
   usage: 'sll data [list]\n       sll data fetch NAME [--dir DIR] [--mirror URL] [--timeout SECONDS]',
   options: [
     { name: 'dir', type: 'string', help: 'fetch: directory to download into', defaultText: '$SLL_DATA_DIR/NAME or ~/.cache/sll-webgpu/datasets/NAME', value: 'DIR' },
-    { name: 'mirror', type: 'string', help: "fetch: base URL replacing the official one ({name} becomes the dataset's name)", defaultText: '$SLL_DATA_MIRROR', value: 'URL' },
-    { name: 'timeout', type: 'number', help: 'fetch: give up when the whole download takes longer than this', defaultText: 'none', value: 'SECONDS' },
-    { name: 'idle-timeout', type: 'number', help: 'fetch: give up when the server sends nothing for this long (0: never)', defaultText: String(IDLE_TIMEOUT_MS / 1000), value: 'SECONDS' },
+    { name: 'mirror', type: 'string', help: "fetch: http(s) base URL replacing the official one ({name} becomes the dataset's name)", defaultText: '$SLL_DATA_MIRROR', value: 'URL' },
+    { name: 'timeout', type: 'number', help: `fetch: give up when the whole download takes longer than this (at most ${MAX_TIMEOUT_SECONDS})`, defaultText: 'none', value: 'SECONDS' },
+    { name: 'idle-timeout', type: 'number', help: `fetch: give up when the server sends nothing for this long (0: never; at most ${MAX_TIMEOUT_SECONDS})`, defaultText: String(IDLE_TIMEOUT_MS / 1000), value: 'SECONDS' },
   ],
   epilog: 'Files are checked against the MD5 sums their publishers give; a mismatch deletes the download.',
 };
@@ -46,8 +49,19 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
   requireKnownDataset(name, '', 'data');
   const timeout = args.values.timeout as number | undefined;
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout must be positive, got ${timeout}`, 'data');
+  if (timeout !== undefined && timeout > MAX_TIMEOUT_SECONDS) throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (24.8 days), got ${timeout}`, 'data');
   const idleTimeout = args.values['idle-timeout'] as number | undefined;
   if (idleTimeout !== undefined && !(idleTimeout >= 0)) throw new UsageError(`--idle-timeout must be 0 (never) or positive, got ${idleTimeout}`, 'data');
+  if (idleTimeout !== undefined && idleTimeout > MAX_TIMEOUT_SECONDS) {
+    throw new UsageError(`--idle-timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (24.8 days), or 0 for never, got ${idleTimeout}`, 'data');
+  }
+  // The mirror is checked here, so a file: or mistyped one is a usage error naming where it came from.
+  const mirror = args.values.mirror as string | undefined;
+  const envMirror = process.env.SLL_DATA_MIRROR || undefined;
+  const mirrorFrom = mirror !== undefined ? '--mirror' : envMirror !== undefined ? 'SLL_DATA_MIRROR' : undefined;
+  const mirrorUrl = (mirror ?? envMirror)?.replaceAll('{name}', name);
+  const problem = mirrorUrl !== undefined && mirrorFrom !== undefined ? mirrorProblem(mirrorUrl, mirrorFrom) : undefined;
+  if (problem) throw new UsageError(problem, 'data');
   let lineOpen = false;
   const show = (p: FetchProgress) => {
     const where = `[${p.index + 1}/${p.count}] ${p.file}`;
@@ -73,7 +87,8 @@ export async function dataCommand(argv: readonly string[], ctx: { out: Output })
   const result = await fetchDataset(name, {
     ...(args.values.dir !== undefined ? { dir: args.values.dir as string } : {}),
     ...(args.values.mirror !== undefined ? { mirror: args.values.mirror as string } : {}),
-    ...(timeout !== undefined ? { signal: AbortSignal.timeout(timeout * 1000) } : {}),
+    // Whole milliseconds: AbortSignal.timeout takes an integer.
+    ...(timeout !== undefined ? { signal: AbortSignal.timeout(Math.ceil(timeout * 1000)) } : {}),
     ...(idleTimeout !== undefined ? { idleTimeoutMs: idleTimeout * 1000 } : {}),
     onProgress: show,
   });

@@ -30,7 +30,7 @@
  * and decodeCifarRecords work anywhere.
  */
 import { makeDataset, type Dataset, type NormalizeOptions } from './datasets.js';
-import { nodeBuiltin } from './idx.js';
+import { fileFailure, nodeBuiltin } from '../platform/nodeBuiltins.js';
 import { MAX_TAR_BYTES, readTarGz } from './tar.js';
 
 export type CifarFormat = 'cifar10' | 'cifar100';
@@ -134,7 +134,7 @@ function layoutOf(format: CifarFormat, coarse = false): Layout {
 function recordCount(length: number, source: string, layout: Layout): number {
   const recordSize = layout.labelBytes + CIFAR_PIXELS;
   const what = `${recordSize}-byte records (${layout.labelBytes} label byte${layout.labelBytes > 1 ? 's' : ''} + ${CIFAR_PIXELS} pixels)`;
-  if (length === 0) throw new Error(`${source}: empty file, expected ${what}`);
+  if (length === 0) throw new Error(`${source}: empty file: it holds no images, expected ${what}`);
   if (length % recordSize !== 0) {
     throw new Error(
       `${source}: ${length} bytes is not a whole number of ${what}: ` +
@@ -306,7 +306,7 @@ function readCapped(path: string, maxBytes: number, what: string): Uint8Array {
     if (size > maxBytes) throw new Error(`${size} bytes exceeds the limit of ${maxBytes}`);
     return fs.readFileSync(path);
   } catch (error) {
-    throw new Error(`${path}: cannot read ${what} (${(error as Error).message})`);
+    throw new Error(`${path}: cannot read ${what}: ${fileFailure(error)}`);
   }
 }
 

@@ -11,7 +11,8 @@
  * Loaders read files through Node (process.getBuiltinModule, at call time), so importing this
  * file is browser-safe; makeDataset, splitValidation and subset work anywhere.
  */
-import { checkIdxPair, nodeBuiltin, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels, type IdxReadOptions } from './idx.js';
+import { checkIdxPair, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels, type IdxReadOptions } from './idx.js';
+import { nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 export interface Split {
   /** [count, C, H, W] contiguous. */
@@ -85,6 +86,7 @@ export function makeDataset(raw: RawDataset, options: NormalizeOptions = {}): Da
   if (!Number.isSafeInteger(classes) || classes < 1) throw new RangeError(`${name}: classes ${classes} is not a positive integer`);
   const exampleSize = shape[0] * shape[1] * shape[2];
   for (const [which, split] of [['train', raw.train], ['test', raw.test]] as const) {
+    if (!Number.isSafeInteger(split.count) || split.count < 1) throw new RangeError(`${name} ${which}: ${split.count} examples; a split needs at least one`);
     if (split.pixels.length !== split.count * exampleSize || split.labels.length !== split.count) {
       throw new RangeError(
         `${name} ${which}: ${split.count} examples of [${shape.join(', ')}] need ${split.count * exampleSize} pixels and ${split.count} labels, ` +
@@ -229,6 +231,10 @@ export interface IdxParts {
  */
 export function idxDataset(parts: IdxParts, sources: Record<keyof IdxParts, string>, options: IdxDatasetOptions & { name: string }): Dataset {
   const { trainImages, trainLabels, testImages, testLabels } = parts;
+  // A split of no images trains nothing, or "tests" nothing (an accuracy of 0 on 0 images).
+  for (const [images, source, split] of [[trainImages, sources.trainImages, 'training'], [testImages, sources.testImages, 'test']] as const) {
+    if (images.count === 0) throw new Error(`${source}: holds no images (its header gives a count of 0), so the ${split} split would be empty`);
+  }
   checkIdxPair(trainImages, trainLabels, sources.trainImages, sources.trainLabels);
   checkIdxPair(testImages, testLabels, sources.testImages, sources.testLabels);
   if (testImages.rows !== trainImages.rows || testImages.cols !== trainImages.cols) {

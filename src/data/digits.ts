@@ -18,7 +18,7 @@
  */
 import { SeededRandom, shuffleInPlace } from './batches.js';
 import { makeDataset, type Dataset, type NormalizeOptions } from './datasets.js';
-import { nodeBuiltin } from './idx.js';
+import { fileFailure, nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 export const DIGIT_SIZE = 28;
 const PIXELS = DIGIT_SIZE * DIGIT_SIZE;
@@ -91,10 +91,11 @@ export function loadDigits(options: LoadDigitsOptions = {}): Dataset {
     try {
       parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (error) {
-      throw new Error(`${file}: cannot read the digits (${(error as Error).message})`);
+      throw new Error(`${file}: cannot read the digits: ${fileFailure(error)}`);
     }
     const data = (parsed as { data?: unknown } | null)?.data;
     if (!Array.isArray(data) || !data.every((v) => typeof v === 'number')) throw new Error(`${file}: expected { "data": [numbers] }`);
+    if (data.length === 0) throw new Error(`${file}: holds no images (its "data" is empty), so digit ${c} could be neither learnt nor tested`);
     classes.push(data as number[]);
   }
   return digitsFromClasses(classes, options);

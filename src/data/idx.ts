@@ -12,6 +12,7 @@
  * so this file can be imported by code that also runs in a browser: decodeIdxImages and
  * decodeIdxLabels on uncompressed bytes work anywhere; gzip and files need Node.
  */
+import { fileFailure, nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 /** Magic number of an IDX file of unsigned bytes with 1 dimension (MNIST labels). */
 export const IDX_LABELS_MAGIC = 0x00000801;
@@ -36,26 +37,6 @@ export interface IdxLabels {
 export interface IdxReadOptions {
   /** Largest element count accepted (default MAX_IDX_ELEMENTS); also caps gzip output. */
   maxElements?: number;
-}
-
-type NodeBuiltins = {
-  'node:fs': typeof import('node:fs');
-  'node:zlib': typeof import('node:zlib');
-  'node:module': typeof import('node:module');
-  'node:path': typeof import('node:path');
-  'node:crypto': typeof import('node:crypto');
-  'node:os': typeof import('node:os');
-};
-
-/**
- * One of Node's built-in modules, fetched at call time so that importing src/data stays
- * browser-safe. `purpose` names the caller for the error outside Node.
- */
-export function nodeBuiltin<K extends keyof NodeBuiltins>(id: K, purpose: string): NodeBuiltins[K] {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const module = proc?.getBuiltinModule?.(id);
-  if (!module) throw new Error(`${purpose} needs Node.js 20.16 or later (${id} via process.getBuiltinModule)`);
-  return module as NodeBuiltins[K];
 }
 
 /** True when the bytes begin with the gzip magic number (RFC 1952, section 2.3.1). */
@@ -100,7 +81,7 @@ function readFileBytes(path: string): Uint8Array {
   try {
     return fs.readFileSync(path);
   } catch (error) {
-    throw new Error(`${path}: cannot read IDX file (${(error as Error).message})`);
+    throw new Error(`${path}: cannot read IDX file: ${fileFailure(error)}`);
   }
 }
 

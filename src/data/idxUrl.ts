@@ -4,6 +4,7 @@
  * are all it needs, so it runs in a page, a Worker, and Node alike.
  */
 import { IDX_FILES, idxDataset, type Dataset, type IdxDatasetOptions } from './datasets.js';
+import { requestFailure } from './fetch.js';
 import { decodeIdxImages, decodeIdxLabels, isGzip } from './idx.js';
 
 /**
@@ -19,9 +20,19 @@ export function idxFileUrls(base: string | URL): Record<keyof typeof IDX_FILES, 
 
 /** The bytes at `url`, gunzipped when they are gzip (a server may also have done it already). */
 async function fetchBytes(url: URL): Promise<Uint8Array> {
-  const response = await fetch(url);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`${url.href}: request failed: ${requestFailure(error)}`, { cause: error });
+  }
   if (!response.ok) throw new Error(`${url.href}: HTTP ${response.status} ${response.statusText}`.trim());
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${url.href}: the body could not be read: ${requestFailure(error)}`, { cause: error });
+  }
   if (!isGzip(bytes)) return bytes;
   try {
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));

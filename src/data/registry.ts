@@ -27,7 +27,8 @@
 import { CIFAR10_CLASS_NAMES, locateCifar, loadCifar, type CifarOptions } from './cifar.js';
 import { FASHION_MNIST_CLASS_NAMES, FASHION_MNIST_DIRS, IDX_FILES, loadIdxDataset, type Dataset, type NormalizeOptions } from './datasets.js';
 import { loadDigits, type DigitsOptions } from './digits.js';
-import { nodeBuiltin, type IdxReadOptions } from './idx.js';
+import { type IdxReadOptions } from './idx.js';
+import { nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 export type DatasetFormat = 'idx' | 'cifar10' | 'cifar100' | 'digits';
 

@@ -21,7 +21,8 @@
  * Browser-safe on uncompressed bytes; gunzipping (readTarGz on gzip input) needs Node's zlib,
  * fetched at call time.
  */
-import { isGzip, nodeBuiltin } from './idx.js';
+import { isGzip } from './idx.js';
+import { nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 /** Size of a tar header and of the blocks data is padded to. */
 export const TAR_BLOCK = 512;

@@ -24,7 +24,7 @@
  * Node only; its modules are fetched when a function runs (nodeBuiltin), so importing this file
  * from code that also runs in a browser is harmless.
  */
-import { nodeBuiltin } from '../data/idx.js';
+import { nodeBuiltin } from '../platform/nodeBuiltins.js';
 
 type Fs = typeof import('node:fs');
 
