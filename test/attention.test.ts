@@ -246,7 +246,6 @@ describe('attention bad input', () => {
       [() => attention(wide, wide, wide), /attention: q \[1, 1, 2, 129\]: head dim 129 is outside the supported 1\.\.128/],
       [() => attention(q, noKeys, noKeys), /attention: k \[2, 3, 0, 8\] has no keys/],
       [() => attention(ints, k, v), /attention: q has dtype i32 \(shape \[2, 3, 5, 8\]\)/],
-      [() => attention(q, k, v, { scale: Number.NaN }), /attention: scale NaN/],
       [() => attentionBackward(k, q, k, v, q, lse), /attentionBackward: dOut \[2, 3, 7, 8\] and q \[2, 3, 5, 8\] must have the same shape/],
       [() => attentionBackward(q, q, k, v, k, lse), /attentionBackward: out \[2, 3, 7, 8\] and q \[2, 3, 5, 8\] must have the same shape/],
       [() => attentionBackward(q, q, k, v, q, lseLong), /attentionBackward: logSumExp \[2, 3, 7\] must be \[2, 3, 5\] for q \[2, 3, 5, 8\]/],
@@ -256,6 +255,9 @@ describe('attention bad input', () => {
       expect(call).toThrow(ShapeError);
       expect(call).toThrow(message);
     }
+    // A scale that is not a finite number is an option out of range, as in every op (checkOptions).
+    expect(() => attention(q, k, v, { scale: Number.NaN })).toThrow(RangeError);
+    expect(() => attention(q, k, v, { scale: Number.NaN })).toThrow(/^attention: scale must be a finite number, got NaN$/);
     expect(device.dispatchCount).toBe(before);
     disposeAll(q, k, v, vShort, kWide, kHeads, rank3, wide, noKeys, ints, lse, lseLong);
   });

@@ -97,7 +97,7 @@ const syncCases: SyncCase[] = [
   { name: 'reshape of a disposed tensor', run: () => disposedTensor().reshape([3, 1]), type: DisposedError, error: /^reshape: tensor \[3\] f32 was used after dispose\(\)$/ },
   { name: 'slice of a disposed tensor', run: () => disposedTensor().slice(0, 0, 1), type: DisposedError, error: /^slice: tensor \[3\] f32 was used after dispose\(\)$/ },
   { name: 'transpose of a disposed tensor', run: () => disposedTensor().transpose(), type: DisposedError, error: /^transpose: tensor \[3\] f32 was used after dispose\(\)$/ },
-  { name: 'an op on a disposed tensor', run: () => ops.relu(disposedTensor()), type: DisposedError, error: /^relu: tensor \[3\] f32 was used after dispose\(\)$/ },
+  { name: 'an op on a disposed tensor', run: () => ops.relu(disposedTensor()), type: DisposedError, error: /^relu: tensor \[3\] f32 was used after dispose\(\) \(operand x\)$/ },
   { name: 'softmax of a 0-d tensor', run: () => withTensor([1], (t) => withView(t.reshape([]), (s) => ops.softmax(s))), type: ShapeError, error: /^softmax: x \[\] has no last axis to normalize over$/ },
 ];
 
@@ -171,8 +171,10 @@ describe('Predictor misuse', () => {
     const plain = await predictor.predict(images);
     expect(Array.from(plain.probabilities)).toEqual(Array.from(typed.probabilities));
     expect(Array.from(plain.classes)).toEqual(Array.from(typed.classes));
-    const pixels = await predictor.predictPixels(images, 1);
-    const normalized = await predictor.predict(Float32Array.from(images).map((v) => (v - 0.5) / 0.25), 1);
+    // Raw pixels are in [0, 1] (predictPixels refuses others).
+    const raw = images.map((v) => Math.abs(v));
+    const pixels = await predictor.predictPixels(raw, 1);
+    const normalized = await predictor.predict(Float32Array.from(raw).map((v) => (v - 0.5) / 0.25), 1);
     expect(Array.from(pixels.probabilities)).toEqual(Array.from(normalized.probabilities));
   });
 

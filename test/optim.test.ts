@@ -196,7 +196,17 @@ describe('optimizer objects', () => {
 
   it('AdamW defaults to weight decay 1e-2, as PyTorch', () => {
     expect(createOptimizer({ kind: 'adamw', lr: 1 }).config.weightDecay).toBe(1e-2);
-    expect(createOptimizer({ kind: 'adam', lr: 1 }).config.weightDecay).toBeUndefined();
+    expect(createOptimizer({ kind: 'adam', lr: 1 }).config.weightDecay).toBe(0);
+  });
+
+  it('checks its config against the training spec\'s rules: kind, every number as float32 holds it', () => {
+    expect(() => createOptimizer({ kind: 'rmsprop', lr: 1e-3 } as never)).toThrow(/Optimizer: kind must be one of adam, adamw, sgd, got "rmsprop"/);
+    expect(() => createOptimizer({ kind: 'adam', lr: 1e-300 })).toThrow(/Optimizer: lr must be a number > 0 that float32 can hold, got 1e-300/);
+    expect(() => createOptimizer({ kind: 'sgd', lr: 1e300 })).toThrow(/Optimizer: lr .* overflows float32/);
+    expect(() => createOptimizer({ kind: 'adam', lr: 1e-3, beta2: 0.999999999 })).toThrow(/beta2 must be a number in \[0, 1\), got 0\.999999999, which is 1 in float32/);
+    expect(() => createOptimizer({ kind: 'adam', lr: 1e-3, betas: [0.9, 0.99] } as never)).toThrow(/betas is not a known field/);
+    expect(() => createOptimizer({ kind: 'sgd', lr: 1e-3, nesterov: true })).toThrow(/nesterov needs a momentum above 0/);
+    expect(() => createOptimizer({ kind: 'adamw', lr: 1e30, weightDecay: 1e30 })).toThrow(/weightDecay .* overflows float32/);
   });
 });
 
@@ -360,7 +370,7 @@ describe('bad input', () => {
     expect(device.dispatchCount).toBe(before);
     expect(optimizer.stateBytes).toBe(0);
     expect(optimizer.stepCount).toBe(0);
-    expect(() => createOptimizer({ kind: 'adam', lr: 1e-3, beta1: 1 })).toThrow(/beta1 = 1/);
+    expect(() => createOptimizer({ kind: 'adam', lr: 1e-3, beta1: 1 })).toThrow(/beta1 must be a number in \[0, 1\), got 1/);
     for (const t of [...params, ...grads]) t.dispose();
     optimizer.dispose();
   });

@@ -3,7 +3,7 @@
  * and `--help` are made from that declaration, so the help can never drift from what is parsed.
  * Errors name the option and what was wrong, and suggest the nearest known option.
  */
-import { nearest } from '../sll/schema.js';
+import { nearest } from '../settings/schema.js';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'integers';
 
@@ -104,6 +104,8 @@ function convert(option: OptionSpec, text: string, command: string): OptionValue
   };
   switch (option.type) {
     case 'string':
+      // An empty path or name is never meant: `--out ""` would otherwise write into the working directory.
+      if (text.trim() === '') fail('must not be empty');
       if (option.choices && !option.choices.includes(text)) fail(`must be one of ${option.choices.join(', ')}`);
       return text;
     case 'number': {

@@ -3,7 +3,7 @@
  * read: every subcommand refuses an unknown one with the same message and the nearest name.
  */
 import { DATASETS } from '../data/registry.js';
-import { nearest } from '../sll/schema.js';
+import { nearest } from '../settings/schema.js';
 import { UsageError } from './args.js';
 
 /** Throws a UsageError for `command` unless `name` is in the registry; `given` says where it came from ('--dataset', ...). */

@@ -3,10 +3,10 @@
  * because reading a view back to the host needs one, and because every kernel binds whole
  * buffers from element 0, so an op handed a view copies it first (withDense).
  */
-import type { MemoryCategory } from './bufferPool.js';
+import { assertMemoryCategory, type MemoryCategory } from './bufferPool.js';
 import { ShapeError } from './errors.js';
 import { formatShape } from './shape.js';
-import type { Tensor } from './tensor.js';
+import { assertTensor, type Tensor } from './tensor.js';
 import { columnWorkgroupSize, elementWorkgroups, isSoftwareAdapter } from './workgroups.js';
 
 const MAX_RANK = 8;
@@ -44,8 +44,8 @@ const MIN_RUN = 4;
 
 /** Copies the elements of `src` (any view) into `dst` (any view of the same shape and dtype). */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  dst.assertAlive('copyInto');
-  src.assertAlive('copyInto');
+  assertTensor(dst, 'copyInto', 'operand dst');
+  assertTensor(src, 'copyInto', 'operand src');
   if (dst.device !== src.device) throw new ShapeError('copyInto: operands live on different devices');
   const device = dst.device;
   if (dst.dtype !== src.dtype) throw new ShapeError(`copyInto: dtypes differ (${dst.describe()} <- ${src.describe()})`);
@@ -89,7 +89,8 @@ export function copyInto(dst: Tensor, src: Tensor): void {
 
 /** A dense copy of a tensor (a new tensor even when the input is already dense). */
 export function copy(t: Tensor, category: MemoryCategory = 'activation'): Tensor {
-  t.assertAlive('copy');
+  assertTensor(t, 'copy', 'operand t');
+  assertMemoryCategory(category, 'copy');
   const out = t.device.empty(t.shape, t.dtype, category);
   copyInto(out, t);
   return out;
@@ -97,7 +98,8 @@ export function copy(t: Tensor, category: MemoryCategory = 'activation'): Tensor
 
 /** The tensor itself when dense (with its own reference), else a dense copy. Dispose the result. */
 export function contiguous(t: Tensor, category: MemoryCategory = 'activation'): Tensor {
-  t.assertAlive('contiguous');
+  assertTensor(t, 'contiguous', 'operand t');
+  assertMemoryCategory(category, 'contiguous');
   if (t.isContiguous) return t.reshape(t.shape);
   return copy(t, category);
 }

@@ -228,3 +228,20 @@ export class Tensor {
 function requireShapeArray(op: string, shape: Shape): void {
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of dimensions, got ${describeValue(shape)}`);
 }
+
+/**
+ * The one check every op runs on each tensor operand before anything is encoded: `value` must be
+ * a live Tensor. Anything else (undefined, null, a number, a plain array, a Float32Array, an
+ * object) is a TypeError naming the op and the operand (`what`: 'operand b', 'option bias'); a
+ * disposed tensor is a DisposedError naming them too. Host data is not uploaded implicitly: the
+ * message says how to upload it.
+ */
+export function assertTensor(value: unknown, op: string, what: string): asserts value is Tensor {
+  if (!(value instanceof Tensor)) {
+    const host = Array.isArray(value) || ArrayBuffer.isView(value);
+    throw new TypeError(`${op}: ${what} must be a Tensor, got ${describeValue(value)}${host ? ' (upload host values with device.tensor(values, shape) first)' : ''}`);
+  }
+  if (value.disposed || value.storage.released) {
+    throw new DisposedError(`${op}: tensor ${value.describe()} was used after dispose() (${what})`);
+  }
+}

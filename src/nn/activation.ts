@@ -6,7 +6,7 @@
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { gelu, geluBackward, relu, reluBackward } from '../ops/elementwise.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
 abstract class Activation implements Layer {
@@ -28,6 +28,7 @@ abstract class Activation implements Layer {
   protected abstract readonly keepsInput: boolean;
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.saved.release();
     const y = this.apply(x);
     if (options.training ?? true) this.saved.save((this.keepsInput ? x : y).handle());
@@ -35,6 +36,7 @@ abstract class Activation implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     // A parameter-free layer has nothing to learn: without an input gradient there is no work.
     return this.saved.consume(([saved]) => (options.inputGradient ? { params: [], input: this.derivative(dy, saved) } : { params: [] }));
   }

@@ -31,7 +31,7 @@ import { attention, attentionBackward, chooseAttentionKernel, MAX_ATTENTION_HEAD
 import { attentionByMatmul, attentionByMatmulBackward } from '../ops/attentionMatmul.js';
 import { copy, copyInto } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 import { childSeed } from '../random/seeds.js';
 import { Linear } from './linear.js';
@@ -96,6 +96,7 @@ export class MultiHeadSelfAttention implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.release();
     const training = options.training ?? true;
@@ -122,6 +123,7 @@ export class MultiHeadSelfAttention implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const [q, k, v, saved, merged] = this.saved.get();
     if (!shapesEqual(dy.shape, merged.shape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(merged.shape)}`);

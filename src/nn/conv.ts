@@ -23,7 +23,7 @@ import { reluBackward } from '../ops/elementwise.js';
 import type { Seed } from '../ops/random.js';
 import { stageSeed } from '../random/seeds.js';
 import { initStream, uniformFanIn } from './init.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 import { MaxPool2d } from './pool2d.js';
 import { Sequential } from './sequential.js';
@@ -104,6 +104,7 @@ export class Conv2d implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.saved.release();
     const y = conv2d(x, this.weight, { ...this.geometry(), bias: this.bias, activation: this.activation });
@@ -115,6 +116,7 @@ export class Conv2d implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const expected = this.outputShape(this.saved.get()[0].shape);
     if (!shapesEqual(dy.shape, expected)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(expected)}`);

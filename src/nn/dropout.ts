@@ -17,7 +17,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { affine, mul } from '../ops/elementwise.js';
 import { bernoulli, RandomStream, type Seed } from '../ops/random.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 
 export interface DropoutOptions {
   /** Key of the mask stream. */
@@ -66,7 +66,7 @@ export class Dropout implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
-    x.assertAlive(this.name);
+    checkForward(this.name, x, options);
     this.kept = undefined;
     const training = options.training ?? true;
     if (!training || this.p === 0) {
@@ -87,6 +87,7 @@ export class Dropout implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const record = this.kept;
     if (record === undefined) throw new Error(`${this.name}: backward without a training-mode forward`);
     if (record !== null && !shapesEqual(dy.shape, record.shape)) {

@@ -8,7 +8,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { contiguous } from '../ops/copy.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedShape } from './saved.js';
 
 export class Flatten implements Layer {
@@ -26,12 +26,14 @@ export class Flatten implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     const y = reshaped(x, this.outputShape(x.shape));
     this.inputShape.save(x.shape, options.training ?? true);
     return y;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const expected = this.outputShape(this.inputShape.get());
     if (options.inputGradient && !shapesEqual(dy.shape, expected)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(expected)}`);

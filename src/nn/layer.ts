@@ -11,6 +11,7 @@
  */
 import type { Tensor } from '../gpu/tensor.js';
 import type { Shape } from '../gpu/shape.js';
+import { checkOptions, requireTensor, type OptionTable } from '../ops/checks.js';
 
 export interface Parameter {
   /** 'weight', 'bias', 'gamma', ... unique within the layer. */
@@ -53,4 +54,22 @@ export interface Layer {
 /** Bytes of the parameters of some layers. */
 export function parameterBytes(layers: readonly Layer[]): number {
   return layers.reduce((n, l) => n + l.parameters().reduce((m, p) => m + p.value.bytes, 0), 0);
+}
+
+const FORWARD_OPTIONS: OptionTable = { training: 'boolean' };
+const BACKWARD_OPTIONS: OptionTable = { inputGradient: 'boolean' };
+
+/**
+ * What every layer's `forward` runs first: `x` must be a live Tensor and `options` a
+ * ForwardOptions, or the error names the layer (its `name`), the operand and the option.
+ */
+export function checkForward(layer: string, x: unknown, options: unknown): asserts x is Tensor {
+  requireTensor(layer, 'x', x);
+  checkOptions(layer, options as ForwardOptions | undefined, FORWARD_OPTIONS);
+}
+
+/** What every layer's `backward` runs first: `dy` a live Tensor, `options` a BackwardOptions. */
+export function checkBackward(layer: string, dy: unknown, options: unknown): asserts dy is Tensor {
+  requireTensor(layer, 'dy', dy);
+  checkOptions(layer, options as BackwardOptions | undefined, BACKWARD_OPTIONS);
 }

@@ -18,7 +18,7 @@ import { matmul } from '../ops/matmul.js';
 import { sum } from '../ops/reduce.js';
 import type { Seed } from '../ops/random.js';
 import { initStream, uniformFanIn } from './init.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
 export interface LinearOptions {
@@ -68,6 +68,7 @@ export class Linear implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     const outShape = this.outputShape(x.shape);
     this.saved.release();
     return this.device.scope(() => {
@@ -83,6 +84,7 @@ export class Linear implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const rows = this.saved.get()[0].shape[0]!;
     if (dy.size !== rows * this.outFeatures) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output [${rows}, ${this.outFeatures}]`);

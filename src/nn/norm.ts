@@ -18,7 +18,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { layerNorm, layerNormBackward } from '../ops/layernorm.js';
 import { constantParameter } from './init.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
 export interface LayerNormLayerOptions {
@@ -62,6 +62,7 @@ export class LayerNorm implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.saved.release();
     return this.device.scope(() => {
@@ -72,6 +73,7 @@ export class LayerNorm implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const xShape = this.saved.get()[0].shape;
     if (!shapesEqual(dy.shape, xShape)) {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(xShape)}`);

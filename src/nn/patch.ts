@@ -37,7 +37,7 @@ import { matmul } from '../ops/matmul.js';
 import type { Seed } from '../ops/random.js';
 import { sum } from '../ops/reduce.js';
 import { initStream, uniformFanIn } from './init.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
 /** Standard deviation of the position embedding's initial values (torchvision's ViT). */
@@ -126,6 +126,7 @@ export class PatchEmbedding implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     const [n, t, dim] = this.outputShape(x.shape) as [number, number, number];
     this.saved.release();
     return this.device.scope(() => {
@@ -150,6 +151,7 @@ export class PatchEmbedding implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const [x] = this.saved.get();
     const n = x.shape[0]!;
     const outShape = [n, this.tokens, this.dim];

@@ -17,7 +17,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { spatialPair, type SpatialPair } from '../ops/geometry.js';
 import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool2d.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedShape, SavedTensors } from './saved.js';
 
 export interface Pool2dLayerOptions {
@@ -112,6 +112,7 @@ export class MaxPool2d extends WindowPool {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.saved.release();
     const y = maxPool2d(x, this.window);
@@ -120,6 +121,7 @@ export class MaxPool2d extends WindowPool {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     // A wrong dy throws before anything is let go, as in every layer.
     if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.saved.get()[0].shape));
     return this.saved.consume(([x]) => (options.inputGradient ? { params: [], input: maxPool2dBackward(dy, x, this.window) } : { params: [] }));
@@ -140,6 +142,7 @@ export class AvgPool2d extends WindowPool {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     const y = avgPool2d(x, this.window);
     this.inputShape.save(x.shape, options.training ?? true);
@@ -147,6 +150,7 @@ export class AvgPool2d extends WindowPool {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.inputShape.get()));
     return this.inputShape.consume((shape) => (options.inputGradient ? { params: [], input: avgPool2dBackward(dy, shape, this.window) } : { params: [] }));
   }
@@ -172,6 +176,7 @@ export class GlobalAvgPool implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     const y = globalAvgPool(x);
     this.inputShape.save(x.shape, options.training ?? true);
@@ -179,6 +184,7 @@ export class GlobalAvgPool implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     if (options.inputGradient) requireGradientShape(this.name, dy, this.outputShape(this.inputShape.get()));
     return this.inputShape.consume((shape) => (options.inputGradient ? { params: [], input: globalAvgPoolBackward(dy, shape) } : { params: [] }));
   }

@@ -6,7 +6,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 
 export class Sequential implements Layer {
   readonly name: string;
@@ -30,6 +30,7 @@ export class Sequential implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     let current = x;
     try {
       for (const layer of this.layers) {
@@ -52,6 +53,7 @@ export class Sequential implements Layer {
    * its weight gradient.
    */
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const wantInput = options.inputGradient === true;
     const stop = wantInput ? 0 : this.firstTrainable;
     const perLayer: Tensor[][] = new Array(this.layers.length);

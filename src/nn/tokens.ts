@@ -14,7 +14,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { copy, copyInto } from '../ops/copy.js';
 import { scale } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 
 abstract class TokenPooling implements Layer {
   abstract readonly name: string;
@@ -37,6 +37,7 @@ abstract class TokenPooling implements Layer {
   protected abstract spread(dy: Tensor, shape: [number, number, number]): Tensor;
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.keptShape = undefined;
     const y = this.pool(x);
@@ -45,6 +46,7 @@ abstract class TokenPooling implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const shape = this.keptShape;
     if (!shape) throw new Error(`${this.name}: backward without a training-mode forward`);
     const [n, , d] = shape;

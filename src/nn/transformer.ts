@@ -26,7 +26,7 @@ import type { Seed } from '../ops/random.js';
 import { GELU } from './activation.js';
 import { MultiHeadSelfAttention } from './attention.js';
 import { childSeed } from '../random/seeds.js';
-import type { BackwardOptions, ForwardOptions, Gradients, Layer, Parameter } from './layer.js';
+import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { Linear } from './linear.js';
 import { LayerNorm } from './norm.js';
 import { Sequential } from './sequential.js';
@@ -70,11 +70,13 @@ export class MLPBlock implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     return this.chain.forward(x, options);
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     return this.chain.backward(dy, options);
   }
 
@@ -143,6 +145,7 @@ export class TransformerBlock implements Layer {
   }
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.forwardShape = (options.training ?? true) ? [...x.shape] : undefined;
     // x1 = x + MHSA(LN1(x)): the branch output is ours, so the residual is added into it.
@@ -170,6 +173,7 @@ export class TransformerBlock implements Layer {
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
+    checkBackward(this.name, dy, options);
     const shape = this.forwardShape;
     if (!shape) throw new Error(`${this.name}: backward without a training-mode forward`);
     if (!shapesEqual(dy.shape, shape)) {

@@ -11,11 +11,11 @@ import { LimitError, ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { checkAttentionOperands, resolveAttentionScale, type AttentionDims } from './attentionOperands.js';
+import { ATTENTION_OPTIONS, checkAttentionOperands, resolveAttentionScale, type AttentionDims } from './attentionOperands.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
 import { matmulVariantUnavailable } from './matmul.js';
-import { requireDtype, requireSameDevice } from './checks.js';
+import { checkOptions, requireDevice, requireDtype, requireSameDevice } from './checks.js';
 
 export { MAX_ATTENTION_HEAD_DIM } from './attentionOperands.js';
 
@@ -68,6 +68,7 @@ export type AttentionKernel = 'fused' | 'matmul';
  * 'fused' elsewhere: it stores nothing of size Tq x Tk.
  */
 export function chooseAttentionKernel(device: Device): AttentionKernel {
+  requireDevice('chooseAttentionKernel', device);
   return isSoftwareAdapter(device) && matmulVariantUnavailable(device, 'subgroup') === undefined ? 'matmul' : 'fused';
 }
 
@@ -126,7 +127,8 @@ function uniformsOf(dims: AttentionDims, scale: number) {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionResult {
   const op = 'attention';
-  const device = requireSameDevice(op, [q, k, v]);
+  const device = requireSameDevice(op, { q, k, v });
+  checkOptions(op, options, ATTENTION_OPTIONS);
   const dims = checkAttentionOperands(op, q, k, v);
   const scale = resolveAttentionScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
@@ -157,7 +159,8 @@ export function attentionBackward(
   options: AttentionOptions = {},
 ): AttentionGradients {
   const op = 'attentionBackward';
-  const device = requireSameDevice(op, [dOut, q, k, v, out, logSumExp]);
+  const device = requireSameDevice(op, { dOut, q, k, v, out, logSumExp });
+  checkOptions(op, options, ATTENTION_OPTIONS);
   const dims = checkAttentionOperands(op, q, k, v);
   for (const [name, t] of [['dOut', dOut], ['out', out], ['logSumExp', logSumExp]] as const) requireDtype(op, name, t, ['f32']);
   for (const [name, t] of [['dOut', dOut], ['out', out]] as const) {

@@ -15,15 +15,18 @@ import type { Tensor } from '../gpu/tensor.js';
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { AttentionGradients, AttentionOptions } from './attention.js';
-import { checkAttentionOperands, resolveAttentionScale } from './attentionOperands.js';
+import { ATTENTION_OPTIONS, checkAttentionOperands, resolveAttentionScale } from './attentionOperands.js';
 import { matmul } from './matmul.js';
 import { softmax, softmaxBackward } from './softmax.js';
-import { requireDtype, requireSameDevice } from './checks.js';
+import { checkOptions, checkValue, requireDtype, requireSameDevice } from './checks.js';
 
 /** The scale, which must be positive here: the softmax runs at temperature 1 / scale. */
 function positiveScale(op: string, scale: number | undefined, headDim: number): number {
   const resolved = resolveAttentionScale(op, scale, headDim);
   if (!(resolved > 0)) throw new RangeError(`${op}: scale must be positive (the softmax temperature is 1 / scale), got ${resolved}`);
+  checkValue(op, 'scale', resolved, 'positive');
+  // The softmax runs at temperature 1 / scale, an f32 uniform too.
+  checkValue(op, '1 / scale', 1 / resolved, 'positive');
   return resolved;
 }
 
@@ -36,7 +39,8 @@ export interface MatmulAttentionResult {
 
 export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): MatmulAttentionResult {
   const op = 'attentionByMatmul';
-  requireSameDevice(op, [q, k, v]);
+  requireSameDevice(op, { q, k, v });
+  checkOptions(op, options, ATTENTION_OPTIONS);
   const dims = checkAttentionOperands(op, q, k, v);
   const scale = positiveScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
@@ -58,7 +62,8 @@ export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: Atte
 /** dq, dk, dv of `attentionByMatmul`, given dL/dO and the forward's probabilities. Pass the same scale. */
 export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, probabilities: Tensor, options: AttentionOptions = {}): AttentionGradients {
   const op = 'attentionByMatmulBackward';
-  requireSameDevice(op, [dOut, q, k, v, probabilities]);
+  requireSameDevice(op, { dOut, q, k, v, probabilities });
+  checkOptions(op, options, ATTENTION_OPTIONS);
   const dims = checkAttentionOperands(op, q, k, v);
   requireDtype(op, 'dOut', dOut, ['f32']);
   requireDtype(op, 'probabilities', probabilities, ['f32']);

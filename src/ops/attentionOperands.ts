@@ -5,7 +5,10 @@
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { requireDtype, requireRank } from './checks.js';
+import { requireDtype, requireRank, type OptionTable } from './checks.js';
+
+/** The options of every attention op (AttentionOptions). */
+export const ATTENTION_OPTIONS: OptionTable = { scale: 'number', category: 'category' };
 
 /** The largest head dim the fused kernels hold in per-thread arrays. */
 export const MAX_ATTENTION_HEAD_DIM = 128;

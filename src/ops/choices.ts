@@ -8,6 +8,7 @@ import type { Device } from '../gpu/device.js';
 import { columnWorkgroupSize, isSoftwareAdapter } from '../gpu/workgroups.js';
 import { chooseAttentionKernel, type AttentionKernel } from './attention.js';
 import { chooseMatmulVariant, type MatmulVariant } from './matmul.js';
+import { requireDevice } from './checks.js';
 
 export interface KernelChoices {
   /** A CPU adapter (lavapipe, SwiftShader): kernels of their own shape. */
@@ -22,6 +23,7 @@ export interface KernelChoices {
 }
 
 export function kernelChoices(device: Device): KernelChoices {
+  requireDevice('kernelChoices', device);
   return {
     software: isSoftwareAdapter(device),
     matmul: { large: chooseMatmulVariant(device, 1024, 1024, 1024), thin: chooseMatmulVariant(device, 8, 1024, 1024) },

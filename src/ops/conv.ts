@@ -16,7 +16,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { sumPartials } from './reduce.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
-import { requireDtype, requireRank, requireSameDevice } from './checks.js';
+import { checkOptions, checkValue, requireDevice, requireDtype, requireRank, requireSameDevice, requireShape, type OptionTable } from './checks.js';
 import { spatialPair, windowGeometry, type SpatialPair, type WindowGeometry } from './geometry.js';
 
 
@@ -52,6 +52,11 @@ export interface Conv2dGradientOptions extends Conv2dGeometryOptions {
    */
   batchChunk?: number;
 }
+
+const GEOMETRY_OPTIONS = { stride: 'pair', padding: 'pair', kernel: ['subgroup', 'portable'] } as const satisfies OptionTable;
+const CONV_OPTIONS: OptionTable = { ...GEOMETRY_OPTIONS, bias: 'tensor', activation: ['none', 'relu'], category: 'category' };
+const CONV_GRADIENT_OPTIONS: OptionTable = { ...GEOMETRY_OPTIONS, category: 'category', batchChunk: 'integer' };
+const CONV_BIAS_OPTIONS: OptionTable = { category: 'category' };
 
 /** Positions per thread in every conv kernel (TP in conv2d.wgsl). */
 const POSITIONS_PER_THREAD = 4;
@@ -91,11 +96,15 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dG
 
 /** [N, Cout, Ho, Wo] of conv2d(x, w, options). */
 export function conv2dOutputShape(xShape: Shape, wShape: Shape, options: Conv2dGeometryOptions = {}): [number, number, number, number] {
+  requireShape('conv2dOutputShape', 'xShape', xShape);
+  requireShape('conv2dOutputShape', 'wShape', wShape);
+  checkOptions('conv2dOutputShape', options, GEOMETRY_OPTIONS);
   const g = convGeometry('conv2dOutputShape', xShape, wShape, options);
   return [g.batch, g.outChannels, g.outHeight, g.outWidth];
 }
 
 function requireShapeRank(op: string, name: string, shape: Shape): void {
+  requireShape(op, name, shape);
   if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ShapeError(`${op}: ${name} must be a shape of rank 4, got ${formatShape(shape)}`);
   }
@@ -115,6 +124,7 @@ function channelVariant(channels: number): { name: string; perThread: number } {
 
 /** Why the subgroup kernels cannot run here, or undefined when they can. */
 export function convSubgroupUnavailable(device: Device): string | undefined {
+  requireDevice('convSubgroupUnavailable', device);
   if (!device.hasSubgroups) return "the device has no 'subgroups' feature";
   // sharedChannels broadcasts from lanes 0..7 of a workgroup that is one subgroup.
   if (device.subgroupSize !== 8) return 'the subgroup size is not exactly 8';
@@ -129,6 +139,8 @@ export function convSubgroupUnavailable(device: Device): string | undefined {
  * input gradient 7.6 -> 11.5, weight gradient 8.4 -> 12.0 (one interleaved run).
  */
 export function chooseConvKernel(device: Device, channels: number): ConvKernel {
+  requireDevice('chooseConvKernel', device);
+  checkValue('chooseConvKernel', 'channels', channels, 'integer');
   return channels > 8 && isSoftwareAdapter(device) && !convSubgroupUnavailable(device) ? 'subgroup' : 'portable';
 }
 
@@ -234,8 +246,9 @@ function tileGrid(device: Device, count: number, blocks: number, wg: number): [n
  */
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
   const op = 'conv2d';
-  const { bias, activation = 'none', category = 'activation' } = options;
-  const device = requireSameDevice(op, bias ? [x, w, bias] : [x, w]);
+  const device = requireSameDevice(op, { x, w });
+  const { bias, activation = 'none', category = 'activation' } = checkOptions(op, options, CONV_OPTIONS);
+  if (bias) requireSameDevice(op, { x, bias });
   requireDtype(op, 'x', x, ['f32']);
   requireDtype(op, 'w', w, ['f32']);
   requireRank(op, 'x', x, 4);
@@ -274,7 +287,8 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
 /** dL/dx [N, Cin, H, W] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and w. */
 export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, options: Conv2dGradientOptions = {}): Tensor {
   const op = 'conv2dBackwardInput';
-  const device = requireSameDevice(op, [dy, w]);
+  const device = requireSameDevice(op, { dy, w });
+  checkOptions(op, options, CONV_GRADIENT_OPTIONS);
   requireDtype(op, 'dy', dy, ['f32']);
   requireDtype(op, 'w', w, ['f32']);
   requireRank(op, 'dy', dy, 4);
@@ -330,7 +344,8 @@ function weightGradientBatchChunk(device: Device, g: ConvGeometry, workgroups: n
 /** dL/dw [Cout, Cin, kH, kW] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and x. */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, options: Conv2dGradientOptions = {}): Tensor {
   const op = 'conv2dBackwardWeight';
-  const device = requireSameDevice(op, [dy, x]);
+  const device = requireSameDevice(op, { dy, x });
+  checkOptions(op, options, CONV_GRADIENT_OPTIONS);
   requireDtype(op, 'dy', dy, ['f32']);
   requireDtype(op, 'x', x, ['f32']);
   requireRank(op, 'dy', dy, 4);
@@ -398,6 +413,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
 export function conv2dBackwardBias(dy: Tensor, options: { category?: MemoryCategory } = {}): Tensor {
   const op = 'conv2dBackwardBias';
   requireDtype(op, 'dy', dy, ['f32']);
+  checkOptions(op, options, CONV_BIAS_OPTIONS);
   requireRank(op, 'dy', dy, 4);
   const device = dy.device;
   const [batch, outChannels, outHeight, outWidth] = dy.shape as [number, number, number, number];

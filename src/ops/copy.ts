@@ -1,5 +1,5 @@
 /**
- * Layout ops: contiguous copies of views, writes into views, concat and f32/f16 casts.
+ * Layout ops: contiguous copies of views, writes into views, concat, and casts between dtypes.
  * Views themselves (reshape, transpose, slice) are free and live on Tensor; the strided copy
  * itself is the runtime's (src/gpu/strided.ts), re-exported here as an op.
  */
@@ -10,14 +10,17 @@ import { normalizeAxis, type Shape } from '../gpu/shape.js';
 import { copy, copyInto, withDense } from '../gpu/strided.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
-import { requireDtype, requireSameDevice } from './checks.js';
+import { checkValue, requireSameDevice, requireTensor, requireTensorList } from './checks.js';
 
 export { collapseAxes, contiguous, copy, copyInto } from '../gpu/strided.js';
 
 /** Joins tensors along an axis. All other dimensions and the dtype must agree. */
 export function concat(tensors: readonly Tensor[], axis = 0, category: MemoryCategory = 'activation'): Tensor {
+  requireTensorList('concat', 'tensors', tensors);
   if (tensors.length === 0) throw new ShapeError('concat: no tensors given');
-  const device = requireSameDevice('concat', tensors);
+  const device = requireSameDevice('concat', Object.fromEntries(tensors.map((t, i) => [`tensors[${i}]`, t])));
+  checkValue('concat', 'axis', axis, 'integer');
+  checkValue('concat', 'category', category, 'category');
   const first = tensors[0]!;
   const a = normalizeAxis(axis, first.rank, 'concat');
   for (const t of tensors) {
@@ -42,17 +45,59 @@ export function concat(tensors: readonly Tensor[], axis = 0, category: MemoryCat
   return out;
 }
 
-/** Converts between f32 and f16 storage. */
-export function cast(t: Tensor, dtype: Extract<DType, 'f32' | 'f16'>, category: MemoryCategory = 'activation'): Tensor {
-  requireDtype('cast', 'input', t, ['f32', 'f16']);
+/** The dtypes `cast` converts between (every pair). */
+export const CAST_DTYPES: readonly DType[] = ['f32', 'f16', 'i32', 'u32'];
+
+/** The kernel of each direct conversion: the file, the entry, and its two bindings. */
+const CAST_KERNELS: Readonly<Record<string, { file: 'cast' | 'castInt'; src: string; dst: string }>> = {
+  'f32>f16': { file: 'cast', src: 'srcF32', dst: 'dstF16' },
+  'f16>f32': { file: 'cast', src: 'srcF16', dst: 'dstF32' },
+  'f32>i32': { file: 'castInt', src: 'srcF32', dst: 'dstI32' },
+  'f32>u32': { file: 'castInt', src: 'srcF32', dst: 'dstU32' },
+  'i32>f32': { file: 'castInt', src: 'srcI32', dst: 'dstF32' },
+  'u32>f32': { file: 'castInt', src: 'srcU32', dst: 'dstF32' },
+  'i32>u32': { file: 'castInt', src: 'srcI32', dst: 'dstU32' },
+  'u32>i32': { file: 'castInt', src: 'srcU32', dst: 'dstI32' },
+};
+
+/**
+ * The values of `t` as another dtype, in a new dense tensor (a copy when `t` already has it).
+ * A value conversion, never a reinterpretation of the bits:
+ *  - f32 -> f16 rounds to the nearest f16 (ties to even; beyond the f16 range, +-Infinity), as an
+ *    f16 upload does; f16 -> f32 is exact.
+ *  - f32 or f16 -> i32 or u32 truncates toward zero, as WGSL's i32(f32), C's (int)x and PyTorch's
+ *    .to(torch.int32) do (1.5 -> 1, -2.7 -> -2), and saturates at the integer's range instead of
+ *    wrapping (1e10 -> 2147483647 for i32; any negative value -> 0 for u32); NaN becomes 0.
+ *  - i32 or u32 -> f32 is exact up to 2^24 in magnitude; a larger integer becomes one of its two
+ *    neighbouring f32 (WGSL leaves the rounding to the implementation). -> f16 goes through f32.
+ *  - i32 <-> u32 saturates too: a negative i32 becomes 0, a u32 above 2^31 - 1 becomes 2147483647.
+ * f16 needs an adapter with 'shader-f16'. A dtype outside f32, f16, i32 and u32 is a TypeError
+ * naming the supported ones. src/reference/cast.ts is the CPU reference of these rules.
+ */
+export function cast(t: Tensor, dtype: DType, category: MemoryCategory = 'activation'): Tensor {
+  requireTensor('cast', 'input', t);
+  checkValue('cast', 'dtype', dtype, CAST_DTYPES);
+  checkValue('cast', 'category', category, 'category');
   if (t.dtype === dtype) return copy(t, category);
-  return withDense([t], (src) => {
-    const device = src.device;
-    const out = device.empty(src.shape as Shape, dtype, category);
-    const toHalf = dtype === 'f16';
-    const wg = columnWorkgroupSize(device);
-    const kernel = device.kernel({ file: 'cast', entry: toHalf ? 'f32ToF16' : 'f16ToF32', overrides: { WG: wg } });
-    device.dispatch(kernel, toHalf ? { srcF32: src, dstF16: out } : { srcF16: src, dstF32: out }, { count: src.size }, elementWorkgroups(src.size, wg));
-    return out;
-  });
+  const direct = CAST_KERNELS[`${t.dtype}>${dtype}`];
+  if (direct) return withDense([t], (src) => castKernel(src, dtype, category));
+  // f16 <-> an integer dtype: through f32 (f16 -> f32 is exact; f32 -> f16 is the one rounding).
+  const wide = cast(t, 'f32', 'scratch');
+  try {
+    return castKernel(wide, dtype, category);
+  } finally {
+    wide.dispose();
+  }
+}
+
+/** One conversion kernel over a dense tensor. */
+function castKernel(src: Tensor, dtype: DType, category: MemoryCategory): Tensor {
+  const { file, src: srcName, dst: dstName } = CAST_KERNELS[`${src.dtype}>${dtype}`]!;
+  const device = src.device;
+  const out = device.empty(src.shape as Shape, dtype, category);
+  if (src.size === 0) return out;
+  const wg = columnWorkgroupSize(device);
+  const kernel = device.kernel({ file, entry: `${src.dtype}To${dtype.toUpperCase()}`, overrides: { WG: wg } });
+  device.dispatch(kernel, { [srcName]: src, [dstName]: out }, { count: src.size }, elementWorkgroups(src.size, wg));
+  return out;
 }

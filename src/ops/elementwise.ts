@@ -9,7 +9,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { collapseAxes } from './copy.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
-import { requireDtype, requireSameDevice, requireSameShape } from './checks.js';
+import { checkValue, requireDtype, requireSameDevice, requireSameShape } from './checks.js';
 
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
 type BinaryOp = keyof typeof BINARY_OPS;
@@ -23,7 +23,8 @@ function pad8(values: readonly number[], fill: number): number[] {
 }
 
 function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number, category: MemoryCategory): Tensor {
-  const device = requireSameDevice(name, [a, b]);
+  const device = requireSameDevice(name, { a, b });
+  checkValue(name, 'category', category, 'category');
   requireDtype(name, 'a', a, ['f32']);
   requireDtype(name, 'b', b, ['f32']);
   const shape = broadcastShapes(a.shape, b.shape);
@@ -98,7 +99,8 @@ export function minimum(a: Tensor, b: Tensor, category: MemoryCategory = 'activa
 
 /** target += alpha * b, in place (same shapes). For gradient accumulation and residuals. */
 export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
-  const device = requireSameDevice('addInPlace', [target, b]);
+  const device = requireSameDevice('addInPlace', { target, b });
+  checkValue('addInPlace', 'alpha', alpha, 'number');
   requireDtype('addInPlace', 'target', target, ['f32']);
   requireDtype('addInPlace', 'b', b, ['f32']);
   requireSameShape('addInPlace', ['target', 'b'], target, b);
@@ -118,6 +120,9 @@ export function addInPlace(target: Tensor, b: Tensor, alpha = 1): void {
 
 function unary(op: UnaryOp, name: string, x: Tensor, category: MemoryCategory, alpha = 1, beta = 0): Tensor {
   requireDtype(name, 'x', x, ['f32']);
+  checkValue(name, 'alpha', alpha, 'number');
+  checkValue(name, 'beta', beta, 'number');
+  checkValue(name, 'category', category, 'category');
   return withDense([x], (dx) => {
     const device = dx.device;
     const out = device.empty(dx.shape, 'f32', category);
@@ -167,7 +172,8 @@ export function square(x: Tensor, category: MemoryCategory = 'activation'): Tens
 }
 
 function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, x: Tensor, category: MemoryCategory): Tensor {
-  const device = requireSameDevice(entry, [dy, x]);
+  const device = requireSameDevice(entry, { dy, x });
+  checkValue(entry, 'category', category, 'category');
   requireDtype(entry, 'dy', dy, ['f32']);
   requireDtype(entry, 'x', x, ['f32']);
   requireSameShape(entry, ['dy', 'x'], dy, x);

@@ -1,4 +1,5 @@
 /** Sliding-window geometry shared by convolution and pooling. */
+import { describeValue } from '../gpu/dtype.js';
 import { ShapeError } from '../gpu/errors.js';
 
 /** Positions a window of `kernel` takes along an axis of `size`, padded by `pad` each side, at `stride`. */
@@ -9,11 +10,17 @@ export function windowPositions(size: number, kernel: number, stride: number, pa
 /** A size given once for both axes, or as [height, width]. */
 export type SpatialPair = number | readonly [number, number];
 
-/** Resolves a SpatialPair, checking it is made of integers at least `min`. */
+/** The largest window size, stride or padding: the kernels read them as i32. */
+const MAX_WINDOW = 2 ** 31 - 1;
+
+/** Resolves a SpatialPair, checking it is made of integers at least `min` (and that an i32 holds them). */
 export function spatialPair(op: string, name: string, value: SpatialPair, min: number): [number, number] {
+  const shaped = typeof value === 'number' || (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number'));
+  if (!shaped) throw new TypeError(`${op}: ${name} must be a number or [height, width], got ${describeValue(value)}`);
   const pair: [number, number] = typeof value === 'number' ? [value, value] : [value[0], value[1]];
-  if (!pair.every((v) => Number.isInteger(v) && v >= min)) {
-    throw new ShapeError(`${op}: ${name} ${JSON.stringify(value)} must be integers >= ${min}`);
+  if (!pair.every((v) => Number.isInteger(v) && v >= min && v <= MAX_WINDOW)) {
+    const shown = typeof value === 'number' ? String(value) : `[${pair.join(', ')}]`;
+    throw new ShapeError(`${op}: ${name} ${shown} must be integers >= ${min}${pair.some((v) => v > MAX_WINDOW) ? ` and at most ${MAX_WINDOW}` : ''}`);
   }
   return pair;
 }

@@ -8,7 +8,7 @@ import { formatShape, shapesEqual } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, rowLayout } from '../gpu/workgroups.js';
-import { requireSameDevice, requireSameShape } from './checks.js';
+import { checkOptions, checkValue, requireSameDevice, requireSameShape, type OptionTable } from './checks.js';
 
 
 /** Shortest row chunk of the first dgamma/dbeta stage. */
@@ -34,8 +34,10 @@ export interface LayerNormGradients {
   dbeta: Tensor;
 }
 
+const LAYER_NORM_OPTIONS: OptionTable = { eps: 'nonNegative', category: 'category' };
+
+/** An f32 operand; it is already known to be a live Tensor (requireSameDevice). */
 function requireF32(op: string, name: string, t: Tensor): void {
-  t.assertAlive(op);
   if (t.dtype !== 'f32') throw new ShapeError(`${op}: ${name} ${formatShape(t.shape)} has dtype ${t.dtype}; expected f32`);
 }
 
@@ -58,11 +60,11 @@ function uniformsFor(rows: number, cols: number, eps: number, chunkRows = 0, chu
 /** y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis (biased variance). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: LayerNormOptions = {}): LayerNormResult {
   const op = 'layerNorm';
-  const device = requireSameDevice(op, [x, gamma, beta]);
+  const device = requireSameDevice(op, { x, gamma, beta });
+  checkOptions(op, options, LAYER_NORM_OPTIONS);
   for (const [name, t] of [['x', x], ['gamma', gamma], ['beta', beta]] as const) requireF32(op, name, t);
   const { rows, cols } = requireNormShapes(op, x, [['gamma', gamma], ['beta', beta]]);
   const eps = options.eps ?? 1e-5;
-  if (!(eps >= 0) || !Number.isFinite(eps)) throw new RangeError(`${op}: eps must be a non-negative finite number, got ${eps}`);
   const category = options.category ?? 'activation';
   const y = device.empty(x.shape, 'f32', category);
   const mean = device.empty([rows], 'f32', category);
@@ -83,7 +85,8 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: Layer
  */
 export function layerNormBackward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, gamma: Tensor, category: MemoryCategory = 'activation'): LayerNormGradients {
   const op = 'layerNormBackward';
-  const device = requireSameDevice(op, [dy, x, mean, rstd, gamma]);
+  const device = requireSameDevice(op, { dy, x, mean, rstd, gamma });
+  checkValue(op, 'category', category, 'category');
   for (const [name, t] of [['dy', dy], ['x', x], ['mean', mean], ['rstd', rstd], ['gamma', gamma]] as const) requireF32(op, name, t);
   requireSameShape(op, ['dy', 'x'], dy, x);
   const { rows, cols } = requireNormShapes(op, x, [['gamma', gamma]]);

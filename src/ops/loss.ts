@@ -13,7 +13,7 @@ import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { rowWorkgroupSize } from '../gpu/workgroups.js';
-import { inverseTemperature, requireLabels, requireLogits, requireSameDevice, requireSameShape } from './checks.js';
+import { checkOptions, inverseTemperature, requireLabels, requireLogits, requireSameDevice, requireSameShape, type OptionTable } from './checks.js';
 
 
 /** A quiet NaN's bits, written for rows with an out-of-range label. */
@@ -53,6 +53,9 @@ export interface SllClassLossResult {
   logPi: Tensor;
 }
 
+const CROSS_ENTROPY_OPTIONS: OptionTable = { scale: 'number', temperature: 'positive', category: 'category' };
+const BHATTACHARYYA_OPTIONS: OptionTable = { tau: 'positive', scale: 'number', category: 'category' };
+
 function gradientScale(op: string, scale: number | undefined, rows: number): number {
   const s = scale ?? 1 / Math.max(rows, 1);
   if (!Number.isFinite(s)) throw new RangeError(`${op}: scale must be a finite number, got ${s}`);
@@ -71,7 +74,8 @@ function dispatchLoss(device: Device, entry: string, bindings: Record<string, Te
  */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): LossResult {
   const op = 'crossEntropy';
-  const device = requireSameDevice(op, [logits, labels]);
+  const device = requireSameDevice(op, { logits, labels });
+  checkOptions(op, options, CROSS_ENTROPY_OPTIONS);
   const { rows, cols } = requireLogits(op, 'logits', logits);
   requireLabels(op, labels, 'logits', logits);
   const invTau = inverseTemperature(op, options.temperature);
@@ -94,11 +98,12 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
  */
 export function bhattacharyya(v: Tensor, logQ: Tensor, options: BhattacharyyaOptions = {}): LossResult {
   const op = 'bhattacharyya';
-  const device = requireSameDevice(op, [v, logQ]);
+  const device = requireSameDevice(op, { v, logQ });
+  checkOptions(op, options, BHATTACHARYYA_OPTIONS);
   const { rows, cols } = requireLogits(op, 'v', v);
   if (logQ.dtype !== 'f32') throw new ShapeError(`${op}: logQ ${formatShape(logQ.shape)} has dtype ${logQ.dtype}; expected f32 like v ${formatShape(v.shape)}`);
   requireSameShape(op, ['logQ', 'v'], logQ, v);
-  const invTau = inverseTemperature(op, options.tau);
+  const invTau = inverseTemperature(op, options.tau, 'tau');
   const scale = gradientScale(op, options.scale, rows);
   const category = options.category ?? 'activation';
   const loss = device.empty([rows], 'f32', category);
@@ -120,12 +125,13 @@ export function bhattacharyya(v: Tensor, logQ: Tensor, options: BhattacharyyaOpt
  */
 export function sllClassLoss(v: Tensor, labels: Tensor, logQ: Tensor, options: BhattacharyyaOptions = {}): SllClassLossResult {
   const op = 'sllClassLoss';
-  const device = requireSameDevice(op, [v, labels, logQ]);
+  const device = requireSameDevice(op, { v, labels, logQ });
+  checkOptions(op, options, BHATTACHARYYA_OPTIONS);
   const { rows, cols } = requireLogits(op, 'v', v);
   requireLabels(op, labels, 'v', v);
   if (logQ.dtype !== 'f32') throw new ShapeError(`${op}: logQ ${formatShape(logQ.shape)} has dtype ${logQ.dtype}; expected f32 like v ${formatShape(v.shape)}`);
   requireSameShape(op, ['logQ', 'v'], logQ, v);
-  const invTau = inverseTemperature(op, options.tau);
+  const invTau = inverseTemperature(op, options.tau, 'tau');
   const scale = gradientScale(op, options.scale, rows);
   const category = options.category ?? 'activation';
   const likelihood = device.empty([rows], 'f32', category);

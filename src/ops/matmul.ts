@@ -23,7 +23,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { sumPartials } from './reduce.js';
 import { isSoftwareAdapter } from '../gpu/workgroups.js';
-import { requireDtype, requireSameDevice } from './checks.js';
+import { checkOptions, checkValue, requireDevice, requireDtype, requireSameDevice, type OptionTable } from './checks.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
 export type MatmulVariant = 'subgroup' | 'tiled' | 'skinny' | 'plain';
@@ -52,6 +52,16 @@ export interface MatmulOptions {
 
 const ACTIVATIONS: Record<MatmulActivation, number> = { none: 0, relu: 1, gelu: 2 };
 
+const MATMUL_OPTIONS: OptionTable = {
+  transposeA: 'boolean',
+  transposeB: 'boolean',
+  bias: 'tensor',
+  activation: ['none', 'relu', 'gelu'],
+  category: 'category',
+  variant: MATMUL_VARIANTS,
+  splitK: 'integer',
+};
+
 /** Output tile sizes, as in shaders/matmul.wgsl. */
 const SUBGROUP_ROWS = 16;
 const SUBGROUP_COLUMNS = 32;
@@ -72,6 +82,8 @@ const MIN_K_CHUNK = 128;
 
 /** Why `variant` cannot run on this device, or undefined when it can. */
 export function matmulVariantUnavailable(device: Device, variant: MatmulVariant): string | undefined {
+  requireDevice('matmulVariantUnavailable', device);
+  checkValue('matmulVariantUnavailable', 'variant', variant, MATMUL_VARIANTS);
   const limits = device.limits;
   switch (variant) {
     case 'subgroup':
@@ -106,6 +118,8 @@ function describeSubgroupSize(device: Device): string {
  * allow them, else the plain kernel.
  */
 export function chooseMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
+  requireDevice('chooseMatmulVariant', device);
+  for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('chooseMatmulVariant', name, value, 'integer');
   if (isSoftwareAdapter(device)) {
     if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
     return Math.min(m, n, k) <= SKINNY_LIMIT || matmulVariantUnavailable(device, 'tiled') ? 'plain' : 'tiled';
@@ -198,7 +212,9 @@ function plan(a: Tensor, b: Tensor, options: MatmulOptions): Plan {
  * before anything is encoded (ShapeError naming both operands).
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const device = requireSameDevice('matmul', options.bias ? [a, b, options.bias] : [a, b]);
+  const device = requireSameDevice('matmul', { a, b });
+  checkOptions('matmul', options, MATMUL_OPTIONS);
+  if (options.bias) requireSameDevice('matmul', { a, bias: options.bias });
   const p = plan(a, b, options);
   const variant = options.variant ?? chooseMatmulVariant(device, p.m, p.n, p.k);
   const unavailable = matmulVariantUnavailable(device, variant);

@@ -9,11 +9,13 @@
  * gradient into one flag, steps, and reads the flag every N steps, never waiting in the loop.
  */
 import { ShapeError } from '../gpu/errors.js';
+import { describeValue } from '../gpu/dtype.js';
 import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups, runLayout } from '../gpu/workgroups.js';
-import { requireDtype, requireSameDevice, requireSameShape } from './checks.js';
+import { checkOptions, required, requireDtype, requireSameDevice, requireSameShape, requireTensor, requireTensorList, type OptionTable } from './checks.js';
+import { resolveOptimizerConfig } from './optimizerSettings.js';
 
 
 export interface StepGuard {
@@ -52,6 +54,11 @@ export interface AdamStepOptions extends AdamHyper, StepGuard {
   /** 1-based step number, for the bias corrections. */
   step: number;
 }
+
+const SGD_STEP_OPTIONS: OptionTable = { lr: required('number'), momentum: 'number', dampening: 'number', weightDecay: 'number', nesterov: 'boolean', step: 'integer', skipIfFlagged: 'tensor' };
+const ADAM_STEP_OPTIONS: OptionTable = { lr: required('number'), beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number', decoupled: 'boolean', step: required('integer'), skipIfFlagged: 'tensor' };
+const STEP_GUARD: OptionTable = { skipIfFlagged: 'tensor' };
+const CHECK_FINITE_OPTIONS: OptionTable = { index: 'integer', mark: 'integer' };
 
 function requireRange(op: string, name: string, value: number, ok: boolean, range: string): void {
   if (!Number.isFinite(value) || !ok) throw new RangeError(`${op}: ${name} = ${value} is outside ${range}`);
@@ -118,7 +125,7 @@ function stepLayout(size: number, flag: Tensor | undefined): { variant: string[]
  * state tensors of its shape, a usable flag, and no storage shared between bindings.
  */
 function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyArray<[string, Tensor]>, flag: Tensor | undefined): void {
-  requireSameDevice(op, [param, grad, ...state.map(([, t]) => t), ...(flag ? [flag] : [])]);
+  requireSameDevice(op, { param, grad, ...Object.fromEntries(state), ...(flag ? { flag } : {}) });
   requireInPlaceF32(op, 'param', param);
   requireDtype(op, 'grad', grad, ['f32']);
   requireSameShape(op, ['param', 'grad'], param, grad);
@@ -147,8 +154,9 @@ const SOFTWARE_STEP_RUN = 4;
  * flag and a trainer can record which step went bad first (mark = step number + 1). Zero the
  * flag before the first check.
  */
-export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { index?: number; mark?: number } = {}): void {
-  const device = requireSameDevice('checkFinite', [t, flag]);
+export function checkFinite(t: Tensor, flag: Tensor, options: { index?: number; mark?: number } = {}): void {
+  const device = requireSameDevice('checkFinite', { tensor: t, flag });
+  const { index = 0, mark = 1 } = checkOptions('checkFinite', options, CHECK_FINITE_OPTIONS);
   requireDtype('checkFinite', 'tensor', t, ['f32']);
   requireFlag('checkFinite', flag);
   if (!Number.isInteger(index) || index < 0 || index >= flag.size) {
@@ -170,10 +178,13 @@ export function checkFinite(t: Tensor, flag: Tensor, { index = 0, mark = 1 }: { 
 
 function checkSgdOperands(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
   const op = 'sgdStep';
+  requireSameDevice(op, { param, grad });
+  checkOptions(op, options, SGD_STEP_OPTIONS);
+  if (state !== null && state !== undefined) requireTensor(op, 'state', state);
   checkSgdHyper(op, options);
   if (options.step !== undefined) checkStep(op, options.step);
   const withMomentum = (options.momentum ?? 0) !== 0;
-  if (withMomentum && !state) throw new ShapeError(`${op}: momentum ${options.momentum} needs a momentum buffer of shape ${formatShape(param.shape)}`);
+  if (withMomentum && !state) throw new ShapeError(`${op}: momentum ${options.momentum} needs a momentum buffer (operand state) of shape ${formatShape(param.shape)}, got ${describeValue(state)}`);
   checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options.skipIfFlagged);
 }
 
@@ -215,7 +226,8 @@ export function sgdStep(param: Tensor, grad: Tensor, state: Tensor | null | unde
 // ---------------------------------------------------------------- Adam / AdamW
 
 function checkAdamOperands(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
-  const op = options.decoupled ? 'adamwStep' : 'adamStep';
+  const op = options?.decoupled === true ? 'adamwStep' : 'adamStep';
+  checkOptions(op, options, ADAM_STEP_OPTIONS);
   checkAdamHyper(op, options);
   checkStep(op, options.step);
   checkOperands(op, param, grad, [['m', m], ['v', v]], options.skipIfFlagged);
@@ -278,10 +290,12 @@ export class Optimizer {
   private readonly state = new Map<Tensor, Tensor[]>();
   private disposed = false;
 
-  constructor(readonly config: Readonly<OptimizerConfig>) {
-    this.lr = config.lr;
-    if (config.kind === 'sgd') checkSgdHyper('sgd', config);
-    else checkAdamHyper(config.kind, config);
+  /** The config, completed with its defaults and checked against OPTIMIZER_SETTINGS (the training spec's rules). */
+  readonly config: Readonly<OptimizerConfig>;
+
+  constructor(config: Readonly<OptimizerConfig>) {
+    this.config = resolveOptimizerConfig(config, 'Optimizer');
+    this.lr = this.config.lr;
   }
 
   /** The state tensors each parameter gets: a momentum buffer, or m and v. */
@@ -291,9 +305,12 @@ export class Optimizer {
   }
 
   /** One step over every (param, grad) pair. Everything is checked before anything is encoded. */
-  step(params: readonly Tensor[], grads: readonly Tensor[], { skipIfFlagged }: StepGuard = {}): void {
+  step(params: readonly Tensor[], grads: readonly Tensor[], options: StepGuard = {}): void {
     const { kind } = this.config;
     if (this.disposed) throw new ShapeError(`${kind}: optimizer used after dispose()`);
+    requireTensorList(kind, 'params', params);
+    requireTensorList(kind, 'grads', grads);
+    const { skipIfFlagged } = checkOptions(kind, options, STEP_GUARD);
     if (params.length !== grads.length) throw new ShapeError(`${kind}: ${params.length} params and ${grads.length} grads`);
     if (new Set(params).size !== params.length) throw new ShapeError(`${kind}: a parameter appears twice in one step`);
     const step = this.stepCount + 1;
@@ -363,6 +380,5 @@ export class Optimizer {
  * same but weight decay 1e-2.
  */
 export function createOptimizer(config: OptimizerConfig): Optimizer {
-  const resolved: OptimizerConfig = config.kind === 'adamw' ? { weightDecay: 1e-2, ...config } : { ...config };
-  return new Optimizer(resolved);
+  return new Optimizer(config);
 }

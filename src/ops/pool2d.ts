@@ -12,7 +12,7 @@ import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { elementWorkgroups } from '../gpu/workgroups.js';
-import { requireDtype, requireRank, requireSameDevice } from './checks.js';
+import { checkOptions, checkValue, required, requireDtype, requireRank, requireSameDevice, requireShape, type OptionTable } from './checks.js';
 import { spatialPair, windowGeometry, type SpatialPair, type WindowGeometry } from './geometry.js';
 
 export interface Pool2dOptions {
@@ -27,8 +27,10 @@ export interface Pool2dOptions {
 
 
 
+const POOL_OPTIONS: OptionTable = { kernel: required('pair'), stride: 'pair', padding: 'pair', category: 'category' };
+
 function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): WindowGeometry {
-  if (options?.kernel === undefined) throw new ShapeError(`${op}: options.kernel is required (x ${formatShape(xShape)})`);
+  checkOptions(op, options, POOL_OPTIONS);
   const [kernelHeight, kernelWidth] = spatialPair(op, 'kernel', options.kernel, 1);
   const [strideY, strideX] = spatialPair(op, 'stride', options.stride ?? [kernelHeight, kernelWidth], 1);
   const [padY, padX] = spatialPair(op, 'padding', options.padding ?? 0, 0);
@@ -47,6 +49,7 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions): Window
 
 /** [N, C, Ho, Wo] of pooling x [N, C, H, W]. */
 export function pool2dOutputShape(xShape: Shape, options: Pool2dOptions): [number, number, number, number] {
+  requireShape('pool2dOutputShape', 'xShape', xShape);
   const g = poolGeometry('pool2dOutputShape', xShape, options);
   return [xShape[0]!, xShape[1]!, g.outHeight, g.outWidth];
 }
@@ -99,7 +102,7 @@ function poolForward(op: 'maxPool2d' | 'avgPool2d', x: Tensor, options: Pool2dOp
 /** dL/dx of maxPool2d: each window's dL/dy goes to the first maximum of that window in x. */
 export function maxPool2dBackward(dy: Tensor, x: Tensor, options: Pool2dOptions): Tensor {
   const op = 'maxPool2dBackward';
-  requireSameDevice(op, [dy, x]);
+  requireSameDevice(op, { dy, x });
   checkInput(op, x);
   const g = poolGeometry(op, x.shape, options);
   checkGradient(op, dy, x.shape, [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth], 'x');
@@ -119,6 +122,7 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
 export function avgPool2dBackward(dy: Tensor, inputShape: Shape, options: Pool2dOptions): Tensor {
   const op = 'avgPool2dBackward';
   requireDtype(op, 'dy', dy, ['f32']);
+  requireShape(op, 'inputShape', inputShape);
   if (inputShape.length !== 4) throw new ShapeError(`${op}: inputShape must have rank 4, got ${formatShape(inputShape)} (dy ${formatShape(dy.shape)})`);
   const g = poolGeometry(op, inputShape, options);
   checkGradient(op, dy, inputShape, [inputShape[0]!, inputShape[1]!, g.outHeight, g.outWidth], 'inputShape');
@@ -131,6 +135,7 @@ const NO_WINDOW = { kernelHeight: 1, kernelWidth: 1, strideY: 1, strideX: 1, pad
 export function globalAvgPool(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
   const op = 'globalAvgPool';
   checkInput(op, x);
+  checkValue(op, 'category', category, 'category');
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (h * w === 0) throw new ShapeError(`${op}: x ${formatShape(x.shape)} has empty planes`);
   const g = { inHeight: h, inWidth: w, outHeight: 1, outWidth: 1, ...NO_WINDOW };
@@ -141,6 +146,8 @@ export function globalAvgPool(x: Tensor, category: MemoryCategory = 'activation'
 export function globalAvgPoolBackward(dy: Tensor, inputShape: Shape, category: MemoryCategory = 'activation'): Tensor {
   const op = 'globalAvgPoolBackward';
   requireDtype(op, 'dy', dy, ['f32']);
+  requireShape(op, 'inputShape', inputShape);
+  checkValue(op, 'category', category, 'category');
   if (inputShape.length !== 4) throw new ShapeError(`${op}: inputShape must have rank 4, got ${formatShape(inputShape)} (dy ${formatShape(dy.shape)})`);
   const [n, c, h, w] = inputShape as [number, number, number, number];
   if (!shapesEqual(dy.shape, [n, c])) {

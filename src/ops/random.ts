@@ -19,6 +19,7 @@ import { formatShape, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { bernoulliThreshold, checkOffset, seedWords, WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../random/philox.js';
 import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
+import { checkOptions, checkValue, required, requireDevice, requireShape, type OptionTable } from './checks.js';
 
 export { WORDS_PER_ELEMENT, type RandomKind, type Seed } from '../random/philox.js';
 
@@ -55,13 +56,26 @@ export function wordsConsumed(kind: RandomKind, shape: Shape | number): number {
 
 const TWO_POW_32 = 2 ** 32;
 
+const STREAM_OPTIONS = { seed: required('seed'), offset: 'integer', category: 'category' } as const satisfies OptionTable;
+const FILL_OPTIONS: Record<FillOp, OptionTable> = {
+  randomBits: STREAM_OPTIONS,
+  uniform: { ...STREAM_OPTIONS, low: 'number', high: 'number' },
+  normal: { ...STREAM_OPTIONS, mean: 'number', std: 'nonNegative' },
+  bernoulli: { ...STREAM_OPTIONS, p: required('number'), dtype: ['f32', 'u32'] },
+};
+type FillOp = 'randomBits' | 'uniform' | 'normal' | 'bernoulli';
+
 /** The kernel's `fill` uniforms, without the per-kind values (checked before any encoding). */
-function streamUniforms(op: string, shape: Shape, kind: RandomKind, position: StreamPosition) {
+function streamUniforms(op: FillOp, device: Device, shape: Shape, kind: RandomKind, position: StreamPosition) {
+  requireDevice(op, device);
+  requireShape(op, 'shape', shape);
+  checkOptions(op, position, FILL_OPTIONS[op]);
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new ShapeError(`${op}: shape ${formatShape(shape)}: every dimension must be a non-negative integer`);
   }
   const count = sizeOf(shape);
   const offset = position.offset ?? 0;
+  if (offset < 0) throw new RangeError(`${op}: offset ${offset} must be a non-negative integer (a position in the stream, in u32 words)`);
   const [seedLo, seedHi] = seedWords(position.seed);
   checkOffset(offset);
   const words = wordsConsumed(kind, count);
@@ -103,15 +117,15 @@ function run(device: Device, entry: FillEntry, shape: Shape, dtype: 'f32' | 'u32
 
 /** The raw u32 stream: element i is word (offset + i). Consumes one word per element. */
 export function randomBits(device: Device, shape: Shape, options: StreamPosition): Tensor {
-  const plan = streamUniforms('randomBits', shape, 'bits', options);
+  const plan = streamUniforms('randomBits', device, shape, 'bits', options);
   return run(device, 'randomBits', shape, 'u32', options.category ?? 'activation', plan);
 }
 
 /** Uniform f32 in [low, high): low + (high - low) * (word >> 8) 2^-24. One word per element. */
 export function uniform(device: Device, shape: Shape, options: UniformOptions): Tensor {
+  const plan = streamUniforms('uniform', device, shape, 'uniform', options);
   const { low = 0, high = 1 } = options;
-  if (!Number.isFinite(low) || !Number.isFinite(high)) throw new RangeError(`uniform: bounds [${low}, ${high}) must be finite`);
-  const plan = streamUniforms('uniform', shape, 'uniform', options);
+  if (!Number.isFinite(Math.fround(high - low))) throw new RangeError(`uniform: bounds [${low}, ${high}) are too far apart for f32 (high - low = ${high - low})`);
   plan.uniforms.low = low;
   plan.uniforms.scale = high - low;
   return run(device, 'uniformFill', shape, 'f32', options.category ?? 'activation', plan);
@@ -119,9 +133,8 @@ export function uniform(device: Device, shape: Shape, options: UniformOptions): 
 
 /** Normal values by Box-Muller (cosine branch). Two words per element. */
 export function normal(device: Device, shape: Shape, options: NormalOptions): Tensor {
+  const plan = streamUniforms('normal', device, shape, 'normal', options);
   const { mean = 0, std = 1 } = options;
-  if (!Number.isFinite(mean) || !Number.isFinite(std)) throw new RangeError(`normal: mean ${mean} and std ${std} must be finite`);
-  const plan = streamUniforms('normal', shape, 'normal', options);
   plan.uniforms.mean = mean;
   plan.uniforms.stdDev = std;
   return run(device, 'normalFill', shape, 'f32', options.category ?? 'activation', plan);
@@ -129,10 +142,9 @@ export function normal(device: Device, shape: Shape, options: NormalOptions): Te
 
 /** 1 where the uniform of word (offset + i) is below p, else 0 (f32, or u32 on request). One word per element. */
 export function bernoulli(device: Device, shape: Shape, options: BernoulliOptions): Tensor {
+  const plan = streamUniforms('bernoulli', device, shape, 'bernoulli', options);
   const dtype = options.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'u32') throw new ShapeError(`bernoulli: dtype ${String(dtype)} is not f32 or u32`);
   const threshold = bernoulliThreshold(options.p);
-  const plan = streamUniforms('bernoulli', shape, 'bernoulli', options);
   plan.uniforms.threshold = threshold;
   return run(device, dtype === 'f32' ? 'bernoulliFill' : 'bernoulliMask', shape, dtype, options.category ?? 'activation', plan);
 }
@@ -149,7 +161,9 @@ export class RandomStream {
     /** The next unused word. */
     public offset = 0,
   ) {
-    seedWords(seed);
+    requireDevice('RandomStream', device);
+    checkValue('RandomStream', 'seed', seed, 'seed');
+    checkValue('RandomStream', 'offset', offset, 'integer');
     checkOffset(offset);
   }
 

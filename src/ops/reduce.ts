@@ -11,12 +11,13 @@
 import type { Device } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { MemoryCategory } from '../gpu/bufferPool.js';
+import { describeValue } from '../gpu/dtype.js';
 import { formatShape, shapesEqual, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups, rowWorkgroupSize, treeWorkgroupSize } from '../gpu/workgroups.js';
-import { requireDtype, requireLabels, requireLogits, requireSameDevice } from './checks.js';
+import { checkOptions, checkValue, requireDtype, requireLabels, requireLogits, requireSameDevice, requireShape, requireTensor, type OptionTable } from './checks.js';
 
 
 /** Values each thread folds in a row chunk before the workgroup tree (see reduceRowChunks). */
@@ -33,9 +34,14 @@ export interface ReduceOptions {
   category?: MemoryCategory;
 }
 
+const REDUCE_OPTIONS: OptionTable = { keepDims: 'boolean', category: 'category' };
+
 /** Resolves axes (negative counts from the end; undefined means all), sorted, checked. */
 function resolveAxes(op: string, x: Tensor, axes: number | readonly number[] | undefined): number[] {
   if (axes === undefined) return [...x.shape.keys()];
+  if (typeof axes !== 'number' && !(Array.isArray(axes) && axes.every((a) => typeof a === 'number'))) {
+    throw new TypeError(`${op}: axes must be an axis (a number), a list of axes, or undefined for all, got ${describeValue(axes)}`);
+  }
   const list = typeof axes === 'number' ? [axes] : [...axes];
   const resolved = list.map((a) => {
     const r = a < 0 ? a + x.rank : a;
@@ -100,8 +106,9 @@ function reducePass(device: Device, src: Tensor, outer: number, length: number, 
   return out;
 }
 
-function reduceAxes(op: 'sum' | 'mean', x: Tensor, axes: number | readonly number[] | undefined, options: ReduceOptions): Tensor {
+function reduceAxes(op: 'sum' | 'mean' | 'sumAll', x: Tensor, axes: number | readonly number[] | undefined, options: ReduceOptions): Tensor {
   requireDtype(op, 'x', x, ['f32']);
+  checkOptions(op, options, REDUCE_OPTIONS);
   const resolved = resolveAxes(op, x, axes);
   const keepDims = options.keepDims ?? false;
   const category = options.category ?? 'activation';
@@ -155,6 +162,8 @@ export function sum(x: Tensor, axes?: number | readonly number[], options: Reduc
  * chunks and viewed as `shape` (the conv weight gradient's batch chunks, the matmul's slices of K).
  */
 export function sumPartials(partials: Tensor, shape: Shape, category: MemoryCategory): Tensor {
+  requireTensor('sumPartials', 'partials', partials);
+  requireShape('sumPartials', 'shape', shape);
   const total = sum(partials, 0, { category });
   try {
     return total.reshape(shape);
@@ -170,7 +179,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], options: Redu
 
 /** The sum of every element, as a tensor of shape [] (one element). */
 export function sumAll(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
-  return reduceAxes('sum', x, undefined, { category });
+  return reduceAxes('sumAll', x, undefined, { category });
 }
 
 /**
@@ -180,6 +189,7 @@ export function sumAll(x: Tensor, category: MemoryCategory = 'activation'): Tens
  */
 export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
   requireDtype('argmax', 'x', x, ['f32']);
+  checkValue('argmax', 'category', category, 'category');
   if (x.rank < 1 || x.shape[x.rank - 1] === 0) {
     throw new ShapeError(`argmax: x ${formatShape(x.shape)} needs a non-empty last axis`);
   }
@@ -204,7 +214,7 @@ export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tens
  */
 export function countCorrect(logits: Tensor, labels: Tensor, into: Tensor): void {
   const op = 'countCorrect';
-  const device = requireSameDevice(op, [logits, labels, into]);
+  const device = requireSameDevice(op, { logits, labels, into });
   const { rows, cols } = requireLogits(op, 'logits', logits);
   requireLabels(op, labels, 'logits', logits);
   requireDtype(op, 'into', into, ['u32']);

@@ -10,7 +10,7 @@ import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { rowLayout } from '../gpu/workgroups.js';
-import { inverseTemperature, requireDtype, requireSameDevice, requireSameShape } from './checks.js';
+import { checkOptions, inverseTemperature, requireDtype, requireSameDevice, requireSameShape, type OptionTable } from './checks.js';
 
 
 export interface SoftmaxOptions {
@@ -18,6 +18,8 @@ export interface SoftmaxOptions {
   temperature?: number;
   category?: MemoryCategory;
 }
+
+const SOFTMAX_OPTIONS: OptionTable = { temperature: 'positive', category: 'category' };
 
 /** The op works on the last axis, so there must be one. */
 function requireRows(op: string, name: string, t: Tensor): void {
@@ -38,6 +40,7 @@ function dispatchRows(device: Device, entry: string, overrides: Record<string, n
 
 function forward(op: 'softmax' | 'logSoftmax', x: Tensor, options: SoftmaxOptions): Tensor {
   requireDtype(op, 'x', x, ['f32']);
+  checkOptions(op, options, SOFTMAX_OPTIONS);
   requireRows(op, 'x', x);
   const invTau = inverseTemperature(op, options.temperature);
   const device = x.device;
@@ -61,7 +64,8 @@ export function logSoftmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
 }
 
 function backward(op: 'softmaxBackward' | 'logSoftmaxBackward', dy: Tensor, y: Tensor, options: SoftmaxOptions): Tensor {
-  const device = requireSameDevice(op, [dy, y]);
+  const device = requireSameDevice(op, { dy, y });
+  checkOptions(op, options, SOFTMAX_OPTIONS);
   requireDtype(op, 'dy', dy, ['f32']);
   requireDtype(op, 'y', y, ['f32']);
   requireRows(op, 'y', y);

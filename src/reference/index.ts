@@ -1,6 +1,7 @@
 /** CPU references of every kernel: plain TypeScript, float64 accumulation, written for clarity. */
 export * from './elementwise.js';
 export * from './layout.js';
+export * from './cast.js';
 export * from './softmax.js';
 export * from './loss.js';
 export * from './layernorm.js';

@@ -7,6 +7,7 @@ import type { Device } from '../gpu/device.js';
 import { batches, batchesPerEpoch, type Batch } from '../data/batches.js';
 import type { Split } from '../data/datasets.js';
 import type { StepMetrics, Trainer } from './trainer.js';
+import { checkOption, TRAINING_FIELDS } from './trainingSettings.js';
 
 export interface FitOptions {
   epochs: number;
@@ -76,6 +77,12 @@ export interface Evaluation {
  * uninterrupted run bitwise: batch orders are functions of (seed, epoch) alone.
  */
 export async function fit(trainer: Trainer, train: Split, shape: readonly number[], options: FitOptions): Promise<EpochRecord[]> {
+  checkFitOptions(options);
+  checkSplit('fit', 'train', train, shape, trainer.model.classes);
+  if (options.evaluateOn) checkSplit('fit', 'evaluateOn', options.evaluateOn, shape, trainer.model.classes);
+  if (options.batchSize > train.count) {
+    throw new RangeError(`fit: batchSize ${options.batchSize} is larger than the ${train.count} examples of the split: no full batch to train on (the last partial batch of an epoch is dropped)`);
+  }
   const records: EpochRecord[] = [];
   const stepsPerEpoch = batchesPerEpoch(train.count, options.batchSize, true);
   const start = options.start ?? { epoch: 0, batch: 0 };
@@ -144,6 +151,9 @@ function trainStep(trainer: Trainer, images: Float32Array, labels: Int32Array, s
  * `confusion`, also the classifier's confusion matrix, from the same forward pass.
  */
 export async function evaluate(trainer: Trainer, split: Split, shape: readonly number[], batchSize: number, options: { confusion?: boolean } = {}): Promise<Evaluation> {
+  checkOption(TRAINING_FIELDS.batchSize, batchSize, 'batchSize', 'evaluate');
+  checkSplit('evaluate', 'split', split, shape, trainer.model.classes);
+  if (split.count === 0) throw new RangeError('evaluate: the split holds no examples: there is no accuracy to measure');
   let correct = 0;
   let blockCorrect: number[] = [];
   const classes = trainer.model.classes;
@@ -160,4 +170,57 @@ export async function evaluate(trainer: Trainer, split: Split, shape: readonly n
   }
   const count = Math.max(split.count, 1);
   return { accuracy: correct / count, blockAccuracy: blockCorrect.map((c) => c / count), count: split.count, ...(confusion ? { confusion } : {}) };
+}
+
+/** fit's numbers, against the training spec's own rules (trainingSettings.ts). */
+function checkFitOptions(options: FitOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`fit: options must be an object, got ${JSON.stringify(options)}`);
+  checkOption(TRAINING_FIELDS.epochs, options.epochs, 'epochs', 'fit');
+  checkOption(TRAINING_FIELDS.batchSize, options.batchSize, 'batchSize', 'fit');
+  checkOption(TRAINING_FIELDS.seed, options.seed, 'seed', 'fit');
+  for (const name of ['onProgress', 'onStep', 'onEpoch', 'transformBatch'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`fit: ${name} must be a function, got ${typeof options[name]}`);
+  }
+}
+
+/**
+ * A split's data, checked on the host before any of it is uploaded: sizes that agree with the
+ * shape, every label a class index, every pixel finite. A label outside the classes or a NaN
+ * pixel would otherwise surface steps later as a "non-finite gradient" that names a block, not
+ * the input at fault.
+ */
+export function checkSplit(op: string, name: string, split: Split, shape: readonly number[], classes: number): void {
+  if (checkedSplits.get(split as object) === classes) return;
+  if (typeof split !== 'object' || split === null || !(split.images instanceof Float32Array) || !(split.labels instanceof Int32Array) || !Number.isSafeInteger(split.count) || split.count < 0) {
+    throw new TypeError(`${op}: ${name} must be a Split { images: Float32Array, labels: Int32Array, count }, got ${describe(split)}`);
+  }
+  const perExample = shape.reduce((n, d) => n * d, 1);
+  if (split.images.length !== split.count * perExample) {
+    throw new RangeError(`${op}: ${name} has ${split.images.length} pixel values for ${split.count} examples of shape [${shape.join(', ')}] (${split.count * perExample} expected)`);
+  }
+  if (split.labels.length !== split.count) throw new RangeError(`${op}: ${name} has ${split.labels.length} labels for ${split.count} examples`);
+  for (let i = 0; i < split.count; i++) {
+    const label = split.labels[i]!;
+    if (label < 0 || label >= classes) throw new RangeError(`${op}: ${name} label ${i} is ${label}, outside the ${classes} classes [0, ${classes - 1}] the model predicts`);
+  }
+  const images = split.images;
+  for (let i = 0; i < images.length; i++) {
+    // x - x is 0 for every finite x and NaN for NaN and the infinities: one test, no branch per kind.
+    if (images[i]! - images[i]! !== 0) {
+      throw new RangeError(`${op}: ${name} example ${Math.floor(i / perExample)} has a non-finite pixel (${images[i]} at element ${i % perExample}): the data must be finite numbers`);
+    }
+  }
+  checkedSplits.set(split, classes);
+}
+
+/**
+ * Splits already scanned (for a model of so many classes), so that evaluating the validation
+ * split after every epoch does not scan it again. A split is taken as data that does not change
+ * once given to training; one changed in place after a check is not checked again.
+ */
+const checkedSplits = new WeakMap<object, number>();
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value);
+  return `an object with ${Object.keys(value).join(', ') || 'no keys'}`;
 }

@@ -10,5 +10,5 @@ export * from './fit.js';
 export * from './spec.js';
 export * from './checkpoint.js';
 export * from './predict.js';
-export { SpecError } from './schema.js';
+export { SpecError } from '../settings/schema.js';
 export * from './memory.js';

@@ -45,17 +45,40 @@ export class Predictor {
   /**
    * Images already normalized as in training: [count, C, H, W] values, count = length / (C*H*W),
    * as a Float32Array or any array of numbers. `batchSize` images go through the model at a time.
+   * Bytes (a Uint8Array, a canvas's pixels) are raw pixels, not normalized values: they are
+   * refused here and read by predictPixels.
    */
   async predict(images: ArrayLike<number>, batchSize = 256): Promise<Prediction> {
+    if (images instanceof Uint8Array || images instanceof Uint8ClampedArray) {
+      throw new TypeError('predict: images are a Uint8Array of raw 0-255 pixels, not values normalized as in training: use predictPixels, which reads bytes as pixel / 255 and normalizes them');
+    }
     return this.run(this.checkImages('predict', images, batchSize), batchSize);
   }
 
-  /** Raw pixels scaled to [0, 1] (bytes / 255): normalized with the training statistics first. */
+  /**
+   * Raw pixels, [count, C, H, W], normalized with the training statistics first (as `data` says
+   * training did: (pixel - mean) / std, on pixels in [0, 1]). Two forms:
+   *  - a Uint8Array or Uint8ClampedArray (a canvas's ImageData.data, an image file's bytes) is
+   *    read as bytes 0-255 and divided by 255;
+   *  - a Float32Array or any array of numbers must already be in [0, 1]: a value outside it is
+   *    refused (RangeError naming its index and value; raw 0-255 values there would otherwise
+   *    give confident nonsense), as is a NaN or infinite one.
+   */
   async predictPixels(pixels: ArrayLike<number>, batchSize = 256): Promise<Prediction> {
-    const values = this.checkImages('predictPixels', pixels, batchSize);
+    const op = 'predictPixels';
+    const bytes = pixels instanceof Uint8Array || pixels instanceof Uint8ClampedArray;
+    const values = this.checkImages(op, bytes ? Float32Array.from(pixels, (b) => b / 255) : pixels, batchSize);
     const { mean, std } = this.data;
     if (!Number.isFinite(mean) || !Number.isFinite(std) || std <= 0) {
-      throw new RangeError(`predictPixels: training statistics mean ${mean}, std ${std} cannot normalize pixels (need a finite mean and a finite std > 0)`);
+      throw new RangeError(`${op}: training statistics mean ${mean}, std ${std} cannot normalize pixels (need a finite mean and a finite std > 0)`);
+    }
+    const bad = values.findIndex((v) => !(v >= 0 && v <= 1));
+    if (bad >= 0) {
+      const perImage = sizeOf(this.model.inputShape);
+      throw new RangeError(
+        `${op}: image ${Math.floor(bad / perImage)}, value ${bad % perImage} (index ${bad}) is ${describeValue(pixels[bad])}, outside [0, 1]; ` +
+          'pass pixels scaled to [0, 1], or bytes 0-255 as a Uint8Array (or Uint8ClampedArray), which are divided by 255',
+      );
     }
     return this.run(values.map((v) => (v - mean) / std), batchSize);
   }

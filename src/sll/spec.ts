@@ -11,8 +11,9 @@ import type { Device } from '../gpu/device.js';
 import type { OptimizerConfig } from '../ops/optim.js';
 import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConfig } from './config.js';
 import { cnn, mlp, vit, type Model } from './model.js';
-import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from './schema.js';
-import { METRICS_EVERY_DEFAULT, type Method } from './trainer.js';
+import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from '../settings/schema.js';
+import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSettings.js';
+import { TRAINING_FIELDS, type Method } from './trainingSettings.js';
 
 export type ModelSpec =
   | { kind: 'mlp'; hidden: number[] }
@@ -96,19 +97,11 @@ export function defaultValidation(trainCount: number): number {
   return trainCount >= 20_000 ? 5000 : Math.round(trainCount / 10);
 }
 
-const adamFields = (weightDecay: number) => ({
-  lr: number({ min: 0, exclusiveMin: true, default: 1e-3 }),
-  beta1: number({ min: 0, max: 1, exclusiveMax: true, default: 0.9 }),
-  beta2: number({ min: 0, max: 1, exclusiveMax: true, default: 0.999 }),
-  eps: number({ min: 0, default: 1e-8 }),
-  weightDecay: number({ min: 0, default: weightDecay }),
-});
-
 /** Every field of a training spec, with its check and its default. */
 export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
   type: 'section',
   fields: {
-    method: oneOf(['sll', 'backprop'], { default: 'sll' }),
+    method: TRAINING_FIELDS.method,
     model: {
       type: 'variants',
       key: 'kind',
@@ -149,24 +142,9 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
         normalize: boolean({ default: true }),
       },
     },
-    epochs: integer({ default: 10 }),
-    batchSize: integer({ default: 128 }),
-    optimizer: {
-      type: 'variants',
-      key: 'kind',
-      default: 'adam',
-      variants: {
-        adam: adamFields(0),
-        adamw: adamFields(1e-2),
-        sgd: {
-          lr: number({ min: 0, exclusiveMin: true, default: 1e-3 }),
-          momentum: number({ min: 0, default: 0 }),
-          dampening: number({ default: 0 }),
-          nesterov: boolean({ default: false }),
-          weightDecay: number({ min: 0, default: 0 }),
-        },
-      },
-    },
+    epochs: TRAINING_FIELDS.epochs,
+    batchSize: TRAINING_FIELDS.batchSize,
+    optimizer: OPTIMIZER_SETTINGS,
     schedule: {
       type: 'variants',
       key: 'kind',
@@ -194,8 +172,8 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
         alignmentWeight: number({ min: 0, default: LOCAL_OBJECTIVE_DEFAULTS.alignmentWeight }),
       },
     },
-    seed: integer({ min: 0, max: 0xffffffff, default: 0 }),
-    metricsEvery: integer({ default: METRICS_EVERY_DEFAULT }),
+    seed: TRAINING_FIELDS.seed,
+    metricsEvery: TRAINING_FIELDS.metricsEvery,
   },
 };
 
@@ -208,8 +186,13 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   const spec = resolveSection(TRAINING_SPEC_SCHEMA, input, context, where) as unknown as TrainingSpec;
   const m = spec.model;
   if (m.kind === 'vit' && m.dim % m.heads !== 0) throw new SpecError('model.dim', `(${m.dim}) must be a multiple of model.heads (${m.heads})`, where);
-  const o = spec.optimizer;
-  if (o.kind === 'sgd' && o.nesterov && (!(o.momentum! > 0) || o.dampening !== 0)) throw new SpecError('optimizer.nesterov', 'needs a momentum above 0 (--momentum) and no dampening (optimizer.dampening 0)', where);
+  const broken = optimizerRuleBroken(spec.optimizer);
+  if (broken) throw new SpecError(`optimizer.${broken[0]}`, broken[1], where);
+  // Settings that defeat each other: a warm-up as long as the run leaves no step at the base rate.
+  const s = spec.schedule;
+  if (s.kind === 'cosine' && s.warmupEpochs >= spec.epochs) {
+    throw new SpecError('schedule.warmupEpochs', `(${s.warmupEpochs}) must be shorter than the run (epochs ${spec.epochs}): a cosine schedule whose warm-up lasts the whole run never reaches its base rate nor decays (give a shorter warm-up, e.g. --warmup ${spec.epochs / 10}, or more epochs)`, where);
+  }
   // The local objective is SLL's alone: backprop carries the defaults and never reads them.
   if (spec.method === 'sll') {
     if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {

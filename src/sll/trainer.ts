@@ -31,15 +31,10 @@ import { LocalObjective } from './objective.js';
 import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { domainSeed } from '../random/seeds.js';
+import { resolveOptimizerConfig } from '../ops/optimizerSettings.js';
+import { checkOption, checkSchedule, METRICS_EVERY_DEFAULT, TRAINING_FIELDS, type Method } from './trainingSettings.js';
 
-export type Method = 'sll' | 'backprop';
-
-/**
- * Steps between metric reads, for the library and the command alike. A read waits for the GPU,
- * so it is the one sync point of a training loop; 50 keeps it rare enough not to stall a fast
- * GPU and frequent enough that a non-finite step is caught within a few seconds.
- */
-export const METRICS_EVERY_DEFAULT = 50;
+export { METRICS_EVERY_DEFAULT, type Method } from './trainingSettings.js';
 
 export interface TrainerConfig {
   method: Method;
@@ -144,11 +139,16 @@ export class Trainer {
   /** Steps taken since construction (0-based index of the next step). */
   step = 0;
 
+  /** The config as given, completed and checked (an unknown method or optimizer, a seed that is not a u32, are refused). */
+  readonly config: TrainerConfig;
+
   constructor(
     readonly device: Device,
     readonly model: Model,
-    readonly config: TrainerConfig,
+    config: TrainerConfig,
   ) {
+    this.config = checkTrainerConfig(config);
+    config = this.config;
     this.method = config.method;
     this.window = config.metricsEvery ?? METRICS_EVERY_DEFAULT;
     const objectiveOf = config.objective ?? (() => classModeObjective(model.classes));
@@ -443,4 +443,22 @@ export class Trainer {
     for (const o of this.objectives) o.dispose();
     for (const t of this.alignmentProjections.values()) t.dispose();
   }
+}
+
+/** A TrainerConfig checked against the training spec's own rules (trainingSettings.ts, optimizerSettings.ts). */
+function checkTrainerConfig(config: TrainerConfig): TrainerConfig {
+  const where = 'Trainer';
+  if (typeof config !== 'object' || config === null) throw new TypeError(`${where}: config must be an object, got ${JSON.stringify(config)}`);
+  const known = ['method', 'optimizer', 'schedule', 'objective', 'seed', 'metricsEvery'];
+  const unknown = Object.keys(config).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new TypeError(`${where}: unknown option ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  if (config.objective !== undefined && typeof config.objective !== 'function') throw new TypeError(`${where}: objective must be a function of the block index, got ${typeof config.objective}`);
+  return {
+    method: checkOption<Method>(TRAINING_FIELDS.method, config.method, 'method', where),
+    optimizer: resolveOptimizerConfig(config.optimizer, `${where}: optimizer`),
+    ...(config.schedule !== undefined ? { schedule: checkSchedule(config.schedule, where) } : {}),
+    ...(config.objective !== undefined ? { objective: config.objective } : {}),
+    seed: checkOption<number>(TRAINING_FIELDS.seed, config.seed, 'seed', where),
+    metricsEvery: checkOption<number>(TRAINING_FIELDS.metricsEvery, config.metricsEvery, 'metricsEvery', where),
+  };
 }

@@ -59,11 +59,47 @@ export interface Variants<C = unknown> {
 
 export type Node<C = unknown> = Field<C> | Section<C> | Variants<C>;
 
+/** Deeper than any settings this project reads; past it a value is refused before anything recurses into it. */
+export const MAX_SETTINGS_DEPTH = 32;
+
+/**
+ * How deeply `value` nests objects and arrays, counted without recursion (a config nested
+ * thousands of levels deep must get a message, not a stack overflow); stops counting past `max`.
+ */
+export function nestingDepth(value: unknown, max = MAX_SETTINGS_DEPTH): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > max) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+function checkDepth(value: unknown, where: string): void {
+  if (nestingDepth(value) > MAX_SETTINGS_DEPTH) throw new SpecError('', `nests objects or arrays more than ${MAX_SETTINGS_DEPTH} levels deep; no setting is deeper than a few`, where);
+}
+
 /** Resolves `input` against a root section: a complete, checked copy, or a SpecError. */
 export function resolveSection<C>(schema: Section<C>, input: unknown, context: C, where = 'config'): Record<string, unknown> {
+  checkDepth(input, where);
   const root: Record<string, unknown> = {};
   resolveFields(schema.fields, input, '', { root, context, where }, root);
   return root;
+}
+
+/**
+ * Checks one setting (a field, a section or a variants node) on its own, as a library call's
+ * option: `where` names the call ('Trainer', 'fit'), `path` the option. Defaults fill what is
+ * absent. Throws a SpecError naming both.
+ */
+export function resolveSetting<C>(node: Node<C>, value: unknown, path: string, where: string, context: C = {} as C): unknown {
+  checkDepth(value, where);
+  const holder: Record<string, unknown> = {};
+  return resolveNode(node, value, path, { root: holder, context, where }, holder);
 }
 
 interface Walk<C> {
@@ -199,45 +235,74 @@ export function defaultTextOf(node: Node<never> | undefined): string | undefined
 
 // Field builders: each returns the value checked, or throws `why` as a string.
 
+/** A value as a message shows it: numbers as JavaScript writes them (NaN, not JSON's null), the rest as JSON. */
+function shown(v: unknown): string {
+  return typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v);
+}
+
 export function integer<C>(options: { min?: number; max?: number; default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
   const { min = 1, max = Number.MAX_SAFE_INTEGER } = options;
   const what = min === 1 && max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
   return field((v) => {
-    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw `must be ${what}, got ${JSON.stringify(v)}`;
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw `must be ${what}, got ${shown(v)}`;
     return v;
   }, options);
 }
 
+/** The largest finite float32, and the smallest normal one (GPUs may flush smaller magnitudes to 0). */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/**
+ * Why a finite number cannot reach a kernel as given, or undefined when it can: kernels read
+ * every setting as float32, so a value that overflows it, or a nonzero one below its smallest
+ * normal number (which rounds to 0 or is flushed to 0), would silently become another setting.
+ */
+export function float32Problem(v: number): string | undefined {
+  if (Math.abs(v) > FLOAT32_MAX && !Number.isFinite(Math.fround(v))) return `which overflows float32 (the largest is ${FLOAT32_MAX.toPrecision(5)}), the precision the kernels compute in`;
+  if (v !== 0 && Math.abs(v) < FLOAT32_MIN_NORMAL) return `which is below float32's smallest normal number (${FLOAT32_MIN_NORMAL.toPrecision(3)}): the kernels would see 0`;
+  return undefined;
+}
+
+/**
+ * A finite number within bounds, checked as the kernels will see it: in float32 (see
+ * float32Problem), and with the bounds applied to its float32 rounding, so that a dropout of
+ * 0.99999999 (1 in float32) is refused as 1 is.
+ */
 export function number<C>(options: { min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean; default?: Field<C>['default']; defaultText?: string }): Field<C> {
   const { min = -Infinity, max = Infinity, exclusiveMin = false, exclusiveMax = false } = options;
   const low = min === -Infinity ? '' : exclusiveMin ? `> ${min}` : `>= ${min}`;
   const high = max === Infinity ? '' : exclusiveMax ? `< ${max}` : `<= ${max}`;
   const what = low && high ? `in ${exclusiveMin ? '(' : '['}${min}, ${max}${exclusiveMax ? ')' : ']'}` : low || high || 'finite';
+  const within = (n: number) => (exclusiveMin ? n > min : n >= min) && (exclusiveMax ? n < max : n <= max);
   return field((v) => {
     const n = v as number;
-    const ok = typeof v === 'number' && Number.isFinite(n) && (exclusiveMin ? n > min : n >= min) && (exclusiveMax ? n < max : n <= max);
-    if (!ok) throw `must be a number ${what}, got ${JSON.stringify(v)}`;
+    if (typeof v !== 'number' || !Number.isFinite(n) || !within(n)) throw `must be a number ${what}, got ${shown(v)}`;
+    const problem = float32Problem(n);
+    if (problem) throw `must be a number ${what} that float32 can hold, got ${n}, ${problem}`;
+    const f = Math.fround(n);
+    if (!within(f)) throw `must be a number ${what}, got ${n}, which is ${f} in float32, the precision the kernels compute in`;
     return v;
   }, options);
 }
 
 export function boolean<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
   return field((v) => {
-    if (typeof v !== 'boolean') throw `must be true or false, got ${JSON.stringify(v)}`;
+    if (typeof v !== 'boolean') throw `must be true or false, got ${shown(v)}`;
     return v;
   }, options);
 }
 
 export function oneOf<C>(choices: readonly string[], options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
   return field((v) => {
-    if (typeof v !== 'string' || !choices.includes(v)) throw `must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`;
+    if (typeof v !== 'string' || !choices.includes(v)) throw `must be one of ${choices.join(', ')}, got ${shown(v)}`;
     return v;
   }, options);
 }
 
 export function text<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
   return field((v) => {
-    if (typeof v !== 'string' || v === '') throw `must be a non-empty string, got ${JSON.stringify(v)}`;
+    if (typeof v !== 'string' || v === '') throw `must be a non-empty string, got ${shown(v)}`;
     return v;
   }, options);
 }
@@ -245,9 +310,9 @@ export function text<C>(options: { default?: Field<C>['default']; defaultText?: 
 /** A non-empty list of positive integers (widths, channel counts). */
 export function positiveIntegers<C>(options: { default?: Field<C>['default']; defaultText?: string } = {}): Field<C> {
   return field((v) => {
-    if (!Array.isArray(v) || v.length === 0) throw `must be a non-empty list of positive integers, got ${JSON.stringify(v)}`;
+    if (!Array.isArray(v) || v.length === 0) throw `must be a non-empty list of positive integers, got ${shown(v)}`;
     const bad = v.findIndex((x) => !Number.isSafeInteger(x) || x < 1);
-    if (bad >= 0) throw `element ${bad} must be a positive integer, got ${JSON.stringify(v[bad])}`;
+    if (bad >= 0) throw `element ${bad} must be a positive integer, got ${shown(v[bad])}`;
     return [...v];
   }, options);
 }

@@ -1,0 +1,57 @@
+/**
+ * The training loop's settings, declared once: the training spec (spec.ts) is made of these
+ * nodes, and the library's Trainer, fit and schedules check their options against the same
+ * nodes, so `new Trainer(..., { method: 'foo' })` or `fit(..., { epochs: NaN })` is refused with
+ * the words `sll train` uses for the same mistake.
+ */
+import { integer, number, oneOf, resolveSetting, type Field, type Node } from '../settings/schema.js';
+import type { Schedule } from './schedule.js';
+
+export type Method = 'sll' | 'backprop';
+export const METHODS: readonly Method[] = ['sll', 'backprop'];
+
+/**
+ * Steps between metric reads, for the library and the command alike. A read waits for the GPU,
+ * so it is the one sync point of a training loop; 50 keeps it rare enough not to stall a fast
+ * GPU and frequent enough that a non-finite step is caught within a few seconds.
+ */
+export const METRICS_EVERY_DEFAULT = 50;
+
+export const TRAINING_FIELDS = {
+  method: oneOf(METHODS, { default: 'sll' }),
+  epochs: integer({ default: 10 }),
+  batchSize: integer({ default: 128 }),
+  /** Seeds are u32 in the kernels' counter-based generator: larger or fractional ones would alias. */
+  seed: integer({ min: 0, max: 0xffffffff, default: 0 }),
+  metricsEvery: integer({ default: METRICS_EVERY_DEFAULT }),
+} satisfies Record<string, Field>;
+
+/** A schedule in steps, as the Trainer takes it (the spec's is in epochs: runTraining converts). */
+const STEP_SCHEDULE: Node = {
+  type: 'variants',
+  key: 'kind',
+  default: 'constant',
+  variants: {
+    constant: {},
+    cosine: {
+      warmupSteps: integer({ min: 0 }),
+      totalSteps: integer(),
+      floor: number({ min: 0, max: 1, default: 0 }),
+    },
+  },
+};
+
+/** Checks one option of a library call against its node: `where` names the call ('Trainer'), `name` the option. */
+export function checkOption<T>(node: Node, value: unknown, name: string, where: string): T {
+  return resolveSetting(node, value, name, where) as T;
+}
+
+/** A checked step schedule: its kind, whole step counts, and a warm-up shorter than the run. */
+export function checkSchedule(schedule: unknown, where: string): Schedule {
+  const checked = checkOption<Schedule>(STEP_SCHEDULE, schedule, 'schedule', where);
+  if (checked.kind === 'cosine') {
+    if (checked.warmupSteps === undefined || checked.totalSteps === undefined) throw new RangeError(`${where}: schedule cosine needs warmupSteps and totalSteps`);
+    if (checked.warmupSteps >= checked.totalSteps) throw new RangeError(`${where}: schedule.warmupSteps (${checked.warmupSteps}) must be fewer than schedule.totalSteps (${checked.totalSteps}): the whole run would be warm-up`);
+  }
+  return checked;
+}
