@@ -8,8 +8,9 @@
 // experiments/sll-ablation-report.mjs.
 //
 //   node bench/results-doc.mjs        (npm run results) writes docs/results.md
+import './lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ablationTable, baselineRun, readAblationRuns, specChanges } from './experiments/sll-ablation-report.mjs';
 import { groupRecords, objectiveChanges, pct, readMetrics, readRecords, readRuns, summarize } from './experiments/sll-report.mjs';
@@ -642,6 +643,18 @@ export function resultsMarkdown(dir = RESULTS_DIR) {
     ...kernelSection(dir, devices),
   ];
   return `${blocks.join('\n\n')}\n`;
+}
+
+/**
+ * Called by every benchmark after it writes a record: when the record is under bench/results/
+ * (where docs/results.md is made from), the document is made again at once, so that a fresh
+ * record never leaves the document, and test/results-doc.test.ts, behind it.
+ */
+export function refreshResultsDoc(recordPath) {
+  const under = relative(RESULTS_DIR, resolve(recordPath));
+  if (under.startsWith('..') || isAbsolute(under)) return;
+  writeFileSync(DOC_PATH, resultsMarkdown());
+  console.log(`docs/results.md made again with ${relative(ROOT, resolve(recordPath))}: commit the record and the document together`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

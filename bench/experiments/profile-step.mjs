@@ -6,11 +6,13 @@
 // FLOPs per step. Writes bench/results/profile-<adapter>.json.
 //
 //   npm run build && node bench/experiments/profile-step.mjs [--models mlp,cnn,vit] [--methods sll,backprop] [--steps 3] [--top 12]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const models = option('models', 'mlp,cnn,vit').split(',');
@@ -63,5 +65,6 @@ const slug = `${device.report.device || device.report.description}`.toLowerCase(
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 const file = join(root, 'bench', 'results', `profile-${slug}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, steps, results }, null, 2) + '\n');
+refreshResultsDoc(file);
 console.log(`\nwrote ${file}`);
 device.destroy();

@@ -6,6 +6,7 @@
 // committed with the adapter they came from. bench/results-doc.mjs imports the functions below.
 //
 //   node bench/experiments/sll-ablation-report.mjs runs/ablation [--baseline NAME] [--copy bench/results/ablation-lavapipe]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

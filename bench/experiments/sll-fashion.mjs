@@ -6,11 +6,13 @@
 //   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
 //     [--data-dir DIR] [--train-count N (a quick check on a subset)]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, data, sll } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const modelName = option('model', 'mlp');
@@ -63,6 +65,7 @@ const record = {
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `${modelName}-${method}-seed${seed}.json`);
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+refreshResultsDoc(file);
 console.log(`wrote ${file}`);
 trainer.dispose();
 model.dispose();

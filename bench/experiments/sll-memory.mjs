@@ -4,11 +4,13 @@
 // and the FLOPs of a step from the device's counter (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const batch = Number(option('batch', 256));
@@ -66,5 +68,6 @@ const slug = (device.report.device || device.report.description).toLowerCase().r
 const outDir = join(root, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `memory-${slug}.json`), JSON.stringify(results, null, 2) + '\n');
+refreshResultsDoc(join(outDir, `memory-${slug}.json`));
 console.log(`\nwrote bench/results/memory-${slug}.json`);
 device.destroy();

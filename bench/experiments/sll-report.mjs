@@ -7,6 +7,7 @@
 //
 //   node bench/experiments/sll-report.mjs [DIR]          records (default bench/results/fashion)
 //   node bench/experiments/sll-report.mjs --runs DIR     run directories
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -10,11 +10,13 @@
 // --mlp-hidden or --batch change the models).
 //
 //   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--batch 128] [--out DIR]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const models = option('models', 'mlp,cnn,vit').split(',');
@@ -88,5 +90,6 @@ mkdirSync(outDir, { recursive: true });
 // A small MLP's or another batch's figures go to a file of their own, beside (not over) the default models'.
 const file = join(outDir, `speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}${batch !== 128 ? `-batch-${batch}` : ''}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, stepsPerEpoch, steps, windows, rows }, null, 2) + '\n');
+refreshResultsDoc(file);
 console.log(`wrote ${file}`);
 device.destroy();

@@ -4,12 +4,14 @@
 // bench/results/fashion/ (or --out). About 93 samples/s on lavapipe: 3 epochs take about half an hour.
 //
 //   npm run build && node bench/experiments/tfjs-mlp.mjs [--epochs 3] [--batch 128] [--lr 1e-3] [--seed 0] [--out DIR]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { data } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const epochs = Number(option('epochs', 3));
@@ -88,4 +90,5 @@ const record = {
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `mlp-tfjs-seed${seed}.json`), JSON.stringify(record, null, 2) + '\n');
+refreshResultsDoc(join(outDir, `mlp-tfjs-seed${seed}.json`));
 void gpu;

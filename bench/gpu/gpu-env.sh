@@ -2,6 +2,7 @@
 # Sourced on the GPU machine (no Node, no network) by bench/gpu/run-*-on-gpu.sh: unpacks the kit
 # that bench/gpu/make-gpu-kit.sh packed (.devicekit, .gl) and sets up Node and the NVIDIA Vulkan
 # driver.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 mkdir -p /tmp/node
 # python3's lzma, because the machine may have no xz.

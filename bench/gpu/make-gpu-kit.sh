@@ -5,6 +5,7 @@
 # Output: .devicekit/ and .gl/ (both git-ignored through .git/info/exclude), under 64 MiB.
 # With `--tests`, also the modules the test suite needs (vitest), for bench/gpu/run-on-gpu.sh; with
 # `--fashion`, Fashion-MNIST for bench/gpu/run-sll-jobs-on-gpu.sh (not both: the 64 MiB limit).
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kit=.devicekit

@@ -5,6 +5,7 @@
 # step with and without `device.throttle()` (the default MLP, and small ones down to a batch-1
 # step that is almost all host work; the host's encoding time is printed beside each), and,
 # when the kit holds the test modules, the whole test suite. Outputs go to ${OUT:-/tmp/out}.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"

@@ -14,6 +14,7 @@
 # JOBFILE: one job a line, `name sll-train-arguments...` (# starts a comment). Writes to $OUT:
 # jobs.log (the jobs' last lines), runs.tgz (each run's config.json, metrics.jsonl and output;
 # no checkpoints), speed-*.json, profile-*.json, timing.log and gpu-load.log.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 set -uo pipefail
 jobfile=$1
 budget=${2:-500}

@@ -6,6 +6,7 @@
 //
 //   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import { serveDirectory } from '../../scripts/static-server.mjs';
 import { machineName } from '../lib/machine.mjs';
 import { option, orUsageError } from '../lib/options.mjs';
 import { adapterSlug, benchSettingsFromArgs } from './suite.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -82,6 +84,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}.json`);
     writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+    refreshResultsDoc(file);
     console.log(`\nwrote ${file}`);
   }
 }

@@ -8,6 +8,7 @@
 // --all-variants also times every matmul variant and both attention kernels.
 //
 // Results go to bench/results/kernels-<adapter>.json with the adapter report and the machine.
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { create, globals } from 'webgpu';
 import { machineName } from '../lib/machine.mjs';
 import { option, orUsageError } from '../lib/options.mjs';
 import { adapterSlug, benchSettingsFromArgs, kernelRecord, runKernelSuite, startTfjs } from './suite.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist', 'src');
@@ -49,6 +51,7 @@ const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 const outFile = join(outDir, `kernels-${adapterSlug(device.report)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}.json`);
 writeFileSync(outFile, JSON.stringify(record, null, 2) + '\n');
+refreshResultsDoc(outFile);
 console.log(`\nwrote ${outFile}`);
 
 tf.disposeVariables();

@@ -4,6 +4,7 @@
 // `webgpu` package (no vitest, no TF.js).
 //
 //   npm run shaders && npx tsc -p tsconfig.build.json && node bench/kernels/matmul-check.mjs [--json FILE]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,0 +1,2 @@
+/** Types for help.mjs, read by the tests. */
+export function headerComment(path: string): string;
