@@ -3,7 +3,9 @@
  *
  * - The engine (src/gpu, src/random, src/ops, src/nn, src/sll) never imports the float64
  *   reference: the reference is held to the engine, not the other way round.
- * - src/gpu, the runtime, imports nothing outside itself; src/random imports nothing at all.
+ * - src/gpu, the runtime, imports nothing outside itself; src/random imports nothing at all;
+ *   nor do src/settings, the schema of every setting, and src/platform, Node's built-ins; src/io
+ *   imports no dataset code.
  * - Nothing under src/ imports the command line (src/cli) but the command line itself.
  * - No import cycle among modules. A type-only cycle is allowed within one folder, where two
  *   types know each other (a Tensor has its Device, a Device makes Tensors); types are erased,
@@ -83,6 +85,16 @@ describe('the import graph of src/', () => {
   it('src/gpu imports nothing outside itself, and src/random nothing at all', () => {
     expect(violations((e) => folder(e.from) === 'gpu' && folder(e.to) !== 'gpu')).toEqual([]);
     expect(violations((e) => folder(e.from) === 'random' && folder(e.to) !== 'random')).toEqual([]);
+  });
+
+  it('src/settings (the schema of every setting) and src/platform (Node\'s built-ins) import nothing outside themselves', () => {
+    expect(edges.some((e) => e.to === 'settings/schema.ts')).toBe(true);
+    expect(edges.some((e) => e.to === 'platform/nodeBuiltins.ts')).toBe(true);
+    expect(violations((e) => ['settings', 'platform'].includes(folder(e.from)) && folder(e.to) !== folder(e.from))).toEqual([]);
+  });
+
+  it('src/io needs no dataset code', () => {
+    expect(violations((e) => folder(e.from) === 'io' && folder(e.to) === 'data')).toEqual([]);
   });
 
   it('nothing but the command line imports the command line', () => {

@@ -14,28 +14,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors } from '../src/io/safetensors.js';
 import { RunDirectory } from '../src/run/directory.js';
 import { runCli, startCli, TINY } from './helpers/cli.js';
+import { expectSameWeights, lastStatus } from './helpers/runs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sll-faults-'));
 const dir = (name: string) => join(work, name);
 /** TINY for three epochs: 8 steps an epoch, a metrics line every 2 steps. */
 const THREE_EPOCHS = TINY.map((a, i) => (TINY[i - 1] === '--epochs' ? '3' : a));
-
-function tensorsOf(runDir: string): Map<string, Buffer> {
-  const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(runDir, 'checkpoint.safetensors'))));
-  return new Map([...tensors].map(([name, t]) => [name, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
-}
-
-function expectSameWeights(a: string, b: string): void {
-  const left = tensorsOf(a);
-  const right = tensorsOf(b);
-  expect([...right.keys()].sort()).toEqual([...left.keys()].sort());
-  for (const [name, bytes] of left) expect(right.get(name)!.equals(bytes), name).toBe(true);
-}
-
-const lastStatus = (runDir: string) => new RunDirectory(runDir).readMetrics().filter((l) => l.kind === 'status').at(-1);
 
 /** A pid that no process has now: a child that has already exited. */
 function deadPid(): number {

@@ -9,7 +9,7 @@
  * The faults (signals, a kill during a checkpoint write, a full disk, two runs in one directory,
  * a stale lock, a damaged checkpoint) are in test/faults-cli.test.ts.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,15 +22,20 @@ const file = (name: string, text: string) => {
   return path;
 };
 
-/** A directory holding a finished-looking run (metrics.jsonl is enough to be refused). */
+/** A directory holding a run: a run's config.json, its metrics and a checkpoint (its bytes are not read by the --out check). */
 const occupied = join(work, 'occupied');
 mkdirSync(occupied);
+writeFileSync(join(occupied, 'config.json'), JSON.stringify({ spec: { dataset: { name: 'digits', validation: 0 } }, data: { classes: 10 } }));
 writeFileSync(join(occupied, 'metrics.jsonl'), '{"kind":"status","status":"started","step":0,"at":"x"}\n');
+writeFileSync(join(occupied, 'checkpoint.safetensors'), 'x');
 const notADirectory = file('plain-file', 'x');
 /** A run directory whose config.json was edited by hand into an unknown key. */
 const badRun = join(work, 'bad-run');
 mkdirSync(badRun);
 writeFileSync(join(badRun, 'config.json'), JSON.stringify({ spec: { epoch: 1, dataset: { name: 'digits', validation: 0 } }, data: { classes: 10 } }));
+writeFileSync(join(badRun, 'metrics.jsonl'), '{"kind":"status","status":"started","step":0,"at":"x"}\n');
+const emptyDir = join(work, 'empty');
+mkdirSync(emptyDir);
 const idxDir = join(work, 'idx');
 mkdirSync(idxDir);
 writeFileSync(join(idxDir, 'train-images-idx3-ubyte.gz'), '');
@@ -97,6 +102,17 @@ const CASES: Case[] = [
   usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, backprop, got 'foo'/),
   usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
 
+  // Numbers as the kernels see them: in float32, products included.
+  usage('--lr 1e-300 (0 in float32)', ['train', '--lr', '1e-300'], /--lr must be a number > 0 that float32 can hold, got 1e-300, which is below float32's smallest normal number/),
+  usage('--lr 1e300 (overflows float32)', ['train', '--lr', '1e300'], /--lr must be a number > 0 that float32 can hold, got 1e\+300, which overflows float32/),
+  usage('--tau 1e300', ['train', '--tau', '1e300'], /--tau must be a number > 0 that float32 can hold, got 1e\+300, which overflows float32/),
+  usage('--dropout 0.99999999 (1 in float32)', ['train', '--dropout', '0.99999999'], /--dropout must be a number in \[0, 1\), got 0\.99999999, which is 1 in float32/),
+  usage('--beta2 0.999999999 (1 in float32)', ['train', '--beta2', '0.999999999'], /--beta2 must be a number in \[0, 1\), got 0\.999999999, which is 1 in float32/),
+  usage('a decay factor that overflows', ['train', '--optimizer', 'adamw', '--lr', '1e30', '--weight-decay', '1e30'], /--weight-decay \(1e\+30\) times the learning rate \(1e\+30\) is 1e\+60, which overflows float32/),
+  // Settings that defeat each other.
+  usage('a warm-up as long as the run', ['train', '--schedule', 'cosine', '--epochs', '1'], /the default --warmup \(1\) must be shorter than the run \(epochs 1\)/),
+  usage('a warm-up longer than the run', ['train', '--schedule', 'cosine', '--warmup', '3', '--epochs', '2'], /--warmup \(3\) must be shorter than the run \(epochs 2\)/),
+
   // Flags of another variant than the one chosen are refused, not ignored.
   usage('--hidden with --model cnn', ['train', '--model', 'cnn', '--hidden', '64'], /--hidden applies to --model mlp, and the model here is cnn/),
   usage('--fc with the MLP', ['train', '--fc', '64'], /--fc applies to --model cnn, and the model here is mlp/),
@@ -126,6 +142,12 @@ const CASES: Case[] = [
   resolves('AdamW defaults to weight decay 1e-2', ['train', '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', weightDecay: 0.01 }) }),
   resolves('another optimizer by flag keeps the file\'s rate', ['train', '--config', file('adam.json', '{"optimizer": {"kind": "adam", "lr": 0.01}}'), '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', lr: 0.01, weightDecay: 0.01 }) }),
   resolves('another model by flag over a file without kind', ['train', '--config', file('widths.json', '{"model": {"hidden": [500]}}'), '--model', 'cnn'], { model: expect.objectContaining({ kind: 'cnn', hidden: 256 }) }),
+  usage('--config nested 5,000 levels deep', ['train', '--config', file('deep.json', `{"model": {"hidden": ${'['.repeat(5000)}${']'.repeat(5000)}}}`)], /--config .*deep\.json: nests objects or arrays more than 32 levels deep/),
+  resolves(
+    "a run's config reused with another --dataset takes that dataset's defaults",
+    ['train', '--config', file('cifar-run.json', JSON.stringify({ spec: { dataset: { name: 'cifar10', validation: 5000, augment: true }, objective: { mode: 'class', d0: 100 } }, data: { classes: 100 } })), '--dataset', 'digits'],
+    { dataset: expect.objectContaining({ name: 'digits', validation: 800, augment: false }), objective: expect.objectContaining({ mode: 'class', d0: 10 }) },
+  ),
   usage('--config naming a data directory that does not exist', ['train', '--config', file('dir.json', '{"dataset": {"dir": "/nonexistent/data"}}')], /dataset\.dir \/nonexistent\/data: not a directory/),
   usage('--resume of a run whose config has an unknown key', ['train', '--resume', badRun], /config\.json: epoch is not a known field \(did you mean epochs\?\)/),
 
@@ -135,8 +157,12 @@ const CASES: Case[] = [
   usage('--out below a file', ['train', ...TINY, '--out', join(notADirectory, 'run')], /--out .*plain-file\/run: cannot create the run directory: .*plain-file is not a directory/),
   usage('--data-dir that does not exist', ['train', '--data-dir', join(work, 'missing')], /--data-dir .*missing: not a directory/),
   usage('--data-dir of IDX files without --dataset', ['train', '--data-dir', idxDir], /--data-dir .*idx without --dataset: name the dataset its files hold \(IDX files: --dataset fashion-mnist or --dataset mnist/),
-  usage('--resume with a flag', ['train', '--resume', occupied, '--epochs', '3'], /--resume continues a run with its own config; drop --epochs/),
-  usage('--resume of nothing', ['train', '--resume', join(work, 'missing-run')], /--resume .*missing-run: no run there/),
+  usage('--resume with a flag', ['train', '--resume', occupied, '--lr', '0.1'], /--resume continues a run with its own config \(only --epochs may change, to train it longer\); drop --lr/),
+  usage('--resume of nothing', ['train', '--resume', join(work, 'missing-run')], /--resume .*missing-run: no run there \(the directory does not exist\): start one with --out/),
+  usage('--resume of an empty directory', ['train', '--resume', emptyDir], /--resume .*empty: no run there \(the directory is empty\): start one with --out/),
+  usage('--out ""', ['train', '--out', ''], /--out must not be empty/),
+  usage('--out with a name too long', ['train', '--out', 'a'.repeat(300)], /--out a+: cannot read the directory \(name too long \(ENAMETOOLONG\)\)/),
+  usage('--config ""', ['train', '--config', ''], /--config must not be empty/),
 
   // eval.
   usage('eval without a checkpoint', ['eval'], /give one checkpoint file or run directory/),
@@ -159,4 +185,17 @@ describe.concurrent('sll under bad input: exit code and a message naming what wa
       if (c.spec) expect(JSON.parse(result.stdout)).toMatchObject(c.spec);
     });
   }
+});
+
+describe('sll train: a model over a device limit is refused before its run directory exists, naming the flag to change', () => {
+  it.each([
+    ['a latent --d0 too wide for one buffer', ['--mode', 'latent', '--d0', '50000'], /--model mlp and its flags: the model needs a tensor \[50000, 1000\] of 200000000 bytes, over this device's maxStorageBufferBindingSize of \d+ bytes even at batch 1: use a smaller --d0/],
+    ['a ViT of 1-pixel patches at --batch 64', ['--model', 'vit', '--patch', '1', '--dim', '8', '--heads', '1', '--depth', '1', '--batch', '64'], /a training step at --batch 64 needs a tensor \[64, 1, 784, 784\] of \d+ bytes, over this device's maxStorageBufferBindingSize of \d+ bytes: use a smaller --batch \((\d+) fits\), or a larger --patch/],
+  ])('%s', async (_name, flags, says) => {
+    const out = join(work, `limit-${flags[1]}`);
+    const result = await runCli(['train', ...flags, '--out', out], { cwd: work, timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toMatch(says);
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DATASETS, loadDatasetByName } from '../data/registry.js';
 import { splitValidation } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
+import { LimitError } from '../gpu/errors.js';
 import { RUN_FILES } from '../run/directory.js';
 import { loadModel, readCheckpoint } from '../sll/checkpoint.js';
 import { confusionMatrix, Predictor } from '../sll/predict.js';
@@ -75,8 +76,19 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
     const shift = (dataset.mean - data.mean) / data.std;
     for (let i = 0; i < images.length; i++) images[i] = split.images[i]! * scale + shift;
     const predictor = new Predictor(device, loadModel(device, checkpoint, path), data, true);
-    const { classes } = await predictor.predict(images, batch);
-    predictor.dispose();
+    let classes: Int32Array;
+    try {
+      ({ classes } = await predictor.predict(images, batch));
+    } catch (error) {
+      // A batch too large for one of the device's limits is the flag's fault: say which value fits.
+      const t = error instanceof LimitError ? error.tensor : undefined;
+      if (!t) throw error;
+      const rows = Math.min(batch, split.count);
+      const fits = Math.max(1, Math.floor((rows * t.limit) / t.bytes));
+      throw new UsageError(`--batch ${batch}: an evaluation batch of ${rows} images needs a tensor [${t.shape.join(', ')}] of ${t.bytes} bytes, over this device's ${t.limitName} of ${t.limit} bytes: use --batch ${fits} or less`, 'eval');
+    } finally {
+      predictor.dispose();
+    }
     const confusion = confusionMatrix(split.labels, classes, data.classes);
     const correct = confusion.reduce((n, row, k) => n + row[k]!, 0);
     const accuracy = correct / Math.max(split.count, 1);

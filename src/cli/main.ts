@@ -6,13 +6,13 @@
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { openNodeDevice } from '../node.js';
-import { nearest } from '../sll/schema.js';
+import { nearest } from '../settings/schema.js';
 import { UsageError } from './args.js';
 import { dataCommand } from './dataCommand.js';
 import { evalCommand } from './evalCommand.js';
 import { infoCommand } from './infoCommand.js';
 import { stdoutOutput, type Output } from './progress.js';
-import { trainCommand } from './trainCommand.js';
+import { STOP_SIGNALS, trainCommand } from './trainCommand.js';
 
 export const MAIN_HELP = `sll: Stochastic Layer-wise Learning on a from-scratch WebGPU engine
 
@@ -28,6 +28,9 @@ Commands:
 
 const COMMANDS = ['train', 'eval', 'info', 'data'] as const;
 
+/** Set when writing the command's output failed for another reason than a reader gone away. */
+let outputFailed = false;
+
 function suggestCommand(command: string): string {
   const near = nearest(command, COMMANDS);
   return near ? ` (did you mean '${near}'?)` : '';
@@ -35,6 +38,16 @@ function suggestCommand(command: string): string {
 
 export async function main(argv: readonly string[], out: Output = stdoutOutput()): Promise<number> {
   const [command, ...rest] = argv;
+  // A terminal that goes away (a closed window, a dropped ssh session: SIGHUP) or a reader that
+  // quits (`sll eval | head`) makes writes fail with EIO or EPIPE. A run must still stop cleanly
+  // and write its files, so such a failure loses the output only; any other (a full disk under
+  // `> file`) makes the exit code 1 once the command is done, instead of an unhandled error now.
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'EIO') outputFailed = true;
+    });
+  }
   const openDevice = () => openNodeDevice();
   try {
     switch (command) {
@@ -49,13 +62,10 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
           openDevice,
           out,
           onInterrupt: (handler) => {
-            const onInt = () => handler('SIGINT');
-            const onTerm = () => handler('SIGTERM');
-            process.on('SIGINT', onInt);
-            process.on('SIGTERM', onTerm);
+            const handlers = STOP_SIGNALS.map((signal) => [signal, () => handler(signal)] as const);
+            for (const [signal, on] of handlers) process.on(signal, on);
             return () => {
-              process.off('SIGINT', onInt);
-              process.off('SIGTERM', onTerm);
+              for (const [signal, on] of handlers) process.off(signal, on);
             };
           },
         });
@@ -82,6 +92,6 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
 const invoked = process.argv[1] ? pathToFileURL(realpathSync(process.argv[1])).href : '';
 if (import.meta.url === invoked) {
   main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
+    process.exitCode = outputFailed && code === 0 ? 1 : code;
   });
 }

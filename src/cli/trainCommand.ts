@@ -1,20 +1,21 @@
 /**
  * `sll train`: flags (or a JSON config file, flags winning) become a TrainingSpec, the dataset is
- * found by name, and runTraining does the work while the terminal shows progress. Ctrl-C stops
- * at the next step and saves a checkpoint; a second Ctrl-C quits at once.
+ * found by name, and runTraining does the work while the terminal shows progress. Ctrl-C,
+ * SIGTERM and SIGHUP stop at the next step and save a checkpoint; a second signal quits at once.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { classNamesOf, DATASETS, datasetInfo, loadDatasetByName } from '../data/registry.js';
 import type { Device } from '../gpu/device.js';
-import { RunDirectory, RunLockedError } from '../run/directory.js';
+import { newRunRefusal, resumeRefusal, RunDirectory, RunLockedError, type DirectoryState } from '../run/directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
 import { runTraining } from '../run/runTraining.js';
-import { defaultTextOf, nodeAt, SpecError, type Node } from '../sll/schema.js';
+import { defaultTextOf, MAX_SETTINGS_DEPTH, nestingDepth, nodeAt, SpecError, type Node } from '../settings/schema.js';
 import { decodeCheckpoint } from '../sll/checkpoint.js';
-import { buildModel, MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
+import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
 import { requireKnownDataset } from './datasetName.js';
+import { preflight } from './preflight.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
 /**
@@ -40,7 +41,7 @@ function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }
   return { ...flag, ...(defaultText !== undefined ? { defaultText } : {}) };
 }
 
-const SPEC_FLAGS: readonly SpecFlag[] = [
+export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
@@ -96,8 +97,8 @@ export const TRAIN_COMMAND: CommandSpec = {
     ...SPEC_FLAGS,
     { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
     { name: 'config', alsoKnownAs: ['cfg', 'config-file'], type: 'string', help: 'JSON file with a training spec (a run\'s config.json works); flags override it', value: 'FILE', group: 'run' },
-    { name: 'out', alsoKnownAs: ['output', 'out-dir', 'output-dir', 'dir'], type: 'string', help: 'run directory to create', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
-    { name: 'resume', type: 'string', help: 'continue the run in DIR from its last checkpoint (its config is used)', value: 'DIR', group: 'run' },
+    { name: 'out', alsoKnownAs: ['output', 'out-dir', 'output-dir', 'dir'], type: 'string', help: 'run directory to create (new or empty)', defaultText: 'runs/<dataset>-<model>-<method>-seed<seed>', value: 'DIR', group: 'run' },
+    { name: 'resume', type: 'string', help: 'continue the run in DIR from its last checkpoint with its own config (with --epochs: train it longer); a run killed before its first checkpoint starts again', value: 'DIR', group: 'run' },
     { name: 'print-spec', type: 'boolean', help: 'print the complete training spec the flags and config resolve to (JSON) and exit', group: 'run' },
     { name: 'divergence-factor', type: 'number', help: "stop (exit 3) when a unit's logged loss exceeds this multiple of the lesser of ln K and its first logged value; 0: never", defaultText: String(DIVERGENCE_FACTOR_DEFAULT), value: 'X', group: 'run' },
   ],
@@ -109,30 +110,71 @@ export const TRAIN_COMMAND: CommandSpec = {
     '  sll train --resume runs/fashion-mnist-mlp-sll-seed0',
     '',
     'A run directory holds config.json, metrics.jsonl, checkpoint.safetensors and report.html.',
-    'Ctrl-C saves a checkpoint at the current step; --resume continues bitwise where it stopped.',
+    'Ctrl-C, SIGTERM or SIGHUP saves a checkpoint at the current step; --resume continues bitwise where',
+    'it stopped, and --resume DIR --epochs N trains a run longer. --out must be new or empty.',
   ].join('\n'),
 };
 
 type Values = Record<string, OptionValue | undefined>;
 type Json = Record<string, unknown>;
 
-/** Reads a JSON config file: a training spec (partial is fine), or a run's config.json ({ spec, ... }). */
-function readConfigFile(path: string): Json {
+/** Reads a JSON object from a file the user named; every failure names the flag and the file. */
+function readJsonFile(path: string, flag: string): Json {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`--config ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'train');
+    throw new UsageError(`${flag} ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'train');
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`--config ${path}: not valid JSON (${(error as Error).message})`, 'train');
+    throw new UsageError(`${flag} ${path}: not valid JSON (${(error as Error).message})`, 'train');
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--config ${path}: must hold a JSON object`, 'train');
-  const record = json as Json;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`${flag} ${path}: must hold a JSON object`, 'train');
+  if (nestingDepth(json) > MAX_SETTINGS_DEPTH) throw new UsageError(`${flag} ${path}: nests objects or arrays more than ${MAX_SETTINGS_DEPTH} levels deep; a training spec is a few levels deep`, 'train');
+  return json as Json;
+}
+
+/** Reads a JSON config file: a training spec (partial is fine), or a run's config.json ({ spec, ... }). */
+function readConfigFile(path: string): Json {
+  const record = readJsonFile(path, '--config');
   return (typeof record.spec === 'object' && record.spec !== null ? record.spec : record) as Json;
+}
+
+/** The dotted paths where two resolved specs differ (lists compared whole). */
+function jsonDifferences(a: unknown, b: unknown, path = ''): string[] {
+  const isObject = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((key) => jsonDifferences(a[key], b[key], path === '' ? key : `${path}.${key}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [path];
+}
+
+/**
+ * Removes from a config the fields whose defaults depend on its dataset (a run's config.json
+ * holds them resolved), so that reusing it with another dataset recomputes them: the
+ * validation size, the augmentation (on for CIFAR), the data directory, and a class-mode d0 (the
+ * class count). Returns the fields removed.
+ */
+function forgetDatasetDefaults(base: Json): string[] {
+  const removed: string[] = [];
+  const dataset = base.dataset as Json | undefined;
+  for (const key of ['validation', 'augment', 'dir']) {
+    if (dataset && typeof dataset === 'object' && key in dataset) {
+      delete dataset[key];
+      removed.push(`dataset.${key}`);
+    }
+  }
+  const objective = base.objective as Json | undefined;
+  const mode = objective?.mode ?? (getPath(base, 'model.kind') === 'cnn' ? 'latent' : 'class');
+  if (objective && typeof objective === 'object' && 'd0' in objective && mode === 'class') {
+    delete objective.d0;
+    removed.push('objective.d0 (class mode: the class count)');
+  }
+  return removed;
 }
 
 function getPath(root: Json, path: string): unknown {
@@ -199,13 +241,25 @@ export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, 
     if (!(error instanceof SpecError)) throw error;
     const flag = SPEC_FLAGS.find((f) => v[f.name] !== undefined && (error.path === f.path || error.path.startsWith(`${f.path}.`)));
     if (flag) throw new UsageError(`--${flag.name} ${error.why}`, 'train');
-    // A rule between fields (a ViT's dim and heads): name the flag the message mentions, if one was given.
-    const mentioned = SPEC_FLAGS.find((f) => v[f.name] !== undefined && error.why.includes(f.path));
+    // A rule between fields (a ViT's dim and heads): name the flag whose field the message names, if one was given.
+    const mentioned = SPEC_FLAGS.find((f) => v[f.name] !== undefined && f.path.includes('.') && error.why.includes(f.path));
     if (mentioned) throw new UsageError(`--${mentioned.name}: ${error.path} ${error.why}`, 'train');
+    // A default that no longer fits the other settings (a warm-up of 1 epoch in a 1-epoch run): name its flag as the one to give.
+    const defaulted = SPEC_FLAGS.find((f) => f.path === error.path && v[f.name] === undefined && getPath(base, error.path) === undefined);
+    if (defaulted) throw new UsageError(`the default --${defaulted.name} ${error.why}`, 'train');
     if (Object.keys(base).length > 0) throw new UsageError(`--config ${configPath}: ${error.path} ${error.why}`, 'train');
     throw new UsageError(`${error.path} ${error.why}`, 'train');
   }
   return spec;
+}
+
+/** The directory's state, with a failure to read it (a name too long, no permission) as a usage error naming `flag`. */
+function directoryState(directory: RunDirectory, flag: string): DirectoryState {
+  try {
+    return directory.state();
+  } catch (error) {
+    throw new UsageError(`${flag} ${(error as Error).message}`, 'train');
+  }
 }
 
 /** `base`, or `base-2`, `base-3`... whichever does not exist yet (the default --out never clobbers a run). */
@@ -217,12 +271,18 @@ function freshDirectory(base: string): string {
 export interface TrainCommandContext {
   openDevice: () => Promise<Device>;
   out: Output;
-  /** Installs a handler for SIGINT and SIGTERM (it is told which); returns its remover. */
-  onInterrupt?: (handler: (signal: 'SIGINT' | 'SIGTERM') => void) => () => void;
+  /** Installs a handler for the signals that stop a run (it is told which); returns its remover. */
+  onInterrupt?: (handler: (signal: StopSignal) => void) => () => void;
 }
 
-/** The exit code of a run stopped by a signal: 128 + the signal's number, as shells report it. */
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/**
+ * The signals that stop a run with a checkpoint: Ctrl-C (SIGINT), a job's end (SIGTERM, as
+ * `kill`, systemd and container runtimes send) and a closed terminal or dropped ssh session
+ * (SIGHUP). Each exits with 128 + the signal's number, as shells report it.
+ */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+const SIGNAL_EXIT: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /**
  * The dataset a --data-dir given without --dataset holds, when its files say so unambiguously:
@@ -250,25 +310,52 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
 
   // Everything the flags and the config file say is checked here, before any data is read.
   let spec: TrainingSpec;
+  let resumeEpochs: number | undefined;
+  /** A new run's spec for the training split's actual size (see below); undefined when resuming. */
+  let resolveFor: ((trainCount: number) => TrainingSpec) | undefined;
   if (resumeDir !== undefined) {
-    const given = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'data-dir', 'divergence-factor', 'print-spec'].includes(k));
-    if (given.length > 0) throw new UsageError(`--resume continues a run with its own config; drop ${given.map((k) => `--${k}`).join(', ')}`, 'train');
+    const given = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'data-dir', 'divergence-factor', 'print-spec', 'epochs'].includes(k));
+    if (given.length > 0) throw new UsageError(`--resume continues a run with its own config (only --epochs may change, to train it longer); drop ${given.map((k) => `--${k}`).join(', ')}`, 'train');
     const dir = new RunDirectory(resumeDir);
-    if (!dir.has('config')) throw new UsageError(`--resume ${resumeDir}: no run there (${dir.path('config')} does not exist)`, 'train');
-    const config = dir.readJson('config') as { spec?: { dataset?: { name?: unknown } }; data?: { classes?: unknown } };
+    const state = directoryState(dir, '--resume');
+    const refusal = resumeRefusal(resumeDir, state);
+    if (refusal !== undefined) throw new UsageError(`--resume ${resumeDir}: ${refusal}`, 'train');
+    const config = readJsonFile(dir.path('config'), '--resume') as { spec?: { dataset?: { name?: unknown } }; data?: { classes?: unknown } };
     const classes = config.data?.classes;
     if (typeof config.spec !== 'object' || config.spec === null || !Number.isSafeInteger(classes)) throw new UsageError(`${dir.path('config')}: no training spec and data in it`, 'train');
     const name = config.spec.dataset?.name;
     const trainCount = typeof name === 'string' && Object.hasOwn(DATASETS, name) ? datasetInfo(name).trainCount : undefined;
+    const context = { classes: classes as number, ...(trainCount !== undefined ? { trainCount } : {}) };
     try {
-      spec = resolveTrainingSpec(config.spec, { classes: classes as number, ...(trainCount !== undefined ? { trainCount } : {}) }, dir.path('config'));
+      spec = resolveTrainingSpec(config.spec, context, dir.path('config'));
+      if (v.epochs !== undefined) spec = resolveTrainingSpec({ ...spec, epochs: v.epochs }, context, '--epochs');
     } catch (error) {
       if (error instanceof SpecError) throw new UsageError(error.message, 'train');
       throw error;
     }
-    if (!dir.has('checkpoint')) throw new UsageError(`--resume ${resumeDir}: no checkpoint to continue from yet (a run writes one after its first epoch, or when stopped)`, 'train');
-    // The checkpoint's container and metadata are checked before the data is read (its digests when it loads).
-    decodeCheckpoint(dir.readCheckpoint(), dir.path('checkpoint'));
+    if (state.kind === 'run') {
+      // The checkpoint's container and metadata are checked before the data is read (its digests when it loads).
+      const saved = decodeCheckpoint(dir.readCheckpoint(), dir.path('checkpoint')).meta;
+      // config.json says what trains: an edit the checkpoint cannot follow is refused by field, not ignored.
+      const edits = jsonDifferences(saved.spec, spec).filter((path) => path !== 'epochs');
+      if (edits.length > 0) {
+        throw new UsageError(
+          `--resume ${resumeDir}: ${dir.path('config')} was changed since its checkpoint was saved (${edits.map((path) => `${path}: ${JSON.stringify(getPath(saved.spec as unknown as Json, path))} -> ${JSON.stringify(getPath(spec as unknown as Json, path))}`).join('; ')}); ` +
+            `a run cannot change its settings under its checkpoint, only its epochs (to train longer). Undo the edit, or start a new run with these settings: sll train --config ${dir.path('config')} --out NEW_DIR`,
+          'train',
+        );
+      }
+      if (spec.epochs !== saved.spec.epochs) {
+        const { epoch, batch } = saved.position;
+        if (spec.epochs < epoch || (spec.epochs === epoch && batch > 0)) {
+          throw new UsageError(`${v.epochs !== undefined ? '--epochs' : `${dir.path('config')}: epochs`} ${spec.epochs}: the run has already trained ${epoch} epochs${batch > 0 ? ` and ${batch} batches` : ''}; give more epochs to train it longer`, 'train');
+        }
+        resumeEpochs = spec.epochs;
+      }
+    } else if (v.epochs !== undefined) {
+      // Stopped before its first checkpoint: it starts again from its beginning, for --epochs epochs.
+      resumeEpochs = spec.epochs;
+    }
   } else {
     const base = v.config !== undefined ? readConfigFile(v.config as string) : {};
     const baseName = (base.dataset as Json | undefined)?.name;
@@ -281,15 +368,28 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
     name ??= 'digits';
     requireKnownDataset(name, v.dataset !== undefined ? '--dataset' : `--config ${String(v.config)}: dataset.name`, 'train');
     const info = datasetInfo(name);
-    spec = specFromFlags(v, { classes: info.classes, trainCount: info.trainCount, datasetName: name }, base, v.config as string | undefined);
+    if (typeof baseName === 'string' && baseName !== name) {
+      // Another dataset than the file's: its dataset-specific fields take the new dataset's defaults.
+      const recomputed = forgetDatasetDefaults(base);
+      // On stderr, so that --print-spec's standard output stays JSON.
+      if (recomputed.length > 0) process.stderr.write(`--dataset ${name} differs from the config's ${baseName}: ${recomputed.join(', ')} take ${name}'s defaults unless given as flags\n`);
+    }
+    const datasetName = name;
     const flagOf = (field: string, flag: string) => (v[flag] !== undefined ? `--${flag}` : v.config !== undefined ? `--config ${String(v.config)}: ${field}` : `the default ${field}`);
-    if (spec.dataset.validation >= info.trainCount) {
-      throw new UsageError(`${flagOf('dataset.validation', 'validation')} ${spec.dataset.validation} leaves nothing to train on (${name} has ${info.trainCount} training examples)`, 'train');
-    }
-    const trainable = Math.min(spec.dataset.trainCount ?? Infinity, info.trainCount - spec.dataset.validation);
-    if (spec.batchSize > trainable) {
-      throw new UsageError(`${flagOf('batchSize', 'batch')} ${spec.batchSize} is larger than the ${trainable} examples to train on`, 'train');
-    }
+    // The spec for a training split of `trainCount` examples: the validation default is a share of it.
+    resolveFor = (trainCount: number) => {
+      const resolved = specFromFlags(v, { classes: info.classes, trainCount, datasetName }, base, v.config as string | undefined);
+      if (resolved.dataset.validation >= trainCount) {
+        throw new UsageError(`${flagOf('dataset.validation', 'validation')} ${resolved.dataset.validation} leaves nothing to train on (${datasetName} has ${trainCount} training examples)`, 'train');
+      }
+      const trainable = Math.min(resolved.dataset.trainCount ?? Infinity, trainCount - resolved.dataset.validation);
+      if (resolved.batchSize > trainable) {
+        throw new UsageError(`${flagOf('batchSize', 'batch')} ${resolved.batchSize} is larger than the ${trainable} examples to train on`, 'train');
+      }
+      return resolved;
+    };
+    // The published size until the files are read: data from --data-dir is sized again once loaded.
+    spec = resolveFor(info.trainCount);
   }
   // A directory named in the config file (dataset.dir) is where the data is read from, unless --data-dir says otherwise.
   const dataFrom = dataDir ?? spec.dataset.dir;
@@ -303,40 +403,56 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
   const datasetName = spec.dataset.name;
   const outDir = resumeDir ?? (v.out as string | undefined) ?? freshDirectory(join('runs', `${datasetName}-${spec.model.kind}-${spec.method}-seed${spec.seed}`));
   const directory = new RunDirectory(outDir);
+  // A live run's directory is named as in use (exit 1), whatever else is said of it.
+  const inUse = directory.inUse();
+  if (inUse) throw inUse;
+  if (resumeDir === undefined) {
+    // A run writes only into a new or empty directory: nothing of the user's is written over.
+    const refusal = newRunRefusal(outDir, directoryState(directory, v.out !== undefined ? '--out' : 'the run directory'));
+    if (refusal !== undefined) throw new UsageError(`--out ${refusal}`, 'train');
+  }
   const view = new ProgressView(ctx.out);
-  // Held from before the data is read to the end: a second run on this directory stops here.
-  let release: () => void;
-  try {
-    release = directory.lock((text) => view.line(text));
-  } catch (error) {
-    if (error instanceof RunLockedError) throw error;
-    throw new UsageError(`${resumeDir !== undefined ? '--resume' : v.out !== undefined ? '--out' : 'the run directory'} ${outDir}: ${(error as Error).message.replace(`${outDir}: `, '')}`, 'train');
-  }
-  if (resumeDir === undefined && (directory.has('checkpoint') || directory.has('metrics'))) {
-    release();
-    throw new UsageError(`--out ${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out directory`, 'train');
-  }
+  const where = resumeDir !== undefined ? "the run's config.json" : `--model ${spec.model.kind} and its flags`;
+  const resumedConfig = resumeDir !== undefined ? new RunDirectory(resumeDir).path('config') : undefined;
   let device: Device | undefined;
+  let release: (() => void) | undefined;
   let removeHandler: (() => void) | undefined;
   try {
     device = await ctx.openDevice();
-    // The model is built once on the published image shape before the data is read, so that a
-    // model that does not fit (a patch that does not divide the image, too many pooling stages)
-    // is a usage error, not a failure after the load; data from elsewhere is checked once loaded.
+    // Before the run directory exists: the model is built and one step taken on the published
+    // image shape, so that a model that does not fit the images or the device is a usage error
+    // naming the flag to change; data from elsewhere is checked the same way once loaded.
     const published = datasetInfo(datasetName);
-    if (dataFrom === undefined) checkModelFits(device, spec, [...published.shape] as [number, number, number], published.classes, resumeDir !== undefined);
+    if (dataFrom === undefined) await preflight(device, spec, [...published.shape] as [number, number, number], published.classes, where, resumedConfig);
+    // Held from before the data is read to the end: a second run on this directory stops here.
+    try {
+      release = directory.lock((text) => view.line(text));
+    } catch (error) {
+      if (error instanceof RunLockedError) throw error;
+      throw new UsageError(`${resumeDir !== undefined ? '--resume' : v.out !== undefined ? '--out' : 'the run directory'} ${outDir}: ${(error as Error).message.replace(`${outDir}: `, '')}`, 'train');
+    }
     ctx.out.write(`loading ${datasetName}...\n`);
     const dataset = loadDatasetByName(datasetName, { ...(dataFrom !== undefined ? { dir: dataFrom } : {}), normalize: spec.dataset.normalize });
-    if (dataFrom !== undefined) checkModelFits(device, spec, dataset.shape, dataset.classes, resumeDir !== undefined);
+    if (dataFrom !== undefined) {
+      // Files from a directory may hold another number of images than the published set: the
+      // validation default (a tenth of a small set) is computed from the split actually read.
+      if (resolveFor && dataset.train.count !== published.trainCount) spec = resolveFor(dataset.train.count);
+      await preflight(device, spec, dataset.shape, dataset.classes, where, resumedConfig);
+    }
     const classNames = classNamesOf(datasetName, dataset);
     const stop = new AbortController();
-    let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
+    let stoppedBy: StopSignal | undefined;
     removeHandler = ctx.onInterrupt?.((signal) => {
       if (stoppedBy === undefined) {
         stoppedBy = signal;
-        view.line(`${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit now; an evaluation under way finishes first)...`);
+        const again = signal === 'SIGHUP' ? '' : ` (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGINT or SIGTERM'} again to quit now)`;
+        view.line(`${signal}: stopping after this step and saving a checkpoint${again}; an evaluation under way finishes first...`);
         stop.abort();
-      } else {
+      } else if (signal !== 'SIGHUP') {
+        // Quitting at once, asked for by a person (Ctrl-C) or a job manager: the lock goes with
+        // the process, the last checkpoint stays. A hangup never forces it: a closing terminal
+        // sends SIGHUP more than once, and the checkpoint under way must be written.
+        release?.();
         process.exit(SIGNAL_EXIT[signal]);
       }
     });
@@ -346,6 +462,7 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
       dataset,
       directory,
       resume: resumeDir !== undefined,
+      ...(resumeEpochs !== undefined ? { epochs: resumeEpochs } : {}),
       signal: stop.signal,
       ...(divergenceFactor !== undefined ? { divergenceFactor } : {}),
       ...(classNames ? { classNames } : {}),
@@ -374,17 +491,6 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
   } finally {
     removeHandler?.();
     device?.destroy();
-    release();
+    release?.();
   }
 }
-
-/** Builds the spec's model on `inputShape` and throws it away; a model that cannot be built is a usage error naming the model flags. */
-function checkModelFits(device: Device, spec: TrainingSpec, inputShape: [number, number, number], classes: number, resumed: boolean): void {
-  try {
-    buildModel(device, spec.model, { inputShape, classes }, spec.seed).dispose();
-  } catch (error) {
-    const where = resumed ? 'the run\'s config.json' : `--model ${spec.model.kind} and its flags`;
-    throw new UsageError(`${where} do not fit ${inputShape.join('x')} images: ${(error as Error).message}`, 'train');
-  }
-}
-

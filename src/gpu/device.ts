@@ -221,9 +221,12 @@ export class Device {
     const bytes = sizeOf(shape) * bytesPerElement(dtype);
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
     if (bytes > limit) {
-      throw new LimitError(
-        `tensor ${formatShape(shape)} ${dtype} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${limit} bytes`,
-      );
+      throw new LimitError(`tensor ${formatShape(shape)} ${dtype} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${limit} bytes`, {
+        shape: [...shape],
+        bytes,
+        limit,
+        limitName: 'maxStorageBufferBindingSize',
+      });
     }
     const pooled = this.pool.acquire(Math.max(bytes, 4), category, {
       forUpload,

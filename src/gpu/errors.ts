@@ -16,6 +16,13 @@ export class ShapeError extends Error {
 /** A request beyond one of the device's limits (binding size, buffer size, workgroups). */
 export class LimitError extends Error {
   override name = 'LimitError';
+  constructor(
+    message: string,
+    /** For a tensor too large to bind: its shape, its bytes, and the limit it passed (named). */
+    readonly tensor?: { shape: readonly number[]; bytes: number; limit: number; limitName: string },
+  ) {
+    super(message);
+  }
 }
 
 /** The device could not allocate a buffer (an `out-of-memory` error scope fired). */

@@ -9,10 +9,11 @@
  * with the first's. A lock whose process is gone (killed, crashed) is taken over with a notice,
  * and the temporary files that process's interrupted writes left are removed. Node only.
  */
-import { appendFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { processRuns, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
+import { fileFailure } from '../platform/nodeBuiltins.js';
 import type { ReportEpoch, ReportStep, ReportTest } from '../report/html.js';
 
 export type MetricsLine =
@@ -40,6 +41,68 @@ interface LockRecord {
   started: string;
 }
 
+/**
+ * What a directory holds, as far as starting or resuming a run in it goes:
+ * - `new`: it does not exist, or holds nothing (a dead run's lock and interrupted writes aside);
+ * - `run`: a run's config.json and its checkpoint: it can be continued (`--resume`);
+ * - `run-without-checkpoint`: a run's config.json, with its metrics.jsonl or alone, but no
+ *   checkpoint (it died before its first): resuming starts it again from its beginning with that
+ *   config;
+ * - `not-a-run`: anything else, named in `entries`; a run never writes there;
+ * - `not-a-directory`: a file (or something else) is in the way.
+ */
+export type DirectoryState =
+  | { kind: 'new' }
+  | { kind: 'run' | 'run-without-checkpoint'; entries: string[] }
+  | { kind: 'not-a-run'; entries: string[]; why: string }
+  | { kind: 'not-a-directory' };
+
+/** Names a run leaves besides its files: its lock while it runs, and the debris of writes it could not finish. */
+function isRunDebris(name: string): boolean {
+  return name === RUN_FILES.lock || /^run\.lock\.(stale-)?\d+-\d+$/.test(name) || Object.values(RUN_FILES).some((file) => name.startsWith(`${file}.tmp-`));
+}
+
+/** A run's config.json: what trainInDirectory writes (a spec and the data it was read with). */
+function isRunConfig(json: unknown): json is { spec: Record<string, unknown>; data: Record<string, unknown> } {
+  const record = json as Record<string, unknown> | null;
+  return typeof record === 'object' && record !== null && typeof record.spec === 'object' && record.spec !== null && typeof record.data === 'object' && record.data !== null;
+}
+
+function listed(entries: readonly string[]): string {
+  return entries.length <= 6 ? entries.join(', ') : `${entries.slice(0, 6).join(', ')} and ${entries.length - 6} more`;
+}
+
+/** Why a new run may not start in `dir`, or undefined when it may: a run never writes over what is not a run's. */
+export function newRunRefusal(dir: string, state: DirectoryState): string | undefined {
+  switch (state.kind) {
+    case 'new':
+      return undefined;
+    case 'run':
+      return `${dir} already holds a run: continue it with --resume ${dir}, or choose another --out directory`;
+    case 'run-without-checkpoint':
+      return `${dir} holds a run that stopped before its first checkpoint: start it again from its beginning, with its own config.json, by --resume ${dir}; or choose another --out directory`;
+    case 'not-a-run':
+      return `${dir} is not empty and holds no run (${state.why}; it holds ${listed(state.entries)}): a run writes only into a new or empty directory, so nothing there is written over; choose another --out directory`;
+    case 'not-a-directory':
+      return `${dir} exists and is not a directory`;
+  }
+}
+
+/** Why `dir` cannot be resumed, or undefined when it can (a run without a checkpoint starts again from its beginning). */
+export function resumeRefusal(dir: string, state: DirectoryState): string | undefined {
+  switch (state.kind) {
+    case 'run':
+    case 'run-without-checkpoint':
+      return undefined;
+    case 'new':
+      return `no run there (${existsSync(dir) ? 'the directory is empty' : 'the directory does not exist'}): start one with --out ${dir}`;
+    case 'not-a-run':
+      return `not a run directory (${state.why})`;
+    case 'not-a-directory':
+      return `${dir} exists and is not a directory`;
+  }
+}
+
 export class RunDirectory {
   /** Whether this object holds the directory's run.lock (between lock() and its release). */
   locked = false;
@@ -52,6 +115,42 @@ export class RunDirectory {
 
   has(file: keyof typeof RUN_FILES): boolean {
     return existsSync(this.path(file));
+  }
+
+  /** What the directory holds (see DirectoryState); reads, never writes. */
+  state(): DirectoryState {
+    let stat;
+    try {
+      stat = statOrUndefined(resolve(this.dir));
+    } catch (error) {
+      throw new Error(`${this.dir}: cannot read the directory (${fileFailure(error)})`, { cause: error });
+    }
+    if (!stat) return { kind: 'new' };
+    if (!stat.isDirectory()) return { kind: 'not-a-directory' };
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (error) {
+      throw new Error(`${this.dir}: cannot list the directory (${fileFailure(error)})`, { cause: error });
+    }
+    const entries = names.filter((name) => !isRunDebris(name)).sort();
+    if (entries.length === 0) return { kind: 'new' };
+    if (!entries.includes(RUN_FILES.config)) return { kind: 'not-a-run', entries, why: `no ${RUN_FILES.config} of a run` };
+    let config: unknown;
+    try {
+      config = JSON.parse(readFileSync(this.path('config'), 'utf8'));
+    } catch (error) {
+      return { kind: 'not-a-run', entries, why: `its ${RUN_FILES.config} cannot be read as JSON (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+    }
+    if (!isRunConfig(config)) return { kind: 'not-a-run', entries, why: `its ${RUN_FILES.config} is not a run's (no spec and data in it)` };
+    if (entries.includes(RUN_FILES.checkpoint)) return { kind: 'run', entries };
+    // A run appends its first metrics line right after writing config.json. A run's config with
+    // nothing else is a run killed in between (starting it again writes over its config only);
+    // with other files but no metrics it is a copied config among someone's files.
+    if (!entries.includes(RUN_FILES.metrics) && entries.length > 1) {
+      return { kind: 'not-a-run', entries, why: `it holds a run's ${RUN_FILES.config} but no ${RUN_FILES.metrics} (a copied config? start a run from it with --config)` };
+    }
+    return { kind: 'run-without-checkpoint', entries };
   }
 
   /**
@@ -99,13 +198,7 @@ export class RunDirectory {
     for (let attempt = 0; !this.claim(path, record); attempt++) {
       const held = this.readLock(path);
       const live = held ? held.host !== record.host || processRuns(held.pid) : lockIsFresh(path);
-      if (live || attempt > 2) {
-        const who = !held ? 'another process (its lock is being written)' : held.host !== record.host ? `process ${held.pid} on host ${held.host}` : `process ${held.pid}`;
-        throw new RunLockedError(
-          `${this.dir} is in use by the run of ${who}${held ? ` (started ${held.started})` : ''}; wait for it to end, or use another run directory` +
-            `${held && held.host !== record.host ? ` (if that run is gone, delete ${path})` : ''}`,
-        );
-      }
+      if (live || attempt > 2) throw this.lockedError(held);
       // Only one process can rename the stale lock away: the others find it gone and retry.
       const stale = `${path}.stale-${process.pid}-${Date.now()}`;
       try {
@@ -145,6 +238,24 @@ export class RunDirectory {
         }
       }
     };
+  }
+
+  /** A RunLockedError when a live run holds the directory's lock (read only, nothing taken), else undefined. */
+  inUse(): RunLockedError | undefined {
+    const path = this.path('lock');
+    if (!existsSync(path)) return undefined;
+    const held = this.readLock(path);
+    const live = held ? held.host !== hostname() || processRuns(held.pid) : lockIsFresh(path);
+    return live ? this.lockedError(held) : undefined;
+  }
+
+  private lockedError(held: LockRecord | undefined): RunLockedError {
+    const other = held !== undefined && held.host !== hostname();
+    const who = !held ? 'another process (its lock is being written)' : other ? `process ${held.pid} on host ${held.host}` : `process ${held.pid}`;
+    return new RunLockedError(
+      `${this.dir} is in use by the run of ${who}${held ? ` (started ${held.started})` : ''}; wait for it to end, or use another run directory` +
+        `${other ? ` (if that run is gone, delete ${this.path('lock')})` : ''}`,
+    );
   }
 
   /**

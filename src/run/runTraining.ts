@@ -24,10 +24,11 @@ import { kernelChoiceDifferences, kernelChoices } from '../ops/choices.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
 import { encodeCheckpoint, NonFiniteWeightsError, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
-import type { Schedule } from '../sll/schedule.js';
-import { buildModel, resolveTrainingSpec, type ScheduleSpec, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
-import { NonFiniteError, Trainer, type UnitMetrics } from '../sll/trainer.js';
-import { RunDirectory, type MetricsLine } from './directory.js';
+import { learningRate, type Schedule } from '../sll/schedule.js';
+import { buildModel, resolveTrainingSpec, type ScheduleSpec, type SpecContext, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
+import { checkOption, TRAINING_FIELDS } from '../sll/trainingSettings.js';
+import { NonFiniteError, Trainer, type TrainerConfig, type UnitMetrics } from '../sll/trainer.js';
+import { newRunRefusal, resumeRefusal, RunDirectory, type MetricsLine } from './directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT, DivergenceError, divergenceGuard } from './divergence.js';
 
 export interface RunEvents {
@@ -46,7 +47,7 @@ export interface RunOptions {
   /**
    * What to train: a whole spec or any part of one (the rest takes the defaults of
    * TRAINING_SPEC_SCHEMA, resolved against the dataset). Ignored when resuming: the
-   * checkpoint's own spec is used.
+   * checkpoint's own spec is used, or for a run without a checkpoint its config.json's.
    */
   spec: TrainingSpecInput;
   dataset: Dataset;
@@ -56,8 +57,17 @@ export interface RunOptions {
   directory?: RunDirectory;
   /** See DIVERGENCE_FACTOR_DEFAULT; 0 turns the guard off. */
   divergenceFactor?: number;
-  /** Continue the run in `outDir` from its checkpoint. */
+  /**
+   * Continue the run in `outDir` from its checkpoint, with the checkpoint's spec; a run that
+   * stopped before its first checkpoint starts again from its beginning with its config.json.
+   */
   resume?: boolean;
+  /**
+   * Resuming: the epochs to train in all, other than the run's own (a finished or stopped run
+   * trained longer). With a constant schedule the run ends bitwise where a straight run of this
+   * many epochs ends; a cosine schedule is recomputed over the new total (said in a notice).
+   */
+  epochs?: number;
   /** Aborting stops at the next step boundary and saves a checkpoint there. */
   signal?: AbortSignal;
   events?: RunEvents;
@@ -76,7 +86,22 @@ export interface RunResult {
 /** The trainer's learning-rate schedule for a spec's schedule (epochs become steps). */
 export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: number): Schedule {
   if (spec.kind === 'constant') return { kind: 'constant' };
-  return { kind: 'cosine', warmupSteps: Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps: stepsPerEpoch * epochs, floor: spec.floor };
+  const totalSteps = stepsPerEpoch * epochs;
+  // The spec keeps the warm-up shorter than the run; rounding to whole steps must not undo that.
+  const warmupSteps = Math.min(Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps - 1);
+  return { kind: 'cosine', warmupSteps, totalSteps, floor: spec.floor };
+}
+
+/** The Trainer a spec describes, for a training split of `stepsPerEpoch` batches an epoch. */
+export function trainerConfigOf(spec: TrainingSpec, stepsPerEpoch: number): TrainerConfig {
+  return {
+    method: spec.method,
+    optimizer: spec.optimizer,
+    schedule: scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs),
+    objective: () => spec.objective,
+    seed: spec.seed,
+    metricsEvery: spec.metricsEvery,
+  };
 }
 
 export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
@@ -98,7 +123,14 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
   const kernels = kernelChoices(device);
   let spec: TrainingSpec;
   let checkpoint;
-  if (options.resume) {
+  const state = dir.state();
+  const refusal = options.resume ? resumeRefusal(dir.dir, state) : newRunRefusal(dir.dir, state);
+  if (refusal !== undefined) throw new Error(options.resume ? `${dir.dir}: ${refusal}` : refusal);
+  const context = { classes: dataset.classes, trainCount: dataset.train.count, datasetName: dataset.name };
+  /** A resumed run that stopped before its first checkpoint: it starts again from its beginning. */
+  const restart = options.resume === true && state.kind === 'run-without-checkpoint';
+  if (options.epochs !== undefined) checkOption(TRAINING_FIELDS.epochs, options.epochs, 'epochs', 'runTraining');
+  if (options.resume && !restart) {
     const source = dir.path('checkpoint');
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
@@ -119,10 +151,12 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
       throw new Error(`${source}: trained on pixels normalized with mean ${saved.mean} and std ${saved.std}, but the dataset given has mean ${dataset.mean} and std ${dataset.std}`);
     }
   } else {
-    if (dir.has('checkpoint') || dir.has('metrics')) {
-      throw new Error(`${dir.dir} already holds a run: continue it with --resume ${dir.dir}, or choose another --out directory`);
+    if (restart) {
+      spec = resolveTrainingSpec((dir.readJson('config') as { spec: unknown }).spec, context, dir.path('config'));
+      options.events?.onNotice?.(`${dir.dir}: the run stopped before its first checkpoint: starting it again from its beginning with its config.json`);
+    } else {
+      spec = resolveTrainingSpec(options.spec, context);
     }
-    spec = resolveTrainingSpec(options.spec, { classes: dataset.classes, trainCount: dataset.train.count, datasetName: dataset.name });
     if (spec.dataset.normalize === false && (dataset.mean !== 0 || dataset.std !== 1)) {
       throw new Error(`the spec says dataset.normalize false, but ${dataset.name} was standardized (mean ${dataset.mean}, std ${dataset.std})`);
     }
@@ -134,16 +168,13 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
   const train = spec.dataset.trainCount !== undefined ? subset(parts.train, Math.min(spec.dataset.trainCount, parts.train.count)) : parts.train;
   const stepsPerEpoch = batchesPerEpoch(train.count, spec.batchSize, true);
   if (stepsPerEpoch === 0) throw new RangeError(`batch size ${spec.batchSize} is larger than the ${train.count} training examples`);
+  if (options.epochs !== undefined && options.epochs !== spec.epochs) {
+    spec = retrain(spec, options.epochs, checkpoint?.meta.position, stepsPerEpoch, context, (text) => options.events?.onNotice?.(text));
+    if (checkpoint) dir.writeJson('config', { ...(dir.readJson('config') as object), spec });
+  }
 
   const model = buildModel(device, spec.model, data, spec.seed);
-  const trainer = new Trainer(device, model, {
-    method: spec.method,
-    optimizer: spec.optimizer,
-    schedule: scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs),
-    objective: () => spec.objective,
-    seed: spec.seed,
-    metricsEvery: spec.metricsEvery,
-  });
+  const trainer = new Trainer(device, model, trainerConfigOf(spec, stepsPerEpoch));
   const title = `${model.name}, ${spec.method}, seed ${spec.seed}`;
   let lastStatus = 'running';
   const report = (test?: ReportTest) => {
@@ -183,8 +214,10 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
       status(`resumed at epoch ${start.epoch + 1}, batch ${start.batch}`);
     } else {
       dir.create();
+      // A restart keeps the dead run's status lines (its history) and drops the rest.
+      if (restart) dir.truncateMetrics(0, 0);
       dir.writeJson('config', { spec, data, adapter, kernels, created: new Date().toISOString() });
-      status('started');
+      status(restart ? 'started again from its beginning (it had stopped before its first checkpoint)' : 'started');
     }
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
     const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units);
@@ -260,6 +293,27 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
     trainer.dispose();
     model.dispose();
   }
+}
+
+/**
+ * The spec of a resumed run trained to `epochs` in all: checked as a new spec would be (a
+ * warm-up as long as the run is refused), and refused when the run is already past that point.
+ * A cosine schedule depends on the total, so the notice says what the rate does from here.
+ */
+function retrain(spec: TrainingSpec, epochs: number, position: Position | undefined, stepsPerEpoch: number, context: SpecContext, notice: (text: string) => void): TrainingSpec {
+  const longer = resolveTrainingSpec({ ...spec, epochs }, context, 'epochs');
+  const step = position ? position.epoch * stepsPerEpoch + position.batch : 0;
+  if (step > epochs * stepsPerEpoch) {
+    throw new RangeError(`epochs ${epochs}: the run has already trained ${position!.epoch} epochs${position!.batch > 0 ? ` and ${position!.batch} batches` : ''}; give more epochs than that`);
+  }
+  if (spec.schedule.kind === 'cosine' && step > 0) {
+    const before = learningRate(spec.optimizer.lr, scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs), step);
+    const after = learningRate(spec.optimizer.lr, scheduleOf(longer.schedule, stepsPerEpoch, epochs), step);
+    notice(`the cosine schedule is recomputed over ${epochs} epochs instead of ${spec.epochs}: from step ${step} on the rate follows the ${epochs}-epoch schedule (${after.toPrecision(3)} now, where the ${spec.epochs}-epoch one gave ${before.toPrecision(3)}); a straight ${epochs}-epoch run would have decayed differently before this point, so the result is not that run's`);
+  } else if (step > 0) {
+    notice(`training to ${epochs} epochs instead of ${spec.epochs}: with a constant rate this ends where a straight ${epochs}-epoch run ends`);
+  }
+  return longer;
 }
 
 function split(dataset: Dataset, validationCount: number): { train: Split; validation?: Split } {
