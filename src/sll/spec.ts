@@ -13,7 +13,7 @@ import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConf
 import { cnn, mlp, vit, type Model } from './model.js';
 import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from '../settings/schema.js';
 import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSettings.js';
-import { TRAINING_FIELDS, type Method } from './trainingSettings.js';
+import { scheduleSettings, TRAINING_FIELDS, type Method } from './trainingSettings.js';
 
 export type ModelSpec =
   | { kind: 'mlp'; hidden: number[] }
@@ -145,18 +145,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
     epochs: TRAINING_FIELDS.epochs,
     batchSize: TRAINING_FIELDS.batchSize,
     optimizer: OPTIMIZER_SETTINGS,
-    schedule: {
-      type: 'variants',
-      key: 'kind',
-      default: 'constant',
-      variants: {
-        constant: {},
-        cosine: {
-          warmupEpochs: number({ min: 0, default: 1 }),
-          floor: number({ min: 0, max: 1, default: 0 }),
-        },
-      },
-    },
+    schedule: scheduleSettings({ warmupEpochs: number({ min: 0, default: 1 }) }),
     objective: {
       type: 'section',
       fields: {

@@ -4,7 +4,7 @@
  * nodes, so `new Trainer(..., { method: 'foo' })` or `fit(..., { epochs: NaN })` is refused with
  * the words `sll train` uses for the same mistake.
  */
-import { integer, number, oneOf, resolveSetting, type Field, type Node } from '../settings/schema.js';
+import { integer, number, oneOf, resolveSetting, type Field, type Node, type Variants } from '../settings/schema.js';
 import type { Schedule } from './schedule.js';
 
 export type Method = 'sll' | 'backprop';
@@ -26,20 +26,22 @@ export const TRAINING_FIELDS = {
   metricsEvery: integer({ default: METRICS_EVERY_DEFAULT }),
 } satisfies Record<string, Field>;
 
-/** A schedule in steps, as the Trainer takes it (the spec's is in epochs: runTraining converts). */
-const STEP_SCHEDULE: Node = {
-  type: 'variants',
-  key: 'kind',
-  default: 'constant',
-  variants: {
-    constant: {},
-    cosine: {
-      warmupSteps: integer({ min: 0 }),
-      totalSteps: integer(),
-      floor: number({ min: 0, max: 1, default: 0 }),
-    },
-  },
-};
+/**
+ * A learning-rate schedule's settings: constant, or cosine decay to `floor` (a fraction of the
+ * base rate) after a linear warm-up whose length `cosine` gives: in epochs in the training spec,
+ * in steps for the Trainer.
+ */
+export function scheduleSettings(cosine: Record<string, Field>): Variants {
+  return {
+    type: 'variants',
+    key: 'kind',
+    default: 'constant',
+    variants: { constant: {}, cosine: { ...cosine, floor: number({ min: 0, max: 1, default: 0 }) } },
+  };
+}
+
+/** A schedule in steps, as the Trainer takes it (the spec's is in epochs: the run plan converts). */
+const STEP_SCHEDULE = scheduleSettings({ warmupSteps: integer({ min: 0 }), totalSteps: integer() });
 
 /** Checks one option of a library call against its node: `where` names the call ('Trainer'), `name` the option. */
 export function checkOption<T>(node: Node, value: unknown, name: string, where: string): T {
