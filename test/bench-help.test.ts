@@ -12,11 +12,11 @@ import { headerComment } from '../bench/lib/help.mjs';
 const ROOT = new URL('..', import.meta.url).pathname;
 const BENCH = join(ROOT, 'bench');
 
-/** Scripts: every .mjs and .sh under bench/, but the shared modules (lib/, the suite, the browser page). */
+/** Scripts: every .mjs and .sh under bench/, but the shared modules (lib/, the suite, its kernel families, the browser page). */
 function scripts(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return ['lib', 'browser', 'results'].includes(name) ? [] : scripts(path);
+    if (statSync(path).isDirectory()) return ['lib', 'browser', 'results', 'families'].includes(name) ? [] : scripts(path);
     return /\.(mjs|sh)$/.test(name) && name !== 'suite.mjs' ? [path] : [];
   });
 }

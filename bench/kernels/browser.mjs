@@ -1,8 +1,9 @@
 // Kernel benchmark, browser host: builds the page in bench/kernels/browser/ with vite (the
 // library's src/ and TF.js bundled, as the lab is), serves it, runs it in headless Chromium
 // through Playwright (Debian's Chromium, scripts/chromium.mjs) and writes the record beside
-// Node's: bench/results/kernels-browser-<adapter>.json. The cases and the timing are
-// bench/kernels/suite.mjs, the same as `npm run bench` runs in Node.
+// Node's: bench/results/kernels-browser-<adapter>.json. The timing is bench/kernels/suite.mjs
+// and the cases are its families (bench/kernels/families/), the same as `npm run bench` runs in
+// Node.
 //
 //   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open

@@ -1,7 +1,8 @@
 // Kernel benchmark, Node host: our kernels against TF.js's WebGPU backend on the same adapter
 // (over Dawn) and, for matmul, a plain JS loop, side by side in one run. The families (matmul,
-// conv, conv-backward, attention, softmax, layernorm, elementwise), the cases and the timing are
-// bench/kernels/suite.mjs, which the browser host (bench/kernels/browser.mjs) runs too.
+// conv, conv-backward, attention, softmax, layernorm, elementwise) and their cases are
+// bench/kernels/families/, the timing bench/kernels/suite.mjs, which the browser host
+// (bench/kernels/browser.mjs) runs too.
 //
 //   npm run build && node bench/kernels/kernels.mjs [--quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]
 //
