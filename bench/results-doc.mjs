@@ -560,7 +560,7 @@ function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
     });
     const nodeLabel = peer ? adapterLabel(peer.k.adapter.description, devices) : undefined;
     out.push(
-      `${code('bench/kernels/browser.mjs')} (${code('npm run bench:browser')}) ran the same cases (${code('bench/kernels/suite.mjs')}) in a page in headless Chromium, on ${browserAdapterLabel(b)}, record ${at(file)}` +
+      `${code('bench/kernels/browser.mjs')} (${code('npm run bench:browser')}) ran the same cases (${code('bench/kernels/families/')}, timed by ${code('bench/kernels/suite.mjs')}) in a page in headless Chromium, on ${browserAdapterLabel(b)}, record ${at(file)}` +
         (peer
           ? `, beside Node's record ${at(peer.file)} on ${nodeLabel} from the same machine (${b.host.machine}). Chromium brings its own WebGPU implementation and adapter, so the two hosts differ in adapter as well as host; within each host, ours and TF.js share the adapter.`
           : `; no Node record from the same machine (${b.host.machine}) is in ${code('bench/results/')}.`) +

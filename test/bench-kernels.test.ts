@@ -1,7 +1,7 @@
 /**
  * The kernel benchmark runs in both hosts: Node (bench/kernels/kernels.mjs, over Dawn) and a page
  * in headless Chromium (bench/kernels/browser.mjs), from the one suite in
- * bench/kernels/suite.mjs. Each host runs the suite's smoke cases (ragged, small, every family)
+ * bench/kernels/suite.mjs (the cases in bench/kernels/families/). Each host runs the suite's smoke cases (ragged, small, every family)
  * and must produce a record with every op of every family, our results agreeing with TF.js's on
  * the same adapter, and the host named. The numbers themselves are not asserted: timings are
  * benchmarks' business, not tests'. The browser half needs Chromium: skipped without it, unless
