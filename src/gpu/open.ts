@@ -6,7 +6,8 @@
  * (in Node, last of all Dawn's OpenGL ES backend, for machines whose Vulkan driver Dawn refuses;
  * docs/architecture.md, "Adapters and kernel choice").
  */
-import { Device, WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './device.js';
+import { WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './adapter.js';
+import { Device } from './device.js';
 import { GpuUnavailableError } from './errors.js';
 
 /** One way of reaching adapters: a GPU object and the name of its backend. */

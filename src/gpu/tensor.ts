@@ -8,15 +8,38 @@
  */
 import { bytesPerElement, describeValue, type DType } from './dtype.js';
 import { DisposedError, ShapeError } from './errors.js';
-import { assertMemoryCategory, type MemoryCategory, type PooledBuffer } from './bufferPool.js';
+import { assertMemoryCategory, type BufferPool, type MemoryCategory, type PooledBuffer } from './bufferPool.js';
 import { assertValidShape, contiguousStrides, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
-import type { Device } from './device.js';
+
+/**
+ * What a tensor and its storage need of the device they live on: the pool that counts their
+ * bytes, the scope that adopts a new tensor, the release of a buffer, and the readback behind
+ * `tensor.read()`. Declared here rather than imported, so that this file knows nothing of
+ * device.ts (which makes tensors, and imports this file); the runtime's Device implements it.
+ */
+export interface TensorHost {
+  readonly pool: BufferPool;
+  trackTensor(t: Tensor): void;
+  releaseStorage(storage: Storage): void;
+  read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array>;
+}
+
+/**
+ * Where the device that implements TensorHost names its own type, for `tensor.device` and
+ * `storage.device`: device.ts adds `device: Device` here by declaration merging
+ * (`declare module './tensor.js'`), so a caller gets the whole Device from a tensor while this
+ * file imports nothing of it. The dependency points one way, from device.ts to this file.
+ */
+export interface TensorDeviceRegistry {}
+
+/** The type of `tensor.device`: the Device registered in TensorDeviceRegistry, or TensorHost if none is. */
+export type TensorDevice = TensorDeviceRegistry extends { device: infer D extends TensorHost } ? D : TensorHost;
 
 /** The buffer behind one or more tensors. */
 export class Storage {
   private refs = 1;
   constructor(
-    readonly device: Device,
+    readonly device: TensorDevice,
     readonly pooled: PooledBuffer,
     /** Bytes requested (elements x element size), counted in the pool. */
     readonly bytes: number,
@@ -63,7 +86,7 @@ export class Tensor {
     storage.device.trackTensor(this);
   }
 
-  get device(): Device {
+  get device(): TensorDevice {
     return this.storage.device;
   }
 

@@ -15,20 +15,14 @@ import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups, runLayout } from '../gpu/workgroups.js';
 import { checkOptions, required, requireDtype, requireSameDevice, requireSameShape, requireTensor, requireTensorList, type OptionTable } from './checks.js';
-import { resolveOptimizerConfig } from './optimizerSettings.js';
+import { resolveOptimizerConfig, type AdamHyper, type OptimizerConfig, type SgdHyper } from './optimizerSettings.js';
+
+export type { AdamHyper, OptimizerConfig, SgdHyper } from './optimizerSettings.js';
 
 
 export interface StepGuard {
   /** u32 flag tensor (from checkFinite): when any element is nonzero the step changes nothing. */
   skipIfFlagged?: Tensor;
-}
-
-export interface SgdHyper {
-  lr: number;
-  momentum?: number;
-  dampening?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
 }
 
 export interface SgdStepOptions extends SgdHyper, StepGuard {
@@ -38,14 +32,6 @@ export interface SgdStepOptions extends SgdHyper, StepGuard {
    * buffer the two agree unless dampening is nonzero.
    */
   step?: number;
-}
-
-export interface AdamHyper {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
 }
 
 export interface AdamStepOptions extends AdamHyper, StepGuard {
@@ -273,8 +259,6 @@ export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opti
 }
 
 // ---------------------------------------------------------------- optimizer objects
-
-export type OptimizerConfig = ({ kind: 'sgd' } & SgdHyper) | ({ kind: 'adam' | 'adamw' } & AdamHyper);
 
 /**
  * Owns the per-parameter state tensors (category 'optimizer', zero-initialised on a

@@ -2,10 +2,31 @@
  * The optimizers' settings, declared once: the training spec's `optimizer` section (what
  * `sll train --lr` and a config file set) and `createOptimizer` in the library resolve against
  * this same node, so a setting the command refuses is refused by the library too, with the same
- * words (an unknown kind, a rate that float32 cannot hold, a beta of 1).
+ * words (an unknown kind, a rate that float32 cannot hold, a beta of 1). The config's types are
+ * declared here too (optim.ts re-exports them), so that the two files do not import each other.
  */
 import { boolean, number, resolveSetting, type Node, type Variants } from '../settings/schema.js';
-import type { OptimizerConfig } from './optim.js';
+
+/** The hyperparameters of an SGD step (src/ops/optim.ts). */
+export interface SgdHyper {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+/** The hyperparameters of an Adam or AdamW step (src/ops/optim.ts). */
+export interface AdamHyper {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** An optimizer for createOptimizer (src/ops/optim.ts), as the spec's `optimizer` section holds it. */
+export type OptimizerConfig = ({ kind: 'sgd' } & SgdHyper) | ({ kind: 'adam' | 'adamw' } & AdamHyper);
 
 const lr = () => number({ min: 0, exclusiveMin: true, default: 1e-3 });
 
