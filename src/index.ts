@@ -18,3 +18,5 @@ export * as reference from './reference/index.js';
 export * as nn from './nn/index.js';
 export * as sll from './sll/index.js';
 export * as data from './data/index.js';
+// The report's SVG charts, for pages that chart a run as report.html does.
+export { lineChart, type ChartSeries } from './report/svg.js';

@@ -7,7 +7,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { LimitError } from '../gpu/errors.js';
-import { trainerConfigOf } from '../run/runTraining.js';
+import { trainerConfigOf } from '../sll/runPlan.js';
 import { buildModel, type TrainingSpec } from '../sll/spec.js';
 import { Trainer } from '../sll/trainer.js';
 import { UsageError } from './args.js';

@@ -15,19 +15,18 @@
  * before the first epoch ends there is none. Any other failure is recorded as the run's status
  * before it is rethrown. Node only.
  */
-import { batchesPerEpoch, type Batch } from '../data/batches.js';
-import { splitValidation, subset, type Dataset, type Split } from '../data/datasets.js';
+import type { Batch } from '../data/batches.js';
+import type { Dataset } from '../data/datasets.js';
 import { augmentBatch, blackPixel } from '../data/augment.js';
 import type { Device } from '../gpu/device.js';
-import { describeAdapter } from '../gpu/open.js';
-import { kernelChoiceDifferences, kernelChoices } from '../ops/choices.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
-import { encodeCheckpoint, NonFiniteWeightsError, readCheckpoint, restoreTrainer, type CheckpointData } from '../sll/checkpoint.js';
+import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
-import { learningRate, type Schedule } from '../sll/schedule.js';
-import { buildModel, resolveTrainingSpec, type ScheduleSpec, type SpecContext, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
+import { planRun, resumeMismatch, scheduleOf } from '../sll/runPlan.js';
+import { learningRate } from '../sll/schedule.js';
+import { buildModel, resolveTrainingSpec, type SpecContext, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
 import { checkOption, TRAINING_FIELDS } from '../sll/trainingSettings.js';
-import { NonFiniteError, Trainer, type TrainerConfig, type UnitMetrics } from '../sll/trainer.js';
+import { NonFiniteError, Trainer, type UnitMetrics } from '../sll/trainer.js';
 import { newRunRefusal, resumeRefusal, RunDirectory, type MetricsLine } from './directory.js';
 import { DIVERGENCE_FACTOR_DEFAULT, DivergenceError, divergenceGuard } from './divergence.js';
 
@@ -83,27 +82,6 @@ export interface RunResult {
   dir: RunDirectory;
 }
 
-/** The trainer's learning-rate schedule for a spec's schedule (epochs become steps). */
-export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: number): Schedule {
-  if (spec.kind === 'constant') return { kind: 'constant' };
-  const totalSteps = stepsPerEpoch * epochs;
-  // The spec keeps the warm-up shorter than the run; rounding to whole steps must not undo that.
-  const warmupSteps = Math.min(Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps - 1);
-  return { kind: 'cosine', warmupSteps, totalSteps, floor: spec.floor };
-}
-
-/** The Trainer a spec describes, for a training split of `stepsPerEpoch` batches an epoch. */
-export function trainerConfigOf(spec: TrainingSpec, stepsPerEpoch: number): TrainerConfig {
-  return {
-    method: spec.method,
-    optimizer: spec.optimizer,
-    schedule: scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs),
-    objective: () => spec.objective,
-    seed: spec.seed,
-    metricsEvery: spec.metricsEvery,
-  };
-}
-
 export async function runTraining(device: Device, options: RunOptions): Promise<RunResult> {
   const dir = options.directory ?? (options.outDir !== undefined ? new RunDirectory(options.outDir) : undefined);
   if (!dir) throw new TypeError('runTraining: give outDir (or a locked directory)');
@@ -119,8 +97,7 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
 
 async function trainInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
   const { dataset } = options;
-  const adapter = describeAdapter(device.report);
-  const kernels = kernelChoices(device);
+  const { adapter, kernels } = provenanceOf(device);
   let spec: TrainingSpec;
   let checkpoint;
   const state = dir.state();
@@ -135,21 +112,11 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
     // Bitwise continuation holds on the adapter and kernel choices the run was trained with.
-    const before = checkpoint.meta.kernels;
-    const changed = before ? kernelChoiceDifferences(before, kernels) : [];
-    if (checkpoint.meta.adapter !== adapter || changed.length > 0) {
-      options.events?.onNotice?.(
-        `resuming on ${checkpoint.meta.adapter !== adapter ? `another adapter (saved on ${checkpoint.meta.adapter})` : 'the same adapter'}${changed.length > 0 ? ` with other kernel choices (${changed.join(', ')})` : ''}: the run continues within a tolerance of an uninterrupted one, not bitwise`,
-      );
-    }
+    const differs = resumeNotice(checkpoint, device);
+    if (differs) options.events?.onNotice?.(differs);
     spec = checkpoint.meta.spec;
-    const saved = checkpoint.meta.data;
-    if (saved.classes !== dataset.classes || saved.inputShape.some((d, i) => d !== dataset.shape[i])) {
-      throw new Error(`${source}: saved for ${saved.name} (${saved.inputShape.join('x')}, ${saved.classes} classes), but the dataset given is ${dataset.name} (${dataset.shape.join('x')}, ${dataset.classes} classes)`);
-    }
-    if (saved.mean !== dataset.mean || saved.std !== dataset.std) {
-      throw new Error(`${source}: trained on pixels normalized with mean ${saved.mean} and std ${saved.std}, but the dataset given has mean ${dataset.mean} and std ${dataset.std}`);
-    }
+    const mismatch = resumeMismatch(checkpoint.meta, dataset);
+    if (mismatch) throw new Error(`${source}: ${mismatch}`);
   } else {
     if (restart) {
       spec = resolveTrainingSpec((dir.readJson('config') as { spec: unknown }).spec, context, dir.path('config'));
@@ -161,20 +128,16 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
       throw new Error(`the spec says dataset.normalize false, but ${dataset.name} was standardized (mean ${dataset.mean}, std ${dataset.std})`);
     }
   }
-  // The registry's name (what `sll eval` looks the dataset up by), not the loader's label.
-  const data: CheckpointData = { name: spec.dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, ...(options.classNames ? { classNames: [...options.classNames] } : {}) };
-  const parts = split(dataset, spec.dataset.validation);
-  const validation = parts.validation;
-  const train = spec.dataset.trainCount !== undefined ? subset(parts.train, Math.min(spec.dataset.trainCount, parts.train.count)) : parts.train;
-  const stepsPerEpoch = batchesPerEpoch(train.count, spec.batchSize, true);
-  if (stepsPerEpoch === 0) throw new RangeError(`batch size ${spec.batchSize} is larger than the ${train.count} training examples`);
+  let plan = planRun(spec, dataset, options.classNames ? { classNames: options.classNames } : {});
   if (options.epochs !== undefined && options.epochs !== spec.epochs) {
-    spec = retrain(spec, options.epochs, checkpoint?.meta.position, stepsPerEpoch, context, (text) => options.events?.onNotice?.(text));
+    spec = retrain(spec, options.epochs, checkpoint?.meta.position, plan.stepsPerEpoch, context, (text) => options.events?.onNotice?.(text));
+    plan = planRun(spec, dataset, options.classNames ? { classNames: options.classNames } : {});
     if (checkpoint) dir.writeJson('config', { ...(dir.readJson('config') as object), spec });
   }
+  const { data, train, validation, stepsPerEpoch } = plan;
 
   const model = buildModel(device, spec.model, data, spec.seed);
-  const trainer = new Trainer(device, model, trainerConfigOf(spec, stepsPerEpoch));
+  const trainer = new Trainer(device, model, plan.trainer);
   const title = `${model.name}, ${spec.method}, seed ${spec.seed}`;
   let lastStatus = 'running';
   const report = (test?: ReportTest) => {
@@ -314,14 +277,6 @@ function retrain(spec: TrainingSpec, epochs: number, position: Position | undefi
     notice(`training to ${epochs} epochs instead of ${spec.epochs}: with a constant rate this ends where a straight ${epochs}-epoch run ends`);
   }
   return longer;
-}
-
-function split(dataset: Dataset, validationCount: number): { train: Split; validation?: Split } {
-  if (validationCount === 0) return { train: dataset.train };
-  if (validationCount >= dataset.train.count) {
-    throw new RangeError(`validation split of ${validationCount} leaves nothing to train on (${dataset.name} has ${dataset.train.count} training examples)`);
-  }
-  return splitValidation(dataset, validationCount);
 }
 
 /** Mean of each unit's losses and training accuracy over an epoch's metric windows, weighted by samples. */

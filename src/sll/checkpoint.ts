@@ -20,7 +20,8 @@
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
-import type { KernelChoices } from '../ops/choices.js';
+import { kernelChoiceDifferences, kernelChoices, type KernelChoices } from '../ops/choices.js';
+import { describeAdapter } from '../gpu/open.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafetensorsTensor, type SafetensorsTensorInput } from '../io/safetensors.js';
 import type { Position } from './fit.js';
 import type { Model } from './model.js';
@@ -84,8 +85,15 @@ export class NonFiniteWeightsError extends CheckpointError {
   override name = 'NonFiniteWeightsError';
 }
 
+/**
+ * What encodeCheckpoint is told; the adapter and the kernel choices default to the trainer's
+ * device's own, which is what a resume compares against (resumeNotice).
+ */
+export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'counters' | 'savedAt' | 'adapter' | 'kernels'> & Partial<Pick<CheckpointMeta, 'adapter' | 'kernels'>>;
+
 /** Reads every trained tensor and its optimizer state back from the GPU and packs them. */
-export async function encodeCheckpoint(trainer: Trainer, meta: Omit<CheckpointMeta, 'format' | 'counters' | 'savedAt'>): Promise<Uint8Array> {
+export async function encodeCheckpoint(trainer: Trainer, input: CheckpointInput): Promise<Uint8Array> {
+  const meta = { ...input, adapter: input.adapter ?? describeAdapter(trainer.device.report), kernels: input.kernels ?? kernelChoices(trainer.device) };
   const tensors: Record<string, SafetensorsTensorInput> = {};
   for (const entry of trainer.parameterEntries()) {
     tensors[entry.name] = { dtype: 'F32', shape: [...entry.value.shape], data: (await entry.value.read()) as Float32Array };
@@ -287,6 +295,25 @@ export function restoreTrainer(trainer: Trainer, checkpoint: Checkpoint, source 
  * Rebuilds the model a checkpoint was saved from and loads its weights (for prediction). It does
  * not verify the digests: pass it what readCheckpoint returned, as every path here does.
  */
+/**
+ * What differs, for a checkpoint resumed on `device`, from where it was saved: another adapter,
+ * or other kernel choices. Either way the run continues within a tolerance of an uninterrupted
+ * one, not bitwise; undefined when nothing differs.
+ */
+export function resumeNotice(checkpoint: Checkpoint, device: Device): string | undefined {
+  const adapter = describeAdapter(device.report);
+  const before = checkpoint.meta.kernels;
+  const changed = before ? kernelChoiceDifferences(before, kernelChoices(device)) : [];
+  if (checkpoint.meta.adapter === adapter && changed.length === 0) return undefined;
+  const where = checkpoint.meta.adapter !== adapter ? `another adapter (saved on ${checkpoint.meta.adapter})` : 'the same adapter';
+  return `resuming on ${where}${changed.length > 0 ? ` with other kernel choices (${changed.join(', ')})` : ''}: the run continues within a tolerance of an uninterrupted one, not bitwise`;
+}
+
+/** The adapter and kernel choices of `device`, as a checkpoint and a run's config.json record them. */
+export function provenanceOf(device: Device): { adapter: string; kernels: KernelChoices } {
+  return { adapter: describeAdapter(device.report), kernels: kernelChoices(device) };
+}
+
 export function loadModel(device: Device, checkpoint: Checkpoint, source = 'checkpoint'): Model {
   const { spec, data } = checkpoint.meta;
   const model = buildModel(device, spec.model, data, spec.seed);
