@@ -156,3 +156,32 @@ describe.runIf(device.hasF16)('f16 storage', () => {
     for (const t of [x, h, back, direct, view]) t.dispose();
   });
 });
+
+describe('gatherRows', () => {
+  it.each([
+    ['one row of one column', 1, 1, [0]],
+    ['ten classes, 33 features, labels repeated and out of order', 10, 33, [3, 0, 9, 3, 3, 7]],
+    ['a batch larger than a workgroup', 4, 5, Array.from({ length: 301 }, (_, i) => (i * 7) % 4)],
+  ])('%s: picks each index\'s row, as the reference does', async (_, rows, cols, index) => {
+    const data = uniform(rows * cols, 3);
+    const table = device.tensor(data, [rows, cols]);
+    const idx = device.tensor(index, [index.length], 'i32');
+    const out = ops.gatherRows(table, idx);
+    expect(out.shape).toEqual([index.length, cols]);
+    expect(Array.from(await out.read())).toEqual(Array.from(reference.gatherRows(data, rows, cols, index)).map(Math.fround));
+    for (const t of [table, idx, out]) t.dispose();
+  });
+
+  it('gives a row of NaN for an index outside the table (never another row), and refuses operands of the wrong kind', async () => {
+    const table = device.tensor([1, 2, 3, 4], [2, 2]);
+    const idx = device.tensor([1, 2, -1, 0], [4], 'i32');
+    const out = ops.gatherRows(table, idx);
+    const values = Array.from(await out.read());
+    expect(values.slice(0, 2)).toEqual([3, 4]);
+    expect(values.slice(2, 6).every(Number.isNaN)).toBe(true);
+    expect(values.slice(6)).toEqual([1, 2]);
+    expect(() => ops.gatherRows(table, table)).toThrow(/^gatherRows: index \[2, 2\] f32 must be a vector \[n\] of i32 row indices/);
+    expect(() => ops.gatherRows(idx, idx)).toThrow(/^gatherRows: table .* must be a matrix \[rows, cols\] of f32/);
+    for (const t of [table, idx, out]) t.dispose();
+  });
+});

@@ -61,10 +61,14 @@ function thrownBy(run: () => unknown): Error {
 }
 
 /** Disposes every tensor in an op's result (a tensor, an object or array of them, or nothing). */
-function disposeResult(result: unknown): void {
+function disposeResult(result: unknown, seen = new Set<unknown>()): void {
+  // Walk each object once.
+  if (seen.has(result)) return;
+  seen.add(result);
   if (result instanceof Object && 'dispose' in result && typeof result.dispose === 'function' && 'shape' in result) (result as Tensor).dispose();
-  else if (Array.isArray(result)) result.forEach(disposeResult);
-  else if (result && typeof result === 'object' && !ArrayBuffer.isView(result)) Object.values(result).forEach(disposeResult);
+  else if (Array.isArray(result)) result.forEach((r) => disposeResult(r, seen));
+  // Results are tensors, arrays or plain objects of them; a class instance (a stream, a device) is not walked into.
+  else if (result && typeof result === 'object' && Object.getPrototypeOf(result) === Object.prototype) Object.values(result).forEach((r) => disposeResult(r, seen));
 }
 
 // ---------------------------------------------------------------- the op table
@@ -113,6 +117,7 @@ const CASES = Object.fromEntries([
   opCase('copyInto', ops.copyInto, () => [t([2, 3], 'f32', 1), f23()], ['dst', 'src']),
   opCase('concat', (a: Tensor, b: Tensor) => ops.concat([a, b]), () => [f23(), f23()], ['tensors[0]', 'tensors[1]']),
   opCase('cast', ops.cast, () => [f23(), 'i32'], ['input', null]),
+  opCase('gatherRows', ops.gatherRows, () => [f23(), labels2(), 'scratch'], ['table', 'index', null]),
   binary('add'),
   binary('sub'),
   binary('mul'),

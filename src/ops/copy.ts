@@ -101,3 +101,26 @@ function castKernel(src: Tensor, dtype: DType, category: MemoryCategory): Tensor
   device.dispatch(kernel, { [srcName]: src, [dstName]: out }, { count: src.size }, elementWorkgroups(src.size, wg));
   return out;
 }
+
+/**
+ * Rows of `table` [R, C] (f32) picked by `index` [N] (i32): out [N, C], out[r] = table[index[r]].
+ * An index outside [0, R) gives a row of NaN (caught by the non-finite guard, never another
+ * row). DRTP's learning signal, the one-hot target times a fixed matrix, is this gather.
+ */
+export function gatherRows(table: Tensor, index: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  const op = 'gatherRows';
+  const device = requireSameDevice(op, { table, index });
+  checkValue(op, 'category', category, 'category');
+  if (table.dtype !== 'f32' || table.rank !== 2) throw new ShapeError(`${op}: table ${table.describe()} must be a matrix [rows, cols] of f32`);
+  if (index.dtype !== 'i32' || index.rank !== 1) throw new ShapeError(`${op}: index ${index.describe()} must be a vector [n] of i32 row indices`);
+  const [tableRows, cols] = table.shape as [number, number];
+  const out = device.empty([index.shape[0]!, cols], 'f32', category);
+  if (out.size === 0) return out;
+  withDense([table, index], (t, i) => {
+    const wg = columnWorkgroupSize(device);
+    const kernel = device.kernel({ file: 'gather', entry: 'gatherRows', overrides: { WG: wg } });
+    device.dispatch(kernel, { table: t, index: i, out }, { count: out.size, cols, tableRows, _pad0: 0 }, elementWorkgroups(out.size, wg));
+  });
+  return out;
+}
+

@@ -48,3 +48,13 @@ export function concat(parts: ReadonlyArray<{ data: ArrayLike<number>; shape: Sh
   }
   return out;
 }
+
+/** out[r, :] = table[index[r], :] for a row-major table [tableRows, cols]; NaN for an index outside the table. */
+export function gatherRows(table: ArrayLike<number>, tableRows: number, cols: number, index: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(index.length * cols);
+  for (let r = 0; r < index.length; r++) {
+    const k = index[r]!;
+    for (let j = 0; j < cols; j++) out[r * cols + j] = Number.isInteger(k) && k >= 0 && k < tableRows ? table[k * cols + j]! : NaN;
+  }
+  return out;
+}
