@@ -400,6 +400,14 @@ function ablationSection(dir, devices) {
   return out;
 }
 
+/** How the tables name the other local rules. */
+const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP' };
+
+/** The local rules besides SLL a memory record measured (records from before they existed hold none). */
+function otherRules(record) {
+  return Object.keys(RULE_NAMES).filter((r) => record.mlp.some((row) => row.method === r));
+}
+
 function memorySection(dir, devices) {
   const out = ['## Memory against depth'];
   for (const file of filesOf(dir, 'memory-', '.json')) {
@@ -414,11 +422,12 @@ function memorySection(dir, devices) {
     out.push(
       `${code('bench/experiments/sll-memory.mjs')} on ${adapterLabel(m.adapter.description, devices)}, batch ${m.batch}, record ${at(file)}: the peak bytes of one training step after a warm-up step, from the buffer pool's counters, in MiB. Activations are everything a step allocates beyond parameters, optimizer state and projections (activations and scratch; phi's output, once scratch, is an ordinary layer output in category activation since phi became a layer, which the sum does not see); GFLOP per step come from the device's counter (2 per multiply-add of every matmul, convolution and attention product, projections included).`,
       table(
-        [`MLP width ${width}, depth`, 'SLL activations', 'backprop activations', 'parameters', 'Adam state', 'SLL projections', 'GFLOP per step, SLL / backprop'],
+        [`MLP width ${width}, depth`, 'SLL activations', ...otherRules(m).map((r) => `${RULE_NAMES[r]} activations`), 'backprop activations', 'parameters', 'Adam state', 'SLL projections', 'GFLOP per step, SLL / backprop'],
         depths(m.mlp).map((d) => {
           const s = rows(m.mlp, d, 'sll');
           const b = rows(m.mlp, d, 'backprop');
-          return [String(d), mib(s.peakActivationBytes, 2), mib(b.peakActivationBytes, 2), mib(s.parameterBytes, 1), mib(s.optimizerBytes, 1), mib(s.projectionBytes, 2), `${(s.flops / 1e9).toFixed(1)} / ${(b.flops / 1e9).toFixed(1)}`];
+          const others = otherRules(m).map((r) => mib(rows(m.mlp, d, r).peakActivationBytes, 2));
+          return [String(d), mib(s.peakActivationBytes, 2), ...others, mib(b.peakActivationBytes, 2), mib(s.parameterBytes, 1), mib(s.optimizerBytes, 1), mib(s.projectionBytes, 2), `${(s.flops / 1e9).toFixed(1)} / ${(b.flops / 1e9).toFixed(1)}`];
         }),
       ),
       table(

@@ -173,4 +173,37 @@ describe('sll train: run directories, signals and resumes', () => {
     expect(result.stdout).toContain('1293 train / 144 validation / 100 test images');
     expect(JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')).spec.dataset.validation).toBe(144);
   });
+
+  it('DRTP through the command: a run with no block heads, resumed bitwise after SIGTERM', async () => {
+    const straight = await runCli(['train', ...epochs(2), '--method', 'drtp', '--out', dir('drtp-straight')], { cwd: work });
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(straight.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images\n/);
+    let signalled = false;
+    const stopped = await startCli(['train', ...epochs(2), '--method', 'drtp', '--out', dir('drtp')], {
+      cwd: work,
+      onStdout: (text, child) => {
+        if (!signalled && text.includes('run directory:')) {
+          signalled = true;
+          child.kill('SIGTERM');
+        }
+      },
+    }).done;
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const resumed = await runCli(['train', '--resume', dir('drtp')], { cwd: work });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectSameWeights(dir('drtp-straight'), dir('drtp'));
+  });
+
+  it('DGL through the command: a run, its block heads in the report, and sll eval of its checkpoint at the printed accuracy', async () => {
+    const run = dir('dgl');
+    const trained = await runCli(['train', ...TINY, '--method', 'dgl', '--hidden', '16,16', '--out', run], { cwd: work });
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images \(local heads: block 1 \d+\.\d+%, block 2 \d+\.\d+%\)/);
+    const printed = Number(/test accuracy (\d+\.\d+)%/.exec(trained.stdout)![1]);
+    const evaluated = await runCli(['eval', run, '--json'], { cwd: work });
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(100 * (JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(printed, 1);
+    expect(JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')).spec.method).toBe('dgl');
+    expect(readFileSync(join(run, 'report.html'), 'utf8')).toContain('dgl');
+  });
 });

@@ -99,7 +99,7 @@ const CASES: Case[] = [
   usage('--heads not dividing --dim', ['train', '--model', 'vit', '--heads', '3'], /--dim \(64\) must be a multiple of model\.heads \(3\)|model\.dim \(64\) must be a multiple of model\.heads \(3\)/),
   usage('--divergence-factor 1', ['train', '--divergence-factor', '1'], /--divergence-factor must be 0 \(no guard\) or greater than 1, got 1/),
   usage('--model foo', ['train', '--model', 'foo'], /--model must be one of mlp, cnn, vit, got 'foo'/),
-  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, backprop, got 'foo'/),
+  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, backprop, got 'foo'/),
   usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
 
   // Numbers as the kernels see them: in float32, products included.
@@ -121,6 +121,9 @@ const CASES: Case[] = [
   usage('--warmup without cosine', ['train', '--warmup', '2'], /--warmup applies to --schedule cosine, and the schedule here is constant/),
   usage('--nesterov without momentum', ['train', '--optimizer', 'sgd', '--nesterov'], /--nesterov needs a momentum above 0 \(--momentum\)/),
   usage('an SLL flag with backprop', ['train', '--method', 'backprop', '--tau', '2'], /--tau applies to --method sll, and the method here is backprop/),
+  usage('an SLL flag with DGL', ['train', '--method', 'dgl', '--d0', '10'], /--d0 applies to --method sll, and the method here is dgl/),
+  usage('DGL with a CNN', ['train', '--method', 'dgl', '--model', 'cnn'], /--method dgl trains MLP blocks only so far .* --model cnn takes --method sll or backprop/),
+  usage('DRTP with a ViT', ['train', '--method', 'drtp', '--model', 'vit'], /--method drtp trains MLP blocks only so far .* --model vit takes --method sll or backprop/),
   usage('a ViT whose patch does not divide the image', ['train', '--model', 'vit', '--patch', '5'], /--model vit and its flags do not fit 1x28x28 images: patch embedding: .*multiples of the patch/),
 
   // Config files: unknown keys, wrong types, partial sections.

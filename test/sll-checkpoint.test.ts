@@ -78,7 +78,7 @@ async function weights(trainer: Trainer): Promise<Map<string, Float32Array>> {
 }
 
 describe('checkpoints', () => {
-  for (const method of ['sll', 'backprop'] as const) {
+  for (const method of ['sll', 'dgl', 'drtp', 'backprop'] as const) {
     it(`${method}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
       const s = spec(method);
       const train = dataset(1);

@@ -119,15 +119,18 @@ describe('trainers', () => {
     model.dispose();
   });
 
-  for (const method of ['sll', 'backprop'] as const) {
+  for (const method of ['sll', 'dgl', 'drtp', 'backprop'] as const) {
     it(`${method} learns ten blobs (accuracy >= 0.9) and its classifier loss falls`, async () => {
       const { accuracy, blockAccuracy, losses, trainer, model } = await train(method, 3);
       console.log(`${method}: accuracy ${accuracy}, block heads ${blockAccuracy.join(', ')}, classifier loss ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
       expect(accuracy).toBeGreaterThanOrEqual(0.9);
       expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
-      if (method === 'sll') {
+      // SLL's and DGL's blocks have heads that predict; DRTP's and backprop's have none.
+      if (method === 'sll' || method === 'dgl') {
         expect(blockAccuracy).toHaveLength(3);
         for (const a of blockAccuracy) expect(a).toBeGreaterThan(0.5);
+      } else {
+        expect(blockAccuracy).toHaveLength(0);
       }
       trainer.dispose();
       model.dispose();
@@ -221,7 +224,13 @@ describe('memory', () => {
     return activationBytes;
   }
 
-  it('SLL peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
+  it('SLL, DGL and DRTP peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
+    for (const local of ['dgl', 'drtp'] as const) {
+      const shallow = await peakActivationBytes(local, 2);
+      const deep = await peakActivationBytes(local, 8);
+      console.log(`peak activation+scratch bytes: ${local} depth 2 ${shallow}, depth 8 ${deep}`);
+      expect(Math.abs(deep - shallow) / shallow, local).toBeLessThanOrEqual(0.1);
+    }
     const sll2 = await peakActivationBytes('sll', 2);
     const sll8 = await peakActivationBytes('sll', 8);
     const bp2 = await peakActivationBytes('backprop', 2);

@@ -1,9 +1,11 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
-// optimizer state and fixed projections, for SLL and backprop side by side, with the step time
-// and the FLOPs of a step from the device's counter (projection cost included). Writes bench/results/memory-<adapter>.json.
+// optimizer state and fixed projections, for SLL, the other local rules (DGL and DRTP, MLP only)
+// and backprop side by side, with the step time and the FLOPs of a step from the device's counter
+// (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
+//     [--methods sll,dgl,drtp,backprop]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,9 @@ const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
 const vitDepths = option('vit-depths', '2,4,8,12').split(',').map(Number);
+const methods = option('methods', 'sll,dgl,drtp,backprop').split(',');
+// DGL and DRTP train MLP blocks only so far.
+const vitMethods = methods.filter((m) => m === 'sll' || m === 'backprop');
 const device = await openNodeDevice();
 const MiB = 2 ** 20;
 console.log(describeAdapter(device.report));
@@ -48,7 +53,7 @@ const results = { date: new Date().toISOString(), adapter: device.report, batch,
 console.log(`\nMLP, width ${width}, batch ${batch} (MiB; step time on this adapter)`);
 console.log('depth  method     activations  params  optimizer  projections  step ms  GFLOP/step');
 for (const depth of depths) {
-  for (const method of ['sll', 'backprop']) {
+  for (const method of methods) {
     const hidden = new Array(depth).fill(width);
     const r = await measure(method, () => sll.mlp(device, { inputShape: [784], hidden, classes: 10, seed: 0 }), [784], 10);
     results.mlp.push({ depth, ...r });
@@ -58,7 +63,7 @@ for (const depth of depths) {
 console.log(`\nViT (patch 4, dim 64, 4 heads, MLP ratio 2) on 28x28x1, batch ${batch}`);
 console.log('depth  method     activations  params  optimizer  projections  step ms  GFLOP/step');
 for (const depth of vitDepths) {
-  for (const method of ['sll', 'backprop']) {
+  for (const method of vitMethods) {
     const r = await measure(method, () => sll.vit(device, { inputShape: [1, 28, 28], classes: 10, seed: 0, depth }), [1, 28, 28], 10);
     results.vit.push({ depth, ...r });
     console.log(`${String(depth).padStart(5)}  ${method.padEnd(9)} ${(r.peakActivationBytes / MiB).toFixed(2).padStart(12)} ${(r.parameterBytes / MiB).toFixed(2).padStart(7)} ${(r.optimizerBytes / MiB).toFixed(2).padStart(10)} ${(r.projectionBytes / MiB).toFixed(3).padStart(12)} ${r.stepMs.toFixed(0).padStart(8)} ${(r.flops / 1e9).toFixed(2).padStart(11)}`);

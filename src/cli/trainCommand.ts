@@ -16,6 +16,7 @@ import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind,
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
 import { requireKnownDataset } from './datasetName.js';
 import { preflight } from './preflight.js';
+import { METHODS } from '../sll/trainingSettings.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
 /**
@@ -55,7 +56,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: ['sll', 'backprop'], help: 'training method', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned linear head per block) or DRTP (the target through a fixed random matrix per block), MLP only so far; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),
@@ -91,8 +92,8 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
 
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
-  summary: 'Train a model with SLL (layer-local objectives) or backprop, writing a run directory.',
-  usage: 'sll train [--model mlp|cnn|vit] [--method sll|backprop] [--dataset NAME] [options]',
+  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP or backprop, writing a run directory.',
+  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|backprop] [--dataset NAME] [options]',
   options: [
     ...SPEC_FLAGS,
     { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },

@@ -18,6 +18,10 @@ export const SEED_DOMAINS = {
   latentHead: 0x20000000,
   /** Dropout masks on block i's projection input. */
   dropout: 0x30000000,
+  /** Initial weights of block i's learned auxiliary head (DGL). */
+  auxiliaryHead: 0x40000000,
+  /** Block i's fixed target projection B (DRTP). */
+  targetProjection: 0x50000000,
   /**
    * Fixed projections: R_i of block i at index i + 1, R_0 of the raw input at 0, and the
    * input projection of a block i after a change of d0 at 1000 + i.

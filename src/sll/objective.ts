@@ -28,6 +28,7 @@ import { initStream, uniformFanIn } from '../nn/init.js';
 import type { Parameter } from '../nn/layer.js';
 import { checkObjectiveConfig, type LocalObjectiveConfig } from './config.js';
 import { createProjection } from './projection.js';
+import type { LocalLoss } from './localLoss.js';
 
 export interface ObjectiveResult {
   /** Per-row -log p(y | h), [B]. */
@@ -58,8 +59,9 @@ export interface ObjectiveOptions {
   label: string;
 }
 
-export class LocalObjective {
+export class LocalObjective implements LocalLoss {
   readonly config: LocalObjectiveConfig;
+  readonly hasHead = true;
   readonly projection: Tensor;
   readonly headWeight: Tensor | undefined;
   readonly headBias: Tensor | undefined;
@@ -83,6 +85,11 @@ export class LocalObjective {
   /** The latent head's trainable parameters (none in class mode). */
   parameters(): readonly Parameter[] {
     return this.headWeight ? [{ name: 'head.weight', value: this.headWeight }, { name: 'head.bias', value: this.headBias! }] : [];
+  }
+
+  /** The fixed projection's bytes. */
+  get fixedBytes(): number {
+    return this.projection.bytes;
   }
 
   /** Position of the dropout stream (for checkpoints). */

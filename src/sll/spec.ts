@@ -182,7 +182,12 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   if (s.kind === 'cosine' && s.warmupEpochs >= spec.epochs) {
     throw new SpecError('schedule.warmupEpochs', `(${s.warmupEpochs}) must be shorter than the run (epochs ${spec.epochs}): a cosine schedule whose warm-up lasts the whole run never reaches its base rate nor decays (give a shorter warm-up, e.g. --warmup ${spec.epochs / 10}, or more epochs)`, where);
   }
-  // The local objective is SLL's alone: backprop carries the defaults and never reads them.
+  // DGL's auxiliary head is one linear layer, the paper's choice for MLP blocks; its CNN and ViT
+  // auxiliary nets are not written yet, and a linear head there would not be the paper's method.
+  if (spec.method === 'dgl' && m.kind !== 'mlp') throw new SpecError('method', `dgl trains MLP blocks only so far (a linear auxiliary head per block); the auxiliary nets of DGL's CNN and ViT blocks are not implemented, so --model ${m.kind} takes --method sll or backprop`, where);
+  // DRTP's signal meets a conv block before its pooling in the authors' code; only MLP blocks are written so far.
+  if (spec.method === 'drtp' && m.kind !== 'mlp') throw new SpecError('method', `drtp trains MLP blocks only so far (the signal of a conv or transformer block is not implemented), so --model ${m.kind} takes --method sll or backprop`, where);
+  // The local objective is SLL's alone: backprop and DGL carry the defaults and never read them.
   if (spec.method === 'sll') {
     if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {
       throw new SpecError('objective.d0', `must equal the number of classes (${context.classes}) in class mode, got ${spec.objective.d0}`, where);

@@ -1,8 +1,11 @@
 /**
- * The two trainers, on the same model, optimizer, initialization and data order.
+ * The trainers, on the same model, optimizer, initialization and data order.
  *
- * SLL (docs/algorithm.md, "One training step"): one forward sweep per minibatch in which each
- * block runs forward, computes its local objective's gradient, runs its own backward (never its
+ * Local rules, SLL, DGL and DRTP (docs/algorithm.md, "One training step"): one forward sweep per
+ * minibatch in which each block runs forward, computes its local loss's gradient (SLL: the
+ * likelihood under a fixed random projection, with alignment to the block before; DGL: the
+ * cross-entropy of a learned auxiliary head; DRTP: the one-hot target through a fixed matrix, in
+ * place of a loss's gradient; each a LocalLoss), runs its own backward (never its
  * input gradient), steps its optimizer, and releases its input before the next block runs.
  * Nothing records operations across blocks; after each block the commands are submitted, so the
  * buffers it released can serve the next block (peak memory stays one block's working set).
@@ -28,6 +31,9 @@ import { Flatten } from '../nn/flatten.js';
 import { featureWidth } from './features.js';
 import type { Model } from './model.js';
 import { LocalObjective } from './objective.js';
+import { DglHead } from './dglHead.js';
+import { DrtpSignal } from './drtp.js';
+import type { LocalLoss } from './localLoss.js';
 import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { domainSeed } from '../random/seeds.js';
@@ -121,13 +127,14 @@ function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjecti
 
 export class Trainer {
   readonly method: Method;
-  readonly objectives: LocalObjective[] = [];
+  /** Each block's local loss (SLL: its objective; DGL: its auxiliary head); none under backprop. */
+  readonly objectives: LocalLoss[] = [];
   /**
    * Fixed projections of a block's own input, for the blocks that cannot align with the block
    * before them: block 1 (R_0 of the raw input) and any block whose d0 differs from the previous
    * block's, since alignment needs both posteriors over the same d0 categories. Indexed by block.
    */
-  private readonly alignmentProjections = new Map<number, Tensor>();
+  private readonly alignmentProjections = new Map<number, { matrix: Tensor; tau: number }>();
   /** Flattens a block's input for its input projection (a view; keeps nothing). */
   private readonly flatten = new Flatten();
   /** What each block aligns with: its input's projection, the previous block, or nothing. */
@@ -174,7 +181,15 @@ export class Trainer {
         if (source !== 'input') return;
         const inputShape = i === 0 ? model.inputShape : model.blockShapes[i - 1]!;
         const inputWidth = featureWidth('flatten', [1, ...inputShape]);
-        this.alignmentProjections.set(i, createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)));
+        this.alignmentProjections.set(i, { matrix: createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)), tau: objective.tau });
+      });
+    } else if (this.method === 'dgl') {
+      model.blocks.forEach((_, i) => {
+        this.objectives.push(new DglHead(device, { classes: model.classes, features: model.featureWidth(i), seed: domainSeed(config.seed, 'auxiliaryHead', i), label: `block ${i + 1}` }));
+      });
+    } else if (this.method === 'drtp') {
+      model.blocks.forEach((_, i) => {
+        this.objectives.push(new DrtpSignal(device, { classes: model.classes, features: model.featureWidth(i), seed: domainSeed(config.seed, 'targetProjection', i), label: `block ${i + 1}` }));
       });
     }
     const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
@@ -189,19 +204,25 @@ export class Trainer {
     }));
   }
 
+  /** The learning rate the next step takes, from the schedule and the steps taken. */
+  get learningRate(): number {
+    return learningRate(this.config.optimizer.lr, this.config.schedule ?? { kind: 'constant' }, this.step);
+  }
+
   /** One minibatch: images [B, ...inputShape] f32, labels [B] i32. Encodes work; waits for nothing. */
   trainStep(images: Tensor, labels: Tensor): void {
-    const lr = learningRate(this.config.optimizer.lr, this.config.schedule ?? { kind: 'constant' }, this.step);
+    const lr = this.learningRate;
     for (const unit of this.units) unit.optimizer.lr = lr;
-    if (this.method === 'sll') this.sllStep(images, labels);
-    else this.backpropStep(images, labels);
+    if (this.method === 'backprop') this.backpropStep(images, labels);
+    else this.localStep(images, labels);
     this.step++;
     this.stepInWindow++;
     this.samplesInWindow += images.shape[0]!;
     this.device.submit();
   }
 
-  private sllStep(images: Tensor, labels: Tensor): void {
+  /** SLL or DGL: one sweep over the blocks, each updated by its own local loss (see the file's header). */
+  private localStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
     // What passes from block to block: the block's input and the previous block's log posterior.
     let a = images;
@@ -218,7 +239,7 @@ export class Trainer {
         const grads = block.layers.backward(dh, { inputGradient: false });
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
-        this.accumulate(this.units[i]!, labels, local.logits, local.likelihood, local.alignment);
+        if (local.logits && local.likelihood) this.accumulate(this.units[i]!, labels, local.logits, local.likelihood, local.alignment);
         return { h, logPi: local.logPi };
       });
       // The block's input and the previous posterior are no longer needed: release them now.
@@ -280,8 +301,8 @@ export class Trainer {
     if (this.alignmentSources[i] === 'previous') return previous;
     const projection = this.alignmentProjections.get(i);
     if (!projection) return undefined;
-    const v0 = matmul(this.flatten.forward(input, { training: false }), projection, { transposeB: true, category: 'scratch' });
-    return logSoftmax(v0, { temperature: this.objectives[i]!.config.tau, category: 'scratch' });
+    const v0 = matmul(this.flatten.forward(input, { training: false }), projection.matrix, { transposeB: true, category: 'scratch' });
+    return logSoftmax(v0, { temperature: projection.tau, category: 'scratch' });
   }
 
   /** One optimizer step of a unit, with each gradient's finiteness marked first. */
@@ -324,7 +345,9 @@ export class Trainer {
       const [flags, likelihood, alignment, correct] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read(), unit.correctCount.read()]);
       if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
       // Backprop's blocks have no loss of their own: only the classifier's is reported.
-      if (this.method === 'backprop' && unit !== this.units[this.units.length - 1]) continue;
+      // A block without a loss of its own (backprop, DRTP) has nothing to report: the classifier speaks for it.
+      const index = this.units.indexOf(unit);
+      if (index < this.units.length - 1 && !this.objectives[index]?.hasHead) continue;
       units.push({
         name: unit.name,
         likelihood: likelihood[0]! / samples,
@@ -352,9 +375,10 @@ export class Trainer {
       const heads: Tensor[] = [];
       model.blocks.forEach((block, i) => {
         const h = block.layers.forward(a, { training: false });
-        if (this.method === 'sll') {
+        const rule = this.objectives[i];
+        if (rule?.hasHead) {
           // A head predicts from its logits alone: no alignment target is needed here.
-          heads.push(argmax(this.objectives[i]!.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits, 'scratch'));
+          heads.push(argmax(rule.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits!, 'scratch'));
         }
         if (a !== images) a.dispose(); // the next block's input is all that is needed
         a = h;
@@ -431,7 +455,7 @@ export class Trainer {
     return {
       parameters: params.reduce((n, p) => n + p.value.bytes, 0),
       optimizer: this.units.reduce((n, u) => n + u.optimizer.stateBytes, 0),
-      projections: this.objectives.reduce((n, o) => n + o.projection.bytes, 0) + [...this.alignmentProjections.values()].reduce((n, t) => n + t.bytes, 0),
+      projections: this.objectives.reduce((n, o) => n + o.fixedBytes, 0) + [...this.alignmentProjections.values()].reduce((n, p) => n + p.matrix.bytes, 0),
     };
   }
 
@@ -441,7 +465,7 @@ export class Trainer {
       for (const t of [u.flags, u.likelihoodSum, u.alignmentSum, u.correctCount]) t.dispose();
     }
     for (const o of this.objectives) o.dispose();
-    for (const t of this.alignmentProjections.values()) t.dispose();
+    for (const p of this.alignmentProjections.values()) p.matrix.dispose();
   }
 }
 

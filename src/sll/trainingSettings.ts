@@ -7,8 +7,13 @@
 import { integer, number, oneOf, resolveSetting, type Field, type Node, type Variants } from '../settings/schema.js';
 import type { Schedule } from './schedule.js';
 
-export type Method = 'sll' | 'backprop';
-export const METHODS: readonly Method[] = ['sll', 'backprop'];
+/**
+ * How the blocks learn: SLL (a fixed random projection's likelihood per block), DGL (a learned
+ * auxiliary head's cross-entropy per block), DRTP (the one-hot target through a fixed random
+ * matrix per block), or backprop (the output loss's gradient chained back through every block).
+ */
+export type Method = 'sll' | 'dgl' | 'drtp' | 'backprop';
+export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'backprop'];
 
 /**
  * Steps between metric reads, for the library and the command alike. A read waits for the GPU,

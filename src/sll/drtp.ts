@@ -1,0 +1,80 @@
+/**
+ * DRTP, Direct Random Target Projection (Frenkel, Lefebvre and Bol, "Learning without feedback",
+ * Frontiers in Neuroscience 2021): a hidden block's learning signal is the one-hot target sent
+ * through a fixed random matrix of its own, so no block waits for the output, nothing is
+ * learned by a head, and the sweep's memory stays flat. As the authors' code does it
+ * (DirectRandomTargetProjection, function.py and module.py), the signal replaces dL/dh at the
+ * block's output:
+ *
+ *   dL/dh_k = y* B_k            y* one-hot [B, K], B_k fixed [K, d_k]: the label's row of B_k
+ *   delta_k = dL/dh_k * f'(a_k) (the block's own backward: its activation, then its linear layer)
+ *
+ * B_k is drawn as PyTorch's kaiming_uniform_ draws a [K, d_k] tensor: U(-sqrt(6 / d_k),
+ * sqrt(6 / d_k)). The signal is summed over the batch, not averaged (the authors' choice; Adam,
+ * the default optimizer here, is nearly blind to that scale). The output classifier learns from
+ * its own cross-entropy, as every method's does here. The block has no loss and no head of its
+ * own: its metrics are the classifier's, as under backprop.
+ */
+import type { Device } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { gatherRows } from '../ops/copy.js';
+import type { Seed } from '../ops/random.js';
+import { initStream } from '../nn/init.js';
+import type { Parameter } from '../nn/layer.js';
+import type { LocalLoss, LocalLossResult } from './localLoss.js';
+
+export interface DrtpOptions {
+  classes: number;
+  /** Width d of the block's features, where the signal arrives. */
+  features: number;
+  /** Seed of the fixed matrix B. */
+  seed: Seed;
+  /** For error messages: 'block 3'. */
+  label: string;
+}
+
+export class DrtpSignal implements LocalLoss {
+  readonly hasHead = false;
+  /** B [K, d]: fixed, never trained. */
+  readonly projection: Tensor;
+
+  constructor(
+    readonly device: Device,
+    readonly options: DrtpOptions,
+  ) {
+    const bound = Math.sqrt(6 / options.features);
+    this.projection = initStream(device, options.seed).uniform([options.classes, options.features], { low: -bound, high: bound, category: 'projection' });
+  }
+
+  get fixedBytes(): number {
+    return this.projection.bytes;
+  }
+
+  parameters(): readonly Parameter[] {
+    return [];
+  }
+
+  /** DRTP draws no random numbers after B: its stream position is always 0. */
+  get dropoutOffset(): number {
+    return 0;
+  }
+
+  set dropoutOffset(offset: number) {
+    if (offset !== 0) throw new RangeError(`${this.options.label}: a DRTP block has no random stream, so its offset must be 0, got ${offset}`);
+  }
+
+  compute(u: Tensor, labels: Tensor, _logQ: Tensor | undefined, training: boolean): LocalLossResult {
+    const { options } = this;
+    if (u.rank !== 2 || u.shape[1] !== options.features) {
+      throw new ShapeError(`${options.label} DRTP signal: features ${formatShape(u.shape)} must be [batch, ${options.features}]`);
+    }
+    // The label's row of B for every sample: y* B without a one-hot or a matmul.
+    return { headGradients: [], ...(training ? { gradFeatures: gatherRows(this.projection, labels, 'scratch') } : {}) };
+  }
+
+  dispose(): void {
+    this.projection.dispose();
+  }
+}

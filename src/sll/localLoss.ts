@@ -1,0 +1,40 @@
+/**
+ * What a block's local learning rule gives the per-block sweep of the trainer: a loss of the
+ * block's features (or of its output, through phi), its gradient at those features, and the
+ * gradients of the rule's own parameters (a learned head), with the logits a block's head
+ * predicts with. SLL's LocalObjective (objective.ts), DGL's auxiliary head (dglHead.ts) and
+ * DRTP's target projection (drtp.ts) are its implementations: the sweep, the memory release, the optimizer steps, the non-finite
+ * guard and the metrics stay in the trainer, whatever the rule (docs/algorithm.md, "Other
+ * local rules").
+ */
+import type { Tensor } from '../gpu/tensor.js';
+import type { Parameter } from '../nn/layer.js';
+
+export interface LocalLossResult {
+  /** Per-row loss of the rule's prediction, [B] (SLL: -log p(y | h); DGL: the head's cross-entropy); absent for a rule without a head (DRTP). */
+  likelihood?: Tensor;
+  /** Per-row alignment term, [B] (SLL with alignment only). */
+  alignment?: Tensor;
+  /** What the next block aligns with (SLL's log pi), when the rule passes anything on. */
+  logPi?: Tensor;
+  /** What the block's head predicts with, [B, K]; absent for a rule without a head. */
+  logits?: Tensor;
+  /** dL/du at the features, [B, d] (training only). */
+  gradFeatures?: Tensor;
+  /** Gradients of the rule's parameters, aligned with parameters() (training only). */
+  headGradients: Tensor[];
+}
+
+export interface LocalLoss {
+  /** Whether the rule has a head that predicts (and a loss to report): SLL and DGL do, DRTP does not. */
+  readonly hasHead: boolean;
+  /** Trainable parameters of the rule itself (a learned head), stepped with the block's optimizer. */
+  parameters(): readonly Parameter[];
+  /** The rule's loss of features u [B, d]; `logQ` is what the previous block passed on (SLL's alignment). */
+  compute(u: Tensor, labels: Tensor, logQ: Tensor | undefined, training: boolean): LocalLossResult;
+  /** Position of the rule's random stream (dropout), for checkpoints; 0 for a rule without one. */
+  dropoutOffset: number;
+  /** Bytes of fixed (untrained) tensors the rule holds: SLL's projections. */
+  readonly fixedBytes: number;
+  dispose(): void;
+}

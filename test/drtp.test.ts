@@ -1,0 +1,66 @@
+/**
+ * DRTP, Direct Random Target Projection: a block's learning signal is its fixed matrix B times
+ * the one-hot target, and nothing else (not the features, not the output's error), held to a
+ * float64 product; and the block's update is the block's own backward from that signal.
+ */
+import { describe, expect, it } from 'vitest';
+import { DrtpSignal, mlp, Trainer } from '../src/sll/index.js';
+import { testDevice } from './helpers/device.js';
+import { expectClose, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+describe("DRTP's learning signal", () => {
+  it.each([
+    ['batch 5, 7 features, 4 classes', 5, 7, 4],
+    ['batch 1, 1 feature, 2 classes', 1, 1, 2],
+    ['batch 130, 33 features, 10 classes', 130, 33, 10],
+  ] as const)('%s: dL/dh is onehot(y) B (float64), whatever the features', async (_, batch, d, classes) => {
+    const signal = new DrtpSignal(device, { classes, features: d, seed: [8, 1], label: 'block 1' });
+    const B = Array.from(await signal.projection.read());
+    // B is kaiming-uniform on [K, d]: inside +-sqrt(6 / d), not all one value.
+    const bound = Math.sqrt(6 / d);
+    expect(B.every((v) => Math.abs(v) <= bound)).toBe(true);
+    expect(new Set(B).size).toBeGreaterThan(1);
+    const labels = Array.from({ length: batch }, (_, i) => (i * 3 + 2) % classes);
+    const expected = new Float64Array(batch * d);
+    for (let r = 0; r < batch; r++) for (let k = 0; k < classes; k++) for (let j = 0; j < d; j++) expected[r * d + j]! += (labels[r] === k ? 1 : 0) * B[k * d + j]!;
+    const y = device.tensor(labels, [batch], 'i32');
+    for (const seed of [1, 2]) {
+      const u = device.tensor(uniform(batch * d, seed, -3, 3), [batch, d]);
+      const result = signal.compute(u, y, undefined, true);
+      expectClose(await result.gradFeatures!.read(), expected, { rtol: 0, atol: 0 }, 'dL/dh');
+      // No head, no loss, no logits: the block has nothing of its own to report.
+      expect(result.likelihood).toBeUndefined();
+      expect(result.logits).toBeUndefined();
+      expect(result.headGradients).toEqual([]);
+      for (const t of [u, result.gradFeatures]) t?.dispose();
+    }
+    y.dispose();
+    signal.dispose();
+  });
+
+  it("a DRTP step moves a block as the block's own backward from onehot(y) B does", async () => {
+    const batch = 6;
+    const images = uniform(batch * 5, 4, -1, 1);
+    const labels = [2, 0, 1, 1, 0, 2];
+    const model = mlp(device, { inputShape: [5], hidden: [4], classes: 3, seed: 13 });
+    const twin = mlp(device, { inputShape: [5], hidden: [4], classes: 3, seed: 13 });
+    const trainer = new Trainer(device, model, { method: 'drtp', optimizer: { kind: 'sgd', lr: 0.1 }, seed: 6 });
+    const signal = trainer.objectives[0] as DrtpSignal;
+    const x = device.tensor(images, [batch, 5]);
+    const y = device.tensor(labels, [batch], 'i32');
+    // By hand on the twin: forward, then the block's backward from the label's row of B.
+    const h = twin.blocks[0]!.layers.forward(x, { training: true });
+    const dh = device.tensor(await signal.compute(h, y, undefined, true).gradFeatures!.read(), [batch, 4]);
+    const grads = twin.blocks[0]!.layers.backward(dh, { inputGradient: false });
+    const before = await Promise.all(twin.blocks[0]!.layers.parameters().map(async (p) => Array.from(await p.value.read())));
+    const expected = await Promise.all(grads.params.map(async (g, i) => Array.from(await g.read()).map((v, k) => before[i]![k]! - 0.1 * v)));
+    trainer.trainStep(x, y);
+    const after = await Promise.all(model.blocks[0]!.layers.parameters().map(async (p) => Array.from(await p.value.read())));
+    after.forEach((values, i) => expectClose(values, expected[i]!, { rtol: 1e-5, atol: 1e-6 }, `block 1 parameter ${i}`));
+    expect(Math.max(...after[0]!.map((v, k) => Math.abs(v - before[0]![k]!)))).toBeGreaterThan(1e-4);
+    for (const t of [x, y, h, dh, ...grads.params]) t.dispose();
+    for (const o of [trainer, model, twin]) o.dispose();
+  });
+});
