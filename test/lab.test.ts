@@ -6,7 +6,7 @@
  * into SLL_ARTIFACTS (CI's ci-artifacts/) or beside the build. Needs Chromium: skipped without
  * it, unless SLL_REQUIRE_BROWSER=1.
  */
-import { mkdtempSync, renameSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,10 @@ import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumAvailable, launchChromium } from '../scripts/chromium.mjs';
 import { locateDataset } from '../src/data/registry.js';
-import { runCli, TINY } from './helpers/cli.js';
+import { runCli, startCli, TINY } from './helpers/cli.js';
+import { decodeCheckpoint } from '../src/sll/checkpoint.js';
+import { scheduleOf } from '../src/sll/runPlan.js';
+import { learningRate } from '../src/sll/schedule.js';
 
 /** Fashion-MNIST where `sll train` finds it (CI installs Debian's): the lab's build copies it beside the page. */
 const haveFashion = locateDataset('fashion-mnist').dir !== undefined;
@@ -58,7 +61,22 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(result.code, result.stderr).toBe(0);
     return { saved, evaluated: JSON.parse(result.stdout) as { accuracy: number; count: number } };
   };
-  const settings = async (values: Record<string, string>, method: 'sll' | 'backprop') => {
+  /** The memory table's peak of a category, in MiB. */
+  const peakMiB = async (category: string) => {
+    const rows = await page.$$eval('#memory tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+    return Number.parseFloat(rows.find((r) => r[0] === category)![2]!);
+  };
+  /** The first model's peak parameter memory: later runs, with fewer parameters, must show less (their peaks start again). */
+  let firstPeakParameters = 0;
+  /** Clicks Start with settings the page must refuse, and checks it said why and changed nothing. */
+  const refused = async (message: string, invalid: string) => {
+    const before = { status: await text('status'), step: await text('step'), model: await text('model') };
+    await page.click('#start');
+    expect(await text('error')).toBe(message);
+    expect(await page.getAttribute(invalid, 'aria-invalid')).toBe('true');
+    expect({ status: await text('status'), step: await text('step'), model: await text('model') }).toEqual(before);
+  };
+  const settings = async (values: Record<string, string>, method: 'sll' | 'dgl' | 'drtp' | 'backprop') => {
     for (const [name, value] of Object.entries(values)) await page.fill(`input[name=${name}]`, value);
     await page.check(`input[name=method][value=${method}]`);
   };
@@ -69,11 +87,32 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await text('notice')).toContain('software');
   });
 
+  it('announces its status and its errors, and names the drawing pad for screen readers', async () => {
+    expect(await page.getAttribute('#status', 'aria-live')).toBe('polite');
+    expect(await page.getAttribute('#error', 'role')).toBe('alert');
+    expect(await page.getAttribute('#pad', 'aria-label')).toMatch(/^Drawing pad: draw a digit/);
+    expect(await page.getAttribute('#sweep-status', 'aria-live')).toBe('polite');
+  });
+
   it('training a small SLL MLP for an epoch raises the validation accuracy far above chance, and describes the model', async () => {
     await settings({ depth: '2', width: '64', lr: '0.003', batch: '64', epochs: '1' }, 'sll');
+    // Every value the step counter takes, to see that it moves before the first report (step 10).
+    await page.evaluate(() => {
+      const step = document.getElementById('step')!;
+      const seen: string[] = [];
+      (window as unknown as { stepsSeen: string[] }).stepsSeen = seen;
+      new MutationObserver(() => seen.push(step.textContent ?? '')).observe(step, { childList: true, characterData: true, subtree: true });
+    });
     await page.click('#start');
     await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
     expect(await text('model')).toMatch(/^mlp 784-64-64-10, sll \(class mode, d0 10, tau 1, alignment on\) \(\d[\d,]* parameters\)$/);
+    // The worker's ticks: the counter shows the first step (a slow model is seen to move), and the epoch's last.
+    const steps = (await page.evaluate(() => (window as unknown as { stepsSeen: string[] }).stepsSeen)).map(Number).filter((n) => n > 0);
+    expect(steps[0]).toBeLessThan(10);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    expect(await text('epoch')).toBe('1 of 1, 112/112 of its steps');
+    firstPeakParameters = await peakMiB('parameter');
+    expect(firstPeakParameters).toBeGreaterThan(0);
     expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(50);
     expect(Number(await text('step'))).toBe(112);
     for (const chart of ['loss', 'training-accuracy', 'accuracy', 'speed']) expect(await page.locator(`#${chart}-chart svg`).count(), chart).toBe(1);
@@ -123,6 +162,16 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     if (process.env.SLL_LAB_SCREENSHOT) await page.screenshot({ path: new URL('../docs/lab.png', import.meta.url).pathname, fullPage: true });
   });
 
+  it('fits a 420-pixel-wide window without scrolling sideways, charts and tables included', async () => {
+    expect(await page.locator('#loss-chart svg').count()).toBe(1);
+    await page.setViewportSize({ width: 420, height: 900 });
+    try {
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(420);
+    } finally {
+      await page.setViewportSize({ width: 1200, height: 1100 });
+    }
+  });
+
   it('a checkpoint saved by the page is read by sll eval, with the test accuracy the page showed', async () => {
     const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
     const { evaluated } = await saveAndEvaluate('from-the-page.safetensors');
@@ -131,16 +180,86 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(Math.abs(100 * evaluated.accuracy - shown)).toBeLessThan(0.5);
   });
 
+  it('a checkpoint that does not load leaves the run shown as it was, and says why', async () => {
+    const before = { status: await text('status'), model: await text('model'), step: await text('step'), accuracy: await text('accuracy') };
+    // The page's own checkpoint with one byte of a tensor changed: its hash no longer matches.
+    const bytes = readFileSync(join(built, 'from-the-page.safetensors'));
+    bytes[bytes.length - 3]! ^= 0xff;
+    const broken = join(built, 'broken.safetensors');
+    writeFileSync(broken, bytes);
+    await page.setInputFiles('#load', broken);
+    await page.waitForFunction(() => (document.getElementById('error')!.textContent ?? '') !== '', null, { timeout: 60_000 });
+    expect(await text('error')).toMatch(/^The checkpoint was not loaded: broken\.safetensors/);
+    expect({ status: await text('status'), model: await text('model'), step: await text('step'), accuracy: await text('accuracy') }).toEqual(before);
+    expect(await page.locator('#loss-chart svg').count()).toBe(1);
+    expect(await page.locator('#grid figure').count()).toBe(16);
+    expect(await text('load-status')).toBe('');
+    expect(await page.isDisabled('#load')).toBe(false);
+  });
+
   it('a checkpoint made by sll train loads in the page, with the test accuracy the command printed', async () => {
     const run = join(built, 'cli-run');
     const trained = await runCli(['train', ...TINY, '--out', run], { cwd: built, timeoutMs: 60_000 });
     expect(trained.code, trained.stderr).toBe(0);
     const printed = Number(/test accuracy (\d+\.\d+)% on 2000 images/.exec(trained.stdout)![1]);
     await page.setInputFiles('#load', join(run, 'checkpoint.safetensors'));
-    await page.waitForFunction(() => /^loaded: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     expect(await text('model')).toMatch(/^mlp 784-8-10, sll \(class mode, d0 10, tau 1, alignment on\)/);
-    const loaded = Number(/loaded: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+    const loaded = Number(/loaded at step 8: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
     expect(Math.abs(loaded - printed)).toBeLessThan(0.5);
+    // The form shows the run the checkpoint holds; a finished run has nothing to resume.
+    expect(await page.inputValue('input[name=depth]')).toBe('1');
+    expect(await page.inputValue('input[name=width]')).toBe('8');
+    expect(await page.inputValue('input[name=batch]')).toBe('50');
+    expect(await page.isDisabled('#pause')).toBe(true);
+    // A new model, a new memory table: the peaks are the loaded model's (784-8-10), not the first run's.
+    expect(await text('error')).toBe('');
+    const peak = await peakMiB('parameter');
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(firstPeakParameters / 2);
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+  });
+
+  it('a cosine-schedule run stopped by sll train continues in the page at its own position and rate, as --resume would', async () => {
+    const run = join(built, 'cli-cosine');
+    // 8 steps an epoch for 40 epochs, stopped by SIGTERM somewhere in its first epochs: the checkpoint says where.
+    const args = ['train', ...TINY.map((a, i) => (TINY[i - 1] === '--epochs' ? '40' : a)), '--schedule', 'cosine', '--warmup', '0.5', '--out', run];
+    let signalled = false;
+    const stopped = await startCli(args, {
+      cwd: built,
+      timeoutMs: 60_000,
+      onStdout: (out, child) => {
+        if (!signalled && out.includes('run directory:')) {
+          signalled = true;
+          setTimeout(() => child.kill('SIGTERM'), 500);
+        }
+      },
+    }).done;
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const { meta } = decodeCheckpoint(new Uint8Array(readFileSync(join(run, 'checkpoint.safetensors'))));
+    const schedule = scheduleOf(meta.spec.schedule, 8, meta.spec.epochs);
+    const rateAt = (step: number) => learningRate(meta.spec.optimizer.lr, schedule, step).toPrecision(3);
+    const position = meta.position.epoch * 8 + meta.position.batch;
+    expect(position).toBeGreaterThan(0);
+    expect(position).toBeLessThan(8 * 40);
+
+    await page.setInputFiles('#load', join(run, 'checkpoint.safetensors'));
+    await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await text('status')).toContain(`loaded at step ${position}:`);
+    expect(await text('status')).toContain('Resume continues it at its own schedule');
+    expect(await text('model')).toContain('cosine schedule over 40 epochs (0.5 warm-up)');
+    expect(await text('rate')).toBe(rateAt(position));
+    expect(await page.inputValue('input[name=epochs]')).toBe('40');
+
+    // Resume: the steps go on from the checkpoint's, each report with the schedule's rate at its step (not the base 1e-3).
+    await page.click('#pause');
+    await page.waitForFunction((from) => Number(document.getElementById('step')!.textContent) > from, position, { timeout: 60_000 });
+    const shown = await page.evaluate(() => ({ step: Number(document.getElementById('step')!.textContent), rate: document.getElementById('rate')!.textContent }));
+    expect(shown.rate).toBe(rateAt(shown.step));
+    expect(shown.rate).not.toBe((1e-3).toPrecision(3));
+    await page.click('#pause');
+    await page.waitForFunction(() => /^paused at step/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     await page.click('#reset');
     await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
   });
@@ -164,46 +283,155 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await page.$eval('#sll', (f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
   });
 
-  it('the memory panel shows every category, with parameters and activations above zero', async () => {
-    const rows = await page.$$eval('#memory tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
-    expect(rows.map((r) => r[0])).toEqual(['parameter', 'optimizer', 'projection', 'activation', 'scratch', 'staging']);
-    const peak = (category: string) => Number.parseFloat(rows.find((r) => r[0] === category)![2]!);
-    expect(peak('parameter')).toBeGreaterThan(0);
-    expect(peak('activation')).toBeGreaterThan(0);
-  });
-
-  it('pause stops the step counter, resume continues it, and reset clears the charts', async () => {
+  it('pause stops the step counter, resume continues it, and the memory peaks start again with the run', async () => {
     await settings({ depth: '3', width: '32', lr: '0.001', batch: '16', epochs: '5' }, 'backprop');
     await page.click('#start');
     await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 20, null, { timeout: 60_000 });
     expect(await text('model')).toMatch(/^mlp 784-32-32-32-10, backprop/);
+    // Every category, with parameters and activations; this smaller model's peak is its own, not the first run's.
+    const rows = await page.$$eval('#memory tr', (trs) => trs.slice(1).map((tr) => tr.querySelector('td')!.textContent));
+    expect(rows).toEqual(['parameter', 'optimizer', 'projection', 'activation', 'scratch', 'staging']);
+    expect(await peakMiB('activation')).toBeGreaterThan(0);
+    expect(await peakMiB('parameter')).toBeGreaterThan(0);
+    expect(await peakMiB('parameter')).toBeLessThan(firstPeakParameters * 0.75);
     await page.click('#pause');
     await page.waitForFunction(() => /paused at step \d+/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
     const stoppedAt = Number(await text('step'));
     await page.waitForTimeout(1500);
     expect(Number(await text('step'))).toBe(stoppedAt);
-    await page.click('#pause'); // resume
+    // Settings edited while paused: the status says what Resume and Start will do with them.
+    await page.fill('input[name=width]', '48');
+    expect(await text('status')).toBe(`paused at step ${stoppedAt} (the settings above are not this run's: Resume continues the run as it was, Start begins a new one with the new settings)`);
+    await page.click('#pause'); // resume: the run as it was
     await page.waitForFunction((at) => Number(document.getElementById('step')!.textContent) > at, stoppedAt, { timeout: 30_000 });
+    expect(await text('model')).toMatch(/^mlp 784-32-32-32-10, backprop/);
+    expect(await text('status')).toBe("training (the settings above are not this run's: it goes on as it was; pause it, and Start begins a new one with the new settings)");
+    await page.fill('input[name=width]', '32');
+    expect(await text('status')).toBe('training');
+  });
+
+  it('a depth sweep started during training pauses the run and says so, and Stop ends it between measurements', async () => {
+    expect(await page.textContent('#pause')).toBe('Pause');
+    await page.fill('#sweep-depth', '16');
+    await page.click('#sweep');
+    await page.waitForFunction(() => /^paused at step \d+ by the depth sweep/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
+    expect(await page.textContent('#pause')).toBe('Resume');
+    expect(await page.isDisabled('#pause')).toBe(false);
+    await page.waitForFunction(() => document.querySelectorAll('#sweep-table tr').length >= 2, null, { timeout: 60_000 });
+    await page.click('#sweep-stop');
+    await page.waitForFunction(() => /^stopped after \d+ blocks?$/.test(document.getElementById('sweep-status')!.textContent ?? ''), null, { timeout: 60_000 });
+    const measured = await page.locator('#sweep-table tr').count();
+    expect(measured - 1).toBeLessThan(16);
+    expect(await page.isDisabled('#sweep')).toBe(false);
+    expect(await page.isDisabled('#sweep-stop')).toBe(true);
+    // The status still tells the run's state: paused by the sweep, Resume continues it.
+    expect(await text('status')).toMatch(/^paused at step \d+ by the depth sweep \(it needs the GPU\): Resume continues the run$/);
+  });
+
+  it('checks every field before anything starts, naming it as the page does, and shows the models\' limits beside them', async () => {
+    // The run paused by the sweep stays as it was through every refusal.
+    await page.fill('input[name=depth]', '17');
+    await refused('Blocks must be between 1 and 16, got 17', 'input[name=depth]');
+    await page.fill('input[name=depth]', '2.5');
+    await refused('Blocks must be a whole number, got 2.5', 'input[name=depth]');
+    await page.fill('input[name=depth]', '3');
+    await page.fill('input[name=batch]', '4');
+    await refused('Batch must be between 8 and 1024, got 4', 'input[name=batch]');
+    await page.fill('input[name=batch]', '16');
+    await page.fill('input[name=epochs]', '');
+    await refused('Epochs is empty: give a whole number between 1 and 50', 'input[name=epochs]');
+    await page.fill('input[name=epochs]', '1');
+    await page.fill('input[name=lr]', '2');
+    await refused('Learning rate must be between 0.00001 and 1, got 2', 'input[name=lr]');
+    await page.fill('input[name=lr]', '0.001');
+    // The CNN halves the images at every block: at most 2 on 28x28, said beside the field; the default 3 is clamped.
+    await page.selectOption('select[name=model]', 'cnn');
+    expect(await page.inputValue('input[name=depth]')).toBe('2');
+    expect(await text('depth-hint')).toMatch(/^CNN: at most 2 blocks on 28x28 images/);
+    await page.fill('input[name=depth]', '3');
+    await refused('Blocks must be between 1 and 2 with the CNN (it halves the 28x28 images at every block: 28 -> 14 -> 7), got 3', 'input[name=depth]');
+    // The ViT's patch tiles the image; its width is shared by its heads.
+    await page.selectOption('select[name=model]', 'vit');
+    expect(await text('depth-hint')).toBe('1 to 16');
+    expect(await page.isDisabled('input[name=patch]')).toBe(false);
+    await page.fill('input[name=patch]', '5');
+    await refused('Patch must divide the image side, 28 (1, 2, 4, 7, 14 or 28), got 5', 'input[name=patch]');
+    await page.fill('input[name=patch]', '7');
+    await page.fill('input[name=width]', '18');
+    await refused('Width must be a multiple of 4 with the ViT (its 4 attention heads share it), got 18', 'input[name=width]');
+    // Valid again: a ViT starts, and its step counter moves from the worker's ticks.
+    await page.fill('input[name=width]', '16');
+    await page.fill('input[name=depth]', '1');
+    await page.fill('input[name=batch]', '8');
+    await page.click('#start');
+    expect(await text('error')).toBe('');
+    await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 1, null, { timeout: 60_000 });
+    expect(await text('model')).toMatch(/^vit patch7 dim16 depth1 /);
+    // The CNN at its limit trains (Start is offered again once the run is paused).
+    await page.click('#pause');
+    await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+    await page.selectOption('select[name=model]', 'cnn');
+    await page.fill('input[name=depth]', '2');
+    await page.fill('input[name=width]', '8');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('step')!.textContent) >= 1, null, { timeout: 60_000 });
+    expect(await text('model')).toMatch(/^cnn conv8-pool\/conv8-pool\//);
     await page.click('#reset');
     await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    // Reset clears what the page showed of the run, its memory table too.
     expect(await page.locator('#loss-chart svg').count()).toBe(0);
     expect(await text('step')).toBe('0');
     expect(await text('model')).toBe('none yet');
+    expect(await page.locator('#memory tr').count()).toBe(1);
+    await page.selectOption('select[name=model]', 'mlp');
+    await settings({ depth: '3', width: '256', batch: '64', epochs: '3' }, 'sll');
   });
 
-  it("a depth sweep of 1 to 4 blocks draws SLL's and backprop's peak activation memory, backprop's rising and SLL's flat", async () => {
+  it("a depth sweep of 1 to 4 blocks draws every method's peak activation memory: backprop's rising, every local rule's flat", async () => {
     await page.fill('input[name=width]', '256');
     await page.fill('#sweep-depth', '4');
     await page.click('#sweep');
-    await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 120_000 });
+    await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 180_000 });
+    const header = await page.$$eval('#sweep-table tr:first-child th', (ths) => ths.map((th) => th.textContent));
+    expect(header).toEqual(['blocks', 'SLL MiB', 'DGL MiB', 'DRTP MiB', 'backprop MiB']);
     const rows = await page.$$eval('#sweep-table tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent))));
     expect(rows.map((r) => r[0])).toEqual([1, 2, 3, 4]);
-    const [sll1, backprop1] = [rows[0]![1]!, rows[0]![2]!];
-    const [sll4, backprop4] = [rows[3]![1]!, rows[3]![2]!];
-    expect(backprop4).toBeGreaterThan(1.3 * backprop1);
-    expect(Math.abs(sll4 - sll1)).toBeLessThan(0.05 * sll1);
+    const column = (name: string) => header.indexOf(`${name} MiB`);
+    expect(rows[3]![column('backprop')]!).toBeGreaterThan(1.3 * rows[0]![column('backprop')]!);
+    for (const local of ['SLL', 'DGL', 'DRTP']) {
+      const [shallow, deep] = [rows[0]![column(local)]!, rows[3]![column(local)]!];
+      expect(Math.abs(deep - shallow), local).toBeLessThan(0.05 * shallow);
+    }
     expect(await page.locator('#sweep-chart svg').count()).toBe(1);
   });
+
+  // DRTP's blocks follow a fixed signal that never shrinks: with ReLU blocks and Adam it learns
+  // slowly and drifts at larger rates (the authors use tanh; docs/algorithm.md), so it gets a
+  // smaller rate and is held to well above chance (10%), not to DGL's 50%.
+  for (const [method, lr, above] of [['dgl', '0.003', 50], ['drtp', '0.001', 25]] as const) {
+    it(`${method.toUpperCase()} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
+      await settings({ depth: '2', width: '64', lr, batch: '64', epochs: '1' }, method);
+      expect(await page.$eval('#sll', (f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
+      await page.click('#start');
+      await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+      expect(await text('model')).toMatch(new RegExp(`^mlp 784-64-64-10, ${method}`));
+      expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(above);
+      expect(await page.locator('#loss-chart svg').count()).toBe(1);
+      const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+      const { saved, evaluated } = await saveAndEvaluate(`${method}-from-the-page.safetensors`);
+      expect(Math.abs(100 * evaluated.accuracy - shown)).toBeLessThan(0.5);
+      // And back into the page: the form shows the method, and the accuracy is the same.
+      await page.click('#reset');
+      await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+      await page.setInputFiles('#load', saved);
+      await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+      expect(await page.isChecked(`input[name=method][value=${method}]`)).toBe(true);
+      const loaded = Number(/loaded at step \d+: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+      expect(Math.abs(loaded - shown)).toBeLessThan(0.5);
+      await page.click('#reset');
+      await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    });
+  }
 
   it.runIf(haveFashion)('offers Fashion-MNIST only when the server has its files, and trains on it, naming its garments', async () => {
     // Served without the files, the option says where they go and cannot be chosen.
@@ -241,9 +469,9 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     const { saved, evaluated } = await saveAndEvaluate('fashion-from-the-page.safetensors');
     expect(evaluated.count).toBe(10000);
     await page.setInputFiles('#load', saved);
-    await page.waitForFunction(() => /^loaded: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     expect(await text('data')).toBe('Fashion-MNIST: 55,000 training, 5,000 validation and 10,000 test images');
-    const loaded = Number(/loaded: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
+    const loaded = Number(/loaded at step \d+: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
     expect(Math.abs(loaded - 100 * evaluated.accuracy)).toBeLessThan(0.5);
     await page.click('#reset');
     await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
@@ -264,6 +492,18 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       await other.waitForSelector('#nogpu', { state: 'visible', timeout: 30_000 });
       expect(await other.textContent('#nogpu')).toMatch(/needs WebGPU: use a recent Chrome or Edge/);
       expect(await other.isDisabled('#start')).toBe(true);
+      // A page that is not a secure context (plain http from another machine) has no navigator.gpu:
+      // the message names its origin as the cause. Played here on 127.0.0.1 (a secure origin) by
+      // making the page see what such a page sees.
+      const insecure = await plain.newPage();
+      insecure.on('pageerror', (e) => void errors.push(e.message));
+      await insecure.addInitScript(() => {
+        Object.defineProperty(window, 'isSecureContext', { get: () => false });
+        delete (Navigator.prototype as { gpu?: unknown }).gpu;
+      });
+      await insecure.goto(url);
+      await insecure.waitForSelector('#nogpu', { state: 'visible', timeout: 30_000 });
+      expect(await insecure.textContent('#nogpu')).toContain(`This page's origin, ${new URL(url).origin}, is not a secure context`);
       expect(errors).toEqual([]);
     } finally {
       await plain.close();

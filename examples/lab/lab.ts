@@ -3,10 +3,14 @@
  * (each unit's loss and training accuracy, samples per second, validation accuracy per epoch,
  * memory by category). Training runs in a
  * dedicated Worker, so the page stays responsive; the charts are the run report's own SVG charts.
+ *
+ * The page shows one run, the one the worker holds: it checks the form before anything starts
+ * (the form's ranges, the model's limits, then sll.resolveTrainingSpec as `sll train` does), so a
+ * refused setting changes nothing; a checkpoint replaces what is shown only once it has loaded;
+ * and the reports of a run let go are dropped (see protocol.ts).
  */
-import { lineChart, type ChartSeries } from '../../src/report/svg.js';
-import { MEMORY_CATEGORIES } from '../../src/gpu/bufferPool.js';
-import { FASHION_FOLDER, type LabDataset, type LabSettings, type PageMessage, type WorkerMessage } from './protocol.js';
+import { lineChart, MEMORY_CATEGORIES, sll, type ChartSeries, type MemoryStats } from '../../src/index.js';
+import { FASHION_FOLDER, IMAGE_SIDE, LAB_CLASSES, LAB_METHODS, METHOD_NAMES, specInput, type LabDataset, type LabSettings, type PageMessage, type WorkerMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('settings');
@@ -94,7 +98,9 @@ function drawSweep(): void {
   $('sweep-chart').innerHTML = sweepPoints.size ? lineChart({ title: 'Peak activation memory of one step', xLabel: 'blocks', yLabel: 'MiB', series, width: 520, height: 280, yInclude: [0] }) : '';
   const depths = [...new Set([...sweepPoints.values()].flatMap((p) => p.map((q) => q.x)))].sort((a, b) => a - b);
   const at = (method: string, depth: number) => sweepPoints.get(method)?.find((p) => p.x === depth)?.y.toFixed(2) ?? '';
-  $<HTMLTableElement>('sweep-table').innerHTML = '<tr><th>blocks</th><th>SLL MiB</th><th>backprop MiB</th></tr>' + depths.map((d) => `<tr><td>${d}</td><td>${at('SLL', d)}</td><td>${at('backprop', d)}</td></tr>`).join('');
+  const names = LAB_METHODS.map((m) => METHOD_NAMES[m]).filter((name) => sweepPoints.has(name));
+  $<HTMLTableElement>('sweep-table').innerHTML =
+    `<tr><th>blocks</th>${names.map((n) => `<th>${n} MiB</th>`).join('')}</tr>` + depths.map((d) => `<tr><td>${d}</td>${names.map((n) => `<td>${at(n, d)}</td>`).join('')}</tr>`).join('');
 }
 
 /** What has been reported so far, for the charts. */
@@ -103,25 +109,69 @@ const losses = new Map<string, { x: number; y: number }[]>();
 const trainingAccuracy = new Map<string, { x: number; y: number }[]>();
 const speed = new Map<string, { x: number; y: number }[]>();
 const accuracy = new Map<string, { x: number; y: number }[]>();
-let paused = false;
 
+/**
+ * The run the page shows, by the number it gave it (none: no run); the settings it was made
+ * with, as the form said them; and where it stands: 'paused' runs (a loaded unfinished one too)
+ * can be resumed.
+ */
+let shown: number | undefined;
+let shownKey: string | undefined;
+let phase: 'none' | 'training' | 'paused' | 'finished' | 'failed' = 'none';
+/** Runs are numbered by the page, in the order it asks for them. */
+let runs = 0;
+/** The checkpoint being loaded (it replaces the run shown once it has loaded), if any. */
+let pendingLoad: number | undefined;
+
+/** The run's state in words; a note follows it when the form no longer says the run shown. */
+let statusText = 'loading...';
 function status(text: string): void {
-  $('status').textContent = text;
+  statusText = text;
+  showStatus();
 }
+function showStatus(): void {
+  let note = '';
+  if (shown !== undefined && shownKey !== undefined && runKey(settings()) !== shownKey) {
+    // Start is offered once the run stands still (paused, finished, failed): while it trains, the settings wait for it.
+    note =
+      phase === 'paused'
+        ? ' (the settings above are not this run\'s: Resume continues the run as it was, Start begins a new one with the new settings)'
+        : phase === 'training'
+          ? ' (the settings above are not this run\'s: it goes on as it was; pause it, and Start begins a new one with the new settings)'
+          : ' (the settings above are not this run\'s: Start begins a new one with the new settings)';
+  }
+  // Written only when it changes: the status is a live region, read out at each change.
+  if ($('status').textContent !== statusText + note) $('status').textContent = statusText + note;
+}
+
+/** What the visitor must know went wrong (announced: role="alert"), and the field it is about. */
+function showError(text: string, field?: HTMLInputElement): void {
+  $('error').textContent = text;
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+  }
+}
+function clearError(): void {
+  $('error').textContent = '';
+  document.querySelectorAll('[aria-invalid]').forEach((input) => input.removeAttribute('aria-invalid'));
+}
+
+const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
 
 function settings(): LabSettings {
   // Read from the fields themselves: a disabled fieldset (SLL's, under backprop) leaves FormData.
-  const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
   const checked = (name: string) => (form.querySelector(`input[name=${name}]:checked`) as HTMLInputElement | null)?.value;
   const number = (name: string) => Number(field(name).value);
   const mode = field('mode').value === 'latent' ? 'latent' : 'class';
   const d0 = field('d0').value;
   return {
     dataset: field('dataset').value === 'fashion-mnist' ? 'fashion-mnist' : 'digits',
-    method: checked('method') === 'backprop' ? 'backprop' : 'sll',
+    method: LAB_METHODS.find((m) => m === checked('method')) ?? 'sll',
     model: (['mlp', 'cnn', 'vit'] as const).find((m) => m === field('model').value) ?? 'mlp',
     depth: number('depth'),
     width: number('width'),
+    patch: number('patch'),
     lr: number('lr'),
     batch: number('batch'),
     epochs: number('epochs'),
@@ -130,15 +180,130 @@ function settings(): LabSettings {
   };
 }
 
-/** The SLL switches mean nothing to backprop: greyed out while it is chosen. */
+/** What makes two settings the same run: all of them but the ViT's patch under another model and SLL's switches under another method. */
+function runKey(s: LabSettings): string {
+  // Any values, a half-typed field's too: this runs at every keystroke, before the form is checked.
+  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, objective: s.method === 'sll' ? s.objective : undefined });
+}
+
+/** The fields as the page labels them, for the messages. */
+const LABELS: Record<string, string> = { depth: 'Blocks', width: 'Width', patch: 'Patch', lr: 'Learning rate', batch: 'Batch', epochs: 'Epochs', d0: 'd0', tau: 'tau', dropout: 'Dropout', 'sweep-depth': 'Blocks to measure' };
+/** The spec's fields (as sll.resolveTrainingSpec names them) that a form field sets. */
+const SPEC_FIELDS: Record<string, string> = {
+  'optimizer.lr': 'lr',
+  batchSize: 'batch',
+  epochs: 'epochs',
+  'model.hidden': 'width',
+  'model.channels': 'width',
+  'model.dim': 'width',
+  'model.depth': 'depth',
+  'model.patch': 'patch',
+  'objective.d0': 'd0',
+  'objective.tau': 'tau',
+  'objective.dropout': 'dropout',
+};
+/** Pooling stages a CNN can take on the lab's images: each halves them (28 -> 14 -> 7). */
+const CNN_MAX_BLOCKS = (() => {
+  let stages = 0;
+  while (IMAGE_SIDE % 2 ** (stages + 1) === 0) stages++;
+  return stages;
+})();
+const CNN_SIDES = Array.from({ length: CNN_MAX_BLOCKS + 1 }, (_, k) => IMAGE_SIDE / 2 ** k).join(' -> ');
+/** The ViT's patches must tile the image; its width is split among its attention heads. */
+const VIT_PATCHES = Array.from({ length: IMAGE_SIDE }, (_, k) => k + 1).filter((p) => IMAGE_SIDE % p === 0);
+const VIT_HEADS = (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).heads;
+const DEPTH_MAX = Number(field('depth').max);
+const sideBySide = `${IMAGE_SIDE}x${IMAGE_SIDE}`;
+const orList = (values: number[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+
+/**
+ * A number field against its own range (its min and max) in the visitor's words: nothing when it
+ * holds one (or is empty and `optional`), else what is wrong. `why` explains a model's limit.
+ */
+function rangeProblem(input: HTMLInputElement, label: string, options: { integer?: boolean; optional?: boolean; why?: string } = {}): string | undefined {
+  const range = `between ${input.min} and ${input.max}`;
+  const raw = input.value.trim();
+  // A number field holds '' for what does not read as a number too.
+  if (raw === '' && input.validity.badInput) return `${label} must be a number ${range}${options.why ?? ''}`;
+  if (raw === '') return options.optional ? undefined : `${label} is empty: give ${options.integer ? 'a whole number' : 'a number'} ${range}${options.why ?? ''}`;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < Number(input.min) || value > Number(input.max)) return `${label} must be ${range}${options.why ?? ''}, got ${raw}`;
+  if (options.integer && !Number.isInteger(value)) return `${label} must be a whole number, got ${raw}`;
+  return undefined;
+}
+
+/**
+ * The form's settings, checked before anything starts: each field against its range and the
+ * chosen model's limits, then the whole by sll.resolveTrainingSpec, the rules of `sll train`.
+ * A refusal names the field as the page labels it.
+ */
+function checkSettings(): { settings: LabSettings } | { problem: string; field?: HTMLInputElement } {
+  const s = settings();
+  const sllFields = s.method === 'sll' ? ['tau', 'dropout', ...(s.objective.mode === 'latent' ? ['d0'] : [])] : [];
+  const fields = ['depth', 'width', ...(s.model === 'vit' ? ['patch'] : []), 'lr', 'batch', 'epochs', ...sllFields];
+  for (const name of fields) {
+    const why = name === 'depth' && s.model === 'cnn' ? ` with the CNN (it halves the ${sideBySide} images at every block: ${CNN_SIDES})` : undefined;
+    const problem = rangeProblem(field(name), LABELS[name]!, { integer: !['lr', 'tau', 'dropout'].includes(name), optional: name === 'd0', ...(why ? { why } : {}) });
+    if (problem) return { problem, field: field(name) };
+  }
+  if (s.model === 'vit' && IMAGE_SIDE % s.patch !== 0) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orList(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
+  if (s.model === 'vit' && s.width % VIT_HEADS !== 0) return { problem: `Width must be a multiple of ${VIT_HEADS} with the ViT (its ${VIT_HEADS} attention heads share it), got ${s.width}`, field: field('width') };
+  try {
+    // Before the data is loaded: its training count sets only the validation default, which no rule checks.
+    sll.resolveTrainingSpec(specInput(s), { classes: LAB_CLASSES, trainCount: 0, datasetName: s.dataset }, 'the lab');
+  } catch (error) {
+    if (error instanceof sll.SpecError && SPEC_FIELDS[error.path]) {
+      const name = SPEC_FIELDS[error.path]!;
+      return { problem: `${LABELS[name]} ${error.why}`, field: field(name) };
+    }
+    return { problem: (error as Error).message };
+  }
+  return { settings: s };
+}
+
+/** Each model's limits beside its fields: the CNN's blocks (clamped when it is chosen), the ViT's patch and width. */
+function showModel(clamp: boolean): void {
+  const model = field('model').value;
+  const depth = field('depth');
+  depth.max = String(model === 'cnn' ? CNN_MAX_BLOCKS : DEPTH_MAX);
+  if (clamp && Number(depth.value) > Number(depth.max)) depth.value = depth.max;
+  $('depth-hint').textContent = model === 'cnn' ? `CNN: at most ${CNN_MAX_BLOCKS} blocks on ${sideBySide} images (each halves them: ${CNN_SIDES})` : `1 to ${DEPTH_MAX}`;
+  const width = field('width');
+  $('width-hint').textContent =
+    model === 'vit' ? `ViT: token width, a multiple of ${VIT_HEADS} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
+  field('patch').disabled = model !== 'vit';
+  $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orList(VIT_PATCHES)}` : 'ViT only';
+}
+
+/** Shows a run's settings in the form (a loaded checkpoint's), so that the page says what it holds. */
+function applySettings(s: LabSettings): void {
+  field('dataset').value = s.dataset;
+  (form.querySelector(`input[name=method][value=${s.method}]`) as HTMLInputElement).checked = true;
+  field('model').value = s.model;
+  for (const name of ['depth', 'width', 'patch', 'lr', 'batch', 'epochs'] as const) field(name).value = String(s[name]);
+  field('mode').value = s.objective.mode;
+  field('d0').value = s.objective.mode === 'latent' && s.objective.d0 !== undefined ? String(s.objective.d0) : '';
+  field('tau').value = String(s.objective.tau);
+  field('dropout').value = String(s.objective.dropout);
+  field('alignment').checked = s.objective.alignment;
+  showMethod();
+  showModel(false);
+}
+
+/** The SLL switches mean nothing to the other methods: greyed out unless SLL is chosen. */
 function showMethod(): void {
-  $<HTMLFieldSetElement>('sll').disabled = settings().method === 'backprop';
+  $<HTMLFieldSetElement>('sll').disabled = settings().method !== 'sll';
 }
 form.addEventListener('change', showMethod);
 // Each model starts from its recipe's likelihood mode: latent for the CNN, class for the others.
-(form.elements.namedItem('model') as HTMLSelectElement).addEventListener('change', (event) => {
-  (form.elements.namedItem('mode') as HTMLSelectElement).value = (event.target as HTMLSelectElement).value === 'cnn' ? 'latent' : 'class';
+field('model').addEventListener('change', (event) => {
+  field('mode').value = (event.target as HTMLSelectElement).value === 'cnn' ? 'latent' : 'class';
+  showModel(true);
 });
+// An edit says at once whether Start or Resume would follow it.
+form.addEventListener('input', showStatus);
+form.addEventListener('change', showStatus);
+showModel(true);
 
 function draw(): void {
   const series = (from: Map<string, { x: number; y: number }[]>): ChartSeries[] => [...from].map(([name, points]) => ({ name, points }));
@@ -155,12 +320,23 @@ function push(into: Map<string, { x: number; y: number }[]>, name: string, x: nu
   into.get(name)!.push({ x, y });
 }
 
+const MEMORY_HEADER = '<tr><th>category</th><th>live</th><th>peak</th></tr>';
+/** Memory by category: what is live now, and the peak since the run started or loaded. */
+function showMemory(memory: MemoryStats): void {
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+  $<HTMLTableElement>('memory').innerHTML = MEMORY_HEADER + MEMORY_CATEGORIES.map((c) => `<tr><td>${c}</td><td>${mib(memory.live[c])}</td><td>${mib(memory.peak[c])}</td></tr>`).join('');
+}
+
+/** Forgets what the page showed of a run: its charts, figures, test images, predictions and memory. */
 function clear(): void {
   for (const chart of [losses, trainingAccuracy, speed, accuracy]) chart.clear();
   $('grid').replaceChildren();
   $('probabilities').replaceChildren();
+  $<HTMLTableElement>('memory').innerHTML = MEMORY_HEADER;
   draw();
   for (const id of ['step', 'speed']) $(id).textContent = '0';
+  $('epoch').textContent = '-';
+  $('rate').textContent = '-';
   $('training-accuracy').textContent = '-';
   $('accuracy').textContent = '-';
   $('model').textContent = 'none yet';
@@ -173,6 +349,16 @@ function offerDatasets(datasets: { name: LabDataset; available: boolean }[]): vo
   const fashion = datasets.find((d) => d.name === 'fashion-mnist');
   option.disabled = !fashion?.available;
   option.textContent = fashion?.available ? 'Fashion-MNIST (70,000 images)' : `Fashion-MNIST (not served here: its four .gz files go in data/${FASHION_FOLDER}/)`;
+}
+
+/**
+ * Why this page has no navigator.gpu: browsers give WebGPU to secure pages only, so a page
+ * served over plain http from another machine has none, whatever the browser.
+ */
+function missingWebGpu(secure: boolean, origin: string): string {
+  return secure
+    ? 'This browser offers no WebGPU (navigator.gpu is missing).'
+    : `This page's origin, ${origin}, is not a secure context (plain http from an address other than localhost), and browsers give WebGPU only to secure pages: open the lab over https, or from localhost.`;
 }
 
 /** The lab cannot run here: say why and what would work, instead of failing. */
@@ -188,23 +374,52 @@ function noWebGpu(why: string): void {
 
 let ready = false;
 if (!('gpu' in navigator)) {
-  noWebGpu('This browser offers no WebGPU (navigator.gpu is missing).');
+  noWebGpu(missingWebGpu(window.isSecureContext, location.origin));
 } else {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   const send = (message: PageMessage) => worker.postMessage(message);
+  const predictButton = $<HTMLButtonElement>('predict');
+  const stopSweep = $<HTMLButtonElement>('sweep-stop');
   buttons.start.disabled = true;
   send({ type: 'init', dataUrl: new URL('./data/', location.href).href });
 
   /** A model is there and idle (trained or loaded): it can be saved, asked about, or replaced. */
   const trained = (text: string) => {
     status(text);
-    $<HTMLButtonElement>('predict').disabled = false;
+    predictButton.disabled = false;
     send({ type: 'grid', count: GRID_IMAGES });
     buttons.pause.disabled = true;
     buttons.start.disabled = false;
     buttons.reset.disabled = false;
     buttons.save.disabled = false;
   };
+  /** The Pause button says what pressing it does: pause a training run, or resume a paused one. */
+  const showPaused = (paused: boolean) => {
+    buttons.pause.textContent = paused ? 'Resume' : 'Pause';
+  };
+  /** No run any more (a reset, a start that failed): nothing to save, pause or ask. */
+  const noRun = () => {
+    shown = undefined;
+    shownKey = undefined;
+    phase = 'none';
+    buttons.start.disabled = false;
+    buttons.pause.disabled = true;
+    showPaused(false);
+    buttons.save.disabled = true;
+    predictButton.disabled = true;
+  };
+  const loadDone = () => {
+    pendingLoad = undefined;
+    loadInput.disabled = false;
+    $('load-status').textContent = '';
+  };
+  const sweepDone = (text: string) => {
+    $('sweep-status').textContent = text;
+    sweepButton.disabled = false;
+    stopSweep.disabled = true;
+  };
+  /** Whether a report is about the run shown (one let go is not shown). */
+  const isShown = (m: { run: number }) => m.run === shown;
 
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const m = event.data;
@@ -223,10 +438,18 @@ if (!('gpu' in navigator)) {
         status('ready');
         break;
       case 'model':
+        if (!isShown(m)) break;
         $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
         $('data').textContent = m.data;
         break;
+      case 'tick':
+        if (!isShown(m)) break;
+        $('step').textContent = String(m.step);
+        $('epoch').textContent = `${m.epoch + 1} of ${m.epochs}, ${m.stepInEpoch}/${m.stepsPerEpoch} of its steps`;
+        $('rate').textContent = m.rate.toPrecision(3);
+        break;
       case 'progress':
+        if (!isShown(m)) break;
         for (const u of m.units) {
           push(losses, u.name, m.step, u.likelihood);
           push(trainingAccuracy, u.name, m.step, 100 * u.accuracy);
@@ -235,22 +458,38 @@ if (!('gpu' in navigator)) {
         $('training-accuracy').textContent = m.units.map((u) => `${u.name} ${(100 * u.accuracy).toFixed(1)}%`).join(', ');
         $('step').textContent = String(m.step);
         $('speed').textContent = m.samplesPerSecond.toFixed(0);
-        $<HTMLTableElement>('memory').innerHTML =
-          '<tr><th>category</th><th>live</th><th>peak</th></tr>' +
-          MEMORY_CATEGORIES.map((c) => `<tr><td>${c}</td><td>${(m.memory.live[c] / 2 ** 20).toFixed(2)} MiB</td><td>${(m.memory.peak[c] / 2 ** 20).toFixed(2)} MiB</td></tr>`).join('');
+        $('rate').textContent = m.rate.toPrecision(3);
+        showMemory(m.memory);
         draw();
         break;
       case 'epoch':
+        if (!isShown(m)) break;
+        if (m.accuracy === undefined) {
+          $('accuracy').textContent = 'none (no validation examples held out)';
+          break;
+        }
         push(accuracy, 'classifier', m.epoch, 100 * m.accuracy);
-        m.heads.forEach((a, i) => push(accuracy, `block ${i + 1} head`, m.epoch, 100 * a));
+        m.heads?.forEach((a, i) => push(accuracy, `block ${i + 1} head`, m.epoch, 100 * a));
         $('accuracy').textContent = `${(100 * m.accuracy).toFixed(2)}%`;
         draw();
         break;
       case 'paused':
-        status(`paused at step ${m.step}`);
+        if (!isShown(m)) break;
+        // Whoever paused it (the Pause button, a save, the depth sweep), the button now resumes it.
+        phase = 'paused';
+        showPaused(true);
+        buttons.pause.disabled = false;
+        buttons.start.disabled = false;
+        status(
+          m.by === 'sweep'
+            ? `paused at step ${m.step} by the depth sweep (it needs the GPU): Resume continues the run`
+            : m.by === 'save'
+              ? `paused at step ${m.step} to save its checkpoint: Resume continues the run`
+              : `paused at step ${m.step}`,
+        );
         buttons.save.disabled = false;
         // A paused model can be looked at as a finished one: the test images, the drawing pad.
-        $<HTMLButtonElement>('predict').disabled = false;
+        predictButton.disabled = false;
         send({ type: 'grid', count: GRID_IMAGES });
         break;
       case 'checkpoint': {
@@ -260,94 +499,169 @@ if (!('gpu' in navigator)) {
         link.download = 'sll-lab.safetensors';
         link.click();
         setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-        paused = true;
-        buttons.pause.textContent = 'Resume';
         break;
       }
       case 'sweep-point':
-        push(sweepPoints, m.method === 'sll' ? 'SLL' : 'backprop', m.depth, m.activationBytes / 2 ** 20);
+        push(sweepPoints, METHOD_NAMES[m.method], m.depth, m.activationBytes / 2 ** 20);
         $('sweep-status').textContent = `${m.depth} blocks measured`;
         drawSweep();
         break;
-      case 'sweep-done':
-        $('sweep-status').textContent = 'done';
-        sweepButton.disabled = false;
+      case 'sweep-done': {
+        const measured = Math.max(0, ...[...sweepPoints.values()].flatMap((p) => p.map((q) => q.x)));
+        sweepDone(m.stopped ? `stopped after ${measured} block${measured === 1 ? '' : 's'}` : 'done');
         break;
+      }
       case 'prediction':
-        showPrediction(m.units, m.classNames);
+        if (isShown(m)) showPrediction(m.units, m.classNames);
         break;
       case 'grid':
-        showGrid(m.pixels, m.labels, m.predicted, m.classNames);
+        if (isShown(m)) showGrid(m.pixels, m.labels, m.predicted, m.classNames);
         break;
-      case 'loaded':
-        trained(`loaded: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
+      case 'loaded': {
+        const wanted = m.run === pendingLoad;
+        loadDone();
+        // A start pressed while it loaded has replaced it already.
+        if (!wanted) break;
+        // Only now is the run shown replaced: a checkpoint that fails to load leaves it as it was.
+        clear();
+        shown = m.run;
+        applySettings(m.settings);
+        shownKey = runKey(settings());
+        $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
+        $('data').textContent = m.data;
+        $('step').textContent = String(m.step);
+        $('rate').textContent = m.rate.toPrecision(3);
+        showMemory(m.memory);
+        // A run the checkpoint did not finish continues where it stopped, as `sll train --resume` would.
+        phase = m.finished ? 'finished' : 'paused';
+        trained(`loaded at step ${m.step}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.finished ? '' : '; Resume continues it at its own schedule'}${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
+        showPaused(true);
+        buttons.pause.disabled = m.finished;
         break;
+      }
       case 'finished':
+        if (!isShown(m)) break;
+        phase = 'finished';
+        showPaused(false);
         trained(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
         break;
       case 'reset':
         clear();
+        noRun();
         status('ready');
-        buttons.start.disabled = false;
-        buttons.save.disabled = true;
-        $<HTMLButtonElement>('predict').disabled = true;
         break;
       case 'error':
         if (!ready) {
           noWebGpu(`No WebGPU device could be opened here (${m.message}).`);
           break;
         }
-        // A setting the model cannot take (a CNN pooled to nothing, say): say so, and let the visitor try again.
-        status(`error: ${m.message}`);
-        buttons.start.disabled = false;
-        buttons.pause.disabled = true;
+        switch (m.during) {
+          case 'load':
+            // The run shown is still the one the worker holds: only the load failed.
+            loadDone();
+            showError(`The checkpoint was not loaded: ${m.message}`);
+            break;
+          case 'start':
+            if (m.run !== shown) break;
+            // The worker let the run before go: there is none now.
+            noRun();
+            status('not started');
+            showError(m.message);
+            break;
+          case 'training':
+            if (m.run !== shown) break;
+            phase = 'failed';
+            status('stopped by an error');
+            showError(m.message);
+            buttons.start.disabled = false;
+            buttons.pause.disabled = true;
+            break;
+          case 'sweep':
+            sweepDone('failed');
+            showError(`The depth sweep failed: ${m.message}`);
+            break;
+          default:
+            showError(m.message);
+        }
         break;
     }
   };
 
   buttons.start.onclick = () => {
+    clearError();
+    const checked = checkSettings();
+    // A setting refused changes nothing: the run shown (if any) goes on as it was.
+    if ('problem' in checked) return showError(checked.problem, checked.field);
     clear();
-    paused = false;
-    $<HTMLButtonElement>('predict').disabled = true;
-    send({ type: 'start', settings: settings() });
+    shown = ++runs;
+    shownKey = runKey(checked.settings);
+    phase = 'training';
+    pendingLoad = undefined;
+    predictButton.disabled = true;
+    send({ type: 'start', settings: checked.settings, run: shown });
     status('training');
     buttons.start.disabled = true;
     buttons.pause.disabled = false;
-    buttons.pause.textContent = 'Pause';
+    showPaused(false);
     buttons.reset.disabled = false;
   };
   buttons.pause.onclick = () => {
-    paused = !paused;
-    send({ type: paused ? 'pause' : 'resume' });
-    buttons.pause.textContent = paused ? 'Resume' : 'Pause';
-    if (!paused) {
+    if (shown === undefined) return;
+    const resuming = phase === 'paused';
+    send({ type: resuming ? 'resume' : 'pause', run: shown });
+    showPaused(!resuming);
+    if (resuming) {
+      phase = 'training';
+      buttons.start.disabled = true;
       status('training');
       // The pad asks the model between steps only when it is not training.
-      $<HTMLButtonElement>('predict').disabled = true;
+      predictButton.disabled = true;
+    } else {
+      // Until the worker says where it stopped, the button cannot resume it.
+      buttons.pause.disabled = true;
+      status('pausing...');
     }
   };
-  buttons.save.onclick = () => send({ type: 'save' });
-  $('predict').onclick = () => send({ type: 'predict', pixels: padPixels() });
+  buttons.save.onclick = () => {
+    if (shown !== undefined) send({ type: 'save', run: shown });
+  };
+  predictButton.onclick = () => send({ type: 'predict', pixels: padPixels() });
   $('clear-pad').onclick = clearPad;
   sweepButton.onclick = () => {
+    clearError();
+    const depth = $<HTMLInputElement>('sweep-depth');
+    for (const [input, label] of [[depth, LABELS['sweep-depth']!], [field('width'), LABELS.width!]] as const) {
+      const problem = rangeProblem(input, label, { integer: true });
+      if (problem) return showError(problem, input);
+    }
     sweepPoints.clear();
     drawSweep();
     sweepButton.disabled = true;
+    stopSweep.disabled = false;
     $('sweep-status').textContent = 'measuring...';
     // A batch of 512: a block's kept activations (batch x width x 2 floats) then outweigh the
     // first layer's weight gradient, which sets the peak of a small batch for both methods.
-    send({ type: 'sweep', maxDepth: Number($<HTMLInputElement>('sweep-depth').value), width: settings().width, batch: SWEEP_BATCH });
+    send({ type: 'sweep', maxDepth: Number(depth.value), width: Number(field('width').value), batch: SWEEP_BATCH });
+  };
+  stopSweep.onclick = () => {
+    send({ type: 'stop-sweep' });
+    stopSweep.disabled = true;
+    $('sweep-status').textContent = 'stopping after this measurement...';
   };
   loadInput.onchange = async () => {
     const file = loadInput.files?.[0];
     if (!file) return;
-    clear();
-    status(`loading ${file.name}...`);
+    clearError();
+    // What the page shows stays until the checkpoint has loaded (the 'loaded' message).
+    pendingLoad = ++runs;
+    loadInput.disabled = true;
+    $('load-status').textContent = `loading ${file.name}...`;
     const bytes = await file.arrayBuffer();
-    worker.postMessage({ type: 'load', bytes, name: file.name } satisfies PageMessage, [bytes]);
+    worker.postMessage({ type: 'load', bytes, name: file.name, run: pendingLoad } satisfies PageMessage, [bytes]);
     loadInput.value = '';
   };
   buttons.reset.onclick = () => {
+    clearError();
     send({ type: 'reset' });
     buttons.pause.disabled = true;
     buttons.reset.disabled = true;

@@ -1,24 +1,41 @@
 /**
  * The messages between the lab page and its training worker. The worker owns the WebGPU device,
  * the data and the trainer; the page only shows what it is told, so it stays responsive.
+ *
+ * Every run the page asks for (a start, a checkpoint's load) has a number the page gives it; the
+ * worker stamps what it reports about that run with it, and the page shows only the run it
+ * holds: a report of a run let go (a progress message still on its way when Start was
+ * pressed) is dropped. Commands about the run (pause, resume, save) carry the number too, and
+ * the worker ignores one meant for a run it no longer holds.
  */
-import type { MemoryStats } from '../../src/gpu/bufferPool.js';
+import { sll, type MemoryStats } from '../../src/index.js';
 
 /** The datasets the lab trains on: the bundled digits, and Fashion-MNIST when served beside the page. */
 export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
 export type LabDataset = (typeof LAB_DATASETS)[number];
+/** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block) or backprop. */
+export const LAB_METHODS = ['sll', 'dgl', 'drtp', 'backprop'] as const;
+export type LabMethod = (typeof LAB_METHODS)[number];
+/** How the page names each method. */
+export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', backprop: 'backprop' };
 /** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */
 export const FASHION_FOLDER = 'fashion-mnist';
+/** Both datasets hold 28x28 grey images of 10 classes: the model limits the page shows follow from it. */
+export const IMAGE_SIDE = 28;
+export const LAB_CLASSES = 10;
 
 /** What the visitor chose on the page. */
 export interface LabSettings {
   dataset: LabDataset;
-  method: 'sll' | 'backprop';
+  /** SLL, DGL (a learned head per block) or backprop. */
+  method: LabMethod;
   model: 'mlp' | 'cnn' | 'vit';
   /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */
   depth: number;
   /** The MLP's hidden width, the CNN's channels per stage, the ViT's token width. */
   width: number;
+  /** The ViT's patch side (a divisor of the image's); the other models ignore it. */
+  patch: number;
   /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
   objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };
   lr: number;
@@ -26,19 +43,36 @@ export interface LabSettings {
   epochs: number;
 }
 
+/**
+ * The training spec the settings describe, as `sll train` reads one: what the page does not set
+ * takes the command's defaults when sll.resolveTrainingSpec resolves it. The page resolves it to
+ * check the form before anything starts, the worker to train: the same input, the same rules.
+ */
+export function specInput(settings: LabSettings): sll.TrainingSpecInput {
+  const blocks = new Array<number>(settings.depth).fill(settings.width);
+  const model = { mlp: { kind: 'mlp', hidden: blocks }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
+  return { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 };
+}
+
 export type PageMessage =
   /** First message: where the page's data/ folder is, whatever the server's path. */
   | { type: 'init'; dataUrl: string }
-  | { type: 'start'; settings: LabSettings }
-  | { type: 'pause' }
-  | { type: 'resume' }
+  /** A new run, numbered `run` by the page; the one the worker held is let go first. */
+  | { type: 'start'; settings: LabSettings; run: number }
+  | { type: 'pause'; run: number }
+  | { type: 'resume'; run: number }
   | { type: 'reset' }
   /** The run's checkpoint, as `sll train` writes it (safetensors): the run pauses first. */
-  | { type: 'save' }
-  /** A checkpoint's bytes (from this page or `sll train`): verified, loaded and evaluated. */
-  | { type: 'load'; bytes: ArrayBuffer; name: string }
+  | { type: 'save'; run: number }
+  /**
+   * A checkpoint's bytes (from this page or `sll train`): verified, loaded and evaluated, as run
+   * `run`. The run the worker held is let go only once the checkpoint is ready to replace it.
+   */
+  | { type: 'load'; bytes: ArrayBuffer; name: string; run: number }
   /** Peak activation memory of one training step, SLL and backprop, for MLPs of 1 to maxDepth blocks (a run pauses first). */
   | { type: 'sweep'; maxDepth: number; width: number; batch: number }
+  /** Stops the sweep between two measurements (answered at once, not after the commands before it). */
+  | { type: 'stop-sweep' }
   /** One 28x28 image of raw [0, 1] pixels (ink 1): every head's class probabilities for it. */
   | { type: 'predict'; pixels: Float32Array }
   /** The first test images with their labels and the classifier's predictions. */
@@ -51,19 +85,39 @@ export interface UnitPoint {
   accuracy: number;
 }
 
+/** A run's model and, in words, its data. */
+export interface ModelDescription {
+  description: string;
+  parameters: number;
+  data: string;
+}
+
+/** Why a run stopped short of its epochs: the visitor's Pause, a save (which pauses first), or the depth sweep. */
+export type PauseCause = 'pause' | 'save' | 'sweep';
+
 export type WorkerMessage =
   | { type: 'ready'; adapter: string; software: boolean; datasets: { name: LabDataset; available: boolean }[] }
-  /** A run's model and, in words, its data. */
-  | { type: 'model'; description: string; parameters: number; data: string }
-  | { type: 'progress'; step: number; epoch: number; units: UnitPoint[]; samplesPerSecond: number; memory: MemoryStats }
-  | { type: 'epoch'; epoch: number; accuracy: number; heads: number[] }
-  | { type: 'paused'; step: number }
-  | { type: 'finished'; testAccuracy: number }
+  /** A started run's model and data. */
+  | ({ type: 'model'; run: number } & ModelDescription)
+  /** After a step, a few times a second at most: where the run stands and the rate of its next step (nothing read from the GPU for it). */
+  | { type: 'tick'; run: number; step: number; epoch: number; stepInEpoch: number; stepsPerEpoch: number; epochs: number; rate: number }
+  /** `rate`: the learning rate of the next step, from the run's schedule. */
+  | { type: 'progress'; run: number; step: number; epoch: number; units: UnitPoint[]; samplesPerSecond: number; rate: number; memory: MemoryStats }
+  /** The validation accuracy of the classifier and of each SLL head; absent when the run holds out no validation examples. */
+  | { type: 'epoch'; run: number; epoch: number; accuracy?: number; heads?: number[] }
+  | { type: 'paused'; run: number; step: number; by: PauseCause }
+  | { type: 'finished'; run: number; testAccuracy: number }
   | { type: 'reset' }
   | { type: 'checkpoint'; bytes: ArrayBuffer }
-  | { type: 'sweep-point'; depth: number; method: 'sll' | 'backprop'; activationBytes: number }
-  | { type: 'sweep-done' }
-  | { type: 'prediction'; classNames: string[]; units: { name: string; probabilities: number[] }[] }
-  | { type: 'grid'; pixels: Float32Array; labels: number[]; predicted: number[]; classNames: string[] }
-  | { type: 'loaded'; testAccuracy: number; notices: string[] }
-  | { type: 'error'; message: string };
+  | { type: 'sweep-point'; depth: number; method: LabMethod; activationBytes: number }
+  /** The sweep's end: `stopped` when the page stopped it before its last depth. */
+  | { type: 'sweep-done'; stopped: boolean }
+  | { type: 'prediction'; run: number; classNames: string[]; units: { name: string; probabilities: number[] }[] }
+  | { type: 'grid'; run: number; pixels: Float32Array; labels: number[]; predicted: number[]; classNames: string[] }
+  /**
+   * A checkpoint loaded as run `run`: its model, its settings (for the form), where it stands, the
+   * rate it continues at, whether its epochs are done, and the memory it holds (peaks since it loaded).
+   */
+  | ({ type: 'loaded'; run: number; testAccuracy: number; notices: string[]; settings: LabSettings; step: number; rate: number; finished: boolean; memory: MemoryStats } & ModelDescription)
+  /** What failed, and in which command ('training': the training loop of run `run`). */
+  | { type: 'error'; message: string; during: PageMessage['type'] | 'training'; run?: number };

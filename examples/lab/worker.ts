@@ -5,31 +5,19 @@
  * library's own fit loop: pausing aborts it at the next step and resuming continues from the
  * position reached, as `sll train --resume` does. The page's commands run one after another
  * (a start that is still loading its data finishes before a pause or a reset is looked at);
- * only the training loop itself runs beside them, so that a pause can stop it.
+ * only the training loop itself runs beside them, so that a pause can stop it, and a sweep's
+ * stop is looked at on arrival. What it reports about a run carries the run's number (see
+ * protocol.ts), so that the page shows only the run this worker holds.
  */
-import { describeAdapter } from '../../src/gpu/open.js';
-import { openBrowserDevice } from '../../src/gpu/browser.js';
-import type { Device } from '../../src/gpu/device.js';
-import { digitsFromClasses } from '../../src/data/digits.js';
-import { splitValidation, type Dataset } from '../../src/data/datasets.js';
-import { fetchIdxDataset, idxFileUrls } from '../../src/data/idxUrl.js';
-import { classNamesOf, DATASETS } from '../../src/data/registry.js';
-import { batchesPerEpoch } from '../../src/data/batches.js';
-import { evaluate, fit, positionOf } from '../../src/sll/fit.js';
-import { buildModel, resolveTrainingSpec, type TrainingSpec } from '../../src/sll/spec.js';
-import { encodeCheckpoint, readCheckpoint, restoreTrainer } from '../../src/sll/checkpoint.js';
-import { kernelChoices } from '../../src/ops/choices.js';
-import { softmax } from '../../src/ops/softmax.js';
-import type { Tensor } from '../../src/gpu/tensor.js';
-import { Trainer } from '../../src/sll/trainer.js';
-import { measureStepMemory } from '../../src/sll/memory.js';
-import type { Model } from '../../src/sll/model.js';
-import { FASHION_FOLDER, LAB_DATASETS, type LabDataset, type LabSettings, type PageMessage, type WorkerMessage } from './protocol.js';
+import { data as datasets, describeAdapter, openBrowserDevice, ops, sll, type Device, type Tensor } from '../../src/index.js';
+import { FASHION_FOLDER, LAB_DATASETS, LAB_METHODS, specInput, type LabDataset, type LabSettings, type ModelDescription, type PageMessage, type PauseCause, type WorkerMessage } from './protocol.js';
+
+type Dataset = datasets.Dataset;
 
 const post = (message: WorkerMessage) => postMessage(message);
 
 /** What the page calls each class: the digit, or the garment. */
-const classNames = (data: Dataset): string[] => [...(classNamesOf(data.name, data) ?? Array.from({ length: data.classes }, (_, k) => String(k)))];
+const classNames = (data: Dataset): string[] => [...(datasets.classNamesOf(data.name, data) ?? Array.from({ length: data.classes }, (_, k) => String(k)))];
 /** Values in one image. */
 const pixelsOf = (data: Dataset) => data.shape[0] * data.shape[1] * data.shape[2];
 
@@ -38,8 +26,28 @@ let device: Device | undefined;
 let dataUrl: string | undefined;
 /** Each dataset is loaded once, when first asked for. */
 const loaded = new Map<LabDataset, Promise<Dataset>>();
-/** The run on the page: its spec says what continuing it means (epochs, batch, validation); `data` is what it trains on. */
-let run: { trainer: Trainer; model: Model; spec: TrainingSpec; data: Dataset; stop: AbortController; running: Promise<void>; training: boolean } | undefined;
+/**
+ * The run on the page: its plan says what continuing it means (the splits, the steps of an
+ * epoch, the schedule), made by sll.planRun as `sll train` makes it; `data` is what it trains on.
+ */
+interface Run {
+  /** The page's number for it. */
+  id: number;
+  trainer: sll.Trainer;
+  model: sll.Model;
+  plan: sll.RunPlan;
+  data: Dataset;
+  stop: AbortController;
+  /** Why the training loop was stopped: 'replace' (a new run, a load, a reset) tells the page nothing. */
+  stoppedBy: PauseCause | 'replace';
+  running: Promise<void>;
+  training: boolean;
+}
+let run: Run | undefined;
+/** The sweep in progress: its stop is looked at between measurements. */
+let sweepStop: AbortController | undefined;
+/** Steps are reported to the page at most this often (milliseconds). */
+const TICK_MS = 200;
 
 async function ready(): Promise<{ device: Device; digits: Dataset }> {
   device ??= await openBrowserDevice();
@@ -50,7 +58,7 @@ async function ready(): Promise<{ device: Device; digits: Dataset }> {
 function dataset(name: LabDataset): Promise<Dataset> {
   let data = loaded.get(name);
   if (!data) {
-    data = name === 'digits' ? fetchDigits() : fetchIdxDataset(new URL(`${FASHION_FOLDER}/`, dataUrl), { name, classes: 10 });
+    data = name === 'digits' ? fetchDigits() : datasets.fetchIdxDataset(new URL(`${FASHION_FOLDER}/`, dataUrl), { name, classes: 10 });
     // A failed load is not remembered: the visitor may put the files there and try again.
     data.catch(() => loaded.delete(name));
     loaded.set(name, data);
@@ -68,64 +76,82 @@ async function fetchDigits(): Promise<Dataset> {
       return ((await response.json()) as { data: number[] }).data;
     }),
   );
-  return digitsFromClasses(classes);
+  return datasets.digitsFromClasses(classes);
 }
 
 /** Which datasets this server offers: Fashion-MNIST when its first file answers (within a few seconds). */
 async function offered(): Promise<{ name: LabDataset; available: boolean }[]> {
-  const probe = await fetch(idxFileUrls(new URL(`${FASHION_FOLDER}/`, dataUrl)).trainImages, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+  const probe = await fetch(datasets.idxFileUrls(new URL(`${FASHION_FOLDER}/`, dataUrl)).trainImages, { method: 'HEAD', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   return [
     { name: 'digits', available: true },
     { name: 'fashion-mnist', available: probe?.ok ?? false },
   ];
 }
 
-async function train(settings: LabSettings): Promise<void> {
+async function train(settings: LabSettings, id: number): Promise<void> {
   const { device } = await ready();
   const data = await dataset(settings.dataset);
-  const blocks = new Array<number>(settings.depth).fill(settings.width);
-  const model = { mlp: { kind: 'mlp', hidden: blocks }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width } }[settings.model];
-  // The same schema as `sll train`: what the page does not set takes the command's defaults.
-  const spec = resolveTrainingSpec(
-    { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 },
-    { classes: data.classes, trainCount: data.train.count, datasetName: settings.dataset },
-    'the lab',
-  );
-  begin(spec, data, buildModel(device, spec.model, { inputShape: data.shape, classes: data.classes }, spec.seed));
-  resume();
+  // The same schema as `sll train` (the page has checked the settings by it already): what the
+  // page does not set takes the command's defaults.
+  const spec = sll.resolveTrainingSpec(specInput(settings), { classes: data.classes, trainCount: data.train.count, datasetName: settings.dataset }, 'the lab');
+  const plan = sll.planRun(spec, data, { classNames: classNames(data) });
+  const made = build(device, plan);
+  await install(id, plan, data, made);
+  post({ type: 'model', run: id, ...describe(plan, data, made.trainer, made.model) });
+  resume(id);
 }
 
-/** Makes the run's trainer for a spec and a model on a dataset, and tells the page what they are. */
-function begin(spec: TrainingSpec, data: Dataset, built: Model): Trainer {
-  const trainer = new Trainer(device!, built, { method: spec.method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed, metricsEvery: spec.metricsEvery });
+/** The model and trainer of a plan (beside the run held, which is let go only by install). */
+function build(device: Device, plan: sll.RunPlan): { model: sll.Model; trainer: sll.Trainer } {
+  const model = sll.buildModel(device, plan.spec.model, plan.data, plan.spec.seed);
+  try {
+    return { model, trainer: new sll.Trainer(device, model, plan.trainer) };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/**
+ * Makes a built model the run held, once the one before it is let go (its loop stopped, its
+ * buffers freed): the memory peaks start again from what this run holds.
+ */
+async function install(id: number, plan: sll.RunPlan, data: Dataset, made: { model: sll.Model; trainer: sll.Trainer }): Promise<Run> {
+  await halt('replace');
+  dispose();
+  made.trainer.device.pool.resetPeaks();
+  run = { id, trainer: made.trainer, model: made.model, plan, data, stop: new AbortController(), stoppedBy: 'pause', running: Promise.resolve(), training: false };
+  return run;
+}
+
+/** The run's model, its local objective and schedule, and its data, in words. */
+function describe(plan: sll.RunPlan, data: Dataset, trainer: sll.Trainer, model: sll.Model): ModelDescription {
+  const { spec } = plan;
   const o = spec.objective;
   const local = `${o.mode} mode, d0 ${o.d0}, tau ${o.tau}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, alignment ${o.alignment ? 'on' : 'off'}`;
   const count = (n: number) => n.toLocaleString('en');
-  const { validation } = spec.dataset;
-  post({
-    type: 'model',
-    description: `${built.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}`,
+  const schedule = spec.schedule.kind === 'cosine' ? `, cosine schedule over ${spec.epochs} epochs (${spec.schedule.warmupEpochs} warm-up)` : '';
+  return {
+    description: `${model.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}${schedule}`,
     parameters: trainer.stateBytes().parameters / 4,
-    data: `${DATASETS[data.name]!.title}: ${count(data.train.count - validation)} training, ${count(validation)} validation and ${count(data.test.count)} test images`,
-  });
-  run = { trainer, model: built, spec, data, stop: new AbortController(), running: Promise.resolve(), training: false };
-  return trainer;
+    data: `${datasets.DATASETS[data.name]!.title}: ${count(plan.train.count)} training, ${count(plan.validation?.count ?? 0)} validation and ${count(data.test.count)} test images`,
+  };
 }
 
-/** Stops the training loop, if it runs, and waits until it has. */
-async function halt(): Promise<void> {
-  run?.stop.abort();
-  await run?.running.catch(() => {});
+/** Stops the training loop, if it runs, and waits until it has; `by` says why (the page is told unless the run is being let go). */
+async function halt(by: PauseCause | 'replace'): Promise<void> {
+  if (!run) return;
+  if (run.training) run.stoppedBy = by;
+  run.stop.abort();
+  await run.running.catch(() => {});
 }
 
 /** Pauses the run (if it trains) and posts its checkpoint, in the format `sll train` writes. */
 async function save(): Promise<void> {
   if (!run) throw new Error('nothing to save yet: start a run first');
-  await halt();
-  const { trainer, spec, data: dataset } = run;
-  const stepsPerEpoch = batchesPerEpoch(dataset.train.count - spec.dataset.validation, spec.batchSize, true);
-  const data = { name: dataset.name, inputShape: dataset.shape, classes: dataset.classes, mean: dataset.mean, std: dataset.std, classNames: classNames(dataset) };
-  const bytes = await encodeCheckpoint(trainer, { spec, data, position: positionOf(trainer.step, stepsPerEpoch), adapter: describeAdapter(trainer.device.report), kernels: kernelChoices(trainer.device) });
+  await halt('save');
+  const { trainer, plan } = run;
+  const bytes = await sll.encodeCheckpoint(trainer, { spec: plan.spec, data: plan.data, position: sll.planPosition(plan, trainer.step) });
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   postMessage({ type: 'checkpoint', bytes: buffer } satisfies WorkerMessage, { transfer: [buffer] });
 }
@@ -134,20 +160,25 @@ async function save(): Promise<void> {
  * The paper's memory claim, measured on this GPU: for each depth and method, one step to warm
  * up, then the peak bytes of one training step beyond what persists (activations and scratch),
  * from the device's own counters, as bench/experiments/sll-memory.mjs measures it in Node.
+ * A run that trains is paused first (the page is told); `stop` ends the sweep between two
+ * measurements. The memory peaks then start again from what the run holds.
  */
-async function sweep(maxDepth: number, width: number, batch: number): Promise<void> {
+async function sweep(maxDepth: number, width: number, batch: number, stop: AbortSignal): Promise<void> {
   const { device, digits } = await ready();
-  await halt();
+  await halt('sweep');
   const x = device.tensor(digits.train.images.subarray(0, batch * pixelsOf(digits)), [batch, ...digits.shape]);
   const y = device.tensor(digits.train.labels.subarray(0, batch), [batch], 'i32');
+  let measured = 0;
   try {
-    for (let depth = 1; depth <= maxDepth; depth++) {
-      for (const method of ['sll', 'backprop'] as const) {
-        const spec = resolveTrainingSpec({ method, model: { kind: 'mlp', hidden: new Array<number>(depth).fill(width) } }, { classes: 10, trainCount: digits.train.count, datasetName: 'digits' });
-        const model = buildModel(device, spec.model, { inputShape: digits.shape, classes: 10 }, spec.seed);
-        const trainer = new Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
+    for (let depth = 1; depth <= maxDepth && !stop.aborted; depth++) {
+      for (const method of LAB_METHODS) {
+        if (stop.aborted) break;
+        const spec = sll.resolveTrainingSpec({ method, model: { kind: 'mlp', hidden: new Array<number>(depth).fill(width) } }, { classes: 10, trainCount: digits.train.count, datasetName: 'digits' });
+        const model = sll.buildModel(device, spec.model, { inputShape: digits.shape, classes: 10 }, spec.seed);
+        const trainer = new sll.Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
         try {
-          post({ type: 'sweep-point', depth, method, activationBytes: (await measureStepMemory(trainer, x, y)).activationBytes });
+          post({ type: 'sweep-point', depth, method, activationBytes: (await sll.measureStepMemory(trainer, x, y)).activationBytes });
+          measured++;
         } finally {
           trainer.dispose();
           model.dispose();
@@ -157,17 +188,16 @@ async function sweep(maxDepth: number, width: number, batch: number): Promise<vo
   } finally {
     x.dispose();
     y.dispose();
+    device.pool.resetPeaks();
   }
-  post({ type: 'sweep-done' });
+  post({ type: 'sweep-done', stopped: measured < LAB_METHODS.length * maxDepth });
 }
 
 /**
  * Class probabilities of every SLL block's head and of the classifier, for images of raw [0, 1]
  * pixels (normalized here as in training). Evaluation mode: the run's training state is untouched.
  */
-async function probabilities(pixels: Float32Array): Promise<{ name: string; probabilities: Float32Array }[]> {
-  const current = run;
-  if (!current) throw new Error('train or load a model first');
+async function probabilities(current: Run, pixels: Float32Array): Promise<{ name: string; probabilities: Float32Array }[]> {
   const { trainer, model, data } = current;
   const device = trainer.device;
   const count = pixels.length / pixelsOf(data);
@@ -178,9 +208,11 @@ async function probabilities(pixels: Float32Array): Promise<{ name: string; prob
     let a = x;
     model.blocks.forEach((block, i) => {
       a = block.layers.forward(a, { training: false });
-      if (trainer.method === 'sll') out.push({ name: `block ${i + 1} head`, p: softmax(trainer.objectives[i]!.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits) });
+      // A block's head, where its local rule has one that predicts classes (SLL, DGL).
+      const logits = trainer.objectives[i]!.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits;
+      if (logits) out.push({ name: `block ${i + 1} head`, p: ops.softmax(logits) });
     });
-    out.push({ name: 'classifier', p: softmax(model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false })) });
+    out.push({ name: 'classifier', p: ops.softmax(model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false })) });
     return out;
   });
   try {
@@ -191,86 +223,132 @@ async function probabilities(pixels: Float32Array): Promise<{ name: string; prob
 }
 
 async function predict(pixels: Float32Array): Promise<void> {
-  const units = await probabilities(pixels);
-  post({ type: 'prediction', classNames: classNames(run!.data), units: units.map((u) => ({ name: u.name, probabilities: Array.from(u.probabilities) })) });
+  const current = run;
+  if (!current) throw new Error('train or load a model first');
+  const units = await probabilities(current, pixels);
+  post({ type: 'prediction', run: current.id, classNames: classNames(current.data), units: units.map((u) => ({ name: u.name, probabilities: Array.from(u.probabilities) })) });
 }
 
 /** The first test images (raw pixels again), their labels and what the classifier says. */
 async function grid(count: number): Promise<void> {
-  if (!run) return;
-  const { data } = run;
+  const current = run;
+  if (!current) return;
+  const { data } = current;
   const pixels = data.test.images.slice(0, count * pixelsOf(data)).map((v) => v * data.std + data.mean);
-  const classifier = (await probabilities(pixels)).at(-1)!.probabilities;
+  const classifier = (await probabilities(current, pixels)).at(-1)!.probabilities;
   const predicted = Array.from({ length: count }, (_, i) => {
     const row = classifier.subarray(i * data.classes, (i + 1) * data.classes);
     return row.indexOf(Math.max(...row));
   });
-  post({ type: 'grid', pixels, labels: Array.from(data.test.labels.subarray(0, count)), predicted, classNames: classNames(data) });
+  post({ type: 'grid', run: current.id, pixels, labels: Array.from(data.test.labels.subarray(0, count)), predicted, classNames: classNames(data) });
 }
 
 /**
  * Verifies and loads a checkpoint of a model of the digits or Fashion-MNIST (the dataset its
- * metadata names; others are refused), then reports its test accuracy on that dataset.
+ * metadata names; others are refused), then reports its test accuracy on that dataset. Everything
+ * that can refuse the checkpoint (its hashes, its dataset, its plan, its tensors) is done beside
+ * the run held, which is let go only then: a checkpoint the lab cannot take leaves it as it was.
  */
-async function load(bytes: ArrayBuffer, name: string): Promise<void> {
+async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void> {
   const { device } = await ready();
-  const checkpoint = await readCheckpoint(new Uint8Array(bytes), name);
+  const checkpoint = await sll.readCheckpoint(new Uint8Array(bytes), name);
   const { spec, data } = checkpoint.meta;
   const which = LAB_DATASETS.find((d) => d === data.name);
   if (!which) throw new Error(`${name} holds a model trained on ${data.name}; the lab has ${LAB_DATASETS.join(' and ')}`);
   const chosen = await dataset(which);
-  if (data.classes !== chosen.classes || data.inputShape.some((d, i) => d !== chosen.shape[i])) {
-    throw new Error(`${name} holds a model of ${data.inputShape.join('x')} images and ${data.classes} classes; the lab's ${which} are ${chosen.shape.join('x')} and ${chosen.classes}`);
+  // The lab standardizes its data: a model of other images, or trained on other pixel values, is refused as `sll train --resume` refuses it.
+  const mismatch = sll.resumeMismatch(checkpoint.meta, chosen);
+  if (mismatch) throw new Error(`${name}: ${mismatch}${data.mean !== chosen.mean ? ' (a run with --no-normalize?)' : ''}`);
+  const plan = sll.planRun(spec, chosen, { classNames: data.classNames ?? classNames(chosen) });
+  const made = build(device, plan);
+  try {
+    sll.restoreTrainer(made.trainer, checkpoint, name);
+  } catch (error) {
+    made.trainer.dispose();
+    made.model.dispose();
+    throw error;
   }
-  // The lab standardizes its data; a model trained on other pixel values would be judged wrongly.
-  if (data.mean !== chosen.mean || data.std !== chosen.std) {
-    throw new Error(`${name} was trained on pixels normalized with mean ${data.mean} and std ${data.std}; the lab's ${which} have mean ${chosen.mean} and std ${chosen.std} (a run with --no-normalize?)`);
-  }
-  await halt();
-  dispose();
-  const trainer = begin(spec, chosen, buildModel(device, spec.model, data, spec.seed));
-  restoreTrainer(trainer, checkpoint, name);
-  const test = await evaluate(trainer, chosen.test, chosen.shape, 500);
-  post({ type: 'loaded', testAccuracy: test.accuracy, notices: checkpoint.notices });
+  const { trainer } = await install(id, plan, chosen, made);
+  const test = await sll.evaluate(trainer, chosen.test, chosen.shape, 500);
+  const differs = sll.resumeNotice(checkpoint, trainer.device);
+  post({
+    type: 'loaded',
+    run: id,
+    ...describe(plan, chosen, trainer, made.model),
+    testAccuracy: test.accuracy,
+    notices: [...checkpoint.notices, ...(differs ? [differs] : [])],
+    settings: settingsOf(spec, which),
+    step: trainer.step,
+    rate: trainer.learningRate,
+    finished: trainer.step >= plan.stepsPerEpoch * spec.epochs,
+    memory: trainer.device.memory(),
+  });
+}
+
+/** The page's settings that describe a spec, so that the form shows the run a checkpoint holds. */
+function settingsOf(spec: sll.TrainingSpec, dataset: LabDataset): LabSettings {
+  const m = spec.model;
+  const [depth, width] = m.kind === 'mlp' ? [m.hidden.length, m.hidden[0]!] : m.kind === 'cnn' ? [m.channels.length, m.channels[0]!] : [m.depth, m.dim];
+  // The other models have no patch: the form keeps the ViT's default there.
+  const patch = m.kind === 'vit' ? m.patch : (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).patch;
+  const o = spec.objective;
+  return { dataset, method: spec.method, model: m.kind, depth, width, patch, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs };
 }
 
 /**
- * Starts the training loop from where the run stands, unless it is running already; what it
- * does is kept, so that a pause or a reset can wait for it to stop. Its errors go to the page.
+ * Starts the training loop of run `id` from where it stands, unless it is running already (or
+ * the run is not the one held); what it does is kept, so that a pause or a reset can wait for it
+ * to stop. Its errors go to the page.
  */
-function resume(): void {
+function resume(id: number): void {
   const current = run;
-  if (!current || current.training) return;
+  if (!current || current.id !== id || current.training) return;
   current.training = true;
-  current.running = continueRun()
-    .catch(fail)
+  current.stoppedBy = 'pause';
+  current.running = continueRun(current)
+    .catch((error: unknown) => fail(error, 'training', current.id))
     .finally(() => void (current.training = false));
 }
 
-/** Runs fit from where the trainer stands until the epochs end or the page pauses. */
-async function continueRun(): Promise<void> {
-  const current = run!;
-  const { trainer, spec, data } = current;
-  const { train: split, validation } = splitValidation(data, spec.dataset.validation);
-  const stepsPerEpoch = batchesPerEpoch(split.count, spec.batchSize, true);
+/** Runs fit from where the trainer stands until the epochs end or the loop is stopped. */
+async function continueRun(current: Run): Promise<void> {
+  const { trainer, plan, data, id } = current;
+  const { spec } = plan;
   current.stop = new AbortController();
-  await fit(trainer, split, data.shape, {
+  let ticked = -Infinity;
+  await sll.fit(trainer, plan.train, data.shape, {
     epochs: spec.epochs,
     batchSize: spec.batchSize,
     seed: spec.seed,
-    start: positionOf(trainer.step, stepsPerEpoch),
+    start: sll.planPosition(plan, trainer.step),
     signal: current.stop.signal,
-    evaluateOn: validation,
+    ...(plan.validation ? { evaluateOn: plan.validation } : {}),
+    // Every step, but posted a few times a second at most (and at an epoch's end): a slow model shows it moves from its first step.
+    onStep: (t) => {
+      const now = performance.now();
+      if (now - ticked < TICK_MS && t.step !== t.stepsPerEpoch) return;
+      ticked = now;
+      post({ type: 'tick', run: id, step: trainer.step, epoch: t.epoch, stepInEpoch: t.step, stepsPerEpoch: t.stepsPerEpoch, epochs: spec.epochs, rate: trainer.learningRate });
+    },
     onProgress: (p) =>
-      post({ type: 'progress', step: trainer.step, epoch: p.epoch, units: p.metrics.units.map((u) => ({ name: u.name, likelihood: u.likelihood, accuracy: u.accuracy })), samplesPerSecond: p.samplesPerSecond, memory: trainer.device.memory() }),
-    onEpoch: (r) => post({ type: 'epoch', epoch: r.epoch + 1, accuracy: r.evaluation!.accuracy, heads: r.evaluation!.blockAccuracy }),
+      post({
+        type: 'progress',
+        run: id,
+        step: trainer.step,
+        epoch: p.epoch,
+        units: p.metrics.units.map((u) => ({ name: u.name, likelihood: u.likelihood, accuracy: u.accuracy })),
+        samplesPerSecond: p.samplesPerSecond,
+        rate: trainer.learningRate,
+        memory: trainer.device.memory(),
+      }),
+    onEpoch: (r) => post({ type: 'epoch', run: id, epoch: r.epoch + 1, ...(r.evaluation ? { accuracy: r.evaluation.accuracy, heads: r.evaluation.blockAccuracy } : {}) }),
   });
   if (current.stop.signal.aborted) {
-    post({ type: 'paused', step: trainer.step });
+    if (current.stoppedBy !== 'replace') post({ type: 'paused', run: id, step: trainer.step, by: current.stoppedBy });
     return;
   }
-  const test = await evaluate(trainer, data.test, data.shape, 500);
-  post({ type: 'finished', testAccuracy: test.accuracy });
+  const test = await sll.evaluate(trainer, data.test, data.shape, 500);
+  post({ type: 'finished', run: id, testAccuracy: test.accuracy });
 }
 
 function dispose(): void {
@@ -279,15 +357,15 @@ function dispose(): void {
   run = undefined;
 }
 
-function fail(error: unknown): void {
-  post({ type: 'error', message: (error as Error).message });
+function fail(error: unknown, during: PageMessage['type'] | 'training', id?: number): void {
+  post({ type: 'error', message: (error as Error).message, during, ...(id !== undefined ? { run: id } : {}) });
 }
 
 /** The page's commands, one after another: each starts when the one before it has finished. */
 let commands: Promise<void> = Promise.resolve();
 
 /** What each command does; the training loop it may start runs beside the queue (see resume). */
-async function perform(message: PageMessage): Promise<void> {
+async function perform(message: PageMessage, stop?: AbortSignal): Promise<void> {
   switch (message.type) {
     case 'init': {
       dataUrl = message.dataUrl;
@@ -296,26 +374,30 @@ async function perform(message: PageMessage): Promise<void> {
       return;
     }
     case 'start':
-      await halt();
+      // The page has cleared what it showed: the run held goes first, so that a start that fails leaves none.
+      await halt('replace');
       dispose();
-      return train(message.settings);
+      return train(message.settings, message.run);
     case 'pause':
-      run?.stop.abort();
+      if (run?.id === message.run) await halt('pause');
       return;
     case 'resume':
-      return resume();
+      return resume(message.run);
     case 'predict':
       return predict(message.pixels);
     case 'grid':
       return grid(message.count);
     case 'sweep':
-      return sweep(message.maxDepth, message.width, message.batch);
+      return sweep(message.maxDepth, message.width, message.batch, stop!);
+    case 'stop-sweep':
+      return;
     case 'save':
+      if (run && run.id !== message.run) throw new Error('the run to save has been replaced');
       return save();
     case 'load':
-      return load(message.bytes, message.name);
+      return load(message.bytes, message.name, message.run);
     case 'reset':
-      await halt();
+      await halt('replace');
       dispose();
       post({ type: 'reset' });
       return;
@@ -323,5 +405,12 @@ async function perform(message: PageMessage): Promise<void> {
 }
 
 onmessage = (event: MessageEvent<PageMessage>) => {
-  commands = commands.then(() => perform(event.data)).catch(fail);
+  const message = event.data;
+  // A sweep's stop is looked at on arrival: the sweep it stops is the command running, or one queued.
+  if (message.type === 'stop-sweep') return void sweepStop?.abort();
+  let stop: AbortSignal | undefined;
+  if (message.type === 'sweep') stop = (sweepStop = new AbortController()).signal;
+  commands = commands
+    .then(() => perform(message, stop))
+    .catch((error: unknown) => fail(error, message.type, 'run' in message ? message.run : undefined));
 };
