@@ -7,7 +7,8 @@ struct GatherParams {
   count: u32,
   cols: u32,
   tableRows: u32,
-  _pad0: u32,
+  // 0x7fc00000, a quiet NaN's bits: WGSL may assume no NaN arises from arithmetic, so 0/0 is no way to make one.
+  nanBits: u32,
 }
 
 @group(0) @binding(0) var<storage, read> table: array<f32>;
@@ -25,9 +26,7 @@ fn gatherRows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let j = i - r * params.cols;
   let k = index[r];
   if (k < 0 || u32(k) >= params.tableRows) {
-    // A NaN the compiler cannot fold away: 0/0 from a uniform the host always writes as 0.
-    let zero = f32(params._pad0);
-    out[i] = zero / zero;
+    out[i] = bitcast<f32>(params.nanBits);
     return;
   }
   out[i] = table[u32(k) * params.cols + j];

@@ -182,13 +182,15 @@ describe('sll train: run directories, signals and resumes', () => {
     const stopped = await startCli(['train', ...epochs(2), '--method', 'drtp', '--out', dir('drtp')], {
       cwd: work,
       onStdout: (text, child) => {
-        if (!signalled && text.includes('run directory:')) {
+        // In epoch 2: the optimizer state and the step counters are then part of what must resume.
+        if (!signalled && /epoch 2\/2 {2}step/.test(text)) {
           signalled = true;
           child.kill('SIGTERM');
         }
       },
     }).done;
     expect(stopped.code, stopped.stderr).toBe(143);
+    expect(lastStatus(dir('drtp'))).toMatchObject({ status: expect.stringMatching(/^stopped at epoch 2, batch [1-7] /) });
     const resumed = await runCli(['train', '--resume', dir('drtp')], { cwd: work });
     expect(resumed.code, resumed.stderr).toBe(0);
     expectSameWeights(dir('drtp-straight'), dir('drtp'));

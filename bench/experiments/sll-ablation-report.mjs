@@ -65,7 +65,7 @@ export function describeRun(r, base) {
   const o = r.config.spec.objective;
   if (r === base) return `${o.mode} mode, d0 = ${o.d0}, tau = ${o.tau}, p = ${o.dropout}, alignment ${o.alignment ? 'on' : 'off'}, ${o.projection}, ${o.scaling}`;
   const changes = specChanges(r.config.spec, base.config.spec);
-  if (r.config.spec.method !== 'sll') return changes.length > 0 ? `backprop, ${changes.join(', ')}` : 'backprop (same model, optimizer, data)';
+  if (r.config.spec.method !== 'sll') return changes.length > 0 ? `${r.config.spec.method}, ${changes.join(', ')}` : `${r.config.spec.method} (same model, optimizer, data)`;
   return changes.join(', ') || 'same as baseline';
 }
 

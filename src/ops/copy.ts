@@ -119,7 +119,7 @@ export function gatherRows(table: Tensor, index: Tensor, category: MemoryCategor
   withDense([table, index], (t, i) => {
     const wg = columnWorkgroupSize(device);
     const kernel = device.kernel({ file: 'gather', entry: 'gatherRows', overrides: { WG: wg } });
-    device.dispatch(kernel, { table: t, index: i, out }, { count: out.size, cols, tableRows, _pad0: 0 }, elementWorkgroups(out.size, wg));
+    device.dispatch(kernel, { table: t, index: i, out }, { count: out.size, cols, tableRows, nanBits: 0x7fc00000 }, elementWorkgroups(out.size, wg));
   });
   return out;
 }

@@ -15,9 +15,7 @@
  * before the first epoch ends there is none. Any other failure is recorded as the run's status
  * before it is rethrown. Node only.
  */
-import type { Batch } from '../data/batches.js';
 import type { Dataset } from '../data/datasets.js';
-import { augmentBatch, blackPixel } from '../data/augment.js';
 import type { Device } from '../gpu/device.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
 import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
@@ -185,10 +183,7 @@ async function trainInDirectory(device: Device, dir: RunDirectory, options: RunO
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
     const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units);
 
-    const fill = blackPixel(dataset);
-    const transformBatch = spec.dataset.augment
-      ? (batch: Batch): Batch => ({ ...batch, images: augmentBatch(batch.images, { shape: dataset.shape, fill, seed: spec.seed, epoch: batch.epoch, batchIndex: batch.index }) })
-      : undefined;
+    const { transformBatch } = plan;
     try {
       await fit(trainer, train, dataset.shape, {
         epochs: spec.epochs,

@@ -258,6 +258,10 @@ export async function verifyCheckpoint(checkpoint: Checkpoint, source = 'checkpo
  * spec (same model, method and optimizer). Every tensor is checked before anything is written.
  */
 export function restoreTrainer(trainer: Trainer, checkpoint: Checkpoint, source = 'checkpoint'): void {
+  // Two methods can have the same tensors (SLL in class mode without dropout and DRTP): the spec tells them apart.
+  if (checkpoint.meta.spec.method !== trainer.method) {
+    throw new CheckpointError(`${source}: saved by a ${checkpoint.meta.spec.method} run, but the trainer given trains by ${trainer.method}`);
+  }
   const entries = trainer.parameterEntries();
   const expected = new Set<string>();
   const plan: Array<() => void> = [];

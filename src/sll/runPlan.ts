@@ -2,10 +2,12 @@
  * What a training spec means on a dataset, worked out in one place for every host: the command's
  * runTraining (Node) and the lab's worker (a page) both train from a RunPlan, so they cannot
  * disagree about the validation split, the train-count subset, the steps of an epoch, the
- * learning-rate schedule, what a checkpoint records of the data, or what resuming means.
+ * learning-rate schedule, the augmentation of a batch, what a checkpoint records of the data, or
+ * what resuming means.
  * Browser-safe: no files, no Node.
  */
-import { batchesPerEpoch } from '../data/batches.js';
+import { augmentBatch, blackPixel } from '../data/augment.js';
+import { batchesPerEpoch, type Batch } from '../data/batches.js';
 import { splitValidation, subset, type Dataset, type Split } from '../data/datasets.js';
 import type { CheckpointData, CheckpointMeta } from './checkpoint.js';
 import { positionOf, type Position } from './fit.js';
@@ -25,6 +27,8 @@ export interface RunPlan {
   trainer: TrainerConfig;
   /** What a checkpoint records of the data: enough to rebuild the model and normalize new images. */
   data: CheckpointData;
+  /** The spec's augmentation of a training batch (random crop and flip), a function of (seed, epoch, batch) alone; absent without it. */
+  transformBatch?: (batch: Batch) => Batch;
 }
 
 /** The trainer's learning-rate schedule for a spec's schedule (epochs become steps). */
@@ -70,7 +74,19 @@ export function planRun(spec: TrainingSpec, dataset: Dataset, options: { classNa
     std: dataset.std,
     ...(options.classNames ? { classNames: [...options.classNames] } : {}),
   };
-  return { spec, train, ...('validation' in parts ? { validation: parts.validation } : {}), stepsPerEpoch, trainer: trainerConfigOf(spec, stepsPerEpoch), data };
+  const fill = blackPixel(dataset);
+  const transformBatch = spec.dataset.augment
+    ? (batch: Batch): Batch => ({ ...batch, images: augmentBatch(batch.images, { shape: dataset.shape, fill, seed: spec.seed, epoch: batch.epoch, batchIndex: batch.index }) })
+    : undefined;
+  return {
+    spec,
+    train,
+    ...('validation' in parts ? { validation: parts.validation } : {}),
+    stepsPerEpoch,
+    trainer: trainerConfigOf(spec, stepsPerEpoch),
+    data,
+    ...(transformBatch ? { transformBatch } : {}),
+  };
 }
 
 /** Where a plan's run stands after `step` steps. */

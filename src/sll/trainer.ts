@@ -84,7 +84,7 @@ export interface UnitMetrics {
 export interface StepMetrics {
   steps: number;
   samples: number;
-  /** Every SLL unit (blocks, then the classifier); for backprop only the classifier, the one loss. */
+  /** Every unit with a loss of its own (SLL's and DGL's blocks, then the classifier); for backprop and DRTP only the classifier. */
   units: UnitMetrics[];
 }
 
@@ -127,7 +127,7 @@ function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjecti
 
 export class Trainer {
   readonly method: Method;
-  /** Each block's local loss (SLL: its objective; DGL: its auxiliary head); none under backprop. */
+  /** Each block's local rule (SLL: its objective; DGL: its auxiliary head; DRTP: its target projection); none under backprop. */
   readonly objectives: LocalLoss[] = [];
   /**
    * Fixed projections of a block's own input, for the blocks that cannot align with the block
@@ -221,7 +221,7 @@ export class Trainer {
     this.device.submit();
   }
 
-  /** SLL or DGL: one sweep over the blocks, each updated by its own local loss (see the file's header). */
+  /** SLL, DGL or DRTP: one sweep over the blocks, each updated by its own local rule (see the file's header). */
   private localStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
     // What passes from block to block: the block's input and the previous block's log posterior.
@@ -344,7 +344,6 @@ export class Trainer {
     for (const unit of this.units) {
       const [flags, likelihood, alignment, correct] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read(), unit.correctCount.read()]);
       if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
-      // Backprop's blocks have no loss of their own: only the classifier's is reported.
       // A block without a loss of its own (backprop, DRTP) has nothing to report: the classifier speaks for it.
       const index = this.units.indexOf(unit);
       if (index < this.units.length - 1 && !this.objectives[index]?.hasHead) continue;
@@ -364,7 +363,7 @@ export class Trainer {
   }
 
   /**
-   * Accuracy of the output classifier and, for SLL, of every block's local head, on a batch of
+   * Accuracy of the output classifier and, for a rule with heads (SLL, DGL), of every block's head, on a batch of
    * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
    */
   async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
@@ -403,7 +402,8 @@ export class Trainer {
 
   /**
    * Every trained tensor under a stable name, with the unit whose optimizer steps it:
-   * 'block1.0.weight' (the block's layers), 'block1.head.weight' (a latent-mode local head),
+   * 'block1.0.weight' (the block's layers), 'block1.head.<name>' (a block rule's own parameters: SLL's
+   * latent head 'block1.head.head.weight', DGL's head 'block1.head.weight'),
    * 'classifier.weight'. Checkpoints are keyed by these names.
    */
   parameterEntries(): Array<{ name: string; unit: number; value: Tensor }> {
