@@ -60,7 +60,10 @@ fn applyUnary(x: f32) -> f32 {
     case 4u: { return log(x); }
     case 5u: { return sqrt(x); }
     case 6u: { return abs(x); }
-    default: { return x * x; }
+    case 7u: { return x * x; }
+    // Clamped first: some drivers build tanh from exponentials that overflow to NaN for large
+    // |x|, and tanh(10) is already 1 in f32.
+    default: { return tanh(clamp(x, -10.0, 10.0)); }
   }
 }
 
@@ -127,6 +130,14 @@ fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = index(gid, groups);
   if (i >= unary.count) { return; }
   out[i] = select(0.0, a[i], b[i] > 0.0);
+}
+
+// tanh'(x) = 1 - tanh(x)^2: here b is the forward OUTPUT y = tanh(x), which is all it needs.
+@compute @workgroup_size(WG)
+fn tanhBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= unary.count) { return; }
+  out[i] = a[i] * (1.0 - b[i] * b[i]);
 }
 
 // gelu(x) = x * Phi(x)  =>  gelu'(x) = Phi(x) + x * phi(x) (shaders/lib/normal.wgsl).

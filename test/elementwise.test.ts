@@ -73,7 +73,7 @@ describe('binary ops', () => {
 });
 
 describe('unary ops and activations', () => {
-  it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square on %i elements', async (n) => {
+  it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square, tanh on %i elements', async (n) => {
     const x = uniform(n, 11, -6, 6);
     const positive = uniform(n, 12, 0.01, 10);
     // Each op reads x, or the positive p.
@@ -86,10 +86,23 @@ describe('unary ops and activations', () => {
       [(_, p) => ops.sqrt(p), reference.map(positive, Math.sqrt), 1e-6],
       [(t) => ops.abs(t), reference.map(x, Math.abs), 0],
       [(t) => ops.square(t), reference.map(x, (v) => v * v), 1e-6],
+      [(t) => ops.tanh(t), reference.tanh(x), 2e-6],
     ];
     for (const [op, expected, rtol] of cases) {
       await expectOp(device, op, [[x, [n]], [positive, [n]]], expected, { rtol, atol: 1e-6 });
     }
+  });
+
+  it('computes tanh in its far tails as +-1, never NaN (near 0 within the absolute error WGSL allows)', async () => {
+    const x = [-1e30, -89, -20, -9.5, 0, 1e-7, 9.5, 20, 89, 1e30];
+    await expectOp(device, (t) => ops.tanh(t), [[x, [10]]], reference.tanh(x), { rtol: 1e-6, atol: 1e-6 });
+    const tails = Array.from(await (() => {
+      const t = device.tensor([-1e30, -89, 89, 1e30], [4]);
+      const y = ops.tanh(t);
+      t.dispose();
+      return y.read().finally(() => y.dispose());
+    })());
+    expect(tails).toEqual([-1, -1, 1, 1]);
   });
 
   it('computes GELU in its far tails (erf form, not tanh)', async () => {
@@ -99,6 +112,20 @@ describe('unary ops and activations', () => {
 });
 
 describe('activation derivative rules', () => {
+  // tanh's rule reads the forward output y = tanh(x), not x.
+  it('tanh: the reference rule, from y, matches central differences of tanh(x)', () => {
+    const x = Float64Array.from(uniform(33, 23, -4, 4));
+    const w = lossWeights(33, 24);
+    const numeric = finiteDifferenceGradient((p) => dot(reference.tanh(p), w), x);
+    expectClose(reference.tanhBackward(w, reference.tanh(x)), numeric, { rtol: 1e-6, atol: 1e-8 });
+  });
+
+  it.each([1, 17, 127, 4099])('tanh: the GPU rule matches the reference on %i elements', async (n) => {
+    const y = Float64Array.from(uniform(n, 33, -5, 5), (v) => Math.fround(Math.tanh(v)));
+    const dy = uniform(n, 34);
+    await expectOp(device, (tdy, ty) => ops.tanhBackward(tdy, ty), [[dy, [n]], [y, [n]]], reference.tanhBackward(dy, y), { rtol: 1e-5, atol: 1e-6 });
+  });
+
   for (const [name, forward, backwardRef, backward] of [
     ['relu', reference.relu, reference.reluBackward, ops.reluBackward],
     ['gelu', reference.gelu, reference.geluBackward, ops.geluBackward],

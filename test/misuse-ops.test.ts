@@ -109,7 +109,7 @@ const POOL = { kernel: 'pair', stride: 'pair', padding: 'pair', category: 'categ
 const q = () => t([1, 1, 2, 4]);
 
 const binary = (name: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum') => opCase(name, ops[name], () => [f23(), t([3]), 'scratch'], ['a', 'b', null]);
-const unary = (name: 'relu' | 'gelu' | 'exp' | 'log' | 'sqrt' | 'abs' | 'square') => opCase(name, ops[name], () => [f23(), 'scratch'], ['x', null]);
+const unary = (name: 'relu' | 'gelu' | 'exp' | 'log' | 'sqrt' | 'abs' | 'square' | 'tanh') => opCase(name, ops[name], () => [f23(), 'scratch'], ['x', null]);
 
 const CASES = Object.fromEntries([
   opCase('contiguous', ops.contiguous, () => [f23()], ['t']),
@@ -134,8 +134,10 @@ const CASES = Object.fromEntries([
   unary('sqrt'),
   unary('abs'),
   unary('square'),
+  unary('tanh'),
   opCase('reluBackward', ops.reluBackward, () => [f23(), f23()], ['dy', 'x']),
   opCase('geluBackward', ops.geluBackward, () => [f23(), f23()], ['dy', 'x']),
+  opCase('tanhBackward', ops.tanhBackward, () => [f23(), f23()], ['dy', 'y']),
   opCase('softmax', ops.softmax, () => [f23(), {}], ['x', null], { index: 1, kinds: SOFTMAX }),
   opCase('logSoftmax', ops.logSoftmax, () => [f23(), {}], ['x', null], { index: 1, kinds: SOFTMAX }),
   opCase('softmaxBackward', ops.softmaxBackward, () => [f23(), f23(), {}], ['dy', 'y', null], { index: 2, kinds: SOFTMAX }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Flatten, GELU, Linear, ReLU, Sequential } from '../src/nn/index.js';
+import { Flatten, GELU, Linear, ReLU, Sequential, Tanh } from '../src/nn/index.js';
 import * as reference from '../src/reference/index.js';
 import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
@@ -93,10 +93,11 @@ describe('Linear', () => {
 });
 
 describe('activations and Sequential', () => {
-  it('relu and gelu layers', async () => {
+  it('relu, gelu and tanh layers', async () => {
     const input = Float32Array.from({ length: 24 }, (_, i) => (i % 2 ? 1 : -1) * (0.1 + i / 10)); // away from the kink
     await checkLayer(device, new ReLU(), [4, 6], (x) => reference.relu(x), { input });
     await checkLayer(device, new GELU(), [4, 6], (x) => reference.gelu(x), { inputRange: [-3, 3] });
+    await checkLayer(device, new Tanh(), [4, 6], (x) => reference.tanh(x), { inputRange: [-3, 3] });
   });
 
   it('chains the rules of its layers (an MLP block pair)', async () => {

@@ -45,6 +45,7 @@ function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }
 export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
+  specFlag({ name: 'activation', path: 'model.activation', when: forModel('mlp'), type: 'string', choices: ['relu', 'tanh'], help: "MLP blocks' activation (tanh: DRTP's authors' choice)", group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
   specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
   specFlag({ name: 'fc', path: 'model.hidden', when: forModel('cnn'), type: 'integer', help: 'CNN fully connected width', group: 'model' }),

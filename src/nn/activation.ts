@@ -2,10 +2,11 @@
  * Parameter-free activations as layers, each with its derivative rule:
  *   relu:  y = max(x, 0),   dx = dy where x > 0 (keeps y: y > 0 exactly where x > 0)
  *   gelu:  y = x Phi(x),    dx = dy (Phi(x) + x phi(x))  (keeps x)
+ *   tanh:  y = tanh(x),     dx = dy (1 - y^2)            (keeps y)
  */
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { gelu, geluBackward, relu, reluBackward } from '../ops/elementwise.js';
+import { gelu, geluBackward, relu, reluBackward, tanh, tanhBackward } from '../ops/elementwise.js';
 import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
@@ -69,5 +70,16 @@ export class GELU extends Activation {
   }
   protected derivative(dy: Tensor, x: Tensor): Tensor {
     return geluBackward(dy, x);
+  }
+}
+
+export class Tanh extends Activation {
+  readonly name = 'tanh';
+  protected readonly keepsInput = false;
+  protected apply(x: Tensor): Tensor {
+    return tanh(x);
+  }
+  protected derivative(dy: Tensor, y: Tensor): Tensor {
+    return tanhBackward(dy, y);
   }
 }

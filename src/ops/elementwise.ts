@@ -14,7 +14,7 @@ import { checkValue, requireDtype, requireSameDevice, requireSameShape } from '.
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
 type BinaryOp = keyof typeof BINARY_OPS;
 
-const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7 } as const;
+const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7, tanh: 8 } as const;
 type UnaryOp = keyof typeof UNARY_OPS;
 
 
@@ -171,12 +171,18 @@ export function square(x: Tensor, category: MemoryCategory = 'activation'): Tens
   return unary('square', 'square', x, category);
 }
 
-function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, x: Tensor, category: MemoryCategory): Tensor {
-  const device = requireSameDevice(entry, { dy, x });
+/** The hyperbolic tangent (the activation DRTP's authors train with). */
+export function tanh(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return unary('tanh', 'tanh', x, category);
+}
+
+/** dL/dx of an activation from dL/dy and what its rule reads: the input x, or (tanh) the output y. */
+function activationBackward(entry: 'reluBackward' | 'geluBackward' | 'tanhBackward', dy: Tensor, x: Tensor, category: MemoryCategory, saved: 'x' | 'y' = 'x'): Tensor {
+  const device = requireSameDevice(entry, { dy, [saved]: x });
   checkValue(entry, 'category', category, 'category');
   requireDtype(entry, 'dy', dy, ['f32']);
-  requireDtype(entry, 'x', x, ['f32']);
-  requireSameShape(entry, ['dy', 'x'], dy, x);
+  requireDtype(entry, saved, x, ['f32']);
+  requireSameShape(entry, ['dy', saved], dy, x);
   return withDense([dy, x], (ddy, dx) => {
     const out = device.empty(dx.shape, 'f32', category);
     const kernel = device.kernel({ file: 'elementwise', entry, overrides: { WG: columnWorkgroupSize(device) } });
@@ -188,6 +194,11 @@ function activationBackward(entry: 'reluBackward' | 'geluBackward', dy: Tensor, 
 /** dL/dx of relu, given dL/dy and the forward input x. */
 export function reluBackward(dy: Tensor, x: Tensor, category: MemoryCategory = 'activation'): Tensor {
   return activationBackward('reluBackward', dy, x, category);
+}
+
+/** dL/dx of tanh, given dL/dy and the forward OUTPUT y = tanh(x): dy (1 - y^2). */
+export function tanhBackward(dy: Tensor, y: Tensor, category: MemoryCategory = 'activation'): Tensor {
+  return activationBackward('tanhBackward', dy, y, category, 'y');
 }
 
 /** dL/dx of exact GELU, given dL/dy and the forward input x. */

@@ -82,3 +82,12 @@ export function reluBackward(dy: Values, x: Values): Float64Array {
 export function geluBackward(dy: Values, x: Values): Float64Array {
   return map(x, (v) => v).map((v, i) => dy[i]! * (normalCdf(v) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI)));
 }
+
+export function tanh(x: Values): Float64Array {
+  return Float64Array.from(x, (v) => Math.tanh(v));
+}
+
+/** tanh'(x) = 1 - tanh(x)^2, from the forward output y. */
+export function tanhBackward(dy: Values, y: Values): Float64Array {
+  return Float64Array.from(dy, (g, i) => g * (1 - y[i]! * y[i]!));
+}

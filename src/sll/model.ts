@@ -9,6 +9,7 @@ import { formatShape, type Shape } from '../gpu/shape.js';
 import { cnnStage } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
+import { Tanh } from '../nn/activation.js';
 import { LayerNorm } from '../nn/norm.js';
 import { PatchEmbedding } from '../nn/patch.js';
 import { TransformerBlock } from '../nn/transformer.js';
@@ -73,8 +74,10 @@ export class Model {
 
 export interface MlpOptions {
   inputShape: Shape;
-  /** Hidden widths; one block (Linear + ReLU) per entry. Default [1000, 1000, 1000]. */
+  /** Hidden widths; one block (Linear + activation) per entry. Default [1000, 1000, 1000]. */
   hidden?: readonly number[];
+  /** The blocks' activation: ReLU (fused into the linear layer), or tanh (DRTP's authors' choice). Default relu. */
+  activation?: 'relu' | 'tanh';
   classes: number;
   seed: number;
 }
@@ -90,15 +93,17 @@ export function mlp(device: Device, options: MlpOptions): Model {
   const inputWidth = options.inputShape.reduce((a, b) => a * b, 1);
   const blocks: Block[] = [];
   let width = inputWidth;
+  const tanh = options.activation === 'tanh';
   hidden.forEach((h, i) => {
-    const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), activation: 'relu' });
+    const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(tanh ? {} : { activation: 'relu' as const }) });
+    const block: Layer = tanh ? new Sequential([linear, new Tanh()]) : linear;
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
-    const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), linear]) : linear;
+    const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
     blocks.push({ layers, features: 'identity' });
     width = h;
   });
   const classifier = new Linear(device, width, options.classes, { seed: layerSeed(options.seed, hidden.length) });
-  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}`, options.inputShape, options.classes, blocks, classifier, 'identity');
+  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${tanh ? ' (tanh)' : ''}`, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
 
 export interface CnnOptions {

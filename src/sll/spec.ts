@@ -16,7 +16,7 @@ import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSetting
 import { scheduleSettings, TRAINING_FIELDS, type Method } from './trainingSettings.js';
 
 export type ModelSpec =
-  | { kind: 'mlp'; hidden: number[] }
+  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: 'relu' | 'tanh' }
   | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap' }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
@@ -34,7 +34,7 @@ export function buildModel(device: Device, spec: ModelSpec, data: DataShape, see
   const { inputShape, classes } = data;
   switch (spec.kind) {
     case 'mlp':
-      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden });
+      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation });
     case 'cnn':
       return cnn(device, { inputShape, classes, seed, channels: spec.channels, convsPerStage: spec.convsPerStage, hidden: spec.hidden, stageFeatures: spec.stageFeatures });
     case 'vit':
@@ -107,7 +107,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       key: 'kind',
       default: 'mlp',
       variants: {
-        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }) },
+        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(['relu', 'tanh'], { default: 'relu' }) },
         cnn: {
           channels: positiveIntegers({ default: [32, 64] }),
           convsPerStage: integer({ default: 1 }),
@@ -182,7 +182,7 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   if (s.kind === 'cosine' && s.warmupEpochs >= spec.epochs) {
     throw new SpecError('schedule.warmupEpochs', `(${s.warmupEpochs}) must be shorter than the run (epochs ${spec.epochs}): a cosine schedule whose warm-up lasts the whole run never reaches its base rate nor decays (give a shorter warm-up, e.g. --warmup ${spec.epochs / 10}, or more epochs)`, where);
   }
-  // DGL's auxiliary head is one linear layer, the paper's choice for MLP blocks; its CNN and ViT
+  // DGL's auxiliary head is one linear layer for MLP blocks (docs/algorithm.md); the paper's conv
   // auxiliary nets are not written yet, and a linear head there would not be the paper's method.
   if (spec.method === 'dgl' && m.kind !== 'mlp') throw new SpecError('method', `dgl trains MLP blocks only so far (a linear auxiliary head per block); the auxiliary nets of DGL's CNN and ViT blocks are not implemented, so --model ${m.kind} takes --method sll or backprop`, where);
   // DRTP's signal meets a conv block before its pooling in the authors' code; only MLP blocks are written so far.
