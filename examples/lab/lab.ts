@@ -172,6 +172,7 @@ function settings(): LabSettings {
     depth: number('depth'),
     width: number('width'),
     patch: number('patch'),
+    activation: field('activation').value === 'tanh' ? 'tanh' : 'relu',
     lr: number('lr'),
     batch: number('batch'),
     epochs: number('epochs'),
@@ -180,10 +181,10 @@ function settings(): LabSettings {
   };
 }
 
-/** What makes two settings the same run: all of them but the ViT's patch under another model and SLL's switches under another method. */
+/** What makes two settings the same run: all of them but the ViT's patch and the MLP's activation under another model, and SLL's switches under another method. */
 function runKey(s: LabSettings): string {
   // Any values, a half-typed field's too: this runs at every keystroke, before the form is checked.
-  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, objective: s.method === 'sll' ? s.objective : undefined });
+  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, activation: s.model === 'mlp' ? s.activation : undefined, objective: s.method === 'sll' ? s.objective : undefined });
 }
 
 /** The fields as the page labels them, for the messages. */
@@ -246,6 +247,10 @@ function checkSettings(): { settings: LabSettings } | { problem: string; field?:
     const problem = rangeProblem(field(name), LABELS[name]!, { integer: !['lr', 'tau', 'dropout'].includes(name), optional: name === 'd0', ...(why ? { why } : {}) });
     if (problem) return { problem, field: field(name) };
   }
+  // DGL's and DRTP's conv and transformer blocks are not written yet (docs/algorithm.md, "Other local rules").
+  if ((s.method === 'dgl' || s.method === 'drtp') && s.model !== 'mlp') {
+    return { problem: `${METHOD_NAMES[s.method]} trains MLP blocks only so far: choose the MLP, or SLL or backprop for the ${s.model.toUpperCase()}` };
+  }
   if (s.model === 'vit' && IMAGE_SIDE % s.patch !== 0) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orList(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
   if (s.model === 'vit' && s.width % VIT_HEADS !== 0) return { problem: `Width must be a multiple of ${VIT_HEADS} with the ViT (its ${VIT_HEADS} attention heads share it), got ${s.width}`, field: field('width') };
   try {
@@ -272,6 +277,7 @@ function showModel(clamp: boolean): void {
   $('width-hint').textContent =
     model === 'vit' ? `ViT: token width, a multiple of ${VIT_HEADS} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
   field('patch').disabled = model !== 'vit';
+  field('activation').disabled = model !== 'mlp';
   $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orList(VIT_PATCHES)}` : 'ViT only';
 }
 
@@ -281,6 +287,7 @@ function applySettings(s: LabSettings): void {
   (form.querySelector(`input[name=method][value=${s.method}]`) as HTMLInputElement).checked = true;
   field('model').value = s.model;
   for (const name of ['depth', 'width', 'patch', 'lr', 'batch', 'epochs'] as const) field(name).value = String(s[name]);
+  field('activation').value = s.activation;
   field('mode').value = s.objective.mode;
   field('d0').value = s.objective.mode === 'latent' && s.objective.d0 !== undefined ? String(s.objective.d0) : '';
   field('tau').value = String(s.objective.tau);

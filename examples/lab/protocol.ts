@@ -36,6 +36,8 @@ export interface LabSettings {
   width: number;
   /** The ViT's patch side (a divisor of the image's); the other models ignore it. */
   patch: number;
+  /** The MLP blocks' activation (tanh: DRTP's authors' choice); the other models ignore it. */
+  activation: 'relu' | 'tanh';
   /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
   objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };
   lr: number;
@@ -50,7 +52,7 @@ export interface LabSettings {
  */
 export function specInput(settings: LabSettings): sll.TrainingSpecInput {
   const blocks = new Array<number>(settings.depth).fill(settings.width);
-  const model = { mlp: { kind: 'mlp', hidden: blocks }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
+  const model = { mlp: { kind: 'mlp', hidden: blocks, activation: settings.activation }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
   return { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 };
 }
 

@@ -175,7 +175,13 @@ async function sweep(maxDepth: number, width: number, batch: number, stop: Abort
         if (stop.aborted) break;
         const spec = sll.resolveTrainingSpec({ method, model: { kind: 'mlp', hidden: new Array<number>(depth).fill(width) } }, { classes: 10, trainCount: digits.train.count, datasetName: 'digits' });
         const model = sll.buildModel(device, spec.model, { inputShape: digits.shape, classes: 10 }, spec.seed);
-        const trainer = new sll.Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
+        let trainer: sll.Trainer;
+        try {
+          trainer = new sll.Trainer(device, model, { method, optimizer: spec.optimizer, objective: () => spec.objective, seed: spec.seed });
+        } catch (error) {
+          model.dispose();
+          throw error;
+        }
         try {
           post({ type: 'sweep-point', depth, method, activationBytes: (await sll.measureStepMemory(trainer, x, y)).activationBytes });
           measured++;
@@ -208,8 +214,10 @@ async function probabilities(current: Run, pixels: Float32Array): Promise<{ name
     let a = x;
     model.blocks.forEach((block, i) => {
       a = block.layers.forward(a, { training: false });
-      // A block's head, where its local rule has one that predicts classes (SLL, DGL).
-      const logits = trainer.objectives[i]!.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits;
+      // A block's head, where its local rule has one that predicts classes (SLL, DGL; not DRTP, not backprop).
+      const rule = trainer.objectives[i];
+      if (!rule?.hasHead) return;
+      const logits = rule.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits;
       if (logits) out.push({ name: `block ${i + 1} head`, p: ops.softmax(logits) });
     });
     out.push({ name: 'classifier', p: ops.softmax(model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false })) });
@@ -268,8 +276,16 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
     made.model.dispose();
     throw error;
   }
+  // Evaluated before it replaces the page's run: a load that fails here leaves that run as it was.
+  let test: Awaited<ReturnType<typeof sll.evaluate>>;
+  try {
+    test = await sll.evaluate(made.trainer, chosen.test, chosen.shape, 500);
+  } catch (error) {
+    made.trainer.dispose();
+    made.model.dispose();
+    throw error;
+  }
   const { trainer } = await install(id, plan, chosen, made);
-  const test = await sll.evaluate(trainer, chosen.test, chosen.shape, 500);
   const differs = sll.resumeNotice(checkpoint, trainer.device);
   post({
     type: 'loaded',
@@ -292,7 +308,8 @@ function settingsOf(spec: sll.TrainingSpec, dataset: LabDataset): LabSettings {
   // The other models have no patch: the form keeps the ViT's default there.
   const patch = m.kind === 'vit' ? m.patch : (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).patch;
   const o = spec.objective;
-  return { dataset, method: spec.method, model: m.kind, depth, width, patch, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs };
+  const activation = m.kind === 'mlp' ? (m.activation ?? 'relu') : 'relu';
+  return { dataset, method: spec.method, model: m.kind, depth, width, patch, activation, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs };
 }
 
 /**
@@ -323,6 +340,7 @@ async function continueRun(current: Run): Promise<void> {
     start: sll.planPosition(plan, trainer.step),
     signal: current.stop.signal,
     ...(plan.validation ? { evaluateOn: plan.validation } : {}),
+    ...(plan.transformBatch ? { transformBatch: plan.transformBatch } : {}),
     // Every step, but posted a few times a second at most (and at an epoch's end): a slow model shows it moves from its first step.
     onStep: (t) => {
       const now = performance.now();
