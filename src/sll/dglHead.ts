@@ -11,8 +11,6 @@
  * dL/du is what the block's own backward starts from; its input gradient is never computed.
  */
 import type { Device } from '../gpu/device.js';
-import { ShapeError } from '../gpu/errors.js';
-import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { crossEntropy } from '../ops/loss.js';
 import { matmul } from '../ops/matmul.js';
@@ -20,7 +18,7 @@ import type { Seed } from '../ops/random.js';
 import { sum } from '../ops/reduce.js';
 import { initStream, uniformFanIn } from '../nn/init.js';
 import type { Parameter } from '../nn/layer.js';
-import type { LocalLoss, LocalLossResult } from './localLoss.js';
+import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
 
 export interface DglHeadOptions {
   classes: number;
@@ -32,7 +30,11 @@ export interface DglHeadOptions {
   label: string;
 }
 
-export class DglHead implements LocalLoss {
+export class DglHead extends WithoutRandomStream implements LocalLoss {
+  protected get who(): string {
+    return `${this.options.label} DGL head`;
+  }
+
   readonly weight: Tensor;
   readonly bias: Tensor;
   readonly fixedBytes = 0;
@@ -42,6 +44,7 @@ export class DglHead implements LocalLoss {
     readonly device: Device,
     readonly options: DglHeadOptions,
   ) {
+    super();
     const stream = initStream(device, options.seed);
     this.weight = uniformFanIn(device, stream, [options.classes, options.features], options.features);
     this.bias = uniformFanIn(device, stream, [options.classes], options.features);
@@ -54,20 +57,8 @@ export class DglHead implements LocalLoss {
     ];
   }
 
-  /** DGL draws no random numbers: its stream position is always 0. */
-  get dropoutOffset(): number {
-    return 0;
-  }
-
-  set dropoutOffset(offset: number) {
-    if (offset !== 0) throw new RangeError(`${this.options.label}: a DGL head has no random stream, so its offset must be 0, got ${offset}`);
-  }
-
   compute(u: Tensor, labels: Tensor, _logQ: Tensor | undefined, training: boolean): LocalLossResult {
-    const { options } = this;
-    if (u.rank !== 2 || u.shape[1] !== options.features) {
-      throw new ShapeError(`${options.label} DGL head: features ${formatShape(u.shape)} must be [batch, ${options.features}]`);
-    }
+    requireFeatures(u, this.options.features, this.who);
     const scale = 1 / Math.max(u.shape[0]!, 1);
     return u.device.scope(() => {
       const z = matmul(u, this.weight, { transposeB: true, bias: this.bias, category: 'scratch' });

@@ -16,14 +16,12 @@
  * own: its metrics are the classifier's, as under backprop.
  */
 import type { Device } from '../gpu/device.js';
-import { ShapeError } from '../gpu/errors.js';
-import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { gatherRows } from '../ops/copy.js';
 import type { Seed } from '../ops/random.js';
 import { initStream } from '../nn/init.js';
 import type { Parameter } from '../nn/layer.js';
-import type { LocalLoss, LocalLossResult } from './localLoss.js';
+import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
 
 export interface DrtpOptions {
   classes: number;
@@ -35,7 +33,11 @@ export interface DrtpOptions {
   label: string;
 }
 
-export class DrtpSignal implements LocalLoss {
+export class DrtpSignal extends WithoutRandomStream implements LocalLoss {
+  protected get who(): string {
+    return `${this.options.label} DRTP signal`;
+  }
+
   readonly hasHead = false;
   /** B [K, d]: fixed, never trained. */
   readonly projection: Tensor;
@@ -44,6 +46,7 @@ export class DrtpSignal implements LocalLoss {
     readonly device: Device,
     readonly options: DrtpOptions,
   ) {
+    super();
     const bound = Math.sqrt(6 / options.features);
     this.projection = initStream(device, options.seed).uniform([options.classes, options.features], { low: -bound, high: bound, category: 'projection' });
   }
@@ -56,20 +59,8 @@ export class DrtpSignal implements LocalLoss {
     return [];
   }
 
-  /** DRTP draws no random numbers after B: its stream position is always 0. */
-  get dropoutOffset(): number {
-    return 0;
-  }
-
-  set dropoutOffset(offset: number) {
-    if (offset !== 0) throw new RangeError(`${this.options.label}: a DRTP block has no random stream, so its offset must be 0, got ${offset}`);
-  }
-
   compute(u: Tensor, labels: Tensor, _logQ: Tensor | undefined, training: boolean): LocalLossResult {
-    const { options } = this;
-    if (u.rank !== 2 || u.shape[1] !== options.features) {
-      throw new ShapeError(`${options.label} DRTP signal: features ${formatShape(u.shape)} must be [batch, ${options.features}]`);
-    }
+    requireFeatures(u, this.options.features, this.who);
     // The label's row of B for every sample: y* B without a one-hot or a matmul.
     return { headGradients: [], ...(training ? { gradFeatures: gatherRows(this.projection, labels, 'scratch') } : {}) };
   }

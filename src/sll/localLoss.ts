@@ -7,6 +7,8 @@
  * guard and the metrics stay in the trainer, whatever the rule (docs/algorithm.md, "Other
  * local rules").
  */
+import { ShapeError } from '../gpu/errors.js';
+import { formatShape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Parameter } from '../nn/layer.js';
 
@@ -37,4 +39,22 @@ export interface LocalLoss {
   /** Bytes of fixed (untrained) tensors the rule holds: SLL's projections. */
   readonly fixedBytes: number;
   dispose(): void;
+}
+
+/** Throws unless u is [batch, features], naming the rule and its block ('block 2 DGL head'). */
+export function requireFeatures(u: Tensor, features: number, who: string): void {
+  if (u.rank !== 2 || u.shape[1] !== features) throw new ShapeError(`${who}: features ${formatShape(u.shape)} must be [batch, ${features}]`);
+}
+
+/** The dropoutOffset of a rule that draws no random numbers while training: always 0, and only 0 restores. */
+export abstract class WithoutRandomStream {
+  protected abstract readonly who: string;
+
+  get dropoutOffset(): number {
+    return 0;
+  }
+
+  set dropoutOffset(offset: number) {
+    if (offset !== 0) throw new RangeError(`${this.who} has no random stream, so its offset must be 0, got ${offset}`);
+  }
 }
