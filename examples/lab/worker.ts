@@ -88,7 +88,7 @@ async function offered(): Promise<{ name: LabDataset; available: boolean }[]> {
   ];
 }
 
-async function train(settings: LabSettings, id: number): Promise<void> {
+async function startRun(settings: LabSettings, id: number): Promise<void> {
   const { device } = await ready();
   const data = await dataset(settings.dataset);
   // The same schema as `sll train` (the page has checked the settings by it already): what the
@@ -395,7 +395,7 @@ async function perform(message: PageMessage, stop?: AbortSignal): Promise<void> 
       // The page has cleared what it showed: the run held goes first, so that a start that fails leaves none.
       await halt('replace');
       dispose();
-      return train(message.settings, message.run);
+      return startRun(message.settings, message.run);
     case 'pause':
       if (run?.id === message.run) await halt('pause');
       return;

@@ -87,13 +87,13 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
   if (factor !== undefined && !(factor === 0 || factor > 1)) throw new RangeError(`runTraining: divergenceFactor must be 0 (no guard) or greater than 1, got ${factor}`);
   const release = dir.locked ? undefined : dir.lock((text) => options.events?.onNotice?.(text));
   try {
-    return await trainInDirectory(device, dir, options);
+    return await runInDirectory(device, dir, options);
   } finally {
     release?.();
   }
 }
 
-async function trainInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
+async function runInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
   const { dataset } = options;
   const { adapter, kernels } = provenanceOf(device);
   let spec: TrainingSpec;

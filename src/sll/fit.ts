@@ -98,7 +98,7 @@ export async function fit(trainer: Trainer, train: Split, shape: readonly number
     for (const raw of batches(train, { batchSize: options.batchSize, seed: options.seed, epoch, dropLast: true, startBatch: first })) {
       if (options.signal?.aborted) break;
       const batch = options.transformBatch ? options.transformBatch(raw) : raw;
-      trainStep(trainer, batch.images, batch.labels, shape);
+      uploadAndStep(trainer, batch.images, batch.labels, shape);
       step++;
       // Bounds the GPU's queue and lets signals (Ctrl-C, SIGTERM) and a page's events in: the
       // abort check above then stops within one step.
@@ -137,7 +137,8 @@ export function positionOf(step: number, stepsPerEpoch: number): Position {
   return { epoch: Math.floor(step / stepsPerEpoch), batch: step % stepsPerEpoch };
 }
 
-function trainStep(trainer: Trainer, images: Float32Array, labels: Int32Array, shape: readonly number[]): void {
+/** Uploads one host batch and takes the trainer's step on it; the upload is freed once encoded. */
+function uploadAndStep(trainer: Trainer, images: Float32Array, labels: Int32Array, shape: readonly number[]): void {
   const device: Device = trainer.device;
   const x = device.tensor(images, [labels.length, ...shape]);
   const y = device.tensor(labels, [labels.length], 'i32');
