@@ -5,7 +5,8 @@
 //
 //   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
-//     [--data-dir DIR] [--train-count N (a quick check on a subset)]
+//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh (the MLP's)]
+//   --method takes every Trainer method: sll, dgl, drtp, backprop.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,7 @@ const epochs = Number(option('epochs', 10));
 const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));
 const scheduleKind = option('schedule', 'constant');
+const activation = option('activation', 'relu');
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
 
 const dataDir = option('data-dir', undefined);
@@ -34,7 +36,7 @@ const device = await openNodeDevice();
 const stepsPerEpoch = Math.floor(train.count / batchSize);
 const schedule = scheduleKind === 'cosine' ? { kind: 'cosine', warmupSteps: Number(option('warmup', stepsPerEpoch)), totalSteps: stepsPerEpoch * epochs } : { kind: 'constant' };
 const model =
-  modelName === 'mlp' ? sll.mlp(device, { inputShape: dataset.shape, classes: 10, seed })
+  modelName === 'mlp' ? sll.mlp(device, { inputShape: dataset.shape, classes: 10, seed, activation })
   : modelName === 'cnn' ? sll.cnn(device, { inputShape: dataset.shape, classes: 10, seed })
   : sll.vit(device, { inputShape: dataset.shape, classes: 10, seed });
 const objective = modelName === 'cnn' ? () => sll.latentModeObjective() : undefined;
@@ -63,7 +65,7 @@ const record = {
   memory: { ...trainer.stateBytes(), peakActivation: device.memory().peak.activation, peakScratch: device.memory().peak.scratch },
 };
 mkdirSync(outDir, { recursive: true });
-const file = join(outDir, `${modelName}-${method}-seed${seed}.json`);
+const file = join(outDir, `${modelName}${activation === 'relu' ? '' : `-${activation}`}-${method}-seed${seed}.json`);
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);
