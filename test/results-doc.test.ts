@@ -24,6 +24,9 @@ describe('docs/results.md', () => {
     expect(made).toContain('| MLP 784-1000-1000-1000-10 | SLL | 0, 1, 2 | **89.78** (89.74-89.86) |');
     expect(made).toContain('| MLP 784-1000-1000-1000-10 | backprop | 0, 1, 2 | 89.84 (89.78-89.92) |');
     expect(made).toMatch(/target "SLL >= backprop - 0\.5 points and >= 89\.0%": \*\*met\*\*\. SLL's mean is 0\.06 points below/);
+    // The other local rules on the MLP, seed 0 each (bench/results/rules-lavapipe/).
+    expect(made).toContain('| MLP 784-1000-1000-1000-10 | DGL | 0 | 89.65 | 89.42 / 89.68 / 89.64 | 89.94 |');
+    expect(made).toContain('DGL 89.65% (0.13 points below SLL\'s mean) and DRTP (tanh blocks) 85.63% (4.15 points below SLL\'s mean)');
     // The CNN on the H200, 10 epochs, and the ViT with each method at its own rate.
     expect(made).toContain('**91.86** (91.75-91.95)');
     expect(made).toContain('| ViT patch 4, dim 64, depth 4, 4 heads | SLL | 1.2e-2 | 0, 1, 2 | **86.01** (85.55-86.35) |');
