@@ -14,8 +14,8 @@ import { sll, type MemoryStats } from '../../src/index.js';
 export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
 export type LabDataset = (typeof LAB_DATASETS)[number];
 /** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block) or backprop. */
-export const LAB_METHODS = ['sll', 'dgl', 'drtp', 'backprop'] as const;
-export type LabMethod = (typeof LAB_METHODS)[number];
+export const LAB_METHODS = sll.METHODS;
+export type LabMethod = sll.Method;
 /** How the page names each method. */
 export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', backprop: 'backprop' };
 /** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */

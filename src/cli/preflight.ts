@@ -1,5 +1,5 @@
 /**
- * Before a run directory is made: the spec's model is built and one training step is taken on
+ * Before a run directory is made: the spec's model is built (once) and one training step is taken on
  * zeros at the spec's batch size, so that a model that does not fit the images, or a tensor over
  * one of the device's limits, is a usage error naming the flag to change, not a failure after
  * the run has written its first files. The step's weights are thrown away and the memory
@@ -8,6 +8,7 @@
 import type { Device } from '../gpu/device.js';
 import { LimitError } from '../gpu/errors.js';
 import { trainerConfigOf } from '../sll/runPlan.js';
+import type { Model } from '../sll/model.js';
 import { buildModel, type TrainingSpec } from '../sll/spec.js';
 import { Trainer } from '../sll/trainer.js';
 import { UsageError } from './args.js';
@@ -35,9 +36,21 @@ function limitAdvice(spec: TrainingSpec, error: LimitError, batchFits: number | 
   return `${where}: the model needs ${what} even at batch 1: use ${modelFlags(spec, t?.shape ?? [])}`;
 }
 
-/** Builds the model and takes one step on zeros at `batch`; returns undefined, or the LimitError the step hit. */
+/** The model does not fit the images (a patch that does not divide them, too many pooling stages). */
+class DoesNotFit extends Error {}
+
+/**
+ * Builds the model and takes one step on zeros at `batch`; returns undefined, or the LimitError
+ * the build or the step hit. A model that cannot be built otherwise is a DoesNotFit.
+ */
 async function trial(device: Device, spec: TrainingSpec, inputShape: [number, number, number], classes: number, batch: number): Promise<LimitError | undefined> {
-  const model = buildModel(device, spec.model, { inputShape, classes }, spec.seed);
+  let model: Model;
+  try {
+    model = buildModel(device, spec.model, { inputShape, classes }, spec.seed);
+  } catch (error) {
+    if (error instanceof LimitError) return error;
+    throw new DoesNotFit((error as Error).message);
+  }
   let trainer: Trainer | undefined;
   try {
     trainer = new Trainer(device, model, trainerConfigOf({ ...spec, batchSize: batch }, 1));
@@ -67,13 +80,13 @@ async function trial(device: Device, spec: TrainingSpec, inputShape: [number, nu
  */
 export async function preflight(device: Device, spec: TrainingSpec, inputShape: [number, number, number], classes: number, where: string, resumedConfig?: string): Promise<void> {
   try {
-    buildModel(device, spec.model, { inputShape, classes }, spec.seed).dispose();
-  } catch (error) {
-    if (error instanceof LimitError) throw new UsageError(limitAdvice(spec, error, undefined, where, resumedConfig), 'train');
-    throw new UsageError(`${where} do not fit ${inputShape.join('x')} images: ${(error as Error).message}`, 'train');
-  }
-  try {
-    const hit = await trial(device, spec, inputShape, classes, spec.batchSize);
+    let hit: LimitError | undefined;
+    try {
+      hit = await trial(device, spec, inputShape, classes, spec.batchSize);
+    } catch (error) {
+      if (error instanceof DoesNotFit) throw new UsageError(`${where} do not fit ${inputShape.join('x')} images: ${error.message}`, 'train');
+      throw error;
+    }
     if (!hit) return;
     // Is it the batch or the model? A step at batch 1 tells. Then the batch that fits: the
     // tensor grows with the batch, so scale it down to the limit, and halve while a step says no.

@@ -16,3 +16,4 @@ export * from './predict.js';
 export { SpecError } from '../settings/schema.js';
 export * from './memory.js';
 export * from './runPlan.js';
+export { METHODS } from './trainingSettings.js';
