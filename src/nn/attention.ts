@@ -103,23 +103,23 @@ export class MultiHeadSelfAttention implements Layer {
     const [n, t] = x.shape as [number, number, number];
     const { heads, headDim: d, dim } = this;
 
-    // Each stage in its own scope, so that what it no longer needs is freed before the next.
-    const [q, k, v] = this.device.scope(() => {
-      // [N, T, 3, H, D] -> [3, N, H, T, D]: slice s of axis 0 is q, k or v as the kernel wants it.
-      const split = permuteAs(this.qkv.forward(x, options), [n, t, 3, heads, d], [2, 0, 3, 1, 4]);
-      return [0, 1, 2].map((s) => copy(split.slice(0, s, s + 1)).reshape([n, heads, t, d]));
-    }) as [Tensor, Tensor, Tensor];
-    const { saved, merged } = this.device.scope(() => {
-      const { out, saved } = this.attend(q, k, v);
-      // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
-      return { saved, merged: copy(out.permute([0, 2, 1, 3])).reshape([n, t, dim]) };
-    });
-    try {
-      return this.proj.forward(merged, options);
-    } finally {
+    // Each stage in its own scope, so that what it no longer needs is freed before the next; the
+    // whole in one, so that what evaluation does not keep is freed at its end.
+    return this.device.scope(() => {
+      const [q, k, v] = this.device.scope(() => {
+        // [N, T, 3, H, D] -> [3, N, H, T, D]: slice s of axis 0 is q, k or v as the kernel wants it.
+        const split = permuteAs(this.qkv.forward(x, options), [n, t, 3, heads, d], [2, 0, 3, 1, 4]);
+        return [0, 1, 2].map((s) => copy(split.slice(0, s, s + 1)).reshape([n, heads, t, d]));
+      }) as [Tensor, Tensor, Tensor];
+      const { saved, merged } = this.device.scope(() => {
+        const { out, saved } = this.attend(q, k, v);
+        // [N, H, T, D] -> [N, T, H, D] -> [N, T, C]
+        return { saved, merged: copy(out.permute([0, 2, 1, 3])).reshape([n, t, dim]) };
+      });
+      const y = this.proj.forward(merged, options);
       if (training) this.saved.save(q, k, v, saved, merged);
-      else for (const u of [q, k, v, saved, merged]) u.dispose();
-    }
+      return y;
+    });
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
@@ -132,7 +132,7 @@ export class MultiHeadSelfAttention implements Layer {
     const { heads, headDim: d } = this;
     const toHeads = (m: Tensor) => permuteAs(m, [n, t, heads, d], [0, 2, 1, 3]);
 
-    return this.saved.consume(() => {
+    return this.saved.consume(() => this.device.scope(() => {
       const projGrads = this.proj.backward(dy, { inputGradient: true });
       const dqkv = this.device.scope(() => {
         const grads: AttentionGradients = this.device.scope(() => {
@@ -141,7 +141,7 @@ export class MultiHeadSelfAttention implements Layer {
           // the op makes the dense copy it needs, as scratch).
           return this.kernel === 'matmul' ? attentionByMatmulBackward(dOut, q, k, v, saved) : attentionBackward(dOut, q, k, v, toHeads(merged), saved);
         });
-        projGrads.input!.dispose();
+        projGrads.input!.dispose(); // freed now, before dqkv is made, not at the scope's end
         // The transpose of the split: dq, dk, dv into their places of [N, T, 3, H, D].
         const dqkv = this.device.empty([n, t, 3, heads, d]);
         const places = dqkv.permute([2, 0, 3, 1, 4]);
@@ -149,9 +149,9 @@ export class MultiHeadSelfAttention implements Layer {
         return dqkv.reshape([n, t, 3 * this.dim]);
       });
       const qkvGrads = this.qkv.backward(dqkv, { inputGradient: options.inputGradient });
-      dqkv.dispose();
-      return { params: [...qkvGrads.params, ...projGrads.params], input: qkvGrads.input };
-    });
+      const params = [...qkvGrads.params, ...projGrads.params];
+      return qkvGrads.input ? { params, input: qkvGrads.input } : { params };
+    }));
   }
 
   /** O per head, and what the backward pass needs: the log-sum-exp or the probabilities. */

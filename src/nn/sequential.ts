@@ -31,19 +31,17 @@ export class Sequential implements Layer {
 
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     checkForward(this.name, x, options);
-    let current = x;
-    try {
+    // In a scope, so that a layer that throws (a shape it refuses) strands nothing.
+    return x.device.scope(() => {
+      let current = x;
       for (const layer of this.layers) {
         const next = layer.forward(current, options);
+        // Freed at once, not at the scope's end: the chain holds two activations, not all of them.
         if (current !== x) current.dispose();
         current = next;
       }
-    } catch (error) {
-      // A layer that throws (a shape it refuses) must not strand the intermediate before it.
-      if (current !== x) current.dispose();
-      throw error;
-    }
-    return current;
+      return current;
+    });
   }
 
   /**
@@ -57,24 +55,25 @@ export class Sequential implements Layer {
     const wantInput = options.inputGradient === true;
     const stop = wantInput ? 0 : this.firstTrainable;
     const perLayer: Tensor[][] = new Array(this.layers.length);
-    let grad = dy;
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      if (i < stop) {
-        this.layers[i]!.release();
-        perLayer[i] = [];
-        continue;
+    return dy.device.scope(() => {
+      let grad = dy;
+      for (let i = this.layers.length - 1; i >= 0; i--) {
+        if (i < stop) {
+          this.layers[i]!.release();
+          perLayer[i] = [];
+          continue;
+        }
+        const result = this.layers[i]!.backward(grad, { inputGradient: i > stop || wantInput });
+        // Freed at once, not at the scope's end: one gradient of the chain alive at a time.
+        if (grad !== dy) grad.dispose();
+        perLayer[i] = result.params;
+        if (i > stop || wantInput) {
+          if (!result.input) throw new Error(`${this.name}: layer ${i} (${this.layers[i]!.name}) returned no input gradient though one was asked for`);
+          grad = result.input;
+        }
       }
-      const result = this.layers[i]!.backward(grad, { inputGradient: i > stop || wantInput });
-      if (grad !== dy) grad.dispose();
-      perLayer[i] = result.params;
-      if (i > stop || wantInput) {
-        if (!result.input) throw new Error(`${this.name}: layer ${i} (${this.layers[i]!.name}) returned no input gradient though one was asked for`);
-        grad = result.input;
-      } else {
-        result.input?.dispose();
-      }
-    }
-    return { params: perLayer.flat(), input: wantInput ? grad : undefined };
+      return wantInput ? { params: perLayer.flat(), input: grad } : { params: perLayer.flat() };
+    });
   }
 
   release(): void {

@@ -84,15 +84,7 @@ export class ClassToken extends TokenPooling {
   readonly name = 'class-token';
 
   protected pool(x: Tensor): Tensor {
-    const first = x.slice(1, 0, 1);
-    try {
-      const dense = copy(first);
-      const y = dense.reshape([x.shape[0]!, x.shape[2]!]);
-      dense.dispose();
-      return y;
-    } finally {
-      first.dispose();
-    }
+    return x.device.scope(() => copy(x.slice(1, 0, 1)).reshape([x.shape[0]!, x.shape[2]!]));
   }
 
   protected spread(dy: Tensor, shape: [number, number, number]): Tensor {
@@ -106,36 +98,19 @@ export class ClassToken extends TokenPooling {
  * output, where a broadcasting add onto zeros walked three axes per element).
  */
 export function meanTokensBackward(dy: Tensor, [n, t, d]: readonly [number, number, number], category: MemoryCategory = 'activation'): Tensor {
-  const scaled = scale(dy, 1 / t, 'scratch');
-  const rows = reshapeView(scaled, [n, 1, d]);
-  scaled.dispose();
-  const repeated = rows.expand([n, t, d]);
-  rows.dispose();
-  try {
-    return copy(repeated, category);
-  } finally {
-    repeated.dispose();
-  }
+  return dy.device.scope(() => copy(reshapeView(scale(dy, 1 / t, 'scratch'), [n, 1, d]).expand([n, t, d]), category));
 }
 
 /** dL/dx [N, T, D] of token 0's selection, from dL/dy [N, D]: dy on token 0, zero elsewhere. */
 export function classTokenBackward(dy: Tensor, [n, t, d]: readonly [number, number, number], category: MemoryCategory = 'activation'): Tensor {
-  const dx = dy.device.zeros([n, t, d], 'f32', category);
-  const first = dx.slice(1, 0, 1);
-  const source = reshapeView(dy, [n, 1, d]);
-  try {
-    copyInto(first, source);
+  return dy.device.scope(() => {
+    const dx = dy.device.zeros([n, t, d], 'f32', category);
+    copyInto(dx.slice(1, 0, 1), reshapeView(dy, [n, 1, d]));
     return dx;
-  } finally {
-    first.dispose();
-    source.dispose();
-  }
+  });
 }
 
-/** `t` seen with another shape of the same size: a view when dense, else a dense copy. */
+/** `t` seen with another shape of the same size: a view when dense, else a view of a dense copy. Call it in a scope. */
 function reshapeView(t: Tensor, shape: Shape): Tensor {
-  const dense = t.isContiguous ? t : copy(t, 'scratch');
-  const view = dense.reshape(shape);
-  if (dense !== t) dense.dispose();
-  return view;
+  return (t.isContiguous ? t : copy(t, 'scratch')).reshape(shape);
 }

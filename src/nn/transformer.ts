@@ -148,28 +148,26 @@ export class TransformerBlock implements Layer {
     checkForward(this.name, x, options);
     this.outputShape(x.shape);
     this.forwardShape = (options.training ?? true) ? [...x.shape] : undefined;
-    // x1 = x + MHSA(LN1(x)): the branch output is ours, so the residual is added into it.
-    const a = this.norm1.forward(x, options);
-    const x1 = this.branch(this.attention, a, options);
-    addInPlace(x1, x);
-    // y = x1 + MLP(LN2(x1))
-    try {
-      const b = this.norm2.forward(x1, options);
-      const y = this.branch(this.mlp, b, options);
+    return x.device.scope(() => {
+      // x1 = x + MHSA(LN1(x)): the branch output is ours, so the residual is added into it.
+      const x1 = this.branch(this.attention, this.norm1.forward(x, options), options);
+      addInPlace(x1, x);
+      // y = x1 + MLP(LN2(x1)); x1 itself is freed when the scope ends.
+      const y = this.branch(this.mlp, this.norm2.forward(x1, options), options);
       addInPlace(y, x1);
       return y;
-    } finally {
-      x1.dispose();
-    }
+    });
   }
 
-  /** layer.forward(input), then lets go of input (the layer keeps its own view if it needs it). */
+  /**
+   * layer.forward(input), then frees input at once rather than at the scope's end, so that a
+   * normalised copy of the tokens is not alive beside the MLP's wide hidden layer (the layer
+   * keeps its own view of input if its backward needs it).
+   */
   private branch(layer: Layer, input: Tensor, options: ForwardOptions): Tensor {
-    try {
-      return layer.forward(input, options);
-    } finally {
-      input.dispose();
-    }
+    const output = layer.forward(input, options);
+    input.dispose();
+    return output;
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {
@@ -180,25 +178,24 @@ export class TransformerBlock implements Layer {
       throw new ShapeError(`${this.name}: dy ${formatShape(dy.shape)} does not match the forward output ${formatShape(shape)}`);
     }
     this.forwardShape = undefined;
-    // dx1 = dy + LN2'(MLP'(dy))
-    const mlpGrads = this.mlp.backward(dy, { inputGradient: true });
-    const norm2Grads = this.norm2.backward(mlpGrads.input!, { inputGradient: true });
-    mlpGrads.input!.dispose();
-    const dx1 = norm2Grads.input!;
-    addInPlace(dx1, dy);
-    // dx = dx1 + LN1'(MHSA'(dx1)); LN1's rule is the last, so it needs dx only when asked.
-    const attentionGrads = this.attention.backward(dx1, { inputGradient: true });
-    const norm1Grads = this.norm1.backward(attentionGrads.input!, { inputGradient: options.inputGradient });
-    attentionGrads.input!.dispose();
-    const params = [...norm1Grads.params, ...attentionGrads.params, ...norm2Grads.params, ...mlpGrads.params];
-    if (!options.inputGradient) {
-      dx1.dispose();
-      return { params };
-    }
-    const dx = norm1Grads.input!;
-    addInPlace(dx, dx1);
-    dx1.dispose();
-    return { params, input: dx };
+    return dy.device.scope(() => {
+      // dx1 = dy + LN2'(MLP'(dy)). Each branch's input gradient is freed as soon as it is used
+      // (not at the scope's end), so at most two [N, T, D] gradients are alive at once.
+      const mlpGrads = this.mlp.backward(dy, { inputGradient: true });
+      const norm2Grads = this.norm2.backward(mlpGrads.input!, { inputGradient: true });
+      mlpGrads.input!.dispose();
+      const dx1 = norm2Grads.input!;
+      addInPlace(dx1, dy);
+      // dx = dx1 + LN1'(MHSA'(dx1)); LN1's rule is the last, so it needs dx only when asked.
+      const attentionGrads = this.attention.backward(dx1, { inputGradient: true });
+      const norm1Grads = this.norm1.backward(attentionGrads.input!, { inputGradient: options.inputGradient });
+      attentionGrads.input!.dispose();
+      const params = [...norm1Grads.params, ...attentionGrads.params, ...norm2Grads.params, ...mlpGrads.params];
+      if (!options.inputGradient) return { params };
+      const dx = norm1Grads.input!;
+      addInPlace(dx, dx1);
+      return { params, input: dx };
+    });
   }
 
   release(): void {

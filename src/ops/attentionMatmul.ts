@@ -44,19 +44,11 @@ export function attentionByMatmul(q: Tensor, k: Tensor, v: Tensor, options: Atte
   const dims = checkAttentionOperands(op, q, k, v);
   const scale = positiveScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
-  const scores = matmul(q, k, { transposeB: true, category: 'scratch' });
-  let probabilities: Tensor;
-  try {
-    probabilities = softmax(scores, { temperature: 1 / scale, category });
-  } finally {
-    scores.dispose();
-  }
-  try {
+  return q.device.scope(() => {
+    // The inner scope frees the scores before O is made: S and P are the two largest tensors.
+    const probabilities = q.device.scope(() => softmax(matmul(q, k, { transposeB: true, category: 'scratch' }), { temperature: 1 / scale, category }));
     return { out: matmul(probabilities, v, { category }), probabilities };
-  } catch (error) {
-    probabilities.dispose();
-    throw error;
-  }
+  });
 }
 
 /** dq, dk, dv of `attentionByMatmul`, given dL/dO and the forward's probabilities. Pass the same scale. */
@@ -76,24 +68,13 @@ export function attentionByMatmulBackward(dOut: Tensor, q: Tensor, k: Tensor, v:
   }
   const scale = positiveScale(op, options.scale, dims.headDim);
   const category = options.category ?? 'activation';
-  const dProbabilities = matmul(dOut, v, { transposeB: true, category: 'scratch' });
-  let dScores: Tensor;
-  try {
-    dScores = softmaxBackward(dProbabilities, probabilities, { temperature: 1 / scale, category: 'scratch' });
-  } finally {
-    dProbabilities.dispose();
-  }
-  const done: Tensor[] = [];
-  try {
-    done.push(matmul(dScores, k, { category }));
-    done.push(matmul(dScores, q, { transposeA: true, category }));
-    done.push(matmul(probabilities, dOut, { transposeA: true, category }));
-    const [dq, dk, dv] = done as [Tensor, Tensor, Tensor];
-    return { dq, dk, dv };
-  } catch (error) {
-    for (const t of done) t.dispose();
-    throw error;
-  } finally {
-    dScores.dispose();
-  }
+  return q.device.scope(() => {
+    // The inner scope frees dP before the three products; dS is freed when the outer one ends.
+    const dScores = q.device.scope(() => softmaxBackward(matmul(dOut, v, { transposeB: true, category: 'scratch' }), probabilities, { temperature: 1 / scale, category: 'scratch' }));
+    return {
+      dq: matmul(dScores, k, { category }),
+      dk: matmul(dScores, q, { transposeA: true, category }),
+      dv: matmul(probabilities, dOut, { transposeA: true, category }),
+    };
+  });
 }

@@ -265,7 +265,9 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   const positions = g.batch * g.outHeight * g.outWidth;
   const kind = convKernel(op, device, g.outChannels, options.kernel);
   if (positions === 0 || g.outChannels === 0) return device.empty(outShape, 'f32', category);
-  return withDense(bias ? [x, w, bias] : [x, w], (dx, dw, db) => {
+  return withDense(bias ? [x, w, bias] : [x, w], (dx, dw, db) =>
+    // The packed weights are this call's alone: the scope frees them.
+    device.scope(() => {
     const { variant, shader, wg, packedName } = flavour(kind, g.outChannels, device, positions);
     const width = paddedChannels(g.outChannels, variant.perThread);
     const packed = packWeights(device, dw!, g, 'byOutput', db, width, workgroupSize(device));
@@ -279,9 +281,8 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
     const blocks = Math.ceil(g.outChannels / variant.perThread);
     device.dispatch(kernel, { x: dx!, [packedName]: packed, y }, uniformsOf(g, width / 4, positions, g.inChannels * g.kernelHeight * g.kernelWidth), tileGrid(device, positions, blocks, wg));
     device.flopCount += convFlops(g);
-    packed.dispose();
     return y;
-  });
+  }));
 }
 
 /** dL/dx [N, Cin, H, W] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and w. */
@@ -306,7 +307,8 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
   const kind = convKernel(op, device, g.inChannels, options.kernel);
   if (positions === 0 || g.inChannels === 0) return device.empty(inputShape, 'f32', category);
   if (g.outChannels === 0 || g.outHeight * g.outWidth === 0) return device.zeros(inputShape, 'f32', category);
-  return withDense([dy, w], (ddy, dw) => {
+  return withDense([dy, w], (ddy, dw) =>
+    device.scope(() => {
     const { variant, shader, wg, packedName } = flavour(kind, g.inChannels, device, positions);
     const width = paddedChannels(g.inChannels, variant.perThread);
     const packed = packWeights(device, dw!, g, 'byInput', undefined, width, workgroupSize(device));
@@ -320,9 +322,8 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
     const blocks = Math.ceil(g.inChannels / variant.perThread);
     device.dispatch(kernel, { dy: ddy!, [packedName]: packed, dx }, uniformsOf(g, width / 4, positions, 0), tileGrid(device, positions, blocks, wg));
     device.flopCount += convFlops(g);
-    packed.dispose();
     return dx;
-  });
+  }));
 }
 
 // The weight gradient splits the batch into chunks until about this many workgroups run: enough
@@ -363,7 +364,8 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
   const kind = convKernel(op, device, g.outChannels, options.kernel);
   if (tapCount === 0 || g.outChannels === 0) return device.empty(weightShape, 'f32', category);
   if (g.batch * g.outHeight * g.outWidth === 0) return device.zeros(weightShape, 'f32', category);
-  return withDense([dy, x], (ddy, dx) => {
+  // The packed gradient and the batch chunks' partial sums are this call's alone: the scope frees them.
+  return withDense([dy, x], (ddy, dx) => device.scope(() => {
     const { variant, shader, wg, packedName } = flavour(kind, g.outChannels, device, tapCount);
     const positions = g.batch * g.outHeight * g.outWidth;
     const channelVec4s = paddedChannels(g.outChannels, variant.perThread) / 4;
@@ -390,23 +392,15 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     });
     const grid: [number, number, number] = [tiles, blocks, chunks];
     device.flopCount += convFlops(g);
-    try {
-      if (chunks === 1) {
-        const dw = device.empty(weightShape, 'f32', category);
-        device.dispatch(kernel, { [packedName]: packed, x: dx!, dw }, uniforms, grid);
-        return dw;
-      }
-      const partials = device.empty([chunks, g.outChannels * tapCount], 'f32', 'scratch');
-      try {
-        device.dispatch(kernel, { [packedName]: packed, x: dx!, dw: partials }, uniforms, grid);
-        return sumPartials(partials, weightShape, category);
-      } finally {
-        partials.dispose();
-      }
-    } finally {
-      packed.dispose();
+    if (chunks === 1) {
+      const dw = device.empty(weightShape, 'f32', category);
+      device.dispatch(kernel, { [packedName]: packed, x: dx!, dw }, uniforms, grid);
+      return dw;
     }
-  });
+    const partials = device.empty([chunks, g.outChannels * tapCount], 'f32', 'scratch');
+    device.dispatch(kernel, { [packedName]: packed, x: dx!, dw: partials }, uniforms, grid);
+    return sumPartials(partials, weightShape, category);
+  }));
 }
 
 /** dL/dbias [Cout] = the sum of dL/dy [N, Cout, Ho, Wo] over N, Ho and Wo. */

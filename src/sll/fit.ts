@@ -140,11 +140,7 @@ export function positionOf(step: number, stepsPerEpoch: number): Position {
 /** Uploads one host batch and takes the trainer's step on it; the upload is freed once encoded. */
 function uploadAndStep(trainer: Trainer, images: Float32Array, labels: Int32Array, shape: readonly number[]): void {
   const device: Device = trainer.device;
-  const x = device.tensor(images, [labels.length, ...shape]);
-  const y = device.tensor(labels, [labels.length], 'i32');
-  trainer.trainStep(x, y);
-  x.dispose();
-  y.dispose();
+  device.scope(() => trainer.trainStep(device.tensor(images, [labels.length, ...shape]), device.tensor(labels, [labels.length], 'i32')));
 }
 
 /**
@@ -162,9 +158,11 @@ export async function evaluate(trainer: Trainer, split: Split, shape: readonly n
   for (const batch of batches(split, { batchSize, shuffle: false })) {
     const x = trainer.device.tensor(batch.images, [batch.size, ...shape]);
     const y = trainer.device.tensor(batch.labels, [batch.size], 'i32');
-    const result = await trainer.evaluateBatch(x, y, batch.labels);
-    x.dispose();
-    y.dispose();
+    // Freed by hand: the batch lives across an await, which a scope cannot span.
+    const result = await trainer.evaluateBatch(x, y, batch.labels).finally(() => {
+      x.dispose();
+      y.dispose();
+    });
     correct += result.correct;
     blockCorrect = result.blockCorrect.map((c, i) => c + (blockCorrect[i] ?? 0));
     if (confusion) result.predicted.forEach((p, i) => confusion[batch.labels[i]!]![p]!++);
