@@ -5,7 +5,7 @@ override WG: u32 = 256u;
 // Binary op, fixed at pipeline creation: 0 add (a + alpha * b), 1 mul, 2 div, 3 max, 4 min.
 override BINARY_OP: u32 = 0u;
 // Unary op: 0 affine (alpha * x + beta), 1 relu, 2 gelu (exact, erf form), 3 exp, 4 log,
-// 5 sqrt, 6 abs, 7 square.
+// 5 sqrt, 6 abs, 7 square, 8 tanh, 9 leaky relu (slope alpha).
 override UNARY_OP: u32 = 0u;
 
 struct BinaryParams {
@@ -61,6 +61,8 @@ fn applyUnary(x: f32) -> f32 {
     case 5u: { return sqrt(x); }
     case 6u: { return abs(x); }
     case 7u: { return x * x; }
+    // LeakyReLU with negative slope alpha (PredSim's blocks: 0.01, as PyTorch's default).
+    case 9u: { return select(unary.alpha * x, x, x > 0.0); }
     // Clamped first: some drivers build tanh from exponentials that overflow to NaN for large
     // |x|, and tanh(10) is already 1 in f32.
     default: { return tanh(clamp(x, -10.0, 10.0)); }
@@ -130,6 +132,14 @@ fn reluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = index(gid, groups);
   if (i >= unary.count) { return; }
   out[i] = select(0.0, a[i], b[i] > 0.0);
+}
+
+// leaky'(x) = 1 for x > 0, else the slope alpha (alpha at x = 0, as PyTorch).
+@compute @workgroup_size(WG)
+fn leakyReluBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = index(gid, groups);
+  if (i >= unary.count) { return; }
+  out[i] = select(unary.alpha * a[i], a[i], b[i] > 0.0);
 }
 
 // tanh'(x) = 1 - tanh(x)^2: here b is the forward OUTPUT y = tanh(x), which is all it needs.

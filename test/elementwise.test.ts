@@ -73,7 +73,7 @@ describe('binary ops', () => {
 });
 
 describe('unary ops and activations', () => {
-  it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square, tanh on %i elements', async (n) => {
+  it.each(SIZES)('affine, relu, gelu, exp, log, sqrt, abs, square, tanh, leakyRelu on %i elements', async (n) => {
     const x = uniform(n, 11, -6, 6);
     const positive = uniform(n, 12, 0.01, 10);
     // Each op reads x, or the positive p.
@@ -87,6 +87,8 @@ describe('unary ops and activations', () => {
       [(t) => ops.abs(t), reference.map(x, Math.abs), 0],
       [(t) => ops.square(t), reference.map(x, (v) => v * v), 1e-6],
       [(t) => ops.tanh(t), reference.tanh(x), 2e-6],
+      [(t) => ops.leakyRelu(t), reference.leakyRelu(x, 0.01), 1e-6],
+      [(t) => ops.leakyRelu(t, -0.3), reference.leakyRelu(x, -0.3), 1e-6],
     ];
     for (const [op, expected, rtol] of cases) {
       await expectOp(device, op, [[x, [n]], [positive, [n]]], expected, { rtol, atol: 1e-6 });
@@ -129,6 +131,9 @@ describe('activation derivative rules', () => {
   for (const [name, forward, backwardRef, backward] of [
     ['relu', reference.relu, reference.reluBackward, ops.reluBackward],
     ['gelu', reference.gelu, reference.geluBackward, ops.geluBackward],
+    // PredSim's activation at its slope, and at a slope of another sign.
+    ['leakyRelu (slope 0.01)', (x: Float64Array) => reference.leakyRelu(x, 0.01), (dy: ArrayLike<number>, x: ArrayLike<number>) => reference.leakyReluBackward(dy, x, 0.01), (dy: Tensor, x: Tensor) => ops.leakyReluBackward(dy, x)],
+    ['leakyRelu (slope -0.5)', (x: Float64Array) => reference.leakyRelu(x, -0.5), (dy: ArrayLike<number>, x: ArrayLike<number>) => reference.leakyReluBackward(dy, x, -0.5), (dy: Tensor, x: Tensor) => ops.leakyReluBackward(dy, x, -0.5)],
   ] as const) {
     it(`${name}: the reference rule matches central differences`, () => {
       // Points away from relu's kink, where the derivative is undefined.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Flatten, GELU, Linear, ReLU, Sequential, Tanh } from '../src/nn/index.js';
+import { Flatten, GELU, LeakyReLU, Linear, ReLU, Sequential, Tanh } from '../src/nn/index.js';
 import * as reference from '../src/reference/index.js';
 import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
@@ -98,6 +98,9 @@ describe('activations and Sequential', () => {
     await checkLayer(device, new ReLU(), [4, 6], (x) => reference.relu(x), { input });
     await checkLayer(device, new GELU(), [4, 6], (x) => reference.gelu(x), { inputRange: [-3, 3] });
     await checkLayer(device, new Tanh(), [4, 6], (x) => reference.tanh(x), { inputRange: [-3, 3] });
+    // A positive slope keeps the output, a negative one the input: both rules against finite differences.
+    await checkLayer(device, new LeakyReLU(), [4, 6], (x) => reference.leakyRelu(x, 0.01), { input });
+    await checkLayer(device, new LeakyReLU(-0.25), [4, 6], (x) => reference.leakyRelu(x, -0.25), { input });
   });
 
   it('chains the rules of its layers (an MLP block pair)', async () => {

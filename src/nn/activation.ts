@@ -3,10 +3,13 @@
  *   relu:  y = max(x, 0),   dx = dy where x > 0 (keeps y: y > 0 exactly where x > 0)
  *   gelu:  y = x Phi(x),    dx = dy (Phi(x) + x phi(x))  (keeps x)
  *   tanh:  y = tanh(x),     dx = dy (1 - y^2)            (keeps y)
+ *   leaky: y = x if x > 0 else a x,  dx = dy or a dy     (keeps y when a > 0: y > 0 exactly
+ *          where x > 0; else x)
  */
 import type { Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { gelu, geluBackward, relu, reluBackward, tanh, tanhBackward } from '../ops/elementwise.js';
+import { gelu, geluBackward, leakyRelu, leakyReluBackward, relu, reluBackward, tanh, tanhBackward } from '../ops/elementwise.js';
+import { checkValue } from '../ops/checks.js';
 import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 import { SavedTensors } from './saved.js';
 
@@ -81,5 +84,23 @@ export class Tanh extends Activation {
   }
   protected derivative(dy: Tensor, y: Tensor): Tensor {
     return tanhBackward(dy, y);
+  }
+}
+
+/** LeakyReLU with negative slope `slope` (default 0.01, PyTorch's; PredSim's blocks use it). */
+export class LeakyReLU extends Activation {
+  readonly name: string;
+  protected readonly keepsInput: boolean;
+  constructor(readonly slope = 0.01) {
+    super();
+    checkValue('LeakyReLU', 'slope', slope, 'number');
+    this.name = `leaky-relu ${slope}`;
+    this.keepsInput = !(slope > 0);
+  }
+  protected apply(x: Tensor): Tensor {
+    return leakyRelu(x, this.slope);
+  }
+  protected derivative(dy: Tensor, kept: Tensor): Tensor {
+    return leakyReluBackward(dy, kept, this.slope);
   }
 }

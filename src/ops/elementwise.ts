@@ -14,7 +14,7 @@ import { checkValue, requireDtype, requireSameDevice, requireSameShape } from '.
 const BINARY_OPS = { add: 0, mul: 1, div: 2, max: 3, min: 4 } as const;
 type BinaryOp = keyof typeof BINARY_OPS;
 
-const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7, tanh: 8 } as const;
+const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6, square: 7, tanh: 8, leakyRelu: 9 } as const;
 type UnaryOp = keyof typeof UNARY_OPS;
 
 
@@ -176,8 +176,14 @@ export function tanh(x: Tensor, category: MemoryCategory = 'activation'): Tensor
   return unary('tanh', 'tanh', x, category);
 }
 
-/** dL/dx of an activation from dL/dy and what its rule reads: the input x, or (tanh) the output y. */
-function activationBackward(entry: 'reluBackward' | 'geluBackward' | 'tanhBackward', dy: Tensor, x: Tensor, category: MemoryCategory, saved: 'x' | 'y' = 'x'): Tensor {
+/** LeakyReLU: x for x > 0, else slope * x (PyTorch's nn.LeakyReLU; its default slope is 0.01). */
+export function leakyRelu(x: Tensor, slope = 0.01, category: MemoryCategory = 'activation'): Tensor {
+  checkValue('leakyRelu', 'slope', slope, 'number');
+  return unary('leakyRelu', 'leakyRelu', x, category, slope);
+}
+
+/** dL/dx of an activation from dL/dy and what its rule reads: the input x, or (tanh) the output y; `alpha` is LeakyReLU's slope. */
+function activationBackward(entry: 'reluBackward' | 'geluBackward' | 'tanhBackward' | 'leakyReluBackward', dy: Tensor, x: Tensor, category: MemoryCategory, saved: 'x' | 'y' = 'x', alpha = 0): Tensor {
   const device = requireSameDevice(entry, { dy, [saved]: x });
   checkValue(entry, 'category', category, 'category');
   requireDtype(entry, 'dy', dy, ['f32']);
@@ -186,7 +192,7 @@ function activationBackward(entry: 'reluBackward' | 'geluBackward' | 'tanhBackwa
   return withDense([dy, x], (ddy, dx) => {
     const out = device.empty(dx.shape, 'f32', category);
     const kernel = device.kernel({ file: 'elementwise', entry, overrides: { WG: columnWorkgroupSize(device) } });
-    device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha: 0, beta: 0 }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
+    device.dispatch(kernel, { a: ddy, b: dx, out }, { count: dx.size, alpha, beta: 0 }, elementWorkgroups(dx.size, columnWorkgroupSize(device)));
     return out;
   });
 }
@@ -194,6 +200,12 @@ function activationBackward(entry: 'reluBackward' | 'geluBackward' | 'tanhBackwa
 /** dL/dx of relu, given dL/dy and the forward input x. */
 export function reluBackward(dy: Tensor, x: Tensor, category: MemoryCategory = 'activation'): Tensor {
   return activationBackward('reluBackward', dy, x, category);
+}
+
+/** dL/dx of leakyRelu, given dL/dy, the forward input x and the same slope: dy for x > 0, else slope * dy. */
+export function leakyReluBackward(dy: Tensor, x: Tensor, slope = 0.01, category: MemoryCategory = 'activation'): Tensor {
+  checkValue('leakyReluBackward', 'slope', slope, 'number');
+  return activationBackward('leakyReluBackward', dy, x, category, 'x', slope);
 }
 
 /** dL/dx of tanh, given dL/dy and the forward OUTPUT y = tanh(x): dy (1 - y^2). */

@@ -91,3 +91,13 @@ export function tanh(x: Values): Float64Array {
 export function tanhBackward(dy: Values, y: Values): Float64Array {
   return Float64Array.from(dy, (g, i) => g * (1 - y[i]! * y[i]!));
 }
+
+/** LeakyReLU: x for x > 0, else slope * x. */
+export function leakyRelu(x: Values, slope: number): Float64Array {
+  return map(x, (v) => (v > 0 ? v : slope * v));
+}
+
+/** leaky'(x) = 1 for x > 0, else the slope. */
+export function leakyReluBackward(dy: Values, x: Values, slope: number): Float64Array {
+  return Float64Array.from(dy, (g, i) => (x[i]! > 0 ? g : slope * g));
+}
