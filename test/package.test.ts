@@ -174,6 +174,10 @@ describe('the installed package', () => {
   });
 
   it('has declarations for Node (NodeNext) and for a bundler', async () => {
+    // A tensor's device is the whole Device to its users, though tensor.ts only knows the
+    // TensorHost interface (src/gpu/device.ts registers itself in TensorDeviceRegistry): lost in the emitted
+    // declarations, this assignment and the call would not compile.
+    const TENSOR_DEVICE = 'export function deviceOf(t: Tensor): Device { const d: Device = t.device; d.submit(); return d; }';
     const compile = (name: string, module: string, moduleResolution: string, code: string) => {
       writeFileSync(join(project, `${name}.mts`), code);
       writeFileSync(
@@ -190,19 +194,21 @@ describe('the installed package', () => {
         'node-types',
         'NodeNext',
         'NodeNext',
-        `import { openNodeDevice, sll, type Device } from 'sll-webgpu';
+        `import { openNodeDevice, sll, type Device, type Tensor } from 'sll-webgpu';
          import { openNodeDevice as fromSubpath } from 'sll-webgpu/node';
          export const open: () => Promise<Device> = openNodeDevice;
          export const same: boolean = open === fromSubpath;
-         export const predictor = sll.Predictor;\n`,
+         export const predictor = sll.Predictor;
+         ${TENSOR_DEVICE}\n`,
       ),
       compile(
         'browser-types',
         'ESNext',
         'Bundler',
-        `import { openBrowserDevice, nn, type Device } from 'sll-webgpu';
+        `import { openBrowserDevice, nn, type Device, type Tensor } from 'sll-webgpu';
          export const open: () => Promise<Device> = openBrowserDevice;
-         export const linear = nn.Linear;\n`,
+         export const linear = nn.Linear;
+         ${TENSOR_DEVICE}\n`,
       ),
     ]);
     expect(forNode.code, said('tsc (NodeNext)', forNode)).toBe(0);

@@ -1,6 +1,7 @@
 /**
- * Before a run directory is made: the spec's model is built (once) and one training step is taken on
- * zeros at the spec's batch size, so that a model that does not fit the images, or a tensor over
+ * Before a run directory is made: the spec's model is checked against the images' shape (from the
+ * spec alone, nothing built), then built once and one training step is taken on zeros at the
+ * spec's batch size, so that a model that does not fit the images, or a tensor over
  * one of the device's limits, is a usage error naming the flag to change, not a failure after
  * the run has written its first files. The step's weights are thrown away and the memory
  * counters reset, so the run's own figures start clean; its compiled kernels stay cached.
@@ -9,7 +10,7 @@ import type { Device } from '../gpu/device.js';
 import { LimitError } from '../gpu/errors.js';
 import { trainerConfigOf } from '../sll/runPlan.js';
 import type { Model } from '../sll/model.js';
-import { buildModel, type TrainingSpec } from '../sll/spec.js';
+import { buildModel, modelShapeProblem, type TrainingSpec } from '../sll/spec.js';
 import { Trainer } from '../sll/trainer.js';
 import { UsageError } from './args.js';
 
@@ -79,6 +80,9 @@ async function trial(device: Device, spec: TrainingSpec, inputShape: [number, nu
  * `resumedConfig`, a resumed run's config.json, which the advice then starts a new run from.
  */
 export async function preflight(device: Device, spec: TrainingSpec, inputShape: [number, number, number], classes: number, where: string, resumedConfig?: string): Promise<void> {
+  // The shapes first, from the spec alone: a model that does not fit the images is refused before anything is built.
+  const misfit = modelShapeProblem(spec.model, inputShape);
+  if (misfit) throw new UsageError(`${where} do not fit ${inputShape.join('x')} images: ${misfit.why}`, 'train');
   try {
     let hit: LimitError | undefined;
     try {
