@@ -32,7 +32,7 @@ const mib = (bytes, digits) => (bytes / MiB).toFixed(digits);
 const rate = (lr) => lr.toExponential();
 const code = (text) => `\`${text}\``;
 const at = (...path) => code(`bench/results/${path.join('/')}`);
-const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
+const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
 const list = (items) => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 function table(headers, rows) {
@@ -411,7 +411,7 @@ function rulesSection(dir, devices) {
   const rules = readRecords(where);
   const cosine = readRecords(join(dir, 'fashion-lavapipe-cosine')).filter((r) => r.model.startsWith('mlp'));
   const groups = groupsOf([...cosine, ...rules]);
-  const named = (g) => `${METHOD[g.method] ?? g.method}${/\(tanh\)/.test(g.model) ? ' (tanh blocks)' : ''}`;
+  const named = (g) => `${METHOD[g.method] ?? g.method}${/\((tanh|leaky-relu)\)/.test(g.model) ? ` (${/\(tanh\)/.test(g.model) ? 'tanh' : 'LeakyReLU'} blocks)` : ''}${g.runs[0].recipe?.predsim ? ` (beta ${g.runs[0].recipe.predsim.beta})` : ''}`;
   const sll = groups.find((g) => g.method === 'sll');
   const lines = rules.length === 0 ? [] : groupsOf(rules).map((g) => `${named(g)} ${pct(g.test.mean)}% (${sll.test.mean > g.test.mean ? `${((sll.test.mean - g.test.mean) * 100).toFixed(2)} points below` : `${((g.test.mean - sll.test.mean) * 100).toFixed(2)} points above`} SLL's mean)`);
   return [
@@ -428,7 +428,7 @@ function ruleSeeds(records) {
 }
 
 /** How the tables name the other local rules. */
-const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP' };
+const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim' };
 
 /** The local rules besides SLL a memory record measured (records from before they existed hold none). */
 function otherRules(record) {

@@ -196,6 +196,33 @@ describe('sll train: run directories, signals and resumes', () => {
     expectSameWeights(dir('drtp-straight'), dir('drtp'));
   });
 
+  it('PredSim through the command: its beta in the run, block heads, sll eval at the printed accuracy, and a bitwise resume after SIGTERM', async () => {
+    // 40 steps an epoch (2,000 images), so that the signal sent early in epoch 2 lands well before its end.
+    const args = [...epochs(2).map((a, i, all) => (all[i - 1] === '--train-count' ? '2000' : a)), '--method', 'predsim', '--beta', '0.9', '--hidden', '16,16'];
+    const straight = await runCli(['train', ...args, '--out', dir('predsim-straight')], { cwd: work });
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(straight.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images \(local heads: block 1 \d+\.\d+%, block 2 \d+\.\d+%\)/);
+    expect(JSON.parse(readFileSync(join(dir('predsim-straight'), 'config.json'), 'utf8')).spec).toMatchObject({ method: 'predsim', predsim: { beta: 0.9 } });
+    const printed = Number(/test accuracy (\d+\.\d+)%/.exec(straight.stdout)![1]);
+    const evaluated = await runCli(['eval', dir('predsim-straight'), '--json'], { cwd: work });
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(100 * (JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(printed, 1);
+    let signalled = false;
+    const stopped = await startCli(['train', ...args, '--out', dir('predsim')], {
+      cwd: work,
+      onStdout: (text, child) => {
+        if (!signalled && /epoch 2\/2 {2}step/.test(text)) {
+          signalled = true;
+          child.kill('SIGTERM');
+        }
+      },
+    }).done;
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const resumed = await runCli(['train', '--resume', dir('predsim')], { cwd: work });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectSameWeights(dir('predsim-straight'), dir('predsim'));
+  });
+
   it('DGL through the command: a run, its block heads in the report, and sll eval of its checkpoint at the printed accuracy', async () => {
     const run = dir('dgl');
     const trained = await runCli(['train', ...TINY, '--method', 'dgl', '--hidden', '16,16', '--out', run], { cwd: work });

@@ -76,7 +76,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await page.getAttribute(invalid, 'aria-invalid')).toBe('true');
     expect({ status: await text('status'), step: await text('step'), model: await text('model') }).toEqual(before);
   };
-  const settings = async (values: Record<string, string>, method: 'sll' | 'dgl' | 'drtp' | 'backprop') => {
+  const settings = async (values: Record<string, string>, method: 'sll' | 'dgl' | 'drtp' | 'predsim' | 'backprop') => {
     for (const [name, value] of Object.entries(values)) await page.fill(`input[name=${name}]`, value);
     await page.check(`input[name=method][value=${method}]`);
   };
@@ -224,7 +224,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   it('a cosine-schedule run stopped by sll train continues in the page at its own position and rate, as --resume would', async () => {
     const run = join(built, 'cli-cosine');
     // 8 steps an epoch for 40 epochs, stopped by SIGTERM somewhere in its first epochs: the checkpoint says where.
-    const args = ['train', ...TINY.map((a, i) => (TINY[i - 1] === '--epochs' ? '40' : a)), '--schedule', 'cosine', '--warmup', '0.5', '--out', run];
+    const args = ['train', ...TINY.map((a, i) => (TINY[i - 1] === '--epochs' ? '40' : a)), '--schedule', 'cosine', '--warmup', '0.5', '--seed', '7', '--out', run];
     let signalled = false;
     const stopped = await startCli(args, {
       cwd: built,
@@ -260,8 +260,19 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(shown.rate).not.toBe((1e-3).toPrecision(3));
     await page.click('#pause');
     await page.waitForFunction(() => /^paused at step/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+
+    // Start after the load begins a new run from the form, and what the form does not show (the
+    // schedule, the optimizer, the seed) comes from the checkpoint, as the note beside it says.
+    expect(await text('base-note')).toBe("New runs keep checkpoint.safetensors's settings that the form does not show: adam optimizer, cosine schedule, seed 7, and on digits its first 400 training images; Reset returns to the lab's defaults.");
+    await page.click('#start');
+    await page.waitForFunction(() => document.getElementById('model')!.textContent !== 'none yet', null, { timeout: 30_000 });
+    expect(await text('model')).toContain('cosine schedule over 40 epochs (0.5 warm-up)');
+    await page.click('#pause');
+    await page.waitForFunction(() => /^paused at step/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     await page.click('#reset');
     await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    // Reset forgets the checkpoint's settings: a new run takes the lab's defaults again.
+    expect(await text('base-note')).toBe('');
   });
 
   it('changing the method, the depth and an SLL switch changes the model described', async () => {
@@ -394,39 +405,44 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     await page.fill('input[name=width]', '256');
     await page.fill('#sweep-depth', '4');
     await page.click('#sweep');
-    await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 180_000 });
+    await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 280_000 });
     const header = await page.$$eval('#sweep-table tr:first-child th', (ths) => ths.map((th) => th.textContent));
-    expect(header).toEqual(['blocks', 'SLL MiB', 'DGL MiB', 'DRTP MiB', 'backprop MiB']);
+    expect(header).toEqual(['blocks', 'SLL MiB', 'DGL MiB', 'DRTP MiB', 'PredSim MiB', 'backprop MiB']);
     const rows = await page.$$eval('#sweep-table tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent))));
     expect(rows.map((r) => r[0])).toEqual([1, 2, 3, 4]);
     const column = (name: string) => header.indexOf(`${name} MiB`);
     expect(rows[3]![column('backprop')]!).toBeGreaterThan(1.3 * rows[0]![column('backprop')]!);
-    for (const local of ['SLL', 'DGL', 'DRTP']) {
+    for (const local of ['SLL', 'DGL', 'DRTP', 'PredSim']) {
       const [shallow, deep] = [rows[0]![column(local)]!, rows[3]![column(local)]!];
       expect(Math.abs(deep - shallow), local).toBeLessThan(0.05 * shallow);
     }
     expect(await page.locator('#sweep-chart svg').count()).toBe(1);
-  });
+    // Five methods at four depths, each a model built and stepped twice on a software adapter.
+  }, 300_000);
 
   // DRTP's blocks follow a fixed signal that never shrinks: its authors' tanh bounds the drift
-  // that ReLU blocks would follow (docs/algorithm.md), so the page trains it with tanh.
-  for (const [method, activation] of [['dgl', 'relu'], ['drtp', 'tanh']] as const) {
+  // that ReLU blocks would follow (docs/algorithm.md), so the page trains it with tanh; PredSim
+  // trains with its authors' LeakyReLU and a beta of its own, which the checkpoint must carry.
+  for (const [method, activation, name] of [['dgl', 'relu', 'DGL'], ['drtp', 'tanh', 'DRTP'], ['predsim', 'leaky-relu', 'PredSim']] as const) {
     const lr = '0.003';
     const above = 50;
-    it(`${method.toUpperCase()} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
+    it(`${name} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
       await settings({ depth: '2', width: '64', lr, batch: '64', epochs: '1' }, method);
       expect(await page.$eval('#sll', (f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
+      // PredSim's beta is its own: greyed out for the other methods.
+      expect(await page.$eval('#predsim', (f) => (f as HTMLFieldSetElement).disabled)).toBe(method !== 'predsim');
+      if (method === 'predsim') await page.fill('input[name=beta]', '0.9');
       // Its CNN blocks are not written yet: refused before anything starts, in the page's words.
       await page.selectOption('select[name=model]', 'cnn');
       await page.click('#start');
       await page.waitForFunction(() => /trains MLP blocks only so far/.test(document.getElementById('error')!.textContent ?? ''), null, { timeout: 10_000 });
-      expect(await text('error')).toBe(`${method.toUpperCase()} trains MLP blocks only so far: choose the MLP, or SLL or backprop for the CNN`);
+      expect(await text('error')).toBe(`${name} trains MLP blocks only so far: choose the MLP, or SLL or backprop for the CNN`);
       await page.selectOption('select[name=model]', 'mlp');
       await settings({ depth: '2', width: '64', lr, batch: '64', epochs: '1' }, method);
       await page.selectOption('select[name=activation]', activation);
       await page.click('#start');
       await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
-      expect(await text('model')).toMatch(new RegExp(`^mlp 784-64-64-10${activation === 'tanh' ? ' \\(tanh\\)' : ''}, ${method}`));
+      expect(await text('model')).toMatch(new RegExp(`^mlp 784-64-64-10${activation === 'relu' ? '' : ` \\(${activation}\\)`}, ${method}${method === 'predsim' ? ' \\(beta 0\\.9\\)' : ''} `));
       expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(above);
       expect(await page.locator('#loss-chart svg').count()).toBe(1);
       const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
@@ -439,9 +455,11 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
       expect(await page.isChecked(`input[name=method][value=${method}]`)).toBe(true);
       expect(await page.inputValue('select[name=activation]')).toBe(activation);
+      if (method === 'predsim') expect(await page.inputValue('input[name=beta]')).toBe('0.9');
       const loaded = Number(/loaded at step \d+: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);
       expect(Math.abs(loaded - shown)).toBeLessThan(0.5);
       await page.selectOption('select[name=activation]', 'relu');
+      if (method === 'predsim') await page.fill('input[name=beta]', '0.99');
       await page.click('#reset');
       await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
     });

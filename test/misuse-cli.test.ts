@@ -99,7 +99,7 @@ const CASES: Case[] = [
   usage('--heads not dividing --dim', ['train', '--model', 'vit', '--heads', '3'], /--dim \(64\) must be a multiple of model\.heads \(3\)|model\.dim \(64\) must be a multiple of model\.heads \(3\)/),
   usage('--divergence-factor 1', ['train', '--divergence-factor', '1'], /--divergence-factor must be 0 \(no guard\) or greater than 1, got 1/),
   usage('--model foo', ['train', '--model', 'foo'], /--model must be one of mlp, cnn, vit, got 'foo'/),
-  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, backprop, got 'foo'/),
+  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, predsim, backprop, got 'foo'/),
   usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
 
   // Numbers as the kernels see them: in float32, products included.
@@ -124,7 +124,11 @@ const CASES: Case[] = [
   usage('an SLL flag with DGL', ['train', '--method', 'dgl', '--d0', '10'], /--d0 applies to --method sll, and the method here is dgl/),
   usage('DGL with a CNN', ['train', '--method', 'dgl', '--model', 'cnn'], /--method dgl trains MLP blocks only so far .* --model cnn takes --method sll or backprop/),
   usage('DRTP with a ViT', ['train', '--method', 'drtp', '--model', 'vit'], /--method drtp trains MLP blocks only so far .* --model vit takes --method sll or backprop/),
-  usage('a ViT whose patch does not divide the image', ['train', '--model', 'vit', '--patch', '5'], /--model vit and its flags do not fit 1x28x28 images: patch embedding: .*multiples of the patch/),
+  usage('a PredSim flag with SLL', ['train', '--beta', '0.5'], /--beta applies to --method predsim, and the method here is sll/),
+  usage("PredSim's beta above 1", ['train', '--method', 'predsim', '--beta', '1.5'], /--beta must be a number in \[0, 1\], got 1\.5/),
+  usage('PredSim with a CNN', ['train', '--method', 'predsim', '--model', 'cnn'], /--method predsim trains MLP blocks only so far .* --model cnn takes --method sll or backprop/),
+  usage('a CNN with more pooling stages than the images can halve', ['train', '--model', 'cnn', '--channels', '4,4,4'], /--model cnn and its flags do not fit 1x28x28 images: input 1x28x28 must have H and W divisible by 8 for 3 pooling stages \(each stage halves them; 28x28 takes at most 2\)/),
+  usage('a ViT whose patch does not divide the image', ['train', '--model', 'vit', '--patch', '5'], /--model vit and its flags do not fit 1x28x28 images: patch 5 does not tile 28x28 images: the image sides must be multiples of the patch \(1, 2, 4, 7, 14, 28\)/),
 
   // Config files: unknown keys, wrong types, partial sections.
   usage('--config that does not exist', ['train', '--config', join(work, 'nope.json')], /--config .*nope\.json: cannot read \(ENOENT\)/),

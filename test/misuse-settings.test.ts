@@ -31,7 +31,7 @@ function split(count: number, edit?: (images: Float32Array, labels: Int32Array) 
 
 describe('the library refuses what the command refuses', () => {
   const trainerCases: Array<[string, Partial<Record<keyof TrainerConfig, unknown>> & Record<string, unknown>, RegExp]> = [
-    ['an unknown method', { method: 'foo' }, /Trainer: method must be one of sll, dgl, drtp, backprop, got "foo"/],
+    ['an unknown method', { method: 'foo' }, /Trainer: method must be one of sll, dgl, drtp, predsim, backprop, got "foo"/],
     ['an unknown optimizer kind', { optimizer: { kind: 'rmsprop', lr: 1e-3 } }, /Trainer: optimizer: kind must be one of adam, adamw, sgd, got "rmsprop"/],
     ['a rate float32 rounds to 0', { optimizer: { kind: 'adam', lr: 1e-300 } }, /Trainer: optimizer: lr must be a number > 0 that float32 can hold, got 1e-300/],
     ['a seed of NaN', { seed: NaN }, /Trainer: seed must be an integer in \[0, 4294967295\], got NaN/],
@@ -43,6 +43,10 @@ describe('the library refuses what the command refuses', () => {
     ['an unknown schedule', { schedule: { kind: 'step' } }, /Trainer: schedule\.kind must be one of constant, cosine, got "step"/],
     ['an unknown option', { lr: 0.1 }, /Trainer: unknown option lr/],
     ['an objective that is not a function', { objective: { mode: 'class' } }, /Trainer: objective must be a function of the block index/],
+    ["PredSim's beta above 1", { method: 'predsim', predsim: { beta: 1.5 } }, /Trainer: predsim\.beta must be a number in \[0, 1\], got 1\.5/],
+    ["PredSim's beta NaN", { method: 'predsim', predsim: { beta: NaN } }, /Trainer: predsim\.beta must be a number in \[0, 1\], got NaN/],
+    ['PredSim settings that are not an object', { method: 'predsim', predsim: 0.5 }, /Trainer: predsim must be an object such as \{ beta: 0\.99 \}, got 0\.5/],
+    ['a misspelt PredSim setting', { method: 'predsim', predsim: { Beta: 0.5 } }, /Trainer: .*Beta.*beta/],
   ];
   it.each(trainerCases)('new Trainer with %s', (_name, change, says) => {
     const model = mlp(device, { inputShape: [1, 2, 2], classes: 3, hidden: [4], seed: 1 });
@@ -51,6 +55,10 @@ describe('the library refuses what the command refuses', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  it('mlp() refuses an activation it does not know, rather than building another', () => {
+    expect(errorOf(() => mlp(device, { inputShape: [4], classes: 3, hidden: [4], seed: 1, activation: 'gelu' as never }))).toMatch(/^mlp: activation must be one of relu, tanh, leaky-relu, got "gelu"/);
   });
 
   const fitCases: Array<[string, Record<string, unknown>, ReturnType<typeof split>, RegExp]> = [

@@ -92,8 +92,8 @@ const adapterKey = Object.keys(pinTable.adapters).find((key) => adapterText.incl
 
 describe(`pinned weights after 12 seeded steps (${adapterKey ? `bitwise, pins of '${adapterKey}'` : `within 1e-3 of the '${pinTable.reference}' pins`}; ${describeAdapter(device.report)})`, () => {
   for (const kind of ['mlp', 'cnn', 'vit'] as const) {
-    // DGL and DRTP are the MLP's alone so far (their CNN and ViT blocks are still to come).
-    for (const method of kind === 'mlp' ? (['sll', 'dgl', 'drtp', 'backprop'] as const) : (['sll', 'backprop'] as const)) {
+    // DGL, DRTP and PredSim are the MLP's alone so far (their CNN and ViT blocks are still to come).
+    for (const method of kind === 'mlp' ? (['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) : (['sll', 'backprop'] as const)) {
       it(`${kind} ${method}`, async () => {
         const state = await finalState(kind, method);
         if (process.env.SLL_PRINT_PINS) console.log(`"${kind}-${method}": ${JSON.stringify(state)},`);

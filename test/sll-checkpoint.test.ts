@@ -48,6 +48,7 @@ function spec(method: Method): TrainingSpec {
     dataset: { name: 'blobs', validation: 0, augment: false, normalize: true },
     epochs: 3,
     batchSize: 16,
+    predsim: { beta: 0.99 },
     // Adam state, a cosine schedule and dropout masks all have to resume exactly.
     optimizer: { kind: 'adam', lr: 3e-3 },
     schedule: { kind: 'cosine', warmupEpochs: 1, floor: 0 },
@@ -78,7 +79,7 @@ async function weights(trainer: Trainer): Promise<Map<string, Float32Array>> {
 }
 
 describe('checkpoints', () => {
-  for (const method of ['sll', 'dgl', 'drtp', 'backprop'] as const) {
+  for (const method of ['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) {
     it(`${method}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
       const s = spec(method);
       const train = dataset(1);

@@ -119,14 +119,22 @@ describe('trainers', () => {
     model.dispose();
   });
 
-  for (const method of ['sll', 'dgl', 'drtp', 'backprop'] as const) {
+  for (const method of ['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) {
     it(`${method} learns ten blobs (accuracy >= 0.9) and its classifier loss falls`, async () => {
       const { accuracy, blockAccuracy, losses, trainer, model } = await train(method, 3);
       console.log(`${method}: accuracy ${accuracy}, block heads ${blockAccuracy.join(', ')}, classifier loss ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
       expect(accuracy).toBeGreaterThanOrEqual(0.9);
-      expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
-      // SLL's and DGL's blocks have heads that predict; DRTP's and backprop's have none.
-      if (method === 'sll' || method === 'dgl') {
+      if (method === 'predsim') {
+        // PredSim's blocks learn mostly (beta 0.99) from a similarity of centred, normalised
+        // rows, which no scale of the features changes: they stay near their initial scale, so
+        // the classifier's logits, and its confidence, grow slowly (2.31 -> 1.93 here, at 99.8%).
+        for (let k = 1; k < losses.length; k++) expect(losses[k]!, `window ${k}`).toBeLessThan(losses[k - 1]!);
+        expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.9);
+      } else {
+        expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
+      }
+      // SLL's, DGL's and PredSim's blocks have heads that predict; DRTP's and backprop's have none.
+      if (method === 'sll' || method === 'dgl' || method === 'predsim') {
         expect(blockAccuracy).toHaveLength(3);
         for (const a of blockAccuracy) expect(a).toBeGreaterThan(0.5);
       } else {
@@ -224,8 +232,8 @@ describe('memory', () => {
     return activationBytes;
   }
 
-  it('SLL, DGL and DRTP peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
-    for (const local of ['dgl', 'drtp'] as const) {
+  it('SLL, DGL, DRTP and PredSim peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
+    for (const local of ['dgl', 'drtp', 'predsim'] as const) {
       const shallow = await peakActivationBytes(local, 2);
       const deep = await peakActivationBytes(local, 8);
       console.log(`peak activation+scratch bytes: ${local} depth 2 ${shallow}, depth 8 ${deep}`);

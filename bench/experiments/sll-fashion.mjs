@@ -5,8 +5,9 @@
 //
 //   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
-//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh (the MLP's)]
-//   --method takes every Trainer method: sll, dgl, drtp, backprop.
+//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's)]
+//     [--beta 0.99 (PredSim's)]
+//   --method takes every Trainer method: sll, dgl, drtp, predsim, backprop.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,6 +25,7 @@ const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));
 const scheduleKind = option('schedule', 'constant');
 const activation = option('activation', 'relu');
+const beta = Number(option('beta', sll.PREDSIM_BETA_DEFAULT));
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
 
 const dataDir = option('data-dir', undefined);
@@ -40,8 +42,9 @@ const model =
   : modelName === 'cnn' ? sll.cnn(device, { inputShape: dataset.shape, classes: 10, seed })
   : sll.vit(device, { inputShape: dataset.shape, classes: 10, seed });
 const objective = modelName === 'cnn' ? () => sll.latentModeObjective() : undefined;
-const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr }, schedule, seed, metricsEvery: 50, ...(objective ? { objective } : {}) });
-console.log(`${describeAdapter(device.report)}\n${model.name}, ${method}, seed ${seed}, ${epochs} epochs, batch ${batchSize}, Adam ${lr}, ${scheduleKind}`);
+const predsim = method === 'predsim' ? { beta } : undefined;
+const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr }, schedule, seed, metricsEvery: 50, ...(objective ? { objective } : {}), ...(predsim ? { predsim } : {}) });
+console.log(`${describeAdapter(device.report)}\n${model.name}, ${method}${predsim ? ` (beta ${beta})` : ''}, seed ${seed}, ${epochs} epochs, batch ${batchSize}, Adam ${lr}, ${scheduleKind}`);
 const started = Date.now();
 const records = await sll.fit(trainer, train, dataset.shape, {
   epochs,
@@ -58,14 +61,14 @@ const record = {
   model: model.name,
   method,
   seed,
-  recipe: { epochs, batchSize, optimizer: 'adam', lr, schedule, objective: method === 'sll' ? (objective ? objective(0) : sll.classModeObjective(10)) : undefined, validation: 'last 5,000 training images', trainCount: train.count },
+  recipe: { epochs, batchSize, optimizer: 'adam', lr, schedule, objective: method === 'sll' ? (objective ? objective(0) : sll.classModeObjective(10)) : undefined, predsim, validation: 'last 5,000 training images', trainCount: train.count },
   epochs: records.map((r) => ({ epoch: r.epoch + 1, seconds: r.seconds, samplesPerSecond: r.samplesPerSecond, validation: r.evaluation, losses: r.metrics.at(-1)?.units })),
   test,
   seconds: (Date.now() - started) / 1000,
   memory: { ...trainer.stateBytes(), peakActivation: device.memory().peak.activation, peakScratch: device.memory().peak.scratch },
 };
 mkdirSync(outDir, { recursive: true });
-const file = join(outDir, `${modelName}${activation === 'relu' ? '' : `-${activation}`}-${method}-seed${seed}.json`);
+const file = join(outDir, `${modelName}${activation === 'relu' ? '' : `-${activation}`}-${method}${predsim && beta !== sll.PREDSIM_BETA_DEFAULT ? `-beta${beta}` : ''}-seed${seed}.json`);
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);

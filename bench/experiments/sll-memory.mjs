@@ -1,11 +1,11 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
-// optimizer state and fixed projections, for SLL, the other local rules (DGL and DRTP, MLP only)
+// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP and PredSim, MLP only)
 // and backprop side by side, with the step time and the FLOPs of a step from the device's counter
 // (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
-//     [--methods sll,dgl,drtp,backprop]
+//     [--methods sll,dgl,drtp,predsim,backprop]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,8 +19,8 @@ const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
 const vitDepths = option('vit-depths', '2,4,8,12').split(',').map(Number);
-const methods = option('methods', 'sll,dgl,drtp,backprop').split(',');
-// DGL and DRTP train MLP blocks only so far.
+const methods = option('methods', 'sll,dgl,drtp,predsim,backprop').split(',');
+// DGL, DRTP and PredSim train MLP blocks only so far.
 const vitMethods = methods.filter((m) => m === 'sll' || m === 'backprop');
 const device = await openNodeDevice();
 const MiB = 2 ** 20;

@@ -120,6 +120,21 @@ let shownKey: string | undefined;
 let phase: 'none' | 'training' | 'paused' | 'finished' | 'failed' = 'none';
 /** Runs are numbered by the page, in the order it asks for them. */
 let runs = 0;
+/**
+ * The last loaded checkpoint's whole spec and file name: a new run takes what the form does not
+ * show from it (its optimizer, schedule, seed, split) until Reset. Absent: the lab's defaults.
+ */
+let loadedBase: { name: string; spec: sll.TrainingSpecInput } | undefined;
+function setLoadedBase(base: typeof loadedBase): void {
+  loadedBase = base;
+  const spec = base?.spec;
+  const data = spec?.dataset;
+  // What a new run on the same dataset takes of the loaded run's data settings, if they are not the defaults.
+  const split = data ? [data.trainCount !== undefined ? `its first ${data.trainCount} training images` : '', data.augment ? 'augmentation' : '', data.normalize === false ? 'unnormalized pixels' : ''].filter(Boolean) : [];
+  $('base-note').textContent = spec
+    ? `New runs keep ${base.name}'s settings that the form does not show: ${spec.optimizer?.kind ?? 'its'} optimizer${spec.optimizer?.weightDecay ? ` (weight decay ${spec.optimizer.weightDecay})` : ''}, ${spec.schedule?.kind ?? 'its'} schedule, seed ${spec.seed ?? 'as saved'}${split.length ? `, and on ${data!.name} ${split.join(', ')}` : ''}; Reset returns to the lab's defaults.`
+    : '';
+}
 /** The checkpoint being loaded (it replaces the run shown once it has loaded), if any. */
 let pendingLoad: number | undefined;
 
@@ -172,23 +187,25 @@ function settings(): LabSettings {
     depth: number('depth'),
     width: number('width'),
     patch: number('patch'),
-    activation: field('activation').value === 'tanh' ? 'tanh' : 'relu',
+    activation: sll.MLP_ACTIVATIONS.find((a) => a === field('activation').value) ?? 'relu',
     lr: number('lr'),
     batch: number('batch'),
     epochs: number('epochs'),
     // Class mode's d0 is the class count; only latent mode takes the field.
     objective: { mode, ...(mode === 'latent' && d0 ? { d0: Number(d0) } : {}), tau: number('tau'), dropout: number('dropout'), alignment: field('alignment').checked },
+    beta: number('beta'),
+    ...(loadedBase ? { base: loadedBase.spec } : {}),
   };
 }
 
-/** What makes two settings the same run: all of them but the ViT's patch and the MLP's activation under another model, and SLL's switches under another method. */
+/** What makes two settings the same run: all of them but the ViT's patch and the MLP's activation under another model, and a rule's own settings (SLL's switches, PredSim's beta) under another method. */
 function runKey(s: LabSettings): string {
   // Any values, a half-typed field's too: this runs at every keystroke, before the form is checked.
-  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, activation: s.model === 'mlp' ? s.activation : undefined, objective: s.method === 'sll' ? s.objective : undefined });
+  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, activation: s.model === 'mlp' ? s.activation : undefined, objective: s.method === 'sll' ? s.objective : undefined, beta: s.method === 'predsim' ? s.beta : undefined });
 }
 
 /** The fields as the page labels them, for the messages. */
-const LABELS: Record<string, string> = { depth: 'Blocks', width: 'Width', patch: 'Patch', lr: 'Learning rate', batch: 'Batch', epochs: 'Epochs', d0: 'd0', tau: 'tau', dropout: 'Dropout', 'sweep-depth': 'Blocks to measure' };
+const LABELS: Record<string, string> = { beta: 'beta', depth: 'Blocks', width: 'Width', patch: 'Patch', lr: 'Learning rate', batch: 'Batch', epochs: 'Epochs', d0: 'd0', tau: 'tau', dropout: 'Dropout', 'sweep-depth': 'Blocks to measure' };
 /** The spec's fields (as sll.resolveTrainingSpec names them) that a form field sets. */
 const SPEC_FIELDS: Record<string, string> = {
   'optimizer.lr': 'lr',
@@ -202,17 +219,18 @@ const SPEC_FIELDS: Record<string, string> = {
   'objective.d0': 'd0',
   'objective.tau': 'tau',
   'objective.dropout': 'dropout',
+  'predsim.beta': 'beta',
 };
-/** Pooling stages a CNN can take on the lab's images: each halves them (28 -> 14 -> 7). */
-const CNN_MAX_BLOCKS = (() => {
-  let stages = 0;
-  while (IMAGE_SIDE % 2 ** (stages + 1) === 0) stages++;
-  return stages;
-})();
+/** The models' shape rules, from the library: the CNN's pooling stages each halve the images (28 -> 14 -> 7); the ViT's patches must tile them. */
+const IMAGE_SHAPE = [1, IMAGE_SIDE, IMAGE_SIDE];
+const CNN_MAX_BLOCKS = sll.cnnMaxStages(IMAGE_SHAPE);
 const CNN_SIDES = Array.from({ length: CNN_MAX_BLOCKS + 1 }, (_, k) => IMAGE_SIDE / 2 ** k).join(' -> ');
-/** The ViT's patches must tile the image; its width is split among its attention heads. */
-const VIT_PATCHES = Array.from({ length: IMAGE_SIDE }, (_, k) => k + 1).filter((p) => IMAGE_SIDE % p === 0);
-const VIT_HEADS = (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).heads;
+const VIT_PATCHES = sll.vitPatches(IMAGE_SHAPE);
+/** The ViT's width is split among its attention heads: the default's, or a loaded ViT's own. */
+function vitHeads(): number {
+  const loaded = loadedBase?.spec.model;
+  return loaded?.kind === 'vit' && loaded.heads !== undefined ? loaded.heads : (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).heads;
+}
 const DEPTH_MAX = Number(field('depth').max);
 const sideBySide = `${IMAGE_SIDE}x${IMAGE_SIDE}`;
 const orList = (values: number[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
@@ -241,18 +259,24 @@ function rangeProblem(input: HTMLInputElement, label: string, options: { integer
 function checkSettings(): { settings: LabSettings } | { problem: string; field?: HTMLInputElement } {
   const s = settings();
   const sllFields = s.method === 'sll' ? ['tau', 'dropout', ...(s.objective.mode === 'latent' ? ['d0'] : [])] : [];
-  const fields = ['depth', 'width', ...(s.model === 'vit' ? ['patch'] : []), 'lr', 'batch', 'epochs', ...sllFields];
+  const fields = ['depth', 'width', ...(s.model === 'vit' ? ['patch'] : []), 'lr', 'batch', 'epochs', ...sllFields, ...(s.method === 'predsim' ? ['beta'] : [])];
   for (const name of fields) {
     const why = name === 'depth' && s.model === 'cnn' ? ` with the CNN (it halves the ${sideBySide} images at every block: ${CNN_SIDES})` : undefined;
-    const problem = rangeProblem(field(name), LABELS[name]!, { integer: !['lr', 'tau', 'dropout'].includes(name), optional: name === 'd0', ...(why ? { why } : {}) });
+    const problem = rangeProblem(field(name), LABELS[name]!, { integer: !['lr', 'tau', 'dropout', 'beta'].includes(name), optional: name === 'd0', ...(why ? { why } : {}) });
     if (problem) return { problem, field: field(name) };
   }
-  // DGL's and DRTP's conv and transformer blocks are not written yet (docs/algorithm.md, "Other local rules").
-  if ((s.method === 'dgl' || s.method === 'drtp') && s.model !== 'mlp') {
+  // DGL's, DRTP's and PredSim's conv and transformer blocks are not written yet (docs/algorithm.md, "Other local rules").
+  if (s.method !== 'sll' && s.method !== 'backprop' && s.model !== 'mlp') {
     return { problem: `${METHOD_NAMES[s.method]} trains MLP blocks only so far: choose the MLP, or SLL or backprop for the ${s.model.toUpperCase()}` };
   }
-  if (s.model === 'vit' && IMAGE_SIDE % s.patch !== 0) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orList(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
-  if (s.model === 'vit' && s.width % VIT_HEADS !== 0) return { problem: `Width must be a multiple of ${VIT_HEADS} with the ViT (its ${VIT_HEADS} attention heads share it), got ${s.width}`, field: field('width') };
+  if (s.model === 'vit' && !VIT_PATCHES.includes(s.patch)) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orList(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
+  const heads = vitHeads();
+  if (s.model === 'vit' && s.width % heads !== 0) return { problem: `Width must be a multiple of ${heads} with the ViT (its ${heads} attention heads share it), got ${s.width}`, field: field('width') };
+  // A loaded run's cosine schedule goes on into new runs: its warm-up must leave epochs after it.
+  const schedule = s.base?.schedule;
+  if (schedule?.kind === 'cosine' && schedule.warmupEpochs !== undefined && schedule.warmupEpochs >= s.epochs) {
+    return { problem: `Epochs must be more than ${schedule.warmupEpochs}, the warm-up of the loaded run's cosine schedule (Reset returns to the lab's defaults), got ${s.epochs}`, field: field('epochs') };
+  }
   try {
     // Before the data is loaded: its training count sets only the validation default, which no rule checks.
     sll.resolveTrainingSpec(specInput(s), { classes: LAB_CLASSES, trainCount: 0, datasetName: s.dataset }, 'the lab');
@@ -275,7 +299,7 @@ function showModel(clamp: boolean): void {
   $('depth-hint').textContent = model === 'cnn' ? `CNN: at most ${CNN_MAX_BLOCKS} blocks on ${sideBySide} images (each halves them: ${CNN_SIDES})` : `1 to ${DEPTH_MAX}`;
   const width = field('width');
   $('width-hint').textContent =
-    model === 'vit' ? `ViT: token width, a multiple of ${VIT_HEADS} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
+    model === 'vit' ? `ViT: token width, a multiple of ${vitHeads()} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
   field('patch').disabled = model !== 'vit';
   field('activation').disabled = model !== 'mlp';
   $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orList(VIT_PATCHES)}` : 'ViT only';
@@ -293,13 +317,15 @@ function applySettings(s: LabSettings): void {
   field('tau').value = String(s.objective.tau);
   field('dropout').value = String(s.objective.dropout);
   field('alignment').checked = s.objective.alignment;
+  field('beta').value = String(s.beta);
   showMethod();
   showModel(false);
 }
 
-/** The SLL switches mean nothing to the other methods: greyed out unless SLL is chosen. */
+/** A rule's own settings (SLL's switches, PredSim's beta) mean nothing to the other methods: greyed out unless it is chosen. */
 function showMethod(): void {
   $<HTMLFieldSetElement>('sll').disabled = settings().method !== 'sll';
+  $<HTMLFieldSetElement>('predsim').disabled = settings().method !== 'predsim';
 }
 form.addEventListener('change', showMethod);
 // Each model starts from its recipe's likelihood mode: latent for the CNN, class for the others.
@@ -533,6 +559,7 @@ if (!('gpu' in navigator)) {
         clear();
         shown = m.run;
         applySettings(m.settings);
+        setLoadedBase(m.settings.base ? { name: m.name, spec: m.settings.base } : undefined);
         shownKey = runKey(settings());
         $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
         $('data').textContent = m.data;
@@ -555,6 +582,7 @@ if (!('gpu' in navigator)) {
       case 'reset':
         clear();
         noRun();
+        setLoadedBase(undefined);
         status('ready');
         break;
       case 'error':

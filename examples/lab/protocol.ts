@@ -13,11 +13,11 @@ import { sll, type MemoryStats } from '../../src/index.js';
 /** The datasets the lab trains on: the bundled digits, and Fashion-MNIST when served beside the page. */
 export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
 export type LabDataset = (typeof LAB_DATASETS)[number];
-/** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block) or backprop. */
+/** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block), PredSim (a learned head and similarity matching per block) or backprop. */
 export const LAB_METHODS = sll.METHODS;
 export type LabMethod = sll.Method;
 /** How the page names each method. */
-export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', backprop: 'backprop' };
+export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', backprop: 'backprop' };
 /** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */
 export const FASHION_FOLDER = 'fashion-mnist';
 /** Both datasets hold 28x28 grey images of 10 classes: the model limits the page shows follow from it. */
@@ -27,7 +27,7 @@ export const LAB_CLASSES = 10;
 /** What the visitor chose on the page. */
 export interface LabSettings {
   dataset: LabDataset;
-  /** SLL, DGL (a learned head per block) or backprop. */
+  /** SLL, DGL, DRTP, PredSim or backprop. */
   method: LabMethod;
   model: 'mlp' | 'cnn' | 'vit';
   /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */
@@ -37,13 +37,24 @@ export interface LabSettings {
   /** The ViT's patch side (a divisor of the image's); the other models ignore it. */
   patch: number;
   /** The MLP blocks' activation (tanh: DRTP's authors' choice); the other models ignore it. */
-  activation: 'relu' | 'tanh';
+  activation: sll.MlpActivation;
   /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
   objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };
+  /** PredSim's weight of its similarity term (ignored by the other methods). */
+  beta: number;
   lr: number;
   batch: number;
   epochs: number;
+  /**
+   * A loaded checkpoint's whole spec, for what the form does not show (its optimizer and
+   * schedule, seed, data split, the objective's and the model's finer settings): a new run
+   * started after a load takes them, with the form's fields over them. Absent: the defaults.
+   */
+  base?: sll.TrainingSpecInput;
 }
+
+/** The objective's settings the form does not show, which a loaded checkpoint's run keeps. */
+const UNSHOWN_OBJECTIVE_FIELDS = ['inputAlignment', 'projection', 'scaling', 'likelihoodWeight', 'alignmentWeight'] as const;
 
 /**
  * The training spec the settings describe, as `sll train` reads one: what the page does not set
@@ -53,7 +64,23 @@ export interface LabSettings {
 export function specInput(settings: LabSettings): sll.TrainingSpecInput {
   const blocks = new Array<number>(settings.depth).fill(settings.width);
   const model = { mlp: { kind: 'mlp', hidden: blocks, activation: settings.activation }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
-  return { method: settings.method, model, objective: settings.objective, optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 };
+  // A rule's own settings go only with it, so that a value left in a greyed-out field refuses nothing.
+  const withObjective = settings.method === 'sll';
+  const form = { method: settings.method, model, ...(withObjective ? { objective: settings.objective } : {}), ...(settings.method === 'predsim' ? { predsim: { beta: settings.beta } } : {}), optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 };
+  const base = settings.base;
+  if (!base) return form;
+  // What the form shows wins; what it does not comes from the loaded run, where it still applies
+  // (the model's finer settings to the same kind of model, the split to the same dataset).
+  const unshownObjective = Object.fromEntries(UNSHOWN_OBJECTIVE_FIELDS.flatMap((k) => (base.objective?.[k] !== undefined ? [[k, base.objective[k]]] : [])));
+  return {
+    ...form,
+    ...(base.seed !== undefined ? { seed: base.seed } : {}),
+    ...(base.schedule ? { schedule: base.schedule } : {}),
+    ...(base.dataset?.name === settings.dataset ? { dataset: base.dataset } : {}),
+    optimizer: { ...base.optimizer, lr: settings.lr },
+    model: base.model?.kind === settings.model ? ({ ...base.model, ...model } as sll.TrainingSpecInput['model']) : model,
+    ...(withObjective ? { objective: { ...unshownObjective, ...settings.objective } } : {}),
+  };
 }
 
 export type PageMessage =
@@ -117,9 +144,9 @@ export type WorkerMessage =
   | { type: 'prediction'; run: number; classNames: string[]; units: { name: string; probabilities: number[] }[] }
   | { type: 'grid'; run: number; pixels: Float32Array; labels: number[]; predicted: number[]; classNames: string[] }
   /**
-   * A checkpoint loaded as run `run`: its model, its settings (for the form), where it stands, the
+   * A checkpoint (file `name`) loaded as run `run`: its model, its settings (for the form), where it stands, the
    * rate it continues at, whether its epochs are done, and the memory it holds (peaks since it loaded).
    */
-  | ({ type: 'loaded'; run: number; testAccuracy: number; notices: string[]; settings: LabSettings; step: number; rate: number; finished: boolean; memory: MemoryStats } & ModelDescription)
+  | ({ type: 'loaded'; run: number; name: string; testAccuracy: number; notices: string[]; settings: LabSettings; step: number; rate: number; finished: boolean; memory: MemoryStats } & ModelDescription)
   /** What failed, and in which command ('training': the training loop of run `run`). */
   | { type: 'error'; message: string; during: PageMessage['type'] | 'training'; run?: number };

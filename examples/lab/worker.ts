@@ -132,7 +132,7 @@ function describe(plan: sll.RunPlan, data: Dataset, trainer: sll.Trainer, model:
   const count = (n: number) => n.toLocaleString('en');
   const schedule = spec.schedule.kind === 'cosine' ? `, cosine schedule over ${spec.epochs} epochs (${spec.schedule.warmupEpochs} warm-up)` : '';
   return {
-    description: `${model.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : ''}${schedule}`,
+    description: `${model.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : spec.method === 'predsim' ? ` (beta ${spec.predsim.beta})` : ''}${schedule}`,
     parameters: trainer.stateBytes().parameters / 4,
     data: `${datasets.DATASETS[data.name]!.title}: ${count(plan.train.count)} training, ${count(plan.validation?.count ?? 0)} validation and ${count(data.test.count)} test images`,
   };
@@ -290,6 +290,7 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
   post({
     type: 'loaded',
     run: id,
+    name,
     ...describe(plan, chosen, trainer, made.model),
     testAccuracy: test.accuracy,
     notices: [...checkpoint.notices, ...(differs ? [differs] : [])],
@@ -309,7 +310,7 @@ function settingsOf(spec: sll.TrainingSpec, dataset: LabDataset): LabSettings {
   const patch = m.kind === 'vit' ? m.patch : (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).patch;
   const o = spec.objective;
   const activation = m.kind === 'mlp' ? (m.activation ?? 'relu') : 'relu';
-  return { dataset, method: spec.method, model: m.kind, depth, width, patch, activation, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs };
+  return { dataset, method: spec.method, model: m.kind, depth, width, patch, activation, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, beta: spec.predsim?.beta ?? sll.PREDSIM_BETA_DEFAULT, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs, base: spec };
 }
 
 /**

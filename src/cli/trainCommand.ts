@@ -17,6 +17,7 @@ import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, t
 import { requireKnownDataset } from './datasetName.js';
 import { preflight } from './preflight.js';
 import { METHODS } from '../sll/trainingSettings.js';
+import { MLP_ACTIVATIONS } from '../sll/model.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
 /**
@@ -45,7 +46,7 @@ function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }
 export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
-  specFlag({ name: 'activation', path: 'model.activation', when: forModel('mlp'), type: 'string', choices: ['relu', 'tanh'], help: "MLP blocks' activation (tanh: DRTP's authors' choice)", group: 'model' }),
+  specFlag({ name: 'activation', path: 'model.activation', when: forModel('mlp'), type: 'string', choices: MLP_ACTIVATIONS, help: "MLP blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's)", group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
   specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
   specFlag({ name: 'fc', path: 'model.hidden', when: forModel('cnn'), type: 'integer', help: 'CNN fully connected width', group: 'model' }),
@@ -57,7 +58,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned linear head per block) or DRTP (the target through a fixed random matrix per block), MLP only so far; or backprop', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned linear head per block), DRTP (the target through a fixed random matrix per block) or PredSim (a learned head and similarity matching per block), MLP only so far; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),
@@ -84,6 +85,8 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'likelihood-weight', when: SLL, path: 'objective.likelihoodWeight', type: 'number', help: 'weight of the likelihood term', group: 'SLL' }),
   specFlag({ name: 'alignment-weight', when: SLL, path: 'objective.alignmentWeight', type: 'number', help: 'weight of the alignment term', group: 'SLL' }),
 
+  specFlag({ name: 'beta', when: { path: 'method', values: ['predsim'] }, path: 'predsim.beta', type: 'number', help: 'weight of the similarity-matching term (0: the prediction loss alone)', group: 'PredSim' }),
+
   specFlag({ name: 'dataset', path: 'dataset.name', type: 'string', help: 'fashion-mnist, mnist, cifar10, cifar100 or digits (see sll data)', value: 'NAME', group: 'data' }),
   specFlag({ name: 'validation', alsoKnownAs: ['val', 'validation-size'], path: 'dataset.validation', type: 'integer', help: 'training examples held out (from the end) for validation', group: 'data' }),
   specFlag({ name: 'augment', path: 'dataset.augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', group: 'data' }),
@@ -93,8 +96,8 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
 
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
-  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP or backprop, writing a run directory.',
-  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|backprop] [--dataset NAME] [options]',
+  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP, PredSim or backprop, writing a run directory.',
+  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|backprop] [--dataset NAME] [options]',
   options: [
     ...SPEC_FLAGS,
     { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },

@@ -2,8 +2,8 @@
  * What a block's local learning rule gives the per-block sweep of the trainer: a loss of the
  * block's features (or of its output, through phi), its gradient at those features, and the
  * gradients of the rule's own parameters (a learned head), with the logits a block's head
- * predicts with. SLL's LocalObjective (objective.ts), DGL's auxiliary head (dglHead.ts) and
- * DRTP's target projection (drtp.ts) are its implementations: the sweep, the memory release, the optimizer steps, the non-finite
+ * predicts with. SLL's LocalObjective (objective.ts), DGL's auxiliary head (dglHead.ts),
+ * DRTP's target projection (drtp.ts) and PredSim's loss (predsim.ts) are its implementations: the sweep, the memory release, the optimizer steps, the non-finite
  * guard and the metrics stay in the trainer, whatever the rule (docs/algorithm.md, "Other
  * local rules").
  */
@@ -13,7 +13,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import type { Parameter } from '../nn/layer.js';
 
 export interface LocalLossResult {
-  /** Per-row loss of the rule's prediction, [B] (SLL: -log p(y | h); DGL: the head's cross-entropy); absent for a rule without a head (DRTP). */
+  /** Per-row loss of the rule's prediction, [B] (SLL: -log p(y | h); DGL, PredSim: the head's cross-entropy); absent for a rule without a head (DRTP). */
   likelihood?: Tensor;
   /** Per-row alignment term, [B] (SLL with alignment only). */
   alignment?: Tensor;
@@ -28,7 +28,7 @@ export interface LocalLossResult {
 }
 
 export interface LocalLoss {
-  /** Whether the rule has a head that predicts (and a loss to report): SLL and DGL do, DRTP does not. */
+  /** Whether the rule has a head that predicts (and a loss to report): SLL, DGL and PredSim do, DRTP does not. */
   readonly hasHead: boolean;
   /** Trainable parameters of the rule itself (a learned head), stepped with the block's optimizer. */
   parameters(): readonly Parameter[];

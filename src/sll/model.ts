@@ -9,7 +9,7 @@ import { formatShape, type Shape } from '../gpu/shape.js';
 import { cnnStage } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
-import { Tanh } from '../nn/activation.js';
+import { LeakyReLU, Tanh } from '../nn/activation.js';
 import { LayerNorm } from '../nn/norm.js';
 import { PatchEmbedding } from '../nn/patch.js';
 import { TransformerBlock } from '../nn/transformer.js';
@@ -18,6 +18,7 @@ import type { Layer, Parameter } from '../nn/layer.js';
 import type { FeatureMapKind } from './config.js';
 import { featureMap } from './features.js';
 import { domainSeed } from '../random/seeds.js';
+import { cnnStagesProblem, vitPatchProblem } from './modelShape.js';
 
 export interface Block {
   readonly layers: Layer;
@@ -72,12 +73,15 @@ export class Model {
   }
 }
 
+export const MLP_ACTIVATIONS = ['relu', 'tanh', 'leaky-relu'] as const;
+export type MlpActivation = (typeof MLP_ACTIVATIONS)[number];
+
 export interface MlpOptions {
   inputShape: Shape;
   /** Hidden widths; one block (Linear + activation) per entry. Default [1000, 1000, 1000]. */
   hidden?: readonly number[];
-  /** The blocks' activation: ReLU (fused into the linear layer), or tanh (DRTP's authors' choice). Default relu. */
-  activation?: 'relu' | 'tanh';
+  /** The blocks' activation: ReLU (fused into the linear layer), tanh (DRTP's authors' choice) or LeakyReLU with slope 0.01 (PredSim's). Default relu. */
+  activation?: MlpActivation;
   classes: number;
   seed: number;
 }
@@ -93,17 +97,20 @@ export function mlp(device: Device, options: MlpOptions): Model {
   const inputWidth = options.inputShape.reduce((a, b) => a * b, 1);
   const blocks: Block[] = [];
   let width = inputWidth;
-  const tanh = options.activation === 'tanh';
+  const activation = options.activation ?? 'relu';
+  if (!MLP_ACTIVATIONS.includes(activation)) throw new RangeError(`mlp: activation must be one of ${MLP_ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
   hidden.forEach((h, i) => {
-    const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(tanh ? {} : { activation: 'relu' as const }) });
-    const block: Layer = tanh ? new Sequential([linear, new Tanh()]) : linear;
+    // ReLU is fused into the linear layer's kernel; the others are layers of their own.
+    const fused = activation === 'relu';
+    const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(fused ? { activation: 'relu' as const } : {}) });
+    const block: Layer = fused ? linear : new Sequential([linear, activation === 'tanh' ? new Tanh() : new LeakyReLU()]);
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
     const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
     blocks.push({ layers, features: 'identity' });
     width = h;
   });
   const classifier = new Linear(device, width, options.classes, { seed: layerSeed(options.seed, hidden.length) });
-  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${tanh ? ' (tanh)' : ''}`, options.inputShape, options.classes, blocks, classifier, 'identity');
+  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${activation === 'relu' ? '' : ` (${activation})`}`, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
 
 export interface CnnOptions {
@@ -131,9 +138,8 @@ export function cnn(device: Device, options: CnnOptions): Model {
   const convs = options.convsPerStage ?? 1;
   const [c0, h0, w0] = options.inputShape;
   const scale = 2 ** channels.length;
-  if (h0 % scale !== 0 || w0 % scale !== 0) {
-    throw new ShapeError(`cnn: input ${formatShape(options.inputShape)} must have H and W divisible by ${scale} for ${channels.length} pooling stages`);
-  }
+  const problem = cnnStagesProblem(options.inputShape, channels.length);
+  if (problem) throw new ShapeError(`cnn: ${problem}`);
   const blocks: Block[] = [];
   let inChannels = c0;
   channels.forEach((c, i) => {
@@ -174,6 +180,8 @@ export function vit(device: Device, options: VitOptions): Model {
   const { patch = 4, dim = 64, depth = 4, heads = 4, mlpRatio = 2, pooling = 'mean-token' } = options;
   const [channels, height, width] = options.inputShape;
   if (depth < 1) throw new ShapeError(`vit: depth must be at least 1, got ${depth}`);
+  const problem = vitPatchProblem(options.inputShape, patch);
+  if (problem) throw new ShapeError(`vit: ${problem}`);
   const blocks: Block[] = [];
   for (let i = 0; i < depth; i++) {
     const layers: Layer[] = [];

@@ -47,6 +47,8 @@ export function trainerConfigOf(spec: TrainingSpec, stepsPerEpoch: number): Trai
     optimizer: spec.optimizer,
     schedule: scheduleOf(spec.schedule, stepsPerEpoch, spec.epochs),
     objective: () => spec.objective,
+    // A spec of an older format may lack the section: the rule's defaults then apply.
+    ...(spec.predsim ? { predsim: spec.predsim } : {}),
     seed: spec.seed,
     metricsEvery: spec.metricsEvery,
   };

@@ -10,13 +10,14 @@
 import type { Device } from '../gpu/device.js';
 import type { OptimizerConfig } from '../ops/optim.js';
 import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConfig } from './config.js';
-import { cnn, mlp, vit, type Model } from './model.js';
+import { cnn, mlp, MLP_ACTIVATIONS, vit, type MlpActivation, type Model } from './model.js';
+import { cnnStagesProblem, vitPatchProblem } from './modelShape.js';
 import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from '../settings/schema.js';
 import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSettings.js';
-import { scheduleSettings, TRAINING_FIELDS, type Method } from './trainingSettings.js';
+import { PREDSIM_SECTION, scheduleSettings, TRAINING_FIELDS, type Method, type PredSimSettings } from './trainingSettings.js';
 
 export type ModelSpec =
-  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: 'relu' | 'tanh' }
+  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: MlpActivation }
   | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap' }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
@@ -67,6 +68,8 @@ export interface TrainingSpec {
   batchSize: number;
   optimizer: OptimizerConfig;
   schedule: ScheduleSpec;
+  /** PredSim's settings (resolved for every method, read by PredSim only). */
+  predsim: PredSimSettings;
   /** Local objective of every block (SLL only; resolved for backprop too, and unused there). */
   objective: LocalObjectiveConfig;
   seed: number;
@@ -107,7 +110,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       key: 'kind',
       default: 'mlp',
       variants: {
-        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(['relu', 'tanh'], { default: 'relu' }) },
+        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(MLP_ACTIVATIONS, { default: 'relu' }) },
         cnn: {
           channels: positiveIntegers({ default: [32, 64] }),
           convsPerStage: integer({ default: 1 }),
@@ -146,6 +149,8 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
     batchSize: TRAINING_FIELDS.batchSize,
     optimizer: OPTIMIZER_SETTINGS,
     schedule: scheduleSettings({ warmupEpochs: number({ min: 0, default: 1 }) }),
+    /** PredSim's settings: the other methods carry the defaults and never read them. */
+    predsim: PREDSIM_SECTION,
     objective: {
       type: 'section',
       fields: {
@@ -186,6 +191,8 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   // auxiliary nets are not written yet, and a linear head there would not be the paper's method.
   if (spec.method === 'dgl' && m.kind !== 'mlp') throw new SpecError('method', `dgl trains MLP blocks only so far (a linear auxiliary head per block); the auxiliary nets of DGL's CNN and ViT blocks are not implemented, so --model ${m.kind} takes --method sll or backprop`, where);
   // DRTP's signal meets a conv block before its pooling in the authors' code; only MLP blocks are written so far.
+  // PredSim's conv blocks match the similarity of per-channel spreads after a 3x3 conv (docs/algorithm.md); only MLP blocks are written so far.
+  if (spec.method === 'predsim' && m.kind !== 'mlp') throw new SpecError('method', `predsim trains MLP blocks only so far (the similarity of a conv or transformer block is not implemented), so --model ${m.kind} takes --method sll or backprop`, where);
   if (spec.method === 'drtp' && m.kind !== 'mlp') throw new SpecError('method', `drtp trains MLP blocks only so far (the signal of a conv or transformer block is not implemented), so --model ${m.kind} takes --method sll or backprop`, where);
   // The local objective is SLL's alone: backprop and DGL carry the defaults and never read them.
   if (spec.method === 'sll') {
@@ -195,6 +202,15 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
     checkObjectiveConfig(spec.objective, context.classes, `${where}: objective`);
   }
   return spec;
+}
+
+/**
+ * What a model spec asks of [C, H, W] images that they do not give, from shapes alone (nothing is
+ * built): the spec field at fault and why, or undefined.
+ */
+export function modelShapeProblem(model: ModelSpec, inputShape: readonly number[]): { path: string; why: string } | undefined {
+  const why = model.kind === 'cnn' ? cnnStagesProblem(inputShape, model.channels.length) : model.kind === 'vit' ? vitPatchProblem(inputShape, model.patch) : undefined;
+  return why === undefined ? undefined : { path: model.kind === 'cnn' ? 'model.channels' : 'model.patch', why };
 }
 
 /** The default model of a kind: MLP 3x1000; CNN conv32/conv64/fc256; ViT patch 4, dim 64, depth 4. */

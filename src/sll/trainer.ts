@@ -1,11 +1,12 @@
 /**
  * The trainers, on the same model, optimizer, initialization and data order.
  *
- * Local rules, SLL, DGL and DRTP (docs/algorithm.md, "One training step"): one forward sweep per
- * minibatch in which each block runs forward, computes its local loss's gradient (SLL: the
- * likelihood under a fixed random projection, with alignment to the block before; DGL: the
+ * Local rules, SLL, DGL, DRTP and PredSim (docs/algorithm.md, "One training step"): one forward
+ * sweep per minibatch in which each block runs forward, computes its local loss's gradient (SLL:
+ * the likelihood under a fixed random projection, with alignment to the block before; DGL: the
  * cross-entropy of a learned auxiliary head; DRTP: the one-hot target through a fixed matrix, in
- * place of a loss's gradient; each a LocalLoss), runs its own backward (never its
+ * place of a loss's gradient; PredSim: a learned head's cross-entropy mixed with similarity
+ * matching; each a LocalLoss, the others than SLL's made by rules.ts), runs its own backward (never its
  * input gradient), steps its optimizer, and releases its input before the next block runs.
  * Nothing records operations across blocks; after each block the commands are submitted, so the
  * buffers it released can serve the next block (peak memory stays one block's working set).
@@ -29,16 +30,15 @@ import { logSoftmax } from '../ops/softmax.js';
 import { classModeObjective, type LocalObjectiveConfig } from './config.js';
 import { Flatten } from '../nn/flatten.js';
 import { featureWidth } from './features.js';
-import type { Model } from './model.js';
+import type { Block, Model } from './model.js';
 import { LocalObjective } from './objective.js';
-import { DglHead } from './dglHead.js';
-import { DrtpSignal } from './drtp.js';
+import { blockRule, isBlockRuleMethod } from './rules.js';
 import type { LocalLoss } from './localLoss.js';
 import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { domainSeed } from '../random/seeds.js';
 import { resolveOptimizerConfig } from '../ops/optimizerSettings.js';
-import { checkOption, checkSchedule, METRICS_EVERY_DEFAULT, TRAINING_FIELDS, type Method } from './trainingSettings.js';
+import { checkOption, checkSchedule, METRICS_EVERY_DEFAULT, PREDSIM_SECTION, TRAINING_FIELDS, type Method, type PredSimSettings } from './trainingSettings.js';
 
 export { METRICS_EVERY_DEFAULT, type Method } from './trainingSettings.js';
 
@@ -48,6 +48,8 @@ export interface TrainerConfig {
   schedule?: Schedule;
   /** SLL: the local objective of each block (a function of the block index), default class mode. */
   objective?: (block: number) => LocalObjectiveConfig;
+  /** PredSim's settings (beta); the other methods take none. */
+  predsim?: Partial<PredSimSettings>;
   /** Seed of the projections and dropout masks (the model's seed sets the initial weights). */
   seed: number;
   /** Steps between reads of the loss sums and non-finite flags. Default METRICS_EVERY_DEFAULT. */
@@ -84,7 +86,7 @@ export interface UnitMetrics {
 export interface StepMetrics {
   steps: number;
   samples: number;
-  /** Every unit with a loss of its own (SLL's and DGL's blocks, then the classifier); for backprop and DRTP only the classifier. */
+  /** Every unit with a loss of its own (SLL's, DGL's and PredSim's blocks, then the classifier); for backprop and DRTP only the classifier. */
   units: UnitMetrics[];
 }
 
@@ -127,7 +129,7 @@ function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjecti
 
 export class Trainer {
   readonly method: Method;
-  /** Each block's local rule (SLL: its objective; DGL: its auxiliary head; DRTP: its target projection); none under backprop. */
+  /** Each block's local rule (SLL: its objective; DGL: its auxiliary head; DRTP: its target projection; PredSim: its loss); none under backprop. */
   readonly objectives: LocalLoss[] = [];
   /**
    * Fixed projections of a block's own input, for the blocks that cannot align with the block
@@ -183,13 +185,10 @@ export class Trainer {
         const inputWidth = featureWidth('flatten', [1, ...inputShape]);
         this.alignmentProjections.set(i, { matrix: createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)), tau: objective.tau });
       });
-    } else if (this.method === 'dgl') {
+    } else if (isBlockRuleMethod(this.method)) {
+      const method = this.method;
       model.blocks.forEach((_, i) => {
-        this.objectives.push(new DglHead(device, { classes: model.classes, features: model.featureWidth(i), seed: domainSeed(config.seed, 'auxiliaryHead', i), label: `block ${i + 1}` }));
-      });
-    } else if (this.method === 'drtp') {
-      model.blocks.forEach((_, i) => {
-        this.objectives.push(new DrtpSignal(device, { classes: model.classes, features: model.featureWidth(i), seed: domainSeed(config.seed, 'targetProjection', i), label: `block ${i + 1}` }));
+        this.objectives.push(blockRule(device, method, { classes: model.classes, features: model.featureWidth(i), seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }));
       });
     }
     const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
@@ -221,17 +220,14 @@ export class Trainer {
     this.device.submit();
   }
 
-  /** SLL, DGL or DRTP: one sweep over the blocks, each updated by its own local rule (see the file's header). */
+  /** SLL, DGL, DRTP or PredSim: one sweep over the blocks, each updated by its own local rule (see the file's header). */
   private localStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
-    // What passes from block to block: the block's input and the previous block's log posterior.
-    let a = images;
-    let logQ: Tensor | undefined;
-    model.blocks.forEach((block, i) => {
-      // A block's whole update in one scope: everything it makes is freed at its end, but for
-      // its output and its log posterior, which go on to the next block.
-      const next = this.device.scope(() => {
-        const target = this.alignmentTarget(i, a, logQ);
+    this.device.scope(() => {
+      // Each block's whole update: everything it makes is freed at its end, but for its output
+      // and its log posterior, which go on to the next block.
+      const last = this.sweep(images, (block, i, a, previous) => {
+        const target = this.alignmentTarget(i, a, previous?.logPi);
         const h = block.layers.forward(a, { training: true });
         const phi = model.phi[i]!;
         const local = this.objectives[i]!.compute(phi.forward(h, { training: true }), labels, target, true);
@@ -240,41 +236,49 @@ export class Trainer {
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
         if (local.logits && local.likelihood) this.accumulate(this.units[i]!, labels, local.logits, local.likelihood, local.alignment);
+        this.device.submit();
         return { h, logPi: local.logPi };
       });
-      // The block's input and the previous posterior are no longer needed: release them now.
-      if (a !== images) a.dispose();
-      logQ?.dispose();
-      a = next.h;
-      logQ = next.logPi;
-      this.device.submit();
+      last?.logPi?.dispose(); // freed now: the classifier needs only the last block's output
+      this.classifierStep(last?.h ?? images, labels, false);
     });
-    logQ?.dispose();
-    this.device.scope(() => this.classifierStep(a, labels, false));
-    if (a !== images) a.dispose();
   }
 
   private backpropStep(images: Tensor, labels: Tensor): void {
     const { model } = this;
-    let a = images;
-    for (const block of model.blocks) {
-      const h = block.layers.forward(a, { training: true });
-      if (a !== images) a.dispose(); // the layers keep what their backward needs
-      a = h;
-    }
-    const last = a;
-    let dh = this.device.scope(() => model.classifierPhi.backward(this.classifierStep(last, labels, true)!, { inputGradient: true }).input!);
-    last.dispose();
-    for (let i = model.blocks.length - 1; i >= 0; i--) {
-      const block = model.blocks[i]!;
-      const dy = dh;
-      dh = this.device.scope(() => {
-        const grads = block.layers.backward(dy, { inputGradient: i > 0 });
-        this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
-        return grads.input!;
-      });
-      dy.dispose();
-    }
+    this.device.scope(() => {
+      // The forward pass: the layers keep what their backward needs.
+      const last = this.sweep(images, (block, _, a) => ({ h: block.layers.forward(a, { training: true }) }));
+      let dh = this.device.scope(() => model.classifierPhi.backward(this.classifierStep(last?.h ?? images, labels, true)!, { inputGradient: true }).input!);
+      last?.h.dispose(); // freed now, not at the scope's end: the backward pass's peak is the top block's
+      for (let i = model.blocks.length - 1; i >= 0; i--) {
+        const block = model.blocks[i]!;
+        const dy = dh;
+        dh = this.device.scope(() => {
+          const grads = block.layers.backward(dy, { inputGradient: i > 0 });
+          this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
+          return grads.input!;
+        });
+        dy.dispose(); // freed now: one block's gradient alive at a time
+      }
+    });
+  }
+
+  /**
+   * Runs `visit` on each block in turn, each in a scope of its own, with the block's input (the
+   * images, then the previous block's output `h`) and what the previous visit returned. What a
+   * visit returned is freed as soon as the next one has run, so a sweep holds one block's
+   * tensors whatever the depth; the images are the caller's and never freed. Returns the last
+   * visit's result (undefined for a model without blocks), in the caller's scope.
+   */
+  private sweep<T extends { h: Tensor; [more: string]: Tensor | undefined }>(images: Tensor, visit: (block: Block, i: number, input: Tensor, previous: T | undefined) => T): T | undefined {
+    let previous: T | undefined;
+    this.model.blocks.forEach((block, i) => {
+      const next = this.device.scope(() => visit(block, i, previous?.h ?? images, previous));
+      if (previous) for (const t of Object.values(previous)) if (t !== images) t?.dispose();
+      previous = next;
+    });
+    return previous;
   }
 
   /**
@@ -363,40 +367,35 @@ export class Trainer {
   }
 
   /**
-   * Accuracy of the output classifier and, for a rule with heads (SLL, DGL), of every block's head, on a batch of
+   * Accuracy of the output classifier and, for a rule with heads (SLL, DGL, PredSim), of every block's head, on a batch of
    * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
    */
   async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
     const { model } = this;
-    // The forward pass in one scope (scopes are synchronous); only the predicted classes leave it.
-    const { predicted, heads } = this.device.scope(() => {
-      let a = images;
-      const heads: Tensor[] = [];
-      model.blocks.forEach((block, i) => {
+    // The forward pass in one scope (scopes are synchronous); only the predicted classes and the
+    // heads' counts of correct rows (one u32 each, counted on the device) leave it.
+    const { predicted, headCounts } = this.device.scope(() => {
+      const headCounts = this.objectives.filter((rule) => rule.hasHead).map(() => this.device.zeros([1], 'u32', 'scratch'));
+      let head = 0;
+      const last = this.sweep(images, (block, i, a) => {
         const h = block.layers.forward(a, { training: false });
-        const rule = this.objectives[i];
-        if (rule?.hasHead) {
-          // A head predicts from its logits alone: no alignment target is needed here.
-          heads.push(argmax(rule.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits!, 'scratch'));
-        }
-        if (a !== images) a.dispose(); // the next block's input is all that is needed
-        a = h;
+        const rule = this.objectives[i]; // none under backprop
+        // A head predicts from its logits alone: no alignment target is needed here.
+        if (rule?.hasHead) countCorrect(rule.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits!, labels, headCounts[head++]!);
+        return { h };
       });
-      const logits = model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false });
-      return { predicted: argmax(logits, 'scratch'), heads };
+      const logits = model.classifier.forward(model.classifierPhi.forward(last?.h ?? images, { training: false }), { training: false });
+      return { predicted: argmax(logits, 'scratch'), headCounts };
     });
-    const count = (p: ArrayLike<number>) => {
-      let n = 0;
-      for (let k = 0; k < p.length; k++) if (p[k] === labelValues[k]) n++;
-      return n;
-    };
     try {
       const classes = (await predicted.read()) as Int32Array;
+      let correct = 0;
+      for (let k = 0; k < classes.length; k++) if (classes[k] === labelValues[k]) correct++;
       const blockCorrect: number[] = [];
-      for (const p of heads) blockCorrect.push(count(await p.read()));
-      return { correct: count(classes), blockCorrect, predicted: classes };
+      for (const c of headCounts) blockCorrect.push((await c.read())[0]!);
+      return { correct, blockCorrect, predicted: classes };
     } finally {
-      for (const t of [predicted, ...heads]) t.dispose();
+      for (const t of [predicted, ...headCounts]) t.dispose();
     }
   }
 
@@ -473,15 +472,17 @@ export class Trainer {
 function checkTrainerConfig(config: TrainerConfig): TrainerConfig {
   const where = 'Trainer';
   if (typeof config !== 'object' || config === null) throw new TypeError(`${where}: config must be an object, got ${JSON.stringify(config)}`);
-  const known = ['method', 'optimizer', 'schedule', 'objective', 'seed', 'metricsEvery'];
+  const known = ['method', 'optimizer', 'schedule', 'objective', 'predsim', 'seed', 'metricsEvery'];
   const unknown = Object.keys(config).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new TypeError(`${where}: unknown option ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  if (config.predsim !== undefined && (typeof config.predsim !== 'object' || config.predsim === null || Array.isArray(config.predsim))) throw new TypeError(`${where}: predsim must be an object such as { beta: 0.99 }, got ${JSON.stringify(config.predsim)}`);
   if (config.objective !== undefined && typeof config.objective !== 'function') throw new TypeError(`${where}: objective must be a function of the block index, got ${typeof config.objective}`);
   return {
     method: checkOption<Method>(TRAINING_FIELDS.method, config.method, 'method', where),
     optimizer: resolveOptimizerConfig(config.optimizer, `${where}: optimizer`),
     ...(config.schedule !== undefined ? { schedule: checkSchedule(config.schedule, where) } : {}),
     ...(config.objective !== undefined ? { objective: config.objective } : {}),
+    ...(config.predsim !== undefined ? { predsim: checkOption<PredSimSettings>(PREDSIM_SECTION, config.predsim, 'predsim', where) } : {}),
     seed: checkOption<number>(TRAINING_FIELDS.seed, config.seed, 'seed', where),
     metricsEvery: checkOption<number>(TRAINING_FIELDS.metricsEvery, config.metricsEvery, 'metricsEvery', where),
   };

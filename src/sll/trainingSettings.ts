@@ -4,16 +4,32 @@
  * nodes, so `new Trainer(..., { method: 'foo' })` or `fit(..., { epochs: NaN })` is refused with
  * the words `sll train` uses for the same mistake.
  */
-import { integer, number, oneOf, resolveSetting, type Field, type Node, type Variants } from '../settings/schema.js';
+import { integer, number, oneOf, resolveSetting, type Field, type Node, type Section, type Variants } from '../settings/schema.js';
 import type { Schedule } from './schedule.js';
 
 /**
  * How the blocks learn: SLL (a fixed random projection's likelihood per block), DGL (a learned
  * auxiliary head's cross-entropy per block), DRTP (the one-hot target through a fixed random
- * matrix per block), or backprop (the output loss's gradient chained back through every block).
+ * matrix per block), PredSim (a learned head's cross-entropy mixed with a similarity-matching
+ * loss per block), or backprop (the output loss's gradient chained back through every block).
  */
-export type Method = 'sll' | 'dgl' | 'drtp' | 'backprop';
-export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'backprop'];
+export type Method = 'sll' | 'dgl' | 'drtp' | 'predsim' | 'backprop';
+export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'predsim', 'backprop'];
+
+/** The weight of PredSim's similarity term in the authors' experiments. */
+export const PREDSIM_BETA_DEFAULT = 0.99;
+
+/** PredSim's setting: beta, the weight of the similarity term (0: the prediction loss alone). */
+export const PREDSIM_FIELDS = {
+  beta: number({ min: 0, max: 1, default: PREDSIM_BETA_DEFAULT }),
+} satisfies Record<string, Field>;
+
+/** PredSim's settings as one section: the training spec's `predsim`, and the Trainer's option of that name. */
+export const PREDSIM_SECTION: Section = { type: 'section', fields: PREDSIM_FIELDS };
+
+export interface PredSimSettings {
+  beta: number;
+}
 
 /**
  * Steps between metric reads, for the library and the command alike. A read waits for the GPU,
