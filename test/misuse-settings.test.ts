@@ -40,7 +40,10 @@ describe('the library refuses what the command refuses', () => {
     ['metricsEvery 0', { metricsEvery: 0 }, /Trainer: metricsEvery must be a positive integer, got 0/],
     ['metricsEvery -5', { metricsEvery: -5 }, /Trainer: metricsEvery must be a positive integer, got -5/],
     ['a warm-up as long as the schedule', { schedule: { kind: 'cosine', warmupSteps: 10, totalSteps: 10 } }, /Trainer: schedule\.warmupSteps \(10\) must be fewer than schedule\.totalSteps \(10\)/],
-    ['an unknown schedule', { schedule: { kind: 'step' } }, /Trainer: schedule\.kind must be one of constant, cosine, got "step"/],
+    ['an unknown schedule', { schedule: { kind: 'linear' } }, /Trainer: schedule\.kind must be one of constant, cosine, step, got "linear"/],
+    ['a step schedule without milestones', { schedule: { kind: 'step' } }, /Trainer: schedule step needs milestones/],
+    ['milestones that fall back', { schedule: { kind: 'step', milestones: [50, 20] } }, /Trainer: schedule\.milestones must rise, got 20 after 50/],
+    ['a gamma above 1', { schedule: { kind: 'step', milestones: [5], gamma: 4 } }, /Trainer: schedule\.gamma must be a number in \(0, 1\], got 4/],
     ['an unknown option', { lr: 0.1 }, /Trainer: unknown option lr/],
     ['an objective that is not a function', { objective: { mode: 'class' } }, /Trainer: objective must be a function of the block index/],
     ["PredSim's beta above 1", { method: 'predsim', predsim: { beta: 1.5 } }, /Trainer: predsim\.beta must be a number in \[0, 1\], got 1\.5/],
@@ -112,11 +115,12 @@ describe('every numeric flag at the edges of float32', () => {
     const flag = SPEC_FLAGS.find((f) => f.name === name)!;
     if (!flag.when) return {};
     const chooser = SPEC_FLAGS.find((f) => f.path === flag.when!.path)!;
-    return { [chooser.name]: flag.when.values[0] };
+    // A step schedule needs its milestones beside it, whatever its gamma.
+    return { [chooser.name]: flag.when.values[0], ...(flag.when.values[0] === 'step' ? { milestones: [5] } : {}) };
   };
 
   it('covers every number the spec takes', () => {
-    expect(numeric.map((f) => f.name)).toEqual(expect.arrayContaining(['lr', 'tau', 'dropout', 'beta1', 'beta2', 'eps', 'weight-decay', 'momentum', 'warmup', 'mlp-ratio', 'likelihood-weight', 'alignment-weight']));
+    expect(numeric.map((f) => f.name)).toEqual(expect.arrayContaining(['lr', 'tau', 'dropout', 'beta1', 'beta2', 'eps', 'weight-decay', 'momentum', 'warmup', 'gamma', 'beta', 'mlp-ratio', 'likelihood-weight', 'alignment-weight']));
   });
 
   for (const flag of numeric) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { learningRate } from '../src/sll/schedule.js';
+import { scheduleOf } from '../src/sll/runPlan.js';
+import { learningRate, type Schedule } from '../src/sll/schedule.js';
 
 describe('learning-rate schedules', () => {
   it('constant', () => {
@@ -21,5 +22,18 @@ describe('learning-rate schedules', () => {
       expect(lr).toBeLessThanOrEqual(previous);
       previous = lr;
     }
+  });
+
+  it('step: the base rate until the first milestone, then gamma times more from each milestone on (MultiStepLR)', () => {
+    const schedule: Schedule = { kind: 'step', milestones: [100, 150, 175], gamma: 0.25 };
+    const at = (step: number) => learningRate(5e-4, schedule, step);
+    expect([at(0), at(99)]).toEqual([5e-4, 5e-4]);
+    expect([at(100), at(149)]).toEqual([5e-4 * 0.25, 5e-4 * 0.25]);
+    expect(at(150)).toBeCloseTo(5e-4 * 0.25 ** 2, 15);
+    expect(at(10_000)).toBeCloseTo(5e-4 * 0.25 ** 3, 15);
+  });
+
+  it("the run plan turns a spec's milestone epochs into steps", () => {
+    expect(scheduleOf({ kind: 'step', milestones: [2, 5], gamma: 0.5 }, 40, 8)).toEqual({ kind: 'step', milestones: [80, 200], gamma: 0.5 });
   });
 });

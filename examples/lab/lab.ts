@@ -277,6 +277,10 @@ function checkSettings(): { settings: LabSettings } | { problem: string; field?:
   if (schedule?.kind === 'cosine' && schedule.warmupEpochs !== undefined && schedule.warmupEpochs >= s.epochs) {
     return { problem: `Epochs must be more than ${schedule.warmupEpochs}, the warm-up of the loaded run's cosine schedule (Reset returns to the lab's defaults), got ${s.epochs}`, field: field('epochs') };
   }
+  const lastMilestone = schedule?.kind === 'step' ? schedule.milestones?.at(-1) : undefined;
+  if (lastMilestone !== undefined && lastMilestone >= s.epochs) {
+    return { problem: `Epochs must be more than ${lastMilestone}, the last milestone of the loaded run's step schedule (Reset returns to the lab's defaults), got ${s.epochs}`, field: field('epochs') };
+  }
   try {
     // Before the data is loaded: its training count sets only the validation default, which no rule checks.
     sll.resolveTrainingSpec(specInput(s), { classes: LAB_CLASSES, trainCount: 0, datasetName: s.dataset }, 'the lab');

@@ -130,7 +130,8 @@ function describe(plan: sll.RunPlan, data: Dataset, trainer: sll.Trainer, model:
   const o = spec.objective;
   const local = `${o.mode} mode, d0 ${o.d0}, tau ${o.tau}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, alignment ${o.alignment ? 'on' : 'off'}`;
   const count = (n: number) => n.toLocaleString('en');
-  const schedule = spec.schedule.kind === 'cosine' ? `, cosine schedule over ${spec.epochs} epochs (${spec.schedule.warmupEpochs} warm-up)` : '';
+  const s = spec.schedule;
+  const schedule = s.kind === 'cosine' ? `, cosine schedule over ${spec.epochs} epochs (${s.warmupEpochs} warm-up)` : s.kind === 'step' ? `, step schedule (x${s.gamma} at epochs ${s.milestones.join(', ')})` : '';
   return {
     description: `${model.name}, ${spec.method}${spec.method === 'sll' ? ` (${local})` : spec.method === 'predsim' ? ` (beta ${spec.predsim.beta})` : ''}${schedule}`,
     parameters: trainer.stateBytes().parameters / 4,

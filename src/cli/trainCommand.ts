@@ -69,8 +69,10 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'beta2', path: 'optimizer.beta2', when: ADAM, type: 'number', help: "Adam's second-moment decay", group: 'training' }),
   specFlag({ name: 'eps', path: 'optimizer.eps', when: ADAM, type: 'number', help: "Adam's denominator term", group: 'training' }),
   specFlag({ name: 'weight-decay', alsoKnownAs: ['wd'], path: 'optimizer.weightDecay', type: 'number', help: 'weight decay (AdamW: decoupled)', defaultText: '0 (AdamW 1e-2)', group: 'training' }),
-  specFlag({ name: 'schedule', path: 'schedule.kind', type: 'string', choices: ['constant', 'cosine'], help: 'learning-rate schedule', group: 'training' }),
+  specFlag({ name: 'schedule', path: 'schedule.kind', type: 'string', choices: ['constant', 'cosine', 'step'], help: 'learning-rate schedule', group: 'training' }),
   specFlag({ name: 'warmup', path: 'schedule.warmupEpochs', when: { path: 'schedule.kind', values: ['cosine'] }, type: 'number', help: 'cosine: linear warm-up, in epochs', group: 'training' }),
+  specFlag({ name: 'milestones', path: 'schedule.milestones', when: { path: 'schedule.kind', values: ['step'] }, type: 'integers', help: 'step: the epochs from which the rate is multiplied by gamma once more', defaultText: 'none', group: 'training' }),
+  specFlag({ name: 'gamma', path: 'schedule.gamma', when: { path: 'schedule.kind', values: ['step'] }, type: 'number', help: 'step: the factor at each milestone', group: 'training' }),
   specFlag({ name: 'seed', path: 'seed', type: 'integer', help: 'seed of weights, projections, dropout and data order', group: 'training' }),
   specFlag({ name: 'metrics-every', alsoKnownAs: ['log-every', 'log-interval'], path: 'metricsEvery', type: 'integer', help: 'steps between loss reads and metrics lines', group: 'training' }),
 

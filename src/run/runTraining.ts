@@ -269,7 +269,7 @@ function retrain(spec: TrainingSpec, epochs: number, position: Position | undefi
     const after = learningRate(spec.optimizer.lr, scheduleOf(longer.schedule, stepsPerEpoch, epochs), step);
     notice(`the cosine schedule is recomputed over ${epochs} epochs instead of ${spec.epochs}: from step ${step} on the rate follows the ${epochs}-epoch schedule (${after.toPrecision(3)} now, where the ${spec.epochs}-epoch one gave ${before.toPrecision(3)}); a straight ${epochs}-epoch run would have decayed differently before this point, so the result is not that run's`);
   } else if (step > 0) {
-    notice(`training to ${epochs} epochs instead of ${spec.epochs}: with a constant rate this ends where a straight ${epochs}-epoch run ends`);
+    notice(`training to ${epochs} epochs instead of ${spec.epochs}: with ${spec.schedule.kind === 'step' ? 'the same milestones' : 'a constant rate'} this ends where a straight ${epochs}-epoch run ends`);
   }
   return longer;
 }

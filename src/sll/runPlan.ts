@@ -34,6 +34,7 @@ export interface RunPlan {
 /** The trainer's learning-rate schedule for a spec's schedule (epochs become steps). */
 export function scheduleOf(spec: ScheduleSpec, stepsPerEpoch: number, epochs: number): Schedule {
   if (spec.kind === 'constant') return { kind: 'constant' };
+  if (spec.kind === 'step') return { kind: 'step', milestones: spec.milestones.map((epoch) => epoch * stepsPerEpoch), gamma: spec.gamma };
   const totalSteps = stepsPerEpoch * epochs;
   // The spec keeps the warm-up shorter than the run; rounding to whole steps must not undo that.
   const warmupSteps = Math.min(Math.round(spec.warmupEpochs * stepsPerEpoch), totalSteps - 1);

@@ -45,7 +45,8 @@ export function buildModel(device: Device, spec: ModelSpec, data: DataShape, see
   }
 }
 
-export type ScheduleSpec = { kind: 'constant' } | { kind: 'cosine'; warmupEpochs: number; floor: number };
+/** A schedule in epochs: constant, cosine after a warm-up, or step decay by gamma at the milestone epochs. */
+export type ScheduleSpec = { kind: 'constant' } | { kind: 'cosine'; warmupEpochs: number; floor: number } | { kind: 'step'; milestones: number[]; gamma: number };
 
 /** Everything that decides a training run's numbers (with the seed, the same file gives the same weights). */
 export interface TrainingSpec {
@@ -184,6 +185,13 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   if (broken) throw new SpecError(`optimizer.${broken[0]}`, broken[1], where);
   // Settings that defeat each other: a warm-up as long as the run leaves no step at the base rate.
   const s = spec.schedule;
+  if (s.kind === 'step') {
+    if (s.milestones === undefined) throw new SpecError('schedule.milestones', 'must be given for a step schedule: the epochs at which the rate is multiplied by gamma (e.g. --milestones 100,150)', where);
+    const unordered = s.milestones.findIndex((m, i) => i > 0 && m <= s.milestones[i - 1]!);
+    if (unordered > 0) throw new SpecError('schedule.milestones', `must rise, got ${s.milestones[unordered]} after ${s.milestones[unordered - 1]}`, where);
+    const late = s.milestones.find((m) => m >= spec.epochs);
+    if (late !== undefined) throw new SpecError('schedule.milestones', `(${s.milestones.join(', ')}) must fall inside the run (epochs ${spec.epochs}): a milestone at epoch ${late} would never lower the rate`, where);
+  }
   if (s.kind === 'cosine' && s.warmupEpochs >= spec.epochs) {
     throw new SpecError('schedule.warmupEpochs', `(${s.warmupEpochs}) must be shorter than the run (epochs ${spec.epochs}): a cosine schedule whose warm-up lasts the whole run never reaches its base rate nor decays (give a shorter warm-up, e.g. --warmup ${spec.epochs / 10}, or more epochs)`, where);
   }

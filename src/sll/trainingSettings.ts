@@ -4,7 +4,7 @@
  * nodes, so `new Trainer(..., { method: 'foo' })` or `fit(..., { epochs: NaN })` is refused with
  * the words `sll train` uses for the same mistake.
  */
-import { integer, number, oneOf, resolveSetting, type Field, type Node, type Section, type Variants } from '../settings/schema.js';
+import { integer, number, oneOf, positiveIntegers, resolveSetting, type Field, type Node, type Section, type Variants } from '../settings/schema.js';
 import type { Schedule } from './schedule.js';
 
 /**
@@ -48,16 +48,20 @@ export const TRAINING_FIELDS = {
 } satisfies Record<string, Field>;
 
 /**
- * A learning-rate schedule's settings: constant, or cosine decay to `floor` (a fraction of the
- * base rate) after a linear warm-up whose length `cosine` gives: in epochs in the training spec,
- * in steps for the Trainer.
+ * A learning-rate schedule's settings: constant, cosine decay to `floor` (a fraction of the
+ * base rate) after a linear warm-up whose length `cosine` gives, or step decay by `gamma` at each
+ * of `milestones`: in epochs in the training spec, in steps for the Trainer.
  */
 export function scheduleSettings(cosine: Record<string, Field>): Variants {
   return {
     type: 'variants',
     key: 'kind',
     default: 'constant',
-    variants: { constant: {}, cosine: { ...cosine, floor: number({ min: 0, max: 1, default: 0 }) } },
+    variants: {
+      constant: {},
+      cosine: { ...cosine, floor: number({ min: 0, max: 1, default: 0 }) },
+      step: { milestones: positiveIntegers(), gamma: number({ min: 0, exclusiveMin: true, max: 1, default: 0.1 }) },
+    },
   };
 }
 
@@ -72,6 +76,11 @@ export function checkOption<T>(node: Node, value: unknown, name: string, where: 
 /** A checked step schedule: its kind, whole step counts, and a warm-up shorter than the run. */
 export function checkSchedule(schedule: unknown, where: string): Schedule {
   const checked = checkOption<Schedule>(STEP_SCHEDULE, schedule, 'schedule', where);
+  if (checked.kind === 'step') {
+    if (checked.milestones === undefined) throw new RangeError(`${where}: schedule step needs milestones (the steps at which the rate is multiplied by gamma)`);
+    const unordered = checked.milestones.findIndex((m, i) => i > 0 && m <= checked.milestones[i - 1]!);
+    if (unordered > 0) throw new RangeError(`${where}: schedule.milestones must rise, got ${checked.milestones[unordered]} after ${checked.milestones[unordered - 1]}`);
+  }
   if (checked.kind === 'cosine') {
     if (checked.warmupSteps === undefined || checked.totalSteps === undefined) throw new RangeError(`${where}: schedule cosine needs warmupSteps and totalSteps`);
     if (checked.warmupSteps >= checked.totalSteps) throw new RangeError(`${where}: schedule.warmupSteps (${checked.warmupSteps}) must be fewer than schedule.totalSteps (${checked.totalSteps}): the whole run would be warm-up`);
