@@ -19,6 +19,23 @@ const work = mkdtempSync(join(tmpdir(), 'sll-runs-'));
 const dir = (name: string) => join(work, name);
 const epochs = (n: number) => TINY.map((a, i) => (TINY[i - 1] === '--epochs' ? String(n) : a));
 
+/**
+ * `sll train ARGS` (a 2-epoch run) sent SIGTERM at its first progress line of epoch 2: the
+ * optimizer state and the step counters are then part of what a resume must restore.
+ */
+async function stoppedInEpoch2(args: string[]) {
+  let signalled = false;
+  return startCli(['train', ...args], {
+    cwd: work,
+    onStdout: (text, child) => {
+      if (!signalled && /epoch 2\/2 {2}step/.test(text)) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    },
+  }).done;
+}
+
 describe('sll train: run directories, signals and resumes', () => {
   it("a directory holding the user's own files is refused, naming them, and left untouched", async () => {
     const mine = dir('mine');
@@ -178,17 +195,7 @@ describe('sll train: run directories, signals and resumes', () => {
     const straight = await runCli(['train', ...epochs(2), '--method', 'drtp', '--out', dir('drtp-straight')], { cwd: work });
     expect(straight.code, straight.stderr).toBe(0);
     expect(straight.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images\n/);
-    let signalled = false;
-    const stopped = await startCli(['train', ...epochs(2), '--method', 'drtp', '--out', dir('drtp')], {
-      cwd: work,
-      onStdout: (text, child) => {
-        // In epoch 2: the optimizer state and the step counters are then part of what must resume.
-        if (!signalled && /epoch 2\/2 {2}step/.test(text)) {
-          signalled = true;
-          child.kill('SIGTERM');
-        }
-      },
-    }).done;
+    const stopped = await stoppedInEpoch2([...epochs(2), '--method', 'drtp', '--out', dir('drtp')]);
     expect(stopped.code, stopped.stderr).toBe(143);
     expect(lastStatus(dir('drtp'))).toMatchObject({ status: expect.stringMatching(/^stopped at epoch 2, batch [1-7] /) });
     const resumed = await runCli(['train', '--resume', dir('drtp')], { cwd: work });
@@ -207,16 +214,7 @@ describe('sll train: run directories, signals and resumes', () => {
     const evaluated = await runCli(['eval', dir('predsim-straight'), '--json'], { cwd: work });
     expect(evaluated.code, evaluated.stderr).toBe(0);
     expect(100 * (JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(printed, 1);
-    let signalled = false;
-    const stopped = await startCli(['train', ...args, '--out', dir('predsim')], {
-      cwd: work,
-      onStdout: (text, child) => {
-        if (!signalled && /epoch 2\/2 {2}step/.test(text)) {
-          signalled = true;
-          child.kill('SIGTERM');
-        }
-      },
-    }).done;
+    const stopped = await stoppedInEpoch2([...args, '--out', dir('predsim')]);
     expect(stopped.code, stopped.stderr).toBe(143);
     const resumed = await runCli(['train', '--resume', dir('predsim')], { cwd: work });
     expect(resumed.code, resumed.stderr).toBe(0);
