@@ -8,6 +8,7 @@ export * from './conv.js';
 export * from './pool2d.js';
 export * from './flatten.js';
 export * from './norm.js';
+export * from './batchNorm.js';
 export * from './dropout.js';
 export * from './tokens.js';
 export * from './patch.js';
