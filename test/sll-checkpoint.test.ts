@@ -41,10 +41,10 @@ function dataset(seed: number): Split {
 const data = { inputShape: [1, 4, 4] as [number, number, number], classes: 5 };
 const checkpointData = { name: 'blobs', ...data, mean: 0, std: 1 };
 
-function spec(method: Method): TrainingSpec {
+function spec(method: Method, batchNorm = false): TrainingSpec {
   return {
     method,
-    model: { kind: 'mlp', hidden: [24, 12] },
+    model: { kind: 'mlp', hidden: [24, 12], ...(batchNorm ? { batchNorm } : {}) },
     dataset: { name: 'blobs', validation: 0, augment: false, normalize: true },
     epochs: 3,
     batchSize: 16,
@@ -79,9 +79,10 @@ async function weights(trainer: Trainer): Promise<Map<string, Float32Array>> {
 }
 
 describe('checkpoints', () => {
-  for (const method of ['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) {
-    it(`${method}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
-      const s = spec(method);
+  // With batch norm, the running statistics are part of what must resume (and of what is compared).
+  for (const [method, batchNorm] of [['sll', false], ['dgl', false], ['drtp', false], ['predsim', false], ['backprop', false], ['predsim', true], ['backprop', true]] as const) {
+    it(`${method}${batchNorm ? ' with batch norm' : ''}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
+      const s = spec(method, batchNorm);
       const train = dataset(1);
       const a = makeTrainer(s);
       await fit(a.trainer, train, data.inputShape, { epochs: s.epochs, batchSize: s.batchSize, seed: s.seed });
@@ -123,8 +124,8 @@ describe('checkpoints', () => {
     });
   }
 
-  it('a predictor rebuilt from a checkpoint predicts what the trainer evaluates', async () => {
-    const s = spec('sll');
+  it.each([false, true])('a predictor rebuilt from a checkpoint predicts what the trainer evaluates (batch norm: %s)', async (batchNorm) => {
+    const s = spec('sll', batchNorm);
     const train = dataset(2);
     const t = makeTrainer(s);
     await fit(t.trainer, train, data.inputShape, { epochs: 1, batchSize: s.batchSize, seed: s.seed });

@@ -145,6 +145,22 @@ describe('trainers', () => {
     });
   }
 
+  it("PredSim's authors' blocks (linear, batch norm, LeakyReLU) learn ten blobs under PredSim and under backprop", async () => {
+    for (const method of ['predsim', 'backprop'] as const) {
+      const model = mlp(device, { inputShape: [20], hidden: [32, 32], classes: 10, seed: 1, batchNorm: true, activation: 'leaky-relu' });
+      expect(model.name).toBe('mlp 20-32-32-10 (batch norm, leaky-relu)');
+      const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 3e-3 }, seed: 2, metricsEvery: 10 });
+      trainOnBlobs(trainer, 60);
+      const test = blobs(500, 3);
+      const x = device.tensor(test.images, [500, 20]);
+      const y = device.tensor(test.labels, [500], 'i32');
+      // Evaluation normalises with the running statistics the training steps moved.
+      const { correct } = await trainer.evaluateBatch(x, y, test.labels);
+      expect(correct / 500, method).toBeGreaterThanOrEqual(0.9);
+      for (const o of [x, y, trainer, model]) o.dispose();
+    }
+  });
+
   it("aligns a block whose d0 differs from the previous block's with a projection of its own input", async () => {
     const model = mlp(device, { inputShape: [20], hidden: [32, 32, 32], classes: 10, seed: 1 });
     const widths = [16, 24, 24];

@@ -47,6 +47,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
   specFlag({ name: 'activation', path: 'model.activation', when: forModel('mlp'), type: 'string', choices: MLP_ACTIVATIONS, help: "MLP blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's)", group: 'model' }),
+  specFlag({ name: 'batch-norm', path: 'model.batchNorm', when: forModel('mlp'), type: 'boolean', help: "MLP blocks: batch norm between the linear layer and the activation (PredSim's authors' blocks)", group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
   specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
   specFlag({ name: 'fc', path: 'model.hidden', when: forModel('cnn'), type: 'integer', help: 'CNN fully connected width', group: 'model' }),

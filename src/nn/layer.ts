@@ -41,6 +41,11 @@ export interface Layer {
   /** What the layer is, for logs and errors ('linear 784->1000', 'relu'). */
   readonly name: string;
   parameters(): readonly Parameter[];
+  /**
+   * State that is not trained but must be saved with the parameters (a batch norm's running
+   * statistics), by name; absent or empty for most layers. No optimizer steps it.
+   */
+  buffers?(): readonly Parameter[];
   /** The output shape for an input shape; throws a ShapeError naming the layer if it does not fit. */
   outputShape(inputShape: Shape): number[];
   forward(x: Tensor, options?: ForwardOptions): Tensor;

@@ -25,6 +25,10 @@ export class Sequential implements Layer {
     return this.layers.flatMap((layer, i) => layer.parameters().map((p) => ({ name: `${i}.${p.name}`, value: p.value })));
   }
 
+  buffers(): readonly Parameter[] {
+    return this.layers.flatMap((layer, i) => (layer.buffers?.() ?? []).map((p) => ({ name: `${i}.${p.name}`, value: p.value })));
+  }
+
   outputShape(inputShape: Shape): number[] {
     return this.layers.reduce<number[]>((shape, layer) => layer.outputShape(shape), [...inputShape]);
   }

@@ -322,11 +322,7 @@ export function loadModel(device: Device, checkpoint: Checkpoint, source = 'chec
   const { spec, data } = checkpoint.meta;
   const model = buildModel(device, spec.model, data, spec.seed);
   try {
-    const layers: Array<{ name: string; value: Tensor }> = [];
-    model.blocks.forEach((block, i) => {
-      for (const p of block.layers.parameters()) layers.push({ name: `block${i + 1}.${p.name}`, value: p.value });
-    });
-    for (const p of model.classifier.parameters()) layers.push({ name: `classifier.${p.name}`, value: p.value });
+    const layers = model.namedTensors();
     const values = layers.map((p) => takeF32(checkpoint, p.name, p.value.shape, source));
     layers.forEach((p, i) => device.upload(p.value, values[i]!));
   } catch (error) {

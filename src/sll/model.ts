@@ -4,12 +4,14 @@
  * objective; backprop chains the same blocks' rules from the classifier's loss.
  */
 import type { Device } from '../gpu/device.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape, type Shape } from '../gpu/shape.js';
 import { cnnStage } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
-import { LeakyReLU, Tanh } from '../nn/activation.js';
+import { LeakyReLU, ReLU, Tanh } from '../nn/activation.js';
+import { BatchNorm } from '../nn/batchNorm.js';
 import { LayerNorm } from '../nn/norm.js';
 import { PatchEmbedding } from '../nn/patch.js';
 import { TransformerBlock } from '../nn/transformer.js';
@@ -63,6 +65,22 @@ export class Model {
     return this.phi[i]!.outputShape([1, ...this.blockShapes[i]!])[1]!;
   }
 
+  /**
+   * Every tensor of the model a checkpoint keeps, by its checkpoint name ('block1.0.weight',
+   * 'classifier.bias'), with its block (blocks.length for the classifier): the parameters, and
+   * the buffers no optimizer steps (a batch norm's running statistics, marked `buffer`).
+   */
+  namedTensors(): Array<{ name: string; block: number; value: Tensor; buffer: boolean }> {
+    const named: Array<{ name: string; block: number; value: Tensor; buffer: boolean }> = [];
+    const add = (prefix: string, block: number, layer: Layer) => {
+      for (const p of layer.parameters()) named.push({ name: `${prefix}.${p.name}`, block, value: p.value, buffer: false });
+      for (const p of layer.buffers?.() ?? []) named.push({ name: `${prefix}.${p.name}`, block, value: p.value, buffer: true });
+    };
+    this.blocks.forEach((b, i) => add(`block${i + 1}`, i, b.layers));
+    add('classifier', this.blocks.length, this.classifier);
+    return named;
+  }
+
   blockParameters(i: number): readonly Parameter[] {
     return this.blocks[i]!.layers.parameters();
   }
@@ -82,6 +100,8 @@ export interface MlpOptions {
   hidden?: readonly number[];
   /** The blocks' activation: ReLU (fused into the linear layer), tanh (DRTP's authors' choice) or LeakyReLU with slope 0.01 (PredSim's). Default relu. */
   activation?: MlpActivation;
+  /** Batch norm between each block's linear layer and its activation (PredSim's authors' blocks). Default false. */
+  batchNorm?: boolean;
   classes: number;
   seed: number;
 }
@@ -99,18 +119,22 @@ export function mlp(device: Device, options: MlpOptions): Model {
   let width = inputWidth;
   const activation = options.activation ?? 'relu';
   if (!MLP_ACTIVATIONS.includes(activation)) throw new RangeError(`mlp: activation must be one of ${MLP_ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
+  const batchNorm = options.batchNorm ?? false;
   hidden.forEach((h, i) => {
-    // ReLU is fused into the linear layer's kernel; the others are layers of their own.
-    const fused = activation === 'relu';
+    // ReLU is fused into the linear layer's kernel unless a batch norm comes between them; the
+    // other activations are layers of their own.
+    const fused = activation === 'relu' && !batchNorm;
     const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(fused ? { activation: 'relu' as const } : {}) });
-    const block: Layer = fused ? linear : new Sequential([linear, activation === 'tanh' ? new Tanh() : new LeakyReLU()]);
+    const activationLayer = activation === 'relu' ? new ReLU() : activation === 'tanh' ? new Tanh() : new LeakyReLU();
+    const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer] : [linear, activationLayer]);
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
     const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
     blocks.push({ layers, features: 'identity' });
     width = h;
   });
   const classifier = new Linear(device, width, options.classes, { seed: layerSeed(options.seed, hidden.length) });
-  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${activation === 'relu' ? '' : ` (${activation})`}`, options.inputShape, options.classes, blocks, classifier, 'identity');
+  const traits = [...(batchNorm ? ['batch norm'] : []), ...(activation === 'relu' ? [] : [activation])];
+  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${traits.length ? ` (${traits.join(', ')})` : ''}`, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
 
 export interface CnnOptions {

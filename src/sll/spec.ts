@@ -17,7 +17,7 @@ import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSetting
 import { PREDSIM_SECTION, scheduleSettings, TRAINING_FIELDS, type Method, type PredSimSettings } from './trainingSettings.js';
 
 export type ModelSpec =
-  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: MlpActivation }
+  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: MlpActivation; /** Default false (the schema fills it). */ batchNorm?: boolean }
   | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap' }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
@@ -35,7 +35,7 @@ export function buildModel(device: Device, spec: ModelSpec, data: DataShape, see
   const { inputShape, classes } = data;
   switch (spec.kind) {
     case 'mlp':
-      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation });
+      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation, batchNorm: spec.batchNorm });
     case 'cnn':
       return cnn(device, { inputShape, classes, seed, channels: spec.channels, convsPerStage: spec.convsPerStage, hidden: spec.hidden, stageFeatures: spec.stageFeatures });
     case 'vit':
@@ -111,7 +111,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       key: 'kind',
       default: 'mlp',
       variants: {
-        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(MLP_ACTIVATIONS, { default: 'relu' }) },
+        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(MLP_ACTIVATIONS, { default: 'relu' }), batchNorm: boolean({ default: false }) },
         cnn: {
           channels: positiveIntegers({ default: [32, 64] }),
           convsPerStage: integer({ default: 1 }),

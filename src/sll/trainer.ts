@@ -400,18 +400,23 @@ export class Trainer {
   }
 
   /**
-   * Every trained tensor under a stable name, with the unit whose optimizer steps it:
+   * Every tensor a checkpoint keeps under a stable name, with the unit whose optimizer steps it:
    * 'block1.0.weight' (the block's layers), 'block1.head.<name>' (a block rule's own parameters: SLL's
    * latent head 'block1.head.head.weight', DGL's head 'block1.head.weight'),
-   * 'classifier.weight'. Checkpoints are keyed by these names.
+   * 'classifier.weight'; and the layers' buffers, which no optimizer steps (`buffer`: a batch
+   * norm's running statistics, 'block1.1.runningMean'). Checkpoints are keyed by these names.
    */
-  parameterEntries(): Array<{ name: string; unit: number; value: Tensor }> {
-    const entries: Array<{ name: string; unit: number; value: Tensor }> = [];
-    this.model.blocks.forEach((block, i) => {
-      for (const p of block.layers.parameters()) entries.push({ name: `block${i + 1}.${p.name}`, unit: i, value: p.value });
+  parameterEntries(): Array<{ name: string; unit: number; value: Tensor; buffer?: true }> {
+    const entries: Array<{ name: string; unit: number; value: Tensor; buffer?: true }> = [];
+    const named = this.model.namedTensors();
+    const ofBlock = (block: number, unit: number) => {
+      for (const t of named) if (t.block === block) entries.push({ name: t.name, unit, value: t.value, ...(t.buffer ? { buffer: true as const } : {}) });
+    };
+    this.model.blocks.forEach((_, i) => {
+      ofBlock(i, i);
       for (const p of this.objectives[i]?.parameters() ?? []) entries.push({ name: `block${i + 1}.head.${p.name}`, unit: i, value: p.value });
     });
-    for (const p of this.model.classifier.parameters()) entries.push({ name: `classifier.${p.name}`, unit: this.units.length - 1, value: p.value });
+    ofBlock(this.model.blocks.length, this.units.length - 1);
     return entries;
   }
 
