@@ -416,7 +416,7 @@ function rulesSection(dir, devices) {
   const lines = rules.length === 0 ? [] : groupsOf(rules).map((g) => `${named(g)} ${pct(g.test.mean)}% (${sll.test.mean > g.test.mean ? `${((sll.test.mean - g.test.mean) * 100).toFixed(2)} points below` : `${((g.test.mean - sll.test.mean) * 100).toFixed(2)} points above`} SLL's mean)`);
   return [
     '## Other local rules on the MLP',
-    `${code('bench/experiments/sll-fashion.mjs')} with the recipe of the MLP table above, one record per rule (${at('rules-lavapipe/')}), on ${adaptersOf(rules, devices)}: ${ruleSeeds(rules)}, each at SLL's Adam rate (1e-3, not yet chosen per rule on validation). DRTP's blocks use tanh, its authors' activation (with ReLU blocks it drifts; ${code('docs/algorithm.md')}). First runs, not yet the comparison the paper's claim needs (a rate per rule from a grid, three seeds): ${list(lines)}.`,
+    `${code('bench/experiments/sll-fashion.mjs')} with the recipe of the MLP table above, one record per rule (${at('rules-lavapipe/')}), on ${adaptersOf(rules, devices)}: ${ruleSeeds(rules)}, each at SLL's Adam rate (1e-3, not yet chosen per rule on validation). DRTP's blocks use tanh, its authors' activation (with ReLU blocks it drifts; ${code('docs/algorithm.md')}).${rules.some((r) => r.method === 'predsim') ? ` PredSim runs at its authors' beta on the table's ReLU blocks, without their batch norm, dropout and 200-epoch step schedule (its own recipe, ${code('docs/algorithm.md')}).` : ''} First runs, not yet the comparison the paper's claim needs (a rate per rule from a grid, three seeds): ${list(lines)}.`,
     accuracyTable(groups),
   ];
 }
