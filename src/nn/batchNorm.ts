@@ -98,8 +98,7 @@ export class BatchNorm implements Layer {
     if (training && n < 2) throw new ShapeError(`${this.name}: a training batch needs at least 2 rows to have a variance, got ${n}`);
     return this.device.scope(() => {
       if (!training) {
-        const xhat = div(sub(x, this.runningMean, 'scratch'), sqrt(affine(this.runningVar, 1, this.eps, 'scratch'), 'scratch'), 'scratch');
-        return add(mul(xhat, this.gamma, 'scratch'), this.beta);
+        return this.scaleAndShift(div(sub(x, this.runningMean, 'scratch'), sqrt(affine(this.runningVar, 1, this.eps, 'scratch'), 'scratch'), 'scratch'));
       }
       const batchMean = mean(x, [0], { category: 'scratch' });
       const centred = sub(x, batchMean, 'scratch');
@@ -110,8 +109,13 @@ export class BatchNorm implements Layer {
       copyInto(this.runningMean, add(scale(this.runningMean, 1 - this.momentum, 'scratch'), scale(batchMean, this.momentum, 'scratch'), 'scratch'));
       copyInto(this.runningVar, add(scale(this.runningVar, 1 - this.momentum, 'scratch'), scale(variance, (this.momentum * n) / (n - 1), 'scratch'), 'scratch'));
       this.saved.save(xhat, std);
-      return add(mul(xhat, this.gamma, 'scratch'), this.beta);
+      return this.scaleAndShift(xhat);
     });
+  }
+
+  /** gamma xhat + beta, in the caller's scope. */
+  private scaleAndShift(xhat: Tensor): Tensor {
+    return add(mul(xhat, this.gamma, 'scratch'), this.beta);
   }
 
   backward(dy: Tensor, options: BackwardOptions = {}): Gradients {

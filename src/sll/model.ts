@@ -125,8 +125,8 @@ export function mlp(device: Device, options: MlpOptions): Model {
     // other activations are layers of their own.
     const fused = activation === 'relu' && !batchNorm;
     const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(fused ? { activation: 'relu' as const } : {}) });
-    const activationLayer = activation === 'relu' ? new ReLU() : activation === 'tanh' ? new Tanh() : new LeakyReLU();
-    const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer] : [linear, activationLayer]);
+    const activationLayer = () => (activation === 'relu' ? new ReLU() : activation === 'tanh' ? new Tanh() : new LeakyReLU());
+    const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer()] : [linear, activationLayer()]);
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
     const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
     blocks.push({ layers, features: 'identity' });
