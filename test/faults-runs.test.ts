@@ -221,6 +221,30 @@ describe('sll train: run directories, signals and resumes', () => {
     expectSameWeights(dir('predsim-straight'), dir('predsim'));
   });
 
+  it("DGL on a CNN and a ViT through the command: the auxiliary nets' batch-norm statistics in the checkpoint, sll eval at the printed accuracy, and the CNN resumed bitwise after SIGTERM", async () => {
+    const cnnArgs = [...epochs(2).slice(2), '--model', 'cnn', '--channels', '4,8', '--fc', '16', '--method', 'dgl'];
+    const straight = await runCli(['train', ...cnnArgs, '--out', dir('dgl-cnn-straight')], { cwd: work });
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(straight.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images \(local heads: block 1 \d+\.\d+%, block 2 \d+\.\d+%, block 3 \d+\.\d+%\)/);
+    const printed = Number(/test accuracy (\d+\.\d+)%/.exec(straight.stdout)![1]);
+    const evaluated = await runCli(['eval', dir('dgl-cnn-straight'), '--json'], { cwd: work });
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(100 * (JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(printed, 1);
+    const stopped = await stoppedInEpoch2([...cnnArgs, '--out', dir('dgl-cnn')]);
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const resumed = await runCli(['train', '--resume', dir('dgl-cnn')], { cwd: work });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    // The comparison covers every tensor of the checkpoint: the MLP-aux nets' running statistics too.
+    expectSameWeights(dir('dgl-cnn-straight'), dir('dgl-cnn'));
+    const vitRun = dir('dgl-vit');
+    const vitTrained = await runCli(['train', ...TINY.slice(2), '--model', 'vit', '--patch', '7', '--dim', '8', '--heads', '2', '--depth', '2', '--method', 'dgl', '--out', vitRun], { cwd: work });
+    expect(vitTrained.code, vitTrained.stderr).toBe(0);
+    expect(vitTrained.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images \(local heads: block 1 \d+\.\d+%, block 2 \d+\.\d+%\)/);
+    const vitEvaluated = await runCli(['eval', vitRun, '--json'], { cwd: work });
+    expect(vitEvaluated.code, vitEvaluated.stderr).toBe(0);
+    expect(100 * (JSON.parse(vitEvaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(Number(/test accuracy (\d+\.\d+)%/.exec(vitTrained.stdout)![1]), 1);
+  });
+
   it('DGL through the command: a run, its block heads in the report, and sll eval of its checkpoint at the printed accuracy', async () => {
     const run = dir('dgl');
     const trained = await runCli(['train', ...TINY, '--method', 'dgl', '--hidden', '16,16', '--out', run], { cwd: work });

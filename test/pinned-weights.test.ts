@@ -14,7 +14,8 @@
 import { describe, expect, it } from 'vitest';
 import { fit } from '../src/sll/fit.js';
 import { Predictor } from '../src/sll/predict.js';
-import { buildModel, defaultModelSpec, defaultObjective, type ModelSpec } from '../src/sll/spec.js';
+import { buildModel, defaultModelSpec, defaultObjective, methodModelProblem, type ModelSpec } from '../src/sll/spec.js';
+import { METHODS } from '../src/sll/trainingSettings.js';
 import { Trainer, type Method } from '../src/sll/trainer.js';
 import { scheduleOf } from '../src/sll/runPlan.js';
 import { describeAdapter } from '../src/gpu/open.js';
@@ -92,8 +93,8 @@ const adapterKey = Object.keys(pinTable.adapters).find((key) => adapterText.incl
 
 describe(`pinned weights after 12 seeded steps (${adapterKey ? `bitwise, pins of '${adapterKey}'` : `within 1e-3 of the '${pinTable.reference}' pins`}; ${describeAdapter(device.report)})`, () => {
   for (const kind of ['mlp', 'cnn', 'vit'] as const) {
-    // DGL, DRTP and PredSim are the MLP's alone so far (their CNN and ViT blocks are still to come).
-    for (const method of kind === 'mlp' ? (['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) : (['sll', 'backprop'] as const)) {
+    // Every method that trains the model (src/sll/spec.ts, methodModelProblem).
+    for (const method of METHODS.filter((m) => !methodModelProblem(m, kind))) {
       it(`${kind} ${method}`, async () => {
         const state = await finalState(kind, method);
         if (process.env.SLL_PRINT_PINS) console.log(`"${kind}-${method}": ${JSON.stringify(state)},`);

@@ -3,11 +3,17 @@
  * similarity map P, and the block's features) against a float64 reference and central finite
  * differences, and the structural fact that places beta: at beta = 0 a PredSim step is exactly
  * a DGL step with the same linear head (the authors' code weighs the prediction loss by 1 - beta).
+ * The conv form (a conv stage's maps) the same way: its pooling, its channel spreads and its
+ * whole loss against float64 references.
  */
 import { describe, expect, it } from 'vitest';
-import { DglHead, mlp, PredSimLoss, Trainer } from '../src/sll/index.js';
+import { ChannelSpread } from '../src/nn/channelSpread.js';
+import { conv2d } from '../src/reference/conv.js';
+import { avgPool2d } from '../src/reference/pool2d.js';
+import { DglHead, mlp, PredSimConvLoss, PredSimLoss, predictionPooling, Trainer } from '../src/sll/index.js';
+import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
-import { expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
+import { expectClose, rng, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
 
 const device = await testDevice();
 
@@ -174,5 +180,120 @@ describe('PredSim, structurally', () => {
     const [prediction, mixed] = [await after(0), await after(0.99)];
     expect(Math.max(...mixed.map((v, i) => Math.abs(v - prediction[i]!)))).toBeGreaterThan(1e-4);
     for (const t of [images, labels]) t.dispose();
+  });
+});
+
+/** Each channel's unbiased standard deviation over its positions, [N, C, H, W] -> [N, C], in float64. */
+function channelSpread(x: Float64Array, [n, c, h, w]: readonly number[]): Float64Array {
+  const positions = h! * w!;
+  return Float64Array.from({ length: n! * c! }, (_, plane) => {
+    let mean = 0;
+    for (let p = 0; p < positions; p++) mean += x[plane * positions + p]! / positions;
+    let squares = 0;
+    for (let p = 0; p < positions; p++) squares += (x[plane * positions + p]! - mean) ** 2;
+    return Math.sqrt(squares / (positions - 1));
+  });
+}
+
+interface ConvCase {
+  shape: [number, number, number, number];
+  classes: number;
+  labels: number[];
+  beta: number;
+}
+
+/** The conv form in float64 (predsimConv.ts): params [head W, head b, conv weight]. */
+function convReferenceLoss(c: ConvCase, u: Float64Array, [W, b, K]: Float64Array[]): number {
+  const { shape, classes, labels, beta } = c;
+  const [batch, channels, height, width] = shape;
+  const pooling = predictionPooling(channels, height, width);
+  const pooled = pooling ? avgPool2d(u, shape, { kernel: pooling.kernel, stride: pooling.kernel, padding: pooling.padding }) : u;
+  const inWidth = pooled.length / batch;
+  let ce = 0;
+  for (let r = 0; r < batch; r++) {
+    const z = Float64Array.from({ length: classes }, (_, k) => {
+      let acc = b![k]!;
+      for (let j = 0; j < inWidth; j++) acc += pooled[r * inWidth + j]! * W![k * inWidth + j]!;
+      return acc;
+    });
+    const m = Math.max(...z);
+    ce += m + Math.log(z.reduce((sum, v) => sum + Math.exp(v - m), 0)) - z[labels[r]!]!;
+  }
+  const conv = conv2d(u, shape, K!, [channels, channels, 3, 3], { padding: [1, 1] });
+  const features = channels > 3 ? channelSpread(conv, shape) : conv;
+  const onehot = new Float64Array(batch * classes);
+  labels.forEach((y, r) => (onehot[r * classes + y] = 1));
+  const sim = similarity(features, batch, features.length / batch);
+  const target = similarity(onehot, batch, classes);
+  let mse = 0;
+  for (let i = 0; i < sim.length; i++) mse += (sim[i]! - target[i]!) ** 2 / sim.length;
+  return ((1 - beta) * ce) / batch + beta * mse;
+}
+
+/** Central differences of f at `count` seeded positions of x (a large x's sample), next to the analytic values there. */
+function sampledDifferences(f: (x: Float64Array) => number, x: Float64Array, analytic: ArrayLike<number>, count: number, seed: number): { numeric: number[]; analytic: number[] } {
+  const next = rng(seed);
+  const picks = count >= x.length ? Array.from(x, (_, i) => i) : Array.from({ length: count }, () => Math.floor(next() * x.length));
+  const numeric = picks.map((i) => {
+    const eps = 1e-6 * Math.max(1, Math.abs(x[i]!));
+    const up = Float64Array.from(x);
+    const down = Float64Array.from(x);
+    up[i]! += eps;
+    down[i]! -= eps;
+    return (f(up) - f(down)) / (2 * eps);
+  });
+  return { numeric, analytic: picks.map((i) => analytic[i]!) };
+}
+
+describe("PredSim's conv form", () => {
+  it("pools before the prediction head as the authors' code does: to at most 2048 features, rows halved first", () => {
+    // The CNN's stages on 28x28 images: 32x14x14 (6272) -> 32x7x7; 64x7x7 (3136) -> 64x4x7, rows padded by one.
+    expect(predictionPooling(32, 14, 14)).toEqual({ kernel: [2, 2], padding: [0, 0] });
+    expect(predictionPooling(64, 7, 7)).toEqual({ kernel: [2, 1], padding: [1, 0] });
+    expect(predictionPooling(8, 17, 17)).toEqual({ kernel: [2, 1], padding: [1, 0] });
+    expect(predictionPooling(4, 5, 5)).toBeUndefined();
+  });
+
+  it.each([[[2, 5, 3, 4]], [[3, 2, 1, 5]]] as const)('the channel spread of %j: forward against float64, dL/dx against central differences', async (shape) => {
+    const layer = new ChannelSpread();
+    await checkLayer(device, layer, [...shape], (x) => channelSpread(x, shape));
+    layer.dispose();
+  });
+
+  const cases: Array<[string, ConvCase]> = [
+    ['batch 4, 4x5x5 maps (channel spreads), 3 classes, beta 0.9', { shape: [4, 4, 5, 5], classes: 3, labels: [0, 2, 1, 2], beta: 0.9 }],
+    ['batch 3, 2x4x4 maps (read flat: 3 channels or fewer), 4 classes, beta 0.99', { shape: [3, 2, 4, 4], classes: 4, labels: [3, 0, 3], beta: 0.99 }],
+    ['batch 2, 8x17x17 maps (pooled 2x1 before the head), 3 classes, beta 0.5', { shape: [2, 8, 17, 17], classes: 3, labels: [1, 0], beta: 0.5 }],
+  ];
+  it.each(cases)('%s: loss and every gradient against float64 central differences', async (_, c) => {
+    const [batch, channels, height, width] = c.shape;
+    const features = channels * height * width;
+    const rule = new PredSimConvLoss(device, { classes: c.classes, blockShape: [channels, height, width], beta: c.beta, seed: [3, 4], label: 'block 1' });
+    const params = rule.parameters();
+    // The head's linear layer comes after the flatten, and after the pooling when there is one.
+    const head = predictionPooling(channels, height, width) ? 2 : 1;
+    expect(params.map((p) => p.name)).toEqual([`head.${head}.weight`, `head.${head}.bias`, 'similarity.0.weight']);
+    // The head starts at zero, as the authors' does; a random one exercises every term of the rule.
+    expect(Array.from(await params[0]!.value.read()).every((v) => v === 0)).toBe(true);
+    device.upload(params[0]!.value, uniform(params[0]!.value.size, 7, -0.2, 0.2));
+    const values = await Promise.all(params.map(async (p) => Float64Array.from(await p.value.read())));
+    const uData = uniform(batch * features, 8, -2, 2);
+    const u64 = Float64Array.from(uData);
+    const u = device.tensor(uData, [batch, features]);
+    const y = device.tensor(c.labels, [batch], 'i32');
+    const result = rule.compute(u, y, undefined, true);
+    const ce = Array.from(await result.likelihood!.read()).reduce((sum, v) => sum + v, 0) / batch;
+    expect(ce).toBeCloseTo(convReferenceLoss({ ...c, beta: 0 }, u64, values), 4);
+    const tolerance = { rtol: 3e-3, atol: 3e-5 };
+    const check = async (what: string, f: (x: Float64Array) => number, at: Float64Array, gradient: { read(): Promise<ArrayLike<number>> }) => {
+      const { numeric, analytic } = sampledDifferences(f, at, await gradient.read(), 60, what.length);
+      expectClose(analytic, numeric, tolerance, what);
+    };
+    await check('dL/du', (p) => convReferenceLoss(c, p, values), u64, result.gradFeatures!);
+    for (let i = 0; i < values.length; i++) {
+      await check(`dL/d${params[i]!.name}`, (p) => convReferenceLoss(c, u64, values.map((v, k) => (k === i ? p : v))), values[i]!, result.headGradients[i]!);
+    }
+    for (const t of [u, y, result.likelihood, result.logits, result.gradFeatures, ...result.headGradients]) t?.dispose();
+    rule.dispose();
   });
 });

@@ -41,10 +41,19 @@ function dataset(seed: number): Split {
 const data = { inputShape: [1, 4, 4] as [number, number, number], classes: 5 };
 const checkpointData = { name: 'blobs', ...data, mean: 0, std: 1 };
 
-function spec(method: Method, batchNorm = false): TrainingSpec {
+/** The models the resume test runs on: the MLP (with or without batch norm), a one-stage CNN and a two-block ViT. */
+type TestModel = 'mlp' | 'mlp-bn' | 'cnn' | 'vit';
+const MODELS: Record<TestModel, TrainingSpec['model']> = {
+  mlp: { kind: 'mlp', hidden: [24, 12] },
+  'mlp-bn': { kind: 'mlp', hidden: [24, 12], batchNorm: true },
+  cnn: { kind: 'cnn', channels: [4], convsPerStage: 1, hidden: 8, stageFeatures: 'flatten' },
+  vit: { kind: 'vit', patch: 2, dim: 8, depth: 2, heads: 2, mlpRatio: 2, pooling: 'mean-token' },
+};
+
+function spec(method: Method, batchNorm = false, model: TestModel = batchNorm ? 'mlp-bn' : 'mlp'): TrainingSpec {
   return {
     method,
-    model: { kind: 'mlp', hidden: [24, 12], ...(batchNorm ? { batchNorm } : {}) },
+    model: MODELS[model],
     dataset: { name: 'blobs', validation: 0, augment: false, normalize: true },
     epochs: 3,
     batchSize: 16,
@@ -79,10 +88,15 @@ async function weights(trainer: Trainer): Promise<Map<string, Float32Array>> {
 }
 
 describe('checkpoints', () => {
-  // With batch norm, the running statistics are part of what must resume (and of what is compared).
-  for (const [method, batchNorm] of [['sll', false], ['dgl', false], ['drtp', false], ['predsim', false], ['backprop', false], ['predsim', true], ['backprop', true]] as const) {
-    it(`${method}${batchNorm ? ' with batch norm' : ''}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
-      const s = spec(method, batchNorm);
+  // With batch norm, the running statistics are part of what must resume (and of what is
+  // compared): the MLP's blocks', and those of DGL's auxiliary nets on a conv stage.
+  const cases: Array<[Method, TestModel]> = [
+    ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
+    ['dgl', 'cnn'], ['predsim', 'cnn'], ['dgl', 'vit'], ['predsim', 'vit'],
+  ];
+  for (const [method, model] of cases) {
+    it(`${method}, ${model === 'mlp-bn' ? 'MLP with batch norm' : model.toUpperCase()}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
+      const s = spec(method, false, model);
       const train = dataset(1);
       const a = makeTrainer(s);
       await fit(a.trainer, train, data.inputShape, { epochs: s.epochs, batchSize: s.batchSize, seed: s.seed });

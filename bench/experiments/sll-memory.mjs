@@ -1,6 +1,6 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
-// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP and PredSim, MLP only)
+// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP and PredSim; on the ViT those that train it)
 // and backprop side by side, with the step time and the FLOPs of a step from the device's counter
 // (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
@@ -20,8 +20,8 @@ const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
 const vitDepths = option('vit-depths', '2,4,8,12').split(',').map(Number);
 const methods = option('methods', 'sll,dgl,drtp,predsim,backprop').split(',');
-// DGL, DRTP and PredSim train MLP blocks only so far.
-const vitMethods = methods.filter((m) => m === 'sll' || m === 'backprop');
+// DRTP does not train the ViT (sll.methodModelProblem says why).
+const vitMethods = methods.filter((m) => !sll.methodModelProblem(m, 'vit'));
 const device = await openNodeDevice();
 const MiB = 2 ** 20;
 console.log(describeAdapter(device.report));

@@ -233,7 +233,7 @@ function vitHeads(): number {
 }
 const DEPTH_MAX = Number(field('depth').max);
 const sideBySide = `${IMAGE_SIDE}x${IMAGE_SIDE}`;
-const orList = (values: number[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+const orWords = (values: ReadonlyArray<string | number>) => (values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
 
 /**
  * A number field against its own range (its min and max) in the visitor's words: nothing when it
@@ -265,11 +265,14 @@ function checkSettings(): { settings: LabSettings } | { problem: string; field?:
     const problem = rangeProblem(field(name), LABELS[name]!, { integer: !['lr', 'tau', 'dropout', 'beta'].includes(name), optional: name === 'd0', ...(why ? { why } : {}) });
     if (problem) return { problem, field: field(name) };
   }
-  // DGL's, DRTP's and PredSim's conv and transformer blocks are not written yet (docs/algorithm.md, "Other local rules").
-  if (s.method !== 'sll' && s.method !== 'backprop' && s.model !== 'mlp') {
-    return { problem: `${METHOD_NAMES[s.method]} trains MLP blocks only so far: choose the MLP, or SLL or backprop for the ${s.model.toUpperCase()}` };
+  // A rule that does not train this model (the command's own rule, sll.methodModelProblem).
+  if (sll.methodModelProblem(s.method, s.model)) {
+    const others = sll.METHODS.filter((m) => !sll.methodModelProblem(m, s.model)).map((m) => METHOD_NAMES[m]);
+    const modelWord = (k: string) => `the ${k === 'vit' ? 'ViT' : k.toUpperCase()}`;
+    const models = sll.MODEL_KINDS.filter((k) => !sll.methodModelProblem(s.method, k)).map(modelWord);
+    return { problem: `${METHOD_NAMES[s.method]} does not train ${modelWord(s.model)}: choose ${orWords(models)}, or ${orWords(others)} for ${modelWord(s.model)}` };
   }
-  if (s.model === 'vit' && !VIT_PATCHES.includes(s.patch)) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orList(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
+  if (s.model === 'vit' && !VIT_PATCHES.includes(s.patch)) return { problem: `Patch must divide the image side, ${IMAGE_SIDE} (${orWords(VIT_PATCHES)}), got ${s.patch}`, field: field('patch') };
   const heads = vitHeads();
   if (s.model === 'vit' && s.width % heads !== 0) return { problem: `Width must be a multiple of ${heads} with the ViT (its ${heads} attention heads share it), got ${s.width}`, field: field('width') };
   // A loaded run's cosine schedule goes on into new runs: its warm-up must leave epochs after it.
@@ -306,7 +309,7 @@ function showModel(clamp: boolean): void {
     model === 'vit' ? `ViT: token width, a multiple of ${vitHeads()} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
   field('patch').disabled = model !== 'vit';
   field('activation').disabled = model !== 'mlp';
-  $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orList(VIT_PATCHES)}` : 'ViT only';
+  $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orWords(VIT_PATCHES)}` : 'ViT only';
 }
 
 /** Shows a run's settings in the form (a loaded checkpoint's), so that the page says what it holds. */

@@ -59,7 +59,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned linear head per block), DRTP (the target through a fixed random matrix per block) or PredSim (a learned head and similarity matching per block), MLP only so far; or backprop', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block), MLP only; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),

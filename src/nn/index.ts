@@ -14,3 +14,5 @@ export * from './tokens.js';
 export * from './patch.js';
 export * from './attention.js';
 export * from './transformer.js';
+export * from './adaptivePool.js';
+export * from './channelSpread.js';

@@ -117,3 +117,26 @@ export function globalAvgPoolBackward(dy: Values, xShape: Shape): Float64Array {
   for (let i = 0; i < dx.length; i++) dx[i] = dy[Math.floor(i / (h * w))]! / (h * w);
   return dx;
 }
+
+/**
+ * Adaptive average pooling of x [N, C, H, W] to [N, C, oh, ow] (PyTorch's F.adaptive_avg_pool2d):
+ * cell (a, b) averages rows [floor(a H / oh), ceil((a + 1) H / oh)) and the same for columns.
+ */
+export function adaptiveAvgPool2d(x: Values, xShape: Shape, [oh, ow]: readonly [number, number]): Float64Array {
+  const [n, c, h, w] = xShape as [number, number, number, number];
+  const y = new Float64Array(n * c * oh * ow);
+  for (let plane = 0; plane < n * c; plane++) {
+    for (let a = 0; a < oh; a++) {
+      const y0 = Math.floor((a * h) / oh);
+      const y1 = Math.ceil(((a + 1) * h) / oh);
+      for (let b = 0; b < ow; b++) {
+        const x0 = Math.floor((b * w) / ow);
+        const x1 = Math.ceil(((b + 1) * w) / ow);
+        let sum = 0;
+        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += x[plane * h * w + yy * w + xx]!;
+        y[plane * oh * ow + a * ow + b] = sum / ((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+  return y;
+}

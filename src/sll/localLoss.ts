@@ -32,6 +32,8 @@ export interface LocalLoss {
   readonly hasHead: boolean;
   /** Trainable parameters of the rule itself (a learned head), stepped with the block's optimizer. */
   parameters(): readonly Parameter[];
+  /** State of the rule that no optimizer steps but a checkpoint keeps (the running statistics of a head's batch norms); absent for most rules. */
+  buffers?(): readonly Parameter[];
   /** The rule's loss of features u [B, d]; `logQ` is what the previous block passed on (SLL's alignment). */
   compute(u: Tensor, labels: Tensor, logQ: Tensor | undefined, training: boolean): LocalLossResult;
   /** Position of the rule's random stream (dropout), for checkpoints; 0 for a rule without one. */

@@ -16,29 +16,26 @@
  * arithmetic; it is left out here, forward and backward (in float32 a diagonal entry can round
  * to 1 + 1 ulp, where the clamp would zero that one entry's gradient).
  *
- * The derivative rule, by hand (S and the target T are symmetric, so dL/dx^ = 2 dS x^):
- *   dS  = 2 beta (S - T) / B^2
- *   dx^ = 2 dS x^
- *   dc  = (dx^ - x^ (x^ . dx^) (n + eps) / n) / (n + eps)      per row, n = ||c||
- *   dr  = dc - rowmean(dc)
+ * The derivative rule, by hand: dr from the similarity term as similarity.ts gives it, then
  *   dP  = dr^T u,  dL/du = dr P + (1 - beta) dz W,  dW = (1 - beta) dz^T u,  db = (1 - beta) sum_rows dz
  * with dz = (softmax z - onehot y) / B.
+ *
+ * That is the form for feature rows (MLP blocks, a transformer block's pooled token). A conv
+ * stage's maps take the authors' conv form instead, in predsimConv.ts.
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { gatherRows } from '../ops/copy.js';
-import { add, affine, div, mul, scale, sqrt, square, sub } from '../ops/elementwise.js';
+import { add } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
 import { matmul } from '../ops/matmul.js';
 import type { Seed } from '../ops/random.js';
-import { mean, sum } from '../ops/reduce.js';
+import { sum } from '../ops/reduce.js';
 import { initStream, uniformFanIn } from '../nn/init.js';
 import type { Parameter } from '../nn/layer.js';
 import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
+import { similarityMatchingGradient } from './similarity.js';
 import { PREDSIM_BETA_DEFAULT } from './trainingSettings.js';
-
-/** The authors' guard against a row of zero spread in S(x). */
-const NORM_EPS = 1e-8;
 
 export interface PredSimOptions {
   classes: number;
@@ -50,13 +47,6 @@ export interface PredSimOptions {
   seed: Seed;
   /** For error messages: 'block 3'. */
   label: string;
-}
-
-/** What S(x) leaves for the derivative rule: x^ and ||c|| + eps, per row. */
-interface Similarity {
-  matrix: Tensor;
-  unit: Tensor;
-  norm: Tensor;
 }
 
 export class PredSimLoss extends WithoutRandomStream implements LocalLoss {
@@ -115,12 +105,7 @@ export class PredSimLoss extends WithoutRandomStream implements LocalLoss {
       const result: LocalLossResult = { likelihood: ce.loss, logits: z, headGradients: [] };
       if (!training) return result;
       const r = matmul(u, this.similarityWeight, { transposeB: true, category: 'scratch' });
-      const s = similarity(r);
-      const target = similarity(gatherRows(this.identity, labels, 'scratch')).matrix;
-      const difference = sub(s.matrix, target, 'scratch');
-      const dS = scale(difference, (2 * beta) / Math.max(batch * batch, 1), 'scratch');
-      const dUnit = scale(matmul(dS, s.unit, { category: 'scratch' }), 2, 'scratch');
-      const dr = unitBackward(s, dUnit);
+      const dr = similarityMatchingGradient(r, gatherRows(this.identity, labels, 'scratch'), beta);
       result.headGradients = [matmul(ce.grad, u, { transposeA: true }), sum(ce.grad, [0]), matmul(dr, u, { transposeA: true })];
       result.gradFeatures = add(matmul(dr, this.similarityWeight, { category: 'scratch' }), matmul(ce.grad, this.weight, { category: 'scratch' }), 'scratch');
       return result;
@@ -130,30 +115,4 @@ export class PredSimLoss extends WithoutRandomStream implements LocalLoss {
   dispose(): void {
     for (const t of [this.weight, this.bias, this.similarityWeight, this.identity]) t.dispose();
   }
-}
-
-/** A column view [B, 1] of a per-row vector [B], to broadcast over a row's features. */
-function column(v: Tensor): Tensor {
-  return v.reshape([v.shape[0]!, 1]);
-}
-
-/** S(x) of the rows of x [B, d], with what its derivative rule needs. Call it in a scope. */
-function similarity(x: Tensor): Similarity {
-  const c = sub(x, column(mean(x, [1], { category: 'scratch' })), 'scratch');
-  const norm = column(sqrt(sum(square(c, 'scratch'), [1], { category: 'scratch' }), 'scratch'));
-  const unit = div(c, affine(norm, 1, NORM_EPS, 'scratch'), 'scratch');
-  return { matrix: matmul(unit, unit, { transposeB: true, category: 'scratch' }), unit, norm };
-}
-
-/**
- * dL/dx of S's row normalisation and centring, from dL/dx^. The factor (n + eps) / n is taken
- * with n + 1e-30 below it: a row of zero spread has x^ = 0, so its term is 0 whatever the factor,
- * and the tiny guard keeps that 0 from becoming 0 * Infinity. Call it in a scope.
- */
-function unitBackward(s: Similarity, dUnit: Tensor): Tensor {
-  const shifted = affine(s.norm, 1, NORM_EPS, 'scratch');
-  const along = column(sum(mul(s.unit, dUnit, 'scratch'), [1], { category: 'scratch' }));
-  const factor = mul(along, div(shifted, affine(s.norm, 1, 1e-30, 'scratch'), 'scratch'), 'scratch');
-  const dc = div(sub(dUnit, mul(s.unit, factor, 'scratch'), 'scratch'), shifted, 'scratch');
-  return sub(dc, column(mean(dc, [1], { category: 'scratch' })), 'scratch');
 }

@@ -8,14 +8,19 @@ import type { Device } from '../gpu/device.js';
 import { domainSeed } from '../random/seeds.js';
 import { DglHead } from './dglHead.js';
 import { DrtpSignal } from './drtp.js';
+import type { FeatureMapKind } from './config.js';
 import type { LocalLoss } from './localLoss.js';
 import { PredSimLoss } from './predsim.js';
+import { PredSimConvLoss } from './predsimConv.js';
 import type { Method, PredSimSettings } from './trainingSettings.js';
 
 export interface BlockRuleContext {
   classes: number;
   /** Width of the block's features. */
   features: number;
+  /** The block's phi and its output shape without the batch: a DGL head's net depends on them. */
+  featureMap: FeatureMapKind;
+  blockShape: readonly number[];
   /** The run's seed: each rule draws its own domain's key for block `block`. */
   seed: number;
   /** The block's index, from 0. */
@@ -26,9 +31,15 @@ export interface BlockRuleContext {
 type BlockRuleMethod = Exclude<Method, 'sll' | 'backprop'>;
 
 const RULES: Record<BlockRuleMethod, (device: Device, c: BlockRuleContext, label: string) => LocalLoss> = {
-  dgl: (device, c, label) => new DglHead(device, { classes: c.classes, features: c.features, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label }),
+  dgl: (device, c, label) => new DglHead(device, { classes: c.classes, features: c.features, featureMap: c.featureMap, blockShape: c.blockShape, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label }),
   drtp: (device, c, label) => new DrtpSignal(device, { classes: c.classes, features: c.features, seed: domainSeed(c.seed, 'targetProjection', c.block), label }),
-  predsim: (device, c, label) => new PredSimLoss(device, { classes: c.classes, features: c.features, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label, ...(c.predsim?.beta !== undefined ? { beta: c.predsim.beta } : {}) }),
+  // A conv stage's maps (its flattened output) take the authors' conv form; feature rows the linear one.
+  predsim: (device, c, label) => {
+    const common = { classes: c.classes, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label, ...(c.predsim?.beta !== undefined ? { beta: c.predsim.beta } : {}) };
+    return c.featureMap === 'flatten' && c.blockShape.length === 3
+      ? new PredSimConvLoss(device, { ...common, blockShape: c.blockShape as [number, number, number] })
+      : new PredSimLoss(device, { ...common, features: c.features });
+  },
 };
 
 /** Whether a method trains each block by a rule of this file. */

@@ -188,7 +188,9 @@ export class Trainer {
     } else if (isBlockRuleMethod(this.method)) {
       const method = this.method;
       model.blocks.forEach((_, i) => {
-        this.objectives.push(blockRule(device, method, { classes: model.classes, features: model.featureWidth(i), seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }));
+        this.objectives.push(
+          blockRule(device, method, { classes: model.classes, features: model.featureWidth(i), featureMap: model.blocks[i]!.features, blockShape: model.blockShapes[i]!, seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }),
+        );
       });
     }
     const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
@@ -403,8 +405,8 @@ export class Trainer {
    * Every tensor a checkpoint keeps under a stable name, with the unit whose optimizer steps it:
    * 'block1.0.weight' (the block's layers), 'block1.head.<name>' (a block rule's own parameters: SLL's
    * latent head 'block1.head.head.weight', DGL's head 'block1.head.weight'),
-   * 'classifier.weight'; and the layers' buffers, which no optimizer steps (`buffer`: a batch
-   * norm's running statistics, 'block1.1.runningMean'). Checkpoints are keyed by these names.
+   * 'classifier.weight'; and the buffers of layers and heads, which no optimizer steps (`buffer`:
+   * a batch norm's running statistics, 'block1.1.runningMean', 'block1.head.3.runningVar'). Checkpoints are keyed by these names.
    */
   parameterEntries(): Array<{ name: string; unit: number; value: Tensor; buffer?: true }> {
     const entries: Array<{ name: string; unit: number; value: Tensor; buffer?: true }> = [];
@@ -415,6 +417,7 @@ export class Trainer {
     this.model.blocks.forEach((_, i) => {
       ofBlock(i, i);
       for (const p of this.objectives[i]?.parameters() ?? []) entries.push({ name: `block${i + 1}.head.${p.name}`, unit: i, value: p.value });
+      for (const b of this.objectives[i]?.buffers?.() ?? []) entries.push({ name: `block${i + 1}.head.${b.name}`, unit: i, value: b.value, buffer: true });
     });
     ofBlock(this.model.blocks.length, this.units.length - 1);
     return entries;
