@@ -32,7 +32,7 @@ const mib = (bytes, digits) => (bytes / MiB).toFixed(digits);
 const rate = (lr) => lr.toExponential();
 const code = (text) => `\`${text}\``;
 const at = (...path) => code(`bench/results/${path.join('/')}`);
-const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
+const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
 const list = (items) => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 function table(headers, rows) {
@@ -428,7 +428,7 @@ function ruleSeeds(records) {
 }
 
 /** How the tables name the other local rules. */
-const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim' };
+const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward' };
 
 /** The local rules besides SLL a memory record measured (records from before they existed hold none). */
 function otherRules(record) {

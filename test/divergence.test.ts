@@ -36,6 +36,14 @@ describe('the divergence guard', () => {
     divergenceGuard(0, 10, undefined)(window(Number.NaN), 4);
   });
 
+  it("bounds losses that are not cross-entropies (Forward-Forward's, near the block's width at first) by their first window alone", () => {
+    const guard = divergenceGuard(10, 10, undefined, false);
+    guard(window(850, 640), 50);
+    guard(window(120, 300), 100);
+    expect(() => guard(window(9000, 200), 150)).toThrow(/block 1's loss is 9000 at step 150, over 10 x 850\.0 \(its first logged value;/);
+    expect(() => divergenceGuard(10, 10, undefined, false)(window(Number.NaN), 4)).toThrow("classifier's loss is NaN at step 4");
+  });
+
   it('keeps the first window of a resumed run as its reference', () => {
     const guard = divergenceGuard(10, 10, window(0.5));
     expect(() => guard(window(5.5), 900)).toThrow(/over 10 x 0\.5000/);

@@ -245,6 +245,23 @@ describe('sll train: run directories, signals and resumes', () => {
     expect(100 * (JSON.parse(vitEvaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(Number(/test accuracy (\d+\.\d+)%/.exec(vitTrained.stdout)![1]), 1);
   });
 
+  it('Forward-Forward through the command: block heads that predict by goodness, no classifier trained, sll eval at the printed accuracy, a bitwise resume after SIGTERM', async () => {
+    const args = [...epochs(2), '--method', 'ff'];
+    const straight = await runCli(['train', ...args, '--out', dir('ff-straight')], { cwd: work });
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(straight.stdout).toMatch(/test accuracy \d+\.\d+% on 2000 images \(local heads: block 1 \d+\.\d+%\)/);
+    expect(straight.stdout).not.toMatch(/^ {2}classifier /m);
+    const printed = Number(/test accuracy (\d+\.\d+)%/.exec(straight.stdout)![1]);
+    const evaluated = await runCli(['eval', dir('ff-straight'), '--json'], { cwd: work });
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(100 * (JSON.parse(evaluated.stdout) as { accuracy: number }).accuracy).toBeCloseTo(printed, 1);
+    const stopped = await stoppedInEpoch2([...args, '--out', dir('ff')]);
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const resumed = await runCli(['train', '--resume', dir('ff')], { cwd: work });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectSameWeights(dir('ff-straight'), dir('ff'));
+  });
+
   it('DGL through the command: a run, its block heads in the report, and sll eval of its checkpoint at the printed accuracy', async () => {
     const run = dir('dgl');
     const trained = await runCli(['train', ...TINY, '--method', 'dgl', '--hidden', '16,16', '--out', run], { cwd: work });

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumAvailable, launchChromium } from '../scripts/chromium.mjs';
 import { locateDataset } from '../src/data/registry.js';
 import { runCli, startCli, TINY } from './helpers/cli.js';
+import type { Method } from '../src/sll/trainingSettings.js';
 import { decodeCheckpoint } from '../src/sll/checkpoint.js';
 import { scheduleOf } from '../src/sll/runPlan.js';
 import { learningRate } from '../src/sll/schedule.js';
@@ -76,7 +77,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await page.getAttribute(invalid, 'aria-invalid')).toBe('true');
     expect({ status: await text('status'), step: await text('step'), model: await text('model') }).toEqual(before);
   };
-  const settings = async (values: Record<string, string>, method: 'sll' | 'dgl' | 'drtp' | 'predsim' | 'backprop') => {
+  const settings = async (values: Record<string, string>, method: Method) => {
     for (const [name, value] of Object.entries(values)) await page.fill(`input[name=${name}]`, value);
     await page.check(`input[name=method][value=${method}]`);
   };
@@ -407,23 +408,24 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     await page.click('#sweep');
     await page.waitForFunction(() => document.getElementById('sweep-status')!.textContent === 'done', null, { timeout: 280_000 });
     const header = await page.$$eval('#sweep-table tr:first-child th', (ths) => ths.map((th) => th.textContent));
-    expect(header).toEqual(['blocks', 'SLL MiB', 'DGL MiB', 'DRTP MiB', 'PredSim MiB', 'backprop MiB']);
+    expect(header).toEqual(['blocks', 'SLL MiB', 'DGL MiB', 'DRTP MiB', 'PredSim MiB', 'Forward-Forward MiB', 'backprop MiB']);
     const rows = await page.$$eval('#sweep-table tr', (trs) => trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent))));
     expect(rows.map((r) => r[0])).toEqual([1, 2, 3, 4]);
     const column = (name: string) => header.indexOf(`${name} MiB`);
     expect(rows[3]![column('backprop')]!).toBeGreaterThan(1.3 * rows[0]![column('backprop')]!);
-    for (const local of ['SLL', 'DGL', 'DRTP', 'PredSim']) {
+    for (const local of ['SLL', 'DGL', 'DRTP', 'PredSim', 'Forward-Forward']) {
       const [shallow, deep] = [rows[0]![column(local)]!, rows[3]![column(local)]!];
       expect(Math.abs(deep - shallow), local).toBeLessThan(0.05 * shallow);
     }
     expect(await page.locator('#sweep-chart svg').count()).toBe(1);
-    // Five methods at four depths, each a model built and stepped twice on a software adapter.
+    // Six methods at four depths, each a model built and stepped twice on a software adapter.
   }, 300_000);
 
   // DRTP's blocks follow a fixed signal that never shrinks: its authors' tanh bounds the drift
   // that ReLU blocks would follow (docs/algorithm.md), so the page trains it with tanh; PredSim
-  // trains with its authors' LeakyReLU and a beta of its own, which the checkpoint must carry.
-  for (const [method, activation, name] of [['dgl', 'relu', 'DGL'], ['drtp', 'tanh', 'DRTP'], ['predsim', 'leaky-relu', 'PredSim']] as const) {
+  // trains with its authors' LeakyReLU and a beta of its own, which the checkpoint must carry;
+  // Forward-Forward predicts by goodness, with every label written into the image in turn.
+  for (const [method, activation, name] of [['dgl', 'relu', 'DGL'], ['drtp', 'tanh', 'DRTP'], ['predsim', 'leaky-relu', 'PredSim'], ['ff', 'relu', 'Forward-Forward']] as const) {
     const lr = '0.003';
     const above = 50;
     it(`${name} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
@@ -432,8 +434,8 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       // PredSim's beta is its own: greyed out for the other methods.
       expect(await page.$eval('#predsim', (f) => (f as HTMLFieldSetElement).disabled)).toBe(method !== 'predsim');
       if (method === 'predsim') await page.fill('input[name=beta]', '0.9');
-      // DRTP's CNN blocks are not written (src/sll/spec.ts, methodModelProblem): refused before anything starts, in the page's words.
-      if (method === 'drtp') {
+      // DRTP and Forward-Forward train MLP blocks only (src/sll/spec.ts, methodModelProblem): refused before anything starts, in the page's words.
+      if (method === 'drtp' || method === 'ff') {
         await page.selectOption('select[name=model]', 'cnn');
         await page.click('#start');
         await page.waitForFunction(() => /does not train the CNN/.test(document.getElementById('error')!.textContent ?? ''), null, { timeout: 10_000 });

@@ -99,7 +99,7 @@ const CASES: Case[] = [
   usage('--heads not dividing --dim', ['train', '--model', 'vit', '--heads', '3'], /--dim \(64\) must be a multiple of model\.heads \(3\)|model\.dim \(64\) must be a multiple of model\.heads \(3\)/),
   usage('--divergence-factor 1', ['train', '--divergence-factor', '1'], /--divergence-factor must be 0 \(no guard\) or greater than 1, got 1/),
   usage('--model foo', ['train', '--model', 'foo'], /--model must be one of mlp, cnn, vit, got 'foo'/),
-  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, predsim, backprop, got 'foo'/),
+  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, predsim, ff, backprop, got 'foo'/),
   usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
 
   // Numbers as the kernels see them: in float32, products included.
@@ -123,6 +123,7 @@ const CASES: Case[] = [
   usage('an SLL flag with backprop', ['train', '--method', 'backprop', '--tau', '2'], /--tau applies to --method sll, and the method here is backprop/),
   usage('an SLL flag with DGL', ['train', '--method', 'dgl', '--d0', '10'], /--d0 applies to --method sll, and the method here is dgl/),
   usage('DRTP with a CNN', ['train', '--method', 'drtp', '--model', 'cnn'], /--method drtp trains MLP blocks only so far \(its conv form, the signal at the convolution's activation before its pooling, is not implemented\), so --model cnn takes --method sll, dgl, predsim or backprop/),
+  usage('Forward-Forward with a CNN', ['train', '--method', 'ff', '--model', 'cnn'], /--method ff trains MLP blocks only: Forward-Forward's goodness is defined on fully connected layers.*, so --model cnn takes --method sll, dgl, predsim or backprop/),
   usage('DRTP with a ViT', ['train', '--method', 'drtp', '--model', 'vit'], /--method drtp trains MLP blocks only: a transformer block's residual output has no bounded activation .*, so --model vit takes --method sll, dgl, predsim or backprop/),
   usage('--milestones without a step schedule', ['train', '--milestones', '3'], /--milestones applies to --schedule step, and the schedule here is constant/),
   usage('a step schedule without milestones', ['train', '--schedule', 'step'], /milestones must be given for a step schedule/),

@@ -91,7 +91,7 @@ describe('checkpoints', () => {
   // With batch norm, the running statistics are part of what must resume (and of what is
   // compared): the MLP's blocks', and those of DGL's auxiliary nets on a conv stage.
   const cases: Array<[Method, TestModel]> = [
-    ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
+    ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['ff', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
     ['dgl', 'cnn'], ['predsim', 'cnn'], ['dgl', 'vit'], ['predsim', 'vit'],
   ];
   for (const [method, model] of cases) {

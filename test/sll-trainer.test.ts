@@ -248,8 +248,8 @@ describe('memory', () => {
     return activationBytes;
   }
 
-  it('SLL, DGL, DRTP and PredSim peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
-    for (const local of ['dgl', 'drtp', 'predsim'] as const) {
+  it('SLL, DGL, DRTP, PredSim and Forward-Forward peak activation memory stays within 10% from depth 2 to depth 8, while backprop grows', async () => {
+    for (const local of ['dgl', 'drtp', 'predsim', 'ff'] as const) {
       const shallow = await peakActivationBytes(local, 2);
       const deep = await peakActivationBytes(local, 8);
       console.log(`peak activation+scratch bytes: ${local} depth 2 ${shallow}, depth 8 ${deep}`);

@@ -7,7 +7,7 @@
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
 //     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's)]
 //     [--beta 0.99 (PredSim's)]
-//   --method takes every Trainer method: sll, dgl, drtp, predsim, backprop.
+//   --method takes every Trainer method: sll, dgl, drtp, predsim, ff, backprop.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -5,7 +5,7 @@
 // (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
-//     [--methods sll,dgl,drtp,predsim,backprop]
+//     [--methods sll,dgl,drtp,predsim,ff,backprop]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,7 @@ const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
 const vitDepths = option('vit-depths', '2,4,8,12').split(',').map(Number);
-const methods = option('methods', 'sll,dgl,drtp,predsim,backprop').split(',');
+const methods = option('methods', 'sll,dgl,drtp,predsim,ff,backprop').split(',');
 // DRTP does not train the ViT (sll.methodModelProblem says why).
 const vitMethods = methods.filter((m) => !sll.methodModelProblem(m, 'vit'));
 const device = await openNodeDevice();

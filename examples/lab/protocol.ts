@@ -17,7 +17,7 @@ export type LabDataset = (typeof LAB_DATASETS)[number];
 export const LAB_METHODS = sll.METHODS;
 export type LabMethod = sll.Method;
 /** How the page names each method. */
-export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', backprop: 'backprop' };
+export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', backprop: 'backprop' };
 /** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */
 export const FASHION_FOLDER = 'fashion-mnist';
 /** Both datasets hold 28x28 grey images of 10 classes: the model limits the page shows follow from it. */

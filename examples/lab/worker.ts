@@ -201,28 +201,23 @@ async function sweep(maxDepth: number, width: number, batch: number, stop: Abort
 }
 
 /**
- * Class probabilities of every SLL block's head and of the classifier, for images of raw [0, 1]
- * pixels (normalized here as in training). Evaluation mode: the run's training state is untouched.
+ * Class probabilities of every block's head and of the network (the classifier; under
+ * Forward-Forward, the goodness of each label written in), for images of raw [0, 1] pixels
+ * (normalized here as in training): the softmax of the trainer's own scores (Trainer.scores).
+ * Evaluation mode: the run's training state is untouched.
  */
 async function probabilities(current: Run, pixels: Float32Array): Promise<{ name: string; probabilities: Float32Array }[]> {
-  const { trainer, model, data } = current;
+  const { trainer, data } = current;
   const device = trainer.device;
   const count = pixels.length / pixelsOf(data);
   const units = device.scope(() => {
     const x = device.tensor(pixels.map((v) => (v - data.mean) / data.std), [count, ...data.shape]);
-    const anyLabels = device.tensor(new Int32Array(count), [count], 'i32');
-    const out: { name: string; p: Tensor }[] = [];
-    let a = x;
-    model.blocks.forEach((block, i) => {
-      a = block.layers.forward(a, { training: false });
-      // A block's head, where its local rule has one that predicts classes (SLL, DGL; not DRTP, not backprop).
-      const rule = trainer.objectives[i];
-      if (!rule?.hasHead) return;
-      const logits = rule.compute(model.phi[i]!.forward(a, { training: false }), anyLabels, undefined, false).logits;
-      if (logits) out.push({ name: `block ${i + 1} head`, p: ops.softmax(logits) });
-    });
-    out.push({ name: 'classifier', p: ops.softmax(model.classifier.forward(model.classifierPhi.forward(a, { training: false }), { training: false })) });
-    return out;
+    const scores = trainer.scores(x);
+    try {
+      return scores.map((s) => ({ name: s.name.startsWith('block') ? `${s.name} head` : s.name, p: ops.softmax(s.logits) }));
+    } finally {
+      for (const s of scores) s.logits.dispose();
+    }
   });
   try {
     return await Promise.all(units.map(async (u) => ({ name: u.name, probabilities: (await u.p.read()) as Float32Array })));

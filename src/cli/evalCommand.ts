@@ -75,7 +75,7 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
     const scale = dataset.std / data.std;
     const shift = (dataset.mean - data.mean) / data.std;
     for (let i = 0; i < images.length; i++) images[i] = split.images[i]! * scale + shift;
-    const predictor = new Predictor(device, loadModel(device, checkpoint, path), data, true);
+    const predictor = new Predictor(device, loadModel(device, checkpoint, path), data, true, checkpoint.meta.spec.method);
     let classes: Int32Array;
     try {
       ({ classes } = await predictor.predict(images, batch));

@@ -108,14 +108,14 @@ export class ProgressView {
   epoch(record: ReportEpoch): void {
     this.breakLine();
     const percent = (a: number | undefined) => (a === undefined ? '' : `${(100 * a).toFixed(2)}%`);
-    const accuracy = (i: number, units: number) => {
+    // The classifier's row shows the network's validation accuracy, a block's its head's (Forward-Forward trains no classifier: its rows are all blocks).
+    const accuracy = (name: string, i: number) => {
       const v = record.validation;
       if (!v) return '';
-      const a = i === units - 1 ? v.accuracy : v.blockAccuracy[i];
-      return percent(a);
+      return percent(name === 'classifier' ? v.accuracy : v.blockAccuracy[i]);
     };
     const units = record.train.units;
-    const rows = units.map((u, i) => [u.name, u.likelihood.toFixed(4), u.alignment === undefined ? '' : u.alignment.toFixed(4), percent(u.accuracy), accuracy(i, units.length)]);
+    const rows = units.map((u, i) => [u.name, u.likelihood.toFixed(4), u.alignment === undefined ? '' : u.alignment.toFixed(4), percent(u.accuracy), accuracy(u.name, i)]);
     const header = ['unit', 'likelihood', 'alignment', 'train acc', record.validation ? 'val acc' : ''];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
     const fmt = (r: string[]) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}`.trimEnd();

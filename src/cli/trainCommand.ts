@@ -59,7 +59,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block), MLP only; or backprop', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block) or Forward-Forward (goodness with the right label high, a wrong one low), MLP only; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),
@@ -100,7 +100,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
   summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP, PredSim or backprop, writing a run directory.',
-  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|backprop] [--dataset NAME] [options]',
+  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|ff|backprop] [--dataset NAME] [options]',
   options: [
     ...SPEC_FLAGS,
     { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },

@@ -22,6 +22,8 @@ export const SEED_DOMAINS = {
   auxiliaryHead: 0x40000000,
   /** Block i's fixed target projection B (DRTP). */
   targetProjection: 0x50000000,
+  /** The wrong labels of Forward-Forward's negative data (index 0; drawn by step and row). */
+  negativeLabels: 0x60000000,
   /**
    * Fixed projections: R_i of block i at index i + 1, R_0 of the raw input at 0, and the
    * input projection of a block i after a change of d0 at 1000 + i.

@@ -5,8 +5,8 @@
 import type { UnitMetrics } from '../sll/trainer.js';
 
 /**
- * The divergence guard's default. Every logged loss is a cross-entropy over the K classes (the
- * classifier's, and each SLL head's in either mode), which is ln K for uniform guesses. A unit
+ * The divergence guard's default. Every logged loss but Forward-Forward's is a cross-entropy over
+ * the K classes (the classifier's, and each head's), which is ln K for uniform guesses. A unit
  * whose logged loss exceeds 10 times the lesser of ln K and its value in the run's first logged
  * window stops the run. In every run recorded under bench/results (the README's recipes, cosine
  * warm-up and the ViT's high rates included), no unit's logged loss ever rose above its first
@@ -29,7 +29,13 @@ type LoggedLoss = Pick<UnitMetrics, 'name' | 'likelihood'>;
  * the lesser of ln K and its value in the run's first logged window, stops the run. `first` is
  * that window when resuming (from metrics.jsonl); otherwise the first window checked becomes it.
  */
-export function divergenceGuard(factor: number, classes: number, first: ReadonlyArray<LoggedLoss> | undefined): (units: ReadonlyArray<LoggedLoss>, step: number) => void {
+export function divergenceGuard(
+  factor: number,
+  classes: number,
+  first: ReadonlyArray<LoggedLoss> | undefined,
+  /** False when the logged losses are not cross-entropies (Forward-Forward's goodness losses, which start near the block's width): the bound is then the first window's alone. */
+  crossEntropy = true,
+): (units: ReadonlyArray<LoggedLoss>, step: number) => void {
   let reference = first;
   const chance = Math.log(classes);
   return (units, step) => {
@@ -37,11 +43,14 @@ export function divergenceGuard(factor: number, classes: number, first: Readonly
     for (const [i, unit] of units.entries()) {
       const loss = unit.likelihood;
       const start = reference?.[i]?.likelihood;
-      const base = start !== undefined && Number.isFinite(start) ? Math.min(start, chance) : chance;
+      const known = start !== undefined && Number.isFinite(start);
+      // Without a cross-entropy's ln K, a finite first window is its own bound.
+      if (!crossEntropy && !known && Number.isFinite(loss)) continue;
+      const base = !known ? chance : crossEntropy ? Math.min(start, chance) : start;
       if (!Number.isFinite(loss) || loss > factor * base) {
         throw new DivergenceError(
           `the run diverged: ${unit.name}'s loss is ${Number.isFinite(loss) ? loss.toPrecision(4) : String(loss)} at step ${step}, over ${factor} x ${base.toPrecision(4)} ` +
-            `(the lesser of ln ${classes} and its first logged value; --divergence-factor changes the bound, 0 turns it off)`,
+            `(${crossEntropy ? `the lesser of ln ${classes} and its first logged value` : 'its first logged value'}; --divergence-factor changes the bound, 0 turns it off)`,
         );
       }
     }

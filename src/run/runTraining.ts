@@ -181,7 +181,8 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
       status(restart ? 'started again from its beginning (it had stopped before its first checkpoint)' : 'started');
     }
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
-    const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units);
+    // Forward-Forward's block losses are goodness losses, not cross-entropies: only their first window bounds them.
+    const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units, spec.method !== 'ff');
 
     const { transformBatch } = plan;
     try {

@@ -7,6 +7,7 @@ export * from './localLoss.js';
 export * from './auxiliaryNet.js';
 export * from './dglHead.js';
 export * from './drtp.js';
+export * from './forwardForward.js';
 export * from './predsim.js';
 export * from './predsimConv.js';
 export * from './rules.js';

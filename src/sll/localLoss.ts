@@ -2,10 +2,11 @@
  * What a block's local learning rule gives the per-block sweep of the trainer: a loss of the
  * block's features (or of its output, through phi), its gradient at those features, and the
  * gradients of the rule's own parameters (a learned head), with the logits a block's head
- * predicts with. SLL's LocalObjective (objective.ts), DGL's auxiliary head (dglHead.ts),
- * DRTP's target projection (drtp.ts) and PredSim's loss (predsim.ts) are its implementations: the sweep, the memory release, the optimizer steps, the non-finite
- * guard and the metrics stay in the trainer, whatever the rule (docs/algorithm.md, "Other
- * local rules").
+ * predicts with. SLL's LocalObjective (objective.ts), DGL's auxiliary nets (dglHead.ts), DRTP's
+ * target projection (drtp.ts), PredSim's loss (predsim.ts, predsimConv.ts) and Forward-Forward's
+ * (forwardForward.ts) are its implementations: the sweep, the memory release, the optimizer
+ * steps, the non-finite guard and the metrics stay in the trainer, whatever the rule
+ * (docs/algorithm.md, "Other local rules").
  */
 import { ShapeError } from '../gpu/errors.js';
 import { formatShape } from '../gpu/shape.js';
@@ -21,6 +22,8 @@ export interface LocalLossResult {
   logPi?: Tensor;
   /** What the block's head predicts with, [B, K]; absent for a rule without a head. */
   logits?: Tensor;
+  /** What the logits' arg-max is counted right against, when not the labels (Forward-Forward's pairs: column 0, the positive row). */
+  accuracyLabels?: Tensor;
   /** dL/du at the features, [B, d] (training only). */
   gradFeatures?: Tensor;
   /** Gradients of the rule's parameters, aligned with parameters() (training only). */

@@ -1,7 +1,9 @@
 /**
  * Prediction with a trained model, in Node and in a browser: class probabilities of the output
- * classifier for a batch of images. `Predictor.fromCheckpoint` rebuilds the model from a
- * checkpoint's bytes (fetch() them in a page, readFileSync them in Node).
+ * classifier for a batch of images (for a Forward-Forward network, which has no trained
+ * classifier, the softmax of its goodness with each label written in: forwardForward.ts).
+ * `Predictor.fromCheckpoint` rebuilds the model from a checkpoint's bytes (fetch() them in a
+ * page, readFileSync them in Node).
  */
 import type { Device } from '../gpu/device.js';
 import { describeValue } from '../gpu/dtype.js';
@@ -10,7 +12,9 @@ import { sizeOf } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { softmax } from '../ops/softmax.js';
 import { loadModel, readCheckpoint, type CheckpointData } from './checkpoint.js';
+import { goodnessScores, LabelEmbedding } from './forwardForward.js';
 import type { Model } from './model.js';
+import type { Method } from './trainingSettings.js';
 
 export interface Prediction {
   /** [count] the most probable class of each image. */
@@ -22,6 +26,8 @@ export interface Prediction {
 export class Predictor {
   /** Set by dispose(): the model may be gone, so every later call is refused. */
   private disposed = false;
+  /** Forward-Forward's label writing, for a network trained by it. */
+  private readonly labelEmbedding: LabelEmbedding | undefined;
 
   constructor(
     readonly device: Device,
@@ -29,7 +35,19 @@ export class Predictor {
     /** How pixels were normalized in training (see `predictPixels`). */
     readonly data: Pick<CheckpointData, 'mean' | 'std'> & Partial<CheckpointData>,
     private readonly ownsModel = false,
-  ) {}
+    /** How the model was trained: 'ff' predicts by goodness; every other method by the classifier. */
+    readonly method: Method = 'sll',
+  ) {
+    if (method === 'ff') {
+      this.labelEmbedding = new LabelEmbedding(device, model.classes, 0);
+      try {
+        this.labelEmbedding.check(model.inputShape);
+      } catch (error) {
+        this.labelEmbedding.dispose();
+        throw error;
+      }
+    }
+  }
 
   /**
    * A predictor over the model a checkpoint holds, its bytes verified first (readCheckpoint);
@@ -39,7 +57,13 @@ export class Predictor {
   static async fromCheckpoint(device: Device, bytes: Uint8Array, source = 'checkpoint', options: { onNotice?: (text: string) => void } = {}): Promise<Predictor> {
     const checkpoint = await readCheckpoint(bytes, source);
     for (const notice of checkpoint.notices) options.onNotice?.(notice);
-    return new Predictor(device, loadModel(device, checkpoint, source), checkpoint.meta.data, true);
+    const model = loadModel(device, checkpoint, source);
+    try {
+      return new Predictor(device, model, checkpoint.meta.data, true, checkpoint.meta.spec.method);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
   }
 
   /**
@@ -87,6 +111,7 @@ export class Predictor {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.labelEmbedding?.dispose();
     if (this.ownsModel) this.model.dispose();
   }
 
@@ -145,6 +170,11 @@ export class Predictor {
     };
     try {
       let a = made(this.device.tensor(images, [n, ...this.model.inputShape]));
+      if (this.labelEmbedding) {
+        const embedding = this.labelEmbedding;
+        const p = made(this.device.scope(() => softmax(goodnessScores(this.model, embedding, a).total, { category: 'scratch' })));
+        return (await p.read()) as Float32Array;
+      }
       for (const block of this.model.blocks) {
         const h = made(block.layers.forward(a, { training: false }));
         done(a);

@@ -8,6 +8,7 @@ import type { Device } from '../gpu/device.js';
 import { domainSeed } from '../random/seeds.js';
 import { DglHead } from './dglHead.js';
 import { DrtpSignal } from './drtp.js';
+import { ForwardForwardLoss } from './forwardForward.js';
 import type { FeatureMapKind } from './config.js';
 import type { LocalLoss } from './localLoss.js';
 import { PredSimLoss } from './predsim.js';
@@ -32,6 +33,7 @@ type BlockRuleMethod = Exclude<Method, 'sll' | 'backprop'>;
 
 const RULES: Record<BlockRuleMethod, (device: Device, c: BlockRuleContext, label: string) => LocalLoss> = {
   dgl: (device, c, label) => new DglHead(device, { classes: c.classes, features: c.features, featureMap: c.featureMap, blockShape: c.blockShape, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label }),
+  ff: (device, c, label) => new ForwardForwardLoss(device, { features: c.features, label }),
   drtp: (device, c, label) => new DrtpSignal(device, { classes: c.classes, features: c.features, seed: domainSeed(c.seed, 'targetProjection', c.block), label }),
   // A conv stage's maps (its flattened output) take the authors' conv form; feature rows the linear one.
   predsim: (device, c, label) => {

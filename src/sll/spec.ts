@@ -223,6 +223,7 @@ function orList(items: readonly string[]): string {
  * at chance (25% on 4 classes with Adam at 3e-3, 1e-3 and 3e-4; SGD diverges).
  */
 export function methodModelProblem(method: Method, kind: ModelKind): string | undefined {
+  if (method === 'ff' && kind !== 'mlp') return `ff trains MLP blocks only: Forward-Forward's goodness is defined on fully connected layers, whose input it normalises and whose first values carry the label (Hinton 2022)`;
   if (method === 'drtp' && kind === 'cnn') return "drtp trains MLP blocks only so far (its conv form, the signal at the convolution's activation before its pooling, is not implemented)";
   if (method === 'drtp' && kind === 'vit') return "drtp trains MLP blocks only: a transformer block's residual output has no bounded activation for its never-shrinking signal to saturate, and a ViT trained so stays at chance";
   return undefined;

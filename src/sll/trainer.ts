@@ -6,7 +6,8 @@
  * the likelihood under a fixed random projection, with alignment to the block before; DGL: the
  * cross-entropy of a learned auxiliary head; DRTP: the one-hot target through a fixed matrix, in
  * place of a loss's gradient; PredSim: a learned head's cross-entropy mixed with similarity
- * matching; each a LocalLoss, the others than SLL's made by rules.ts), runs its own backward (never its
+ * matching; Forward-Forward: the logistic loss of its goodness on positive and negative images,
+ * swept together; each a LocalLoss, the others than SLL's made by rules.ts), runs its own backward (never its
  * input gradient), steps its optimizer, and releases its input before the next block runs.
  * Nothing records operations across blocks; after each block the commands are submitted, so the
  * buffers it released can serve the next block (peak memory stays one block's working set).
@@ -32,6 +33,7 @@ import { Flatten } from '../nn/flatten.js';
 import { featureWidth } from './features.js';
 import type { Block, Model } from './model.js';
 import { LocalObjective } from './objective.js';
+import { goodnessScores, LabelEmbedding, lengthNormalize } from './forwardForward.js';
 import { blockRule, isBlockRuleMethod } from './rules.js';
 import type { LocalLoss } from './localLoss.js';
 import { createProjection, projectionSeed } from './projection.js';
@@ -141,6 +143,8 @@ export class Trainer {
   private readonly flatten = new Flatten();
   /** What each block aligns with: its input's projection, the previous block, or nothing. */
   private readonly alignmentSources: Array<'input' | 'previous' | 'none'> = [];
+  /** Forward-Forward's label writing and negative data (method 'ff' only). */
+  private readonly labelEmbedding: LabelEmbedding | undefined;
   private readonly units: Unit[];
   private readonly window: number;
   private stepInWindow = 0;
@@ -161,6 +165,15 @@ export class Trainer {
     this.method = config.method;
     this.window = config.metricsEvery ?? METRICS_EVERY_DEFAULT;
     const objectiveOf = config.objective ?? (() => classModeObjective(model.classes));
+    if (this.method === 'ff') {
+      this.labelEmbedding = new LabelEmbedding(device, model.classes, domainSeed(config.seed, 'negativeLabels', 0));
+      try {
+        this.labelEmbedding.check(model.inputShape);
+      } catch (error) {
+        this.labelEmbedding.dispose();
+        throw error;
+      }
+    }
     if (this.method === 'sll') {
       model.blocks.forEach((_, i) => {
         const objective = objectiveOf(i);
@@ -222,27 +235,30 @@ export class Trainer {
     this.device.submit();
   }
 
-  /** SLL, DGL, DRTP or PredSim: one sweep over the blocks, each updated by its own local rule (see the file's header). */
+  /** SLL, DGL, DRTP, PredSim or Forward-Forward: one sweep over the blocks, each updated by its own local rule (see the file's header). */
   private localStep(images: Tensor, labels: Tensor): void {
-    const { model } = this;
+    const { model, labelEmbedding } = this;
     this.device.scope(() => {
+      // Forward-Forward sweeps its positive and negative images together, each block's input length-normalised.
+      const input = labelEmbedding ? labelEmbedding.trainingBatch(images, labels, this.step) : images;
       // Each block's whole update: everything it makes is freed at its end, but for its output
       // and its log posterior, which go on to the next block.
-      const last = this.sweep(images, (block, i, a, previous) => {
+      const last = this.sweep(input, (block, i, a, previous) => {
         const target = this.alignmentTarget(i, a, previous?.logPi);
-        const h = block.layers.forward(a, { training: true });
+        const h = block.layers.forward(labelEmbedding ? lengthNormalize(a) : a, { training: true });
         const phi = model.phi[i]!;
         const local = this.objectives[i]!.compute(phi.forward(h, { training: true }), labels, target, true);
         const dh = phi.backward(local.gradFeatures!, { inputGradient: true }).input!;
         const grads = block.layers.backward(dh, { inputGradient: false });
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
-        if (local.logits && local.likelihood) this.accumulate(this.units[i]!, labels, local.logits, local.likelihood, local.alignment);
+        if (local.logits && local.likelihood) this.accumulate(this.units[i]!, local.accuracyLabels ?? labels, local.logits, local.likelihood, local.alignment);
         this.device.submit();
         return { h, logPi: local.logPi };
       });
       last?.logPi?.dispose(); // freed now: the classifier needs only the last block's output
-      this.classifierStep(last?.h ?? images, labels, false);
+      // Forward-Forward predicts by goodness: its classifier is not trained.
+      if (!labelEmbedding) this.classifierStep(last?.h ?? images, labels, false);
     });
   }
 
@@ -353,6 +369,8 @@ export class Trainer {
       // A block without a loss of its own (backprop, DRTP) has nothing to report: the classifier speaks for it.
       const index = this.units.indexOf(unit);
       if (index < this.units.length - 1 && !this.objectives[index]?.hasHead) continue;
+      // Forward-Forward trains no classifier: its blocks speak for it.
+      if (index === this.units.length - 1 && this.labelEmbedding) continue;
       units.push({
         name: unit.name,
         likelihood: likelihood[0]! / samples,
@@ -369,26 +387,49 @@ export class Trainer {
   }
 
   /**
-   * Accuracy of the output classifier and, for a rule with heads (SLL, DGL, PredSim), of every block's head, on a batch of
-   * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
+   * What every unit that predicts says of images [B, ...], as [B, K] scores: each block's head
+   * where its rule has one (SLL, DGL, PredSim: its logits; Forward-Forward: the block's goodness
+   * for each label written in), then the network's (the output classifier's logits; under
+   * Forward-Forward, the goodness summed from block 2 on). Evaluation mode: nothing is kept but
+   * the scores, which the caller owns and disposes (they belong to no scope).
    */
-  async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
-    const { model } = this;
-    // The forward pass in one scope (scopes are synchronous); only the predicted classes and the
-    // heads' counts of correct rows (one u32 each, counted on the device) leave it.
-    const { predicted, headCounts } = this.device.scope(() => {
-      const headCounts = this.objectives.filter((rule) => rule.hasHead).map(() => this.device.zeros([1], 'u32', 'scratch'));
-      let head = 0;
+  scores(images: Tensor): Array<{ name: string; logits: Tensor }> {
+    const { model, device } = this;
+    const keep = (name: string, logits: Tensor) => ({ name, logits: device.keep(logits) });
+    return device.scope(() => {
+      if (this.labelEmbedding) {
+        const scores = goodnessScores(model, this.labelEmbedding, images);
+        return [...scores.perBlock.map((logits, i) => keep(`block ${i + 1}`, logits)), keep('goodness', scores.total === scores.perBlock[0] ? scores.total.handle() : scores.total)];
+      }
+      // A head predicts from its logits alone: the labels it is given do not matter here, and no alignment target is needed.
+      const anyLabels = device.zeros([images.shape[0]!], 'i32', 'scratch');
+      const heads: Array<{ name: string; logits: Tensor }> = [];
       const last = this.sweep(images, (block, i, a) => {
         const h = block.layers.forward(a, { training: false });
         const rule = this.objectives[i]; // none under backprop
-        // A head predicts from its logits alone: no alignment target is needed here.
-        if (rule?.hasHead) countCorrect(rule.compute(model.phi[i]!.forward(h, { training: false }), labels, undefined, false).logits!, labels, headCounts[head++]!);
+        if (rule?.hasHead) heads.push(keep(`block ${i + 1}`, rule.compute(model.phi[i]!.forward(h, { training: false }), anyLabels, undefined, false).logits!));
         return { h };
       });
-      const logits = model.classifier.forward(model.classifierPhi.forward(last?.h ?? images, { training: false }), { training: false });
-      return { predicted: argmax(logits, 'scratch'), headCounts };
+      return [...heads, keep('classifier', model.classifier.forward(model.classifierPhi.forward(last?.h ?? images, { training: false }), { training: false }))];
     });
+  }
+
+  /**
+   * Accuracy of the network's prediction and of every block's head (scores()), on a batch of
+   * images [B, ...] with labels (host Int32Array). Evaluation mode: nothing is kept.
+   */
+  async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
+    const scores = this.scores(images);
+    // Only the predicted classes and the heads' counts of correct rows (one u32 each, counted on the device) are read.
+    const { predicted, headCounts } = this.device.scope(() => ({
+      predicted: argmax(scores.at(-1)!.logits, 'scratch'),
+      headCounts: scores.slice(0, -1).map((head) => {
+        const count = this.device.zeros([1], 'u32', 'scratch');
+        countCorrect(head.logits, labels, count);
+        return count;
+      }),
+    }));
+    for (const s of scores) s.logits.dispose();
     try {
       const classes = (await predicted.read()) as Int32Array;
       let correct = 0;
@@ -462,7 +503,7 @@ export class Trainer {
     return {
       parameters: params.reduce((n, p) => n + p.value.bytes, 0),
       optimizer: this.units.reduce((n, u) => n + u.optimizer.stateBytes, 0),
-      projections: this.objectives.reduce((n, o) => n + o.fixedBytes, 0) + [...this.alignmentProjections.values()].reduce((n, p) => n + p.matrix.bytes, 0),
+      projections: this.objectives.reduce((n, o) => n + o.fixedBytes, 0) + [...this.alignmentProjections.values()].reduce((n, p) => n + p.matrix.bytes, 0) + (this.labelEmbedding?.bytes ?? 0),
     };
   }
 
@@ -473,6 +514,7 @@ export class Trainer {
     }
     for (const o of this.objectives) o.dispose();
     for (const p of this.alignmentProjections.values()) p.matrix.dispose();
+    this.labelEmbedding?.dispose();
   }
 }
 

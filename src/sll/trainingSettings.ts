@@ -11,10 +11,12 @@ import type { Schedule } from './schedule.js';
  * How the blocks learn: SLL (a fixed random projection's likelihood per block), DGL (a learned
  * auxiliary head's cross-entropy per block), DRTP (the one-hot target through a fixed random
  * matrix per block), PredSim (a learned head's cross-entropy mixed with a similarity-matching
- * loss per block), or backprop (the output loss's gradient chained back through every block).
+ * loss per block), Forward-Forward (each block's goodness high for its image with the right
+ * label, low with a wrong one), or backprop (the output loss's gradient chained back through
+ * every block).
  */
-export type Method = 'sll' | 'dgl' | 'drtp' | 'predsim' | 'backprop';
-export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'predsim', 'backprop'];
+export type Method = 'sll' | 'dgl' | 'drtp' | 'predsim' | 'ff' | 'backprop';
+export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'predsim', 'ff', 'backprop'];
 
 /** The weight of PredSim's similarity term in the authors' experiments. */
 export const PREDSIM_BETA_DEFAULT = 0.99;

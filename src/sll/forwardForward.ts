@@ -1,0 +1,214 @@
+/**
+ * Forward-Forward (Hinton, "The Forward-Forward Algorithm: Some Preliminary Investigations",
+ * 2022), on an MLP's blocks, as its faithful reimplementations do it (docs/algorithm.md, "Other
+ * local rules"):
+ *
+ *   positive data:  the image with its label's one-hot written over its first K values
+ *   negative data:  the same image with a wrong label, drawn uniformly from the other K - 1
+ *                   (as loeweX/Forward-Forward does; Hinton's own code draws hard ones from a
+ *                   classifier's guess)
+ *   each block:     x -> x / (sqrt(mean_j x_j^2) + 1e-8)  (its input's length normalised), then
+ *                   the block's own layers (linear + ReLU): h
+ *   goodness:       g = sum_j h_j^2,  against the threshold theta = d, the block's width
+ *   block loss:     mean over the 2B rows of softplus(g - theta) - t (g - theta)
+ *                   (logistic: t = 1 for positive rows, 0 for negative ones)
+ *   dL/dh = 2 h (sigmoid(g - theta) - t) / (2B)
+ *   prediction:     every label in turn is written into the image; the label whose goodness,
+ *                   summed over the blocks from the second on (all of them for a one-block net),
+ *                   is highest is the prediction
+ *
+ * A block sees the previous block's output only through the normalisation, so its goodness
+ * cannot simply be passed on; no gradient crosses a block. The network's output classifier is
+ * not used: prediction is by goodness, and the classifier's weights stay as they started.
+ */
+import type { Device } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import { sizeOf } from '../gpu/shape.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { cast, concat, contiguous, gatherRows } from '../ops/copy.js';
+import { abs, add, affine, div, exp, log, mul, relu, scale, sqrt, square, sub, tanh } from '../ops/elementwise.js';
+import { mean, sum } from '../ops/reduce.js';
+import type { Parameter } from '../nn/layer.js';
+import { philox4x32, seedWords, type Seed } from '../random/philox.js';
+import type { Model } from './model.js';
+import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
+
+/** Added to a row's root mean square before dividing by it (the reimplementations' guard). */
+const NORM_EPS = 1e-8;
+
+/** x [R, ...] with each row divided by its root mean square (+1e-8): a Forward-Forward block's input. Call it in a scope. */
+export function lengthNormalize(x: Tensor): Tensor {
+  const rows = x.shape[0]!;
+  const flat = contiguous(x, 'scratch').reshape([rows, sizeOf(x.shape.slice(1))]);
+  const rms = affine(sqrt(mean(square(flat, 'scratch'), [1], { category: 'scratch' }), 'scratch'), 1, NORM_EPS, 'scratch').reshape([rows, 1]);
+  return div(flat, rms, 'activation').reshape([...x.shape]);
+}
+
+/** Goodness of each row of h [R, d]: sum_j h_j^2, as a column [R, 1]. Call it in a scope. */
+export function goodness(h: Tensor): Tensor {
+  return sum(square(h, 'scratch'), [1], { category: 'scratch' }).reshape([h.shape[0]!, 1]);
+}
+
+/**
+ * What Forward-Forward writes into images: one-hot labels over the first K values, positive and
+ * negative batches, and the every-label pass of prediction. Holds the [K, K] identity (the one-hot
+ * rows) and the [K (K - 1), K] table of wrong labels (row y (K - 1) + j is the one-hot of
+ * (y + 1 + j) mod K).
+ */
+export class LabelEmbedding {
+  private readonly identity: Tensor;
+  private readonly wrong: Tensor;
+
+  constructor(
+    readonly device: Device,
+    readonly classes: number,
+    /** Key of the negative labels: the j of row i at step s comes from Philox at counter [s, i]. */
+    readonly seed: Seed,
+  ) {
+    if (!Number.isInteger(classes) || classes < 2) throw new RangeError(`Forward-Forward: needs at least 2 classes (a wrong label for every image), got ${classes}`);
+    const eye = new Float32Array(classes * classes);
+    for (let k = 0; k < classes; k++) eye[k * classes + k] = 1;
+    this.identity = device.tensor(eye, [classes, classes], 'f32', 'projection');
+    const table = new Float32Array(classes * (classes - 1) * classes);
+    for (let y = 0; y < classes; y++) for (let j = 0; j < classes - 1; j++) table[(y * (classes - 1) + j) * classes + ((y + 1 + j) % classes)] = 1;
+    this.wrong = device.tensor(table, [classes * (classes - 1), classes], 'f32', 'projection');
+  }
+
+  get bytes(): number {
+    return this.identity.bytes + this.wrong.bytes;
+  }
+
+  /** Checks that images of this shape have room for a label (K values). */
+  check(inputShape: readonly number[]): void {
+    const size = sizeOf(inputShape);
+    if (size < this.classes) throw new ShapeError(`Forward-Forward writes the label's one-hot over the first ${this.classes} values of each image, but an image here has ${size} (${inputShape.join('x')})`);
+  }
+
+  /** images [B, ...] with rows [B, K] written over their first K values. Call it in a scope. */
+  private write(images: Tensor, onehot: Tensor): Tensor {
+    const batch = images.shape[0]!;
+    const flat = contiguous(images, 'scratch').reshape([batch, sizeOf(images.shape.slice(1))]);
+    return concat([onehot, flat.slice(1, this.classes)], 1, 'activation').reshape([...images.shape]);
+  }
+
+  /** The labels' one-hot rows, [B, K]. */
+  onehot(labels: Tensor): Tensor {
+    return gatherRows(this.identity, labels, 'scratch');
+  }
+
+  /**
+   * The training batch of step `step`: [2B, ...], the B positive images (their own labels), then
+   * the B negative ones, each with a wrong label drawn uniformly from the K - 1 others: row i
+   * takes the (j + 1)-th label after its own, j from Philox at counter [step, row]. Call it in a
+   * scope.
+   */
+  trainingBatch(images: Tensor, labels: Tensor, step: number): Tensor {
+    const batch = labels.shape[0]!;
+    const key = seedWords(this.seed);
+    const offsets = new Float32Array(batch);
+    for (let i = 0; i < batch; i++) offsets[i] = philox4x32([step >>> 0, Math.floor(step / 2 ** 32), i, 0], key)[0] % (this.classes - 1);
+    // Row y (K - 1) + j of the wrong-label table: computed in f32 (exact below 2^24), cast back to an index.
+    const index = cast(add(affine(cast(labels, 'f32', 'scratch'), this.classes - 1, 0, 'scratch'), this.device.tensor(offsets, [batch], 'f32', 'scratch'), 'scratch'), 'i32', 'scratch');
+    return concat([this.write(images, this.onehot(labels)), this.write(images, gatherRows(this.wrong, index, 'scratch'))], 0, 'activation');
+  }
+
+  /** images [B, ...] with label k written into every one. Call it in a scope. */
+  withLabel(images: Tensor, k: number): Tensor {
+    const batch = images.shape[0]!;
+    return this.write(images, this.onehot(this.device.tensor(new Int32Array(batch).fill(k), [batch], 'i32', 'scratch')));
+  }
+
+  dispose(): void {
+    this.identity.dispose();
+    this.wrong.dispose();
+  }
+}
+
+/**
+ * Every label tried in turn: each block's goodness for each label, [B, K] per block, and the
+ * prediction's scores (the sum over the blocks from the second on; all blocks for one), [B, K].
+ * Evaluation mode: nothing is kept. Call it in a scope.
+ */
+export function goodnessScores(model: Model, embedding: LabelEmbedding, images: Tensor): { total: Tensor; perBlock: Tensor[] } {
+  const device = images.device;
+  // One pass per label, in a scope of its own: only its goodness columns [B, 1] leave it.
+  const passes = Array.from({ length: embedding.classes }, (_, k) =>
+    device.scope(() => {
+      let a = embedding.withLabel(images, k);
+      return model.blocks.map((block) => {
+        const h = block.layers.forward(lengthNormalize(a), { training: false });
+        a.dispose(); // one block's activations alive at a time
+        a = h;
+        return goodness(h);
+      });
+    }),
+  );
+  const perBlock = model.blocks.map((_, j) => concat(passes.map((columns) => columns[j]!), 1, 'scratch'));
+  for (const t of passes.flat()) t.dispose();
+  const counted = perBlock.length > 1 ? perBlock.slice(1) : perBlock;
+  const total = counted.slice(1).reduce((acc, t) => add(acc, t, 'scratch'), counted[0]!);
+  return { total, perBlock };
+}
+
+/** Forward-Forward's loss of a block: the logistic loss of goodness minus the threshold, positive rows first (see the file's header). */
+export class ForwardForwardLoss extends WithoutRandomStream implements LocalLoss {
+  protected get who(): string {
+    return `${this.options.label} Forward-Forward loss`;
+  }
+
+  readonly hasHead = true;
+  readonly fixedBytes = 0;
+  /** theta: the block's width. */
+  readonly threshold: number;
+
+  constructor(
+    readonly device: Device,
+    readonly options: { features: number; label: string },
+  ) {
+    super();
+    this.threshold = options.features;
+  }
+
+  parameters(): readonly Parameter[] {
+    return [];
+  }
+
+  /**
+   * u [2B, d]: the block's output for the positive rows, then the negative ones; labels [B]. The
+   * likelihood is each pair's loss (positive plus negative row), the logits [B, 2] each pair's
+   * goodness (positive, negative) with accuracy labels 0: a pair counts as right when its
+   * positive row is the better one.
+   */
+  compute(u: Tensor, labels: Tensor, _logQ: Tensor | undefined, training: boolean): LocalLossResult {
+    requireFeatures(u, this.options.features, this.who);
+    const batch = labels.shape[0]!;
+    if (u.shape[0] !== 2 * batch) throw new ShapeError(`${this.who}: features of ${u.shape[0]} rows for ${batch} labels; a Forward-Forward batch holds each image twice (positive, then negative)`);
+    return u.device.scope(() => {
+      const logit = affine(goodness(u), 1, -this.threshold, 'scratch');
+      const targets = this.device.tensor(Float32Array.from({ length: 2 * batch }, (_, i) => (i < batch ? 1 : 0)), [2 * batch, 1], 'f32', 'scratch');
+      // softplus(x) - t x, with softplus(x) = relu(x) + log(1 + exp(-|x|)) (no overflow).
+      const softplus = add(relu(logit, 'scratch'), log(affine(exp(scale(abs(logit, 'scratch'), -1, 'scratch'), 'scratch'), 1, 1, 'scratch'), 'scratch'), 'scratch');
+      const loss = sub(softplus, mul(targets, logit, 'scratch'), 'scratch').reshape([2, batch]);
+      const result: LocalLossResult = {
+        likelihood: sum(loss, [0]),
+        logits: concat([goodnessColumn(u, 0, batch), goodnessColumn(u, batch, 2 * batch)], 1, 'scratch'),
+        accuracyLabels: this.device.zeros([batch], 'i32', 'scratch'),
+        headGradients: [],
+      };
+      if (training) {
+        // sigmoid(x) = (1 + tanh(x / 2)) / 2.
+        const sigmoid = affine(tanh(scale(logit, 0.5, 'scratch'), 'scratch'), 0.5, 0.5, 'scratch');
+        const dLogit = scale(sub(sigmoid, targets, 'scratch'), 1 / (2 * batch), 'scratch');
+        result.gradFeatures = mul(scale(u, 2, 'scratch'), dLogit, 'scratch');
+      }
+      return result;
+    });
+  }
+
+  dispose(): void {}
+}
+
+/** Goodness of rows [start, end) of u, as a column. */
+function goodnessColumn(u: Tensor, start: number, end: number): Tensor {
+  return goodness(u.slice(0, start, end));
+}
