@@ -56,13 +56,14 @@ describe("Forward-Forward's block loss and its derivative rule", () => {
     const pairs = await read(result.likelihood!);
     expect(pairs.reduce((s, v) => s + v, 0) / batch).toBeCloseTo(2 * referenceLoss(u64, 2 * batch, d), 4);
     expectClose(await result.gradFeatures!.read(), finiteDifferenceGradient((p) => referenceLoss(p, 2 * batch, d), u64), { rtol: 2e-3, atol: 1e-6 }, 'dL/du');
-    // A pair is right when its positive row's goodness is the larger: logits [B, 2] against labels 0.
+    // A pair is right when its positive row's goodness is the larger: logits [B, 2] = (negative,
+    // positive) against labels 1, so that a tie (arg-max takes the first) counts as wrong.
     const logits = await read(result.logits!);
-    expect(Array.from(await result.accuracyLabels!.read())).toEqual(new Array(batch).fill(0));
+    expect(Array.from(await result.accuracyLabels!.read())).toEqual(new Array(batch).fill(1));
     for (let r = 0; r < batch; r++) {
       const g = (row: number) => Array.from(u64.subarray(row * d, (row + 1) * d)).reduce((s, v) => s + v * v, 0);
-      expect(logits[r * 2]!).toBeCloseTo(g(r), 4);
-      expect(logits[r * 2 + 1]!).toBeCloseTo(g(batch + r), 4);
+      expect(logits[r * 2]!).toBeCloseTo(g(batch + r), 4);
+      expect(logits[r * 2 + 1]!).toBeCloseTo(g(r), 4);
     }
     for (const t of [u, labels, result.likelihood, result.logits, result.accuracyLabels, result.gradFeatures]) t?.dispose();
     rule.dispose();
@@ -181,6 +182,7 @@ describe('Forward-Forward prediction', () => {
     }
     const model = mlp(device, { inputShape: [1, 8, 8], hidden: [64, 64], classes, seed: 2 });
     const trainer = new Trainer(device, model, { method: 'ff', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 5, metricsEvery: 50 });
+    const classifierBefore = await Promise.all(model.classifier.parameters().map((p) => read(p.value)));
     for (let step = 0; step < 150; step++) {
       const start = (step * 32) % count;
       const x = device.tensor(pixels.subarray(start * width, (start + 32) * width), [32, 1, 8, 8]);
@@ -199,6 +201,21 @@ describe('Forward-Forward prediction', () => {
     const { correct, blockCorrect } = await trainer.evaluateBatch(x, y, labelValues);
     console.log(`forward-forward: accuracy ${correct / count}, per block ${blockCorrect.map((c) => c / count).join(', ')}`);
     expect(correct / count).toBeGreaterThanOrEqual(0.9);
+    // Each block's count is its own goodness's arg-max against the labels; the network's is block 2's (the only one from block 2 on).
+    const scores = trainer.scores(x);
+    const argmaxRows = async (t: { read(): Promise<ArrayLike<number>> }) => {
+      const v = await read(t);
+      return Array.from({ length: count }, (_, i) => {
+        const row = Array.from(v.subarray(i * classes, (i + 1) * classes));
+        return row.indexOf(Math.max(...row));
+      });
+    };
+    for (let j = 0; j < 2; j++) expect(blockCorrect[j]).toBe((await argmaxRows(scores[j]!.logits)).filter((k, i) => k === labelValues[i]).length);
+    expect(Array.from(await read(scores[2]!.logits))).toEqual(Array.from(await read(scores[1]!.logits)));
+    for (const s of scores) s.logits.dispose();
+    // No classifier is trained: its weights are where they started.
+    const classifierAfter = await Promise.all(model.classifier.parameters().map((p) => read(p.value)));
+    classifierAfter.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(classifierBefore[i]!)));
     for (const t of [x, y]) t.dispose();
     trainer.dispose();
     model.dispose();

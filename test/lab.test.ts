@@ -427,9 +427,12 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   // Forward-Forward predicts by goodness, with every label written into the image in turn.
   for (const [method, activation, name] of [['dgl', 'relu', 'DGL'], ['drtp', 'tanh', 'DRTP'], ['predsim', 'leaky-relu', 'PredSim'], ['ff', 'relu', 'Forward-Forward']] as const) {
     const lr = '0.003';
-    const above = 50;
+    // Forward-Forward's second block ranks labels against the truth for its first epochs
+    // (docs/algorithm.md): one block, which predicts alone, reaches about 47% in this one epoch.
+    const depth = method === 'ff' ? '1' : '2';
+    const above = method === 'ff' ? 30 : 50;
     it(`${name} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
-      await settings({ depth: '2', width: '64', lr, batch: '64', epochs: '1' }, method);
+      await settings({ depth, width: '64', lr, batch: '64', epochs: '1' }, method);
       expect(await page.$eval('#sll', (f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
       // PredSim's beta is its own: greyed out for the other methods.
       expect(await page.$eval('#predsim', (f) => (f as HTMLFieldSetElement).disabled)).toBe(method !== 'predsim');
@@ -442,11 +445,11 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
         expect(await text('error')).toBe(`${name} does not train the CNN: choose the MLP, or SLL, DGL, PredSim or backprop for the CNN`);
         await page.selectOption('select[name=model]', 'mlp');
       }
-      await settings({ depth: '2', width: '64', lr, batch: '64', epochs: '1' }, method);
+      await settings({ depth, width: '64', lr, batch: '64', epochs: '1' }, method);
       await page.selectOption('select[name=activation]', activation);
       await page.click('#start');
       await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
-      expect(await text('model')).toMatch(new RegExp(`^mlp 784-64-64-10${activation === 'relu' ? '' : ` \\(${activation}\\)`}, ${method}${method === 'predsim' ? ' \\(beta 0\\.9\\)' : ''} `));
+      expect(await text('model')).toMatch(new RegExp(`^mlp 784-${method === 'ff' ? '64' : '64-64'}-10${activation === 'relu' ? '' : ` \\(${activation}\\)`}, ${method}${method === 'predsim' ? ' \\(beta 0\\.9\\)' : ''} `));
       expect(Number((await text('accuracy')).replace('%', ''))).toBeGreaterThan(above);
       expect(await page.locator('#loss-chart svg').count()).toBe(1);
       const shown = Number(/finished: test accuracy (\d+\.\d+)%/.exec(await text('status'))![1]);

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ChannelSpread } from '../src/nn/channelSpread.js';
 import { conv2d } from '../src/reference/conv.js';
 import { avgPool2d } from '../src/reference/pool2d.js';
-import { DglHead, mlp, PredSimConvLoss, PredSimLoss, predictionPooling, Trainer } from '../src/sll/index.js';
+import { cnn, DglHead, mlp, PredSimConvLoss, PredSimLoss, predictionPooling, Trainer, vit } from '../src/sll/index.js';
 import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, rng, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
@@ -220,7 +220,7 @@ function convReferenceLoss(c: ConvCase, u: Float64Array, [W, b, K]: Float64Array
     ce += m + Math.log(z.reduce((sum, v) => sum + Math.exp(v - m), 0)) - z[labels[r]!]!;
   }
   const conv = conv2d(u, shape, K!, [channels, channels, 3, 3], { padding: [1, 1] });
-  const features = channels > 3 ? channelSpread(conv, shape) : conv;
+  const features = channels > 3 && height > 1 ? channelSpread(conv, shape) : conv;
   const onehot = new Float64Array(batch * classes);
   labels.forEach((y, r) => (onehot[r * classes + y] = 1));
   const sim = similarity(features, batch, features.length / batch);
@@ -246,6 +246,19 @@ function sampledDifferences(f: (x: Float64Array) => number, x: Float64Array, ana
 }
 
 describe("PredSim's conv form", () => {
+  it("takes a conv stage's maps in the conv form, and rows (a pooled stage, the fully connected block, a ViT's token) in the row form", () => {
+    const forms = (model: ReturnType<typeof cnn> | ReturnType<typeof vit>) => {
+      const trainer = new Trainer(device, model, { method: 'predsim', optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 });
+      const kinds = trainer.objectives.map((o) => (o instanceof PredSimConvLoss ? 'conv' : o instanceof PredSimLoss ? 'rows' : 'other'));
+      trainer.dispose();
+      model.dispose();
+      return kinds;
+    };
+    expect(forms(cnn(device, { inputShape: [1, 8, 8], classes: 3, seed: 1, channels: [4, 4], hidden: 8 }))).toEqual(['conv', 'conv', 'rows']);
+    expect(forms(cnn(device, { inputShape: [1, 8, 8], classes: 3, seed: 1, channels: [4, 4], hidden: 8, stageFeatures: 'gap' }))).toEqual(['rows', 'rows', 'rows']);
+    expect(forms(vit(device, { inputShape: [1, 8, 8], classes: 3, seed: 1, patch: 4, dim: 8, depth: 2, heads: 2 }))).toEqual(['rows', 'rows']);
+  });
+
   it("pools before the prediction head as the authors' code does: to at most 2048 features, rows halved first", () => {
     // The CNN's stages on 28x28 images: 32x14x14 (6272) -> 32x7x7; 64x7x7 (3136) -> 64x4x7, rows padded by one.
     expect(predictionPooling(32, 14, 14)).toEqual({ kernel: [2, 2], padding: [0, 0] });

@@ -1,6 +1,6 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
-// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP and PredSim; on the ViT those that train it)
+// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP, PredSim and Forward-Forward; on the ViT those that train it)
 // and backprop side by side, with the step time and the FLOPs of a step from the device's counter
 // (projection cost included). Writes bench/results/memory-<adapter>.json.
 //

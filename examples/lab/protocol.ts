@@ -27,7 +27,7 @@ export const LAB_CLASSES = 10;
 /** What the visitor chose on the page. */
 export interface LabSettings {
   dataset: LabDataset;
-  /** SLL, DGL, DRTP, PredSim or backprop. */
+  /** SLL, DGL, DRTP, PredSim, Forward-Forward or backprop. */
   method: LabMethod;
   model: 'mlp' | 'cnn' | 'vit';
   /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */

@@ -99,7 +99,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
 
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
-  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP, PredSim or backprop, writing a run directory.',
+  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP, PredSim, Forward-Forward or backprop, writing a run directory.',
   usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|ff|backprop] [--dataset NAME] [options]',
   options: [
     ...SPEC_FLAGS,

@@ -1,7 +1,7 @@
 /**
  * ChannelSpread: the standard deviation of each channel over its positions, [N, C, H, W] ->
  * [N, C] (PyTorch's x.view(N, C, -1).std(dim=2), unbiased): what PredSim's similarity reads of a
- * conv block (src/sll/predsim.ts). With P = H W positions, per channel:
+ * conv block (src/sll/predsimConv.ts). With P = H W positions, per channel:
  *   m = sum_p x_p / P,   c_p = x_p - m,   s = sqrt(sum_p c_p^2 / (P - 1))
  *   ds/dx_p = c_p / ((P - 1) s)
  * (the mean's own derivative drops out, since the c_p sum to zero). A channel of zero spread has

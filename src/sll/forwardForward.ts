@@ -103,6 +103,11 @@ export class LabelEmbedding {
    * scope.
    */
   trainingBatch(images: Tensor, labels: Tensor, step: number): Tensor {
+    return this.device.scope(() => this.pairs(images, labels, step));
+  }
+
+  /** trainingBatch's body, in its own scope: only the [2B, ...] batch leaves it. */
+  private pairs(images: Tensor, labels: Tensor, step: number): Tensor {
     const batch = labels.shape[0]!;
     const key = seedWords(this.seed);
     const offsets = new Float32Array(batch);
@@ -131,15 +136,19 @@ export class LabelEmbedding {
  */
 export function goodnessScores(model: Model, embedding: LabelEmbedding, images: Tensor): { total: Tensor; perBlock: Tensor[] } {
   const device = images.device;
-  // One pass per label, in a scope of its own: only its goodness columns [B, 1] leave it.
+  // One pass per label, each block in a scope of its own: only the goodness columns [B, 1] and
+  // the block's output (for the next block) leave it, so one block's activations are alive at a time.
   const passes = Array.from({ length: embedding.classes }, (_, k) =>
     device.scope(() => {
       let a = embedding.withLabel(images, k);
       return model.blocks.map((block) => {
-        const h = block.layers.forward(lengthNormalize(a), { training: false });
-        a.dispose(); // one block's activations alive at a time
+        const { h, g } = device.scope(() => {
+          const out = block.layers.forward(lengthNormalize(a), { training: false });
+          return { h: out, g: goodness(out) };
+        });
+        a.dispose();
         a = h;
-        return goodness(h);
+        return g;
       });
     }),
   );
@@ -176,23 +185,25 @@ export class ForwardForwardLoss extends WithoutRandomStream implements LocalLoss
   /**
    * u [2B, d]: the block's output for the positive rows, then the negative ones; labels [B]. The
    * likelihood is each pair's loss (positive plus negative row), the logits [B, 2] each pair's
-   * goodness (positive, negative) with accuracy labels 0: a pair counts as right when its
-   * positive row is the better one.
+   * goodness (negative, positive) with accuracy labels 1: a pair counts as right when its
+   * positive row's goodness is the larger (strictly).
    */
   compute(u: Tensor, labels: Tensor, _logQ: Tensor | undefined, training: boolean): LocalLossResult {
     requireFeatures(u, this.options.features, this.who);
     const batch = labels.shape[0]!;
     if (u.shape[0] !== 2 * batch) throw new ShapeError(`${this.who}: features of ${u.shape[0]} rows for ${batch} labels; a Forward-Forward batch holds each image twice (positive, then negative)`);
     return u.device.scope(() => {
-      const logit = affine(goodness(u), 1, -this.threshold, 'scratch');
+      const g = goodness(u);
+      const logit = affine(g, 1, -this.threshold, 'scratch');
       const targets = this.device.tensor(Float32Array.from({ length: 2 * batch }, (_, i) => (i < batch ? 1 : 0)), [2 * batch, 1], 'f32', 'scratch');
       // softplus(x) - t x, with softplus(x) = relu(x) + log(1 + exp(-|x|)) (no overflow).
       const softplus = add(relu(logit, 'scratch'), log(affine(exp(scale(abs(logit, 'scratch'), -1, 'scratch'), 'scratch'), 1, 1, 'scratch'), 'scratch'), 'scratch');
       const loss = sub(softplus, mul(targets, logit, 'scratch'), 'scratch').reshape([2, batch]);
       const result: LocalLossResult = {
         likelihood: sum(loss, [0]),
-        logits: concat([goodnessColumn(u, 0, batch), goodnessColumn(u, batch, 2 * batch)], 1, 'scratch'),
-        accuracyLabels: this.device.zeros([batch], 'i32', 'scratch'),
+        // [negative, positive] against label 1: a tie (a dead block) counts as wrong, since arg-max takes the first.
+        logits: concat([g.slice(0, batch, 2 * batch), g.slice(0, 0, batch)], 1, 'scratch'),
+        accuracyLabels: this.device.tensor(new Int32Array(batch).fill(1), [batch], 'i32', 'scratch'),
         headGradients: [],
       };
       if (training) {
@@ -208,7 +219,3 @@ export class ForwardForwardLoss extends WithoutRandomStream implements LocalLoss
   dispose(): void {}
 }
 
-/** Goodness of rows [start, end) of u, as a column. */
-function goodnessColumn(u: Tensor, start: number, end: number): Tensor {
-  return goodness(u.slice(0, start, end));
-}

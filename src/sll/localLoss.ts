@@ -14,24 +14,24 @@ import type { Tensor } from '../gpu/tensor.js';
 import type { Parameter } from '../nn/layer.js';
 
 export interface LocalLossResult {
-  /** Per-row loss of the rule's prediction, [B] (SLL: -log p(y | h); DGL, PredSim: the head's cross-entropy); absent for a rule without a head (DRTP). */
+  /** Per-sample loss of the rule's prediction, [B] (SLL: -log p(y | h); DGL, PredSim: the head's cross-entropy; Forward-Forward: each pair's loss); absent for a rule without a head (DRTP). */
   likelihood?: Tensor;
   /** Per-row alignment term, [B] (SLL with alignment only). */
   alignment?: Tensor;
   /** What the next block aligns with (SLL's log pi), when the rule passes anything on. */
   logPi?: Tensor;
-  /** What the block's head predicts with, [B, K]; absent for a rule without a head. */
+  /** What the block's head predicts with, [B, K] (Forward-Forward: each pair's goodness, [B, 2]); absent for a rule without a head. */
   logits?: Tensor;
   /** What the logits' arg-max is counted right against, when not the labels (Forward-Forward's pairs: column 0, the positive row). */
   accuracyLabels?: Tensor;
-  /** dL/du at the features, [B, d] (training only). */
+  /** dL/du at the features, [rows, d] (training only; Forward-Forward's rows are 2B). */
   gradFeatures?: Tensor;
   /** Gradients of the rule's parameters, aligned with parameters() (training only). */
   headGradients: Tensor[];
 }
 
 export interface LocalLoss {
-  /** Whether the rule has a head that predicts (and a loss to report): SLL, DGL and PredSim do, DRTP does not. */
+  /** Whether the rule has a head that predicts (and a loss to report): SLL, DGL, PredSim and Forward-Forward do, DRTP does not. */
   readonly hasHead: boolean;
   /** Trainable parameters of the rule itself (a learned head), stepped with the block's optimizer. */
   parameters(): readonly Parameter[];

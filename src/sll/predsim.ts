@@ -106,6 +106,7 @@ export class PredSimLoss extends WithoutRandomStream implements LocalLoss {
       if (!training) return result;
       const r = matmul(u, this.similarityWeight, { transposeB: true, category: 'scratch' });
       const dr = similarityMatchingGradient(r, gatherRows(this.identity, labels, 'scratch'), beta);
+      r.dispose(); // freed now, not at the scope's end: the peak of the rule is then one [B, d] less
       result.headGradients = [matmul(ce.grad, u, { transposeA: true }), sum(ce.grad, [0]), matmul(dr, u, { transposeA: true })];
       result.gradFeatures = add(matmul(dr, this.similarityWeight, { category: 'scratch' }), matmul(ce.grad, this.weight, { category: 'scratch' }), 'scratch');
       return result;

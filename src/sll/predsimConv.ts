@@ -9,7 +9,7 @@
  *   similarity:  r = spread(conv3x3(h))           a learned 3x3 conv, C -> C, no bias, padding 1,
  *                                                 then each channel's standard deviation over its
  *                                                 positions (ChannelSpread); their similarity
- *                                                 reads the maps flat instead for C <= 3
+ *                                                 reads the maps flat instead for C <= 3 or H = 1
  *   L = (1 - beta) CE(z, y) + beta mean (S(r) - S(onehot y))^2
  *
  * Both branches are layers with their own derivative rules; dL/dh is the sum of what each
@@ -79,7 +79,7 @@ export class PredSimConvLoss extends WithoutRandomStream implements LocalLoss {
   readonly features: number;
   /** avgpool (when needed), flatten, linear to the classes (weight starting at zero). */
   readonly prediction: Sequential;
-  /** conv3x3 without bias, then the channels' spreads (or the maps flat, for 3 channels or fewer). */
+  /** conv3x3 without bias, then the channels' spreads (or the maps flat, for 3 channels or fewer or one row). */
   readonly similarityNet: Sequential;
   private readonly identity: Tensor;
 
@@ -100,7 +100,8 @@ export class PredSimConvLoss extends WithoutRandomStream implements LocalLoss {
     const poolLayers: Layer[] = pooling ? [new AvgPool2d(pooling)] : [];
     this.prediction = new Sequential([...poolLayers, new Flatten(), head]);
     const conv = new Conv2d(device, channels, channels, 3, { padding: 1, bias: false, seed: childSeed(options.seed, 1) });
-    this.similarityNet = new Sequential([conv, channels > 3 && height * width > 1 ? new ChannelSpread() : new Flatten()]);
+    // Their similarity_matrix takes the spreads for more than 3 channels and more than one row (x.size(2) > 1).
+    this.similarityNet = new Sequential([conv, channels > 3 && height > 1 ? new ChannelSpread() : new Flatten()]);
     const eye = new Float32Array(options.classes * options.classes);
     for (let k = 0; k < options.classes; k++) eye[k * options.classes + k] = 1;
     this.identity = device.tensor(eye, [options.classes, options.classes], 'f32', 'projection');

@@ -20,7 +20,7 @@ import { mean, sum } from '../ops/reduce.js';
 /** The authors' guard against a row of zero spread in S(x). */
 const NORM_EPS = 1e-8;
 
-/** What S(x) leaves for the derivative rule: x^ and ||c|| + eps, per row. */
+/** What S(x) leaves for the derivative rule: x^ and ||c|| (eps is added where it is used), per row. */
 interface Similarity {
   matrix: Tensor;
   unit: Tensor;
@@ -28,16 +28,19 @@ interface Similarity {
 }
 
 /**
- * dL/dr of beta mean((S(r) - S(targets))^2), r [B, d], targets [B, K] (the one-hot labels).
- * Call it in a scope: its temporaries are scratch.
+ * dL/dr of beta mean((S(r) - S(targets))^2), r [B, d], targets [B, K] (the one-hot labels),
+ * in the caller's scope; nothing else it makes outlives it.
  */
 export function similarityMatchingGradient(r: Tensor, targets: Tensor, beta: number): Tensor {
   const batch = r.shape[0]!;
-  const s = similarity(r);
-  const difference = sub(s.matrix, similarity(targets).matrix, 'scratch');
-  const dS = scale(difference, (2 * beta) / Math.max(batch * batch, 1), 'scratch');
-  const dUnit = scale(matmul(dS, s.unit, { category: 'scratch' }), 2, 'scratch');
-  return unitBackward(s, dUnit);
+  // A scope of its own: the [B, d] and [B, B] temporaries are freed before the caller goes on.
+  return r.device.scope(() => {
+    const s = similarity(r);
+    const difference = sub(s.matrix, similarity(targets).matrix, 'scratch');
+    const dS = scale(difference, (2 * beta) / Math.max(batch * batch, 1), 'scratch');
+    const dUnit = scale(matmul(dS, s.unit, { category: 'scratch' }), 2, 'scratch');
+    return unitBackward(s, dUnit);
+  });
 }
 
 /** A column view [B, 1] of a per-row vector [B], to broadcast over a row's features. */

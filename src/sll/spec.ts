@@ -197,6 +197,15 @@ export function resolveTrainingSpec(input: unknown, context: SpecContext, where 
   }
   const unwritten = methodModelProblem(spec.method, m.kind);
   if (unwritten) throw new SpecError('method', `${unwritten}, so --model ${m.kind} takes --method ${orList(METHODS.filter((method) => !methodModelProblem(method, m.kind)))}`, where);
+  // Forward-Forward's goodness is a ReLU block's: tanh keeps every sum of squares under its threshold
+  // (the width), and batch norm would normalise positive and negative rows together.
+  if (spec.method === 'ff' && m.kind === 'mlp' && m.activation !== undefined && m.activation !== 'relu') {
+    throw new SpecError('model.activation', `must be relu with --method ff, got ${m.activation}: Forward-Forward's goodness, a block's sum of squares against its width, is a ReLU block's (a tanh block's never reaches that threshold)`, where);
+  }
+  if (spec.method === 'ff' && m.kind === 'mlp' && m.batchNorm) throw new SpecError('model.batchNorm', 'must be off with --method ff: batch norm would normalise its positive and negative images together, mixing what each block must tell apart', where);
+  // A batch norm needs two rows to have a variance: the MLP's with --batch-norm, and those of DGL's auxiliary nets on a conv stage.
+  const batchNorms = (m.kind === 'mlp' && m.batchNorm) || (spec.method === 'dgl' && m.kind === 'cnn' && m.stageFeatures === 'flatten');
+  if (batchNorms && spec.batchSize < 2) throw new SpecError('batchSize', `must be at least 2 here (got ${spec.batchSize}): ${m.kind === 'mlp' ? "the MLP's blocks" : "DGL's auxiliary nets on the conv stages"} hold batch norms, which need two rows to have a variance`, where);
   // The local objective is SLL's alone: backprop and DGL carry the defaults and never read them.
   if (spec.method === 'sll') {
     if (spec.objective.mode === 'class' && spec.objective.d0 !== context.classes) {

@@ -399,7 +399,8 @@ export class Trainer {
     return device.scope(() => {
       if (this.labelEmbedding) {
         const scores = goodnessScores(model, this.labelEmbedding, images);
-        return [...scores.perBlock.map((logits, i) => keep(`block ${i + 1}`, logits)), keep('goodness', scores.total === scores.perBlock[0] ? scores.total.handle() : scores.total)];
+        // The total is a block's own scores for a net of one or two blocks: a handle of its own, so that each entry is disposed once.
+        return [...scores.perBlock.map((logits, i) => keep(`block ${i + 1}`, logits)), keep('goodness', scores.perBlock.includes(scores.total) ? scores.total.handle() : scores.total)];
       }
       // A head predicts from its logits alone: the labels it is given do not matter here, and no alignment target is needed.
       const anyLabels = device.zeros([images.shape[0]!], 'i32', 'scratch');
@@ -421,15 +422,20 @@ export class Trainer {
   async evaluateBatch(images: Tensor, labels: Tensor, labelValues: Int32Array): Promise<{ correct: number; blockCorrect: number[]; predicted: Int32Array }> {
     const scores = this.scores(images);
     // Only the predicted classes and the heads' counts of correct rows (one u32 each, counted on the device) are read.
-    const { predicted, headCounts } = this.device.scope(() => ({
-      predicted: argmax(scores.at(-1)!.logits, 'scratch'),
-      headCounts: scores.slice(0, -1).map((head) => {
-        const count = this.device.zeros([1], 'u32', 'scratch');
-        countCorrect(head.logits, labels, count);
-        return count;
-      }),
-    }));
-    for (const s of scores) s.logits.dispose();
+    let counted: { predicted: Tensor; headCounts: Tensor[] };
+    try {
+      counted = this.device.scope(() => ({
+        predicted: argmax(scores.at(-1)!.logits, 'scratch'),
+        headCounts: scores.slice(0, -1).map((head) => {
+          const count = this.device.zeros([1], 'u32', 'scratch');
+          countCorrect(head.logits, labels, count);
+          return count;
+        }),
+      }));
+    } finally {
+      for (const s of scores) s.logits.dispose();
+    }
+    const { predicted, headCounts } = counted;
     try {
       const classes = (await predicted.read()) as Int32Array;
       let correct = 0;
