@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { splitValidation } from '../src/data/datasets.js';
 import { loadDigits } from '../src/data/digits.js';
-import { decodeCheckpoint, DrtpSignal, encodeCheckpoint, evaluate, fit, mlp, resolveTrainingSpec, restoreTrainer, Trainer } from '../src/sll/index.js';
+import { Sequential } from '../src/nn/sequential.js';
+import { cnn, decodeCheckpoint, DrtpSignal, encodeCheckpoint, evaluate, fit, mlp, resolveTrainingSpec, restoreTrainer, Trainer } from '../src/sll/index.js';
 import { inBrowser, testDevice } from './helpers/device.js';
 import { expectClose, uniform } from './helpers/numeric.js';
 
@@ -63,6 +64,37 @@ describe("DRTP's learning signal", () => {
     after.forEach((values, i) => expectClose(values, expected[i]!, { rtol: 1e-5, atol: 1e-6 }, `block 1 parameter ${i}`));
     expect(Math.max(...after[0]!.map((v, k) => Math.abs(v - before[0]![k]!)))).toBeGreaterThan(1e-4);
     for (const t of [x, y, h, dh, ...grads.params]) t.dispose();
+    for (const o of [trainer, model, twin]) o.dispose();
+  });
+
+  it("on a conv stage the signal meets the activation before the pooling (B of that size), and a step moves the convolution as its own backward from it", async () => {
+    const batch = 4;
+    const images = uniform(batch * 36, 5, -1, 1);
+    const labels = [2, 0, 1, 2];
+    const build = () => cnn(device, { inputShape: [1, 6, 6], classes: 3, seed: 2, channels: [2], hidden: 4, activation: 'tanh' });
+    const model = build();
+    const twin = build();
+    const trainer = new Trainer(device, model, { method: 'drtp', optimizer: { kind: 'sgd', lr: 0.1 }, seed: 6 });
+    const signal = trainer.objectives[0] as DrtpSignal;
+    // The stage's activation before pooling is [2, 6, 6]; after it, [2, 3, 3].
+    expect(signal.options.features).toBe(2 * 6 * 6);
+    const x = device.tensor(images, [batch, 1, 6, 6]);
+    const y = device.tensor(labels, [batch], 'i32');
+    // By hand on the twin: the stage without its pooling, then its backward from the label's row of B at every position.
+    const stage = twin.blocks[0]!.layers as Sequential;
+    const body = new Sequential(stage.layers.slice(0, -1));
+    const pre = body.forward(x, { training: true });
+    expect(pre.shape).toEqual([batch, 2, 6, 6]);
+    const rows = await signal.compute(pre.reshape([batch, 72]), y, undefined, true).gradFeatures!.read();
+    const dPre = device.tensor(rows, [batch, 2, 6, 6]);
+    const grads = body.backward(dPre, { inputGradient: false });
+    const before = await Promise.all(body.parameters().map(async (p) => Array.from(await p.value.read())));
+    const expected = await Promise.all(grads.params.map(async (g, i) => Array.from(await g.read()).map((v, k) => before[i]![k]! - 0.1 * v)));
+    trainer.trainStep(x, y);
+    const after = await Promise.all(model.blocks[0]!.layers.parameters().map(async (p) => Array.from(await p.value.read())));
+    after.forEach((values, i) => expectClose(values, expected[i]!, { rtol: 1e-5, atol: 1e-6 }, `stage 1 parameter ${i}`));
+    expect(Math.max(...after[0]!.map((v, k) => Math.abs(v - before[0]![k]!)))).toBeGreaterThan(1e-4);
+    for (const t of [x, y, pre, dPre, ...grads.params]) t.dispose();
     for (const o of [trainer, model, twin]) o.dispose();
   });
 

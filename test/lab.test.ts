@@ -437,12 +437,12 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
       // PredSim's beta is its own: greyed out for the other methods.
       expect(await page.$eval('#predsim', (f) => (f as HTMLFieldSetElement).disabled)).toBe(method !== 'predsim');
       if (method === 'predsim') await page.fill('input[name=beta]', '0.9');
-      // DRTP and Forward-Forward train MLP blocks only (src/sll/spec.ts, methodModelProblem): refused before anything starts, in the page's words.
-      if (method === 'drtp' || method === 'ff') {
+      // Forward-Forward trains MLP blocks only (src/sll/spec.ts, methodModelProblem): refused before anything starts, in the page's words.
+      if (method === 'ff') {
         await page.selectOption('select[name=model]', 'cnn');
         await page.click('#start');
         await page.waitForFunction(() => /does not train the CNN/.test(document.getElementById('error')!.textContent ?? ''), null, { timeout: 10_000 });
-        expect(await text('error')).toBe(`${name} does not train the CNN: choose the MLP, or SLL, DGL, PredSim or backprop for the CNN`);
+        expect(await text('error')).toBe(`${name} does not train the CNN: choose the MLP, or SLL, DGL, DRTP, PredSim or backprop for the CNN`);
         await page.selectOption('select[name=model]', 'mlp');
       }
       await settings({ depth, width: '64', lr, batch: '64', epochs: '1' }, method);

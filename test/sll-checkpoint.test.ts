@@ -92,7 +92,7 @@ describe('checkpoints', () => {
   // compared): the MLP's blocks', and those of DGL's auxiliary nets on a conv stage.
   const cases: Array<[Method, TestModel]> = [
     ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['ff', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
-    ['dgl', 'cnn'], ['predsim', 'cnn'], ['dgl', 'vit'], ['predsim', 'vit'],
+    ['dgl', 'cnn'], ['predsim', 'cnn'], ['drtp', 'cnn'], ['dgl', 'vit'], ['predsim', 'vit'],
   ];
   for (const [method, model] of cases) {
     it(`${method}, ${model === 'mlp-bn' ? 'MLP with batch norm' : model.toUpperCase()}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {

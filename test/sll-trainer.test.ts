@@ -324,12 +324,14 @@ describe('CNN blocks', () => {
     return { accuracy: result.correct / 200, blocks: result.blockCorrect.map((c) => c / 200), metrics };
   }
 
-  for (const method of ['sll', 'dgl', 'predsim', 'backprop'] as const) {
-    it(`${method}: a small CNN (latent-mode local heads for SLL, the MLP-aux nets for DGL, the conv form for PredSim) learns where the patch is`, async () => {
-      const model = cnn(device, { inputShape: [1, 12, 12], classes: 10, seed: 2, channels: [4, 8], hidden: 32 });
-      // DGL's MLP-aux nets (three hidden layers with batch norm per stage) and PredSim's
-      // zero-started heads (their loss weighted by 1 - beta = 0.01) start slower than SLL's heads.
-      const { accuracy, blocks } = await trainCnn(method, model, [1, 12, 12], method === 'dgl' || method === 'predsim' ? 120 : 60);
+  for (const method of ['sll', 'dgl', 'predsim', 'drtp', 'backprop'] as const) {
+    it(`${method}: a small CNN (latent-mode local heads for SLL, the MLP-aux nets for DGL, the conv form for PredSim, tanh for DRTP) learns where the patch is`, async () => {
+      // DRTP's signal never shrinks: its authors' tanh bounds the drift ReLU would follow (docs/algorithm.md).
+      const model = cnn(device, { inputShape: [1, 12, 12], classes: 10, seed: 2, channels: [4, 8], hidden: 32, ...(method === 'drtp' ? { activation: 'tanh' as const } : {}) });
+      // DGL's MLP-aux nets (three hidden layers with batch norm per stage), PredSim's zero-started
+      // heads (their loss weighted by 1 - beta = 0.01) and DRTP's fixed signal (0.69 at 60 steps)
+      // start slower than SLL's heads.
+      const { accuracy, blocks } = await trainCnn(method, model, [1, 12, 12], method === 'dgl' || method === 'predsim' || method === 'drtp' ? 120 : 60);
       console.log(`cnn ${method}: accuracy ${accuracy}, block heads ${blocks.join(', ')}`);
       expect(accuracy).toBeGreaterThanOrEqual(0.8);
     });

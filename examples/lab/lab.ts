@@ -187,7 +187,7 @@ function settings(): LabSettings {
     depth: number('depth'),
     width: number('width'),
     patch: number('patch'),
-    activation: sll.MLP_ACTIVATIONS.find((a) => a === field('activation').value) ?? 'relu',
+    activation: sll.BLOCK_ACTIVATIONS.find((a) => a === field('activation').value) ?? 'relu',
     lr: number('lr'),
     batch: number('batch'),
     epochs: number('epochs'),
@@ -198,10 +198,10 @@ function settings(): LabSettings {
   };
 }
 
-/** What makes two settings the same run: all of them but the ViT's patch and the MLP's activation under another model, and a rule's own settings (SLL's switches, PredSim's beta) under another method. */
+/** What makes two settings the same run: all of them but the ViT's patch and the MLP's and CNN's activation under another model, and a rule's own settings (SLL's switches, PredSim's beta) under another method. */
 function runKey(s: LabSettings): string {
   // Any values, a half-typed field's too: this runs at every keystroke, before the form is checked.
-  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, activation: s.model === 'mlp' ? s.activation : undefined, objective: s.method === 'sll' ? s.objective : undefined, beta: s.method === 'predsim' ? s.beta : undefined });
+  return JSON.stringify({ ...s, patch: s.model === 'vit' ? s.patch : undefined, activation: s.model !== 'vit' ? s.activation : undefined, objective: s.method === 'sll' ? s.objective : undefined, beta: s.method === 'predsim' ? s.beta : undefined });
 }
 
 /** The fields as the page labels them, for the messages. */
@@ -308,7 +308,7 @@ function showModel(clamp: boolean): void {
   $('width-hint').textContent =
     model === 'vit' ? `ViT: token width, a multiple of ${vitHeads()} (its heads), ${width.min} to ${width.max}` : `${model === 'cnn' ? 'CNN: channels of every block' : 'MLP: units of every block'}, ${width.min} to ${width.max}`;
   field('patch').disabled = model !== 'vit';
-  field('activation').disabled = model !== 'mlp';
+  field('activation').disabled = model === 'vit';
   $('patch-hint').textContent = model === 'vit' ? `ViT: the side of a patch, dividing ${IMAGE_SIDE}: ${orWords(VIT_PATCHES)}` : 'ViT only';
 }
 

@@ -37,7 +37,7 @@ export interface LabSettings {
   /** The ViT's patch side (a divisor of the image's); the other models ignore it. */
   patch: number;
   /** The MLP blocks' activation (tanh: DRTP's authors' choice); the other models ignore it. */
-  activation: sll.MlpActivation;
+  activation: sll.BlockActivation;
   /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
   objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };
   /** PredSim's weight of its similarity term (ignored by the other methods). */
@@ -63,7 +63,7 @@ const UNSHOWN_OBJECTIVE_FIELDS = ['inputAlignment', 'projection', 'scaling', 'li
  */
 export function specInput(settings: LabSettings): sll.TrainingSpecInput {
   const blocks = new Array<number>(settings.depth).fill(settings.width);
-  const model = { mlp: { kind: 'mlp', hidden: blocks, activation: settings.activation }, cnn: { kind: 'cnn', channels: blocks }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
+  const model = { mlp: { kind: 'mlp', hidden: blocks, activation: settings.activation }, cnn: { kind: 'cnn', channels: blocks, activation: settings.activation }, vit: { kind: 'vit', depth: settings.depth, dim: settings.width, patch: settings.patch } }[settings.model] as sll.TrainingSpecInput['model'];
   // A rule's own settings go only with it, so that a value left in a greyed-out field refuses nothing.
   const withObjective = settings.method === 'sll';
   const form = { method: settings.method, model, ...(withObjective ? { objective: settings.objective } : {}), ...(settings.method === 'predsim' ? { predsim: { beta: settings.beta } } : {}), optimizer: { lr: settings.lr }, batchSize: settings.batch, epochs: settings.epochs, metricsEvery: 10 };

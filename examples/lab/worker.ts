@@ -305,7 +305,7 @@ function settingsOf(spec: sll.TrainingSpec, dataset: LabDataset): LabSettings {
   // The other models have no patch: the form keeps the ViT's default there.
   const patch = m.kind === 'vit' ? m.patch : (sll.defaultModelSpec('vit') as Extract<sll.ModelSpec, { kind: 'vit' }>).patch;
   const o = spec.objective;
-  const activation = m.kind === 'mlp' ? (m.activation ?? 'relu') : 'relu';
+  const activation = m.kind === 'mlp' || m.kind === 'cnn' ? (m.activation ?? 'relu') : 'relu';
   return { dataset, method: spec.method, model: m.kind, depth, width, patch, activation, objective: { mode: o.mode, d0: o.d0, tau: o.tau, dropout: o.dropout, alignment: o.alignment }, beta: spec.predsim?.beta ?? sll.PREDSIM_BETA_DEFAULT, lr: spec.optimizer.lr, batch: spec.batchSize, epochs: spec.epochs, base: spec };
 }
 

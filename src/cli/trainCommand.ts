@@ -17,7 +17,7 @@ import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, t
 import { requireKnownDataset } from './datasetName.js';
 import { preflight } from './preflight.js';
 import { METHODS } from '../sll/trainingSettings.js';
-import { MLP_ACTIVATIONS } from '../sll/model.js';
+import { BLOCK_ACTIVATIONS } from '../sll/model.js';
 import { formatDuration, ProgressView, type Output } from './progress.js';
 
 /**
@@ -46,7 +46,7 @@ function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }
 export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
-  specFlag({ name: 'activation', path: 'model.activation', when: forModel('mlp'), type: 'string', choices: MLP_ACTIVATIONS, help: "MLP blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's)", group: 'model' }),
+  specFlag({ name: 'activation', path: 'model.activation', when: { path: 'model.kind', values: ['mlp', 'cnn'] }, type: 'string', choices: BLOCK_ACTIVATIONS, help: "MLP and CNN blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's)", group: 'model' }),
   specFlag({ name: 'batch-norm', path: 'model.batchNorm', when: forModel('mlp'), type: 'boolean', help: "MLP blocks: batch norm between the linear layer and the activation (PredSim's authors' blocks)", group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
   specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
@@ -59,7 +59,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block) or Forward-Forward (goodness with the right label high, a wrong one low), MLP only; or backprop', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block), MLP and CNN; Forward-Forward (goodness with the right label high, a wrong one low), MLP only; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),

@@ -145,17 +145,22 @@ export class Conv2d implements Layer {
 export interface CnnStageOptions {
   /** Seed of the stage; each conv's seed is derived from it and its index (stageSeed). */
   seed: Seed;
+  /** Makes the activation layer after each conv; absent: ReLU, fused into the conv. */
+  activation?: () => Layer;
 }
 
 /**
- * A VGG-style stage: `convs` times conv 3x3 (padding 1) + fused ReLU, then max pooling 2x2
- * (stride 2): [N, inChannels, H, W] -> [N, outChannels, floor(H / 2), floor(W / 2)].
+ * A VGG-style stage: `convs` times conv 3x3 (padding 1) + ReLU (fused) or the given activation,
+ * then max pooling 2x2 (stride 2): [N, inChannels, H, W] -> [N, outChannels, floor(H / 2), floor(W / 2)].
  */
 export function cnnStage(device: Device, inChannels: number, outChannels: number, convs: number, options: CnnStageOptions): Sequential {
   if (!Number.isInteger(convs) || convs < 1) throw new RangeError(`cnnStage: convs must be a positive integer, got ${convs}`);
   const layers: Layer[] = [];
   for (let i = 0; i < convs; i++) {
-    layers.push(new Conv2d(device, i === 0 ? inChannels : outChannels, outChannels, 3, { padding: 1, activation: 'relu', seed: stageSeed(options.seed, i) }));
+    const seed = stageSeed(options.seed, i);
+    const inputs = i === 0 ? inChannels : outChannels;
+    if (options.activation) layers.push(new Conv2d(device, inputs, outChannels, 3, { padding: 1, seed }), options.activation());
+    else layers.push(new Conv2d(device, inputs, outChannels, 3, { padding: 1, activation: 'relu', seed }));
   }
   layers.push(new MaxPool2d({ kernel: 2 }));
   return new Sequential(layers);

@@ -13,7 +13,10 @@
  * sqrt(6 / d_k)). The signal is summed over the batch, not averaged (the authors' choice; Adam,
  * the default optimizer here, is nearly blind to that scale). The output classifier learns from
  * its own cross-entropy, as every method's does here. The block has no loss and no head of its
- * own: its metrics are the classifier's, as under backprop.
+ * own: its metrics are the classifier's, as under backprop. On a conv stage the signal arrives
+ * where the authors' hook sits, at the last convolution's activation before the pooling, with
+ * B_k [K, C H W] of that activation's size (the trainer runs the stage's body and its pooling
+ * apart: rules.ts, readsBeforePooling).
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';

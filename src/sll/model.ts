@@ -91,15 +91,26 @@ export class Model {
   }
 }
 
-export const MLP_ACTIVATIONS = ['relu', 'tanh', 'leaky-relu'] as const;
-export type MlpActivation = (typeof MLP_ACTIVATIONS)[number];
+/** The blocks' activations: ReLU, tanh (DRTP's authors' choice), LeakyReLU with slope 0.01 (PredSim's). */
+export const BLOCK_ACTIVATIONS = ['relu', 'tanh', 'leaky-relu'] as const;
+export type BlockActivation = (typeof BLOCK_ACTIVATIONS)[number];
+
+/** A layer of the activation (ReLU as a layer of its own, where it cannot be fused). */
+function activationLayer(activation: BlockActivation): Layer {
+  return activation === 'relu' ? new ReLU() : activation === 'tanh' ? new Tanh() : new LeakyReLU();
+}
+
+/** Throws unless `activation` is one of BLOCK_ACTIVATIONS, naming the model. */
+function checkActivation(model: string, activation: BlockActivation): void {
+  if (!BLOCK_ACTIVATIONS.includes(activation)) throw new RangeError(`${model}: activation must be one of ${BLOCK_ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
+}
 
 export interface MlpOptions {
   inputShape: Shape;
   /** Hidden widths; one block (Linear + activation) per entry. Default [1000, 1000, 1000]. */
   hidden?: readonly number[];
   /** The blocks' activation: ReLU (fused into the linear layer), tanh (DRTP's authors' choice) or LeakyReLU with slope 0.01 (PredSim's). Default relu. */
-  activation?: MlpActivation;
+  activation?: BlockActivation;
   /** Batch norm between each block's linear layer and its activation (PredSim's authors' blocks). Default false. */
   batchNorm?: boolean;
   classes: number;
@@ -118,15 +129,14 @@ export function mlp(device: Device, options: MlpOptions): Model {
   const blocks: Block[] = [];
   let width = inputWidth;
   const activation = options.activation ?? 'relu';
-  if (!MLP_ACTIVATIONS.includes(activation)) throw new RangeError(`mlp: activation must be one of ${MLP_ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
+  checkActivation('mlp', activation);
   const batchNorm = options.batchNorm ?? false;
   hidden.forEach((h, i) => {
     // ReLU is fused into the linear layer's kernel unless a batch norm comes between them; the
     // other activations are layers of their own.
     const fused = activation === 'relu' && !batchNorm;
     const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(fused ? { activation: 'relu' as const } : {}) });
-    const activationLayer = () => (activation === 'relu' ? new ReLU() : activation === 'tanh' ? new Tanh() : new LeakyReLU());
-    const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer()] : [linear, activationLayer()]);
+    const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer(activation)] : [linear, activationLayer(activation)]);
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
     const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
     blocks.push({ layers, features: 'identity' });
@@ -150,6 +160,8 @@ export interface CnnOptions {
   hidden?: number;
   /** phi of the conv stages: flatten (the default; docs/algorithm.md, "The default recipe") or global average pooling. */
   stageFeatures?: 'flatten' | 'gap';
+  /** The convolutions' and the fully connected block's activation. Default relu (fused). */
+  activation?: BlockActivation;
 }
 
 /**
@@ -164,18 +176,23 @@ export function cnn(device: Device, options: CnnOptions): Model {
   const scale = 2 ** channels.length;
   const problem = cnnStagesProblem(options.inputShape, channels.length);
   if (problem) throw new ShapeError(`cnn: ${problem}`);
+  const activation = options.activation ?? 'relu';
+  checkActivation('cnn', activation);
+  // ReLU is fused into the convolutions and the linear layer; the other activations are layers of their own.
+  const fused = activation === 'relu';
   const blocks: Block[] = [];
   let inChannels = c0;
   channels.forEach((c, i) => {
-    blocks.push({ layers: cnnStage(device, inChannels, c, convs, { seed: layerSeed(options.seed, i) }), features: options.stageFeatures ?? 'flatten' });
+    const stage = cnnStage(device, inChannels, c, convs, { seed: layerSeed(options.seed, i), ...(fused ? {} : { activation: () => activationLayer(activation) }) });
+    blocks.push({ layers: stage, features: options.stageFeatures ?? 'flatten' });
     inChannels = c;
   });
   const flatWidth = inChannels * (h0 / scale) * (w0 / scale);
   const hidden = options.hidden ?? 256;
-  const fc = new Linear(device, flatWidth, hidden, { seed: layerSeed(options.seed, channels.length), activation: 'relu' });
-  blocks.push({ layers: new Sequential([new Flatten(), fc]), features: 'identity' });
+  const fc = new Linear(device, flatWidth, hidden, { seed: layerSeed(options.seed, channels.length), ...(fused ? { activation: 'relu' as const } : {}) });
+  blocks.push({ layers: new Sequential(fused ? [new Flatten(), fc] : [new Flatten(), fc, activationLayer(activation)]), features: 'identity' });
   const classifier = new Linear(device, hidden, options.classes, { seed: layerSeed(options.seed, channels.length + 1) });
-  const name = `cnn ${channels.map((c) => `${convs > 1 ? `${convs}x` : ''}conv${c}-pool`).join('/')}/fc${hidden}/fc${options.classes}`;
+  const name = `cnn ${channels.map((c) => `${convs > 1 ? `${convs}x` : ''}conv${c}-pool`).join('/')}/fc${hidden}/fc${options.classes}${fused ? '' : ` (${activation})`}`;
   return new Model(name, options.inputShape, options.classes, blocks, classifier, 'identity');
 }
 

@@ -44,6 +44,15 @@ const RULES: Record<BlockRuleMethod, (device: Device, c: BlockRuleContext, label
   },
 };
 
+/**
+ * Whether the method's signal meets a conv stage at its activation before the pooling, where
+ * its authors hook it (DRTP's conv blocks), rather than at the stage's output: the trainer then
+ * runs the stage's body and its pooling apart, and the rule's features are the body's output.
+ */
+export function readsBeforePooling(method: Method): boolean {
+  return method === 'drtp';
+}
+
 /** Whether a method trains each block by a rule of this file. */
 export function isBlockRuleMethod(method: Method): method is BlockRuleMethod {
   return Object.hasOwn(RULES, method);

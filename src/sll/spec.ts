@@ -10,15 +10,15 @@
 import type { Device } from '../gpu/device.js';
 import type { OptimizerConfig } from '../ops/optim.js';
 import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConfig } from './config.js';
-import { cnn, mlp, MLP_ACTIVATIONS, vit, type MlpActivation, type Model } from './model.js';
+import { cnn, mlp, BLOCK_ACTIVATIONS, vit, type BlockActivation, type Model } from './model.js';
 import { cnnStagesProblem, vitPatchProblem } from './modelShape.js';
 import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from '../settings/schema.js';
 import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSettings.js';
 import { METHODS, PREDSIM_SECTION, scheduleSettings, TRAINING_FIELDS, type Method, type PredSimSettings } from './trainingSettings.js';
 
 export type ModelSpec =
-  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: MlpActivation; /** Default false (the schema fills it). */ batchNorm?: boolean }
-  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap' }
+  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: BlockActivation; /** Default false (the schema fills it). */ batchNorm?: boolean }
+  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap'; /** Default relu (the schema fills it). */ activation?: BlockActivation }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
 export type ModelKind = ModelSpec['kind'];
@@ -37,7 +37,7 @@ export function buildModel(device: Device, spec: ModelSpec, data: DataShape, see
     case 'mlp':
       return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation, batchNorm: spec.batchNorm });
     case 'cnn':
-      return cnn(device, { inputShape, classes, seed, channels: spec.channels, convsPerStage: spec.convsPerStage, hidden: spec.hidden, stageFeatures: spec.stageFeatures });
+      return cnn(device, { inputShape, classes, seed, channels: spec.channels, convsPerStage: spec.convsPerStage, hidden: spec.hidden, stageFeatures: spec.stageFeatures, activation: spec.activation });
     case 'vit':
       return vit(device, { inputShape, classes, seed, patch: spec.patch, dim: spec.dim, depth: spec.depth, heads: spec.heads, mlpRatio: spec.mlpRatio, pooling: spec.pooling });
     default:
@@ -111,12 +111,13 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       key: 'kind',
       default: 'mlp',
       variants: {
-        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(MLP_ACTIVATIONS, { default: 'relu' }), batchNorm: boolean({ default: false }) },
+        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(BLOCK_ACTIVATIONS, { default: 'relu' }), batchNorm: boolean({ default: false }) },
         cnn: {
           channels: positiveIntegers({ default: [32, 64] }),
           convsPerStage: integer({ default: 1 }),
           hidden: integer({ default: 256 }),
           stageFeatures: oneOf(['flatten', 'gap'], { default: 'flatten' }),
+          activation: oneOf(BLOCK_ACTIVATIONS, { default: 'relu' }),
         },
         vit: {
           patch: integer({ default: 4 }),
@@ -224,17 +225,16 @@ function orList(items: readonly string[]): string {
 /**
  * Why a method does not train a kind of model (yet), or undefined when it does; the command and
  * the lab both ask this (docs/algorithm.md, "Other local rules"). Every rule reads a block
- * through its phi, but DRTP needs more than that: its signal meets a conv block at its
- * activation before the pooling in the authors' code (not written yet), and it
- * needs a bounded activation there: a signal that never shrinks pushes every sample along the
+ * through its phi, and DRTP's signal meets a conv stage at its activation before the pooling
+ * (rules.ts, readsBeforePooling). DRTP needs a bounded activation where its signal arrives (use
+ * --activation tanh, as its authors do): a signal that never shrinks pushes every sample along the
  * same direction (the bias gradients sum it over the batch), which tanh's saturation stops and
  * nothing in a pre-norm transformer block's residual output does. A 2-block ViT trained so stays
  * at chance (25% on 4 classes with Adam at 3e-3, 1e-3 and 3e-4; SGD diverges).
  */
 export function methodModelProblem(method: Method, kind: ModelKind): string | undefined {
   if (method === 'ff' && kind !== 'mlp') return `ff trains MLP blocks only: Forward-Forward's goodness is defined on fully connected layers, whose input it normalises and whose first values carry the label (Hinton 2022)`;
-  if (method === 'drtp' && kind === 'cnn') return "drtp trains MLP blocks only so far (its conv form, the signal at the convolution's activation before its pooling, is not implemented)";
-  if (method === 'drtp' && kind === 'vit') return "drtp trains MLP blocks only: a transformer block's residual output has no bounded activation for its never-shrinking signal to saturate, and a ViT trained so stays at chance";
+  if (method === 'drtp' && kind === 'vit') return "drtp trains MLP and CNN blocks only: a transformer block's residual output has no bounded activation for its never-shrinking signal to saturate, and a ViT trained so stays at chance";
   return undefined;
 }
 

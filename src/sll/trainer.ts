@@ -34,7 +34,11 @@ import { featureWidth } from './features.js';
 import type { Block, Model } from './model.js';
 import { LocalObjective } from './objective.js';
 import { goodnessScores, LabelEmbedding, lengthNormalize } from './forwardForward.js';
-import { blockRule, isBlockRuleMethod } from './rules.js';
+import { blockRule, isBlockRuleMethod, readsBeforePooling } from './rules.js';
+import { Sequential } from '../nn/sequential.js';
+import { AvgPool2d, MaxPool2d } from '../nn/pool2d.js';
+import type { Layer } from '../nn/layer.js';
+import { sizeOf } from '../gpu/shape.js';
 import type { LocalLoss } from './localLoss.js';
 import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
@@ -143,6 +147,11 @@ export class Trainer {
   private readonly flatten = new Flatten();
   /** What each block aligns with: its input's projection, the previous block, or nothing. */
   private readonly alignmentSources: Array<'input' | 'previous' | 'none'> = [];
+  /**
+   * For a rule whose signal meets a conv stage before its pooling (DRTP, as its authors hook it):
+   * by block, the stage without its pooling, the pooling, and the flatten its signal is read through.
+   */
+  private readonly beforePooling = new Map<number, { body: Sequential; pool: Layer; phi: Flatten }>();
   /** Forward-Forward's label writing and negative data (method 'ff' only). */
   private readonly labelEmbedding: LabelEmbedding | undefined;
   private readonly units: Unit[];
@@ -200,9 +209,17 @@ export class Trainer {
       });
     } else if (isBlockRuleMethod(this.method)) {
       const method = this.method;
-      model.blocks.forEach((_, i) => {
+      model.blocks.forEach((block, i) => {
+        const layers = block.layers;
+        const last = layers instanceof Sequential ? layers.layers.at(-1) : undefined;
+        let features = model.featureWidth(i);
+        if (readsBeforePooling(method) && layers instanceof Sequential && (last instanceof MaxPool2d || last instanceof AvgPool2d)) {
+          const body = new Sequential(layers.layers.slice(0, -1));
+          this.beforePooling.set(i, { body, pool: last, phi: new Flatten() });
+          features = sizeOf(body.outputShape([1, ...(i === 0 ? model.inputShape : model.blockShapes[i - 1]!)]).slice(1));
+        }
         this.objectives.push(
-          blockRule(device, method, { classes: model.classes, features: model.featureWidth(i), featureMap: model.blocks[i]!.features, blockShape: model.blockShapes[i]!, seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }),
+          blockRule(device, method, { classes: model.classes, features, featureMap: block.features, blockShape: model.blockShapes[i]!, seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }),
         );
       });
     }
@@ -245,11 +262,16 @@ export class Trainer {
       // and its log posterior, which go on to the next block.
       const last = this.sweep(input, (block, i, a, previous) => {
         const target = this.alignmentTarget(i, a, previous?.logPi);
-        const h = block.layers.forward(labelEmbedding ? lengthNormalize(a) : a, { training: true });
-        const phi = model.phi[i]!;
-        const local = this.objectives[i]!.compute(phi.forward(h, { training: true }), labels, target, true);
-        const dh = phi.backward(local.gradFeatures!, { inputGradient: true }).input!;
-        const grads = block.layers.backward(dh, { inputGradient: false });
+        // A rule whose signal meets a conv stage before its pooling (DRTP) reads the stage's body;
+        // the pooling then only passes the body's output on (it has no backward to run).
+        const split = this.beforePooling.get(i);
+        const body = split?.body ?? block.layers;
+        const out = body.forward(labelEmbedding ? lengthNormalize(a) : a, { training: true });
+        const h = split ? split.pool.forward(out, { training: false }) : out;
+        const phi = split?.phi ?? model.phi[i]!;
+        const local = this.objectives[i]!.compute(phi.forward(out, { training: true }), labels, target, true);
+        const dOut = phi.backward(local.gradFeatures!, { inputGradient: true }).input!;
+        const grads = body.backward(dOut, { inputGradient: false });
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
         if (local.logits && local.likelihood) this.accumulate(this.units[i]!, local.accuracyLabels ?? labels, local.logits, local.likelihood, local.alignment);
