@@ -430,9 +430,9 @@ function ruleSeeds(records) {
 /** How the tables name the other local rules. */
 const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward' };
 
-/** The local rules besides SLL a memory record measured (records from before they existed hold none). */
-function otherRules(record) {
-  return Object.keys(RULE_NAMES).filter((r) => record.mlp.some((row) => row.method === r));
+/** The local rules besides SLL a memory record measured on a model ('mlp' or 'vit'; records from before they existed hold none). */
+function otherRules(record, model = 'mlp') {
+  return Object.keys(RULE_NAMES).filter((r) => record[model].some((row) => row.method === r));
 }
 
 function memorySection(dir, devices) {
@@ -458,11 +458,12 @@ function memorySection(dir, devices) {
         }),
       ),
       table(
-        [`${vitName}, depth`, 'SLL activations', 'backprop activations', 'parameters', 'GFLOP per step, SLL / backprop'],
+        [`${vitName}, depth`, 'SLL activations', ...otherRules(m, 'vit').map((r) => `${RULE_NAMES[r]} activations`), 'backprop activations', 'parameters', 'GFLOP per step, SLL / backprop'],
         depths(m.vit).map((d) => {
           const s = rows(m.vit, d, 'sll');
           const b = rows(m.vit, d, 'backprop');
-          return [String(d), mib(s.peakActivationBytes, 1), mib(b.peakActivationBytes, 1), mib(s.parameterBytes, 2), `${(s.flops / 1e9).toFixed(2)} / ${(b.flops / 1e9).toFixed(2)}`];
+          const others = otherRules(m, 'vit').map((r) => mib(rows(m.vit, d, r).peakActivationBytes, 1));
+          return [String(d), mib(s.peakActivationBytes, 1), ...others, mib(b.peakActivationBytes, 1), mib(s.parameterBytes, 2), `${(s.flops / 1e9).toFixed(2)} / ${(b.flops / 1e9).toFixed(2)}`];
         }),
       ),
     );
