@@ -32,6 +32,7 @@ import type { Parameter } from '../nn/layer.js';
 import { philox4x32, seedWords, type Seed } from '../random/philox.js';
 import type { Model } from './model.js';
 import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
+import { oneHotTable } from './oneHot.js';
 
 /** Added to a row's root mean square before dividing by it (the reimplementations' guard). */
 const NORM_EPS = 1e-8;
@@ -66,9 +67,7 @@ export class LabelEmbedding {
     readonly seed: Seed,
   ) {
     if (!Number.isInteger(classes) || classes < 2) throw new RangeError(`Forward-Forward: needs at least 2 classes (a wrong label for every image), got ${classes}`);
-    const eye = new Float32Array(classes * classes);
-    for (let k = 0; k < classes; k++) eye[k * classes + k] = 1;
-    this.identity = device.tensor(eye, [classes, classes], 'f32', 'projection');
+    this.identity = oneHotTable(device, classes);
     const table = new Float32Array(classes * (classes - 1) * classes);
     for (let y = 0; y < classes; y++) for (let j = 0; j < classes - 1; j++) table[(y * (classes - 1) + j) * classes + ((y + 1 + j) % classes)] = 1;
     this.wrong = device.tensor(table, [classes * (classes - 1), classes], 'f32', 'projection');

@@ -35,6 +35,7 @@ import { initStream, uniformFanIn } from '../nn/init.js';
 import type { Parameter } from '../nn/layer.js';
 import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
 import { similarityMatchingGradient } from './similarity.js';
+import { oneHotTable } from './oneHot.js';
 import { PREDSIM_BETA_DEFAULT } from './trainingSettings.js';
 
 export interface PredSimOptions {
@@ -78,9 +79,7 @@ export class PredSimLoss extends WithoutRandomStream implements LocalLoss {
     this.weight = device.zeros([classes, features], 'f32', 'parameter');
     this.bias = uniformFanIn(device, stream, [classes], features);
     this.similarityWeight = uniformFanIn(device, stream, [features, features], features);
-    const eye = new Float32Array(classes * classes);
-    for (let k = 0; k < classes; k++) eye[k * classes + k] = 1;
-    this.identity = device.tensor(eye, [classes, classes], 'f32', 'projection');
+    this.identity = oneHotTable(device, classes);
   }
 
   get fixedBytes(): number {

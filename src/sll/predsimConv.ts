@@ -33,6 +33,7 @@ import { Sequential } from '../nn/sequential.js';
 import { childSeed } from '../random/seeds.js';
 import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
 import { similarityMatchingGradient } from './similarity.js';
+import { oneHotTable } from './oneHot.js';
 import { PREDSIM_BETA_DEFAULT } from './trainingSettings.js';
 
 /** The widest flattened maps the authors' prediction head reads (their dim_in_decoder). */
@@ -102,9 +103,7 @@ export class PredSimConvLoss extends WithoutRandomStream implements LocalLoss {
     const conv = new Conv2d(device, channels, channels, 3, { padding: 1, bias: false, seed: childSeed(options.seed, 1) });
     // Their similarity_matrix takes the spreads for more than 3 channels and more than one row (x.size(2) > 1).
     this.similarityNet = new Sequential([conv, channels > 3 && height > 1 ? new ChannelSpread() : new Flatten()]);
-    const eye = new Float32Array(options.classes * options.classes);
-    for (let k = 0; k < options.classes; k++) eye[k * options.classes + k] = 1;
-    this.identity = device.tensor(eye, [options.classes, options.classes], 'f32', 'projection');
+    this.identity = oneHotTable(device, options.classes);
   }
 
   get fixedBytes(): number {
