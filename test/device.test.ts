@@ -194,6 +194,17 @@ describe('device lifetime', () => {
     await expect(t.read()).rejects.toThrow(/destroyed/);
   });
 
+  it('close() lets submitted work finish, destroys the device, and does nothing a second time', async () => {
+    const other = await openNodeDevice();
+    const y = ops.relu(other.tensor(new Float32Array(4096).fill(-1)));
+    other.submit();
+    await other.close(10);
+    expect(other.isDestroyed).toBe(true);
+    expect(() => other.empty([4])).toThrow(DeviceLostError);
+    await other.close(10);
+    y.dispose();
+  });
+
   it('rejects a pending read when the device is lost mid-flight', async () => {
     const other = await openNodeDevice();
     const t = other.tensor(new Float32Array(1024).fill(1));

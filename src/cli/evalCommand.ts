@@ -111,6 +111,6 @@ export async function evalCommand(argv: readonly string[], ctx: { openDevice: ()
     ctx.out.write(lines.join('\n') + '\n');
     return 0;
   } finally {
-    device.destroy();
+    await device.close();
   }
 }

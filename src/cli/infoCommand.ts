@@ -55,6 +55,6 @@ export async function infoCommand(argv: readonly string[], ctx: { openDevice: ()
     ctx.out.write(lines.join('\n') + '\n');
     return 0;
   } finally {
-    device.destroy();
+    await device.close();
   }
 }

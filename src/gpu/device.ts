@@ -370,6 +370,21 @@ export class Device implements TensorHost {
     this.gpu.destroy();
   }
 
+  /**
+   * destroy(), for a process about to exit or a host about to drop the device: lets the GPU
+   * finish what was submitted first (without throwing: a lost device has nothing to finish), then,
+   * after destroying, gives a native implementation's own teardown threads a moment. Dawn tears a
+   * destroyed device down on threads of its own, and a process that exits at once races them (a
+   * segfault or an abort at exit; seen in the command and in the test workers).
+   */
+  async close(graceMs = 100): Promise<void> {
+    if (this.errors.destroyed) return;
+    this.submit();
+    await this.errors.orLost(this.gpu.queue.onSubmittedWorkDone()).catch(() => undefined);
+    this.destroy();
+    await new Promise((settle) => setTimeout(settle, graceMs));
+  }
+
   [Symbol.dispose](): void {
     this.destroy();
   }

@@ -38,7 +38,8 @@ export function testDevice(): Promise<Device> {
     });
     afterAll(async () => {
       const device = await opened!;
-      device.destroy();
+      // close(), not destroy(): the test worker exits next, and must not race Dawn's teardown.
+      await device.close();
       opened = undefined;
     });
   }
