@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { adaptiveAvgPool2d } from '../src/reference/pool2d.js';
 import { layerNorm } from '../src/reference/layernorm.js';
 import { crossEntropy } from '../src/reference/loss.js';
+import { matmul } from '../src/reference/matmul.js';
 import { cnn, DglHead, MLP_AUX_LAYERS, mlp, Trainer, vit } from '../src/sll/index.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
@@ -70,15 +71,9 @@ describe("DGL's auxiliary head and its analytic gradient", () => {
   });
 });
 
-/** x [rows, in] W^T + b in float64 (W [out, in]). */
+/** x [rows, in] W^T + b in float64 (W [out, in]), by the matmul reference. */
 function linear(x: Float64Array, W: Float64Array, b: Float64Array, rows: number, inWidth: number, out: number): Float64Array {
-  const y = new Float64Array(rows * out);
-  for (let r = 0; r < rows; r++) for (let o = 0; o < out; o++) {
-    let acc = b[o]!;
-    for (let j = 0; j < inWidth; j++) acc += x[r * inWidth + j]! * W[o * inWidth + j]!;
-    y[r * out + o] = acc;
-  }
-  return y;
+  return matmul(x, [rows, inWidth], W, [out, inWidth], { transposeB: true, bias: b });
 }
 
 /** Batch norm of [rows, width] by the batch's statistics (biased variance, eps 1e-5), then ReLU. */

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { ChannelSpread } from '../src/nn/channelSpread.js';
 import { conv2d } from '../src/reference/conv.js';
 import { avgPool2d } from '../src/reference/pool2d.js';
+import { crossEntropy } from '../src/reference/loss.js';
+import { matmul } from '../src/reference/matmul.js';
 import { cnn, DglHead, mlp, PredSimConvLoss, PredSimLoss, predictionPooling, Trainer, vit } from '../src/sll/index.js';
 import { checkLayer } from './helpers/gradcheck.js';
 import { testDevice } from './helpers/device.js';
@@ -209,16 +211,8 @@ function convReferenceLoss(c: ConvCase, u: Float64Array, [W, b, K]: Float64Array
   const pooling = predictionPooling(channels, height, width);
   const pooled = pooling ? avgPool2d(u, shape, { kernel: pooling.kernel, stride: pooling.kernel, padding: pooling.padding }) : u;
   const inWidth = pooled.length / batch;
-  let ce = 0;
-  for (let r = 0; r < batch; r++) {
-    const z = Float64Array.from({ length: classes }, (_, k) => {
-      let acc = b![k]!;
-      for (let j = 0; j < inWidth; j++) acc += pooled[r * inWidth + j]! * W![k * inWidth + j]!;
-      return acc;
-    });
-    const m = Math.max(...z);
-    ce += m + Math.log(z.reduce((sum, v) => sum + Math.exp(v - m), 0)) - z[labels[r]!]!;
-  }
+  const logits = matmul(pooled, [batch, inWidth], W!, [classes, inWidth], { transposeB: true, bias: b! });
+  const ce = crossEntropy(logits, labels, classes).loss.reduce((sum, v) => sum + v, 0);
   const conv = conv2d(u, shape, K!, [channels, channels, 3, 3], { padding: [1, 1] });
   const features = channels > 3 && height > 1 ? channelSpread(conv, shape) : conv;
   const onehot = new Float64Array(batch * classes);

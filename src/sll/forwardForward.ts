@@ -58,7 +58,8 @@ export function goodness(h: Tensor): Tensor {
  */
 export class LabelEmbedding {
   private readonly identity: Tensor;
-  private readonly wrong: Tensor;
+  /** Built at the first training batch: a Predictor, which only tries labels, never needs it. */
+  private wrongTable: Tensor | undefined;
 
   constructor(
     readonly device: Device,
@@ -68,13 +69,21 @@ export class LabelEmbedding {
   ) {
     if (!Number.isInteger(classes) || classes < 2) throw new RangeError(`Forward-Forward: needs at least 2 classes (a wrong label for every image), got ${classes}`);
     this.identity = oneHotTable(device, classes);
-    const table = new Float32Array(classes * (classes - 1) * classes);
-    for (let y = 0; y < classes; y++) for (let j = 0; j < classes - 1; j++) table[(y * (classes - 1) + j) * classes + ((y + 1 + j) % classes)] = 1;
-    this.wrong = device.tensor(table, [classes * (classes - 1), classes], 'f32', 'projection');
+  }
+
+  /** The wrong-label table, made once. */
+  private get wrong(): Tensor {
+    if (!this.wrongTable) {
+      const { classes } = this;
+      const table = new Float32Array(classes * (classes - 1) * classes);
+      for (let y = 0; y < classes; y++) for (let j = 0; j < classes - 1; j++) table[(y * (classes - 1) + j) * classes + ((y + 1 + j) % classes)] = 1;
+      this.wrongTable = this.device.keep(this.device.tensor(table, [classes * (classes - 1), classes], 'f32', 'projection'));
+    }
+    return this.wrongTable;
   }
 
   get bytes(): number {
-    return this.identity.bytes + this.wrong.bytes;
+    return this.identity.bytes + (this.wrongTable?.bytes ?? 0);
   }
 
   /** Checks that images of this shape have room for a label (K values). */
@@ -124,7 +133,7 @@ export class LabelEmbedding {
 
   dispose(): void {
     this.identity.dispose();
-    this.wrong.dispose();
+    this.wrongTable?.dispose();
   }
 }
 
