@@ -7,19 +7,23 @@
 // not depend on the element (1 - beta, bias corrections, lr / correction) are computed on the
 // host in float64 and arrive rounded to f32, as PyTorch's Python scalars do.
 //
-// Guard: `checkFinite` sets a flag when a tensor holds NaN or Inf, and the `guarded` variant of
-// every step reads the flags first and leaves params and state untouched when any is nonzero.
-// A trainer thus keeps a non-finite gradient out of the weights without a readback.
+// Guard: `checkFinite` sets a flag when any of up to four tensors holds NaN or Inf, and the
+// `guarded` variant of every step reads the flags first and leaves params and state untouched
+// when any is nonzero. A trainer thus keeps a non-finite gradient out of the weights without a
+// readback.
 
 override WG: u32 = 256u;
 
+// checkFinite scans up to four tensors in one dispatch (a unit's weight and bias gradients):
+// `counts` holds their sizes, 0 for a slot not used (the host binds a used tensor there).
 struct CheckParams {
-  count: u32,
+  counts: vec4<u32>,
   // Which flag element to raise.
   flagIndex: u32,
   // The nonzero value a raised flag takes (the first raise wins).
   mark: u32,
-  _pad: u32,
+  _pad0: u32,
+  _pad1: u32,
 }
 
 struct SgdParams {
@@ -68,6 +72,9 @@ alias Value = vec4<f32>;
 @group(0) @binding(3) var<storage, read_write> expAvg: array<Value>;
 @group(0) @binding(4) var<storage, read_write> expAvgSq: array<Value>;
 @group(0) @binding(5) var<storage, read> values: array<f32>;
+@group(0) @binding(11) var<storage, read> values1: array<f32>;
+@group(0) @binding(12) var<storage, read> values2: array<f32>;
+@group(0) @binding(13) var<storage, read> values3: array<f32>;
 @group(0) @binding(6) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(8) var<uniform> check: CheckParams;
 @group(0) @binding(9) var<uniform> sgd: SgdParams;
@@ -108,13 +115,33 @@ override CHECK_RUN: u32 = 1u;
 // Values (f32 or vec4) each Adam thread updates, consecutive: likewise 1 on GPUs.
 override STEP_RUN: u32 = 1u;
 
+// Element i of the tensor in slot `which` (WGSL cannot index bindings, so a switch picks one).
+fn checkedValue(which: u32, i: u32) -> f32 {
+  switch which {
+    case 0u: { return values[i]; }
+    case 1u: { return values1[i]; }
+    case 2u: { return values2[i]; }
+    default: { return values3[i]; }
+  }
+}
+
+// Each tensor gets ceil(count / CHECK_RUN) threads, the tensors' threads one after another, so
+// a thread's run never straddles two tensors.
 @compute @workgroup_size(WG)
 fn checkFinite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let first = index(gid, groups) * CHECK_RUN;
-  if (first >= check.count) { return; }
+  var run = index(gid, groups);
+  var which = 0u;
+  for (; which < 4u; which++) {
+    let runs = (check.counts[which] + CHECK_RUN - 1u) / CHECK_RUN;
+    if (run < runs) { break; }
+    run -= runs;
+  }
+  if (which == 4u) { return; }
+  let first = run * CHECK_RUN;
+  let count = check.counts[which];
   var bad = false;
-  for (var i = first; i < min(first + CHECK_RUN, check.count); i++) {
-    bad = bad || isNonFinite(values[i]);
+  for (var i = first; i < min(first + CHECK_RUN, count); i++) {
+    bad = bad || isNonFinite(checkedValue(which, i));
   }
   if (bad) {
     // Set the flag to the mark unless an earlier check already raised it. Only threads that saw

@@ -1,5 +1,5 @@
-// Sums over an (outer, length, inner) view of a dense tensor, argmax over the last axis, and a
-// count of the rows whose argmax is their label.
+// Sums over an (outer, length, inner) view of a dense tensor, argmax over the last axis, a
+// count of the rows whose argmax is their label, and a trainer's window metrics in one dispatch.
 //
 // A sum pass writes [outer, chunks, inner]: each output is the sum of one chunk of the reduced
 // run. The host repeats passes until one chunk is left, so a long sum becomes a tree of short
@@ -39,6 +39,22 @@ struct RowParams {
 
 var<workgroup> partialSum: array<f32, WG>;
 var<workgroup> partialIndex: array<u32, WG>;
+
+struct MetricParams {
+  rows: u32,
+  cols: u32,
+  // Elements of each sum's terms (0 where the trainer has no such term).
+  likelihoodCount: u32,
+  alignmentCount: u32,
+}
+
+@group(0) @binding(7) var<storage, read> likelihood: array<f32>;
+@group(0) @binding(8) var<storage, read> alignment: array<f32>;
+// [likelihood sum, alignment sum] and [rows counted], added to and never cleared here.
+@group(0) @binding(9) var<storage, read_write> metricSums: array<f32>;
+@group(0) @binding(10) var<storage, read_write> metricCorrect: array<u32>;
+@group(0) @binding(11) var<uniform> metricParams: MetricParams;
+var<workgroup> partialSum2: array<f32, WG>;
 
 // One workgroup per (row, chunk) of a contiguous run (inner = 1): each thread adds a strided
 // slice of the chunk, then the workgroup adds the partials with a tree.
@@ -92,12 +108,24 @@ fn reduceStridedChunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   out[i] = total * sums.scale;
 }
 
-// True when candidate (value b at index ib) beats (a, ia): larger, or equal and earlier, so
-// ties go to the first maximum. An index >= cols marks an empty slot (a thread with no values).
+// True when candidate (value b at index ib) beats (a, ia) in argmax's order: NaN above every
+// number (as torch.argmax has it), then larger, then, between equals (two NaN too), earlier.
+// A total order, so any split of a row among threads, or a thread per row, finds the same index.
+// An index >= cols marks an empty slot (a thread with no values).
 fn beats(b: f32, ib: u32, a: f32, ia: u32, cols: u32) -> bool {
   if (ib >= cols) { return false; }
   if (ia >= cols) { return true; }
+  let bNan = isNan(b);
+  let aNan = isNan(a);
+  if (bNan != aNan) { return bNan; }
+  if (bNan) { return ib < ia; }
   return b > a || (b == a && ib < ia);
+}
+
+// NaN tested on the bits (an all-ones exponent and a nonzero mantissa), since a compiler allowed
+// to assume finite math may fold `x != x` away.
+fn isNan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7FFFFFFFu) > 0x7F800000u;
 }
 
 // The index of the first maximum of one row, found by one workgroup: each thread scans a
@@ -160,5 +188,50 @@ fn countCorrectRows(
   let best = rowArgmax(row, lid);
   if (lid == 0u && i32(best) == labels[row]) {
     atomicAdd(&correct[0], 1u);
+  }
+}
+
+// A trainer's window metrics for one step, in one workgroup: adds the sum of the likelihood
+// terms to metricSums[0], of the alignment terms to metricSums[1], and to metricCorrect[0] the
+// rows of x whose argmax (beats' order, so the index argmaxRows gives) is their label. A thread
+// per row and a strided slice of each sum per thread, then one tree for all three.
+@compute @workgroup_size(WG)
+fn windowMetrics(@builtin(local_invocation_index) lid: u32) {
+  let rows = metricParams.rows;
+  let cols = metricParams.cols;
+  var counted = 0u;
+  for (var r = lid; r < rows; r += WG) {
+    let base = r * cols;
+    var best = x[base];
+    var bestIndex = 0u;
+    for (var j = 1u; j < cols; j++) {
+      let v = x[base + j];
+      if (beats(v, j, best, bestIndex, cols)) {
+        best = v;
+        bestIndex = j;
+      }
+    }
+    if (i32(bestIndex) == labels[r]) { counted++; }
+  }
+  var likelihoodSum = 0.0;
+  for (var i = lid; i < metricParams.likelihoodCount; i += WG) { likelihoodSum += likelihood[i]; }
+  var alignmentSum = 0.0;
+  for (var i = lid; i < metricParams.alignmentCount; i += WG) { alignmentSum += alignment[i]; }
+  partialSum[lid] = likelihoodSum;
+  partialSum2[lid] = alignmentSum;
+  partialIndex[lid] = counted;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partialSum[lid] += partialSum[lid + stride];
+      partialSum2[lid] += partialSum2[lid + stride];
+      partialIndex[lid] += partialIndex[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    metricSums[0] = metricSums[0] + partialSum[0];
+    metricSums[1] = metricSums[1] + partialSum2[0];
+    metricCorrect[0] = metricCorrect[0] + partialIndex[0];
   }
 }

@@ -79,6 +79,14 @@ describe('device', () => {
     expect(() => device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { NOPE: 1 } })).toThrow(/no override 'NOPE'/);
   });
 
+  it('hands back one kernel per spec, whatever the order of its overrides, and another for other values', () => {
+    const k = device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: 1, WG: 64 } });
+    expect(device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: 1, WG: 64 } })).toBe(k);
+    expect(device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { WG: 64, UNARY_OP: 1 } })).toBe(k);
+    expect(device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: 1, WG: 128 } })).not.toBe(k);
+    expect(device.kernel({ file: 'elementwise', entry: 'unaryMap', overrides: { UNARY_OP: 2, WG: 64 } })).not.toBe(k);
+  });
+
   it('re-uses a bind group for the same buffers, each dispatch with its own uniforms', async () => {
     const t = device.tensor([1, 2, 3]);
     const other = device.tensor([10, 20, 30]);

@@ -98,6 +98,16 @@ describe("DRTP's learning signal", () => {
     for (const o of [trainer, model, twin]) o.dispose();
   });
 
+  it("its blocks default to tanh in a spec, the MLP's and the CNN's; a given activation is kept, and every other method defaults to ReLU", () => {
+    const resolve = (method: string, model: Record<string, unknown>) => resolveTrainingSpec({ method, model, dataset: { name: 'blobs', validation: 0 } }, { classes: 3 }).model;
+    for (const kind of ['mlp', 'cnn']) {
+      expect(resolve('drtp', { kind })).toMatchObject({ activation: 'tanh' });
+      expect(resolve('drtp', { kind, activation: 'relu' })).toMatchObject({ activation: 'relu' });
+      for (const method of ['sll', 'dgl', 'predsim', 'backprop']) expect(resolve(method, { kind })).toMatchObject({ activation: 'relu' });
+    }
+    expect(resolve('ff', { kind: 'mlp' })).toMatchObject({ activation: 'relu' });
+  });
+
   it('a checkpoint is restored only into a trainer of its own method (SLL and DRTP can have the same tensors)', async () => {
     const spec = resolveTrainingSpec({ method: 'sll', model: { kind: 'mlp', hidden: [4] }, dataset: { name: 'blobs', validation: 0 } }, { classes: 3 });
     const data = { name: 'blobs', inputShape: [1, 1, 5] as [number, number, number], classes: 3, mean: 0, std: 1 };

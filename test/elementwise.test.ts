@@ -32,10 +32,32 @@ describe('binary ops', () => {
     [[2, 3, 1, 7], [1, 3, 5, 1]],
     // One element: the axes merge into one, the outermost, which the kernel walks without a division.
     [[1, 1], [1]],
+    // Two merged axes of at least 64 columns take binaryRows: a row over a batch, a column over
+    // a matrix (either operand), columns that no workgroup size divides.
+    [[5, 70], [70]],
+    [[70, 1], [70, 130]],
+    [[2, 3, 257], [257]],
+    [[9, 1], [1, 64]],
+    // Rows of a multiple of 4 take binaryRows4: a row over a batch (short and long rows), a column over a matrix.
+    [[3, 1028], [1028]],
+    [[12, 1], [12, 132]],
+    // A column of 2 or 3 rows: fewer values than one vec4.
+    [[2, 64], [2, 1]],
+    [[3, 1], [3, 68]],
   ])('broadcasts %j with %j', async (as, bs) => {
     const a = uniform(as.reduce((x, y) => x * y, 1), 3);
     const b = uniform(bs.reduce((x, y) => x * y, 1), 4);
     await expectOp(device, (x, y) => ops.mul(x, y), [[a, as], [b, bs]], reference.broadcastBinary(a, as, b, bs, (x, y) => x * y), { rtol: 1e-6, atol: 0 });
+  });
+
+  it('broadcasts a row over more rows than one grid dimension holds (binaryRows folds them over z), and keeps the operand order of a difference', async () => {
+    // Rows longer than half a workgroup (256 threads here) get a workgroup row each: 65,537 of them exceed the 65,535 of one dimension.
+    const rows = 65_537;
+    const cols = 129;
+    const a = uniform(rows * cols, 8);
+    const b = uniform(cols, 9);
+    await expectOp(device, (x, y) => ops.sub(x, y), [[a, [rows, cols]], [b, [cols]]], reference.broadcastBinary(a, [rows, cols], b, [cols], (x, y) => x - y), { rtol: 1e-6, atol: 1e-7 });
+    await expectOp(device, (x, y) => ops.div(x, y), [[b, [cols]], [a.subarray(0, 3 * cols), [3, cols]]], reference.broadcastBinary(b, [cols], a.subarray(0, 3 * cols), [3, cols], (x, y) => x / y), { rtol: 1e-6, atol: 0 });
   });
 
   it('accepts strided views as operands', async () => {

@@ -93,13 +93,15 @@ const CASES: Case[] = [
   usage('--seed 2^32', ['train', '--seed', '4294967296'], /--seed must be an integer in \[0, 4294967295\]/),
   usage('--validation -1', ['train', '--validation', '-1'], /--validation must be an integer >= 0, got -1/),
   usage('--validation as large as the data', ['train', '--validation', '8000'], /--validation 8000 leaves nothing to train on \(digits has 8000 training examples\)/),
+  usage('--augment-pad -1', ['train', '--augment', '--augment-pad', '-1'], /--augment-pad must be an integer >= 0, got -1/),
+  usage('--augment-pad larger than the images', ['train', '--augment', '--augment-pad', '29'], /--augment-pad 29 is larger than the 28x28 images of digits \(at most 28\)/),
   usage('--metrics-every 0', ['train', '--metrics-every', '0'], /--metrics-every must be a positive integer, got 0/),
   usage('--warmup -1 with cosine', ['train', '--schedule', 'cosine', '--warmup', '-1'], /--warmup must be a number >= 0, got -1/),
   usage('--mlp-ratio 0', ['train', '--model', 'vit', '--mlp-ratio', '0'], /--mlp-ratio must be a number > 0, got 0/),
   usage('--heads not dividing --dim', ['train', '--model', 'vit', '--heads', '3'], /--dim \(64\) must be a multiple of model\.heads \(3\)|model\.dim \(64\) must be a multiple of model\.heads \(3\)/),
   usage('--divergence-factor 1', ['train', '--divergence-factor', '1'], /--divergence-factor must be 0 \(no guard\) or greater than 1, got 1/),
   usage('--model foo', ['train', '--model', 'foo'], /--model must be one of mlp, cnn, vit, got 'foo'/),
-  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, predsim, ff, backprop, got 'foo'/),
+  usage('--method foo', ['train', '--method', 'foo'], /--method must be one of sll, dgl, drtp, predsim, ff, dfa, backprop, got 'foo'/),
   usage('--dataset misspelt', ['train', '--dataset', 'fashion-mnsit'], /--dataset "fashion-mnsit" is not a known dataset \(did you mean fashion-mnist\?\)/),
 
   // Numbers as the kernels see them: in float32, products included.
@@ -154,6 +156,10 @@ const CASES: Case[] = [
   resolves('--mode latent gives the latent defaults', ['train', '--mode', 'latent'], { objective: expect.objectContaining({ mode: 'latent', d0: 512, tau: 2 }) }),
   resolves('AdamW defaults to weight decay 1e-2', ['train', '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', weightDecay: 0.01 }) }),
   resolves('another optimizer by flag keeps the file\'s rate', ['train', '--config', file('adam.json', '{"optimizer": {"kind": "adam", "lr": 0.01}}'), '--optimizer', 'adamw'], { optimizer: expect.objectContaining({ kind: 'adamw', lr: 0.01, weightDecay: 0.01 }) }),
+  resolves("--method drtp over an SLL run's config takes DRTP's tanh", ['train', '--config', file('sll-run.json', '{"method": "sll", "model": {"kind": "mlp", "hidden": [8], "activation": "relu"}}'), '--method', 'drtp'], { method: 'drtp', model: expect.objectContaining({ hidden: [8], activation: 'tanh' }) }),
+  resolves('--method drtp keeps an --activation given beside it', ['train', '--config', file('sll-run2.json', '{"method": "sll", "model": {"kind": "mlp", "hidden": [8], "activation": "relu"}}'), '--method', 'drtp', '--activation', 'relu'], { method: 'drtp', model: expect.objectContaining({ activation: 'relu' }) }),
+  resolves("--method drtp keeps a file's activation that is not the file method's default", ['train', '--config', file('sll-leaky.json', '{"method": "sll", "model": {"kind": "mlp", "hidden": [8], "activation": "leaky-relu"}}'), '--method', 'drtp'], { method: 'drtp', model: expect.objectContaining({ activation: 'leaky-relu' }) }),
+  resolves("--method sll over a DRTP run's config takes back ReLU", ['train', '--config', file('drtp-run.json', '{"method": "drtp", "model": {"kind": "mlp", "hidden": [8], "activation": "tanh"}}'), '--method', 'sll'], { method: 'sll', model: expect.objectContaining({ activation: 'relu' }) }),
   resolves('another model by flag over a file without kind', ['train', '--config', file('widths.json', '{"model": {"hidden": [500]}}'), '--model', 'cnn'], { model: expect.objectContaining({ kind: 'cnn', hidden: 256 }) }),
   usage('--config nested 5,000 levels deep', ['train', '--config', file('deep.json', `{"model": {"hidden": ${'['.repeat(5000)}${']'.repeat(5000)}}}`)], /--config .*deep\.json: nests objects or arrays more than 32 levels deep/),
   resolves(

@@ -155,6 +155,7 @@ const CASES = Object.fromEntries([
   opCase('sumPartials', ops.sumPartials, () => [f23(), [3], 'scratch'], ['partials', 'shape', null]),
   opCase('argmax', ops.argmax, () => [f23()], ['x']),
   opCase('countCorrect', ops.countCorrect, () => [f23(), labels2(), t([1], 'u32')], ['logits', 'labels', 'into']),
+  opCase('addWindowMetrics', ops.addWindowMetrics, () => [t([2], 'f32'), t([1], 'u32'), f23(), labels2(), t([2], 'f32', 1), t([2], 'f32', 2)], ['sums', 'correct', 'logits', 'labels', 'likelihood', null]),
   opCase('randomBits', ops.randomBits, () => [device, [4], { seed: 1 }], ['device', 'shape', null], { index: 2, kinds: { seed: 'seed', offset: 'integer', category: 'category' }, required: ['seed'] }),
   opCase('uniform', ops.uniform, () => [device, [4], { seed: 1 }], ['device', 'shape', null], {
     index: 2,

@@ -31,7 +31,7 @@ function split(count: number, edit?: (images: Float32Array, labels: Int32Array) 
 
 describe('the library refuses what the command refuses', () => {
   const trainerCases: Array<[string, Partial<Record<keyof TrainerConfig, unknown>> & Record<string, unknown>, RegExp]> = [
-    ['an unknown method', { method: 'foo' }, /Trainer: method must be one of sll, dgl, drtp, predsim, ff, backprop, got "foo"/],
+    ['an unknown method', { method: 'foo' }, /Trainer: method must be one of sll, dgl, drtp, predsim, ff, dfa, backprop, got "foo"/],
     ['an unknown optimizer kind', { optimizer: { kind: 'rmsprop', lr: 1e-3 } }, /Trainer: optimizer: kind must be one of adam, adamw, sgd, got "rmsprop"/],
     ['a rate float32 rounds to 0', { optimizer: { kind: 'adam', lr: 1e-300 } }, /Trainer: optimizer: lr must be a number > 0 that float32 can hold, got 1e-300/],
     ['a seed of NaN', { seed: NaN }, /Trainer: seed must be an integer in \[0, 4294967295\], got NaN/],

@@ -267,6 +267,35 @@ describe('non-finite guard', () => {
     for (const x of [good, bad, flag]) x.dispose();
   });
 
+  it('checkFinite over a list: a NaN in any tensor, at either end of it, raises the flag in one dispatch per four tensors', async () => {
+    // Sizes that straddle a CPU adapter's 16-element runs, so a run crossing two tensors would show.
+    const sizes = [17, 1, 33, 16, 5, 0, 70];
+    const tensors = sizes.map((n, i) => device.tensor(uniform(n, 20 + i), [n]));
+    const flag = device.zeros([2], 'u32');
+    const before = device.dispatchCount;
+    checkFinite(tensors, flag, { index: 1 });
+    // Six tensors that hold elements: two dispatches (four, then two); the empty one is skipped.
+    expect(device.dispatchCount - before).toBe(2);
+    expect(Array.from(await flag.read())).toEqual([0, 0]);
+    for (const [i, n] of sizes.entries()) {
+      for (const at of n === 0 ? [] : [0, n - 1]) {
+        const values = uniform(n, 20 + i);
+        values[at] = Number.NaN;
+        const list = tensors.map((t, j) => (j === i ? device.tensor(values, [n]) : t));
+        const one = device.zeros([2], 'u32');
+        checkFinite(list, one, { index: 1, mark: 7 });
+        expect(Array.from(await one.read()), `tensor ${i} (size ${n}), NaN at ${at}`).toEqual([0, 7]);
+        list[i]!.dispose();
+        one.dispose();
+      }
+    }
+    checkFinite([], flag);
+    expect(() => checkFinite([tensors[0]!, 5 as unknown as Tensor], flag)).toThrow(/checkFinite: operand tensor\[1\] must be a Tensor, got 5/);
+    expect(Array.from(await flag.read())).toEqual([0, 0]);
+    expect(() => checkFinite([tensors[0]!, flag], flag)).toThrow(/checkFinite: tensor\[1\] has dtype u32/);
+    for (const x of [...tensors, flag]) x.dispose();
+  });
+
   it('checkFinite reads a strided view', async () => {
     const values = uniform(12, 6);
     values[5] = Number.NaN;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/gpu/errors.js';
 import type { Tensor } from '../src/gpu/tensor.js';
-import { argmax, countCorrect, mean, sum, sumAll } from '../src/ops/reduce.js';
+import { addWindowMetrics, argmax, countCorrect, mean, sum, sumAll } from '../src/ops/reduce.js';
 import { isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../src/gpu/workgroups.js';
 import * as reference from '../src/reference/reduce.js';
 import { testDevice } from './helpers/device.js';
@@ -126,6 +126,20 @@ describe('argmax', () => {
     x[3 * cols + cols - 1] = 0.5;
     await expectOp(device, (t) => argmax(t), [[x, [rows, cols]]], [0, 5, 3, 999], 'exact');
     expect(Array.from(reference.argmax(x, cols))).toEqual([0, 5, 3, 999]);
+  });
+
+  it('puts NaN above every number and gives rows with NaN their first NaN, in threads and tree levels alike', async () => {
+    const cols = 300;
+    const x = uniform(7 * cols, 24);
+    // NaN first; after the row's largest value (257, which the old order kept); at 9 and 8, in
+    // two threads' slices (8 wins); last; a whole row; two around a large value; none.
+    const nans = [[0], [260], [9, 8], [cols - 1], Array.from({ length: cols }, (_, j) => j), [6, 4]];
+    nans.forEach((at, r) => at.forEach((j) => (x[r * cols + j] = Number.NaN)));
+    x[1 * cols + 257] = 5;
+    x[5 * cols + 5] = 5;
+    const expected = [0, 260, 8, cols - 1, 0, 4, reference.argmax(x.subarray(6 * cols), cols)[0]!];
+    expect(Array.from(reference.argmax(x, cols))).toEqual(expected);
+    await expectOp(device, (t) => argmax(t), [[x, [7, cols]]], expected, 'exact');
   });
 
   it('handles more rows than one grid dimension holds, and rank 3', async () => {
@@ -260,6 +274,70 @@ describe('countCorrect', () => {
     expect(() => countCorrect(logits, labels, gone)).toThrow(/countCorrect: tensor \[1\] u32 was used after dispose\(\)/);
     expect(device.dispatchCount).toBe(before);
     disposeAll(logits, labels, into, intLogits, flat, noClasses, floatLabels, shortLabels, floatInto, pair, scalar, offsetInto);
+  });
+});
+
+describe('addWindowMetrics', () => {
+  /** Labels drawn from the row's argmax, the next class and two out of range (C and -1). */
+  function labelsFor(predicted: ArrayLike<number>, cols: number, seed: number): Int32Array {
+    const next = rng(seed);
+    return Int32Array.from(predicted, (p) => [p, (p + 1) % cols, cols, -1][Math.floor(next() * 4)]!);
+  }
+  const f64Sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0);
+
+  it.each([
+    [1, 10, true],
+    [6, 1, false],
+    [65, 10, true],
+    [300, 10, true],
+    [257, 1000, false],
+    [1030, 3, true],
+  ])('rows %i of %i classes (alignment %s): the sums and the correct rows added to what was there, in one dispatch', async (rows, cols, withAlignment) => {
+    const x = uniform(rows * cols, rows + cols);
+    // Some rows hold NaN: counted where their first NaN's index is the label, as argmax has it.
+    for (let r = 0; r < rows; r += 7) x[r * cols + ((r * 5) % cols)] = Number.NaN;
+    const labels = labelsFor(reference.argmax(x, cols), cols, rows);
+    // Terms of other shapes than [B]: a sum runs over every element.
+    const likelihood = uniform(rows * 2, 3 * rows);
+    const alignment = uniform(rows + 5, 5 * rows);
+    const logitsT = device.tensor(x, [rows, cols]);
+    const labelsT = device.tensor(labels, [rows], 'i32');
+    const likelihoodT = device.tensor(likelihood, [rows, 2]);
+    const alignmentT = device.tensor(alignment, [rows + 5]);
+    const sums = device.tensor([0.5, -2], [2]);
+    const correct = device.tensor(Uint32Array.of(4), [1], 'u32');
+    const before = device.dispatchCount;
+    addWindowMetrics(sums, correct, logitsT, labelsT, likelihoodT, withAlignment ? alignmentT : undefined);
+    expect(device.dispatchCount - before).toBe(1);
+    const expectedCorrect = 4 + reference.countCorrect(x, labels, cols);
+    expect(Array.from(await correct.read())).toEqual([expectedCorrect]);
+    // And the count agrees with countCorrect's on the device (argmax's tree against a thread per row).
+    const counter = device.zeros([1], 'u32');
+    countCorrect(logitsT, labelsT, counter);
+    expect((await counter.read())[0]).toBe(expectedCorrect - 4);
+    const expectedSums = [0.5 + f64Sum(likelihood), -2 + (withAlignment ? f64Sum(alignment) : 0)];
+    expectClose(await sums.read(), expectedSums, { rtol: 1e-5, atol: 1e-5 }, 'sums');
+    disposeAll(logitsT, labelsT, likelihoodT, alignmentT, sums, correct, counter);
+  });
+
+  it('refuses a view, a misshaped target, mismatched labels, a target that is also an input and an alignment that is not a Tensor', () => {
+    const logits = device.tensor(uniform(8, 1), [2, 4]);
+    const labels = device.tensor(Int32Array.of(0, 1), [2], 'i32');
+    const terms = device.tensor([1, 2]);
+    const sums = device.zeros([2]);
+    const correct = device.zeros([1], 'u32');
+    const wide = device.zeros([3]);
+    const view = wide.slice(0, 1, 3);
+    expect(() => addWindowMetrics(wide, correct, logits, labels, terms)).toThrow(/addWindowMetrics: sums \[3\] must be \[2\]/);
+    expect(() => addWindowMetrics(view, correct, logits, labels, terms)).toThrow(/addWindowMetrics: sums .* must start its buffer, not be a view into one/);
+    expect(() => addWindowMetrics(sums, device.zeros([2], 'u32'), logits, labels, terms)).toThrow(/addWindowMetrics: correct \[2\] must be \[1\], one counter/);
+    expect(() => addWindowMetrics(sums, correct, logits, device.tensor(Int32Array.of(0, 1, 2), [3], 'i32'), terms)).toThrow(ShapeError);
+    const shared = device.zeros([2]);
+    expect(() => addWindowMetrics(shared, correct, logits, labels, shared)).toThrow(/addWindowMetrics: sums and likelihood share storage/);
+    shared.dispose();
+    // The alignment terms are optional, but what is given must be a Tensor.
+    expect(() => addWindowMetrics(sums, correct, logits, labels, terms, null as unknown as Tensor)).toThrow(/addWindowMetrics: operand alignment must be a Tensor, got null/);
+    disposeAll(logits, labels, terms, sums, correct, wide, view);
   });
 });
 

@@ -41,11 +41,15 @@ function dataset(seed: number): Split {
 const data = { inputShape: [1, 4, 4] as [number, number, number], classes: 5 };
 const checkpointData = { name: 'blobs', ...data, mean: 0, std: 1 };
 
-/** The models the resume test runs on: the MLP (with or without batch norm), a one-stage CNN and a two-block ViT. */
-type TestModel = 'mlp' | 'mlp-bn' | 'cnn' | 'vit';
+/**
+ * The models the resume test runs on: the MLP (with or without batch norm, or as PredSim's
+ * authors' blocks: batch norm, LeakyReLU and block dropout), a one-stage CNN and a two-block ViT.
+ */
+type TestModel = 'mlp' | 'mlp-bn' | 'mlp-predsim' | 'cnn' | 'vit';
 const MODELS: Record<TestModel, TrainingSpec['model']> = {
   mlp: { kind: 'mlp', hidden: [24, 12] },
   'mlp-bn': { kind: 'mlp', hidden: [24, 12], batchNorm: true },
+  'mlp-predsim': { kind: 'mlp', hidden: [24, 12], batchNorm: true, activation: 'leaky-relu', dropout: 0.2 },
   cnn: { kind: 'cnn', channels: [4], convsPerStage: 1, hidden: 8, stageFeatures: 'flatten' },
   vit: { kind: 'vit', patch: 2, dim: 8, depth: 2, heads: 2, mlpRatio: 2, pooling: 'mean-token' },
 };
@@ -54,7 +58,7 @@ function spec(method: Method, batchNorm = false, model: TestModel = batchNorm ? 
   return {
     method,
     model: MODELS[model],
-    dataset: { name: 'blobs', validation: 0, augment: false, normalize: true },
+    dataset: { name: 'blobs', validation: 0, augment: false, augmentPad: 4, normalize: true },
     epochs: 3,
     batchSize: 16,
     predsim: { beta: 0.99 },
@@ -91,11 +95,12 @@ describe('checkpoints', () => {
   // With batch norm, the running statistics are part of what must resume (and of what is
   // compared): the MLP's blocks', and those of DGL's auxiliary nets on a conv stage.
   const cases: Array<[Method, TestModel]> = [
-    ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['ff', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
+    ['sll', 'mlp'], ['dgl', 'mlp'], ['drtp', 'mlp'], ['predsim', 'mlp'], ['ff', 'mlp'], ['dfa', 'mlp'], ['backprop', 'mlp'], ['predsim', 'mlp-bn'], ['backprop', 'mlp-bn'],
+    ['predsim', 'mlp-predsim'], ['sll', 'mlp-predsim'], ['backprop', 'mlp-predsim'],
     ['dgl', 'cnn'], ['predsim', 'cnn'], ['drtp', 'cnn'], ['dgl', 'vit'], ['predsim', 'vit'],
   ];
   for (const [method, model] of cases) {
-    it(`${method}, ${model === 'mlp-bn' ? 'MLP with batch norm' : model.toUpperCase()}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
+    it(`${method}, ${model === 'mlp-bn' ? 'MLP with batch norm' : model === 'mlp-predsim' ? "MLP of PredSim's blocks (block dropout)" : model.toUpperCase()}: stopping mid-epoch, saving, restoring into a new trainer and going on gives bitwise the weights of an uninterrupted run`, async () => {
       const s = spec(method, false, model);
       const train = dataset(1);
       const a = makeTrainer(s);

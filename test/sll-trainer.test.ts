@@ -119,7 +119,7 @@ describe('trainers', () => {
     model.dispose();
   });
 
-  for (const method of ['sll', 'dgl', 'drtp', 'predsim', 'backprop'] as const) {
+  for (const method of ['sll', 'dgl', 'drtp', 'predsim', 'dfa', 'backprop'] as const) {
     it(`${method} learns ten blobs (accuracy >= 0.9) and its classifier loss falls`, async () => {
       const { accuracy, blockAccuracy, losses, trainer, model } = await train(method, 3);
       console.log(`${method}: accuracy ${accuracy}, block heads ${blockAccuracy.join(', ')}, classifier loss ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
@@ -133,7 +133,7 @@ describe('trainers', () => {
       } else {
         expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
       }
-      // SLL's, DGL's and PredSim's blocks have heads that predict; DRTP's and backprop's have none.
+      // SLL's, DGL's and PredSim's blocks have heads that predict; DRTP's, DFA's and backprop's have none.
       if (method === 'sll' || method === 'dgl' || method === 'predsim') {
         expect(blockAccuracy).toHaveLength(3);
         for (const a of blockAccuracy) expect(a).toBeGreaterThan(0.5);
@@ -264,6 +264,13 @@ describe('memory', () => {
     // Backprop keeps every block's input (128 x 256 floats) until the backward pass: six more
     // blocks keep at least six more of them.
     expect(bp8 - bp2).toBeGreaterThanOrEqual(6 * 128 * 256 * 4);
+  });
+
+  it("DFA's peak activation memory grows with depth as backprop's does: its blocks keep their inputs until the output error comes back", async () => {
+    const dfa2 = await peakActivationBytes('dfa', 2);
+    const dfa8 = await peakActivationBytes('dfa', 8);
+    console.log(`peak activation+scratch bytes: DFA depth 2 ${dfa2}, depth 8 ${dfa8}`);
+    expect(dfa8 - dfa2).toBeGreaterThanOrEqual(6 * 128 * 256 * 4);
   });
 });
 

@@ -5,11 +5,11 @@
 //
 //   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
-//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's)]
-//     [--beta 0.99 (PredSim's)]
-//   --method takes every Trainer method: sll, dgl, drtp, predsim, ff, backprop.
+//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's and the CNN's; default relu, DRTP tanh)]
+//     [--beta 0.99 (PredSim's)] [--replace (write over an existing record of the same name)]
+//   --method takes every Trainer method: sll, dgl, drtp, predsim, ff, dfa, backprop.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, data, sll } from '../../dist/src/node.js';
@@ -24,9 +24,18 @@ const epochs = Number(option('epochs', 10));
 const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));
 const scheduleKind = option('schedule', 'constant');
-const activation = option('activation', 'relu');
+// The command's default: ReLU, DRTP's tanh (an unknown method is refused below).
+const activation = option('activation', sll.METHODS.includes(method) ? sll.defaultActivation(method) : 'relu');
 const beta = Number(option('beta', sll.PREDSIM_BETA_DEFAULT));
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));
+// The record's file, known before any work: an existing one is not written over unless asked (a
+// run at another rate or for longer would otherwise replace a committed result without a word).
+const file = join(outDir, `${modelName}${activation === 'relu' ? '' : `-${activation}`}-${method}${method === 'predsim' && beta !== sll.PREDSIM_BETA_DEFAULT ? `-beta${beta}` : ''}-seed${seed}.json`);
+if (existsSync(file) && !process.argv.includes('--replace')) {
+  const old = JSON.parse(readFileSync(file, 'utf8'));
+  console.error(`${file} exists (${old.method}, seed ${old.seed}, Adam ${old.recipe?.lr}, ${old.recipe?.epochs} epochs, ${old.date}): pass --replace to write over it, or --out another directory`);
+  process.exit(2);
+}
 
 const dataDir = option('data-dir', undefined);
 const dataset = data.loadFashionMnist(dataDir ? { dir: dataDir } : {});
@@ -39,7 +48,7 @@ const stepsPerEpoch = Math.floor(train.count / batchSize);
 const schedule = scheduleKind === 'cosine' ? { kind: 'cosine', warmupSteps: Number(option('warmup', stepsPerEpoch)), totalSteps: stepsPerEpoch * epochs } : { kind: 'constant' };
 const model =
   modelName === 'mlp' ? sll.mlp(device, { inputShape: dataset.shape, classes: 10, seed, activation })
-  : modelName === 'cnn' ? sll.cnn(device, { inputShape: dataset.shape, classes: 10, seed })
+  : modelName === 'cnn' ? sll.cnn(device, { inputShape: dataset.shape, classes: 10, seed, activation })
   : sll.vit(device, { inputShape: dataset.shape, classes: 10, seed });
 const objective = modelName === 'cnn' ? () => sll.latentModeObjective() : undefined;
 const predsim = method === 'predsim' ? { beta } : undefined;
@@ -57,6 +66,8 @@ const test = await sll.evaluate(trainer, dataset.test, dataset.shape, 500);
 console.log(`test accuracy ${(100 * test.accuracy).toFixed(2)}%, heads [${test.blockAccuracy.map((a) => (100 * a).toFixed(1)).join(', ')}]`);
 const record = {
   date: new Date().toISOString(),
+  // What made this record, to make it again.
+  command: ['node', 'bench/experiments/sll-fashion.mjs', ...process.argv.slice(2)].join(' '),
   adapter: device.report,
   model: model.name,
   method,
@@ -68,7 +79,6 @@ const record = {
   memory: { ...trainer.stateBytes(), peakActivation: device.memory().peak.activation, peakScratch: device.memory().peak.scratch },
 };
 mkdirSync(outDir, { recursive: true });
-const file = join(outDir, `${modelName}${activation === 'relu' ? '' : `-${activation}`}-${method}${predsim && beta !== sll.PREDSIM_BETA_DEFAULT ? `-beta${beta}` : ''}-seed${seed}.json`);
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);

@@ -1,11 +1,11 @@
 // Memory against depth, from the buffer pool's counters: for each depth, one warm-up step, then
 // the peak bytes of one training step, split into activations (+ scratch), parameters,
-// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP, PredSim and Forward-Forward; on the ViT those that train it)
-// and backprop side by side, with the step time and the FLOPs of a step from the device's counter
+// optimizer state and fixed projections, for SLL, the other local rules (DGL, DRTP, PredSim and Forward-Forward; on the ViT those that train it),
+// DFA (the labelled extra, MLP only) and backprop side by side, with the step time and the FLOPs of a step from the device's counter
 // (projection cost included). Writes bench/results/memory-<adapter>.json.
 //
 //   npm run build && node bench/experiments/sll-memory.mjs [--batch 256] [--width 1000] [--depths 4,8,16,32] [--vit-depths 2,4,8,12]
-//     [--methods sll,dgl,drtp,predsim,ff,backprop]
+//     [--methods sll,dgl,drtp,predsim,ff,dfa,backprop]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,7 @@ const batch = Number(option('batch', 256));
 const width = Number(option('width', 1000));
 const depths = option('depths', '4,8,16,32').split(',').map(Number);
 const vitDepths = option('vit-depths', '2,4,8,12').split(',').map(Number);
-const methods = option('methods', 'sll,dgl,drtp,predsim,ff,backprop').split(',');
+const methods = option('methods', 'sll,dgl,drtp,predsim,ff,dfa,backprop').split(',');
 // DRTP does not train the ViT (sll.methodModelProblem says why).
 const vitMethods = methods.filter((m) => !sll.methodModelProblem(m, 'vit'));
 const device = await openNodeDevice();

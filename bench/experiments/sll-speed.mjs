@@ -9,13 +9,18 @@
 // bench/results/speed-<adapter>.json (with -mlp-<hidden> and -batch-<n> in the name when
 // --mlp-hidden or --batch change the models).
 //
-//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--batch 128] [--out DIR]
+// --methods all times every rule that trains each model (DRTP's blocks with tanh, its authors'
+// activation) and writes bench/results/rules-speed-<adapter>.json instead: the time per epoch of
+// the rules comparison in docs/results.md.
+//
+//   npm run build && node bench/experiments/sll-speed.mjs [--models mlp,cnn,vit] [--methods sll,backprop|all] [--steps 5] [--windows 3] [--mlp-hidden 32,32] [--batch 128] [--out DIR]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeAdapter, openNodeDevice, sll } from '../../dist/src/node.js';
 import { option } from '../lib/options.mjs';
+import { ruleActivation } from '../lib/rules.mjs';
 import { refreshResultsDoc } from '../results-doc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,7 +30,11 @@ const windows = Number(option('windows', 3));
 // --mlp-hidden 32,32 swaps the default MLP for a small one whose step is mostly host work
 // (encoding), the case where a per-step cost such as the throttle's would show.
 const mlpHidden = option('mlp-hidden', undefined);
-const specOf = (kind) => (kind === 'mlp' && mlpHidden ? { kind, hidden: mlpHidden.split(',').map(Number) } : sll.defaultModelSpec(kind));
+const baseSpec = (kind) => (kind === 'mlp' && mlpHidden ? { kind, hidden: mlpHidden.split(',').map(Number) } : sll.defaultModelSpec(kind));
+const specOf = (kind, method) => (ruleActivation(method) === 'relu' ? baseSpec(kind) : { ...baseSpec(kind), activation: ruleActivation(method) });
+const methodsOption = option('methods', 'sll,backprop');
+const allRules = methodsOption === 'all';
+const methodsOf = (kind) => (allRules ? sll.METHODS : methodsOption.split(',')).filter((m) => !sll.methodModelProblem(m, kind));
 // A small batch with a small MLP makes a step that is almost all host work (encoding), the case
 // where a per-step cost such as the throttle's would show.
 const batch = Number(option('batch', 128));
@@ -40,8 +49,8 @@ const labels = device.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10
 const rows = [];
 for (const kind of models) {
   const row = { model: kind };
-  for (const method of ['sll', 'backprop']) {
-    const model = sll.buildModel(device, specOf(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
+  for (const method of methodsOf(kind)) {
+    const model = sll.buildModel(device, specOf(kind, method), { inputShape: [1, 28, 28], classes: 10 }, 0);
     const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: steps, objective: () => sll.defaultObjective(kind, 10) });
     const before = device.flopCount;
     trainer.trainStep(images, labels);
@@ -81,14 +90,18 @@ for (const kind of models) {
 }
 images.dispose();
 labels.dispose();
-console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop | GFLOP/step, SLL / backprop |');
-console.log('|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} | ${(r.sll.flopsPerStep / 1e9).toFixed(2)} / ${(r.backprop.flopsPerStep / 1e9).toFixed(2)} |`);
+// SLL against backprop, where both were timed.
+const pairs = rows.filter((r) => r.sll && r.backprop);
+if (pairs.length > 0) {
+  console.log('\n| model | SLL s/epoch | backprop s/epoch | SLL / backprop | GFLOP/step, SLL / backprop |');
+  console.log('|---|---|---|---|---|');
+}
+for (const r of pairs) console.log(`| ${r.name} | ${r.sll.secondsPerEpoch.toFixed(0)} | ${r.backprop.secondsPerEpoch.toFixed(0)} | ${(r.sll.secondsPerEpoch / r.backprop.secondsPerEpoch).toFixed(2)} | ${(r.sll.flopsPerStep / 1e9).toFixed(2)} / ${(r.backprop.flopsPerStep / 1e9).toFixed(2)} |`);
 const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 // A small MLP's or another batch's figures go to a file of their own, beside (not over) the default models'.
-const file = join(outDir, `speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}${batch !== 128 ? `-batch-${batch}` : ''}.json`);
+const file = join(outDir, `${allRules ? 'rules-' : ''}speed-${slug}${mlpHidden ? `-mlp-${mlpHidden.replace(/,/g, '-')}` : ''}${batch !== 128 ? `-batch-${batch}` : ''}.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, batch, stepsPerEpoch, steps, windows, rows }, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);

@@ -83,7 +83,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const record = await runInBrowser({ query, onLine: console.log });
     const outDir = option('out', join(root, 'bench', 'results'));
     mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}.json`);
+    // A run of one family goes to a file of its own: it must not write over the record of every family.
+    const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}${settings.only !== 'all' ? `-${settings.only}` : ''}.json`);
     writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
     refreshResultsDoc(file);
     console.log(`\nwrote ${file}`);

@@ -50,7 +50,8 @@ const host = { kind: 'node', version: process.version, machine: machineName() };
 const record = kernelRecord({ device, adapterSummary, tfjs, host, settings, results });
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
-const outFile = join(outDir, `kernels-${adapterSlug(device.report)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}.json`);
+// A run of one family goes to a file of its own: it must not write over the record of every family.
+const outFile = join(outDir, `kernels-${adapterSlug(device.report)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}${settings.only !== 'all' ? `-${settings.only}` : ''}.json`);
 writeFileSync(outFile, JSON.stringify(record, null, 2) + '\n');
 refreshResultsDoc(outFile);
 console.log(`\nwrote ${outFile}`);

@@ -316,6 +316,7 @@ function showModel(clamp: boolean): void {
 function applySettings(s: LabSettings): void {
   field('dataset').value = s.dataset;
   (form.querySelector(`input[name=method][value=${s.method}]`) as HTMLInputElement).checked = true;
+  methodShown = s.method;
   field('model').value = s.model;
   for (const name of ['depth', 'width', 'patch', 'lr', 'batch', 'epochs'] as const) field(name).value = String(s[name]);
   field('activation').value = s.activation;
@@ -335,6 +336,18 @@ function showMethod(): void {
   $<HTMLFieldSetElement>('predsim').disabled = settings().method !== 'predsim';
 }
 form.addEventListener('change', showMethod);
+// Choosing a method gives the blocks its default activation (DRTP: tanh, which its
+// never-shrinking signal needs; rules.ts), as `sll train --method` does, unless another one was
+// chosen by hand (anything but the previous method's default), which stays.
+let methodShown = settings().method;
+form.querySelectorAll<HTMLInputElement>('input[name=method]').forEach((radio) => {
+  radio.addEventListener('change', () => {
+    const method = settings().method;
+    const activation = field('activation');
+    if (activation.value === sll.defaultActivation(methodShown)) activation.value = sll.defaultActivation(method);
+    methodShown = method;
+  });
+});
 // Each model starts from its recipe's likelihood mode: latent for the CNN, class for the others.
 field('model').addEventListener('change', (event) => {
   field('mode').value = (event.target as HTMLSelectElement).value === 'cnn' ? 'latent' : 'class';

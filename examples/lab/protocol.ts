@@ -13,11 +13,11 @@ import { sll, type MemoryStats } from '../../src/index.js';
 /** The datasets the lab trains on: the bundled digits, and Fashion-MNIST when served beside the page. */
 export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
 export type LabDataset = (typeof LAB_DATASETS)[number];
-/** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block), PredSim (a learned head and similarity matching per block) or backprop. */
+/** How the blocks learn, as sll train's --method: SLL, DGL (a learned head per block), DRTP (a fixed target projection per block), PredSim (a learned head and similarity matching per block), Forward-Forward (goodness), DFA (the output error through a fixed matrix per block, MLP only) or backprop. */
 export const LAB_METHODS = sll.METHODS;
 export type LabMethod = sll.Method;
 /** How the page names each method. */
-export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', backprop: 'backprop' };
+export const METHOD_NAMES: Record<LabMethod, string> = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', dfa: 'DFA', backprop: 'backprop' };
 /** Where, under the page's data/ folder, Fashion-MNIST's four .gz files are looked for. */
 export const FASHION_FOLDER = 'fashion-mnist';
 /** Both datasets hold 28x28 grey images of 10 classes: the model limits the page shows follow from it. */
@@ -27,7 +27,7 @@ export const LAB_CLASSES = 10;
 /** What the visitor chose on the page. */
 export interface LabSettings {
   dataset: LabDataset;
-  /** SLL, DGL, DRTP, PredSim, Forward-Forward or backprop. */
+  /** SLL, DGL, DRTP, PredSim, Forward-Forward, DFA or backprop. */
   method: LabMethod;
   model: 'mlp' | 'cnn' | 'vit';
   /** Blocks, 1 to 16: the MLP's hidden layers, the CNN's conv stages, the ViT's transformer blocks. */
@@ -98,7 +98,7 @@ export type PageMessage =
    * `run`. The run the worker held is let go only once the checkpoint is ready to replace it.
    */
   | { type: 'load'; bytes: ArrayBuffer; name: string; run: number }
-  /** Peak activation memory of one training step, SLL and backprop, for MLPs of 1 to maxDepth blocks (a run pauses first). */
+  /** Peak activation memory of one training step, every method's, for MLPs of 1 to maxDepth blocks (a run pauses first). */
   | { type: 'sweep'; maxDepth: number; width: number; batch: number }
   /** Stops the sweep between two measurements (answered at once, not after the commands before it). */
   | { type: 'stop-sweep' }

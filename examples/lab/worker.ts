@@ -1,8 +1,9 @@
 /**
  * The lab's training worker: opens WebGPU here (workers have navigator.gpu), loads the bundled
  * digits (or Fashion-MNIST, when served beside the page), and trains the model the page asked
- * for with SLL or backprop, posting losses, memory and accuracy as it goes. It runs the
- * library's own fit loop: pausing aborts it at the next step and resuming continues from the
+ * for by the method it chose (SLL, another local rule, DFA or backprop), posting losses, memory
+ * and accuracy as it goes. It runs the library's own fit loop: pausing aborts it at the next
+ * step and resuming continues from the
  * position reached, as `sll train --resume` does. The page's commands run one after another
  * (a start that is still loading its data finishes before a pause or a reset is looked at);
  * only the training loop itself runs beside them, so that a pause can stop it, and a sweep's

@@ -19,7 +19,7 @@ export const MAIN_HELP = `sll: Stochastic Layer-wise Learning on a from-scratch 
 Usage: sll <command> [options]     (sll <command> --help for its options)
 
 Commands:
-  train   train an MLP, CNN or ViT with SLL or backprop; writes a run directory
+  train   train an MLP, CNN or ViT with SLL, another local rule, DFA or backprop; writes a run directory
           (config.json, metrics.jsonl, checkpoint.safetensors, report.html)
   eval    evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix
   info    the WebGPU adapter, its limits and features

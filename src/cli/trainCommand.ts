@@ -12,6 +12,7 @@ import { DIVERGENCE_FACTOR_DEFAULT } from '../run/divergence.js';
 import { runTraining } from '../run/runTraining.js';
 import { defaultTextOf, MAX_SETTINGS_DEPTH, nestingDepth, nodeAt, SpecError, type Node } from '../settings/schema.js';
 import { decodeCheckpoint } from '../sll/checkpoint.js';
+import { defaultActivation, isMethod } from '../sll/rules.js';
 import { MODEL_KINDS, resolveTrainingSpec, TRAINING_SPEC_SCHEMA, type ModelKind, type SpecContext, type TrainingSpec } from '../sll/spec.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type OptionSpec, type OptionValue } from './args.js';
 import { requireKnownDataset } from './datasetName.js';
@@ -46,8 +47,9 @@ function specFlag(flag: Omit<SpecFlag, 'defaultText'> & { defaultText?: string }
 export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'model', path: 'model.kind', type: 'string', choices: MODEL_KINDS, help: 'architecture', group: 'model' }),
   specFlag({ name: 'hidden', path: 'model.hidden', when: forModel('mlp'), type: 'integers', help: 'MLP hidden widths, one block each', group: 'model' }),
-  specFlag({ name: 'activation', path: 'model.activation', when: { path: 'model.kind', values: ['mlp', 'cnn'] }, type: 'string', choices: BLOCK_ACTIVATIONS, help: "MLP and CNN blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's)", group: 'model' }),
+  specFlag({ name: 'activation', path: 'model.activation', when: { path: 'model.kind', values: ['mlp', 'cnn'] }, type: 'string', choices: BLOCK_ACTIVATIONS, help: "MLP and CNN blocks' activation (tanh: DRTP's authors' choice; leaky-relu, slope 0.01: PredSim's); a --method other than a --config file's takes its own default where the file has the file method's, unless this flag is given", group: 'model' }),
   specFlag({ name: 'batch-norm', path: 'model.batchNorm', when: forModel('mlp'), type: 'boolean', help: "MLP blocks: batch norm between the linear layer and the activation (PredSim's authors' blocks)", group: 'model' }),
+  specFlag({ name: 'block-dropout', path: 'model.dropout', when: forModel('mlp'), type: 'number', help: "MLP blocks: dropout p on what each block passes on, to the next block and the classifier; the local losses read the block's output before it (PredSim's authors' blocks)", value: 'P', group: 'model' }),
   specFlag({ name: 'channels', path: 'model.channels', when: forModel('cnn'), type: 'integers', help: 'CNN channels per stage', group: 'model' }),
   specFlag({ name: 'convs-per-stage', path: 'model.convsPerStage', when: forModel('cnn'), type: 'integer', help: 'CNN convolutions per stage (2: the VGG-style variant)', group: 'model' }),
   specFlag({ name: 'fc', path: 'model.hidden', when: forModel('cnn'), type: 'integer', help: 'CNN fully connected width', group: 'model' }),
@@ -59,7 +61,7 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
   specFlag({ name: 'mlp-ratio', path: 'model.mlpRatio', when: forModel('vit'), type: 'number', help: 'ViT MLP width / dim', group: 'model' }),
   specFlag({ name: 'pooling', path: 'model.pooling', when: forModel('vit'), type: 'string', choices: ['mean-token', 'cls-token'], help: 'ViT token pooling', group: 'model' }),
 
-  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block), MLP and CNN; Forward-Forward (goodness with the right label high, a wrong one low), MLP only; or backprop', group: 'training' }),
+  specFlag({ name: 'method', path: 'method', type: 'string', choices: METHODS, help: 'training method: SLL; DGL (a learned auxiliary net per block); PredSim (a learned head and similarity matching per block); DRTP (the target through a fixed random matrix per block), MLP and CNN; Forward-Forward (goodness with the right label high, a wrong one low), MLP only; DFA (the output error through a fixed random matrix per block; a labelled extra whose memory grows with depth), MLP only; or backprop', group: 'training' }),
   specFlag({ name: 'epochs', alsoKnownAs: ['epoch', 'n-epochs', 'num-epochs'], path: 'epochs', type: 'integer', help: 'epochs', group: 'training' }),
   specFlag({ name: 'batch', alsoKnownAs: ['batch-size', 'batchsize', 'bs'], path: 'batchSize', type: 'integer', help: 'batch size', group: 'training' }),
   specFlag({ name: 'optimizer', path: 'optimizer.kind', type: 'string', choices: ['adam', 'adamw', 'sgd'], help: 'optimizer', group: 'training' }),
@@ -92,15 +94,16 @@ export const SPEC_FLAGS: readonly SpecFlag[] = [
 
   specFlag({ name: 'dataset', path: 'dataset.name', type: 'string', help: 'fashion-mnist, mnist, cifar10, cifar100 or digits (see sll data)', value: 'NAME', group: 'data' }),
   specFlag({ name: 'validation', alsoKnownAs: ['val', 'validation-size'], path: 'dataset.validation', type: 'integer', help: 'training examples held out (from the end) for validation', group: 'data' }),
-  specFlag({ name: 'augment', path: 'dataset.augment', type: 'boolean', help: 'random crop (pad 4) and horizontal flip', group: 'data' }),
+  specFlag({ name: 'augment', path: 'dataset.augment', type: 'boolean', help: 'random crop and horizontal flip', group: 'data' }),
+  specFlag({ name: 'augment-pad', path: 'dataset.augmentPad', type: 'integer', help: 'padding of the random crop on each side', value: 'N', group: 'data' }),
   specFlag({ name: 'normalize', path: 'dataset.normalize', type: 'boolean', help: 'standardize pixels with the training mean and std (off: keep [0, 1])', group: 'data' }),
   specFlag({ name: 'train-count', path: 'dataset.trainCount', type: 'integer', help: 'train on the first N training examples only (quick experiments)', defaultText: 'all', group: 'data' }),
 ];
 
 export const TRAIN_COMMAND: CommandSpec = {
   name: 'train',
-  summary: 'Train a model with SLL (layer-local objectives), DGL, DRTP, PredSim, Forward-Forward or backprop, writing a run directory.',
-  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|ff|backprop] [--dataset NAME] [options]',
+  summary: 'Train a model with SLL (layer-local objectives), another local rule (DGL, DRTP, PredSim, Forward-Forward), DFA or backprop, writing a run directory.',
+  usage: 'sll train [--model mlp|cnn|vit] [--method sll|dgl|drtp|predsim|ff|dfa|backprop] [--dataset NAME] [options]',
   options: [
     ...SPEC_FLAGS,
     { name: 'data-dir', alsoKnownAs: ['data', 'datadir', 'data-path'], type: 'string', help: 'directory holding the dataset files (default: searched, see sll data)', value: 'DIR', group: 'data' },
@@ -228,6 +231,13 @@ export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, 
       const shared = Object.keys(section).filter((key) => nodeAt(TRAINING_SPEC_SCHEMA, `${sectionPath}.${key}`, String(v[flag.name])) !== undefined);
       setPath(partial, sectionPath, Object.fromEntries(shared.map((key) => [key, section[key]])));
     }
+  }
+  // A --method other than the file's takes its own default activation (DRTP's tanh) where the
+  // file's blocks have the file method's default, as a file's resolved spec always spells it out.
+  const fileMethod = getPath(base, 'method') ?? defaultTextOf(nodeAt(TRAINING_SPEC_SCHEMA, 'method') as Node<never>);
+  const model = getPath(partial, 'model');
+  if (v.method !== undefined && v.method !== fileMethod && v.activation === undefined && isMethod(fileMethod) && typeof model === 'object' && model !== null) {
+    if ((model as Json).activation === defaultActivation(fileMethod)) delete (model as Json).activation;
   }
   for (const flag of SPEC_FLAGS) {
     if (v[flag.name] !== undefined && !flag.when) setPath(partial, flag.path, v[flag.name]);
@@ -393,6 +403,10 @@ export async function trainCommand(argv: readonly string[], ctx: TrainCommandCon
       const trainable = Math.min(resolved.dataset.trainCount ?? Infinity, trainCount - resolved.dataset.validation);
       if (resolved.batchSize > trainable) {
         throw new UsageError(`${flagOf('batchSize', 'batch')} ${resolved.batchSize} is larger than the ${trainable} examples to train on`, 'train');
+      }
+      const [, height, width] = info.shape;
+      if (resolved.dataset.augment && resolved.dataset.augmentPad > Math.min(height, width)) {
+        throw new UsageError(`${flagOf('dataset.augmentPad', 'augment-pad')} ${resolved.dataset.augmentPad} is larger than the ${height}x${width} images of ${datasetName} (at most ${Math.min(height, width)})`, 'train');
       }
       return resolved;
     };

@@ -83,10 +83,15 @@ export class BufferPool {
 
   constructor(private readonly hooks: PoolHooks) {}
 
+  /**
+   * A buffer of at least `bytes` for `category`: a free one of its bucket, or a new one. `label`
+   * names a new buffer; as a function, the name is written only when a buffer is created (the
+   * device's allocations: a step's all come from the free lists).
+   */
   acquire(
     bytes: number,
     category: MemoryCategory,
-    options: { usage?: BufferUsageClass; forUpload?: boolean; label?: string } = {},
+    options: { usage?: BufferUsageClass; forUpload?: boolean; label?: string | (() => string) } = {},
   ): PooledBuffer {
     const usage = options.usage ?? 'storage';
     const capacity = bucketCapacity(bytes);
@@ -109,7 +114,7 @@ export class BufferPool {
           usage === 'readback'
             ? GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
             : GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-        label: options.label ?? `${category} ${bytes} B`,
+        label: (typeof options.label === 'function' ? options.label() : options.label) ?? `${category} ${bytes} B`,
       });
       pooled = { buffer, capacity, usage, pendingSubmit: false };
       this.deviceBytes += capacity;

@@ -182,7 +182,7 @@ export class Device implements TensorHost {
     }
     const pooled = this.pool.acquire(Math.max(bytes, 4), category, {
       forUpload,
-      label: `tensor ${formatShape(shape)} ${dtype} (${bytes} B, ${category})`,
+      label: () => `tensor ${formatShape(shape)} ${dtype} (${bytes} B, ${category})`,
     });
     return new Tensor(new Storage(this, pooled, Math.max(bytes, 4), category), shape, dtype);
   }
@@ -208,7 +208,7 @@ export class Device implements TensorHost {
         await this.flush();
         return emptyHost(t.dtype);
       }
-      const staging = this.pool.acquire(bytes, 'staging', { usage: 'readback', label: `readback of ${t.describe()}` });
+      const staging = this.pool.acquire(bytes, 'staging', { usage: 'readback', label: () => `readback of ${t.describe()}` });
       this.commandEncoder().copyBufferToBuffer(dense.buffer, 0, staging.buffer, 0, bytes);
       try {
         this.submit();

@@ -14,7 +14,14 @@ import { Kernel, bindGroupLayoutEntries, kernelKey, type KernelSpec } from './ke
 import { loadShader } from './shaderLibrary.js';
 
 export class KernelCache {
+  /** Kernels by their canonical key (kernelKey: overrides sorted), one Kernel per pipeline. */
   private readonly kernels = new Map<string, Kernel>();
+  /**
+   * The same kernels by a key written as the spec comes (overrides in the caller's order): the
+   * lookup of every dispatch, which sorts nothing and maps nothing. A spec met in another order
+   * gets its own entry here, pointing at the one Kernel of its canonical key.
+   */
+  private readonly bySpelling = new Map<string, Kernel>();
   private readonly modules = new Map<string, GPUShaderModule>();
 
   constructor(
@@ -24,6 +31,16 @@ export class KernelCache {
 
   /** The compiled kernel for a spec (cached). Compilation errors surface at the next flush. */
   get(spec: KernelSpec): Kernel {
+    const spelling = spellingKey(spec);
+    const hit = this.bySpelling.get(spelling);
+    if (hit) return hit;
+    const kernel = this.canonical(spec);
+    this.bySpelling.set(spelling, kernel);
+    return kernel;
+  }
+
+  /** The kernel of the spec's canonical key, built on a miss. */
+  private canonical(spec: KernelSpec): Kernel {
     const key = kernelKey(spec);
     const cached = this.kernels.get(key);
     if (cached) return cached;
@@ -73,4 +90,18 @@ export class KernelCache {
     this.kernels.set(key, kernel);
     return kernel;
   }
+}
+
+/**
+ * A spec's key as written: file, entry, variants and overrides in the order given. Names hold no
+ * ':', '[', ']', '{', '}', ',' or '=' (file and entry names are identifiers, override values
+ * numbers or booleans), so two different specs never share a key.
+ */
+function spellingKey(spec: KernelSpec): string {
+  let key = spec.file + ':' + spec.entry + '[';
+  if (spec.variant) for (const v of spec.variant) key += v + ',';
+  key += ']{';
+  const overrides = spec.overrides;
+  if (overrides) for (const name in overrides) key += name + '=' + overrides[name] + ',';
+  return key + '}';
 }

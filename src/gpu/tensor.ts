@@ -71,6 +71,8 @@ export class Tensor {
   /** Offset of element [0, ..., 0] in the storage, in elements. */
   readonly offset: number;
   private disposedFlag = false;
+  /** isContiguous, worked out at the first ask (shape, strides and offset never change). */
+  private contiguousFlag: boolean | undefined;
 
   constructor(
     readonly storage: Storage,
@@ -112,9 +114,11 @@ export class Tensor {
 
   /** True when the elements are dense, row-major and start at the storage's first element. */
   get isContiguous(): boolean {
-    if (this.offset !== 0) return false;
-    const dense = contiguousStrides(this.shape);
-    return this.shape.every((d, i) => d === 1 || this.strides[i] === dense[i]);
+    if (this.contiguousFlag === undefined) {
+      const dense = contiguousStrides(this.shape);
+      this.contiguousFlag = this.offset === 0 && this.shape.every((d, i) => d === 1 || this.strides[i] === dense[i]);
+    }
+    return this.contiguousFlag;
   }
 
   /** The GPU buffer, for binding to a kernel. Throws if the tensor was disposed. */

@@ -19,6 +19,8 @@ export class UniformArena {
   /** The GPU buffer every kernel's uniform binding points at. */
   readonly buffer: GPUBuffer;
   private readonly data = new ArrayBuffer(UNIFORM_ARENA_BYTES);
+  /** The arena's words as each scalar type: packing writes through these, no view made per dispatch. */
+  private readonly words: ArenaWords = { f32: new Float32Array(this.data), i32: new Int32Array(this.data), u32: new Uint32Array(this.data) };
   private used = 0;
   private readonly align: number;
 
@@ -45,7 +47,7 @@ export class UniformArena {
   pack(kernel: Kernel, values: UniformValues): number {
     const size = kernel.entry.uniform!.size;
     const offset = this.used;
-    packUniforms(kernel, new DataView(this.data, offset, size), values);
+    packUniforms(kernel, this.words, offset / 4, values);
     this.used += slotSize(size, this.align);
     return offset;
   }
@@ -68,26 +70,43 @@ function slotSize(size: number, align: number): number {
   return Math.ceil(size / align) * align;
 }
 
-function packUniforms(kernel: Kernel, view: DataView, values: UniformValues): void {
+/** The arena's bytes seen as 32-bit words of each scalar type WGSL uniforms use. */
+interface ArenaWords {
+  f32: Float32Array;
+  i32: Int32Array;
+  u32: Uint32Array;
+}
+
+// Typed arrays write in the platform's byte order, WebGPU reads little-endian: every platform
+// WebGPU runs on is little-endian, and a big-endian one is refused here rather than misread.
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('uniform arena: a big-endian host is not supported');
+
+/**
+ * Writes `values` into the struct at word `base`. Every dispatch comes through here, so it makes
+ * nothing per member (no array for a scalar, no view): a value's words go straight into the typed
+ * array of its scalar type.
+ */
+function packUniforms(kernel: Kernel, words: ArenaWords, base: number, values: UniformValues): void {
   const uniform = kernel.entry.uniform!;
   for (const m of uniform.members) {
     const value = values[m.name];
     if (value === undefined) throw new KernelError(`${kernel.label}: uniform '${m.name}' not provided`);
-    const list = typeof value === 'number' ? [value] : value;
-    if (list.length !== m.components) {
-      throw new KernelError(`${kernel.label}: uniform '${m.name}' needs ${m.components} value(s), got ${list.length}`);
-    }
-    list.forEach((v, i) => {
-      const at = m.offset + 4 * i;
-      if (m.scalar === 'f32') view.setFloat32(at, v, true);
-      else if (m.scalar === 'i32') view.setInt32(at, v, true);
+    const count = typeof value === 'number' ? 1 : value.length;
+    if (count !== m.components) throw new KernelError(`${kernel.label}: uniform '${m.name}' needs ${m.components} value(s), got ${count}`);
+    const at = base + m.offset / 4;
+    for (let i = 0; i < count; i++) {
+      const v = typeof value === 'number' ? value : value[i]!;
+      if (m.scalar === 'f32') words.f32[at + i] = v;
+      else if (m.scalar === 'i32') words.i32[at + i] = v;
       else {
         if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KernelError(`${kernel.label}: uniform '${m.name}' = ${v} is not a u32`);
-        view.setUint32(at, v, true);
+        words.u32[at + i] = v;
       }
-    });
+    }
   }
-  for (const name of Object.keys(values)) {
-    if (!uniform.members.some((m) => m.name === name)) throw new KernelError(`${kernel.label}: unknown uniform '${name}'`);
+  // Every member was given (above), so more keys than members means one that is not a member.
+  if (Object.keys(values).length !== uniform.members.length) {
+    const unknown = Object.keys(values).find((name) => !uniform.members.some((m) => m.name === name));
+    if (unknown !== undefined) throw new KernelError(`${kernel.label}: unknown uniform '${unknown}'`);
   }
 }

@@ -18,6 +18,24 @@ const UNARY_OPS = { affine: 0, relu: 1, gelu: 2, exp: 3, log: 4, sqrt: 5, abs: 6
 type UnaryOp = keyof typeof UNARY_OPS;
 
 
+/**
+ * Columns from which a two-axis broadcast takes binaryRows (a workgroup row per output row)
+ * rather than binaryBroadcast: below it most of a workgroup's threads would sit past the row's end.
+ */
+const ROWS_KERNEL_MIN_COLUMNS = 64;
+
+/** binarySame's uniforms but for count and alpha: it reads no shape or stride. */
+const SAME_SHAPE_UNIFORMS = Object.freeze({
+  rank: 0,
+  _pad1: 0,
+  shapeLo: [1, 1, 1, 1],
+  shapeHi: [1, 1, 1, 1],
+  aStridesLo: [0, 0, 0, 0],
+  aStridesHi: [0, 0, 0, 0],
+  bStridesLo: [0, 0, 0, 0],
+  bStridesHi: [0, 0, 0, 0],
+});
+
 function pad8(values: readonly number[], fill: number): number[] {
   return [...new Array<number>(8 - values.length).fill(fill), ...values];
 }
@@ -30,27 +48,46 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
   const shape = broadcastShapes(a.shape, b.shape);
   if (!shape) throw new ShapeError(`${name}: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
   if (shape.length > 8) throw new ShapeError(`${name}: rank ${shape.length} exceeds the supported 8`);
+  // Dense operands of one shape (gradients, residuals: most binary ops of a step) need no strides
+  // worked out: binarySame at once, as the general path below would pick it.
+  if (a.isContiguous && b.isContiguous && shapesEqual(a.shape, b.shape)) {
+    const out = device.empty(shape, 'f32', category);
+    const wg = columnWorkgroupSize(device);
+    const kernel = device.kernel({ file: 'elementwise', entry: 'binarySame', overrides: { BINARY_OP: BINARY_OPS[op], WG: wg } });
+    device.dispatch(kernel, { a, b, out }, { ...SAME_SHAPE_UNIFORMS, count: out.size, alpha }, elementWorkgroups(out.size, wg));
+    return out;
+  }
   return withDense([a, b], (da, db) => {
     const out = device.empty(shape, 'f32', category);
     const count = out.size;
     const same = shapesEqual(da.shape, shape) && shapesEqual(db.shape, shape);
-    const kernel = device.kernel({
-      file: 'elementwise',
-      entry: same ? 'binarySame' : 'binaryBroadcast',
-      overrides: { BINARY_OP: BINARY_OPS[op], WG: columnWorkgroupSize(device) },
-    });
     // The output is dense, so axes merge wherever both operands' strides do.
     const axes = collapseAxes(
       shape,
       broadcastStrides(da.shape, contiguousStrides(da.shape), shape),
       broadcastStrides(db.shape, contiguousStrides(db.shape), shape),
     );
+    const wg = columnWorkgroupSize(device);
+    const rowsKernel = !same && axes.shape.length === 2 && axes.shape[1]! >= ROWS_KERNEL_MIN_COLUMNS;
+    // Rows whose length is a multiple of 4 go four columns a thread (binaryRows4).
+    const quads = rowsKernel && axes.shape[1]! % 4 === 0;
+    const rowThreads = rowsKernel ? (quads ? axes.shape[1]! / 4 : axes.shape[1]!) : 0;
+    // Rows of at most half a workgroup share workgroups: threads per row, the power of two that holds one.
+    const rowThreadsLog2 = rowsKernel && 2 * rowThreads <= wg ? Math.ceil(Math.log2(rowThreads)) : 0;
+    const kernel = device.kernel({
+      file: 'elementwise',
+      entry: same ? 'binarySame' : rowsKernel ? (quads ? 'binaryRows4' : 'binaryRows') : 'binaryBroadcast',
+      overrides: { BINARY_OP: BINARY_OPS[op], WG: wg, ...(rowsKernel ? { ROW_THREADS_LOG2: rowThreadsLog2 } : {}) },
+    });
     const aStrides = pad8(axes.src, 0);
     const bStrides = pad8(axes.dst, 0);
     const dims = pad8(axes.shape, 1);
     device.dispatch(
       kernel,
-      { a: da, b: db, out },
+      // The vec4 views bind the operands' whole buffers: an operand of fewer than 4 values (a
+      // column of 2 or 3 rows) bound at its own size would be smaller than one vec4, which
+      // WebGPU refuses (pooled buffers are at least 256 bytes; these operands start at 0).
+      quads ? { a: da, b: db, a4: da.buffer, b4: db.buffer, out4: out } : { a: da, b: db, out },
       {
         count,
         alpha,
@@ -63,10 +100,20 @@ function binary(op: BinaryOp, name: string, a: Tensor, b: Tensor, alpha: number,
         bStridesLo: bStrides.slice(0, 4),
         bStridesHi: bStrides.slice(4),
       },
-      elementWorkgroups(count, columnWorkgroupSize(device)),
+      rowsKernel
+        ? rowThreadsLog2 > 0
+          ? rowWorkgroups(Math.ceil(axes.shape[0]! / (wg >> rowThreadsLog2)), 1, device.limits.maxComputeWorkgroupsPerDimension)
+          : rowWorkgroups(axes.shape[0]!, Math.ceil(rowThreads / wg), device.limits.maxComputeWorkgroupsPerDimension)
+        : elementWorkgroups(count, wg),
     );
     return out;
   });
+}
+
+/** binaryRows' grid: the column blocks along x, the rows (or groups of short rows) along y, folded over z past the limit. */
+function rowWorkgroups(rows: number, columnBlocks: number, max: number): [number, number, number] {
+  const y = Math.min(rows, max);
+  return [columnBlocks, y, Math.ceil(rows / y)];
 }
 
 /** a + b (broadcasting). */

@@ -178,13 +178,14 @@ function plan(a: Tensor, b: Tensor, options: MatmulOptions): Plan {
   const { transposeA = false, transposeB = false, bias } = options;
   requireDtype('matmul', 'a', a, ['f32']);
   requireDtype('matmul', 'b', b, ['f32']);
-  const both = `${describeOperand('a', a, transposeA)} and ${describeOperand('b', b, transposeB)}`;
-  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: ${both}: both operands need rank >= 2`);
+  // Written only when a check fails: every product passes here, so the text is not built for nothing.
+  const both = () => `${describeOperand('a', a, transposeA)} and ${describeOperand('b', b, transposeB)}`;
+  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: ${both()}: both operands need rank >= 2`);
   const m = a.shape[a.rank - (transposeA ? 1 : 2)]!;
   const kA = a.shape[a.rank - (transposeA ? 2 : 1)]!;
   const kB = b.shape[b.rank - (transposeB ? 1 : 2)]!;
   const n = b.shape[b.rank - (transposeB ? 2 : 1)]!;
-  if (kA !== kB) throw new ShapeError(`matmul: ${both}: inner dimensions ${kA} and ${kB} differ`);
+  if (kA !== kB) throw new ShapeError(`matmul: ${both()}: inner dimensions ${kA} and ${kB} differ`);
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const batchShape = broadcastShapes(aBatch, bBatch);
@@ -193,12 +194,12 @@ function plan(a: Tensor, b: Tensor, options: MatmulOptions): Plan {
   const batches = batchShape ? sizeOf(batchShape) : 0;
   // A shared side (one batch) is read at stride 0; otherwise both must have every batch.
   if (!batchShape || (aBatches !== 1 && aBatches !== batches) || (bBatches !== 1 && bBatches !== batches)) {
-    throw new ShapeError(`matmul: ${both}: batch dimensions ${formatShape(aBatch)} and ${formatShape(bBatch)} must match, or one side must have a single batch`);
+    throw new ShapeError(`matmul: ${both()}: batch dimensions ${formatShape(aBatch)} and ${formatShape(bBatch)} must match, or one side must have a single batch`);
   }
   if (bias) {
     requireDtype('matmul', 'bias', bias, ['f32']);
     if (bias.rank !== 1 || bias.shape[0] !== n) {
-      throw new ShapeError(`matmul: bias ${formatShape(bias.shape)} must be [${n}] for ${both} (one value per output column)`);
+      throw new ShapeError(`matmul: bias ${formatShape(bias.shape)} must be [${n}] for ${both()} (one value per output column)`);
     }
   }
   if (options.activation !== undefined && !Object.hasOwn(ACTIVATIONS, options.activation)) {

@@ -11,7 +11,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { describeValue } from '../gpu/dtype.js';
 import { formatShape } from '../gpu/shape.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
 import { columnWorkgroupSize, elementWorkgroups, runLayout } from '../gpu/workgroups.js';
 import { checkOptions, required, requireDtype, requireSameDevice, requireSameShape, requireTensor, requireTensorList, type OptionTable } from './checks.js';
@@ -134,16 +134,25 @@ const SOFTWARE_CHECK_RUN = 16;
 /** Values (vec4 lanes where the size allows) per Adam thread on CPU adapters. */
 const SOFTWARE_STEP_RUN = 4;
 
+/** Tensors one checkFinite dispatch scans (the kernel's bindings values, values1..values3). */
+const CHECK_SLOTS = 4;
+const CHECK_BINDINGS = ['values', 'values1', 'values2', 'values3'] as const;
+
 /**
- * Raises flag[index] if any element of `t` is NaN or +-Inf: a zero flag becomes `mark` (default
- * 1, any nonzero u32), and a raised one keeps its first mark, so several checks can share one
- * flag and a trainer can record which step went bad first (mark = step number + 1). Zero the
- * flag before the first check.
+ * Raises flag[index] if any element of `t` (a tensor, or a list of them) is NaN or +-Inf: a zero
+ * flag becomes `mark` (default 1, any nonzero u32), and a raised one keeps its first mark, so
+ * several checks can share one flag and a trainer can record which step went bad first (mark =
+ * step number + 1). Zero the flag before the first check. A list is scanned four tensors per
+ * dispatch (a unit's gradients in one: dispatches are what a small step's host time is made of).
  */
-export function checkFinite(t: Tensor, flag: Tensor, options: { index?: number; mark?: number } = {}): void {
-  const device = requireSameDevice('checkFinite', { tensor: t, flag });
+export function checkFinite(t: Tensor | readonly Tensor[], flag: Tensor, options: { index?: number; mark?: number } = {}): void {
+  // A list holds Tensors; anything else (a plain array of numbers too) is checked as one operand.
+  const isList = Array.isArray(t) && (t.length === 0 || t.some((x) => x instanceof Tensor));
+  const list: readonly Tensor[] = isList ? (t as readonly Tensor[]) : [t as Tensor];
+  const named: Record<string, Tensor> = isList ? Object.fromEntries(list.map((x, i) => [`tensor[${i}]`, x])) : { tensor: list[0]! };
+  const device = requireSameDevice('checkFinite', { ...named, flag });
   const { index = 0, mark = 1 } = checkOptions('checkFinite', options, CHECK_FINITE_OPTIONS);
-  requireDtype('checkFinite', 'tensor', t, ['f32']);
+  for (const [name, x] of Object.entries(named)) requireDtype('checkFinite', name, x, ['f32']);
   requireFlag('checkFinite', flag);
   if (!Number.isInteger(index) || index < 0 || index >= flag.size) {
     throw new ShapeError(`checkFinite: flag index ${index} is outside flag ${formatShape(flag.shape)}`);
@@ -151,13 +160,24 @@ export function checkFinite(t: Tensor, flag: Tensor, options: { index?: number; 
   if (!Number.isInteger(mark) || mark < 1 || mark > 0xffffffff) {
     throw new RangeError(`checkFinite: mark must be an integer in [1, 2^32 - 1], got ${mark}`);
   }
-  requireDistinct('checkFinite', [['tensor', t], ['flag', flag]]);
-  if (t.size === 0) return;
-  withDense([t], (dt) => {
-    const { run, wg, workgroups } = runLayout(device, dt.size, SOFTWARE_CHECK_RUN);
-    const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: wg, CHECK_RUN: run } });
-    device.dispatch(kernel, { values: dt, flags: flag }, { count: dt.size, flagIndex: index, mark, _pad: 0 }, workgroups);
-  });
+  for (const [name, x] of Object.entries(named)) requireDistinct('checkFinite', [[name, x], ['flag', flag]]);
+  const nonEmpty = list.filter((x) => x.size > 0);
+  // The grid counts runs per tensor (the kernel never lets a run straddle two), not elements.
+  const { run, wg } = runLayout(device, 0, SOFTWARE_CHECK_RUN);
+  const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: wg, CHECK_RUN: run } });
+  for (let first = 0; first < nonEmpty.length; first += CHECK_SLOTS) {
+    withDense(nonEmpty.slice(first, first + CHECK_SLOTS), (...dense) => {
+      const workgroups = elementWorkgroups(dense.reduce((sum, d) => sum + Math.ceil(d.size / run), 0), wg);
+      const bindings: Record<string, Tensor> = { flags: flag };
+      const counts = [0, 0, 0, 0];
+      CHECK_BINDINGS.forEach((name, slot) => {
+        // A slot with nothing to scan binds the first tensor again, with a count of 0.
+        bindings[name] = dense[slot] ?? dense[0]!;
+        counts[slot] = dense[slot]?.size ?? 0;
+      });
+      device.dispatch(kernel, bindings, { counts, flagIndex: index, mark, _pad0: 0, _pad1: 0 }, workgroups);
+    });
+  }
 }
 
 // ---------------------------------------------------------------- SGD

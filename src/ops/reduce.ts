@@ -16,7 +16,7 @@ import { formatShape, shapesEqual, sizeOf, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copy } from './copy.js';
 import { withDense } from '../gpu/strided.js';
-import { columnWorkgroupSize, elementWorkgroups, rowWorkgroupSize, treeWorkgroupSize } from '../gpu/workgroups.js';
+import { columnWorkgroupSize, elementWorkgroups, isSoftwareAdapter, rowWorkgroupSize, treeWorkgroupSize } from '../gpu/workgroups.js';
 import { checkOptions, checkValue, requireDtype, requireLabels, requireLogits, requireSameDevice, requireShape, requireTensor, type OptionTable } from './checks.js';
 
 
@@ -184,8 +184,8 @@ export function sumAll(x: Tensor, category: MemoryCategory = 'activation'): Tens
 
 /**
  * Index of the largest element along the last axis, as i32 of shape x.shape[:-1]. Ties go to
- * the first maximum. NaN never compares greater, so a NaN is picked only where it is the
- * first element and nothing later beats it (the index is then unspecified, as for any NaN).
+ * the first maximum. NaN counts as above every number, as in torch.argmax: a row holding NaN
+ * gives its first NaN's index, whatever the adapter's workgroup size.
  */
 export function argmax(x: Tensor, category: MemoryCategory = 'activation'): Tensor {
   requireDtype('argmax', 'x', x, ['f32']);
@@ -226,5 +226,49 @@ export function countCorrect(logits: Tensor, labels: Tensor, into: Tensor): void
     // argmax's workgroup, so that a row's index is the one argmax would give.
     const kernel = device.kernel({ file: 'reduce', entry: 'countCorrectRows', overrides: { WG: rowWorkgroupSize(device, cols) } });
     device.dispatch(kernel, { x: dLogits, labels: dLabels, correct: into }, { rows, cols }, rows);
+  });
+}
+
+/**
+ * Threads of the one windowMetrics workgroup: a row each for a batch of 256 on a GPU; on a CPU
+ * adapter 64, so that its tree passes few barriers (lavapipe switches SIMD groups at each).
+ */
+const METRICS_WORKGROUP = 256;
+const SOFTWARE_METRICS_WORKGROUP = 64;
+
+/**
+ * A trainer's window metrics for one step, in one dispatch (a small step's host time is its
+ * dispatches; this was three): adds the sum of `likelihood` to sums[0], the sum of `alignment`
+ * (when given) to sums[1], and to correct[0] the rows of logits [B, C] whose argmax, as `argmax`
+ * finds it, equals the row's label (labels i32 [B]; a label outside [0, C) never counts).
+ * `sums` (f32 [2]) and `correct` (u32 [1]) are never cleared here, so a window of steps sums on
+ * the GPU and is read once. The terms may have any shape; each sum runs in one workgroup.
+ */
+export function addWindowMetrics(sums: Tensor, correct: Tensor, logits: Tensor, labels: Tensor, likelihood: Tensor, alignment?: Tensor): void {
+  const op = 'addWindowMetrics';
+  const device = requireSameDevice(op, alignment === undefined ? { sums, correct, logits, labels, likelihood } : { sums, correct, logits, labels, likelihood, alignment });
+  const { rows, cols } = requireLogits(op, 'logits', logits);
+  requireLabels(op, labels, 'logits', logits);
+  requireDtype(op, 'sums', sums, ['f32']);
+  requireDtype(op, 'correct', correct, ['u32']);
+  requireDtype(op, 'likelihood', likelihood, ['f32']);
+  if (alignment) requireDtype(op, 'alignment', alignment, ['f32']);
+  if (!shapesEqual(sums.shape, [2])) throw new ShapeError(`${op}: sums ${formatShape(sums.shape)} must be [2], the likelihood and alignment sums`);
+  if (!shapesEqual(correct.shape, [1])) throw new ShapeError(`${op}: correct ${formatShape(correct.shape)} must be [1], one counter`);
+  // The kernel adds into these buffers themselves: a copy would take the sums away with it.
+  for (const [name, t] of [['sums', sums], ['correct', correct]] as const) {
+    if (t.offset !== 0 || !t.isContiguous) throw new ShapeError(`${op}: ${name} ${t.toString()} is updated in place and must start its buffer, not be a view into one`);
+    // WebGPU refuses a buffer bound writable and read-only in one dispatch: said here, by name.
+    for (const [inputName, input] of [['logits', logits], ['labels', labels], ['likelihood', likelihood], ['alignment', alignment]] as const) {
+      if (input !== undefined && input.storage === t.storage) throw new ShapeError(`${op}: ${name} and ${inputName} share storage`);
+    }
+  }
+  withDense(alignment ? [logits, labels, likelihood, alignment] : [logits, labels, likelihood], (dLogits, dLabels, dLikelihood, dAlignment) => {
+    // A power of two within the device's limits (the tree halves it).
+    const wg = isSoftwareAdapter(device) ? SOFTWARE_METRICS_WORKGROUP : treeWorkgroupSize(device, METRICS_WORKGROUP);
+    const kernel = device.kernel({ file: 'reduce', entry: 'windowMetrics', overrides: { WG: wg } });
+    // Without alignment terms the likelihood is bound again in its place, with a count of 0.
+    const uniforms = { rows, cols, likelihoodCount: dLikelihood!.size, alignmentCount: dAlignment?.size ?? 0 };
+    device.dispatch(kernel, { x: dLogits!, labels: dLabels!, likelihood: dLikelihood!, alignment: dAlignment ?? dLikelihood!, metricSums: sums, metricCorrect: correct }, uniforms, 1);
   });
 }

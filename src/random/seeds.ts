@@ -29,6 +29,10 @@ export const SEED_DOMAINS = {
    * input projection of a block i after a change of d0 at 1000 + i.
    */
   projection: 0x70000000,
+  /** Dropout masks on what block i receives from block i - 1 (index i; the classifier's at index blocks): the MLP's block dropout. */
+  blockDropout: 0x80000000,
+  /** Block i's fixed feedback matrix B (DFA). */
+  feedbackProjection: 0x90000000,
 } as const;
 
 export type SeedDomain = keyof typeof SEED_DOMAINS;

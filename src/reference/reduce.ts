@@ -32,13 +32,16 @@ export function mean(x: Values, shape: Shape, axes: readonly number[]): Float64A
   return sum(x, shape, axes).map((v) => v / count);
 }
 
-/** Index of the first largest element of each row of length `cols`. */
+/** Index of the first largest element of each row of length `cols`, NaN above every number (the first NaN, where a row holds one). */
 export function argmax(x: Values, cols: number): Float64Array {
   const rows = x.length / cols;
   const out = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let best = 0;
-    for (let j = 1; j < cols; j++) if (x[r * cols + j]! > x[r * cols + best]!) best = j;
+    for (let j = 1; j < cols && !Number.isNaN(x[r * cols + best]!); j++) {
+      const v = x[r * cols + j]!;
+      if (Number.isNaN(v) || v > x[r * cols + best]!) best = j;
+    }
     out[r] = best;
   }
   return out;

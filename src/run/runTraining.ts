@@ -21,6 +21,7 @@ import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.
 import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import { planRun, resumeMismatch, scheduleOf } from '../sll/runPlan.js';
+import { methodRule } from '../sll/rules.js';
 import { learningRate } from '../sll/schedule.js';
 import { buildModel, resolveTrainingSpec, type SpecContext, type TrainingSpec, type TrainingSpecInput } from '../sll/spec.js';
 import { checkOption, TRAINING_FIELDS } from '../sll/trainingSettings.js';
@@ -182,7 +183,7 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
     }
     options.events?.onStart?.({ title, adapter, stepsPerEpoch, start, resumed: checkpoint !== undefined, train: train.count, validation: validation?.count ?? 0 });
     // Forward-Forward's block losses are goodness losses, not cross-entropies: only their first window bounds them.
-    const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units, spec.method !== 'ff');
+    const guard = divergenceGuard(options.divergenceFactor ?? DIVERGENCE_FACTOR_DEFAULT, dataset.classes, dir.readMetrics().find((l) => l.kind === 'step')?.units, !methodRule(spec.method).labelsInInput);
 
     const { transformBatch } = plan;
     try {

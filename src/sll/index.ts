@@ -1,4 +1,4 @@
-/** SLL and backprop on hand-written layer gradients. */
+/** SLL, the other local rules, DFA and backprop on hand-written layer gradients. */
 export * from './config.js';
 export * from './projection.js';
 export * from './features.js';
@@ -7,6 +7,7 @@ export * from './localLoss.js';
 export * from './auxiliaryNet.js';
 export * from './dglHead.js';
 export * from './drtp.js';
+export * from './dfa.js';
 export * from './forwardForward.js';
 export * from './predsim.js';
 export * from './predsimConv.js';

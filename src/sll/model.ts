@@ -11,6 +11,7 @@ import { cnnStage } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
 import { LeakyReLU, ReLU, Tanh } from '../nn/activation.js';
+import { Dropout } from '../nn/dropout.js';
 import { BatchNorm } from '../nn/batchNorm.js';
 import { LayerNorm } from '../nn/norm.js';
 import { PatchEmbedding } from '../nn/patch.js';
@@ -45,6 +46,8 @@ export class Model {
     readonly classifier: Linear,
     /** How the classifier reads the last block's output. */
     readonly classifierFeatures: FeatureMapKind,
+    /** A parameter-free layer between those features and the classifier in training (the MLP's block dropout). */
+    classifierInput?: Layer,
   ) {
     if (blocks.length === 0) throw new ShapeError(`${name}: a model needs at least one block`);
     let shape: number[] = [1, ...inputShape];
@@ -53,11 +56,26 @@ export class Model {
       return shape.slice(1);
     });
     this.phi = blocks.map((b) => featureMap(b.features));
-    this.classifierPhi = featureMap(classifierFeatures);
+    this.classifierPhi = classifierInput ? new Sequential([featureMap(classifierFeatures), classifierInput]) : featureMap(classifierFeatures);
     const width = this.classifierPhi.outputShape([1, ...this.blockShapes[this.blockShapes.length - 1]!])[1]!;
     if (width !== classifier.inFeatures) {
       throw new ShapeError(`${name}: the classifier reads ${classifier.inFeatures} features but the last block gives ${width} (${formatShape(shape)})`);
     }
+  }
+
+  /**
+   * The model's dropout layers (blocks in order, then the classifier's input): their stream
+   * positions go into a checkpoint's counters, so that a resumed run draws the same masks.
+   */
+  dropoutLayers(): Dropout[] {
+    const found: Dropout[] = [];
+    const walk = (layer: Layer) => {
+      if (layer instanceof Dropout) found.push(layer);
+      else if (layer instanceof Sequential) layer.layers.forEach(walk);
+    };
+    this.blocks.forEach((b) => walk(b.layers));
+    walk(this.classifierPhi);
+    return found;
   }
 
   /** Width of block i's features (phi of its output). */
@@ -113,6 +131,13 @@ export interface MlpOptions {
   activation?: BlockActivation;
   /** Batch norm between each block's linear layer and its activation (PredSim's authors' blocks). Default false. */
   batchNorm?: boolean;
+  /**
+   * Dropout p on what each block passes on, to the next block and to the classifier (PredSim's
+   * authors' blocks): a Dropout layer at the start of every block after the first and in front
+   * of the classifier, so that each block's local loss reads its output before the dropout.
+   * Default 0 (no dropout layers at all).
+   */
+  dropout?: number;
   classes: number;
   seed: number;
 }
@@ -131,6 +156,9 @@ export function mlp(device: Device, options: MlpOptions): Model {
   const activation = options.activation ?? 'relu';
   checkActivation('mlp', activation);
   const batchNorm = options.batchNorm ?? false;
+  const dropout = options.dropout ?? 0;
+  if (!(dropout >= 0 && dropout < 1)) throw new RangeError(`mlp: dropout must be in [0, 1), got ${dropout}`);
+  const dropoutBefore = (index: number) => new Dropout(device, dropout, { seed: domainSeed(options.seed, 'blockDropout', index) });
   hidden.forEach((h, i) => {
     // ReLU is fused into the linear layer's kernel unless a batch norm comes between them; the
     // other activations are layers of their own.
@@ -138,13 +166,14 @@ export function mlp(device: Device, options: MlpOptions): Model {
     const linear = new Linear(device, width, h, { seed: layerSeed(options.seed, i), ...(fused ? { activation: 'relu' as const } : {}) });
     const block: Layer = fused ? linear : new Sequential(batchNorm ? [linear, new BatchNorm(device, h), activationLayer(activation)] : [linear, activationLayer(activation)]);
     // The first block reads images: [N, C, H, W] is viewed as [N, C*H*W] (free).
-    const layers = i === 0 && options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block;
+    // Later blocks start with the dropout of what the block before passes on.
+    const layers = i === 0 ? (options.inputShape.length > 1 ? new Sequential([new Flatten(), block]) : block) : dropout > 0 ? new Sequential([dropoutBefore(i), block]) : block;
     blocks.push({ layers, features: 'identity' });
     width = h;
   });
   const classifier = new Linear(device, width, options.classes, { seed: layerSeed(options.seed, hidden.length) });
-  const traits = [...(batchNorm ? ['batch norm'] : []), ...(activation === 'relu' ? [] : [activation])];
-  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${traits.length ? ` (${traits.join(', ')})` : ''}`, options.inputShape, options.classes, blocks, classifier, 'identity');
+  const traits = [...(batchNorm ? ['batch norm'] : []), ...(activation === 'relu' ? [] : [activation]), ...(dropout > 0 ? [`dropout ${dropout}`] : [])];
+  return new Model(`mlp ${[inputWidth, ...hidden, options.classes].join('-')}${traits.length ? ` (${traits.join(', ')})` : ''}`, options.inputShape, options.classes, blocks, classifier, 'identity', dropout > 0 ? dropoutBefore(hidden.length) : undefined);
 }
 
 export interface CnnOptions {

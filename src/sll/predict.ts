@@ -14,6 +14,7 @@ import { softmax } from '../ops/softmax.js';
 import { loadModel, readCheckpoint, type CheckpointData } from './checkpoint.js';
 import { goodnessScores, LabelEmbedding } from './forwardForward.js';
 import type { Model } from './model.js';
+import { methodRule } from './rules.js';
 import type { Method } from './trainingSettings.js';
 
 export interface Prediction {
@@ -38,7 +39,7 @@ export class Predictor {
     /** How the model was trained: 'ff' predicts by goodness; every other method by the classifier. */
     readonly method: Method = 'sll',
   ) {
-    if (method === 'ff') {
+    if (methodRule(method).labelsInInput) {
       this.labelEmbedding = new LabelEmbedding(device, model.classes, 0);
       try {
         this.labelEmbedding.check(model.inputShape);

@@ -57,7 +57,8 @@ export function trainerConfigOf(spec: TrainingSpec, stepsPerEpoch: number): Trai
 
 /**
  * The plan of a (resolved) spec on a dataset. Refuses, naming the field, a validation split that
- * leaves nothing to train on and a batch larger than the examples to train on.
+ * leaves nothing to train on, a batch larger than the examples to train on and a crop padding
+ * larger than the images.
  */
 export function planRun(spec: TrainingSpec, dataset: Dataset, options: { classNames?: readonly string[] } = {}): RunPlan {
   const { validation: held, trainCount } = spec.dataset;
@@ -68,6 +69,10 @@ export function planRun(spec: TrainingSpec, dataset: Dataset, options: { classNa
   const train = trainCount !== undefined ? subset(parts.train, Math.min(trainCount, parts.train.count)) : parts.train;
   const stepsPerEpoch = batchesPerEpoch(train.count, spec.batchSize, true);
   if (stepsPerEpoch === 0) throw new RangeError(`batchSize ${spec.batchSize} is larger than the ${train.count} examples to train on`);
+  const [, height, width] = dataset.shape;
+  if (spec.dataset.augment && spec.dataset.augmentPad > Math.min(height, width)) {
+    throw new RangeError(`dataset.augmentPad ${spec.dataset.augmentPad} is larger than the ${height}x${width} images of ${dataset.name} (at most ${Math.min(height, width)})`);
+  }
   // The registry's name (what `sll eval` looks the dataset up by), not the loader's label.
   const data: CheckpointData = {
     name: spec.dataset.name,
@@ -79,7 +84,7 @@ export function planRun(spec: TrainingSpec, dataset: Dataset, options: { classNa
   };
   const fill = blackPixel(dataset);
   const transformBatch = spec.dataset.augment
-    ? (batch: Batch): Batch => ({ ...batch, images: augmentBatch(batch.images, { shape: dataset.shape, fill, seed: spec.seed, epoch: batch.epoch, batchIndex: batch.index }) })
+    ? (batch: Batch): Batch => ({ ...batch, images: augmentBatch(batch.images, { shape: dataset.shape, pad: spec.dataset.augmentPad, fill, seed: spec.seed, epoch: batch.epoch, batchIndex: batch.index }) })
     : undefined;
   return {
     spec,

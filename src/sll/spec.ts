@@ -11,14 +11,22 @@ import type { Device } from '../gpu/device.js';
 import type { OptimizerConfig } from '../ops/optim.js';
 import { checkObjectiveConfig, LOCAL_OBJECTIVE_DEFAULTS, type LocalObjectiveConfig } from './config.js';
 import { cnn, mlp, BLOCK_ACTIVATIONS, vit, type BlockActivation, type Model } from './model.js';
+import { defaultActivation } from './rules.js';
 import { cnnStagesProblem, vitPatchProblem } from './modelShape.js';
+import { DEFAULT_CROP_PAD } from '../data/augment.js';
 import { boolean, integer, number, oneOf, positiveIntegers, resolveSection, SpecError, text, type DefaultScope, type Section } from '../settings/schema.js';
 import { OPTIMIZER_SETTINGS, optimizerRuleBroken } from '../ops/optimizerSettings.js';
 import { METHODS, PREDSIM_SECTION, scheduleSettings, TRAINING_FIELDS, type Method, type PredSimSettings } from './trainingSettings.js';
 
 export type ModelSpec =
-  | { kind: 'mlp'; hidden: number[]; /** Default relu (the schema fills it). */ activation?: BlockActivation; /** Default false (the schema fills it). */ batchNorm?: boolean }
-  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap'; /** Default relu (the schema fills it). */ activation?: BlockActivation }
+  | {
+      kind: 'mlp';
+      hidden: number[];
+      /** Default relu, DRTP's tanh (the schema fills it). */ activation?: BlockActivation;
+      /** Default false (the schema fills it). */ batchNorm?: boolean;
+      /** Dropout on what each block passes on; default 0 (the schema fills it). */ dropout?: number;
+    }
+  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap'; /** Default relu, DRTP's tanh (the schema fills it). */ activation?: BlockActivation }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
 export type ModelKind = ModelSpec['kind'];
@@ -35,7 +43,7 @@ export function buildModel(device: Device, spec: ModelSpec, data: DataShape, see
   const { inputShape, classes } = data;
   switch (spec.kind) {
     case 'mlp':
-      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation, batchNorm: spec.batchNorm });
+      return mlp(device, { inputShape, classes, seed, hidden: spec.hidden, activation: spec.activation, batchNorm: spec.batchNorm, dropout: spec.dropout });
     case 'cnn':
       return cnn(device, { inputShape, classes, seed, channels: spec.channels, convsPerStage: spec.convsPerStage, hidden: spec.hidden, stageFeatures: spec.stageFeatures, activation: spec.activation });
     case 'vit':
@@ -58,8 +66,10 @@ export interface TrainingSpec {
     dir?: string;
     /** Examples held out from the end of the training split for validation. */
     validation: number;
-    /** Random crop (padding 4) and horizontal flip on training batches. */
+    /** Random crop and horizontal flip on training batches. */
     augment: boolean;
+    /** Padding of the random crop on each side (CIFAR's 4; PredSim's Fashion-MNIST recipe 2). */
+    augmentPad: number;
     /** Train on the first N examples of the training part only (quick experiments); absent: all. */
     trainCount?: number;
     /** Standardize pixels with the training split's mean and std; false keeps them in [0, 1]. */
@@ -101,6 +111,9 @@ export function defaultValidation(trainCount: number): number {
   return trainCount >= 20_000 ? 5000 : Math.round(trainCount / 10);
 }
 
+/** ReLU, or the method's own (DRTP's tanh: rules.ts). */
+const blockActivationDefault = (s: Scope) => defaultActivation(s.root.method as Method);
+
 /** Every field of a training spec, with its check and its default. */
 export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
   type: 'section',
@@ -111,13 +124,18 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       key: 'kind',
       default: 'mlp',
       variants: {
-        mlp: { hidden: positiveIntegers({ default: [1000, 1000, 1000] }), activation: oneOf(BLOCK_ACTIVATIONS, { default: 'relu' }), batchNorm: boolean({ default: false }) },
+        mlp: {
+          hidden: positiveIntegers({ default: [1000, 1000, 1000] }),
+          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh)' }),
+          batchNorm: boolean({ default: false }),
+          dropout: number({ min: 0, max: 1, exclusiveMax: true, default: 0 }),
+        },
         cnn: {
           channels: positiveIntegers({ default: [32, 64] }),
           convsPerStage: integer({ default: 1 }),
           hidden: integer({ default: 256 }),
           stageFeatures: oneOf(['flatten', 'gap'], { default: 'flatten' }),
-          activation: oneOf(BLOCK_ACTIVATIONS, { default: 'relu' }),
+          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh)' }),
         },
         vit: {
           patch: integer({ default: 4 }),
@@ -143,6 +161,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
           defaultText: '5000, or 10% of small sets',
         }),
         augment: boolean({ default: (s: Scope) => (s.section.name as string).startsWith('cifar'), defaultText: 'on for CIFAR' }),
+        augmentPad: integer({ min: 0, default: DEFAULT_CROP_PAD }),
         trainCount: integer(),
         normalize: boolean({ default: true }),
       },
@@ -226,14 +245,15 @@ function orList(items: readonly string[]): string {
  * Why a method does not train a kind of model (yet), or undefined when it does; the command and
  * the lab both ask this (docs/algorithm.md, "Other local rules"). Every rule reads a block
  * through its phi, and DRTP's signal meets a conv stage at its activation before the pooling
- * (rules.ts, readsBeforePooling). DRTP needs a bounded activation where its signal arrives (use
- * --activation tanh, as its authors do): a signal that never shrinks pushes every sample along the
+ * (rules.ts, readsBeforePooling). DRTP needs a bounded activation where its signal arrives (its
+ * default is tanh, as its authors': rules.ts): a signal that never shrinks pushes every sample along the
  * same direction (the bias gradients sum it over the batch), which tanh's saturation stops and
  * nothing in a pre-norm transformer block's residual output does. A 2-block ViT trained so stays
  * at chance (25% on 4 classes with Adam at 3e-3, 1e-3 and 3e-4; SGD diverges).
  */
 export function methodModelProblem(method: Method, kind: ModelKind): string | undefined {
   if (method === 'ff' && kind !== 'mlp') return `ff trains MLP blocks only: Forward-Forward's goodness is defined on fully connected layers, whose input it normalises and whose first values carry the label (Hinton 2022)`;
+  if (method === 'dfa' && kind !== 'mlp') return "dfa trains MLP blocks only: it is here as a labelled extra beside the local rules (its blocks wait for the output error, so its memory grows with depth as backprop's does)";
   if (method === 'drtp' && kind === 'vit') return "drtp trains MLP and CNN blocks only: a transformer block's residual output has no bounded activation for its never-shrinking signal to saturate, and a ViT trained so stays at chance";
   return undefined;
 }

@@ -7,13 +7,17 @@
  * cross-entropy of a learned auxiliary head; DRTP: the one-hot target through a fixed matrix, in
  * place of a loss's gradient; PredSim: a learned head's cross-entropy mixed with similarity
  * matching; Forward-Forward: the logistic loss of its goodness on positive and negative images,
- * swept together; each a LocalLoss, the others than SLL's made by rules.ts), runs its own backward (never its
- * input gradient), steps its optimizer, and releases its input before the next block runs.
- * Nothing records operations across blocks; after each block the commands are submitted, so the
- * buffers it released can serve the next block (peak memory stays one block's working set).
+ * swept together; each a LocalLoss, made by the method's entry in rules.ts), runs its own
+ * backward (never its input gradient), steps its optimizer, and releases its input before the
+ * next block runs. SLL's blocks also align with the block before (alignment.ts).
+ * Nothing records operations across blocks, and the buffers a block releases serve the next one
+ * at once (queue order makes a released buffer safe for later GPU work: bufferPool.ts), so peak
+ * memory stays one block's working set; the step is submitted once, at its end, as backprop's is.
  *
  * Backprop: forward through every block keeping every saved tensor, then the classifier's
- * loss gradient chained back block after block through the same layers' rules.
+ * loss gradient chained back block after block through the same layers' rules. DFA, the labelled
+ * extra (dfa.ts): the same forward, then each block's own backward from the output error through
+ * its fixed matrix, no gradient chained between blocks (its memory grows with depth as backprop's).
  *
  * No readback happens inside a step. Loss sums, counts of correct rows and non-finite flags live
  * on the GPU and are read by `readMetrics()` every few steps; a non-finite gradient turns that
@@ -22,25 +26,21 @@
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { addInPlace } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
-import { matmul } from '../ops/matmul.js';
 import { checkFinite, createOptimizer, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
-import { argmax, countCorrect, sumAll } from '../ops/reduce.js';
-import { logSoftmax } from '../ops/softmax.js';
+import { addWindowMetrics, argmax, countCorrect } from '../ops/reduce.js';
 import { classModeObjective, type LocalObjectiveConfig } from './config.js';
+import { AlignmentTargets } from './alignment.js';
 import { Flatten } from '../nn/flatten.js';
-import { featureWidth } from './features.js';
 import type { Block, Model } from './model.js';
-import { LocalObjective } from './objective.js';
 import { goodnessScores, LabelEmbedding, lengthNormalize } from './forwardForward.js';
-import { blockRule, isBlockRuleMethod, readsBeforePooling } from './rules.js';
+import { DfaFeedback } from './dfa.js';
+import { methodRule, type MethodRule } from './rules.js';
 import { Sequential } from '../nn/sequential.js';
 import { AvgPool2d, MaxPool2d } from '../nn/pool2d.js';
 import type { Layer } from '../nn/layer.js';
 import { sizeOf } from '../gpu/shape.js';
 import type { LocalLoss } from './localLoss.js';
-import { createProjection, projectionSeed } from './projection.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { domainSeed } from '../random/seeds.js';
 import { resolveOptimizerConfig } from '../ops/optimizerSettings.js';
@@ -102,7 +102,7 @@ export interface TrainerCounters {
   step: number;
   /** Steps of each unit's optimizer (Adam's bias corrections). */
   optimizerSteps: number[];
-  /** Position of each local objective's dropout stream. */
+  /** Position of each dropout stream: every local objective's, then every dropout layer's of the model (Model.dropoutLayers). */
   dropoutOffsets: number[];
 }
 
@@ -115,38 +115,21 @@ interface Unit {
    * gradient was first non-finite. One element, because every optimizer step reads it whole.
    */
   flags: Tensor;
-  likelihoodSum: Tensor;
-  alignmentSum: Tensor;
+  /** The window's likelihood and alignment sums (f32 [2]). */
+  sums: Tensor;
   /** Training rows of the window whose arg-max was the label (one u32). */
   correctCount: Tensor;
   hasAlignment: boolean;
-}
-
-/**
- * What a block aligns with: the previous block's posterior when it has the same d0, else a fixed
- * projection of its own input (R_0 for block 1) unless inputAlignment is off (docs/algorithm.md,
- * "Alignment targets").
- */
-function alignmentSource(objective: LocalObjectiveConfig, previous: LocalObjectiveConfig | undefined): 'input' | 'previous' | 'none' {
-  if (!objective.alignment) return 'none';
-  if (previous && previous.d0 === objective.d0) return 'previous';
-  return objective.inputAlignment === false ? 'none' : 'input';
 }
 
 export class Trainer {
   readonly method: Method;
   /** Each block's local rule (SLL: its objective; DGL: its auxiliary head; DRTP: its target projection; PredSim: its loss); none under backprop. */
   readonly objectives: LocalLoss[] = [];
-  /**
-   * Fixed projections of a block's own input, for the blocks that cannot align with the block
-   * before them: block 1 (R_0 of the raw input) and any block whose d0 differs from the previous
-   * block's, since alignment needs both posteriors over the same d0 categories. Indexed by block.
-   */
-  private readonly alignmentProjections = new Map<number, { matrix: Tensor; tau: number }>();
-  /** Flattens a block's input for its input projection (a view; keeps nothing). */
-  private readonly flatten = new Flatten();
-  /** What each block aligns with: its input's projection, the previous block, or nothing. */
-  private readonly alignmentSources: Array<'input' | 'previous' | 'none'> = [];
+  /** How the method trains (rules.ts). */
+  private readonly rule: MethodRule;
+  /** What each block aligns with, and the fixed projections that give it (SLL only). */
+  private readonly alignment: AlignmentTargets | undefined;
   /**
    * For a rule whose signal meets a conv stage before its pooling (DRTP, as its authors hook it):
    * by block, the stage without its pooling, the pooling, and the flatten its signal is read through.
@@ -154,6 +137,8 @@ export class Trainer {
   private readonly beforePooling = new Map<number, { body: Sequential; pool: Layer; phi: Flatten }>();
   /** Forward-Forward's label writing and negative data (method 'ff' only). */
   private readonly labelEmbedding: LabelEmbedding | undefined;
+  /** DFA's fixed feedback matrix of each block (method 'dfa' only). */
+  readonly feedback: DfaFeedback[] = [];
   private readonly units: Unit[];
   private readonly window: number;
   private stepInWindow = 0;
@@ -173,8 +158,9 @@ export class Trainer {
     config = this.config;
     this.method = config.method;
     this.window = config.metricsEvery ?? METRICS_EVERY_DEFAULT;
+    const rule = (this.rule = methodRule(this.method));
     const objectiveOf = config.objective ?? (() => classModeObjective(model.classes));
-    if (this.method === 'ff') {
+    if (rule.labelsInInput) {
       this.labelEmbedding = new LabelEmbedding(device, model.classes, domainSeed(config.seed, 'negativeLabels', 0));
       try {
         this.labelEmbedding.check(model.inputShape);
@@ -183,44 +169,24 @@ export class Trainer {
         throw error;
       }
     }
-    if (this.method === 'sll') {
-      model.blocks.forEach((_, i) => {
-        const objective = objectiveOf(i);
-        this.objectives.push(
-          new LocalObjective(device, {
-            config: objective,
-            classes: model.classes,
-            features: model.featureWidth(i),
-            projectionSeed: projectionSeed(config.seed, i + 1),
-            headSeed: domainSeed(config.seed, 'latentHead', i),
-            dropoutSeed: domainSeed(config.seed, 'dropout', i),
-            label: `block ${i + 1}`,
-          }),
-        );
-      });
-      model.blocks.forEach((_, i) => {
-        const objective = objectiveOf(i);
-        const source = alignmentSource(objective, i > 0 ? objectiveOf(i - 1) : undefined);
-        this.alignmentSources.push(source);
-        if (source !== 'input') return;
-        const inputShape = i === 0 ? model.inputShape : model.blockShapes[i - 1]!;
-        const inputWidth = featureWidth('flatten', [1, ...inputShape]);
-        this.alignmentProjections.set(i, { matrix: createProjection(device, objective.d0, inputWidth, objective, projectionSeed(config.seed, i === 0 ? 0 : 1000 + i)), tau: objective.tau });
-      });
-    } else if (isBlockRuleMethod(this.method)) {
-      const method = this.method;
+    if (rule.loss) {
       model.blocks.forEach((block, i) => {
         const layers = block.layers;
         const last = layers instanceof Sequential ? layers.layers.at(-1) : undefined;
         let features = model.featureWidth(i);
-        if (readsBeforePooling(method) && layers instanceof Sequential && (last instanceof MaxPool2d || last instanceof AvgPool2d)) {
+        if (rule.readsBeforePooling && layers instanceof Sequential && (last instanceof MaxPool2d || last instanceof AvgPool2d)) {
           const body = new Sequential(layers.layers.slice(0, -1));
           this.beforePooling.set(i, { body, pool: last, phi: new Flatten() });
           features = sizeOf(body.outputShape([1, ...(i === 0 ? model.inputShape : model.blockShapes[i - 1]!)]).slice(1));
         }
-        this.objectives.push(
-          blockRule(device, method, { classes: model.classes, features, featureMap: block.features, blockShape: model.blockShapes[i]!, seed: config.seed, block: i, ...(config.predsim ? { predsim: config.predsim } : {}) }),
-        );
+        const context = { classes: model.classes, features, featureMap: block.features, blockShape: model.blockShapes[i]!, seed: config.seed, block: i, objective: objectiveOf(i), ...(config.predsim ? { predsim: config.predsim } : {}) };
+        this.objectives.push(rule.loss!(device, context, `block ${i + 1}`));
+      });
+    }
+    if (rule.aligns) this.alignment = new AlignmentTargets(device, model, objectiveOf, config.seed);
+    if (rule.step === 'output-error') {
+      model.blocks.forEach((_, i) => {
+        this.feedback.push(new DfaFeedback(device, { classes: model.classes, features: sizeOf(model.blockShapes[i]!), seed: domainSeed(config.seed, 'feedbackProjection', i) }));
       });
     }
     const unitNames = [...model.blocks.map((_, i) => `block ${i + 1}`), 'classifier'];
@@ -228,10 +194,9 @@ export class Trainer {
       name,
       optimizer: createOptimizer(config.optimizer),
       flags: device.zeros([1], 'u32', 'scratch'),
-      likelihoodSum: device.zeros([], 'f32', 'scratch'),
-      alignmentSum: device.zeros([], 'f32', 'scratch'),
+      sums: device.zeros([2], 'f32', 'scratch'),
       correctCount: device.zeros([1], 'u32', 'scratch'),
-      hasAlignment: this.method === 'sll' && i < model.blocks.length && this.alignmentSources[i] !== 'none',
+      hasAlignment: this.alignment?.aligns(i) ?? false,
     }));
   }
 
@@ -244,7 +209,8 @@ export class Trainer {
   trainStep(images: Tensor, labels: Tensor): void {
     const lr = this.learningRate;
     for (const unit of this.units) unit.optimizer.lr = lr;
-    if (this.method === 'backprop') this.backpropStep(images, labels);
+    if (this.rule.step === 'chain') this.backpropStep(images, labels);
+    else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
     else this.localStep(images, labels);
     this.step++;
     this.stepInWindow++;
@@ -261,7 +227,7 @@ export class Trainer {
       // Each block's whole update: everything it makes is freed at its end, but for its output
       // and its log posterior, which go on to the next block.
       const last = this.sweep(input, (block, i, a, previous) => {
-        const target = this.alignmentTarget(i, a, previous?.logPi);
+        const target = this.alignment?.target(i, a, previous?.logPi);
         // A rule whose signal meets a conv stage before its pooling (DRTP) reads the stage's body;
         // the pooling then only passes the body's output on (it has no backward to run).
         const split = this.beforePooling.get(i);
@@ -275,12 +241,11 @@ export class Trainer {
         const params = [...block.layers.parameters(), ...this.objectives[i]!.parameters()].map((p) => p.value);
         this.update(this.units[i]!, params, [...grads.params, ...local.headGradients]);
         if (local.logits && local.likelihood) this.accumulate(this.units[i]!, local.accuracyLabels ?? labels, local.logits, local.likelihood, local.alignment);
-        this.device.submit();
         return { h, logPi: local.logPi };
       });
       last?.logPi?.dispose(); // freed now: the classifier needs only the last block's output
       // Forward-Forward predicts by goodness: its classifier is not trained.
-      if (!labelEmbedding) this.classifierStep(last?.h ?? images, labels, false);
+      if (!labelEmbedding) this.classifierStep(last?.h ?? images, labels, 'none');
     });
   }
 
@@ -289,7 +254,7 @@ export class Trainer {
     this.device.scope(() => {
       // The forward pass: the layers keep what their backward needs.
       const last = this.sweep(images, (block, _, a) => ({ h: block.layers.forward(a, { training: true }) }));
-      let dh = this.device.scope(() => model.classifierPhi.backward(this.classifierStep(last?.h ?? images, labels, true)!, { inputGradient: true }).input!);
+      let dh = this.device.scope(() => model.classifierPhi.backward(this.classifierStep(last?.h ?? images, labels, 'features')!, { inputGradient: true }).input!);
       last?.h.dispose(); // freed now, not at the scope's end: the backward pass's peak is the top block's
       for (let i = model.blocks.length - 1; i >= 0; i--) {
         const block = model.blocks[i]!;
@@ -300,6 +265,27 @@ export class Trainer {
           return grads.input!;
         });
         dy.dispose(); // freed now: one block's gradient alive at a time
+      }
+    });
+  }
+
+  /**
+   * DFA: backprop's forward, every block keeping what its backward needs, then the output error
+   * e = dL/dlogits, and each block, from the top, steps on its own backward from e B (dfa.ts).
+   */
+  private dfaStep(images: Tensor, labels: Tensor): void {
+    const { model } = this;
+    this.device.scope(() => {
+      const last = this.sweep(images, (block, _, a) => ({ h: block.layers.forward(a, { training: true }) }));
+      const error = this.classifierStep(last?.h ?? images, labels, 'logits')!;
+      last?.h.dispose();
+      for (let i = model.blocks.length - 1; i >= 0; i--) {
+        const block = model.blocks[i]!;
+        this.device.scope(() => {
+          const signal = this.feedback[i]!.signal(error).reshape([error.shape[0]!, ...model.blockShapes[i]!]);
+          const grads = block.layers.backward(signal, { inputGradient: false });
+          this.update(this.units[i]!, block.layers.parameters().map((p) => p.value), grads.params);
+        });
       }
     });
   }
@@ -322,47 +308,37 @@ export class Trainer {
   }
 
   /**
-   * The output classifier as a local unit (SLL) or the loss at the top of the chain (backprop):
-   * returns dL/d(its features) when asked. Runs in the caller's scope.
+   * The output classifier as a local unit (SLL) or the loss at the top of the chain: returns
+   * dL/d(its features) for backprop, dL/d(its logits) for DFA, nothing for the local rules.
+   * Runs in the caller's scope.
    */
-  private classifierStep(last: Tensor, labels: Tensor, wantInputGradient: boolean): Tensor | undefined {
+  private classifierStep(last: Tensor, labels: Tensor, gives: 'none' | 'features' | 'logits'): Tensor | undefined {
     const unit = this.units[this.units.length - 1]!;
-    // phi keeps its input's shape only when its backward will run (backprop).
-    const logits = this.model.classifier.forward(this.model.classifierPhi.forward(last, { training: wantInputGradient }), { training: true });
+    const wantInputGradient = gives === 'features';
+    // In training mode, for the dropout in front of the classifier (the MLP's block dropout); what
+    // phi keeps for a backward is let go at once when none will run (every local rule).
+    const features = this.model.classifierPhi.forward(last, { training: true });
+    if (!wantInputGradient) this.model.classifierPhi.release();
+    const logits = this.model.classifier.forward(features, { training: true });
     const ce = crossEntropy(logits, labels, { category: 'scratch' });
     const grads = this.model.classifier.backward(ce.grad, { inputGradient: wantInputGradient });
     this.update(unit, this.model.classifier.parameters().map((p) => p.value), grads.params);
     this.accumulate(unit, labels, logits, ce.loss, undefined);
-    return grads.input;
-  }
-
-  /**
-   * log q for block i: the previous block's log posterior, or, for a block with a projection of
-   * its own input (block 1, or a change of d0), softmax(R flatten(a) / tau) of that input, or
-   * nothing (alignment off, or input alignment off for such a block). Runs in the caller's scope.
-   */
-  private alignmentTarget(i: number, input: Tensor, previous: Tensor | undefined): Tensor | undefined {
-    if (this.alignmentSources[i] === 'previous') return previous;
-    const projection = this.alignmentProjections.get(i);
-    if (!projection) return undefined;
-    const v0 = matmul(this.flatten.forward(input, { training: false }), projection.matrix, { transposeB: true, category: 'scratch' });
-    return logSoftmax(v0, { temperature: projection.tau, category: 'scratch' });
+    return gives === 'logits' ? ce.grad : grads.input;
   }
 
   /** One optimizer step of a unit, with each gradient's finiteness marked first. */
   private update(unit: Unit, params: Tensor[], grads: Tensor[]): void {
-    for (const g of grads) checkFinite(g, unit.flags, { mark: this.stepInWindow + 1 });
+    checkFinite(grads, unit.flags, { mark: this.stepInWindow + 1 });
     unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
   }
 
   /**
    * Adds a step's per-sample loss terms, and its rows whose logits' arg-max is the label, to the
-   * unit's window sums (read by readMetrics).
+   * unit's window sums (read by readMetrics), in one dispatch.
    */
   private accumulate(unit: Unit, labels: Tensor, logits: Tensor, likelihood: Tensor, alignment: Tensor | undefined): void {
-    addInPlace(unit.likelihoodSum, sumAll(likelihood, 'scratch'));
-    if (alignment) addInPlace(unit.alignmentSum, sumAll(alignment, 'scratch'));
-    countCorrect(logits, labels, unit.correctCount);
+    addWindowMetrics(unit.sums, unit.correctCount, logits, labels, likelihood, alignment);
   }
 
   /** Steps taken since the last readMetrics(). */
@@ -386,7 +362,7 @@ export class Trainer {
     const firstStep = this.step - steps;
     const units: UnitMetrics[] = [];
     for (const unit of this.units) {
-      const [flags, likelihood, alignment, correct] = await Promise.all([unit.flags.read(), unit.likelihoodSum.read(), unit.alignmentSum.read(), unit.correctCount.read()]);
+      const [flags, sums, correct] = await Promise.all([unit.flags.read(), unit.sums.read(), unit.correctCount.read()]);
       if (flags[0] !== 0) throw new NonFiniteError(unit.name, firstStep + flags[0]! - 1);
       // A block without a loss of its own (backprop, DRTP) has nothing to report: the classifier speaks for it.
       const index = this.units.indexOf(unit);
@@ -395,13 +371,13 @@ export class Trainer {
       if (index === this.units.length - 1 && this.labelEmbedding) continue;
       units.push({
         name: unit.name,
-        likelihood: likelihood[0]! / samples,
-        ...(unit.hasAlignment ? { alignment: alignment[0]! / samples } : {}),
+        likelihood: sums[0]! / samples,
+        ...(unit.hasAlignment ? { alignment: sums[1]! / samples } : {}),
         accuracy: correct[0]! / samples,
       });
     }
     for (const unit of this.units) {
-      for (const t of [unit.flags, unit.likelihoodSum, unit.alignmentSum, unit.correctCount]) this.device.commandEncoder().clearBuffer(t.buffer);
+      for (const t of [unit.flags, unit.sums, unit.correctCount]) this.device.commandEncoder().clearBuffer(t.buffer);
     }
     this.stepInWindow = 0;
     this.samplesInWindow = 0;
@@ -504,7 +480,7 @@ export class Trainer {
     return {
       step: this.step,
       optimizerSteps: this.units.map((u) => u.optimizer.stepCount),
-      dropoutOffsets: this.objectives.map((o) => o.dropoutOffset),
+      dropoutOffsets: [...this.objectives.map((o) => o.dropoutOffset), ...this.model.dropoutLayers().map((d) => d.offset)],
     };
   }
 
@@ -514,13 +490,22 @@ export class Trainer {
     };
     if (!Number.isSafeInteger(counters.step) || counters.step < 0) fail(`step ${counters.step} is not a count`);
     if (counters.optimizerSteps.length !== this.units.length) fail(`${counters.optimizerSteps.length} optimizer step counts for ${this.units.length} units`);
-    if (counters.dropoutOffsets.length !== this.objectives.length) fail(`${counters.dropoutOffsets.length} dropout offsets for ${this.objectives.length} local objectives`);
+    const dropouts = this.model.dropoutLayers();
+    if (counters.dropoutOffsets.length !== this.objectives.length + dropouts.length) {
+      fail(`${counters.dropoutOffsets.length} dropout offsets for ${this.objectives.length} local objectives${dropouts.length > 0 ? ` and ${dropouts.length} dropout layers of the model` : ''}`);
+    }
+    // Every value checked before any is set, so a refused state leaves the trainer as it was.
     counters.optimizerSteps.forEach((n, i) => {
       if (!Number.isSafeInteger(n) || n < 0) fail(`optimizer step count ${n} of ${this.units[i]!.name} is not a count`);
+    });
+    for (const offset of counters.dropoutOffsets) if (!Number.isSafeInteger(offset) || offset < 0) fail(`dropout offset ${offset} is not a count`);
+    counters.optimizerSteps.forEach((n, i) => {
       this.units[i]!.optimizer.stepCount = n;
     });
     counters.dropoutOffsets.forEach((offset, i) => {
-      this.objectives[i]!.dropoutOffset = offset;
+      const target = i < this.objectives.length ? this.objectives[i]! : dropouts[i - this.objectives.length]!;
+      if ('dropoutOffset' in target) target.dropoutOffset = offset;
+      else target.offset = offset;
     });
     this.step = counters.step;
   }
@@ -531,18 +516,23 @@ export class Trainer {
     return {
       parameters: params.reduce((n, p) => n + p.value.bytes, 0),
       optimizer: this.units.reduce((n, u) => n + u.optimizer.stateBytes, 0),
-      projections: this.objectives.reduce((n, o) => n + o.fixedBytes, 0) + [...this.alignmentProjections.values()].reduce((n, p) => n + p.matrix.bytes, 0) + (this.labelEmbedding?.bytes ?? 0),
+      projections:
+        this.objectives.reduce((n, o) => n + o.fixedBytes, 0) +
+        (this.alignment?.fixedBytes ?? 0) +
+        (this.labelEmbedding?.bytes ?? 0) +
+        this.feedback.reduce((n, f) => n + f.fixedBytes, 0),
     };
   }
 
   dispose(): void {
     for (const u of this.units) {
       u.optimizer.dispose();
-      for (const t of [u.flags, u.likelihoodSum, u.alignmentSum, u.correctCount]) t.dispose();
+      for (const t of [u.flags, u.sums, u.correctCount]) t.dispose();
     }
     for (const o of this.objectives) o.dispose();
-    for (const p of this.alignmentProjections.values()) p.matrix.dispose();
+    this.alignment?.dispose();
     this.labelEmbedding?.dispose();
+    for (const f of this.feedback) f.dispose();
   }
 }
 

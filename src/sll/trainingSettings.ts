@@ -15,8 +15,8 @@ import type { Schedule } from './schedule.js';
  * label, low with a wrong one), or backprop (the output loss's gradient chained back through
  * every block).
  */
-export type Method = 'sll' | 'dgl' | 'drtp' | 'predsim' | 'ff' | 'backprop';
-export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'predsim', 'ff', 'backprop'];
+export type Method = 'sll' | 'dgl' | 'drtp' | 'predsim' | 'ff' | 'dfa' | 'backprop';
+export const METHODS: readonly Method[] = ['sll', 'dgl', 'drtp', 'predsim', 'ff', 'dfa', 'backprop'];
 
 /** The weight of PredSim's similarity term in the authors' experiments. */
 export const PREDSIM_BETA_DEFAULT = 0.99;

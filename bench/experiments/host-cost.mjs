@@ -1,0 +1,254 @@
+// Host time per dispatch, against Dawn's floor, on one adapter in one run: what the CPU spends
+// encoding and submitting work, where on a GPU a small step is bound (docs/results.md, "Host
+// cost per dispatch"). Every figure is a median of windows after a warm-up window; the GPU is
+// drained between windows, untimed (see settle).
+//
+//   floor   A trivial kernel (one storage buffer, one workgroup), N dispatches straight on the
+//           GPUDevice: (a) one compute pass, the bind group made once; (b) a pass per dispatch,
+//           the bind group made once; (c) one pass, a bind group created per dispatch; (d) a
+//           submit per dispatch (its own encoder and pass). The time of encoding, finishing and
+//           submitting them, over N.
+//   ops     The engine's single ops on tiny tensors (add and relu of 8 values, an 8 x 8 matmul),
+//           each result disposed at once, submitted every 64 ops: host time per op and per
+//           dispatch (the device's dispatch counter).
+//   steps   A training step of each model (the defaults, and the MLP 784-8-8-8-10 whose step is
+//           almost all host work), SLL and backprop, at batch 1 and 128: dispatches per step and
+//           host time per dispatch (the time inside trainStep, which encodes and submits, each
+//           step begun with the GPU idle so that a CPU adapter's GPU work does not share the
+//           cores with it), with the submits and the buffers created (the pool's misses) in a
+//           step. A window runs at least --steps steps and 0.3 s of host time (or 3 s of wall
+//           time), after a warm-up window of 2 s of host time (or 10 s of wall time).
+//   profile Where the host time of the ops goes: V8's sampling profiler over a loop of `add`
+//           ops, self time grouped by the engine's source file, Dawn's native API calls and V8's
+//           own work (garbage collection).
+//
+// Writes bench/results/host-cost-<adapter>.json.
+//
+//   npm run build && node bench/experiments/host-cost.mjs [--windows 5] [--dispatches 2000] [--steps 5] [--models mlp-small,mlp,cnn,vit] [--out DIR]
+import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeAdapter, openNodeDevice, ops, sll } from '../../dist/src/node.js';
+import { option } from '../lib/options.mjs';
+import { refreshResultsDoc } from '../results-doc.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const windows = Number(option('windows', 5));
+const dispatches = Number(option('dispatches', 2000));
+const stepsPerWindow = Number(option('steps', 5));
+/** Host time of the warm-up window and, at least, of each timed window of steps. */
+const WARMUP_MS = 2000;
+const WINDOW_MS = 300;
+/** Wall time after which a window of large steps ends anyway (with at least --steps steps). */
+const WARMUP_WALL_MS = 10_000;
+const WINDOW_WALL_MS = 3000;
+const models = option('models', 'mlp-small,mlp,cnn,vit').split(',');
+
+const device = await openNodeDevice();
+const gpu = device.gpu;
+const adapter = describeAdapter(device.report);
+console.log(`adapter: ${adapter}`);
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+
+/**
+ * Waits for the GPU to finish, then opens and drops one compute pass untimed: on lavapipe the
+ * first pass begun after the queue went idle can take milliseconds (Dawn's recording context
+ * starting again), a cost of draining that steady training, which never drains, does not pay.
+ */
+async function settle() {
+  await gpu.queue.onSubmittedWorkDone();
+  const encoder = gpu.createCommandEncoder();
+  encoder.beginComputePass().end();
+  encoder.finish();
+}
+
+/** The median over windows (after one warm-up window) of `body`'s host time per unit, the GPU drained between windows. */
+async function perUnit(body, units) {
+  const times = [];
+  for (let w = 0; w <= windows; w++) {
+    await settle();
+    const t0 = performance.now();
+    body();
+    const ms = performance.now() - t0;
+    if (w > 0) times.push((ms * 1000) / units);
+  }
+  await gpu.queue.onSubmittedWorkDone();
+  return median(times);
+}
+
+// ---------------------------------------------------------------- floor
+const module = gpu.createShaderModule({ code: '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(1) fn main() { x[0] = x[0] + 1.0; }' });
+const pipeline = gpu.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+const buffer = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+const makeGroup = () => gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer } }] });
+const group = makeGroup();
+/** N dispatches of the trivial kernel, a new pass, bind group or submit for each where asked. */
+function floorPattern({ passEach = false, groupEach = false, submitEach = false }) {
+  return perUnit(() => {
+    let encoder = gpu.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    for (let i = 0; i < dispatches; i++) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, groupEach ? makeGroup() : group);
+      pass.dispatchWorkgroups(1);
+      if (i + 1 === dispatches) break;
+      if (passEach || submitEach) {
+        pass.end();
+        if (submitEach) {
+          gpu.queue.submit([encoder.finish()]);
+          encoder = gpu.createCommandEncoder();
+        }
+        pass = encoder.beginComputePass();
+      }
+    }
+    pass.end();
+    gpu.queue.submit([encoder.finish()]);
+  }, dispatches);
+}
+const floor = {
+  onePass: await floorPattern({}),
+  passPerDispatch: await floorPattern({ passEach: true }),
+  bindGroupPerDispatch: await floorPattern({ groupEach: true }),
+  submitPerDispatch: await floorPattern({ submitEach: true }),
+};
+buffer.destroy();
+console.log(`floor, us per dispatch: one pass ${floor.onePass.toFixed(2)}, a pass each ${floor.passPerDispatch.toFixed(2)}, a bind group each ${floor.bindGroupPerDispatch.toFixed(2)}, a submit each ${floor.submitPerDispatch.toFixed(2)}`);
+
+// ---------------------------------------------------------------- single ops
+const OPS_PER_WINDOW = 640;
+const v8 = device.tensor(Float32Array.from({ length: 8 }, (_, i) => i - 3.5), [8]);
+const m8 = device.tensor(Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), [8, 8]);
+const opCases = [
+  ['add, 8 values', () => ops.add(v8, v8)],
+  ['relu, 8 values', () => ops.relu(v8)],
+  ['matmul 8 x 8 x 8', () => ops.matmul(m8, m8)],
+];
+const opRows = [];
+for (const [name, op] of opCases) {
+  op().dispose();
+  device.submit();
+  const before = device.dispatchCount;
+  const usPerOp = await perUnit(() => {
+    for (let i = 0; i < OPS_PER_WINDOW; i++) {
+      op().dispose();
+      if (i % 64 === 63) device.submit();
+    }
+    device.submit();
+  }, OPS_PER_WINDOW);
+  const dispatchesPerOp = (device.dispatchCount - before) / ((windows + 1) * OPS_PER_WINDOW);
+  opRows.push({ name, usPerOp, dispatchesPerOp, usPerDispatch: usPerOp / dispatchesPerOp });
+  console.log(`${name}: ${usPerOp.toFixed(1)} us per op, ${dispatchesPerOp} dispatches, ${(usPerOp / dispatchesPerOp).toFixed(1)} us per dispatch (${(usPerOp / dispatchesPerOp / floor.onePass).toFixed(1)}x the floor)`);
+}
+v8.dispose();
+m8.dispose();
+
+// ---------------------------------------------------------------- profile
+/** Self time of a sampled profile, in shares, grouped: the engine's files by name, the rest by kind. */
+function groupedSelfTime(profile, timed) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const groups = new Map();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    const { functionName, url } = byId.get(id).callFrame;
+    const engine = /\/dist\/src\/(.*)\.js$/.exec(url)?.[1];
+    // Script-less frames are native: V8's own ('(garbage collector)', '(program)') or the webgpu
+    // binding's, which is Dawn's API (setPipeline, setBindGroup, dispatchWorkgroups, submit...).
+    const group = engine ? `${engine}.ts` : url.endsWith(timed) ? 'the timed loop' : url === '' ? (functionName.startsWith('(') ? functionName : "native: Dawn's API") : 'other script';
+    groups.set(group, (groups.get(group) ?? 0) + dt);
+    total += dt;
+  });
+  return [...groups].map(([group, us]) => ({ group, share: us / total })).sort((a, b) => b.share - a.share);
+}
+const session = new Session();
+session.connect();
+await session.post('Profiler.enable');
+await session.post('Profiler.setSamplingInterval', { interval: 50 });
+const p8 = device.tensor(Float32Array.from({ length: 8 }, (_, i) => i), [8]);
+const profiledOps = 20_000;
+await session.post('Profiler.start');
+for (let i = 0; i < profiledOps; i++) {
+  ops.add(p8, p8).dispose();
+  if (i % 64 === 63) device.submit();
+}
+device.submit();
+const { profile } = await session.post('Profiler.stop');
+session.disconnect();
+p8.dispose();
+await gpu.queue.onSubmittedWorkDone();
+const profileRows = groupedSelfTime(profile, 'host-cost.mjs').filter((r) => r.share >= 0.005);
+console.log(`where an add's host time goes (self time, ${profiledOps} ops): ${profileRows.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
+
+// ---------------------------------------------------------------- training steps
+const specOf = (kind) => (kind === 'mlp-small' ? { kind: 'mlp', hidden: [8, 8, 8] } : sll.defaultModelSpec(kind));
+const stepRows = [];
+for (const kind of models) {
+  for (const batch of [1, 128]) {
+    const images = device.tensor(Float32Array.from({ length: batch * 784 }, (_, i) => Math.sin(i)), [batch, 1, 28, 28]);
+    const labels = device.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], 'i32');
+    for (const method of ['sll', 'backprop']) {
+      const model = sll.buildModel(device, specOf(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
+      const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: 1000, objective: () => sll.defaultObjective(kind === 'mlp-small' ? 'mlp' : kind, 10) });
+      trainer.trainStep(images, labels);
+      trainer.trainStep(images, labels);
+      await trainer.readMetrics();
+      // One step counted: its dispatches, submits and new buffers (calls to the GPUDevice, wrapped for it).
+      const counted = { submits: 0, buffers: 0 };
+      const { submit } = gpu.queue;
+      const { createBuffer } = gpu;
+      gpu.queue.submit = (...args) => (counted.submits++, submit.apply(gpu.queue, args));
+      gpu.createBuffer = (...args) => (counted.buffers++, createBuffer.apply(gpu, args));
+      const before = device.dispatchCount;
+      try {
+        trainer.trainStep(images, labels);
+      } finally {
+        gpu.queue.submit = submit;
+        gpu.createBuffer = createBuffer;
+      }
+      const perStep = device.dispatchCount - before;
+      // The time inside trainStep, each step begun with the GPU idle (settle, untimed): on a CPU
+      // adapter the GPU's work of earlier steps would share the cores with this encoding, which
+      // a GPU's does not, and so inflated the host time of the large steps (by 2-4x on two
+      // cores). Warm-up by time, so that V8 has compiled the step's code before it is timed (a
+      // tiny model's first few hundred steps run slower); then windows of at least
+      // stepsPerWindow steps and WINDOW_MS of host time each, so that a window of a tiny step is
+      // not a few milliseconds of noise.
+      const hostUs = [];
+      for (let w = 0; w <= windows; w++) {
+        let host = 0;
+        let steps = 0;
+        const start = performance.now();
+        // A large step's GPU work, drained before every step, bounds a window by wall time too.
+        const enough = () => host >= (w === 0 ? WARMUP_MS : WINDOW_MS) || performance.now() - start >= (w === 0 ? WARMUP_WALL_MS : WINDOW_WALL_MS);
+        while (steps < stepsPerWindow || !enough()) {
+          if (trainer.metricsDue) await trainer.readMetrics();
+          await settle();
+          const t0 = performance.now();
+          trainer.trainStep(images, labels);
+          host += performance.now() - t0;
+          steps++;
+        }
+        if (w > 0) hostUs.push((host * 1000) / steps);
+      }
+      await trainer.readMetrics();
+      const us = median(hostUs);
+      stepRows.push({ model: model.name, method, batch, dispatchesPerStep: perStep, submitsPerStep: counted.submits, buffersCreatedPerStep: counted.buffers, hostUsPerStep: us, hostUsPerDispatch: us / perStep });
+      console.log(`${model.name}, ${method}, batch ${batch}: ${perStep} dispatches, ${counted.submits} submits, ${counted.buffers} buffers created, ${(us / 1000).toFixed(2)} ms host per step, ${(us / perStep).toFixed(1)} us per dispatch (${(us / perStep / floor.onePass).toFixed(1)}x the floor)`);
+      trainer.dispose();
+      model.dispose();
+    }
+    images.dispose();
+    labels.dispose();
+  }
+}
+
+const slug = `${device.report.device || device.report.description}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const outDir = option('out', join(root, 'bench', 'results'));
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `host-cost-${slug}.json`);
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, steps: stepRows }, null, 2) + '\n');
+refreshResultsDoc(file);
+console.log(`wrote ${file}`);
+await device.close();

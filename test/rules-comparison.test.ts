@@ -1,0 +1,51 @@
+/**
+ * bench/experiments/rules-comparison.mjs without training anything: its usage errors, and the
+ * runs its --dry-run plans (which rules a model takes, the rate grid, DRTP's tanh blocks, output
+ * paths relative to the repository, so that the commands kept in the records hold no machine's
+ * paths). Needs the build (the script reads the methods from dist/).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, ['bench/experiments/rules-comparison.mjs', ...args], { cwd: root, encoding: 'utf8' });
+
+describe('rules-comparison.mjs', () => {
+  it.each([
+    [['--model', 'rnn'], /--model must be mlp, cnn, vit, got rnn/],
+    [['--phase', 'later'], /--phase must be grid, seeds or all, got later/],
+    [['--lrs', '1e-3,0'], /--lrs takes positive rates, got 0/],
+    [['--rules', 'sll,hebb'], /--rules takes sll, dgl, drtp, predsim, ff, dfa, backprop, got hebb/],
+  ])('refuses %j with exit code 2, naming the flag', (args, says) => {
+    const done = run(...args, '--dry-run');
+    expect(done.status).toBe(2);
+    expect(done.stderr).toMatch(says);
+  });
+
+  it("plans the ViT's grid: the rules that train it, every rate, relative paths", () => {
+    const done = run('--model', 'vit', '--phase', 'grid', '--rules', 'dgl,drtp,ff', '--lrs', '1e-3,3e-3', '--tag', 'test-never-written', '--dry-run');
+    expect(done.status).toBe(0);
+    const commands = done.stdout.split('\n').filter((line) => line.startsWith('$ '));
+    // DRTP and Forward-Forward do not train a ViT (sll.methodModelProblem): DGL alone, at both rates.
+    expect(commands).toEqual([
+      '$ node bench/experiments/sll-fashion.mjs --model vit --method dgl --seed 0 --lr 1e-3 --schedule cosine --activation relu --out bench/results/rules-grid-test-never-written/lr1e-3 --epochs 2 --train-count 20000',
+      '$ node bench/experiments/sll-fashion.mjs --model vit --method dgl --seed 0 --lr 3e-3 --schedule cosine --activation relu --out bench/results/rules-grid-test-never-written/lr3e-3 --epochs 2 --train-count 20000',
+    ]);
+  });
+
+  it('sll-fashion.mjs, which it runs, refuses to write over an existing record before any work, saying what the record holds', () => {
+    const done = spawnSync(process.execPath, ['bench/experiments/sll-fashion.mjs', '--model', 'mlp', '--method', 'sll', '--seed', '0', '--out', 'bench/results/fashion-lavapipe-cosine'], { cwd: root, encoding: 'utf8' });
+    expect(done.status).toBe(2);
+    expect(done.stderr).toMatch(/bench\/results\/fashion-lavapipe-cosine\/mlp-sll-seed0\.json exists \(sll, seed 0, Adam 0\.001, 10 epochs, 2026-11-26T20:42:23\.716Z\): pass --replace to write over it, or --out another directory/);
+  });
+
+  it("gives DRTP tanh blocks, and waits for a rule's whole grid before its seeds", () => {
+    const done = run('--model', 'cnn', '--rules', 'drtp', '--lrs', '1e-3', '--tag', 'test-never-written', '--dry-run');
+    expect(done.status).toBe(0);
+    expect(done.stdout).toContain('--method drtp --seed 0 --lr 1e-3 --schedule cosine --activation tanh --out bench/results/rules-grid-test-never-written/lr1e-3');
+    // A dry run writes no grid record, so the seeds have no rate yet.
+    expect(done.stdout).toContain('rates chosen by the grid (1e-3): drtp (grid not complete)');
+    expect(done.stdout).toContain('drtp: the grid is not complete (1e-3); run --phase grid first');
+  });
+});
