@@ -32,7 +32,7 @@ const mib = (bytes, digits) => (bytes / MiB).toFixed(digits);
 const rate = (lr) => lr.toExponential();
 const code = (text) => `\`${text}\``;
 const at = (...path) => code(`bench/results/${path.join('/')}`);
-const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
+const METHOD = { sll: 'SLL', dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', dfa: 'DFA', backprop: 'backprop', 'tfjs-backprop': 'TF.js backprop' };
 const list = (items) => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 function table(headers, rows) {
@@ -401,34 +401,138 @@ function ablationSection(dir, devices) {
 }
 
 /**
- * The other local rules against SLL and backprop on the MLP (bench/results/rules-lavapipe/,
- * sll-fashion.mjs records with the cosine table's recipe), beside that table's SLL and backprop
- * groups. Absent until the directory holds records.
+ * The local rules at equal budget (bench/experiments/rules-comparison.mjs): per model, the rate
+ * grid (bench/results/rules-grid-lavapipe/lr<rate>/), the seeds at each rule's chosen rate
+ * (bench/results/rules-lavapipe/, SLL's and backprop's MLP runs from the cosine table's
+ * directory), the FLOPs and time per step of every rule (rules-speed-<adapter>.json), and the
+ * answer to the paper's question from the means. Absent until rules-lavapipe/ holds records.
  */
 function rulesSection(dir, devices) {
   const where = join(dir, 'rules-lavapipe');
   if (!existsSync(where)) return [];
-  const rules = readRecords(where);
-  const cosine = readRecords(join(dir, 'fashion-lavapipe-cosine')).filter((r) => r.model.startsWith('mlp'));
-  const groups = groupsOf([...cosine, ...rules]);
-  const named = (g) => `${METHOD[g.method] ?? g.method}${/\((tanh|leaky-relu)\)/.test(g.model) ? ` (${/\(tanh\)/.test(g.model) ? 'tanh' : 'LeakyReLU'} blocks)` : ''}${g.runs[0].recipe?.predsim ? ` (beta ${g.runs[0].recipe.predsim.beta})` : ''}`;
-  const sll = groups.find((g) => g.method === 'sll');
-  const lines = rules.length === 0 ? [] : groupsOf(rules).map((g) => `${named(g)} ${pct(g.test.mean)}% (${sll.test.mean > g.test.mean ? `${((sll.test.mean - g.test.mean) * 100).toFixed(2)} points below` : `${((g.test.mean - sll.test.mean) * 100).toFixed(2)} points above`} SLL's mean)`);
-  return [
-    '## Other local rules on the MLP',
-    `${code('bench/experiments/sll-fashion.mjs')} with the recipe of the MLP table above, one record per rule (${at('rules-lavapipe/')}), on ${adaptersOf(rules, devices)}: ${ruleSeeds(rules)}, each at SLL's Adam rate (1e-3, not yet chosen per rule on validation). DRTP's blocks use tanh, its authors' activation (with ReLU blocks it drifts; ${code('docs/algorithm.md')}).${rules.some((r) => r.method === 'predsim') ? ` PredSim runs at its authors' beta on the table's ReLU blocks, without their batch norm, dropout and 200-epoch step schedule (its own recipe, ${code('docs/algorithm.md')}).` : ''} First runs, not yet the comparison the paper's claim needs (a rate per rule from a grid, three seeds): ${list(lines)}.`,
-    accuracyTable(groups),
+  const gridRoot = join(dir, 'rules-grid-lavapipe');
+  const grid = existsSync(gridRoot)
+    ? readdirSync(gridRoot)
+        .filter((d) => /^lr/.test(d))
+        .flatMap((d) => readRecords(join(gridRoot, d)).map((r) => ({ ...r, name: `${d}/${r.name}` })))
+    : [];
+  // Records moved aside by rules-comparison.mjs (name.lr<rate>) ran at a rate the grid did not choose.
+  const seeded = readRecords(where).filter((r) => !/\.lr\d/.test(r.name));
+  const cosineTable = readRecords(join(dir, 'fashion-lavapipe-cosine'));
+  const speedFile = filesOf(dir, 'rules-speed-', '.json')[0];
+  const speed = speedFile ? readJson(join(dir, speedFile)) : undefined;
+  const out = [
+    '## Local rules at equal budget',
+    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's MLP runs are the cosine table's when the grid chose its rate). Every record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the last block's head.`,
   ];
+  if (speed) {
+    out.push(
+      `What a step of each rule costs on each model, at batch ${speed.batch} (${code('node bench/experiments/sll-speed.mjs --methods all')}, ${at(speedFile)}, ${adapterLabel(speed.adapter.description, devices)}: the median of ${speed.windows} windows of ${speed.steps} steps after warm-up; an epoch is ${speed.stepsPerEpoch} steps, evaluation excluded). FLOPs are the device's counter: 2 per multiply-add of every matmul, convolution and attention product the step encodes, projections and local heads included.`,
+      table(
+        ['model', 'method', 'GFLOP per step', 'ms per step', 's per epoch', 'GFLOP per step against backprop'],
+        speed.rows.flatMap((r) =>
+          RULE_ORDER.filter((m) => r[m]).map((m) => [modelFromName(r.name), ruleLabel(m, { model: m === 'drtp' ? `${r.name} (tanh)` : r.name }), (r[m].flopsPerStep / 1e9).toFixed(2), time(r[m].msPerStep), time(r[m].secondsPerEpoch), r.backprop ? `${(r[m].flopsPerStep / r.backprop.flopsPerStep).toFixed(2)}x` : '-']),
+        ),
+      ),
+    );
+  }
+  for (const kind of KIND_ORDER) {
+    const gridOf = grid.filter((r) => kindOf(r) === kind);
+    const runsOf = seeded.filter((r) => kindOf(r) === kind);
+    if (runsOf.length === 0 && gridOf.length === 0) continue;
+    const tableRuns = kind === 'mlp' ? cosineTable.filter((r) => kindOf(r) === kind && (r.method === 'sll' || r.method === 'backprop')) : [];
+    const methods = [...new Set([...gridOf, ...runsOf, ...tableRuns].map((r) => r.method))].sort((a, b) => RULE_ORDER.indexOf(a) - RULE_ORDER.indexOf(b));
+    const lrs = [...new Set(gridOf.map((r) => r.recipe.lr))].sort((a, b) => a - b);
+    const final = (r) => r.epochs.at(-1).validation.accuracy;
+    // The grid's choice: the best final validation accuracy, the lowest rate on a tie; undefined until every rate ran.
+    const chosen = new Map();
+    for (const m of methods) {
+      const tried = lrs.map((lr) => gridOf.find((r) => r.method === m && r.recipe.lr === lr));
+      if (tried.length > 0 && tried.every(Boolean)) chosen.set(m, tried.reduce((best, r) => (final(r) > final(best) ? r : best)).recipe.lr);
+    }
+    const example = runsOf[0] ?? gridOf[0];
+    out.push(`### ${modelFromName(example.model.replace(/ \((tanh|leaky-relu)\)$/, ''))}`);
+    if (gridOf.length > 0) {
+      out.push(
+        `The grid: final validation accuracy %, seed 0, ${recipeText(gridOf[0], { lr: false })} (${adaptersOf(gridOf, devices)}); the chosen rate in bold.`,
+        table(
+          ['method', ...lrs.map(rate)],
+          methods.map((m) => [ruleLabel(m, gridOf.find((r) => r.method === m)), ...lrs.map((lr) => {
+            const r = gridOf.find((x) => x.method === m && x.recipe.lr === lr);
+            return r === undefined ? '-' : chosen.get(m) === lr ? `**${pct(final(r))}**` : pct(final(r));
+          })]),
+        ),
+      );
+      // A best rate at an end of the grid may not be the best rate: said, so that the grid is widened.
+      const atEdge = [...chosen].filter(([, lr]) => lrs.length > 1 && (lr === lrs[0] || lr === lrs.at(-1)));
+      if (atEdge.length > 0) out.push(`At the grid's edge (a wider grid might choose otherwise): ${list(atEdge.map(([m, lr]) => `${METHOD[m]} (${rate(lr)})`))}.`);
+    }
+    // The seeds at each rule's chosen rate; a rule whose grid is unfinished shows what ran, at its rate.
+    const atRate = (m, records) => records.filter((r) => r.method === m && kindOf(r) === kind && (!chosen.has(m) || r.recipe.lr === chosen.get(m)));
+    // A group per rule at its chosen rate; a rule without one, a group per rate it ran at.
+    const groups = methods.flatMap((m) => groupRecords([...atRate(m, runsOf), ...atRate(m, tableRuns)]).map((runs) => ({ runs, ...summarize(runs) })));
+    if (groups.length === 0) continue;
+    const sllGroup = groups.find((g) => g.method === 'sll');
+    const speedRow = speed?.rows.find((r) => modelFromName(r.name) === modelFromName(example.model.replace(/ \((tanh|leaky-relu)\)$/, '')));
+    const step = (m) => speedRow?.[m];
+    out.push(
+      `Three seeds at the chosen rate, ${recipeText(groups[0].runs[0], { lr: false })} (${adaptersOf(groups.flatMap((g) => g.runs), devices)}).${speedRow ? " FLOPs and time per epoch are the step costs above (the runs' own epoch times shared the CPU with other work)." : ''}${chosen.size < methods.length ? ` Rules without a finished grid show their runs at the rate they ran (${list(methods.filter((m) => !chosen.has(m)).map((m) => METHOD[m]))}).` : ''}`,
+      table(
+        ['method', 'Adam rate', 'seeds', 'test accuracy %, mean (min-max)', 'against SLL (points)', 'validation % (last epoch, mean)', 'GFLOP per step', 's per epoch'],
+        groups.map((g) => [
+          ruleLabel(g.method, g.runs[0]),
+          rate(g.recipe.lr),
+          g.seeds.join(', '),
+          testCell(g),
+          g === sllGroup || !sllGroup ? '' : `${shown(g.test.mean) >= shown(sllGroup.test.mean) ? '+' : '-'}${points(shown(g.test.mean) - shown(sllGroup.test.mean))}`,
+          g.validation === undefined ? '-' : pct(g.validation),
+          step(g.method) ? (step(g.method).flopsPerStep / 1e9).toFixed(2) : '-',
+          step(g.method) ? time(step(g.method).secondsPerEpoch) : '-',
+        ]),
+      ),
+      rulesAnswer(KIND_NAME[kind], groups, sllGroup, methods, chosen),
+    );
+  }
+  return out;
 }
 
-/** 'seed 0', or 'seeds 0, 1 and 2'. */
-function ruleSeeds(records) {
-  const seeds = [...new Set(records.map((r) => r.seed))].sort();
-  return seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${list(seeds.map(String))}`;
+/** The order of the rules in the tables: SLL, the other local rules, backprop. */
+const RULE_ORDER = ['sll', 'dgl', 'predsim', 'drtp', 'ff', 'dfa', 'backprop'];
+
+/** A method as a table row names it, with its blocks' activation when it is not ReLU. */
+function ruleLabel(method, record) {
+  const activation = /\((tanh|leaky-relu)\)$/.exec(record?.model ?? '')?.[1];
+  return `${METHOD[method] ?? method}${activation ? ` (${activation === 'tanh' ? 'tanh' : 'LeakyReLU'} blocks)` : ''}`;
+}
+
+/**
+ * The paper's question on one model, answered from the table's means: does SLL beat every other
+ * local rule at equal budget? Unsettled while a rule lacks its grid or three seeds.
+ */
+function rulesAnswer(kindName, groups, sllGroup, methods, chosen) {
+  // The local rules: not backprop, nor DFA (a labelled extra, whose blocks wait for the output).
+  const local = (m) => m !== 'backprop' && m !== 'dfa';
+  const others = groups.filter((g) => g.method !== 'sll' && local(g.method));
+  const missing = methods.filter((m) => local(m) && (!chosen.has(m) || (groups.find((g) => g.method === m)?.seeds.length ?? 0) < 3));
+  if (!sllGroup) return `**Does SLL beat every local rule on the ${kindName}?** Not measured yet: SLL has no run at its chosen rate.`;
+  if (!groups.some((g) => g.method !== 'sll' && local(g.method))) return `**Does SLL beat every local rule on the ${kindName}?** Not measured yet: no other local rule has a run at its chosen rate.`;
+  const diff = (g) => shown(g.test.mean) - shown(sllGroup.test.mean);
+  const below = others.filter((g) => diff(g) < 0);
+  const notBelow = others.filter((g) => diff(g) >= 0);
+  const overlaps = (g) => g.test.min <= sllGroup.test.max && g.test.max >= sllGroup.test.min;
+  const said = (g) => `${ruleLabel(g.method, g.runs[0])} (${diff(g) >= 0 ? '+' : '-'}${points(diff(g))} points${g.seeds.length > 1 && sllGroup.seeds.length > 1 && overlaps(g) ? ', inside the seeds\' spread' : ''})`;
+  const verdict = notBelow.length === 0 ? '**yes**' : '**no**';
+  const parts = [
+    `**Does SLL beat every local rule at equal budget on the ${kindName}?** ${missing.length > 0 ? `Not settled: ${list(missing.map((m) => METHOD[m]))} still ${missing.length === 1 ? 'lacks' : 'lack'} a finished grid or three seeds. So far, ` : ''}${missing.length > 0 ? verdict.replace(/\*\*/g, '') : verdict}`,
+    below.length > 0 ? `: SLL's mean is above ${list(below.map(said))}` : '',
+    notBelow.length > 0 ? `${below.length > 0 ? '; ' : ': '}${list(notBelow.map(said))} ${notBelow.length === 1 ? 'is' : 'are'} level with or above it` : '',
+    '.',
+  ];
+  return parts.join('');
 }
 
 /** How the tables name the other local rules. */
-const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward' };
+const RULE_NAMES = { dgl: 'DGL', drtp: 'DRTP', predsim: 'PredSim', ff: 'Forward-Forward', dfa: 'DFA' };
 
 /** The local rules besides SLL a memory record measured on a model ('mlp' or 'vit'; records from before they existed hold none). */
 function otherRules(record, model = 'mlp') {
@@ -467,9 +571,80 @@ function memorySection(dir, devices) {
         }),
       ),
     );
+    // Every rule's memory by category at each model's deepest depth: what its heads, similarity
+    // maps or fixed matrices add to the parameters, optimizer state and projections.
+    const byCategory = (entries, kind) => {
+      const deepest = Math.max(...depths(entries));
+      return entries
+        .filter((r) => r.depth === deepest)
+        .sort((a, b) => RULE_ORDER.indexOf(a.method) - RULE_ORDER.indexOf(b.method))
+        .map((r) => [`${kind}, depth ${deepest}`, METHOD[r.method] ?? r.method, mib(r.peakActivationBytes, 2), mib(r.parameterBytes, 1), mib(r.optimizerBytes, 1), mib(r.projectionBytes, 2), mib(r.peakActivationBytes + r.parameterBytes + r.optimizerBytes + r.projectionBytes, 1)]);
+    };
+    out.push(
+      "Every rule by category at the deepest depth of each sweep, MiB (parameters include each rule's heads and similarity maps; projections are fixed matrices, SLL's or DRTP's):",
+      table(['model', 'method', 'activations', 'parameters', 'Adam state', 'projections', 'total'], [...byCategory(m.mlp, `MLP width ${width}`), ...byCategory(m.vit, vitName)]),
+    );
   }
   return out;
 }
+
+/**
+ * Host time per dispatch against Dawn's floor (bench/experiments/host-cost.mjs records): the
+ * floor's three patterns, single ops, every model's step, where an op's host time goes, and the
+ * verdicts against the targets: at most twice the floor per dispatch, and SLL's per dispatch no
+ * more than backprop's.
+ */
+function hostCostSection(dir, devices) {
+  const out = [];
+  for (const file of filesOf(dir, 'host-cost-', '.json')) {
+    const h = readJson(join(dir, file));
+    const floor = h.floor.onePass;
+    const times = (us) => `${(us / floor).toFixed(1)}x`;
+    const stepPairs = new Map();
+    for (const s of h.steps) {
+      const key = `${s.model}|${s.batch}`;
+      stepPairs.set(key, { ...stepPairs.get(key), [s.method]: s });
+    }
+    const ratios = [...h.ops.map((o) => o.usPerDispatch / floor), ...h.steps.map((s) => s.hostUsPerDispatch / floor)];
+    const within = ratios.filter((r) => r <= HOST_COST_TARGET).length;
+    const sllDearer = [...stepPairs.values()].filter((p) => p.sll && p.backprop && p.sll.hostUsPerDispatch > p.backprop.hostUsPerDispatch);
+    out.push(
+      `### Host cost per dispatch`,
+      `${code('bench/experiments/host-cost.mjs')} on ${adapterLabel(h.adapter.description, devices)}, record ${at(file)}: host time only (the GPU drained between windows, untimed; ${h.warmupMs !== undefined ? `a step's time is the time inside \`trainStep\`, each step begun with the GPU idle, so that a CPU adapter's GPU work does not share the cores with its encoding as no GPU's does), medians of ${h.windows} windows of at least ${h.stepsPerWindow} steps and ${h.windowMs} ms of host time${h.windowWallMs !== undefined ? ` or ${h.windowWallMs / 1000} s of wall time (a large step's GPU work is drained before each step)` : ''}, after a warm-up of ${h.warmupMs / 1000} s of host time${h.warmupWallMs !== undefined ? ` or ${h.warmupWallMs / 1000} s of wall time` : ''}` : `a step's time is the time inside \`trainStep\`, steps back to back with \`device.throttle()\` between, as training runs them), medians of ${h.windows} windows after a warm-up window`}. Dawn's floor is a trivial kernel dispatched ${thousands(h.dispatches)} times straight on the GPUDevice:`,
+      table(['pattern', 'us per dispatch'], [
+        ['one compute pass, the bind group made once', h.floor.onePass.toFixed(2)],
+        ['a pass per dispatch, the bind group made once', h.floor.passPerDispatch.toFixed(2)],
+        ['one pass, a bind group created per dispatch', h.floor.bindGroupPerDispatch.toFixed(2)],
+        ...(h.floor.submitPerDispatch !== undefined ? [['a submit per dispatch (its own encoder and pass)', h.floor.submitPerDispatch.toFixed(2)]] : []),
+      ]),
+      `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against the first pattern.${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}:`,
+      table(['op', 'us per op', 'dispatches', 'us per dispatch', 'against the floor'], h.ops.map((o) => [o.name, o.usPerOp.toFixed(1), String(o.dispatchesPerOp), o.usPerDispatch.toFixed(1), times(o.usPerDispatch)])),
+      table(
+        ['model', 'batch', 'SLL dispatches', 'SLL host ms', 'SLL us per dispatch', 'backprop dispatches', 'backprop host ms', 'backprop us per dispatch', 'against the floor, SLL / backprop', 'submits, SLL / backprop', 'buffers created, SLL / backprop'],
+        [...stepPairs.values()].map(({ sll, backprop }) => [
+          modelFromName(sll.model),
+          String(sll.batch),
+          String(sll.dispatchesPerStep),
+          (sll.hostUsPerStep / 1000).toFixed(2),
+          sll.hostUsPerDispatch.toFixed(1),
+          String(backprop.dispatchesPerStep),
+          (backprop.hostUsPerStep / 1000).toFixed(2),
+          backprop.hostUsPerDispatch.toFixed(1),
+          `${times(sll.hostUsPerDispatch)} / ${times(backprop.hostUsPerDispatch)}`,
+          `${sll.submitsPerStep ?? '-'} / ${backprop.submitsPerStep ?? '-'}`,
+          `${sll.buffersCreatedPerStep ?? '-'} / ${backprop.buffersCreatedPerStep ?? '-'}`,
+        ]),
+      ),
+      `Target "host time per dispatch at most ${HOST_COST_TARGET} times the floor, for single ops and every step": **${within === ratios.length ? 'met' : 'missed'}**: ${within} of ${ratios.length} rows within it, from ${Math.min(...ratios).toFixed(1)}x to ${Math.max(...ratios).toFixed(1)}x the floor. Target "SLL's host time per dispatch no more than backprop's": **${sllDearer.length === 0 ? 'met' : 'missed'}**${sllDearer.length > 0 ? `, dearer on ${list(sllDearer.map((p) => `${modelFromName(p.sll.model)} at batch ${p.sll.batch} (${p.sll.hostUsPerDispatch.toFixed(1)} against ${p.backprop.hostUsPerDispatch.toFixed(1)} us)`))}` : ''}.`,
+      `Where an op's host time goes: V8's sampling profiler over ${thousands(h.profile.ops)} ${h.profile.op.split(',')[0]} ops (${h.profile.op}), self time by the engine's source file, Dawn's API (the native calls: setPipeline, setBindGroup, dispatchWorkgroups, the encoders, submit) and V8's own work:`,
+      table(['where', 'share of the host time'], h.profile.selfTime.map((r) => [r.group.endsWith('.ts') ? code(`src/${r.group}`) : r.group, `${(100 * r.share).toFixed(1)}%`])),
+    );
+  }
+  return out;
+}
+
+/** The host cost target: at most this many times Dawn's floor per dispatch (a requirement, not a measurement). */
+const HOST_COST_TARGET = 2;
 
 /** Times as the tables write them: a decimal below 20, whole numbers above. */
 const time = (x) => (x < 20 ? x.toFixed(1) : x.toFixed(0));
@@ -678,6 +853,7 @@ export function resultsMarkdown(dir = RESULTS_DIR) {
     ...ablationSection(dir, devices),
     ...memorySection(dir, devices),
     ...speedSection(dir, devices),
+    ...hostCostSection(dir, devices),
     ...kernelSection(dir, devices),
   ];
   return `${blocks.join('\n\n')}\n`;
