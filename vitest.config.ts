@@ -14,7 +14,7 @@ if (!haveChromium) console.log(`[sll-webgpu tests] no Chromium at ${CHROMIUM}: t
 /** What runs in the browser too: the kernels against their references, and the layers' gradient checks. */
 const BROWSER_TESTS = [
   'elementwise', 'softmax', 'loss', 'layernorm', 'reduce', 'matmul', 'conv', 'pool2d', 'attention', 'copy', 'optim', 'random',
-  'nn-dense', 'nn-conv', 'nn-transformer', 'sll-objective', 'dgl', 'drtp', 'dfa', 'predsim', 'model-shape', 'nn-batchnorm', 'nn-adaptive-pool', 'forward-forward',
+  'nn-dense', 'nn-conv', 'nn-transformer', 'sll-objective', 'dgl', 'drtp', 'dfa', 'predsim', 'model-shape', 'nn-batchnorm', 'nn-adaptive-pool', 'forward-forward', 'recording',
 ].map((name) => `test/${name}.test.ts`);
 
 const node: TestProjectInlineConfiguration = {

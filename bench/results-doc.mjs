@@ -619,6 +619,12 @@ function hostCostSection(dir, devices) {
       ]),
       `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against the first pattern.${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}:`,
       table(['op', 'us per op', 'dispatches', 'us per dispatch', 'against the floor'], h.ops.map((o) => [o.name, o.usPerOp.toFixed(1), String(o.dispatchesPerOp), o.usPerDispatch.toFixed(1), times(o.usPerDispatch)])),
+      ...(h.replay
+        ? [
+            `The same work op by op and replayed from a recording (${code('device.record')}, ${code('src/gpu/recording.ts')}: Dawn's three calls per dispatch, the recorded uniforms written once, a submit after each run). Training steps do not replay yet: their learning rate and Adam's step change from step to step and are still uniforms:`,
+            table(['work', 'dispatches', 'op by op, us per dispatch', 'replayed, us per dispatch', 'replayed against the floor'], h.replay.map((r) => [r.name, String(r.dispatches), r.opUsPerDispatch.toFixed(1), r.replayUsPerDispatch.toFixed(1), times(r.replayUsPerDispatch)])),
+          ]
+        : []),
       table(
         ['model', 'batch', 'SLL dispatches', 'SLL host ms', 'SLL us per dispatch', 'backprop dispatches', 'backprop host ms', 'backprop us per dispatch', 'against the floor, SLL / backprop', 'submits, SLL / backprop', 'buffers created, SLL / backprop'],
         [...stepPairs.values()].map(({ sll, backprop }) => [

@@ -6,6 +6,7 @@ export { Device, WANTED_FEATURES, type AdapterReport, type FeatureLevel, type Bi
 export { openDevice, describeAdapter, type GpuProvider, type OpenDeviceOptions } from './gpu/open.js';
 export { openBrowserDevice } from './gpu/browser.js';
 export { Tensor, Storage } from './gpu/tensor.js';
+export { Recording } from './gpu/recording.js';
 export { BufferPool, MEMORY_CATEGORIES, bucketCapacity, type MemoryCategory, type MemoryStats } from './gpu/bufferPool.js';
 export { PROFILE_DISPATCHES_PER_SUBMIT, type KernelProfile } from './gpu/profiler.js';
 export { Kernel, foldWorkgroups, type KernelSpec } from './gpu/kernel.js';

@@ -62,3 +62,33 @@ describe('uniform arena', () => {
     }
   });
 });
+
+describe("a dispatch's bindings and grid", () => {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  it.each([
+    ['a storage binding left out', () => ({}), 1, /test\/uniformEcho.*storage binding 'out' not provided/],
+    ['a binding the entry point does not use', (out: unknown) => ({ out, extra: out }), 1, /binding 'extra' is not used by this entry point \(uses: out\)/],
+    ['an offset view', (out: { slice: (a: number, s: number, e: number) => unknown }) => ({ out: out.slice(0, 1, 6) }), 1, /binding 'out' is an offset view; make it contiguous first/],
+    ['more workgroups along y than the limit', (out: unknown) => ({ out }), [1, max + 1, 1], new RegExp(`${max + 1} workgroups along y exceed maxComputeWorkgroupsPerDimension \\(${max}\\)`)],
+    ['more workgroups along z than the limit', (out: unknown) => ({ out }), [1, 1, max + 1], new RegExp(`${max + 1} workgroups along z exceed maxComputeWorkgroupsPerDimension`)],
+  ])('refuses %s, naming it', (_, bindings, grid, says) => {
+    const out = device.zeros([6]);
+    try {
+      expect(() => device.dispatch(kernel, bindings(out as never) as never, good, grid as never)).toThrow(says);
+    } finally {
+      out.dispose();
+    }
+  });
+
+  it('folds a count past the per-dimension limit over x and y, and dispatches nothing for an empty grid', async () => {
+    const out = device.zeros([6]);
+    const before = device.dispatchCount;
+    device.dispatch(kernel, { out }, good, [0, 1, 1]);
+    expect(device.dispatchCount).toBe(before);
+    // A count of workgroups beyond the limit is folded, not refused (the kernel writes the same word each time).
+    device.dispatch(kernel, { out }, good, max + 1);
+    expect(device.dispatchCount).toBe(before + 1);
+    expect(Array.from(await out.read())).toEqual([-2.5, -7, 3, 4294967296, 9, 65536]);
+    out.dispose();
+  });
+});

@@ -9,8 +9,8 @@
 //           submit per dispatch (its own encoder and pass). The time of encoding, finishing and
 //           submitting them, over N.
 //   ops     The engine's single ops on tiny tensors (add and relu of 8 values, an 8 x 8 matmul),
-//           each result disposed at once, submitted every 64 ops: host time per op and per
-//           dispatch (the device's dispatch counter).
+//           each result disposed at once, submitted every 64 ops, after 2 s of them as warm-up:
+//           host time per op and per dispatch (the device's dispatch counter).
 //   steps   A training step of each model (the defaults, and the MLP 784-8-8-8-10 whose step is
 //           almost all host work), SLL and backprop, at batch 1 and 128: dispatches per step and
 //           host time per dispatch (the time inside trainStep, which encodes and submits, each
@@ -18,6 +18,9 @@
 //           cores with it), with the submits and the buffers created (the pool's misses) in a
 //           step. A window runs at least --steps steps and 0.3 s of host time (or 3 s of wall
 //           time), after a warm-up window of 2 s of host time (or 10 s of wall time).
+//   replay  The same work op by op and replayed from a recording (device.record): a chain of 64
+//           adds and the MLP 784-8-8-8-10's evaluation forward at batch 1, a submit after each
+//           run: host time per dispatch of each.
 //   profile Where the host time of the ops goes: V8's sampling profiler over a loop of `add`
 //           ops, self time grouped by the engine's source file, Dawn's native API calls and V8's
 //           own work (garbage collection).
@@ -127,22 +130,74 @@ const opCases = [
 ];
 const opRows = [];
 for (const [name, op] of opCases) {
-  op().dispose();
-  device.submit();
-  const before = device.dispatchCount;
-  const usPerOp = await perUnit(() => {
+  const opWindow = () => {
     for (let i = 0; i < OPS_PER_WINDOW; i++) {
       op().dispose();
       if (i % 64 === 63) device.submit();
     }
     device.submit();
-  }, OPS_PER_WINDOW);
+  };
+  // Warm-up by time, as for the steps: V8 compiles an op's path only after some thousands of
+  // calls, and one window of 640 ops timed it at up to twice its steady cost.
+  for (const start = performance.now(); performance.now() - start < WARMUP_MS; ) {
+    opWindow();
+    await gpu.queue.onSubmittedWorkDone();
+  }
+  const before = device.dispatchCount;
+  const usPerOp = await perUnit(opWindow, OPS_PER_WINDOW);
   const dispatchesPerOp = (device.dispatchCount - before) / ((windows + 1) * OPS_PER_WINDOW);
   opRows.push({ name, usPerOp, dispatchesPerOp, usPerDispatch: usPerOp / dispatchesPerOp });
   console.log(`${name}: ${usPerOp.toFixed(1)} us per op, ${dispatchesPerOp} dispatches, ${(usPerOp / dispatchesPerOp).toFixed(1)} us per dispatch (${(usPerOp / dispatchesPerOp / floor.onePass).toFixed(1)}x the floor)`);
 }
 v8.dispose();
 m8.dispose();
+
+// ---------------------------------------------------------------- replay
+// The same work op by op and replayed from a recording (device.record): what a recorded step
+// will cost the host once its per-step values (learning rate, Adam's step) live on the GPU.
+const REPLAY_REPS = 64;
+const chainInput = device.tensor(Float32Array.from({ length: 8 }, (_, i) => i - 3.5), [8]);
+const evalModel = sll.buildModel(device, { kind: 'mlp', hidden: [8, 8, 8] }, { inputShape: [1, 28, 28], classes: 10 }, 0);
+const evalImages = device.tensor(Float32Array.from({ length: 784 }, (_, i) => Math.sin(i)), [1, 1, 28, 28]);
+const replayCases = [
+  ['64 adds of 8 values, chained', () => {
+    let t = chainInput;
+    for (let i = 0; i < 64; i++) t = ops.add(t, chainInput);
+    return t;
+  }],
+  ['evaluation forward of the MLP 784-8-8-8-10, batch 1', () => {
+    let a = evalImages;
+    for (const block of evalModel.blocks) a = block.layers.forward(a, { training: false });
+    return evalModel.classifier.forward(evalModel.classifierPhi.forward(a, { training: false }), { training: false });
+  }],
+];
+const replayRows = [];
+for (const [name, work] of replayCases) {
+  // The result stays alive while the recording replays into it.
+  const { result, recording } = device.record(work);
+  const dispatchesPerRun = recording.dispatches;
+  const measure = async (run) => {
+    for (const start = performance.now(); performance.now() - start < WARMUP_MS; ) {
+      for (let i = 0; i < REPLAY_REPS; i++) run();
+      await gpu.queue.onSubmittedWorkDone();
+    }
+    return perUnit(() => {
+      for (let i = 0; i < REPLAY_REPS; i++) run();
+    }, REPLAY_REPS * dispatchesPerRun);
+  };
+  const opUs = await measure(() => {
+    device.scope(work);
+    device.submit();
+  });
+  const replayUs = await measure(() => recording.replay());
+  recording.dispose();
+  result.dispose();
+  replayRows.push({ name, dispatches: dispatchesPerRun, opUsPerDispatch: opUs, replayUsPerDispatch: replayUs });
+  console.log(`${name}: ${dispatchesPerRun} dispatches, ${opUs.toFixed(1)} us per dispatch op by op, ${replayUs.toFixed(1)} replayed (${(replayUs / floor.onePass).toFixed(1)}x the floor)`);
+}
+chainInput.dispose();
+evalImages.dispose();
+evalModel.dispose();
 
 // ---------------------------------------------------------------- profile
 /** Self time of a sampled profile, in shares, grouped: the engine's files by name, the rest by kind. */
@@ -248,7 +303,7 @@ const slug = `${device.report.device || device.report.description}`.toLowerCase(
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `host-cost-${slug}.json`);
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, steps: stepRows }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, replay: replayRows, steps: stepRows }, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);
 await device.close();

@@ -35,13 +35,14 @@ export class BindGroups {
 
   /** Checks `bindings` against the kernel's entry point and returns their cache key. */
   key(kernel: Kernel, bindings: Binding): string {
-    // Each storage buffer and its bound size, in binding order.
+    // Each storage buffer and its bound size, in binding order. Plain loops and no temporaries:
+    // this runs for every dispatch.
     let key = '';
-    const seen = new Set<string>();
-    for (const s of kernel.entry.storage) {
+    const storage = kernel.entry.storage;
+    for (let i = 0; i < storage.length; i++) {
+      const s = storage[i]!;
       const resource = bindings[s.name];
       if (!resource) throw new KernelError(`${kernel.label}: storage binding '${s.name}' not provided`);
-      seen.add(s.name);
       if (resource instanceof Tensor) {
         assertOwnTensor(resource, this.owner, kernel.label);
         if (resource.offset !== 0) throw new KernelError(`${kernel.label}: binding '${s.name}' is an offset view; make it contiguous first`);
@@ -50,8 +51,12 @@ export class BindGroups {
         key += `${this.bufferId(resource)},`;
       }
     }
-    for (const name of Object.keys(bindings)) {
-      if (!seen.has(name)) throw new KernelError(`${kernel.label}: binding '${name}' is not used by this entry point (uses: ${kernel.entry.storage.map((s) => s.name).join(', ')})`);
+    // Every storage binding was given (above), so more names than bindings means one the entry point does not use.
+    let given = 0;
+    for (const name in bindings) if (Object.prototype.hasOwnProperty.call(bindings, name)) given++;
+    if (given !== storage.length) {
+      const unused = Object.keys(bindings).find((name) => !storage.some((s) => s.name === name))!;
+      throw new KernelError(`${kernel.label}: binding '${unused}' is not used by this entry point (uses: ${storage.map((s) => s.name).join(', ')})`);
     }
     return key;
   }

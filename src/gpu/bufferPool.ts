@@ -128,12 +128,39 @@ export class BufferPool {
   release(pooled: PooledBuffer, bytes: number, category: MemoryCategory): void {
     this.count(category, -bytes);
     this.liveBuffers--;
+    this.toFreeList(pooled);
+  }
+
+  /** Puts a buffer on its bucket's free list (not for uploads until a submit, if work is pending). */
+  private toFreeList(pooled: PooledBuffer): void {
     pooled.pendingSubmit = this.hooks.hasUnsubmittedWork();
     const key = `${pooled.usage}:${pooled.capacity}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
     list.push(pooled);
     this.cachedBytes += pooled.capacity;
+  }
+
+  /**
+   * Takes these buffers out of the free lists, where they are (a recording's temporaries,
+   * recording.ts): none is handed out again until `unreserve`. Returns the ones taken.
+   */
+  reserve(buffers: Iterable<PooledBuffer>): PooledBuffer[] {
+    const taken: PooledBuffer[] = [];
+    for (const pooled of buffers) {
+      const list = this.free.get(`${pooled.usage}:${pooled.capacity}`);
+      const index = list ? list.indexOf(pooled) : -1;
+      if (index < 0) continue;
+      list!.splice(index, 1);
+      this.cachedBytes -= pooled.capacity;
+      taken.push(pooled);
+    }
+    return taken;
+  }
+
+  /** Puts reserved buffers back in the free lists (not for uploads until a submit, as on release). */
+  unreserve(buffers: readonly PooledBuffer[]): void {
+    for (const pooled of buffers) this.toFreeList(pooled);
   }
 
   /** Moves live bytes from one category to another (a tensor that becomes a parameter). */

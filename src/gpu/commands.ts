@@ -10,6 +10,7 @@
 import type { DeviceErrors } from './deviceErrors.js';
 import type { Kernel } from './kernel.js';
 import type { Profiler } from './profiler.js';
+import type { RecordedCommand } from './recording.js';
 
 export class CommandStream {
   private encoder: GPUCommandEncoder | null = null;
@@ -20,6 +21,8 @@ export class CommandStream {
   private readonly inFlight: Promise<void>[] = [];
   /** The running profile, between Device.startProfiling and stopProfiling. */
   profiler: Profiler | undefined;
+  /** The dynamic offsets of a dispatch's bind group: the uniform's, the only dynamic binding. */
+  private readonly oneOffset = [0];
 
   constructor(
     private readonly gpu: GPUDevice,
@@ -62,13 +65,34 @@ export class CommandStream {
     return this.currentEncoder();
   }
 
-  /** Records one dispatch of `kernel` (its bindings and uniform slot already resolved). */
-  dispatch(kernel: Kernel, bindGroup: GPUBindGroup, dynamicOffsets: number[], x: number, y: number, z: number): void {
+  /**
+   * Records one dispatch of `kernel` (its bindings and uniform slot already resolved):
+   * `uniformOffset` is its uniform's dynamic offset in the arena, undefined for a kernel without one.
+   */
+  dispatch(kernel: Kernel, bindGroup: GPUBindGroup, uniformOffset: number | undefined, x: number, y: number, z: number): void {
     const pass = this.profiler ? this.profiledPass(kernel.label) : this.computePass();
-    pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, bindGroup, dynamicOffsets);
-    pass.dispatchWorkgroups(x, y, z);
+    this.encode(pass, kernel.pipeline, bindGroup, uniformOffset, x, y, z);
     if (this.profiler) this.commandEncoder(); // ends the dispatch's own pass
+  }
+
+  /** Encodes a recording's commands again (recording.ts): Dawn's calls and nothing else. */
+  replay(commands: readonly RecordedCommand[]): void {
+    for (let i = 0; i < commands.length; i++) {
+      const c = commands[i]!;
+      if (c.kind === 'dispatch') this.encode(this.computePass(), c.pipeline, c.bindGroup, c.uniformOffset, c.x, c.y, c.z);
+      else this.commandEncoder().clearBuffer(c.buffer, c.offset, c.size);
+    }
+  }
+
+  private encode(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, uniformOffset: number | undefined, x: number, y: number, z: number): void {
+    pass.setPipeline(pipeline);
+    if (uniformOffset === undefined) pass.setBindGroup(0, bindGroup);
+    else {
+      // setBindGroup copies the offsets at once, so one array serves every dispatch.
+      this.oneOffset[0] = uniformOffset;
+      pass.setBindGroup(0, bindGroup, this.oneOffset);
+    }
+    pass.dispatchWorkgroups(x, y, z);
     this.encodedCommands++;
   }
 

@@ -34,6 +34,7 @@ import { BindGroups, type Binding } from './bindGroups.js';
 import { CommandStream } from './commands.js';
 import { Scopes, assertOwnTensor } from './lifetimes.js';
 import { checkHostData, checkValuesFit, decodeHost, emptyHost, roundUp, writeHost } from './hostData.js';
+import { Recorder, Recording, type RecordingHost } from './recording.js';
 
 export { WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './adapter.js';
 export type { Binding } from './bindGroups.js';
@@ -57,6 +58,10 @@ export class Device implements TensorHost {
   private readonly kernels: KernelCache;
   private readonly bindGroups: BindGroups;
   private readonly scopes = new Scopes();
+  /** What a running Device.record collects; undefined when not recording. */
+  private recorder: Recorder | undefined;
+  /** What recordings ask of this device (their replays). */
+  private readonly recordingHost: RecordingHost;
   /**
    * How many submitted command buffers `throttle()` lets be unfinished before it waits. The host
    * hears of finished work late (Dawn reports it when it next polls for events), so a tight bound
@@ -80,6 +85,8 @@ export class Device implements TensorHost {
    * multiply-add. Read it before and after a step for that step's FLOPs.
    */
   flopCount = 0;
+  /** The adapter's maxComputeWorkgroupsPerDimension, read once (each dispatch checks against it). */
+  private readonly maxWorkgroupsPerDimension: number;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -94,6 +101,7 @@ export class Device implements TensorHost {
     this.hasF16 = gpu.features.has('shader-f16');
     this.hasSubgroups = gpu.features.has('subgroups');
     this.hasTimestamps = gpu.features.has('timestamp-query');
+    this.maxWorkgroupsPerDimension = gpu.limits.maxComputeWorkgroupsPerDimension;
     this.pool = new BufferPool({
       hasUnsubmittedWork: () => this.commands.hasUnsubmittedWork,
       createBuffer: (descriptor) => this.errors.createCheckedBuffer(descriptor),
@@ -103,6 +111,7 @@ export class Device implements TensorHost {
     this.commands = new CommandStream(gpu, this.errors);
     this.kernels = new KernelCache(gpu, this.errors);
     this.bindGroups = new BindGroups(gpu, this, this.arena.buffer);
+    this.recordingHost = { pool: this.pool, replay: (recording) => this.replayRecording(recording) };
   }
 
   get limits(): GPUSupportedLimits {
@@ -130,8 +139,21 @@ export class Device implements TensorHost {
   zeros(shape: Shape, dtype: DType = 'f32', category: MemoryCategory = 'activation'): Tensor {
     checkRequest('zeros', shape, dtype, category);
     const t = this.allocate(shape, dtype, category, false);
-    if (t.bytes > 0) this.commandEncoder().clearBuffer(t.buffer, 0, roundUp(t.bytes, 4));
+    this.clear(t);
     return t;
+  }
+
+  /** Sets every element of a contiguous tensor to zero (encoded: after the work before it). */
+  clear(t: Tensor): void {
+    assertOwnTensor(t, this, 'clear');
+    if (!t.isContiguous) throw new ShapeError(`clear: ${t.toString()} is a view; clear a contiguous tensor`);
+    if (t.bytes === 0) return;
+    const size = roundUp(t.bytes, 4);
+    this.commands.commandEncoder().clearBuffer(t.buffer, 0, size);
+    if (this.recorder) {
+      this.recorder.commands.push({ kind: 'clear', buffer: t.buffer, offset: 0, size });
+      this.recorder.touch(t, 'cleared');
+    }
   }
 
   /** Uploads host data into a new tensor (`shape` defaults to [data.length]). */
@@ -143,6 +165,7 @@ export class Device implements TensorHost {
       throw new ShapeError(`tensor: ${data.length} values given for shape ${formatShape(resolved)} (${sizeOf(resolved)} elements)`);
     }
     checkValuesFit('tensor', data, dtype);
+    if (this.recorder) Recorder.refuse('an upload (device.tensor)');
     const t = this.allocate(resolved, dtype, category, true);
     // A buffer allocated for upload is not used by any encoded command: no submit needed.
     writeHost(this.gpu.queue, t, data);
@@ -160,6 +183,7 @@ export class Device implements TensorHost {
     if (!t.isContiguous) throw new ShapeError(`upload: ${t.toString()} is a view; upload into a contiguous tensor`);
     if (data.length !== t.size) throw new ShapeError(`upload: ${data.length} values for tensor ${t.describe()} (${t.size} elements)`);
     checkValuesFit('upload', data, t.dtype);
+    if (this.recorder) Recorder.refuse('an upload (device.upload)');
     if (this.commands.hasEncoder || this.arena.pending) this.submit();
     writeHost(this.gpu.queue, t, data);
   }
@@ -200,6 +224,7 @@ export class Device implements TensorHost {
   /** Downloads a tensor's elements (views are made contiguous first). */
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     this.errors.assertUsable('read');
+    if (this.recorder) Recorder.refuse('a read');
     assertOwnTensor(t, this, 'read');
     const dense = t.isContiguous ? t : contiguous(t, 'scratch');
     try {
@@ -251,34 +276,79 @@ export class Device implements TensorHost {
     // Before this dispatch's uniforms are packed: a submit re-bases the uniform arena.
     if (this.commands.profileFull) this.submit();
     const uniform = kernel.entry.uniform;
-    const dynamicOffsets: number[] = [];
+    let uniformOffset: number | undefined;
     if (uniform) {
       if (!this.arena.fits(uniform.size)) this.submit();
-      dynamicOffsets.push(this.arena.pack(kernel, uniforms ?? {}));
+      uniformOffset = this.arena.pack(kernel, uniforms ?? {});
     } else if (uniforms && Object.keys(uniforms).length > 0) {
       throw new KernelError(`${kernel.label}: uniforms given but the entry point has no uniform struct`);
     }
     const bindGroup = this.bindGroups.get(kernel, key, bindings);
-    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
-    const [x, y = 1, z = 1] = typeof workgroups === 'number' ? foldWorkgroups(workgroups, max) : workgroups;
-    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
-      if (n > max) throw new LimitError(`${kernel.label}: ${n} workgroups along ${axis} exceed maxComputeWorkgroupsPerDimension (${max})`);
+    const max = this.maxWorkgroupsPerDimension;
+    let x: number, y: number, z: number;
+    if (typeof workgroups === 'number') {
+      if (workgroups <= max) {
+        x = Math.max(workgroups, 1);
+        y = z = 1;
+      } else [x, y, z] = foldWorkgroups(workgroups, max);
+    } else {
+      x = workgroups[0];
+      y = workgroups[1] ?? 1;
+      z = workgroups[2] ?? 1;
+    }
+    if (x > max || y > max || z > max) {
+      const [axis, n] = x > max ? ['x', x] : y > max ? ['y', y] : ['z', z];
+      throw new LimitError(`${kernel.label}: ${n} workgroups along ${axis} exceed maxComputeWorkgroupsPerDimension (${max})`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    this.commands.dispatch(kernel, bindGroup, dynamicOffsets, x, y, z);
+    this.commands.dispatch(kernel, bindGroup, uniformOffset, x, y, z);
     this.dispatchCount++;
+    if (this.recorder) {
+      this.recorder.commands.push({ kind: 'dispatch', pipeline: kernel.pipeline, bindGroup, uniformOffset, x, y, z });
+      for (const name in bindings) {
+        const resource = bindings[name];
+        if (resource instanceof Tensor) this.recorder.touch(resource, `binding '${name}' of ${kernel.label}`);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- encoding and submission
 
   /** The open compute pass (one pass spans many dispatches until a copy needs the encoder). */
   computePass(): GPUComputePassEncoder {
+    if (this.recorder) Recorder.refuse('direct encoding (device.computePass)');
     return this.commands.computePass();
   }
 
   /** The command encoder, with any open compute pass ended (for copies and clears). */
   commandEncoder(): GPUCommandEncoder {
+    if (this.recorder) Recorder.refuse('direct encoding (device.commandEncoder)');
     return this.commands.commandEncoder();
+  }
+
+  /**
+   * Runs `fn` (synchronous, in a scope of its own) and records the commands it encodes, to be
+   * encoded again by `recording.replay()` without running it (src/gpu/recording.ts says what a
+   * replay repeats and what it refuses). The recorded run is submitted like any other work.
+   * Dispose the recording to give its temporaries' buffers back to the pool.
+   */
+  record<T>(fn: () => T): { result: T; recording: Recording } {
+    this.errors.assertUsable('record');
+    if (this.recorder) Recorder.refuse('a nested device.record');
+    if (this.commands.profiler) throw new KernelError('device.record: a profile is running; stop it first (a profile encodes each dispatch in a pass of its own)');
+    // The arena starts empty, so the recorded uniform offsets count from its start.
+    this.submit();
+    const recorder = new Recorder(this.flopCount);
+    this.recorder = recorder;
+    let result: T;
+    try {
+      result = this.scope(fn);
+    } finally {
+      this.recorder = undefined;
+    }
+    const uniforms = this.arena.snapshot();
+    this.submit();
+    return { result, recording: recorder.finish(this.recordingHost, uniforms, this.flopCount) };
   }
 
   /**
@@ -328,6 +398,7 @@ export class Device implements TensorHost {
   /** Submits everything encoded so far. Cheap; does not wait. */
   submit(): void {
     if (this.errors.destroyed) return;
+    if (this.recorder) Recorder.refuse('a submit (device.submit, or more uniforms than one submit holds)');
     this.commands.endPass();
     this.arena.write(this.gpu.queue);
     this.commands.submitEncoded();
@@ -354,6 +425,19 @@ export class Device implements TensorHost {
     this.submit();
     await this.errors.orLost(this.gpu.queue.onSubmittedWorkDone());
     await this.errors.surface();
+  }
+
+  /** Recording.replay's work: the recorded uniforms and commands, encoded and submitted. */
+  private replayRecording(recording: Recording): void {
+    this.errors.assertUsable('recording.replay');
+    if (this.recorder) Recorder.refuse('a replay');
+    if (this.commands.profiler) throw new KernelError('recording.replay: a profile is running; stop it first');
+    if (this.commands.hasEncoder || this.arena.pending) this.submit();
+    this.arena.load(recording.uniforms);
+    this.commands.replay(recording.commands);
+    this.dispatchCount += recording.dispatches;
+    this.flopCount += recording.flops;
+    this.submit();
   }
 
   get isDestroyed(): boolean {

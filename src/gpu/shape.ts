@@ -7,7 +7,8 @@ export function formatShape(shape: Shape): string {
 }
 
 export function assertValidShape(shape: Shape, what = 'shape'): void {
-  for (const d of shape) {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
     if (!Number.isInteger(d) || d < 0) {
       throw new RangeError(`${what} ${formatShape(shape)}: every dimension must be a non-negative integer`);
     }
@@ -16,8 +17,15 @@ export function assertValidShape(shape: Shape, what = 'shape'): void {
 
 export function sizeOf(shape: Shape): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i]!;
   return n;
+}
+
+/** A plain array of the dimensions (or strides), whatever array-like holds them. */
+export function copyDims(dims: readonly number[]): number[] {
+  const out = new Array<number>(dims.length);
+  for (let i = 0; i < dims.length; i++) out[i] = dims[i]!;
+  return out;
 }
 
 export function contiguousStrides(shape: Shape): number[] {
@@ -31,7 +39,9 @@ export function contiguousStrides(shape: Shape): number[] {
 }
 
 export function shapesEqual(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Resolves a negative axis (-1 = last) and checks it is in range. */

@@ -9,7 +9,7 @@
 import { bytesPerElement, describeValue, type DType } from './dtype.js';
 import { DisposedError, ShapeError } from './errors.js';
 import { assertMemoryCategory, type BufferPool, type MemoryCategory, type PooledBuffer } from './bufferPool.js';
-import { assertValidShape, contiguousStrides, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
+import { assertValidShape, contiguousStrides, copyDims, formatShape, normalizeAxis, sizeOf, type Shape } from './shape.js';
 
 /**
  * What a tensor and its storage need of the device they live on: the pool that counts their
@@ -82,8 +82,8 @@ export class Tensor {
     offset = 0,
   ) {
     assertValidShape(shape, 'tensor shape');
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.shape = Object.freeze(copyDims(shape));
+    this.strides = Object.freeze(strides ? copyDims(strides) : contiguousStrides(shape));
     this.offset = offset;
     storage.device.trackTensor(this);
   }
@@ -115,8 +115,12 @@ export class Tensor {
   /** True when the elements are dense, row-major and start at the storage's first element. */
   get isContiguous(): boolean {
     if (this.contiguousFlag === undefined) {
-      const dense = contiguousStrides(this.shape);
-      this.contiguousFlag = this.offset === 0 && this.shape.every((d, i) => d === 1 || this.strides[i] === dense[i]);
+      // Every axis longer than 1 has the stride of a dense row-major layout (from the last axis up).
+      let dense = this.offset === 0;
+      for (let i = this.shape.length - 1, stride = 1; dense && i >= 0; stride *= this.shape[i]!, i--) {
+        if (this.shape[i] !== 1 && this.strides[i] !== stride) dense = false;
+      }
+      this.contiguousFlag = dense;
     }
     return this.contiguousFlag;
   }
@@ -158,14 +162,22 @@ export class Tensor {
   /** A view with a new shape (one dimension may be -1). Needs a contiguous tensor. */
   reshape(shape: Shape): Tensor {
     requireShapeArray('reshape', shape);
-    const bad = shape.find((d) => d !== -1 && !(Number.isInteger(d) && d >= 0));
-    if (bad !== undefined) throw new ShapeError(`reshape: dimension ${bad} in ${formatShape(shape)} must be a non-negative integer or -1`);
-    const known = shape.filter((d) => d !== -1);
-    const inferred = shape.length - known.length;
-    if (inferred > 1) throw new ShapeError(`reshape: at most one -1 in ${formatShape(shape)}`);
-    const knownSize = sizeOf(known);
-    const resolved = shape.map((d) => (d === -1 ? (knownSize === 0 ? 0 : this.size / knownSize) : d));
-    if (sizeOf(resolved) !== this.size || resolved.some((d) => !Number.isInteger(d))) {
+    // Plain loops, no temporary arrays: a step makes many reshapes.
+    for (let i = 0; i < shape.length; i++) {
+      const d = shape[i]!;
+      if (d !== -1 && !(Number.isInteger(d) && d >= 0)) throw new ShapeError(`reshape: dimension ${d} in ${formatShape(shape)} must be a non-negative integer or -1`);
+    }
+    let inferredAt = -1;
+    let knownSize = 1;
+    for (let i = 0; i < shape.length; i++) {
+      if (shape[i] !== -1) knownSize *= shape[i]!;
+      else if (inferredAt >= 0) throw new ShapeError(`reshape: at most one -1 in ${formatShape(shape)}`);
+      else inferredAt = i;
+    }
+    const size = this.size;
+    const resolved = copyDims(shape);
+    if (inferredAt >= 0) resolved[inferredAt] = knownSize === 0 ? 0 : size / knownSize;
+    if (sizeOf(resolved) !== size || !Number.isInteger(resolved[inferredAt] ?? 0)) {
       throw new ShapeError(`reshape: cannot view ${formatShape(this.shape)} (${this.size} elements) as ${formatShape(shape)}`);
     }
     if (!this.isContiguous) {

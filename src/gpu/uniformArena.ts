@@ -52,6 +52,18 @@ export class UniformArena {
     return offset;
   }
 
+  /** A copy of what is packed (a recording's uniforms, recording.ts). */
+  snapshot(): Uint8Array {
+    return new Uint8Array(this.data, 0, this.used).slice();
+  }
+
+  /** Packs `bytes` (a snapshot) as the whole of this submit's uniforms: the arena must be empty. */
+  load(bytes: Uint8Array): void {
+    if (this.used !== 0) throw new KernelError('uniform arena: loaded while holding uniforms not yet submitted');
+    new Uint8Array(this.data).set(bytes);
+    this.used = bytes.length;
+  }
+
   /** Writes what was packed to the GPU buffer, ahead of the submit whose dispatches read it, and starts over. */
   write(queue: GPUQueue): void {
     if (this.used > 0) {
@@ -88,7 +100,8 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('unifo
  */
 function packUniforms(kernel: Kernel, words: ArenaWords, base: number, values: UniformValues): void {
   const uniform = kernel.entry.uniform!;
-  for (const m of uniform.members) {
+  for (let j = 0; j < uniform.members.length; j++) {
+    const m = uniform.members[j]!;
     const value = values[m.name];
     if (value === undefined) throw new KernelError(`${kernel.label}: uniform '${m.name}' not provided`);
     const count = typeof value === 'number' ? 1 : value.length;
@@ -105,7 +118,9 @@ function packUniforms(kernel: Kernel, words: ArenaWords, base: number, values: U
     }
   }
   // Every member was given (above), so more keys than members means one that is not a member.
-  if (Object.keys(values).length !== uniform.members.length) {
+  let given = 0;
+  for (const name in values) if (Object.prototype.hasOwnProperty.call(values, name)) given++;
+  if (given !== uniform.members.length) {
     const unknown = Object.keys(values).find((name) => !uniform.members.some((m) => m.name === name));
     if (unknown !== undefined) throw new KernelError(`${kernel.label}: unknown uniform '${unknown}'`);
   }

@@ -377,7 +377,7 @@ export class Trainer {
       });
     }
     for (const unit of this.units) {
-      for (const t of [unit.flags, unit.sums, unit.correctCount]) this.device.commandEncoder().clearBuffer(t.buffer);
+      for (const t of [unit.flags, unit.sums, unit.correctCount]) this.device.clear(t);
     }
     this.stepInWindow = 0;
     this.samplesInWindow = 0;

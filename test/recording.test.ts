@@ -1,0 +1,158 @@
+/**
+ * Recording and replay (src/gpu/recording.ts): a replay computes what the recorded ops compute,
+ * on the inputs as they are when it runs, bitwise as running the ops again; the recorded run's
+ * temporaries are handed to nobody while the recording lives, and come back to the pool when it
+ * is disposed; clears and uniforms are replayed as recorded, whatever ran in between; and what a
+ * replay could not repeat (an upload, a read, a submit, direct encoding, a nested recording) is
+ * refused inside the recorded function, naming it, with the device usable after.
+ */
+import { describe, expect, it } from 'vitest';
+import { KernelError, ops, reference, type Tensor } from '../src/index.js';
+import { testDevice } from './helpers/device.js';
+import { expectClose, uniform } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+const [M, K, N] = [3, 5, 7]; // awkward sizes: no tile or vector width divides them
+const w = device.tensor(uniform(K * N, 1), [K, N]);
+const b = device.tensor(uniform(N, 2), [N]);
+
+/** relu(x w + b): a matmul, a broadcasting add and a relu, two temporaries between them. */
+const layer = (x: Tensor) => ops.relu(ops.add(ops.matmul(x, w), b));
+
+function expected(x: Float32Array): Float64Array {
+  const wHost = uniform(K * N, 1);
+  const bHost = uniform(N, 2);
+  const xw = reference.matmul(x, [M, K], wHost, [K, N]);
+  return Float64Array.from(xw, (v, i) => Math.max(0, v + bHost[i % N]!));
+}
+
+describe('device.record and recording.replay', () => {
+  it('replays the recorded ops on the inputs as they are at the replay, bitwise as running them again', async () => {
+    const x = device.tensor(uniform(M * K, 3), [M, K]);
+    const { result: y, recording } = device.record(() => layer(x));
+    try {
+      expect(recording.dispatches).toBe(3);
+      expectClose(await y.read(), expected(uniform(M * K, 3)));
+      for (const seed of [4, 5]) {
+        const fresh = uniform(M * K, seed);
+        device.upload(x, fresh);
+        const [dispatches, flops] = [device.dispatchCount, device.flopCount];
+        recording.replay();
+        // The counters move as if the ops had run: three dispatches, the matmul's FLOPs.
+        expect(device.dispatchCount - dispatches).toBe(3);
+        expect(device.flopCount - flops).toBe(recording.flops);
+        expect(recording.flops).toBeGreaterThanOrEqual(2 * M * K * N);
+        const replayed = await y.read();
+        expectClose(replayed, expected(fresh));
+        const again = device.scope(() => layer(x));
+        expect(Array.from(replayed)).toEqual(Array.from(await again.read()));
+        again.dispose();
+      }
+    } finally {
+      recording.dispose();
+      x.dispose();
+      y.dispose();
+    }
+  });
+
+  it("keeps the recorded run's temporaries from everyone else until disposed, then gives them back", async () => {
+    const x = device.tensor(uniform(M * K, 6), [M, K]);
+    device.submit(); // buffers released before now are free for uploads
+    const { result: y, recording } = device.record(() => layer(x));
+    const cachedWhileRecorded = device.memory().cachedBytes;
+    // Tensors of the temporaries' size, filled from the host: the pool must hand them other buffers.
+    const others = [0, 1, 2, 3].map((i) => device.tensor(new Float32Array(M * N).fill(100 + i), [M, N]));
+    device.upload(x, uniform(M * K, 7));
+    recording.replay();
+    for (const [i, t] of others.entries()) expect(Array.from(await t.read())).toEqual(new Array(M * N).fill(100 + i));
+    expectClose(await y.read(), expected(uniform(M * K, 7)));
+    for (const t of others) t.dispose();
+    device.submit();
+    const before = device.memory().cachedBytes;
+    recording.dispose();
+    // Two temporaries (x w, then + b) came back; disposing twice changes nothing.
+    expect(device.memory().cachedBytes).toBeGreaterThan(before);
+    const after = device.memory().cachedBytes;
+    recording.dispose();
+    expect(device.memory().cachedBytes).toBe(after);
+    expect(cachedWhileRecorded).toBeLessThan(after);
+    expect(() => recording.replay()).toThrow(/recording.replay: this recording was disposed/);
+    x.dispose();
+    y.dispose();
+  });
+
+  it('replays clears, and its own uniforms whatever other work packed in between', async () => {
+    const x = device.tensor([1, 2, 3, 4]);
+    // zeros, then x added in place twice, then scaled: a clear and three dispatches with uniforms.
+    const { result: z, recording } = device.record(() => {
+      const acc = device.zeros([4]);
+      ops.addInPlace(acc, x, 1);
+      ops.addInPlace(acc, x, 0.5);
+      return ops.scale(acc, 2);
+    });
+    try {
+      expect(Array.from(await z.read())).toEqual([3, 6, 9, 12]);
+      device.upload(x, [10, 20, 30, 40]);
+      // Other work with other uniforms between the recording and its replay.
+      const other = ops.scale(x, -7);
+      recording.replay();
+      expect(Array.from(await z.read())).toEqual([30, 60, 90, 120]); // cleared first, not accumulated
+      expect(Array.from(await other.read())).toEqual([-70, -140, -210, -280]);
+      recording.replay();
+      expect(Array.from(await z.read())).toEqual([30, 60, 90, 120]);
+      other.dispose();
+    } finally {
+      recording.dispose();
+      x.dispose();
+      z.dispose();
+    }
+  });
+
+  it('refuses to replay once a tensor the commands use is disposed, naming it', () => {
+    const x = device.tensor(uniform(M * K, 8), [M, K]);
+    const { result: y, recording } = device.record(() => layer(x));
+    x.dispose();
+    try {
+      expect(() => recording.replay()).toThrow(KernelError);
+      expect(() => recording.replay()).toThrow(/^recording\.replay: tensor \[3, 5\] f32 \(binding '\w+' of [^)]+\), which the recorded commands use, was disposed after recording/);
+    } finally {
+      recording.dispose();
+      y.dispose();
+    }
+  });
+
+  it.each([
+    ['an upload (device.tensor)', () => device.tensor([1, 2])],
+    ['an upload (device.upload)', (x: Tensor) => device.upload(x, new Float32Array(M * K))],
+    ['a submit (device.submit, or more uniforms than one submit holds)', () => device.submit()],
+    ['direct encoding (device.commandEncoder)', () => device.commandEncoder()],
+    ['a nested device.record', (x: Tensor) => device.record(() => layer(x))],
+  ])('refuses %s inside the recorded function, and the device works after', async (what, inside) => {
+    const x = device.tensor(uniform(M * K, 9), [M, K]);
+    const live = device.memory().liveBuffers;
+    const escaped = new RegExp(`^device\\.record: ${what.replace(/[.()]/g, (c) => `\\${c}`)} inside a recorded function; a replay repeats GPU commands only`);
+    expect(() => device.record(() => (layer(x), inside(x)))).toThrow(escaped);
+    // What the function made is freed, and the device records and computes again.
+    expect(device.memory().liveBuffers).toBe(live);
+    const { result: y, recording } = device.record(() => layer(x));
+    expectClose(await y.read(), expected(uniform(M * K, 9)));
+    recording.dispose();
+    y.dispose();
+    x.dispose();
+  });
+
+  it('refuses a read inside the recorded function', async () => {
+    const x = device.tensor([1, 2, 3]);
+    let read: Promise<unknown> | undefined;
+    const { result, recording } = device.record(() => {
+      read = x.read();
+      return ops.scale(x, 2);
+    });
+    await expect(read).rejects.toThrow(/^device\.record: a read inside a recorded function/);
+    expect(Array.from(await result.read())).toEqual([2, 4, 6]);
+    recording.dispose();
+    result.dispose();
+    x.dispose();
+  });
+});
