@@ -80,6 +80,17 @@ describe("a dispatch's bindings and grid", () => {
     }
   });
 
+  it("takes a binding from the bindings object's prototype, and refuses an own name the entry point does not use beside it", async () => {
+    const out = device.zeros([6]);
+    try {
+      device.dispatch(kernel, Object.create({ out }), good, 1);
+      expect(Array.from(await out.read())).toEqual([-2.5, -7, 3, 4294967296, 9, 65536]);
+      expect(() => device.dispatch(kernel, Object.assign(Object.create({ out }), { extra: out }), good, 1)).toThrow(/binding 'extra' is not used by this entry point \(uses: out\)/);
+    } finally {
+      out.dispose();
+    }
+  });
+
   it('folds a count past the per-dimension limit over x and y, and dispatches nothing for an empty grid', async () => {
     const out = device.zeros([6]);
     const before = device.dispatchCount;

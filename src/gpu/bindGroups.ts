@@ -51,12 +51,12 @@ export class BindGroups {
         key += `${this.bufferId(resource)},`;
       }
     }
-    // Every storage binding was given (above), so more names than bindings means one the entry point does not use.
-    let given = 0;
-    for (const name in bindings) if (Object.prototype.hasOwnProperty.call(bindings, name)) given++;
-    if (given !== storage.length) {
-      const unused = Object.keys(bindings).find((name) => !storage.some((s) => s.name === name))!;
-      throw new KernelError(`${kernel.label}: binding '${unused}' is not used by this entry point (uses: ${storage.map((s) => s.name).join(', ')})`);
+    // Each name given must be one the entry point uses (no array made: the lists are short).
+    for (const name in bindings) {
+      if (!Object.prototype.hasOwnProperty.call(bindings, name)) continue;
+      let used = false;
+      for (let i = 0; i < storage.length && !used; i++) used = storage[i]!.name === name;
+      if (!used) throw new KernelError(`${kernel.label}: binding '${name}' is not used by this entry point (uses: ${storage.map((s) => s.name).join(', ')})`);
     }
     return key;
   }

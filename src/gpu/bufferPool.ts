@@ -30,6 +30,8 @@ export interface PooledBuffer {
   readonly usage: BufferUsageClass;
   /** Released while commands that may use it were unsubmitted: not safe for uploads yet. */
   pendingSubmit: boolean;
+  /** What holds it now (the device's Storage), undefined while it is free or reserved. */
+  holder: unknown;
 }
 
 export interface MemoryStats {
@@ -39,7 +41,7 @@ export interface MemoryStats {
   peak: Record<MemoryCategory, number>;
   /** Highest total of live bytes, all categories together, since the last `resetPeaks()`. */
   peakTotal: number;
-  /** Bytes of every buffer this pool has created and not destroyed (live + cached). */
+  /** Bytes of every buffer this pool has created and not destroyed (live + cached + reserved by recordings). */
   deviceBytes: number;
   peakDeviceBytes: number;
   /** Bytes sitting in the free lists, ready for reuse. */
@@ -80,6 +82,10 @@ export class BufferPool {
   private peakDeviceBytes = 0;
   private cachedBytes = 0;
   private liveBuffers = 0;
+  /** Every buffer this pool made, by its GPUBuffer (a recording maps the buffers it binds back). */
+  private readonly byBuffer = new WeakMap<GPUBuffer, PooledBuffer>();
+  /** Buffers held out of the free lists by recordings (recording.ts). */
+  private readonly reservedBuffers = new Set<PooledBuffer>();
 
   constructor(private readonly hooks: PoolHooks) {}
 
@@ -116,7 +122,8 @@ export class BufferPool {
             : GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
         label: (typeof options.label === 'function' ? options.label() : options.label) ?? `${category} ${bytes} B`,
       });
-      pooled = { buffer, capacity, usage, pendingSubmit: false };
+      pooled = { buffer, capacity, usage, pendingSubmit: false, holder: undefined };
+      this.byBuffer.set(buffer, pooled);
       this.deviceBytes += capacity;
       this.peakDeviceBytes = Math.max(this.peakDeviceBytes, this.deviceBytes);
     }
@@ -128,7 +135,13 @@ export class BufferPool {
   release(pooled: PooledBuffer, bytes: number, category: MemoryCategory): void {
     this.count(category, -bytes);
     this.liveBuffers--;
+    pooled.holder = undefined;
     this.toFreeList(pooled);
+  }
+
+  /** The pool's record of a buffer it made; undefined for any other buffer. */
+  pooledOf(buffer: GPUBuffer): PooledBuffer | undefined {
+    return this.byBuffer.get(buffer);
   }
 
   /** Puts a buffer on its bucket's free list (not for uploads until a submit, if work is pending). */
@@ -153,6 +166,7 @@ export class BufferPool {
       if (index < 0) continue;
       list!.splice(index, 1);
       this.cachedBytes -= pooled.capacity;
+      this.reservedBuffers.add(pooled);
       taken.push(pooled);
     }
     return taken;
@@ -160,7 +174,7 @@ export class BufferPool {
 
   /** Puts reserved buffers back in the free lists (not for uploads until a submit, as on release). */
   unreserve(buffers: readonly PooledBuffer[]): void {
-    for (const pooled of buffers) this.toFreeList(pooled);
+    for (const pooled of buffers) if (this.reservedBuffers.delete(pooled)) this.toFreeList(pooled);
   }
 
   /** Moves live bytes from one category to another (a tensor that becomes a parameter). */
@@ -175,7 +189,7 @@ export class BufferPool {
     for (const list of this.free.values()) for (const b of list) b.pendingSubmit = false;
   }
 
-  /** Destroys every cached buffer, returning its memory to the device. */
+  /** Destroys every cached buffer, and every one a recording holds, returning their memory to the device. */
   trim(): void {
     for (const list of this.free.values()) {
       for (const b of list) {
@@ -185,6 +199,12 @@ export class BufferPool {
     }
     this.free.clear();
     this.cachedBytes = 0;
+    // A recording's buffers too: trim runs when the device is destroyed, and no replay can follow.
+    for (const b of this.reservedBuffers) {
+      b.buffer.destroy();
+      this.deviceBytes -= b.capacity;
+    }
+    this.reservedBuffers.clear();
   }
 
   resetPeaks(): void {

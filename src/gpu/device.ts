@@ -111,7 +111,13 @@ export class Device implements TensorHost {
     this.commands = new CommandStream(gpu, this.errors);
     this.kernels = new KernelCache(gpu, this.errors);
     this.bindGroups = new BindGroups(gpu, this, this.arena.buffer);
-    this.recordingHost = { pool: this.pool, replay: (recording) => this.replayRecording(recording) };
+    this.recordingHost = {
+      pool: this.pool,
+      replay: (recording) => this.replayRecording(recording),
+      giveBack: (reserved) => {
+        if (!this.errors.destroyed) this.pool.unreserve(reserved);
+      },
+    };
   }
 
   get limits(): GPUSupportedLimits {
@@ -152,7 +158,7 @@ export class Device implements TensorHost {
     this.commands.commandEncoder().clearBuffer(t.buffer, 0, size);
     if (this.recorder) {
       this.recorder.commands.push({ kind: 'clear', buffer: t.buffer, offset: 0, size });
-      this.recorder.touch(t, 'cleared');
+      this.recorder.touch(t.buffer, `tensor ${t.describe()} (cleared)`);
     }
   }
 
@@ -208,7 +214,9 @@ export class Device implements TensorHost {
       forUpload,
       label: () => `tensor ${formatShape(shape)} ${dtype} (${bytes} B, ${category})`,
     });
-    return new Tensor(new Storage(this, pooled, Math.max(bytes, 4), category), shape, dtype);
+    const storage = new Storage(this, pooled, Math.max(bytes, 4), category);
+    pooled.holder = storage;
+    return new Tensor(storage, shape, dtype);
   }
 
   /** Called by Storage when the last tensor viewing it is disposed. */
@@ -222,9 +230,14 @@ export class Device implements TensorHost {
   }
 
   /** Downloads a tensor's elements (views are made contiguous first). */
-  async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
-    this.errors.assertUsable('read');
+  read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+    // Refused at the call, not in the promise: a recorded function must fail where it reads.
     if (this.recorder) Recorder.refuse('a read');
+    return this.readAsync(t);
+  }
+
+  private async readAsync(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+    this.errors.assertUsable('read');
     assertOwnTensor(t, this, 'read');
     const dense = t.isContiguous ? t : contiguous(t, 'scratch');
     try {
@@ -306,8 +319,9 @@ export class Device implements TensorHost {
     if (this.recorder) {
       this.recorder.commands.push({ kind: 'dispatch', pipeline: kernel.pipeline, bindGroup, uniformOffset, x, y, z });
       for (const name in bindings) {
-        const resource = bindings[name];
-        if (resource instanceof Tensor) this.recorder.touch(resource, `binding '${name}' of ${kernel.label}`);
+        const resource = bindings[name]!;
+        if (resource instanceof Tensor) this.recorder.touch(resource.buffer, `tensor ${resource.describe()} (binding '${name}' of ${kernel.label})`);
+        else this.recorder.touch(resource, `the buffer bound as '${name}' of ${kernel.label}`);
       }
     }
   }

@@ -8,21 +8,25 @@
  * batch, a training step once its per-step values live on the GPU) pays the op path once.
  *
  * What makes a replay the same work as the recorded run:
- *  - Every storage buffer is the same. The buffers of tensors the commands used and that were
- *    freed by the function's end (its temporaries) are taken out of the pool when the recording
- *    ends and stay out until it is disposed, so nothing else can be handed them; tensors still
- *    alive then (inputs, parameters, outputs) stay their owners', and a replay first checks
- *    that each is alive still.
+ *  - Every storage buffer is the same. Each buffer the commands bind (as a tensor, or raw, as a
+ *    copy binds its operands') or clear is either free when the function returns, having held
+ *    its temporaries, and is then taken out of the pool until the recording is disposed, so
+ *    nothing else can be handed it; or held by a tensor (an input, a parameter, an output, or a
+ *    tensor the function made last in a temporary's buffer), and a replay first checks that this
+ *    tensor is alive still.
  *  - Every uniform value is the same: the recorded uniform bytes are written again, whole.
  *  - Nothing came from the host inside the function: an upload, a read or a submit there is
  *    refused, since a replay could not repeat it. Refill an input with `device.upload` between
  *    replays instead.
  * Everything the function encoded is replayed as it was, clears included: record work whose
  * state already exists (a training step after the first, which creates the optimizer's state).
+ * And state the host keeps moves only in the recorded run: a random stream's position
+ * (RandomStream.offset, behind dropout) is a uniform, so a replay draws the recorded run's
+ * numbers again; an optimizer's step count, and with it Adam's bias corrections, stays put.
  */
 import { KernelError } from './errors.js';
 import type { BufferPool, PooledBuffer } from './bufferPool.js';
-import type { Storage, Tensor } from './tensor.js';
+import type { Storage } from './tensor.js';
 
 /** One encoded command, as replay encodes it again. */
 export type RecordedCommand =
@@ -33,36 +37,38 @@ export type RecordedCommand =
 export class Recorder {
   readonly commands: RecordedCommand[] = [];
   /**
-   * Every storage a recorded command binds or clears, with what first used it. Those released
-   * by the function's end were its temporaries (their buffers are reserved); the others belong
-   * to someone else.
+   * Every buffer a recorded command binds or clears, as a tensor or raw (a copy binds its
+   * operands' buffers), with what first used it. Those free when the function has returned held
+   * its temporaries and are reserved; the others are held by someone's tensor, checked at replay.
    */
-  private readonly touched = new Map<Storage, string>();
+  private readonly buffers = new Map<GPUBuffer, string>();
 
   constructor(
     /** The device's FLOP counter when recording began. */
     private readonly flopsBefore: number,
   ) {}
 
-  /** Notes that a recorded command uses `t`'s storage (`how`: which binding of which kernel). */
-  touch(t: Tensor, how: string): void {
-    if (!this.touched.has(t.storage)) this.touched.set(t.storage, `tensor ${t.describe()} (${how})`);
+  /** Notes that a recorded command uses `buffer` (`how`: what it is, which binding of which kernel). */
+  touch(buffer: GPUBuffer, how: string): void {
+    if (!this.buffers.has(buffer)) this.buffers.set(buffer, how);
   }
 
-  /** The recording: temporaries' buffers reserved in the pool, the other storages to check at each replay. */
+  /** The recording: the free buffers reserved in the pool, the held ones' holders to check at each replay. */
   finish(host: RecordingHost, uniforms: Uint8Array, flopsAfter: number): Recording {
-    const temporaries = new Set<PooledBuffer>();
-    const external: Storage[] = [];
+    const free: PooledBuffer[] = [];
+    const holders: Storage[] = [];
     const names: string[] = [];
-    for (const [storage, name] of this.touched) {
-      if (storage.released) temporaries.add(storage.pooled);
+    for (const [buffer, how] of this.buffers) {
+      const pooled = host.pool.pooledOf(buffer);
+      if (!pooled) continue; // not a pool buffer: nothing of the engine binds one today
+      if (pooled.holder === undefined) free.push(pooled);
       else {
-        external.push(storage);
-        names.push(name);
+        holders.push(pooled.holder as Storage);
+        names.push(how);
       }
     }
-    const reserved = host.pool.reserve(temporaries);
-    return new Recording(host, this.commands, uniforms, reserved, external, names, flopsAfter - this.flopsBefore);
+    const reserved = host.pool.reserve(free);
+    return new Recording(host, this.commands, uniforms, reserved, holders, names, flopsAfter - this.flopsBefore);
   }
 
   /** The refusal of what a replay could not repeat, naming it. */
@@ -75,6 +81,8 @@ export class Recorder {
 export interface RecordingHost {
   readonly pool: BufferPool;
   replay(recording: Recording): void;
+  /** Gives reserved buffers back to the pool (nothing once the device is destroyed). */
+  giveBack(reserved: readonly PooledBuffer[]): void;
 }
 
 /** A recorded function's commands, replayable until disposed (see the file's header). */
@@ -88,10 +96,10 @@ export class Recording {
     readonly uniforms: Uint8Array,
     /** Temporaries' buffers, held out of the pool while this recording lives. */
     private readonly reserved: readonly PooledBuffer[],
-    /** Storages owned elsewhere (inputs, parameters, outputs) that the commands use. */
-    private readonly external: readonly Storage[],
-    /** What each external storage is, for the error when one is gone. */
-    private readonly externalNames: readonly string[],
+    /** The storages holding the other buffers the commands use (inputs, parameters, outputs). */
+    private readonly holders: readonly Storage[],
+    /** What each held buffer was first used as, for the error when its holder is gone. */
+    private readonly holderNames: readonly string[],
     /** FLOPs the recorded ops counted (the device's counter), added again by each replay. */
     readonly flops: number,
   ) {
@@ -108,9 +116,9 @@ export class Recording {
   /** Encodes the recorded commands again and submits them. Throws if a buffer they use was freed. */
   replay(): void {
     if (this.disposedFlag) throw new KernelError('recording.replay: this recording was disposed');
-    for (let i = 0; i < this.external.length; i++) {
-      if (this.external[i]!.released) {
-        throw new KernelError(`recording.replay: ${this.externalNames[i]}, which the recorded commands use, was disposed after recording; record again with the tensors the work now uses`);
+    for (let i = 0; i < this.holders.length; i++) {
+      if (this.holders[i]!.released) {
+        throw new KernelError(`recording.replay: the buffer of ${this.holderNames[i]}, which the recorded commands use, was freed after recording; record again with the tensors the work now uses`);
       }
     }
     this.host.replay(this);
@@ -120,6 +128,6 @@ export class Recording {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
-    this.host.pool.unreserve(this.reserved);
+    this.host.giveBack(this.reserved);
   }
 }
