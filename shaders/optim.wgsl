@@ -22,7 +22,8 @@ struct CheckParams {
   flagIndex: u32,
   // The nonzero value a raised flag takes (the first raise wins).
   mark: u32,
-  _pad0: u32,
+  // Where the step values hold the mark instead (variant stepValues).
+  valuesAt: u32,
   _pad1: u32,
 }
 
@@ -36,7 +37,8 @@ struct SgdParams {
   nesterov: u32,
   // 1 on PyTorch's first step, where the momentum buffer is set to the gradient.
   firstStep: u32,
-  _pad: u32,
+  // Where the step values hold lr and firstStep instead (variant stepValues).
+  valuesAt: u32,
 }
 
 struct AdamParams {
@@ -53,7 +55,8 @@ struct AdamParams {
   stepSize: f32,
   // sqrt(1 - beta2^step).
   biasCorrection2Sqrt: f32,
-  _pad0: u32,
+  // Where the step values hold stepSize, biasCorrection2Sqrt and decay instead (variant stepValues).
+  valuesAt: u32,
   _pad1: u32,
   _pad2: u32,
 }
@@ -97,6 +100,27 @@ fn stepSkipped() -> bool {
 fn stepSkipped() -> bool {
   return false;
 }
+//#end
+
+// The scalars that change from step to step (the learning rate, Adam's bias corrections, the
+// guard's mark) come from the uniform (uniformStep) or from a small buffer the trainer writes
+// once per step, at the uniform's `valuesAt`, as f32 bits (stepValues): then a step's uniforms
+// are the same every step, as a recorded step's replay needs (src/gpu/recording.ts).
+//#variant uniformStep
+fn adamStepSize() -> f32 { return adam.stepSize; }
+fn adamBiasCorrection2Sqrt() -> f32 { return adam.biasCorrection2Sqrt; }
+fn adamDecay() -> f32 { return adam.decay; }
+fn sgdLr() -> f32 { return sgd.lr; }
+fn sgdFirstStep() -> u32 { return sgd.firstStep; }
+fn checkMark() -> u32 { return check.mark; }
+//#variant stepValues
+@group(0) @binding(14) var<storage, read> stepValues: array<u32>;
+fn adamStepSize() -> f32 { return bitcast<f32>(stepValues[adam.valuesAt]); }
+fn adamBiasCorrection2Sqrt() -> f32 { return bitcast<f32>(stepValues[adam.valuesAt + 1u]); }
+fn adamDecay() -> f32 { return bitcast<f32>(stepValues[adam.valuesAt + 2u]); }
+fn sgdLr() -> f32 { return bitcast<f32>(stepValues[sgd.valuesAt]); }
+fn sgdFirstStep() -> u32 { return stepValues[sgd.valuesAt + 1u]; }
+fn checkMark() -> u32 { return stepValues[check.valuesAt]; }
 //#end
 
 fn index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
@@ -147,7 +171,7 @@ fn checkFinite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     // Set the flag to the mark unless an earlier check already raised it. Only threads that saw
     // a bad value get here; the loop only retries a spurious compare-exchange failure.
     loop {
-      let r = atomicCompareExchangeWeak(&flags[check.flagIndex], 0u, check.mark);
+      let r = atomicCompareExchangeWeak(&flags[check.flagIndex], 0u, checkMark());
       if (r.exchanged || r.old_value != 0u) { break; }
     }
   }
@@ -162,7 +186,7 @@ fn sgdPlain(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   var g = grad[i];
   // PyTorch adds the decay term only when weight_decay != 0 (0 * Inf would be NaN).
   if (sgd.weightDecay != 0.0) { g = g + sgd.weightDecay * p; }
-  param[i] = p - sgd.lr * g;
+  param[i] = p - sgdLr() * g;
 }
 
 // SGD with momentum (and optionally Nesterov), PyTorch's form.
@@ -174,10 +198,10 @@ fn sgdMomentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var g = grad[i];
   if (sgd.weightDecay != 0.0) { g = g + sgd.weightDecay * p; }
   var b = g;
-  if (sgd.firstStep == 0u) { b = sgd.momentum * momentumBuffer[i] + sgd.oneMinusDampening * g; }
+  if (sgdFirstStep() == 0u) { b = sgd.momentum * momentumBuffer[i] + sgd.oneMinusDampening * g; }
   momentumBuffer[i] = b;
   if (sgd.nesterov != 0u) { g = g + sgd.momentum * b; } else { g = b; }
-  param[i] = p - sgd.lr * g;
+  param[i] = p - sgdLr() * g;
 }
 
 // Adam (L2 in the gradient) and AdamW (decoupled decay), PyTorch's form.
@@ -185,17 +209,20 @@ fn sgdMomentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn adamStep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let first = index(gid, groups) * STEP_RUN;
   if (first >= adam.count || stepSkipped()) { return; }
+  let decay = adamDecay();
+  let stepSize = adamStepSize();
+  let biasCorrection2Sqrt = adamBiasCorrection2Sqrt();
   for (var i = first; i < min(first + STEP_RUN, adam.count); i++) {
     var p = param[i];
     var g = grad[i];
-    if (adam.decay != 1.0) { p = p * adam.decay; }
+    if (decay != 1.0) { p = p * decay; }
     if (adam.weightDecay != 0.0) { g = g + adam.weightDecay * p; }
     let previousM = expAvg[i];
     let m = previousM + adam.oneMinusBeta1 * (g - previousM);
     let v = adam.beta2 * expAvgSq[i] + adam.oneMinusBeta2 * g * g;
     expAvg[i] = m;
     expAvgSq[i] = v;
-    let denom = sqrt(v) / adam.biasCorrection2Sqrt + adam.eps;
-    param[i] = p - adam.stepSize * (m / denom);
+    let denom = sqrt(v) / biasCorrection2Sqrt + adam.eps;
+    param[i] = p - stepSize * (m / denom);
   }
 }

@@ -404,3 +404,71 @@ describe('bad input', () => {
     optimizer.dispose();
   });
 });
+
+describe('step values (StepGuard.stepValues: the per-step scalars from a buffer, the uniforms the same every step)', () => {
+  const configs: [string, OptimizerConfig][] = [
+    ['SGD', { kind: 'sgd', lr: 0.1 }],
+    ['SGD with momentum and Nesterov', { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }],
+    ['Adam with weight decay', { kind: 'adam', lr: 1e-2, weightDecay: 0.1 }],
+    ['AdamW', { kind: 'adamw', lr: 1e-2, weightDecay: 0.1 }],
+  ];
+  it.each(configs)('%s: the same bits as from the uniforms, step after step with the rate changing', async (_, config) => {
+    const n = 17;
+    const [a, b] = [0, 1].map(() => device.tensor(uniform(n, 11), [n], 'f32', 'parameter'));
+    const [viaUniforms, viaValues] = [createOptimizer(config), createOptimizer(config)];
+    const words = new Uint32Array(5); // the values at 2, to show valuesAt is honoured
+    const stepValues = device.zeros([words.length], 'u32');
+    try {
+      for (let step = 1; step <= 4; step++) {
+        const grad = device.tensor(uniform(n, 100 + step), [n]);
+        for (const o of [viaUniforms, viaValues]) o.lr = config.lr / step;
+        viaValues.writeStepValues(words, 2);
+        device.upload(stepValues, words);
+        viaUniforms.step([a!], [grad]);
+        viaValues.step([b!], [grad], { stepValues, valuesAt: 2 });
+        expect(await bitsOf(b!), `step ${step}`).toEqual(await bitsOf(a!));
+        grad.dispose();
+      }
+      // And the kernel reads them there: other values give other weights.
+      const grad = device.tensor(uniform(n, 200), [n]);
+      for (const o of [viaUniforms, viaValues]) o.lr = config.lr;
+      viaValues.writeStepValues(words, 2);
+      words[2] = new Uint32Array(new Float32Array([0.5]).buffer)[0]!;
+      device.upload(stepValues, words);
+      viaUniforms.step([a!], [grad]);
+      viaValues.step([b!], [grad], { stepValues, valuesAt: 2 });
+      expect(await bitsOf(b!)).not.toEqual(await bitsOf(a!));
+      grad.dispose();
+    } finally {
+      for (const t of [a!, b!, stepValues]) t.dispose();
+      viaUniforms.dispose();
+      viaValues.dispose();
+    }
+  });
+
+  it('checkFinite raises the flag to the mark the step values hold', async () => {
+    const flag = device.zeros([1], 'u32');
+    const stepValues = device.tensor(new Uint32Array([0, 0, 7]), [3], 'u32');
+    const bad = device.tensor([1, Number.NaN]);
+    checkFinite([bad], flag, { stepValues, valuesAt: 2 });
+    expect(Array.from(await flag.read())).toEqual([7]);
+    for (const t of [flag, stepValues, bad]) t.dispose();
+  });
+
+  it('refuses step values that are not a dense u32 tensor with room for the step, and valuesAt alone, naming them', () => {
+    const p = device.tensor([1, 2, 3]);
+    const g = device.tensor([1, 1, 1]);
+    const [m, v] = [device.zeros([3]), device.zeros([3])];
+    const small = device.zeros([4], 'u32');
+    const floats = device.zeros([4]);
+    try {
+      expect(() => adamStep(p, g, m, v, { lr: 1, step: 1, stepValues: small, valuesAt: 2 })).toThrow(/^adamStep: valuesAt 2 leaves no room for 3 step values in stepValues \[4\]$/);
+      expect(() => sgdStep(p, g, null, { lr: 1, stepValues: small, valuesAt: 3 })).toThrow(/^sgdStep: valuesAt 3 leaves no room for 2 step values in stepValues \[4\]$/);
+      expect(() => adamStep(p, g, m, v, { lr: 1, step: 1, stepValues: floats })).toThrow(/adamStep: .*stepValues.*u32/);
+      expect(() => checkFinite(g, small, { valuesAt: 0 })).toThrow(/^checkFinite: valuesAt 0 given without stepValues$/);
+      expect(() => checkFinite(g, small, { stepValues: small })).toThrow(/^checkFinite: flag and stepValues share storage$/);
+    } finally {
+      for (const t of [p, g, m, v, small, floats]) t.dispose();
+    }
+  });
+});

@@ -23,7 +23,20 @@ export type { AdamHyper, OptimizerConfig, SgdHyper } from './optimizerSettings.j
 export interface StepGuard {
   /** u32 flag tensor (from checkFinite): when any element is nonzero the step changes nothing. */
   skipIfFlagged?: Tensor;
+  /**
+   * A u32 tensor the host writes once per step with the values that change from step to step,
+   * from element `valuesAt` (writeStepValues: SGD's lr and first-step flag, Adam's step size,
+   * second bias correction and decay factor; floats as f32 bits). The kernel reads them there
+   * instead of from its uniforms, which then stay the same every step, as the replay of a
+   * recorded step needs (src/gpu/recording.ts). The step's own lr and step must be the ones the
+   * values were written for.
+   */
+  stepValues?: Tensor;
+  valuesAt?: number;
 }
+
+/** Words of step values a step reads (Adam's three; SGD uses two). */
+export const STEP_VALUE_WORDS = 3;
 
 export interface SgdStepOptions extends SgdHyper, StepGuard {
   /**
@@ -41,10 +54,35 @@ export interface AdamStepOptions extends AdamHyper, StepGuard {
   step: number;
 }
 
-const SGD_STEP_OPTIONS: OptionTable = { lr: required('number'), momentum: 'number', dampening: 'number', weightDecay: 'number', nesterov: 'boolean', step: 'integer', skipIfFlagged: 'tensor' };
-const ADAM_STEP_OPTIONS: OptionTable = { lr: required('number'), beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number', decoupled: 'boolean', step: required('integer'), skipIfFlagged: 'tensor' };
-const STEP_GUARD: OptionTable = { skipIfFlagged: 'tensor' };
-const CHECK_FINITE_OPTIONS: OptionTable = { index: 'integer', mark: 'integer' };
+const SGD_STEP_OPTIONS: OptionTable = { lr: required('number'), momentum: 'number', dampening: 'number', weightDecay: 'number', nesterov: 'boolean', step: 'integer', skipIfFlagged: 'tensor', stepValues: 'tensor', valuesAt: 'integer' };
+const ADAM_STEP_OPTIONS: OptionTable = { lr: required('number'), beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number', decoupled: 'boolean', step: required('integer'), skipIfFlagged: 'tensor', stepValues: 'tensor', valuesAt: 'integer' };
+const STEP_GUARD: OptionTable = { skipIfFlagged: 'tensor', stepValues: 'tensor', valuesAt: 'integer' };
+const CHECK_FINITE_OPTIONS: OptionTable = { index: 'integer', mark: 'integer', stepValues: 'tensor', valuesAt: 'integer' };
+
+/** Checks step values and where a kernel reads `words` of them: a dense u32 tensor that holds them. */
+function requireStepValues(op: string, stepValues: Tensor | undefined, valuesAt: number | undefined, words: number): void {
+  if (stepValues === undefined) {
+    if (valuesAt !== undefined) throw new ShapeError(`${op}: valuesAt ${valuesAt} given without stepValues`);
+    return;
+  }
+  requireDtype(op, 'stepValues', stepValues, ['u32']);
+  if (!stepValues.isContiguous) throw new ShapeError(`${op}: stepValues ${stepValues.toString()} must be contiguous`);
+  const at = valuesAt ?? 0;
+  if (!Number.isInteger(at) || at < 0 || at + words > stepValues.size) {
+    throw new ShapeError(`${op}: valuesAt ${at} leaves no room for ${words} step values in stepValues ${formatShape(stepValues.shape)}`);
+  }
+}
+
+/** The per-step scalars of an SGD step, as its kernel reads them: [lr, first step (1 or 0)]. */
+function sgdStepScalars(lr: number, step: number | undefined): [number, number] {
+  return [lr, step === 1 ? 1 : 0];
+}
+
+/** The per-step scalars of an Adam step, as its kernel reads them: [lr / (1 - beta1^step), sqrt(1 - beta2^step), decay factor]. */
+function adamStepScalars(options: AdamStepOptions): [number, number, number] {
+  const { lr, beta1 = 0.9, beta2 = 0.999, weightDecay = 0, decoupled = false, step } = options;
+  return [lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), decoupled ? 1 - lr * weightDecay : 1];
+}
 
 function requireRange(op: string, name: string, value: number, ok: boolean, range: string): void {
   if (!Number.isFinite(value) || !ok) throw new RangeError(`${op}: ${name} = ${value} is outside ${range}`);
@@ -97,21 +135,23 @@ function requireDistinct(op: string, named: ReadonlyArray<[string, Tensor | unde
  * The variants and binding of a step over `size` elements with an optional guard flag: vec4
  * lanes when the size allows (every bound tensor has the param's size), and `count` in Values.
  */
-function stepLayout(size: number, flag: Tensor | undefined): { variant: string[]; binding: Record<string, Tensor>; count: number } {
+function stepLayout(size: number, flag: Tensor | undefined, stepValues: Tensor | undefined): { variant: string[]; binding: Record<string, Tensor>; count: number } {
   const vec4 = size % 4 === 0;
   return {
-    variant: [flag ? 'guarded' : 'unguarded', vec4 ? 'vec4' : 'scalar'],
-    binding: flag ? { skipFlags: flag } : {},
+    variant: [flag ? 'guarded' : 'unguarded', vec4 ? 'vec4' : 'scalar', stepValues ? 'stepValues' : 'uniformStep'],
+    binding: { ...(flag ? { skipFlags: flag } : {}), ...(stepValues ? { stepValues } : {}) },
     count: vec4 ? size / 4 : size,
   };
 }
 
 /**
  * The checks every step shares: one device, an in-place f32 param, an f32 grad of its shape,
- * state tensors of its shape, a usable flag, and no storage shared between bindings.
+ * state tensors of its shape, a usable flag, step values with room for the step's (`words`),
+ * and no storage shared between bindings.
  */
-function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyArray<[string, Tensor]>, flag: Tensor | undefined): void {
-  requireSameDevice(op, { param, grad, ...Object.fromEntries(state), ...(flag ? { flag } : {}) });
+function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyArray<[string, Tensor]>, guard: StepGuard, words: number): void {
+  const { skipIfFlagged: flag, stepValues } = guard;
+  requireSameDevice(op, { param, grad, ...Object.fromEntries(state), ...(flag ? { flag } : {}), ...(stepValues ? { stepValues } : {}) });
   requireInPlaceF32(op, 'param', param);
   requireDtype(op, 'grad', grad, ['f32']);
   requireSameShape(op, ['param', 'grad'], param, grad);
@@ -120,7 +160,8 @@ function checkOperands(op: string, param: Tensor, grad: Tensor, state: ReadonlyA
     requireSameShape(op, ['param', name], param, t);
   }
   if (flag) requireFlag(op, flag);
-  requireDistinct(op, [['param', param], ['grad', grad], ...state, ['flag', flag]]);
+  requireStepValues(op, stepValues, guard.valuesAt, words);
+  requireDistinct(op, [['param', param], ['grad', grad], ...state, ['flag', flag], ['stepValues', stepValues]]);
 }
 
 // ---------------------------------------------------------------- non-finite check
@@ -145,13 +186,13 @@ const CHECK_BINDINGS = ['values', 'values1', 'values2', 'values3'] as const;
  * step number + 1). Zero the flag before the first check. A list is scanned four tensors per
  * dispatch (a unit's gradients in one: dispatches are what a small step's host time is made of).
  */
-export function checkFinite(t: Tensor | readonly Tensor[], flag: Tensor, options: { index?: number; mark?: number } = {}): void {
+export function checkFinite(t: Tensor | readonly Tensor[], flag: Tensor, options: { index?: number; mark?: number; stepValues?: Tensor; valuesAt?: number } = {}): void {
   // A list holds Tensors; anything else (a plain array of numbers too) is checked as one operand.
   const isList = Array.isArray(t) && (t.length === 0 || t.some((x) => x instanceof Tensor));
   const list: readonly Tensor[] = isList ? (t as readonly Tensor[]) : [t as Tensor];
   const named: Record<string, Tensor> = isList ? Object.fromEntries(list.map((x, i) => [`tensor[${i}]`, x])) : { tensor: list[0]! };
-  const device = requireSameDevice('checkFinite', { ...named, flag });
-  const { index = 0, mark = 1 } = checkOptions('checkFinite', options, CHECK_FINITE_OPTIONS);
+  const { index = 0, mark = 1, stepValues, valuesAt } = checkOptions('checkFinite', options, CHECK_FINITE_OPTIONS);
+  const device = requireSameDevice('checkFinite', { ...named, flag, ...(stepValues ? { stepValues } : {}) });
   for (const [name, x] of Object.entries(named)) requireDtype('checkFinite', name, x, ['f32']);
   requireFlag('checkFinite', flag);
   if (!Number.isInteger(index) || index < 0 || index >= flag.size) {
@@ -160,22 +201,24 @@ export function checkFinite(t: Tensor | readonly Tensor[], flag: Tensor, options
   if (!Number.isInteger(mark) || mark < 1 || mark > 0xffffffff) {
     throw new RangeError(`checkFinite: mark must be an integer in [1, 2^32 - 1], got ${mark}`);
   }
-  for (const [name, x] of Object.entries(named)) requireDistinct('checkFinite', [[name, x], ['flag', flag]]);
+  requireStepValues('checkFinite', stepValues, valuesAt, 1);
+  for (const [name, x] of Object.entries(named)) requireDistinct('checkFinite', [[name, x], ['flag', flag], ['stepValues', stepValues]]);
   const nonEmpty = list.filter((x) => x.size > 0);
   // The grid counts runs per tensor (the kernel never lets a run straddle two), not elements.
   const { run, wg } = runLayout(device, 0, SOFTWARE_CHECK_RUN);
-  const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar'], overrides: { WG: wg, CHECK_RUN: run } });
+  const kernel = device.kernel({ file: 'optim', entry: 'checkFinite', variant: ['unguarded', 'scalar', stepValues ? 'stepValues' : 'uniformStep'], overrides: { WG: wg, CHECK_RUN: run } });
   for (let first = 0; first < nonEmpty.length; first += CHECK_SLOTS) {
     withDense(nonEmpty.slice(first, first + CHECK_SLOTS), (...dense) => {
       const workgroups = elementWorkgroups(dense.reduce((sum, d) => sum + Math.ceil(d.size / run), 0), wg);
-      const bindings: Record<string, Tensor> = { flags: flag };
+      const bindings: Record<string, Tensor> = { flags: flag, ...(stepValues ? { stepValues } : {}) };
       const counts = [0, 0, 0, 0];
       CHECK_BINDINGS.forEach((name, slot) => {
         // A slot with nothing to scan binds the first tensor again, with a count of 0.
         bindings[name] = dense[slot] ?? dense[0]!;
         counts[slot] = dense[slot]?.size ?? 0;
       });
-      device.dispatch(kernel, bindings, { counts, flagIndex: index, mark, _pad0: 0, _pad1: 0 }, workgroups);
+      // With step values the mark is read there, and the uniform holds 0 in its place.
+      device.dispatch(kernel, bindings, { counts, flagIndex: index, mark: stepValues ? 0 : mark, valuesAt: stepValues ? (valuesAt ?? 0) : 0, _pad1: 0 }, workgroups);
     });
   }
 }
@@ -191,15 +234,17 @@ function checkSgdOperands(param: Tensor, grad: Tensor, state: Tensor | null | un
   if (options.step !== undefined) checkStep(op, options.step);
   const withMomentum = (options.momentum ?? 0) !== 0;
   if (withMomentum && !state) throw new ShapeError(`${op}: momentum ${options.momentum} needs a momentum buffer (operand state) of shape ${formatShape(param.shape)}, got ${describeValue(state)}`);
-  checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options.skipIfFlagged);
+  checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options, 2);
 }
 
 function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
   const device = param.device;
-  const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, step } = options;
+  const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, step, stepValues } = options;
   if (param.size === 0) return;
   const withMomentum = momentum !== 0;
-  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged);
+  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged, stepValues);
+  // With step values the per-step scalars are read there, and the uniform holds zeros in their place.
+  const [stepLr, firstStep] = stepValues ? [0, 0] : sgdStepScalars(lr, step);
   withDense([grad], (dg) => {
     const kernel = device.kernel({ file: 'optim', entry: withMomentum ? 'sgdMomentum' : 'sgdPlain', variant, overrides: { WG: columnWorkgroupSize(device) } });
     device.dispatch(
@@ -207,13 +252,13 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
       { param, grad: dg, ...(withMomentum ? { momentumBuffer: state! } : {}), ...binding },
       {
         count,
-        lr,
+        lr: stepLr,
         momentum,
         oneMinusDampening: 1 - dampening,
         weightDecay,
         nesterov: nesterov ? 1 : 0,
-        firstStep: step === 1 ? 1 : 0,
-        _pad: 0,
+        firstStep,
+        valuesAt: stepValues ? (options.valuesAt ?? 0) : 0,
       },
       elementWorkgroups(count, columnWorkgroupSize(device)),
     );
@@ -236,14 +281,16 @@ function checkAdamOperands(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, op
   checkOptions(op, options, ADAM_STEP_OPTIONS);
   checkAdamHyper(op, options);
   checkStep(op, options.step);
-  checkOperands(op, param, grad, [['m', m], ['v', v]], options.skipIfFlagged);
+  checkOperands(op, param, grad, [['m', m], ['v', v]], options, STEP_VALUE_WORDS);
 }
 
 function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
   const device = param.device;
-  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false, step } = options;
+  const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false, stepValues } = options;
   if (param.size === 0) return;
-  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged);
+  const { variant, binding, count } = stepLayout(param.size, options.skipIfFlagged, stepValues);
+  // With step values the per-step scalars are read there, and the uniform holds zeros in their place.
+  const [stepSize, biasCorrection2Sqrt, decay] = stepValues ? [0, 0, 0] : adamStepScalars(options);
   withDense([grad], (dg) => {
     const { run, wg, workgroups } = runLayout(device, count, SOFTWARE_STEP_RUN);
     const kernel = device.kernel({ file: 'optim', entry: 'adamStep', variant, overrides: { WG: wg, STEP_RUN: run } });
@@ -257,10 +304,10 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
         oneMinusBeta2: 1 - beta2,
         eps,
         weightDecay: decoupled ? 0 : weightDecay,
-        decay: decoupled ? 1 - lr * weightDecay : 1,
-        stepSize: lr / (1 - beta1 ** step),
-        biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** step),
-        _pad0: 0,
+        decay,
+        stepSize,
+        biasCorrection2Sqrt,
+        valuesAt: stepValues ? (options.valuesAt ?? 0) : 0,
         _pad1: 0,
         _pad2: 0,
       },
@@ -314,7 +361,7 @@ export class Optimizer {
     if (this.disposed) throw new ShapeError(`${kind}: optimizer used after dispose()`);
     requireTensorList(kind, 'params', params);
     requireTensorList(kind, 'grads', grads);
-    const { skipIfFlagged } = checkOptions(kind, options, STEP_GUARD);
+    const guard = checkOptions(kind, options, STEP_GUARD) as StepGuard;
     if (params.length !== grads.length) throw new ShapeError(`${kind}: ${params.length} params and ${grads.length} grads`);
     if (new Set(params).size !== params.length) throw new ShapeError(`${kind}: a parameter appears twice in one step`);
     const step = this.stepCount + 1;
@@ -324,7 +371,7 @@ export class Optimizer {
     // State is allocated on a parameter's first step, after every check has passed.
     params.forEach((param, i) => {
       const state = (this.state.get(param) ?? []).map((t, slot): [string, Tensor] => [this.slotNames[slot]!, t]);
-      checkOperands(kind, param, grads[i]!, state, skipIfFlagged);
+      checkOperands(kind, param, grads[i]!, state, guard, kind === 'sgd' ? 2 : STEP_VALUE_WORDS);
     });
     params.forEach((param, i) => {
       let state = this.state.get(param);
@@ -333,10 +380,28 @@ export class Optimizer {
         state = this.slotNames.map(() => param.device.keep(param.device.zeros(param.shape, 'f32', 'optimizer')));
         this.state.set(param, state);
       }
-      if (this.config.kind === 'sgd') encodeSgd(param, grads[i]!, state[0], { ...this.config, lr: this.lr, step, skipIfFlagged });
-      else encodeAdam(param, grads[i]!, state[0]!, state[1]!, { ...this.config, lr: this.lr, step, decoupled: kind === 'adamw', skipIfFlagged });
+      if (this.config.kind === 'sgd') encodeSgd(param, grads[i]!, state[0], { ...this.config, lr: this.lr, step, ...guard });
+      else encodeAdam(param, grads[i]!, state[0]!, state[1]!, { ...this.config, lr: this.lr, step, decoupled: kind === 'adamw', ...guard });
     });
     this.stepCount = step;
+  }
+
+  /**
+   * Writes the values the next step() reads when given `stepValues` (at its learning rate and
+   * step count as they are now) into `words` from `at`: f32 bits for the floats. Where the
+   * uniforms would hold the same numbers, so the step's results are bitwise the same.
+   */
+  writeStepValues(words: Uint32Array, at: number): void {
+    const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
+    const step = this.stepCount + 1;
+    if (this.config.kind === 'sgd') {
+      const [lr, firstStep] = sgdStepScalars(this.lr, step);
+      floats[at] = lr;
+      words[at + 1] = firstStep;
+    } else {
+      const scalars = adamStepScalars({ ...this.config, lr: this.lr, step, decoupled: this.config.kind === 'adamw' });
+      for (let i = 0; i < STEP_VALUE_WORDS; i++) floats[at + i] = scalars[i]!;
+    }
   }
 
   /** The state tensors of one parameter (momentum buffer, or [m, v]); empty before its first step. */

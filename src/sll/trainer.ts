@@ -27,7 +27,7 @@
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { crossEntropy } from '../ops/loss.js';
-import { checkFinite, createOptimizer, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
+import { checkFinite, createOptimizer, STEP_VALUE_WORDS, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
 import { addWindowMetrics, argmax, countCorrect } from '../ops/reduce.js';
 import { classModeObjective, type LocalObjectiveConfig } from './config.js';
 import { AlignmentTargets } from './alignment.js';
@@ -140,6 +140,13 @@ export class Trainer {
   /** DFA's fixed feedback matrix of each block (method 'dfa' only). */
   readonly feedback: DfaFeedback[] = [];
   private readonly units: Unit[];
+  /**
+   * What changes from step to step, written once before each step and read by the kernels
+   * (optim.ts, StepGuard.stepValues): each unit's optimizer values from unit i * STEP_VALUE_WORDS,
+   * then the non-finite guard's mark. Every uniform of a step is then the same from step to step.
+   */
+  private readonly stepValues: Tensor;
+  private readonly stepWords: Uint32Array;
   private readonly window: number;
   private stepInWindow = 0;
   private samplesInWindow = 0;
@@ -198,6 +205,8 @@ export class Trainer {
       correctCount: device.zeros([1], 'u32', 'scratch'),
       hasAlignment: this.alignment?.aligns(i) ?? false,
     }));
+    this.stepWords = new Uint32Array(this.units.length * STEP_VALUE_WORDS + 1);
+    this.stepValues = device.zeros([this.stepWords.length], 'u32', 'scratch');
   }
 
   /** The learning rate the next step takes, from the schedule and the steps taken. */
@@ -208,7 +217,12 @@ export class Trainer {
   /** One minibatch: images [B, ...inputShape] f32, labels [B] i32. Encodes work; waits for nothing. */
   trainStep(images: Tensor, labels: Tensor): void {
     const lr = this.learningRate;
-    for (const unit of this.units) unit.optimizer.lr = lr;
+    this.units.forEach((unit, i) => {
+      unit.optimizer.lr = lr;
+      unit.optimizer.writeStepValues(this.stepWords, i * STEP_VALUE_WORDS);
+    });
+    this.stepWords[this.units.length * STEP_VALUE_WORDS] = this.stepInWindow + 1;
+    this.device.upload(this.stepValues, this.stepWords);
     if (this.rule.step === 'chain') this.backpropStep(images, labels);
     else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
     else this.localStep(images, labels);
@@ -329,8 +343,9 @@ export class Trainer {
 
   /** One optimizer step of a unit, with each gradient's finiteness marked first. */
   private update(unit: Unit, params: Tensor[], grads: Tensor[]): void {
-    checkFinite(grads, unit.flags, { mark: this.stepInWindow + 1 });
-    unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags });
+    const { stepValues } = this;
+    checkFinite(grads, unit.flags, { stepValues, valuesAt: this.units.length * STEP_VALUE_WORDS });
+    unit.optimizer.step(params, grads, { skipIfFlagged: unit.flags, stepValues, valuesAt: this.units.indexOf(unit) * STEP_VALUE_WORDS });
   }
 
   /**
@@ -529,6 +544,7 @@ export class Trainer {
       u.optimizer.dispose();
       for (const t of [u.flags, u.sums, u.correctCount]) t.dispose();
     }
+    this.stepValues.dispose();
     for (const o of this.objectives) o.dispose();
     this.alignment?.dispose();
     this.labelEmbedding?.dispose();
