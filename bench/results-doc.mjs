@@ -602,7 +602,7 @@ function hostCostSection(dir, devices) {
     const times = (us) => `${(us / floor).toFixed(1)}x`;
     const stepPairs = new Map();
     for (const s of h.steps) {
-      const key = `${s.model}|${s.batch}`;
+      const key = `${s.model}|${s.batch}|${s.replay === true}`;
       stepPairs.set(key, { ...stepPairs.get(key), [s.method]: s });
     }
     const ratios = [...h.ops.map((o) => o.usPerDispatch / floor), ...h.steps.map((s) => s.hostUsPerDispatch / floor)];
@@ -617,19 +617,20 @@ function hostCostSection(dir, devices) {
         ['one pass, a bind group created per dispatch', h.floor.bindGroupPerDispatch.toFixed(2)],
         ...(h.floor.submitPerDispatch !== undefined ? [['a submit per dispatch (its own encoder and pass)', h.floor.submitPerDispatch.toFixed(2)]] : []),
       ]),
-      `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against the first pattern.${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}:`,
+      `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against the first pattern.${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}${h.steps.some((s) => s.replay) ? ` Each step both encoded by its rule's code (${code('replay: false')}) and replayed, as a trainer does by default once two steps in a row on the same inputs encoded the same work (${code('TrainerConfig.replay')})` : ''}:`,
       table(['op', 'us per op', 'dispatches', 'us per dispatch', 'against the floor'], h.ops.map((o) => [o.name, o.usPerOp.toFixed(1), String(o.dispatchesPerOp), o.usPerDispatch.toFixed(1), times(o.usPerDispatch)])),
       ...(h.replay
         ? [
-            `The same work op by op and replayed from a recording (${code('device.record')}, ${code('src/gpu/recording.ts')}: Dawn's three calls per dispatch, the recorded uniforms written once, a submit after each run). Training steps do not replay yet: their learning rate and Adam's step change from step to step and are still uniforms:`,
+            `The same work op by op and replayed from a recording (${code('device.record')}, ${code('src/gpu/recording.ts')}: Dawn's three calls per dispatch, the recorded uniforms written once, a submit after each run):`,
             table(['work', 'dispatches', 'op by op, us per dispatch', 'replayed, us per dispatch', 'replayed against the floor'], h.replay.map((r) => [r.name, String(r.dispatches), r.opUsPerDispatch.toFixed(1), r.replayUsPerDispatch.toFixed(1), times(r.replayUsPerDispatch)])),
           ]
         : []),
       table(
-        ['model', 'batch', 'SLL dispatches', 'SLL host ms', 'SLL us per dispatch', 'backprop dispatches', 'backprop host ms', 'backprop us per dispatch', 'against the floor, SLL / backprop', 'submits, SLL / backprop', 'buffers created, SLL / backprop'],
+        ['model', 'batch', 'steps', 'SLL dispatches', 'SLL host ms', 'SLL us per dispatch', 'backprop dispatches', 'backprop host ms', 'backprop us per dispatch', 'against the floor, SLL / backprop', 'submits, SLL / backprop', 'buffers created, SLL / backprop'],
         [...stepPairs.values()].map(({ sll, backprop }) => [
           modelFromName(sll.model),
           String(sll.batch),
+          sll.replay === undefined ? 'encoded' : sll.replay ? (sll.replayed && backprop.replayed ? 'replayed' : 'replay asked, not taken') : 'encoded',
           String(sll.dispatchesPerStep),
           (sll.hostUsPerStep / 1000).toFixed(2),
           sll.hostUsPerDispatch.toFixed(1),

@@ -173,15 +173,15 @@ const CASES = Object.fromEntries([
     required: ['seed', 'p'],
   }),
   opCase('RandomStream', (d: never, seed: never) => new ops.RandomStream(d, seed), () => [device, 1], ['device', null]),
-  opCase('checkFinite', ops.checkFinite, () => [f23(), t([1], 'u32'), {}], ['tensor', 'flag', null], { index: 2, kinds: { index: 'integer', mark: 'integer' } }),
+  opCase('checkFinite', ops.checkFinite, () => [f23(), t([1], 'u32'), {}], ['tensor', 'flag', null], { index: 2, kinds: { index: 'integer', mark: 'integer', stepValues: 'tensor', valuesAt: 'integer' } }),
   opCase('sgdStep', ops.sgdStep, () => [t([4]), t([4], 'f32', 1), t([4], 'f32', 2), { lr: 0.1, momentum: 0.9 }], ['param', 'grad', 'state', null], {
     index: 3,
-    kinds: { lr: 'number', momentum: 'number', dampening: 'number', weightDecay: 'number', nesterov: 'boolean', step: 'integer', skipIfFlagged: 'tensor' },
+    kinds: { lr: 'number', momentum: 'number', dampening: 'number', weightDecay: 'number', nesterov: 'boolean', step: 'integer', skipIfFlagged: 'tensor', stepValues: 'tensor', valuesAt: 'integer' },
     required: ['lr'],
   }),
   opCase('adamStep', ops.adamStep, () => [t([4]), t([4], 'f32', 1), t([4], 'f32', 2), t([4], 'f32', 3), { lr: 0.1, step: 1 }], ['param', 'grad', 'm', 'v', null], {
     index: 4,
-    kinds: { lr: 'number', beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number', decoupled: 'boolean', step: 'integer', skipIfFlagged: 'tensor' },
+    kinds: { lr: 'number', beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number', decoupled: 'boolean', step: 'integer', skipIfFlagged: 'tensor', stepValues: 'tensor', valuesAt: 'integer' },
     required: ['lr', 'step'],
   }),
   opCase('attention', ops.attention, () => [q(), q(), q(), {}], ['q', 'k', 'v', null], { index: 3, kinds: ATTENTION }),
@@ -235,6 +235,7 @@ const NOT_OPS: Record<string, string> = {
   MAX_ATTENTION_HEAD_DIM: 'a constant',
   MATMUL_VARIANTS: 'a constant',
   CAST_DTYPES: 'a constant',
+  STEP_VALUE_WORDS: 'a constant',
   Optimizer: 'its step() is tested below; its config belongs to the optimizer settings',
   createOptimizer: 'the optimizer settings resolve its config (test/optim.test.ts)',
 };

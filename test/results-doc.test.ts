@@ -50,11 +50,13 @@ describe('docs/results.md', () => {
     expect(made).toContain('| softmax 4096x10 (classifier head) | 0.58 GB/s | 0.0080 GB/s | 72.5x | 0.23 GB/s | 0.0011 GB/s | 205.3x |  |');
     expect(made).toContain('496 tests passed, 39 skipped');
     // Host time per dispatch against Dawn's floor (bench/results/host-cost-*.json).
-    expect(made).toContain('| one compute pass, the bind group made once | 1.93 |');
-    expect(made).toContain('| MLP 784-8-8-8-10 | 1 | 43 | 0.70 | 16.2 | 32 | 0.59 | 18.4 | 8.4x / 9.5x | 1 / 1 | 0 / 0 |');
-    expect(made).toMatch(/Target "host time per dispatch at most 2 times the floor, for single ops and every step": \*\*missed\*\*: 0 of 19 rows within it, from 2\.6x to 51\.5x the floor/);
+    expect(made).toContain('| one compute pass, the bind group made once | 3.65 |');
+    // Every step encoded by its rule's code and replayed from its recording (TrainerConfig.replay).
+    expect(made).toContain('| MLP 784-8-8-8-10 | 1 | encoded | 43 | 1.45 | 33.7 | 32 | 1.33 | 41.5 | 9.2x / 11.4x | 1 / 1 | 0 / 0 |');
+    expect(made).toContain('| MLP 784-8-8-8-10 | 1 | replayed | 43 | 0.51 | 12.0 | 32 | 0.43 | 13.4 | 3.3x / 3.7x | 1 / 1 | 0 / 0 |');
+    expect(made).toMatch(/Target "host time per dispatch at most 2 times the floor, for single ops and every step": \*\*missed\*\*: 0 of 35 rows within it, from 2\.3x to 57\.9x the floor/);
     // The same work replayed from a recording, beside its op-by-op cost.
-    expect(made).toContain('| evaluation forward of the MLP 784-8-8-8-10, batch 1 | 4 | 51.4 | 7.8 | 4.1x |');
+    expect(made).toContain('| evaluation forward of the MLP 784-8-8-8-10, batch 1 | 4 | 51.4 | 12.5 | 3.4x |');
     // The throttle's cost where the host is the bottleneck (a batch-1 step, mostly encoding).
     expect(made).toContain('| MLP 784-8-10 | SLL | 1.9 | 2.0 | +2% | 1.4 (73%) |');
   });

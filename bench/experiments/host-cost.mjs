@@ -12,7 +12,8 @@
 //           each result disposed at once, submitted every 64 ops, after 2 s of them as warm-up:
 //           host time per op and per dispatch (the device's dispatch counter).
 //   steps   A training step of each model (the defaults, and the MLP 784-8-8-8-10 whose step is
-//           almost all host work), SLL and backprop, at batch 1 and 128: dispatches per step and
+//           almost all host work), SLL and backprop, at batch 1 and 128, each encoded by the
+//           rule's code (replay: false) and replayed (the trainer's default): dispatches per step and
 //           host time per dispatch (the time inside trainStep, which encodes and submits, each
 //           step begun with the GPU idle so that a CPU adapter's GPU work does not share the
 //           cores with it), with the submits and the buffers created (the pool's misses) in a
@@ -153,8 +154,8 @@ v8.dispose();
 m8.dispose();
 
 // ---------------------------------------------------------------- replay
-// The same work op by op and replayed from a recording (device.record): what a recorded step
-// will cost the host once its per-step values (learning rate, Adam's step) live on the GPU.
+// The same work op by op and replayed from a recording (device.record), the mechanism by which a
+// trainer replays its steps (measured below, with the steps).
 const REPLAY_REPS = 64;
 const chainInput = device.tensor(Float32Array.from({ length: 8 }, (_, i) => i - 3.5), [8]);
 const evalModel = sll.buildModel(device, { kind: 'mlp', hidden: [8, 8, 8] }, { inputShape: [1, 28, 28], classes: 10 }, 0);
@@ -243,26 +244,12 @@ for (const kind of models) {
   for (const batch of [1, 128]) {
     const images = device.tensor(Float32Array.from({ length: batch * 784 }, (_, i) => Math.sin(i)), [batch, 1, 28, 28]);
     const labels = device.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], 'i32');
-    for (const method of ['sll', 'backprop']) {
+    for (const replay of [false, true]) for (const method of ['sll', 'backprop']) {
       const model = sll.buildModel(device, specOf(kind), { inputShape: [1, 28, 28], classes: 10 }, 0);
-      const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: 1000, objective: () => sll.defaultObjective(kind === 'mlp-small' ? 'mlp' : kind, 10) });
+      const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: 1000, objective: () => sll.defaultObjective(kind === 'mlp-small' ? 'mlp' : kind, 10), replay });
       trainer.trainStep(images, labels);
       trainer.trainStep(images, labels);
       await trainer.readMetrics();
-      // One step counted: its dispatches, submits and new buffers (calls to the GPUDevice, wrapped for it).
-      const counted = { submits: 0, buffers: 0 };
-      const { submit } = gpu.queue;
-      const { createBuffer } = gpu;
-      gpu.queue.submit = (...args) => (counted.submits++, submit.apply(gpu.queue, args));
-      gpu.createBuffer = (...args) => (counted.buffers++, createBuffer.apply(gpu, args));
-      const before = device.dispatchCount;
-      try {
-        trainer.trainStep(images, labels);
-      } finally {
-        gpu.queue.submit = submit;
-        gpu.createBuffer = createBuffer;
-      }
-      const perStep = device.dispatchCount - before;
       // The time inside trainStep, each step begun with the GPU idle (settle, untimed): on a CPU
       // adapter the GPU's work of earlier steps would share the cores with this encoding, which
       // a GPU's does not, and so inflated the host time of the large steps (by 2-4x on two
@@ -287,10 +274,24 @@ for (const kind of models) {
         }
         if (w > 0) hostUs.push((host * 1000) / steps);
       }
+      // One step counted, in the steady state the windows timed (a replayed step, where the trainer replays): its dispatches, submits and new buffers (calls to the GPUDevice, wrapped for it).
+      const counted = { submits: 0, buffers: 0 };
+      const { submit } = gpu.queue;
+      const { createBuffer } = gpu;
+      gpu.queue.submit = (...args) => (counted.submits++, submit.apply(gpu.queue, args));
+      gpu.createBuffer = (...args) => (counted.buffers++, createBuffer.apply(gpu, args));
+      const before = device.dispatchCount;
+      try {
+        trainer.trainStep(images, labels);
+      } finally {
+        gpu.queue.submit = submit;
+        gpu.createBuffer = createBuffer;
+      }
+      const perStep = device.dispatchCount - before;
       await trainer.readMetrics();
       const us = median(hostUs);
-      stepRows.push({ model: model.name, method, batch, dispatchesPerStep: perStep, submitsPerStep: counted.submits, buffersCreatedPerStep: counted.buffers, hostUsPerStep: us, hostUsPerDispatch: us / perStep });
-      console.log(`${model.name}, ${method}, batch ${batch}: ${perStep} dispatches, ${counted.submits} submits, ${counted.buffers} buffers created, ${(us / 1000).toFixed(2)} ms host per step, ${(us / perStep).toFixed(1)} us per dispatch (${(us / perStep / floor.onePass).toFixed(1)}x the floor)`);
+      stepRows.push({ model: model.name, method, batch, replay, replayed: trainer.replayedSteps > 0, dispatchesPerStep: perStep, submitsPerStep: counted.submits, buffersCreatedPerStep: counted.buffers, hostUsPerStep: us, hostUsPerDispatch: us / perStep });
+      console.log(`${model.name}, ${method}, batch ${batch}, ${replay ? (trainer.replayedSteps > 0 ? 'replayed' : 'replay asked, none taken') : 'encoded'}: ${perStep} dispatches, ${counted.submits} submits, ${counted.buffers} buffers created, ${(us / 1000).toFixed(2)} ms host per step, ${(us / perStep).toFixed(1)} us per dispatch (${(us / perStep / floor.onePass).toFixed(1)}x the floor)`);
       trainer.dispose();
       model.dispose();
     }

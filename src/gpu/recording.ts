@@ -113,6 +113,27 @@ export class Recording {
     return this.disposedFlag;
   }
 
+  /**
+   * Whether `other` recorded the same work as this: the same kernels with the same grids and
+   * uniform bytes, the same clears, and the same held buffers' tensors (inputs, parameters,
+   * state) in the same order; only the temporaries' buffers may differ. A training step that
+   * records the same work twice running has no per-step value left outside its step values
+   * (Trainer, src/sll/trainer.ts), so its recording can stand for the steps after.
+   */
+  sameWorkAs(other: Recording): boolean {
+    if (other.commands.length !== this.commands.length || other.holders.length !== this.holders.length) return false;
+    if (other.uniforms.length !== this.uniforms.length) return false;
+    for (let i = 0; i < this.uniforms.length; i++) if (other.uniforms[i] !== this.uniforms[i]) return false;
+    for (let i = 0; i < this.holders.length; i++) if (other.holders[i] !== this.holders[i]) return false;
+    for (let i = 0; i < this.commands.length; i++) {
+      const [a, b] = [this.commands[i]!, other.commands[i]!];
+      if (a.kind === 'dispatch') {
+        if (b.kind !== 'dispatch' || a.pipeline !== b.pipeline || a.uniformOffset !== b.uniformOffset || a.x !== b.x || a.y !== b.y || a.z !== b.z) return false;
+      } else if (b.kind !== 'clear' || a.size !== b.size || a.offset !== b.offset) return false;
+    }
+    return true;
+  }
+
   /** Encodes the recorded commands again and submits them. Throws if a buffer they use was freed. */
   replay(): void {
     if (this.disposedFlag) throw new KernelError('recording.replay: this recording was disposed');

@@ -4,6 +4,7 @@
  * callback so that a command line or a page can show it.
  */
 import type { Device } from '../gpu/device.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { batches, batchesPerEpoch, type Batch } from '../data/batches.js';
 import type { Split } from '../data/datasets.js';
 import type { StepMetrics, Trainer } from './trainer.js';
@@ -89,45 +90,56 @@ export async function fit(trainer: Trainer, train: Split, shape: readonly number
   if (!Number.isSafeInteger(start.epoch) || start.epoch < 0 || !Number.isSafeInteger(start.batch) || start.batch < 0 || start.batch > stepsPerEpoch) {
     throw new RangeError(`fit: start position epoch ${start.epoch}, batch ${start.batch} is outside epochs of ${stepsPerEpoch} batches`);
   }
-  for (let epoch = start.epoch; epoch < options.epochs; epoch++) {
-    const started = performance.now();
-    let windowStart = started;
-    const metrics: StepMetrics[] = [];
-    const first = epoch === start.epoch ? start.batch : 0;
-    let step = first;
-    for (const raw of batches(train, { batchSize: options.batchSize, seed: options.seed, epoch, dropLast: true, startBatch: first })) {
+  // Every batch goes into the same two tensors, so that the trainer can replay its recorded step
+  // on them (TrainerConfig.replay); freed when training ends, however it ends.
+  const inputs = trainer.device.scope(() => ({
+    images: trainer.device.keep(trainer.device.empty([options.batchSize, ...shape])),
+    labels: trainer.device.keep(trainer.device.empty([options.batchSize], 'i32')),
+  }));
+  try {
+    for (let epoch = start.epoch; epoch < options.epochs; epoch++) {
+      const started = performance.now();
+      let windowStart = started;
+      const metrics: StepMetrics[] = [];
+      const first = epoch === start.epoch ? start.batch : 0;
+      let step = first;
+      for (const raw of batches(train, { batchSize: options.batchSize, seed: options.seed, epoch, dropLast: true, startBatch: first })) {
+        if (options.signal?.aborted) break;
+        const batch = options.transformBatch ? options.transformBatch(raw) : raw;
+        uploadAndStep(trainer, inputs, batch.images, batch.labels);
+        step++;
+        // Bounds the GPU's queue and lets signals (Ctrl-C, SIGTERM) and a page's events in: the
+        // abort check above then stops within one step.
+        await trainer.device.throttle();
+        options.onStep?.({ epoch, step, stepsPerEpoch });
+        if (trainer.metricsDue || step === stepsPerEpoch) {
+          const m = await trainer.readMetrics();
+          metrics.push(m);
+          const now = performance.now();
+          await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(now - windowStart, 1e-3) });
+          windowStart = now;
+        }
+      }
+      if (step < stepsPerEpoch) {
+        // Aborted mid-epoch: read what the last window holds (a non-finite step throws here), and
+        // report it like any other window, so that its steps are logged and checked too.
+        if (trainer.stepsSinceRead > 0) {
+          const m = await trainer.readMetrics();
+          metrics.push(m);
+          await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(performance.now() - windowStart, 1e-3) });
+        }
+        break;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const record: EpochRecord = { epoch, metrics, seconds, samplesPerSecond: ((stepsPerEpoch - first) * options.batchSize) / seconds };
+      if (options.evaluateOn) record.evaluation = await evaluate(trainer, options.evaluateOn, shape, options.batchSize);
+      records.push(record);
+      await options.onEpoch?.(record);
       if (options.signal?.aborted) break;
-      const batch = options.transformBatch ? options.transformBatch(raw) : raw;
-      uploadAndStep(trainer, batch.images, batch.labels, shape);
-      step++;
-      // Bounds the GPU's queue and lets signals (Ctrl-C, SIGTERM) and a page's events in: the
-      // abort check above then stops within one step.
-      await trainer.device.throttle();
-      options.onStep?.({ epoch, step, stepsPerEpoch });
-      if (trainer.metricsDue || step === stepsPerEpoch) {
-        const m = await trainer.readMetrics();
-        metrics.push(m);
-        const now = performance.now();
-        await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(now - windowStart, 1e-3) });
-        windowStart = now;
-      }
     }
-    if (step < stepsPerEpoch) {
-      // Aborted mid-epoch: read what the last window holds (a non-finite step throws here), and
-      // report it like any other window, so that its steps are logged and checked too.
-      if (trainer.stepsSinceRead > 0) {
-        const m = await trainer.readMetrics();
-        metrics.push(m);
-        await options.onProgress?.({ epoch, step, stepsPerEpoch, metrics: m, samplesPerSecond: (m.samples * 1000) / Math.max(performance.now() - windowStart, 1e-3) });
-      }
-      break;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const record: EpochRecord = { epoch, metrics, seconds, samplesPerSecond: ((stepsPerEpoch - first) * options.batchSize) / seconds };
-    if (options.evaluateOn) record.evaluation = await evaluate(trainer, options.evaluateOn, shape, options.batchSize);
-    records.push(record);
-    await options.onEpoch?.(record);
-    if (options.signal?.aborted) break;
+  } finally {
+    inputs.images.dispose();
+    inputs.labels.dispose();
   }
   return records;
 }
@@ -137,10 +149,12 @@ export function positionOf(step: number, stepsPerEpoch: number): Position {
   return { epoch: Math.floor(step / stepsPerEpoch), batch: step % stepsPerEpoch };
 }
 
-/** Uploads one host batch and takes the trainer's step on it; the upload is freed once encoded. */
-function uploadAndStep(trainer: Trainer, images: Float32Array, labels: Int32Array, shape: readonly number[]): void {
+/** Uploads one host batch into the fit's input tensors and takes the trainer's step on them. */
+function uploadAndStep(trainer: Trainer, inputs: { images: Tensor; labels: Tensor }, images: Float32Array, labels: Int32Array): void {
   const device: Device = trainer.device;
-  device.scope(() => trainer.trainStep(device.tensor(images, [labels.length, ...shape]), device.tensor(labels, [labels.length], 'i32')));
+  device.upload(inputs.images, images);
+  device.upload(inputs.labels, labels);
+  device.scope(() => trainer.trainStep(inputs.images, inputs.labels));
 }
 
 /**

@@ -26,6 +26,8 @@
  */
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { KernelError } from '../gpu/errors.js';
+import type { Recording } from '../gpu/recording.js';
 import { crossEntropy } from '../ops/loss.js';
 import { checkFinite, createOptimizer, STEP_VALUE_WORDS, type Optimizer, type OptimizerConfig } from '../ops/optim.js';
 import { addWindowMetrics, argmax, countCorrect } from '../ops/reduce.js';
@@ -60,7 +62,17 @@ export interface TrainerConfig {
   seed: number;
   /** Steps between reads of the loss sums and non-finite flags. Default METRICS_EVERY_DEFAULT. */
   metricsEvery?: number;
+  /**
+   * Replay steps (default true): once two steps in a row on the same input tensors encode the
+   * same work, later steps on those tensors replay the recording (src/gpu/recording.ts) instead
+   * of running the rule's code, bitwise the same, for a fraction of the host's time. `fit`
+   * uploads every batch into the same two tensors for this.
+   */
+  replay?: boolean;
 }
+
+/** Steps in a row that may fail to repeat the one before before a trainer stops recording them (Trainer.encodeStep). */
+const REPLAY_TRIES = 3;
 
 /** A gradient went non-finite: the block, the step and the state kept. */
 export class NonFiniteError extends Error {
@@ -147,6 +159,16 @@ export class Trainer {
    */
   private readonly stepValues: Tensor;
   private readonly stepWords: Uint32Array;
+  /**
+   * Whether steps are still recorded for replay (src/gpu/recording.ts): the config's `replay`,
+   * except for Forward-Forward, whose negative labels are drawn on the host every step.
+   */
+  private recording: boolean;
+  /** The last recorded step, its inputs, and whether it repeated the one before (then it is replayed). */
+  private recorded: { recording: Recording; images: Tensor; labels: Tensor; stable: boolean } | undefined;
+  private unstableSteps = 0;
+  /** Steps replayed from a recording rather than encoded by the rule's code (TrainerConfig.replay). */
+  replayedSteps = 0;
   private readonly window: number;
   private stepInWindow = 0;
   private samplesInWindow = 0;
@@ -207,6 +229,7 @@ export class Trainer {
     }));
     this.stepWords = new Uint32Array(this.units.length * STEP_VALUE_WORDS + 1);
     this.stepValues = device.zeros([this.stepWords.length], 'u32', 'scratch');
+    this.recording = (this.config.replay ?? true) && !this.labelEmbedding;
   }
 
   /** The learning rate the next step takes, from the schedule and the steps taken. */
@@ -223,13 +246,64 @@ export class Trainer {
     });
     this.stepWords[this.units.length * STEP_VALUE_WORDS] = this.stepInWindow + 1;
     this.device.upload(this.stepValues, this.stepWords);
-    if (this.rule.step === 'chain') this.backpropStep(images, labels);
-    else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
-    else this.localStep(images, labels);
+    if (!this.replayStep(images, labels)) this.encodeStep(images, labels);
     this.step++;
     this.stepInWindow++;
     this.samplesInWindow += images.shape[0]!;
     this.device.submit();
+  }
+
+  /**
+   * Replays the recorded step when it stands for this one: it recorded the same work as the step
+   * before it, on these same input tensors (Recording.sameWorkAs). Its host effects are the
+   * optimizers' step counts, advanced here as their step() would. False when the step must be
+   * encoded: nothing recorded yet, other inputs, or a tensor the recording used is gone (a
+   * resumed optimizer state), which drops the recording.
+   */
+  private replayStep(images: Tensor, labels: Tensor): boolean {
+    const recorded = this.recorded;
+    if (!recorded?.stable || recorded.images !== images || recorded.labels !== labels) return false;
+    try {
+      recorded.recording.replay();
+    } catch (error) {
+      if (!(error instanceof KernelError)) throw error;
+      this.dropRecording();
+      return false;
+    }
+    for (const unit of this.units) unit.optimizer.stepCount++;
+    this.replayedSteps++;
+    return true;
+  }
+
+  /**
+   * Encodes a step by its rule, recorded while replay may still pay off: a recording that does
+   * the same work as the one before it, on the same inputs, is kept to replay the steps after.
+   * Recording stops for good after REPLAY_TRIES steps in a row that did not repeat (dropout
+   * draws other numbers every step; a caller may pass new input tensors every step).
+   */
+  private encodeStep(images: Tensor, labels: Tensor): void {
+    const run = (): void => {
+      if (this.rule.step === 'chain') this.backpropStep(images, labels);
+      else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
+      else this.localStep(images, labels);
+    };
+    if (!this.recording) return run();
+    const { recording } = this.device.record(run);
+    const previous = this.recorded;
+    const stable = previous !== undefined && previous.images === images && previous.labels === labels && previous.recording.sameWorkAs(recording);
+    previous?.recording.dispose();
+    this.recorded = { recording, images, labels, stable };
+    this.unstableSteps = stable ? 0 : this.unstableSteps + 1;
+    if (this.unstableSteps > REPLAY_TRIES) {
+      this.dropRecording();
+      this.recording = false;
+    }
+  }
+
+  /** Disposes the recorded step (its temporaries' buffers go back to the pool). */
+  private dropRecording(): void {
+    this.recorded?.recording.dispose();
+    this.recorded = undefined;
   }
 
   /** SLL, DGL, DRTP, PredSim or Forward-Forward: one sweep over the blocks, each updated by its own local rule (see the file's header). */
@@ -545,6 +619,7 @@ export class Trainer {
       for (const t of [u.flags, u.sums, u.correctCount]) t.dispose();
     }
     this.stepValues.dispose();
+    this.dropRecording();
     for (const o of this.objectives) o.dispose();
     this.alignment?.dispose();
     this.labelEmbedding?.dispose();
@@ -556,11 +631,12 @@ export class Trainer {
 function checkTrainerConfig(config: TrainerConfig): TrainerConfig {
   const where = 'Trainer';
   if (typeof config !== 'object' || config === null) throw new TypeError(`${where}: config must be an object, got ${JSON.stringify(config)}`);
-  const known = ['method', 'optimizer', 'schedule', 'objective', 'predsim', 'seed', 'metricsEvery'];
+  const known = ['method', 'optimizer', 'schedule', 'objective', 'predsim', 'seed', 'metricsEvery', 'replay'];
   const unknown = Object.keys(config).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new TypeError(`${where}: unknown option ${unknown.join(', ')} (known: ${known.join(', ')})`);
   if (config.predsim !== undefined && (typeof config.predsim !== 'object' || config.predsim === null || Array.isArray(config.predsim))) throw new TypeError(`${where}: predsim must be an object such as { beta: 0.99 }, got ${JSON.stringify(config.predsim)}`);
   if (config.objective !== undefined && typeof config.objective !== 'function') throw new TypeError(`${where}: objective must be a function of the block index, got ${typeof config.objective}`);
+  if (config.replay !== undefined && typeof config.replay !== 'boolean') throw new TypeError(`${where}: replay must be true or false, got ${JSON.stringify(config.replay)}`);
   return {
     method: checkOption<Method>(TRAINING_FIELDS.method, config.method, 'method', where),
     optimizer: resolveOptimizerConfig(config.optimizer, `${where}: optimizer`),
@@ -569,5 +645,6 @@ function checkTrainerConfig(config: TrainerConfig): TrainerConfig {
     ...(config.predsim !== undefined ? { predsim: checkOption<PredSimSettings>(PREDSIM_SECTION, config.predsim, 'predsim', where) } : {}),
     seed: checkOption<number>(TRAINING_FIELDS.seed, config.seed, 'seed', where),
     metricsEvery: checkOption<number>(TRAINING_FIELDS.metricsEvery, config.metricsEvery, 'metricsEvery', where),
+    ...(config.replay !== undefined ? { replay: config.replay } : {}),
   };
 }

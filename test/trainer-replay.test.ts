@@ -1,0 +1,86 @@
+/**
+ * A trainer replays its recorded step (TrainerConfig.replay, src/gpu/recording.ts) once two
+ * steps in a row on the same inputs encoded the same work: the weights, the optimizer state and
+ * the logged metrics are bitwise those of the same run with every step encoded by the rule's
+ * code, for every rule and model that replays; Forward-Forward (negative labels drawn on the
+ * host every step) and dropout (other numbers every step) never replay and stop recording.
+ */
+import { describe, expect, it } from 'vitest';
+import { fit } from '../src/sll/fit.js';
+import { buildModel, defaultModelSpec, defaultObjective, methodModelProblem, type ModelSpec } from '../src/sll/spec.js';
+import { Trainer, type Method, type StepMetrics } from '../src/sll/trainer.js';
+import { testDevice } from './helpers/device.js';
+import { rng } from './helpers/numeric.js';
+
+const device = await testDevice();
+
+const SHAPE: [number, number, number] = [1, 8, 8];
+const CLASSES = 10;
+const MODELS: Record<'mlp' | 'cnn' | 'vit', ModelSpec> = {
+  mlp: { ...defaultModelSpec('mlp'), hidden: [24, 24] } as ModelSpec,
+  cnn: { ...defaultModelSpec('cnn'), channels: [4, 8], hidden: 16 } as ModelSpec,
+  vit: { ...defaultModelSpec('vit'), patch: 4, dim: 16, depth: 2, heads: 2 } as ModelSpec,
+};
+
+function split() {
+  const next = rng(3);
+  const count = 64;
+  const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
+  const images = Float32Array.from({ length: count * per }, (_, i) => (next() - 0.5) * 2 + ((i % per) % CLASSES === Math.floor(i / per) % CLASSES ? 1 : 0));
+  const labels = Int32Array.from({ length: count }, (_, i) => i % CLASSES);
+  return { images, labels, count };
+}
+
+/** 2 epochs of 4 batches of 16: every parameter's and optimizer state's bits, the metrics, and the steps replayed. */
+async function train(kind: keyof typeof MODELS, method: Method, replay: boolean, dropout = 0) {
+  const model = buildModel(device, { ...MODELS[kind], ...(method === 'drtp' && kind === 'mlp' ? { activation: 'tanh' } : {}) } as ModelSpec, { inputShape: SHAPE, classes: CLASSES }, 5);
+  const objective = { ...defaultObjective(kind, CLASSES), dropout };
+  const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 3e-3 }, objective: () => objective, seed: 7, metricsEvery: 3, replay });
+  try {
+    const metrics: StepMetrics[] = [];
+    await fit(trainer, split(), SHAPE, { epochs: 2, batchSize: 16, seed: 7, onProgress: ({ metrics: m }) => void metrics.push(m) });
+    const bits: number[][] = [];
+    for (const entry of trainer.parameterEntries()) {
+      for (const t of [entry.value, ...trainer.optimizerOf(entry.unit).stateOf(entry.value)]) bits.push(Array.from(new Uint32Array(((await t.read()) as Float32Array).slice().buffer)));
+    }
+    return { bits, metrics: metrics.map((m) => m.units), replayed: trainer.replayedSteps, steps: trainer.step };
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}
+
+const cases: Array<[keyof typeof MODELS, Method]> = [
+  ['mlp', 'sll'], ['mlp', 'backprop'], ['mlp', 'dgl'], ['mlp', 'predsim'], ['mlp', 'drtp'], ['mlp', 'dfa'],
+  ['cnn', 'sll'], ['cnn', 'backprop'], ['cnn', 'dgl'],
+  ['vit', 'sll'], ['vit', 'backprop'],
+];
+
+describe('a trainer replays its recorded step', () => {
+  it.each(cases)('%s %s: bitwise the run without replay, most steps replayed', async (kind, method) => {
+    expect(methodModelProblem(method, kind)).toBeUndefined();
+    const [encoded, replayed] = [await train(kind, method, false), await train(kind, method, true)];
+    expect(encoded.replayed).toBe(0);
+    // Steps 1 and 2 record (step 1 makes the optimizer state), step 2 repeats step 1's work only
+    // if nothing was made; from step 3 on every step replays.
+    expect(replayed.replayed).toBeGreaterThanOrEqual(replayed.steps - 3);
+    expect(replayed.bits).toEqual(encoded.bits);
+    expect(replayed.metrics).toEqual(encoded.metrics);
+  });
+
+  it.each([['forward-forward', 'ff', 0], ['SLL with dropout', 'sll', 0.2]] as const)('%s: never replays, and stops recording, bitwise the same', async (_, method, dropout) => {
+    const [encoded, replayed] = [await train('mlp', method, false, dropout), await train('mlp', method, true, dropout)];
+    expect(replayed.replayed).toBe(0);
+    expect(replayed.bits).toEqual(encoded.bits);
+    expect(replayed.metrics).toEqual(encoded.metrics);
+  });
+
+  it('refuses a replay setting that is not a boolean', () => {
+    const model = buildModel(device, MODELS.mlp, { inputShape: SHAPE, classes: CLASSES }, 5);
+    try {
+      expect(() => new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, replay: 'yes' as never })).toThrow(/^Trainer: replay must be true or false, got "yes"$/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
