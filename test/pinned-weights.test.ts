@@ -14,40 +14,16 @@
 import { describe, expect, it } from 'vitest';
 import { fit } from '../src/sll/fit.js';
 import { Predictor } from '../src/sll/predict.js';
-import { buildModel, defaultModelSpec, defaultObjective, methodModelProblem, type ModelSpec } from '../src/sll/spec.js';
+import { buildModel, defaultObjective, methodModelProblem } from '../src/sll/spec.js';
 import { METHODS } from '../src/sll/trainingSettings.js';
 import { Trainer, type Method } from '../src/sll/trainer.js';
 import { scheduleOf } from '../src/sll/runPlan.js';
 import { describeAdapter } from '../src/gpu/open.js';
 import { testDevice } from './helpers/device.js';
-import { rng } from './helpers/numeric.js';
+import { CLASSES, MODELS, SHAPE, syntheticSplit } from './helpers/smallModels.js';
 import { readFileSync } from 'node:fs';
 
 const device = await testDevice();
-
-const SHAPE: [number, number, number] = [1, 8, 8];
-const CLASSES = 10;
-
-/** Small versions of the three architectures, on 8x8 single-channel images. */
-const MODELS: Record<'mlp' | 'cnn' | 'vit', ModelSpec> = {
-  mlp: { ...defaultModelSpec('mlp'), hidden: [24, 24] } as ModelSpec,
-  cnn: { ...defaultModelSpec('cnn'), channels: [4, 8], hidden: 16 } as ModelSpec,
-  vit: { ...defaultModelSpec('vit'), patch: 4, dim: 16, depth: 2, heads: 2 } as ModelSpec,
-};
-
-/** 96 seeded images whose class shifts their mean, so the losses move. */
-function syntheticSplit() {
-  const next = rng(11);
-  const count = 96;
-  const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
-  const images = new Float32Array(count * per);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % CLASSES;
-    for (let k = 0; k < per; k++) images[i * per + k] = (next() - 0.5) * 2 + (k % CLASSES === labels[i] ? 1 : 0);
-  }
-  return { images, labels, count };
-}
 
 /** Trains 2 epochs of 6 batches of 16 with the run's own pieces (fit, schedule, objectives). */
 async function finalState(kind: keyof typeof MODELS, method: Method) {

@@ -7,29 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fit } from '../src/sll/fit.js';
-import { buildModel, defaultModelSpec, defaultObjective, methodModelProblem, type ModelSpec } from '../src/sll/spec.js';
+import { buildModel, defaultObjective, methodModelProblem, type ModelSpec } from '../src/sll/spec.js';
 import { Trainer, type Method, type StepMetrics } from '../src/sll/trainer.js';
 import { testDevice } from './helpers/device.js';
-import { rng } from './helpers/numeric.js';
+import { CLASSES, MODELS, SHAPE, syntheticSplit } from './helpers/smallModels.js';
 
 const device = await testDevice();
-
-const SHAPE: [number, number, number] = [1, 8, 8];
-const CLASSES = 10;
-const MODELS: Record<'mlp' | 'cnn' | 'vit', ModelSpec> = {
-  mlp: { ...defaultModelSpec('mlp'), hidden: [24, 24] } as ModelSpec,
-  cnn: { ...defaultModelSpec('cnn'), channels: [4, 8], hidden: 16 } as ModelSpec,
-  vit: { ...defaultModelSpec('vit'), patch: 4, dim: 16, depth: 2, heads: 2 } as ModelSpec,
-};
-
-function split() {
-  const next = rng(3);
-  const count = 64;
-  const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
-  const images = Float32Array.from({ length: count * per }, (_, i) => (next() - 0.5) * 2 + ((i % per) % CLASSES === Math.floor(i / per) % CLASSES ? 1 : 0));
-  const labels = Int32Array.from({ length: count }, (_, i) => i % CLASSES);
-  return { images, labels, count };
-}
 
 /** 2 epochs of 4 batches of 16: every parameter's and optimizer state's bits, the metrics, and the steps replayed. */
 async function train(kind: keyof typeof MODELS, method: Method, replay: boolean, dropout = 0) {
@@ -38,7 +21,7 @@ async function train(kind: keyof typeof MODELS, method: Method, replay: boolean,
   const trainer = new Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 3e-3 }, objective: () => objective, seed: 7, metricsEvery: 3, replay });
   try {
     const metrics: StepMetrics[] = [];
-    await fit(trainer, split(), SHAPE, { epochs: 2, batchSize: 16, seed: 7, onProgress: ({ metrics: m }) => void metrics.push(m) });
+    await fit(trainer, syntheticSplit(64, 3), SHAPE, { epochs: 2, batchSize: 16, seed: 7, onProgress: ({ metrics: m }) => void metrics.push(m) });
     const bits: number[][] = [];
     for (const entry of trainer.parameterEntries()) {
       for (const t of [entry.value, ...trainer.optimizerOf(entry.unit).stateOf(entry.value)]) bits.push(Array.from(new Uint32Array(((await t.read()) as Float32Array).slice().buffer)));
