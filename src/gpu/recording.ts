@@ -5,7 +5,8 @@
  * (docs/results.md, "Host cost per dispatch"): the checks, the tensors, the scopes and the
  * kernel and bind-group lookups of every op. A replay costs only Dawn's three calls per
  * dispatch, so work that repeats with the same shapes and buffers (an evaluation batch after
- * batch, a training step once its per-step values live on the GPU) pays the op path once.
+ * batch, a training step whose per-step values are in its step buffer: Trainer.encodeStep in
+ * src/sll/trainer.ts) pays the op path once.
  *
  * What makes a replay the same work as the recorded run:
  *  - Every storage buffer is the same. Each buffer the commands bind (as a tensor, or raw, as a
