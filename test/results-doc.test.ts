@@ -31,6 +31,7 @@ describe('docs/results.md', () => {
     expect(made).toContain('| SLL | 3e-3 | 0 | **89.81** |  | 90.00 | 1.45 | 125 |');
     expect(made).toContain('| DGL | 3e-3 | 0 | 89.66 | -0.15 | 89.70 | 1.45 | 95 |');
     expect(made).toContain('| DRTP (tanh blocks) | 1e-2 | 0 | 85.64 | -4.17 | 86.84 | 1.43 | 91 |');
+    expect(made).toContain('| PredSim | 3e-3 | 0 | 89.42 | -0.39 | 89.76 | 3.96 | 274 |');
     // What a step of each rule costs (bench/results/rules-speed-*.json).
     expect(made).toContain('| MLP 784-1000-1000-1000-10 | PredSim | 3.96 | 639 | 274 | 2.03x |');
     expect(made).toContain('| CNN conv32-pool/conv64-pool/fc256 | DRTP (tanh blocks) | 2.38 | 521 | 223 | 0.68x |');
