@@ -35,8 +35,11 @@ export interface StepGuard {
   valuesAt?: number;
 }
 
-/** Words of step values a step reads (Adam's three; SGD uses two). */
-export const STEP_VALUE_WORDS = 3;
+/** Words of step values an SGD step reads (lr, first step) and an Adam step (step size, bias correction, decay). */
+const SGD_STEP_VALUE_WORDS = 2;
+const ADAM_STEP_VALUE_WORDS = 3;
+/** Words of step values any optimizer's step reads at most: the room to leave for one in a step buffer. */
+export const STEP_VALUE_WORDS = Math.max(SGD_STEP_VALUE_WORDS, ADAM_STEP_VALUE_WORDS);
 
 export interface SgdStepOptions extends SgdHyper, StepGuard {
   /**
@@ -71,6 +74,11 @@ function requireStepValues(op: string, stepValues: Tensor | undefined, valuesAt:
   if (!Number.isInteger(at) || at < 0 || at + words > stepValues.size) {
     throw new ShapeError(`${op}: valuesAt ${at} leaves no room for ${words} step values in stepValues ${formatShape(stepValues.shape)}`);
   }
+}
+
+/** The uniform's `valuesAt`: where the step values are, 0 (unread) without them. */
+function valuesAtOf({ stepValues, valuesAt }: StepGuard): number {
+  return stepValues ? (valuesAt ?? 0) : 0;
 }
 
 /** The per-step scalars of an SGD step, as its kernel reads them: [lr, first step (1 or 0)]. */
@@ -218,7 +226,7 @@ export function checkFinite(t: Tensor | readonly Tensor[], flag: Tensor, options
         counts[slot] = dense[slot]?.size ?? 0;
       });
       // With step values the mark is read there, and the uniform holds 0 in its place.
-      device.dispatch(kernel, bindings, { counts, flagIndex: index, mark: stepValues ? 0 : mark, valuesAt: stepValues ? (valuesAt ?? 0) : 0, _pad1: 0 }, workgroups);
+      device.dispatch(kernel, bindings, { counts, flagIndex: index, mark: stepValues ? 0 : mark, valuesAt: valuesAtOf({ stepValues, valuesAt }), _pad1: 0 }, workgroups);
     });
   }
 }
@@ -234,7 +242,7 @@ function checkSgdOperands(param: Tensor, grad: Tensor, state: Tensor | null | un
   if (options.step !== undefined) checkStep(op, options.step);
   const withMomentum = (options.momentum ?? 0) !== 0;
   if (withMomentum && !state) throw new ShapeError(`${op}: momentum ${options.momentum} needs a momentum buffer (operand state) of shape ${formatShape(param.shape)}, got ${describeValue(state)}`);
-  checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options, 2);
+  checkOperands(op, param, grad, withMomentum ? [['momentum buffer', state!]] : [], options, SGD_STEP_VALUE_WORDS);
 }
 
 function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined, options: SgdStepOptions): void {
@@ -258,7 +266,7 @@ function encodeSgd(param: Tensor, grad: Tensor, state: Tensor | null | undefined
         weightDecay,
         nesterov: nesterov ? 1 : 0,
         firstStep,
-        valuesAt: stepValues ? (options.valuesAt ?? 0) : 0,
+        valuesAt: valuesAtOf(options),
       },
       elementWorkgroups(count, columnWorkgroupSize(device)),
     );
@@ -281,7 +289,7 @@ function checkAdamOperands(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, op
   checkOptions(op, options, ADAM_STEP_OPTIONS);
   checkAdamHyper(op, options);
   checkStep(op, options.step);
-  checkOperands(op, param, grad, [['m', m], ['v', v]], options, STEP_VALUE_WORDS);
+  checkOperands(op, param, grad, [['m', m], ['v', v]], options, ADAM_STEP_VALUE_WORDS);
 }
 
 function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
@@ -307,7 +315,7 @@ function encodeAdam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: 
         decay,
         stepSize,
         biasCorrection2Sqrt,
-        valuesAt: stepValues ? (options.valuesAt ?? 0) : 0,
+        valuesAt: valuesAtOf(options),
         _pad1: 0,
         _pad2: 0,
       },
@@ -371,7 +379,7 @@ export class Optimizer {
     // State is allocated on a parameter's first step, after every check has passed.
     params.forEach((param, i) => {
       const state = (this.state.get(param) ?? []).map((t, slot): [string, Tensor] => [this.slotNames[slot]!, t]);
-      checkOperands(kind, param, grads[i]!, state, guard, kind === 'sgd' ? 2 : STEP_VALUE_WORDS);
+      checkOperands(kind, param, grads[i]!, state, guard, kind === 'sgd' ? SGD_STEP_VALUE_WORDS : ADAM_STEP_VALUE_WORDS);
     });
     params.forEach((param, i) => {
       let state = this.state.get(param);
@@ -400,7 +408,7 @@ export class Optimizer {
       words[at + 1] = firstStep;
     } else {
       const scalars = adamStepScalars({ ...this.config, lr: this.lr, step, decoupled: this.config.kind === 'adamw' });
-      for (let i = 0; i < STEP_VALUE_WORDS; i++) floats[at + i] = scalars[i]!;
+      for (let i = 0; i < ADAM_STEP_VALUE_WORDS; i++) floats[at + i] = scalars[i]!;
     }
   }
 

@@ -71,7 +71,7 @@ export interface TrainerConfig {
   replay?: boolean;
 }
 
-/** Steps in a row that may fail to repeat the one before before a trainer stops recording them (Trainer.encodeStep). */
+/** How many steps in a row may fail to repeat their predecessor's work before a trainer stops recording (Trainer.encodeStep). */
 const REPLAY_TRIES = 3;
 
 /** A gradient went non-finite: the block, the step and the state kept. */
@@ -163,7 +163,7 @@ export class Trainer {
    * Whether steps are still recorded for replay (src/gpu/recording.ts): the config's `replay`,
    * except for Forward-Forward, whose negative labels are drawn on the host every step.
    */
-  private recording: boolean;
+  private recordSteps: boolean;
   /** The last recorded step, its inputs, and whether it repeated the one before (then it is replayed). */
   private recorded: { recording: Recording; images: Tensor; labels: Tensor; stable: boolean } | undefined;
   private unstableSteps = 0;
@@ -229,7 +229,7 @@ export class Trainer {
     }));
     this.stepWords = new Uint32Array(this.units.length * STEP_VALUE_WORDS + 1);
     this.stepValues = device.zeros([this.stepWords.length], 'u32', 'scratch');
-    this.recording = (this.config.replay ?? true) && !this.labelEmbedding;
+    this.recordSteps = (this.config.replay ?? true) && !this.labelEmbedding;
   }
 
   /** The learning rate the next step takes, from the schedule and the steps taken. */
@@ -250,7 +250,6 @@ export class Trainer {
     this.step++;
     this.stepInWindow++;
     this.samplesInWindow += images.shape[0]!;
-    this.device.submit();
   }
 
   /**
@@ -287,7 +286,11 @@ export class Trainer {
       else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
       else this.localStep(images, labels);
     };
-    if (!this.recording) return run();
+    if (!this.recordSteps) {
+      run();
+      this.device.submit(); // a recording and a replay submit their own work
+      return;
+    }
     const { recording } = this.device.record(run);
     const previous = this.recorded;
     const stable = previous !== undefined && previous.images === images && previous.labels === labels && previous.recording.sameWorkAs(recording);
@@ -296,7 +299,7 @@ export class Trainer {
     this.unstableSteps = stable ? 0 : this.unstableSteps + 1;
     if (this.unstableSteps > REPLAY_TRIES) {
       this.dropRecording();
-      this.recording = false;
+      this.recordSteps = false;
     }
   }
 
