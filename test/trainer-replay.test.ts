@@ -58,6 +58,42 @@ describe('a trainer replays its recorded step', () => {
     expect(replayed.metrics).toEqual(encoded.metrics);
   });
 
+  it.skipIf(!device.hasTimestamps)('steps taken while a profile runs are encoded and profiled, and replay resumes after it, bitwise the same', async () => {
+    const split = syntheticSplit(16, 3);
+    const images = device.tensor(split.images, [16, ...SHAPE]);
+    const labels = device.tensor(split.labels, [16], 'i32');
+    const run = async (replay: boolean) => {
+      const model = buildModel(device, MODELS.mlp, { inputShape: SHAPE, classes: CLASSES }, 5);
+      const trainer = new Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 3e-3 }, seed: 7, replay });
+      try {
+        for (let i = 0; i < 4; i++) trainer.trainStep(images, labels);
+        const replayedBefore = trainer.replayedSteps;
+        device.startProfiling();
+        for (let i = 0; i < 2; i++) trainer.trainStep(images, labels);
+        const profile = await device.stopProfiling();
+        const replayedDuring = trainer.replayedSteps - replayedBefore;
+        for (let i = 0; i < 2; i++) trainer.trainStep(images, labels);
+        const weights = await Promise.all(trainer.parameterEntries().map(async (e) => Array.from(new Uint32Array(((await e.value.read()) as Float32Array).slice().buffer))));
+        return { replayedBefore, replayedDuring, replayedAfter: trainer.replayedSteps - replayedBefore - replayedDuring, dispatches: profile.reduce((n, k) => n + k.dispatches, 0), weights };
+      } finally {
+        trainer.dispose();
+        model.dispose();
+      }
+    };
+    try {
+      const [encoded, replayed] = [await run(false), await run(true)];
+      expect(replayed.replayedBefore).toBeGreaterThan(0);
+      expect(replayed.replayedDuring).toBe(0);
+      expect(replayed.dispatches).toBe(encoded.dispatches);
+      expect(replayed.dispatches).toBeGreaterThan(0);
+      expect(replayed.replayedAfter).toBe(2);
+      expect(replayed.weights).toEqual(encoded.weights);
+    } finally {
+      images.dispose();
+      labels.dispose();
+    }
+  });
+
   it('refuses a replay setting that is not a boolean', () => {
     const model = buildModel(device, MODELS.mlp, { inputShape: SHAPE, classes: CLASSES }, 5);
     try {

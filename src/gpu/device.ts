@@ -377,6 +377,11 @@ export class Device implements TensorHost {
     this.commands.profiler = new Profiler(this.gpu, options.dispatchesPerSubmit);
   }
 
+  /** Whether a profile is running (startProfiling): recordings and replays are refused meanwhile. */
+  get profiling(): boolean {
+    return this.commands.profiler !== undefined;
+  }
+
   /** Submits, waits for the profiled work, and returns the time per kernel, the largest first. */
   async stopProfiling(): Promise<KernelProfile[]> {
     const profiler = this.commands.profiler;

@@ -246,7 +246,10 @@ export class Trainer {
     });
     this.stepWords[this.units.length * STEP_VALUE_WORDS] = this.stepInWindow + 1;
     this.device.upload(this.stepValues, this.stepWords);
-    if (!this.replayStep(images, labels)) this.encodeStep(images, labels);
+    // A profile times each dispatch in a pass of its own, which a recording cannot hold: while
+    // one runs, steps are encoded plainly, and the recording waits for the steps after it.
+    if (this.device.profiling) this.encodePlainly(images, labels);
+    else if (!this.replayStep(images, labels)) this.encodeStep(images, labels);
     this.step++;
     this.stepInWindow++;
     this.samplesInWindow += images.shape[0]!;
@@ -281,17 +284,11 @@ export class Trainer {
    * draws other numbers every step; a caller may pass new input tensors every step).
    */
   private encodeStep(images: Tensor, labels: Tensor): void {
-    const run = (): void => {
-      if (this.rule.step === 'chain') this.backpropStep(images, labels);
-      else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
-      else this.localStep(images, labels);
-    };
     if (!this.recordSteps) {
-      run();
-      this.device.submit(); // a recording and a replay submit their own work
+      this.encodePlainly(images, labels);
       return;
     }
-    const { recording } = this.device.record(run);
+    const { recording } = this.device.record(() => this.runRule(images, labels));
     const previous = this.recorded;
     const stable = previous !== undefined && previous.images === images && previous.labels === labels && previous.recording.sameWorkAs(recording);
     previous?.recording.dispose();
@@ -301,6 +298,18 @@ export class Trainer {
       this.dropRecording();
       this.recordSteps = false;
     }
+  }
+
+  /** Encodes and submits a step by its rule, unrecorded (a recording and a replay submit their own work). */
+  private encodePlainly(images: Tensor, labels: Tensor): void {
+    this.runRule(images, labels);
+    this.device.submit();
+  }
+
+  private runRule(images: Tensor, labels: Tensor): void {
+    if (this.rule.step === 'chain') this.backpropStep(images, labels);
+    else if (this.rule.step === 'output-error') this.dfaStep(images, labels);
+    else this.localStep(images, labels);
   }
 
   /** Disposes the recorded step (its temporaries' buffers go back to the pool). */
