@@ -2,12 +2,14 @@
  * Recording and replay (src/gpu/recording.ts): a replay computes what the recorded ops compute,
  * on the inputs as they are when it runs, bitwise as running the ops again; the recorded run's
  * temporaries are handed to nobody while the recording lives, and come back to the pool when it
- * is disposed; clears and uniforms are replayed as recorded, whatever ran in between; and what a
- * replay could not repeat (an upload, a read, a submit, direct encoding, a nested recording) is
+ * is disposed; clears and uniforms are replayed as recorded, whatever ran in between, save a
+ * random stream's position, at which a replay draws and which it moves on; and what a replay
+ * could not repeat (an upload, a read, a submit, direct encoding, a nested recording) is
  * refused inside the recorded function, naming it, with the device usable after.
  */
 import { describe, expect, it } from 'vitest';
 import { KernelError, ops, reference, type Tensor } from '../src/index.js';
+import { bernoulli as bernoulliReference, uniform as uniformReference } from '../src/random/philox.js';
 import { testDevice } from './helpers/device.js';
 import { expectClose, uniform } from './helpers/numeric.js';
 
@@ -182,6 +184,69 @@ describe('device.record and recording.replay', () => {
       recording.dispose();
       result.y.dispose();
       x.dispose();
+    }
+  });
+
+  it("draws a stream's fills at its position at each replay and moves it on, as running the function again would", async () => {
+    // 13 words a run from offset 5: every replay starts at another phase inside a Philox block.
+    const stream = new ops.RandomStream(device, 9, 5);
+    const { result: y, recording } = device.record(() => stream.uniform([13]));
+    try {
+      expect(stream.offset).toBe(18);
+      expect(Array.from(await y.read())).toEqual(Array.from(Float32Array.from(uniformReference(13, { seed: 9, offset: 5 }))));
+      for (const offset of [18, 31]) {
+        recording.replay();
+        expect(stream.offset).toBe(offset + 13);
+        expect(Array.from(await y.read())).toEqual(Array.from(Float32Array.from(uniformReference(13, { seed: 9, offset }))));
+      }
+      // Drawn from elsewhere in between: the replay starts where the stream stands.
+      stream.offset = 1000;
+      recording.replay();
+      expect(stream.offset).toBe(1013);
+      expect(Array.from(await y.read())).toEqual(Array.from(Float32Array.from(uniformReference(13, { seed: 9, offset: 1000 }))));
+    } finally {
+      recording.dispose();
+      y.dispose();
+    }
+  });
+
+  it('replays a fill made again at an earlier position of its stream (a dropout mask in a backward) at the same distance', async () => {
+    const stream = new ops.RandomStream(device, 3, 2);
+    const { result, recording } = device.record(() => {
+      const mask = stream.bernoulli([7], { p: 0.5 });
+      return { mask, again: stream.bernoulliAt(stream.offset - 7, [7], { p: 0.5 }) };
+    });
+    try {
+      for (const offset of [2, 9, 16]) {
+        if (offset > 2) recording.replay();
+        const want = Array.from(Float32Array.from(bernoulliReference(7, { seed: 3, offset, p: 0.5 })));
+        expect(Array.from(await result.mask.read())).toEqual(want);
+        expect(Array.from(await result.again.read())).toEqual(want);
+      }
+    } finally {
+      recording.dispose();
+      result.mask.dispose();
+      result.again.dispose();
+    }
+  });
+
+  it('counts two runs that drew the same fills at other stream positions as the same work, and other fills as other work', () => {
+    const stream = new ops.RandomStream(device, 4, 0);
+    const elsewhere = new ops.RandomStream(device, 4, 0);
+    // Each run adds its mask into the same tensor, as a training step updates the same weights.
+    const sums = [device.zeros([5]), device.zeros([6])];
+    const run = (from: ops.RandomStream, size: 5 | 6, p: number) => device.record(() => ops.addInPlace(sums[size - 5]!, from.bernoulli([size], { p })));
+    const runs = [run(stream, 5, 0.3), run(stream, 5, 0.3), run(stream, 5, 0.3), run(elsewhere, 5, 0.3), run(stream, 5, 0.7), run(stream, 6, 0.3)];
+    try {
+      const [first, second, third, fromAnother, otherP, longer] = runs.map((r) => r.recording);
+      expect(first!.sameWorkAs(second!)).toBe(true);
+      expect(second!.sameWorkAs(third!)).toBe(true);
+      expect(first!.sameWorkAs(fromAnother!)).toBe(false);
+      expect(first!.sameWorkAs(otherP!)).toBe(false);
+      expect(first!.sameWorkAs(longer!)).toBe(false);
+    } finally {
+      for (const r of runs) r.recording.dispose();
+      for (const t of sums) t.dispose();
     }
   });
 });

@@ -34,7 +34,7 @@ import { BindGroups, type Binding } from './bindGroups.js';
 import { CommandStream } from './commands.js';
 import { Scopes, assertOwnTensor } from './lifetimes.js';
 import { checkHostData, checkValuesFit, decodeHost, emptyHost, roundUp, writeHost } from './hostData.js';
-import { Recorder, Recording, type RecordingHost } from './recording.js';
+import { Recorder, Recording, type RecordingHost, type StreamDraw } from './recording.js';
 
 export { WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './adapter.js';
 export type { Binding } from './bindGroups.js';
@@ -324,6 +324,15 @@ export class Device implements TensorHost {
         else this.recorder.touch(resource, `the buffer bound as '${name}' of ${kernel.label}`);
       }
     }
+  }
+
+  /**
+   * Notes that the dispatch just made is a fill drawn from a random stream (RandomStream), so
+   * that a recording of it draws at the stream's position when replayed and moves the stream on
+   * (src/gpu/recording.ts). Nothing happens outside a recording.
+   */
+  noteStreamDraw(draw: StreamDraw): void {
+    this.recorder?.noteStreamDraw(draw);
   }
 
   // ---------------------------------------------------------------- encoding and submission

@@ -21,9 +21,14 @@
  *    replays instead.
  * Everything the function encoded is replayed as it was, clears included: record work whose
  * state already exists (a training step after the first, which creates the optimizer's state).
- * And state the host keeps moves only in the recorded run: a random stream's position
- * (RandomStream.offset, behind dropout) is a uniform, so a replay draws the recorded run's
- * numbers again; an optimizer's step count, and with it Adam's bias corrections, stays put.
+ *
+ * One kind of host state moves with each replay: a random stream's position (RandomStream, behind
+ * dropout). A fill drawn from a stream notes itself (Device.noteStreamDraw); the recording keeps
+ * where each draw fell relative to the stream's first draw and how far the run moved the stream,
+ * and a replay writes the stream's current position into those fills' uniforms and moves the
+ * stream on as the function would have: a replayed step draws fresh numbers, the very ones the
+ * function would have drawn. Other host state stays put: an optimizer's step count (and with it
+ * Adam's bias corrections) moves only if its owner moves it (the trainer does, src/sll/trainer.ts).
  */
 import { KernelError } from './errors.js';
 import type { BufferPool, PooledBuffer } from './bufferPool.js';
@@ -34,9 +39,44 @@ export type RecordedCommand =
   | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; uniformOffset: number | undefined; x: number; y: number; z: number }
   | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number };
 
+/** A random stream as a recording sees it: a position the host moves (RandomStream, src/ops/random.ts). */
+export interface StreamLike {
+  offset: number;
+}
+
+/**
+ * A fill drawn from a stream, as the device notes it (Device.noteStreamDraw): the stream, the
+ * position the fill starts at (the stream's, or one it stood at before: a mask made again), and
+ * how to write another position into the fill's uniform struct (the arena's u32 words, the
+ * struct's first word).
+ */
+export interface StreamDraw {
+  stream: StreamLike;
+  offset: number;
+  writePosition(words: Uint32Array, structWord: number, offset: number): void;
+}
+
+/** A recorded fill: where it falls relative to its stream's first draw in the run, and its uniforms. */
+interface RecordedDraw {
+  delta: number;
+  structWord: number;
+  writePosition: StreamDraw['writePosition'];
+}
+
+/** A stream the recorded function drew from: its draws, and how far the run moved it. */
+interface RecordedStream {
+  stream: StreamLike;
+  advance: number;
+  draws: RecordedDraw[];
+}
+
 /** What the device collects while a recorded function runs. */
 export class Recorder {
   readonly commands: RecordedCommand[] = [];
+  /** Stream draws, each with the uniform offset of the dispatch that drew it (the last one when noted). */
+  private readonly draws: Array<StreamDraw & { uniformOffset: number }> = [];
+  /** Each stream's position when the run first drew from it: what the draws are relative to. */
+  private readonly bases = new Map<StreamLike, number>();
   /**
    * Every buffer a recorded command binds or clears, as a tensor or raw (a copy binds its
    * operands' buffers), with what first used it. Those free when the function has returned held
@@ -54,6 +94,35 @@ export class Recorder {
     if (!this.buffers.has(buffer)) this.buffers.set(buffer, how);
   }
 
+  /** Notes that the last recorded dispatch is a fill drawn from a random stream. */
+  noteStreamDraw(draw: StreamDraw): void {
+    const last = this.commands.at(-1);
+    if (last?.kind !== 'dispatch' || last.uniformOffset === undefined) throw new KernelError('device.noteStreamDraw: the last recorded command is not a dispatch with uniforms');
+    this.draws.push({ ...draw, uniformOffset: last.uniformOffset });
+    if (!this.bases.has(draw.stream)) this.bases.set(draw.stream, draw.stream.offset);
+  }
+
+  /**
+   * The streams drawn from, each draw's position written relative to its stream's first draw
+   * into `uniforms`, so that two runs that drew the same fills record the same bytes
+   * (Recording.sameWorkAs), whatever the streams' positions were.
+   */
+  private streams(uniforms: Uint8Array): RecordedStream[] {
+    const words = new Uint32Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength >>> 2);
+    const streams = new Map<StreamLike, RecordedStream>();
+    for (const draw of this.draws) {
+      const base = this.bases.get(draw.stream)!;
+      let entry = streams.get(draw.stream);
+      if (!entry) streams.set(draw.stream, (entry = { stream: draw.stream, advance: draw.stream.offset - base, draws: [] }));
+      const delta = draw.offset - base;
+      const structWord = draw.uniformOffset >>> 2;
+      // Relative to a base of 0, where a negative position (a mask drawn before the run) cannot be written.
+      if (delta >= 0) draw.writePosition(words, structWord, delta);
+      entry.draws.push({ delta, structWord, writePosition: draw.writePosition });
+    }
+    return [...streams.values()];
+  }
+
   /** The recording: the free buffers reserved in the pool, the held ones' holders to check at each replay. */
   finish(host: RecordingHost, uniforms: Uint8Array, flopsAfter: number): Recording {
     const free: PooledBuffer[] = [];
@@ -68,8 +137,9 @@ export class Recorder {
         names.push(how);
       }
     }
+    const streams = this.streams(uniforms);
     const reserved = host.pool.reserve(free);
-    return new Recording(host, this.commands, uniforms, reserved, holders, names, flopsAfter - this.flopsBefore);
+    return new Recording(host, this.commands, uniforms, reserved, holders, names, flopsAfter - this.flopsBefore, streams);
   }
 
   /** The refusal of what a replay could not repeat, naming it. */
@@ -103,6 +173,8 @@ export class Recording {
     private readonly holderNames: readonly string[],
     /** FLOPs the recorded ops counted (the device's counter), added again by each replay. */
     readonly flops: number,
+    /** The random streams the function drew from, moved on by each replay (the file's header). */
+    private readonly streams: readonly RecordedStream[] = [],
   ) {
     this.dispatches = commands.filter((c) => c.kind === 'dispatch').length;
   }
@@ -116,8 +188,9 @@ export class Recording {
 
   /**
    * Whether `other` recorded the same work as this: the same kernels with the same grids and
-   * uniform bytes, the same clears, and the same held buffers' tensors (inputs, parameters,
-   * state) in the same order; only the temporaries' buffers may differ. A training step that
+   * uniform bytes, the same clears, the same held buffers' tensors (inputs, parameters, state)
+   * in the same order, and the same draws from the same random streams, which may have stood
+   * elsewhere; only the temporaries' buffers may differ. A training step that
    * records the same work twice running has no per-step value left outside its step values
    * (Trainer, src/sll/trainer.ts), so its recording can stand for the steps after.
    */
@@ -126,6 +199,12 @@ export class Recording {
     if (other.uniforms.length !== this.uniforms.length) return false;
     for (let i = 0; i < this.uniforms.length; i++) if (other.uniforms[i] !== this.uniforms[i]) return false;
     for (let i = 0; i < this.holders.length; i++) if (other.holders[i] !== this.holders[i]) return false;
+    if (other.streams.length !== this.streams.length) return false;
+    for (let i = 0; i < this.streams.length; i++) {
+      const [a, b] = [this.streams[i]!, other.streams[i]!];
+      if (a.stream !== b.stream || a.advance !== b.advance || a.draws.length !== b.draws.length) return false;
+      for (let j = 0; j < a.draws.length; j++) if (a.draws[j]!.delta !== b.draws[j]!.delta || a.draws[j]!.structWord !== b.draws[j]!.structWord) return false;
+    }
     for (let i = 0; i < this.commands.length; i++) {
       const [a, b] = [this.commands[i]!, other.commands[i]!];
       if (a.kind === 'dispatch') {
@@ -135,7 +214,10 @@ export class Recording {
     return true;
   }
 
-  /** Encodes the recorded commands again and submits them. Throws if a buffer they use was freed. */
+  /**
+   * Encodes the recorded commands again and submits them, their random fills drawn at their
+   * streams' current positions, and moves those streams on. Throws if a buffer they use was freed.
+   */
   replay(): void {
     if (this.disposedFlag) throw new KernelError('recording.replay: this recording was disposed');
     for (let i = 0; i < this.holders.length; i++) {
@@ -143,7 +225,26 @@ export class Recording {
         throw new KernelError(`recording.replay: the buffer of ${this.holderNames[i]}, which the recorded commands use, was freed after recording; record again with the tensors the work now uses`);
       }
     }
-    this.host.replay(this);
+    if (this.streams.length === 0) {
+      this.host.replay(this);
+      return;
+    }
+    // The draws at the streams' positions for this replay, then back to relative positions, so
+    // that the bytes still compare as recorded (sameWorkAs).
+    const words = new Uint32Array(this.uniforms.buffer, this.uniforms.byteOffset, this.uniforms.byteLength >>> 2);
+    for (const { stream, draws } of this.streams) {
+      if (stream.offset + draws.reduce((min, d) => Math.min(min, d.delta), 0) < 0) throw new KernelError(`recording.replay: a random stream now stands at ${stream.offset}, before the positions the recorded fills were drawn from`);
+    }
+    const place = (at: (stream: StreamLike) => number): void => {
+      for (const { stream, draws } of this.streams) for (const draw of draws) if (at(stream) + draw.delta >= 0) draw.writePosition(words, draw.structWord, at(stream) + draw.delta);
+    };
+    place((stream) => stream.offset);
+    try {
+      this.host.replay(this);
+    } finally {
+      place(() => 0);
+    }
+    for (const entry of this.streams) entry.stream.offset += entry.advance;
   }
 
   /** Gives the temporaries' buffers back to the pool. A disposed recording cannot replay. */

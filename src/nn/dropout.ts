@@ -16,7 +16,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { affine, mul } from '../ops/elementwise.js';
-import { bernoulli, RandomStream, type Seed } from '../ops/random.js';
+import { RandomStream, type Seed } from '../ops/random.js';
 import { checkBackward, checkForward, type BackwardOptions, type ForwardOptions, type Gradients, type Layer, type Parameter } from './layer.js';
 
 export interface DropoutOptions {
@@ -107,7 +107,7 @@ export class Dropout implements Layer {
 
   /** m / (1 - p) for the mask that starts at `offset` (scratch; the caller disposes it). */
   private scaledMask(shape: Shape, offset: number): Tensor {
-    const mask = bernoulli(this.device, shape, { seed: this.stream.seed, offset, p: 1 - this.p, category: 'scratch' });
+    const mask = this.stream.bernoulliAt(offset, shape, { p: 1 - this.p, category: 'scratch' });
     try {
       return affine(mask, 1 / (1 - this.p), 0, 'scratch');
     } finally {

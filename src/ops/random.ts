@@ -82,18 +82,17 @@ function streamUniforms(op: FillOp, device: Device, shape: Shape, kind: RandomKi
   // Thread indices (4 per block) and word positions are u32 in the kernel.
   if (words + 4 >= TWO_POW_32) throw new ShapeError(`${op}: shape ${formatShape(shape)} needs ${words} words, more than a fill can address`);
   if (!Number.isSafeInteger(offset + words)) throw new RangeError(`${op}: offset ${offset} + ${words} words passes 2^53`);
-  const firstBlock = Math.floor(offset / 4);
-  const phase = offset % 4;
   return {
     count,
-    blocks: Math.ceil((phase + words) / 4),
+    // Enough blocks for any phase, so that the grid does not depend on the position: a replayed
+    // fill (RandomStream) draws at another one with the recorded grid. The kernel skips a block
+    // past the fill's last word.
+    blocks: Math.ceil((3 + words) / 4),
     uniforms: {
       count,
       seedLo,
       seedHi,
-      blockLo: firstBlock % TWO_POW_32,
-      blockHi: Math.floor(firstBlock / TWO_POW_32),
-      phase,
+      ...positionWords(offset),
       threshold: 0,
       low: 0,
       scale: 0,
@@ -104,6 +103,12 @@ function streamUniforms(op: FillOp, device: Device, shape: Shape, kind: RandomKi
   };
 }
 
+/** The fill uniforms that say where in the stream it starts: the first Philox block (64 bits) and the word within it. */
+function positionWords(offset: number): { blockLo: number; blockHi: number; phase: number } {
+  const firstBlock = Math.floor(offset / 4);
+  return { blockLo: firstBlock % TWO_POW_32, blockHi: Math.floor(firstBlock / TWO_POW_32), phase: offset % 4 };
+}
+
 type FillEntry = 'randomBits' | 'uniformFill' | 'bernoulliFill' | 'bernoulliMask' | 'normalFill';
 
 function run(device: Device, entry: FillEntry, shape: Shape, dtype: 'f32' | 'u32', category: MemoryCategory, plan: ReturnType<typeof streamUniforms>): Tensor {
@@ -112,7 +117,20 @@ function run(device: Device, entry: FillEntry, shape: Shape, dtype: 'f32' | 'u32
   const wg = columnWorkgroupSize(device);
   const kernel = device.kernel({ file: 'random', entry, overrides: { WG: wg } });
   device.dispatch(kernel, dtype === 'f32' ? { values: out } : { bits: out }, plan.uniforms, elementWorkgroups(plan.blocks, wg));
+  positionMembers ??= ['blockLo', 'blockHi', 'phase'].map((name) => kernel.entry.uniform!.members.find((m) => m.name === name)!.offset >>> 2) as [number, number, number];
   return out;
+}
+
+/** Word indices of blockLo, blockHi and phase in the fill uniform struct (every fill entry shares it), from its reflection. */
+let positionMembers: [number, number, number] | undefined;
+
+/** Writes a stream position into a fill's uniform struct (a recording's replay, src/gpu/recording.ts). */
+function writePosition(words: Uint32Array, structWord: number, offset: number): void {
+  const { blockLo, blockHi, phase } = positionWords(offset);
+  const [lo, hi, ph] = positionMembers!;
+  words[structWord + lo] = blockLo;
+  words[structWord + hi] = blockHi;
+  words[structWord + ph] = phase;
 }
 
 /** The raw u32 stream: element i is word (offset + i). Consumes one word per element. */
@@ -152,7 +170,8 @@ export function bernoulli(device: Device, shape: Shape, options: BernoulliOption
 /**
  * A seed and a moving offset: each fill starts where the previous one ended. For code that
  * draws many fills (dropout masks step after step) and must not reuse words. Record `offset`
- * to regenerate a fill later.
+ * to regenerate a fill later. A recorded function's fills from a stream are replayed at the
+ * stream's position then, and move it on (Device.record, src/gpu/recording.ts).
  */
 export class RandomStream {
   constructor(
@@ -167,10 +186,18 @@ export class RandomStream {
     checkOffset(offset);
   }
 
-  private advance<T>(kind: RandomKind, shape: Shape, fill: (offset: number) => T): T {
+  private advance(kind: RandomKind, shape: Shape, fill: (offset: number) => Tensor): Tensor {
     const offset = this.offset;
-    const result = fill(offset);
+    const result = this.drawAt(offset, shape, fill);
     this.offset = offset + wordsConsumed(kind, shape);
+    return result;
+  }
+
+  /** A fill at `offset` of this stream, noted as one (a recording replays it relative to the stream's position then). */
+  private drawAt(offset: number, shape: Shape, fill: (offset: number) => Tensor): Tensor {
+    const result = fill(offset);
+    // A fill of no elements dispatches nothing.
+    if (sizeOf(shape) > 0) this.device.noteStreamDraw({ stream: this, offset, writePosition });
     return result;
   }
 
@@ -188,5 +215,10 @@ export class RandomStream {
 
   bernoulli(shape: Shape, options: Omit<BernoulliOptions, 'seed' | 'offset'>): Tensor {
     return this.advance('bernoulli', shape, (offset) => bernoulli(this.device, shape, { ...options, seed: this.seed, offset }));
+  }
+
+  /** The Bernoulli fill at `offset` of this stream, which does not move (a mask drawn before, made again). */
+  bernoulliAt(offset: number, shape: Shape, options: Omit<BernoulliOptions, 'seed' | 'offset'>): Tensor {
+    return this.drawAt(offset, shape, (at) => bernoulli(this.device, shape, { ...options, seed: this.seed, offset: at }));
   }
 }

@@ -280,8 +280,9 @@ export class Trainer {
   /**
    * Encodes a step by its rule, recorded while replay may still pay off: a recording that does
    * the same work as the one before it, on the same inputs, is kept to replay the steps after.
-   * Recording stops for good after REPLAY_TRIES steps in a row that did not repeat (dropout
-   * draws other numbers every step; a caller may pass new input tensors every step).
+   * Recording stops for good after REPLAY_TRIES steps in a row that did not repeat
+   * (Forward-Forward uploads negative labels every step; a caller may pass new input tensors
+   * every step).
    */
   private encodeStep(images: Tensor, labels: Tensor): void {
     if (!this.recordSteps) {
