@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ForwardForwardLoss, goodnessScores, LabelEmbedding, lengthNormalize, mlp, Trainer } from '../src/sll/index.js';
 import { inBrowser, testDevice } from './helpers/device.js';
 import { expectClose, finiteDifferenceGradient, rng, uniform } from './helpers/numeric.js';
+import { philox4x32, seedWords } from '../src/random/philox.js';
 
 const device = await testDevice();
 
@@ -121,6 +122,16 @@ describe("Forward-Forward's data", () => {
     // The same step draws the same negatives (a resume is bitwise); another step, others.
     expect(Array.from(await batchAt(0))).toEqual(Array.from(values));
     expect(Array.from(await batchAt(1))).not.toEqual(Array.from(values));
+    // Each one is the label Philox's word 0 at counter [step, row] picks (shaders/negatives.wgsl
+    // against src/random/philox.ts), at steps past 2^32 too.
+    for (const step of [0, 7, 2 ** 32 + 3]) {
+      const drawn = await batchAt(step);
+      for (let i = 0; i < batch; i++) {
+        const j = philox4x32([step >>> 0, Math.floor(step / 2 ** 32), i, 0], seedWords([7, 1]))[0] % (classes - 1);
+        const negative = drawn.subarray((batch + i) * width, (batch + i) * width + classes);
+        expect(Array.from(negative).indexOf(1), `row ${i} at step ${step}`).toBe((labelValues[i]! + 1 + j) % classes);
+      }
+    }
     for (const t of [images, labels]) t.dispose();
     embedding.dispose();
   });

@@ -29,10 +29,28 @@ import { cast, concat, contiguous, gatherRows } from '../ops/copy.js';
 import { abs, add, affine, div, exp, log, mul, relu, scale, sqrt, square, sub, tanh } from '../ops/elementwise.js';
 import { mean, sum } from '../ops/reduce.js';
 import type { Parameter } from '../nn/layer.js';
-import { philox4x32, seedWords, type Seed } from '../random/philox.js';
+import { seedWords, type Seed } from '../random/philox.js';
+import { elementWorkgroups } from '../gpu/workgroups.js';
 import type { Model } from './model.js';
 import { requireFeatures, WithoutRandomStream, type LocalLoss, type LocalLossResult } from './localLoss.js';
 import { oneHotTable } from './oneHot.js';
+
+/** Threads per workgroup of the negative-label draw (a row each). */
+const NEGATIVES_WG = 64;
+
+function stepWords(step: number): { stepLo: number; stepHi: number } {
+  return { stepLo: step >>> 0, stepHi: Math.floor(step / 2 ** 32) };
+}
+
+/** Word indices of stepLo and stepHi in the negatives' uniform struct, from its reflection. */
+let stepMembers: [number, number] | undefined;
+
+/** Writes a step into the negatives' uniform struct (a recorded training step's replay). */
+function writeStep(words: Uint32Array, structWord: number, step: number): void {
+  const { stepLo, stepHi } = stepWords(step);
+  words[structWord + stepMembers![0]] = stepLo;
+  words[structWord + stepMembers![1]] = stepHi;
+}
 
 /** Added to a row's root mean square before dividing by it (the reimplementations' guard). */
 const NORM_EPS = 1e-8;
@@ -58,7 +76,7 @@ export function goodness(h: Tensor): Tensor {
  */
 export class LabelEmbedding {
   private readonly identity: Tensor;
-  /** Built at the first training batch: a Predictor, which only tries labels, never needs it. */
+  /** Built by prepareTraining or at the first training batch: a Predictor, which only tries labels, never needs it. */
   private wrongTable: Tensor | undefined;
 
   constructor(
@@ -69,6 +87,11 @@ export class LabelEmbedding {
   ) {
     if (!Number.isInteger(classes) || classes < 2) throw new RangeError(`Forward-Forward: needs at least 2 classes (a wrong label for every image), got ${classes}`);
     this.identity = oneHotTable(device, classes);
+  }
+
+  /** Makes the wrong-label table now: a trainer does, before its steps, which are recorded and may not upload. */
+  prepareTraining(): void {
+    void this.wrong;
   }
 
   /** The wrong-label table, made once. */
@@ -116,13 +139,31 @@ export class LabelEmbedding {
 
   /** trainingBatch's body, in its own scope: only the [2B, ...] batch leaves it. */
   private pairs(images: Tensor, labels: Tensor, step: number): Tensor {
+    return concat([this.write(images, this.onehot(labels)), this.write(images, gatherRows(this.wrong, this.wrongRows(labels, step), 'scratch'))], 0, 'activation');
+  }
+
+  /**
+   * The step whose negatives are drawn next, as a stream position (src/gpu/recording.ts): a
+   * recorded training step's draw is replayed at the step it stands at, and moves it on by one.
+   */
+  readonly negatives = { offset: 0 };
+
+  /**
+   * Each row's row of the wrong-label table, [B] i32: y (K - 1) + j, j from Philox at counter
+   * [step, row] (shaders/negatives.wgsl; src/random/philox.ts draws the same on the CPU).
+   */
+  private wrongRows(labels: Tensor, step: number): Tensor {
     const batch = labels.shape[0]!;
-    const key = seedWords(this.seed);
-    const offsets = new Float32Array(batch);
-    for (let i = 0; i < batch; i++) offsets[i] = philox4x32([step >>> 0, Math.floor(step / 2 ** 32), i, 0], key)[0] % (this.classes - 1);
-    // Row y (K - 1) + j of the wrong-label table: computed in f32 (exact below 2^24), cast back to an index.
-    const index = cast(add(affine(cast(labels, 'f32', 'scratch'), this.classes - 1, 0, 'scratch'), this.device.tensor(offsets, [batch], 'f32', 'scratch'), 'scratch'), 'i32', 'scratch');
-    return concat([this.write(images, this.onehot(labels)), this.write(images, gatherRows(this.wrong, index, 'scratch'))], 0, 'activation');
+    const rows = this.device.empty([batch], 'i32', 'scratch');
+    if (batch === 0) return rows;
+    const [seedLo, seedHi] = seedWords(this.seed);
+    const kernel = this.device.kernel({ file: 'negatives', entry: 'wrongLabelRows', overrides: { WG: NEGATIVES_WG } });
+    this.device.dispatch(kernel, { labels, rows }, { count: batch, seedLo, seedHi, ...stepWords(step), wrong: this.classes - 1 }, elementWorkgroups(batch, NEGATIVES_WG));
+    stepMembers ??= [kernel.entry.uniform!.members.find((m) => m.name === 'stepLo')!.offset >>> 2, kernel.entry.uniform!.members.find((m) => m.name === 'stepHi')!.offset >>> 2];
+    this.negatives.offset = step;
+    this.device.noteStreamDraw({ stream: this.negatives, offset: step, writePosition: writeStep });
+    this.negatives.offset = step + 1;
+    return rows;
   }
 
   /** images [B, ...] with label k written into every one. Call it in a scope. */
@@ -203,7 +244,9 @@ export class ForwardForwardLoss extends WithoutRandomStream implements LocalLoss
     return u.device.scope(() => {
       const g = goodness(u);
       const logit = affine(g, 1, -this.threshold, 'scratch');
-      const targets = this.device.tensor(Float32Array.from({ length: 2 * batch }, (_, i) => (i < batch ? 1 : 0)), [2 * batch, 1], 'f32', 'scratch');
+      // Made on the GPU, not uploaded: a trainer's step is recorded, and a recording may not upload.
+      const ones = (rows: number) => affine(this.device.zeros([rows, 1], 'f32', 'scratch'), 0, 1, 'scratch');
+      const targets = concat([ones(batch), this.device.zeros([batch, 1], 'f32', 'scratch')], 0, 'scratch');
       // softplus(x) - t x, with softplus(x) = relu(x) + log(1 + exp(-|x|)) (no overflow).
       const softplus = add(relu(logit, 'scratch'), log(affine(exp(scale(abs(logit, 'scratch'), -1, 'scratch'), 'scratch'), 1, 1, 'scratch'), 'scratch'), 'scratch');
       const loss = sub(softplus, mul(targets, logit, 'scratch'), 'scratch').reshape([2, batch]);
@@ -211,7 +254,7 @@ export class ForwardForwardLoss extends WithoutRandomStream implements LocalLoss
         likelihood: sum(loss, [0]),
         // [negative, positive] against label 1: a tie (a dead block) counts as wrong, since arg-max takes the first.
         logits: concat([g.slice(0, batch, 2 * batch), g.slice(0, 0, batch)], 1, 'scratch'),
-        accuracyLabels: this.device.tensor(new Int32Array(batch).fill(1), [batch], 'i32', 'scratch'),
+        accuracyLabels: cast(ones(batch).reshape([batch]), 'i32', 'scratch'),
         headGradients: [],
       };
       if (training) {

@@ -193,6 +193,8 @@ export class Trainer {
       this.labelEmbedding = new LabelEmbedding(device, model.classes, domainSeed(config.seed, 'negativeLabels', 0));
       try {
         this.labelEmbedding.check(model.inputShape);
+        // Made now, not in the first (recorded) step, which may not upload.
+        this.labelEmbedding.prepareTraining();
       } catch (error) {
         this.labelEmbedding.dispose();
         throw error;
@@ -229,7 +231,7 @@ export class Trainer {
     }));
     this.stepWords = new Uint32Array(this.units.length * STEP_VALUE_WORDS + 1);
     this.stepValues = device.zeros([this.stepWords.length], 'u32', 'scratch');
-    this.recordSteps = (this.config.replay ?? true) && !this.labelEmbedding;
+    this.recordSteps = this.config.replay ?? true;
   }
 
   /** The learning rate the next step takes, from the schedule and the steps taken. */
@@ -265,6 +267,8 @@ export class Trainer {
   private replayStep(images: Tensor, labels: Tensor): boolean {
     const recorded = this.recorded;
     if (!recorded?.stable || recorded.images !== images || recorded.labels !== labels) return false;
+    // Forward-Forward's negatives are drawn at this step, whatever step the recording moved them to.
+    if (this.labelEmbedding) this.labelEmbedding.negatives.offset = this.step;
     try {
       recorded.recording.replay();
     } catch (error) {
@@ -280,9 +284,8 @@ export class Trainer {
   /**
    * Encodes a step by its rule, recorded while replay may still pay off: a recording that does
    * the same work as the one before it, on the same inputs, is kept to replay the steps after.
-   * Recording stops for good after REPLAY_TRIES steps in a row that did not repeat
-   * (Forward-Forward uploads negative labels every step; a caller may pass new input tensors
-   * every step).
+   * Recording stops for good after REPLAY_TRIES steps in a row that did not repeat (a caller
+   * may pass new input tensors every step).
    */
   private encodeStep(images: Tensor, labels: Tensor): void {
     if (!this.recordSteps) {
