@@ -1,6 +1,7 @@
 // Batched matrix products out[z] = act(A[z] B[z] + bias), in four kernel shapes chosen per
 // adapter by src/ops/matmul.ts (chooseMatmulVariant):
 //   matmulPlain            one thread per output; any shape, any adapter (the fallback).
+//   matmulBlocked          4 x 4 outputs per thread, no workgroup memory: for SwiftShader.
 //   matmulTiled            workgroup-memory tiles and 4x4 register blocks: for real GPUs.
 //   matmulSkinny           split-K with a workgroup reduction: when N (after an optional swap
 //                          of roles) is small, e.g. the 256x1000 x 1000x10 projection head.
@@ -118,6 +119,56 @@ fn matmulPlain(@builtin(global_invocation_id) gid: vec3<u32>) {
     sum = fma(loadA(aBase, row, k), loadB(bBase, k, col), sum);
   }
   finish(batch, row, col, sum);
+}
+
+// ---------------------------------------------------------------- blocked (SwiftShader)
+
+// Each thread computes a 4 x 4 block of outputs in registers, reading A and B straight from
+// storage: no workgroup memory and no barrier, which SwiftShader pays for dearly (it runs a
+// workgroup's invocations as coroutines and switches them at every barrier). Per k a thread
+// loads 4 values of A and 4 of B for 16 multiply-adds, 4 times the plain kernel's ratio. A
+// thread's rows are consecutive; its columns are BLOCKED_WG_X apart, so that the lanes of one
+// SIMD group (consecutive x) read consecutive columns of B.
+override BLOCKED_WG_X: u32 = 8u;
+override BLOCKED_WG_Y: u32 = 8u;
+// Written out by hand below: a loop over the rows ran at half the speed on SwiftShader.
+const BLOCKED_ROWS: u32 = 4u;
+
+@compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
+fn matmulBlocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let batch = wg.z;
+  let row0 = (wg.y * BLOCKED_WG_Y + lid.y) * BLOCKED_ROWS;
+  let c0 = wg.x * BLOCKED_WG_X * 4u + lid.x;
+  let cols = vec4(c0, c0 + BLOCKED_WG_X, c0 + 2u * BLOCKED_WG_X, c0 + 3u * BLOCKED_WG_X);
+  if (row0 >= params.M || c0 >= params.N) { return; }
+  let aBase = batch * params.aBatchStride;
+  let bBase = batch * params.bBatchStride;
+  var acc: array<vec4<f32>, BLOCKED_ROWS>;
+  if (row0 + BLOCKED_ROWS - 1u < params.M && cols.w < params.N) {
+    for (var k = 0u; k < params.K; k++) {
+      let bRow = vec4(loadB(bBase, k, cols.x), loadB(bBase, k, cols.y), loadB(bBase, k, cols.z), loadB(bBase, k, cols.w));
+      acc[0] = fma(vec4(loadA(aBase, row0, k)), bRow, acc[0]);
+      acc[1] = fma(vec4(loadA(aBase, row0 + 1u, k)), bRow, acc[1]);
+      acc[2] = fma(vec4(loadA(aBase, row0 + 2u, k)), bRow, acc[2]);
+      acc[3] = fma(vec4(loadA(aBase, row0 + 3u, k)), bRow, acc[3]);
+    }
+  } else {
+    // A block on the matrix's edge: loads outside it read zero.
+    for (var k = 0u; k < params.K; k++) {
+      let bRow = vec4(loadBGuarded(bBase, k, cols.x), loadBGuarded(bBase, k, cols.y), loadBGuarded(bBase, k, cols.z), loadBGuarded(bBase, k, cols.w));
+      acc[0] = fma(vec4(loadAGuarded(aBase, row0, k)), bRow, acc[0]);
+      acc[1] = fma(vec4(loadAGuarded(aBase, row0 + 1u, k)), bRow, acc[1]);
+      acc[2] = fma(vec4(loadAGuarded(aBase, row0 + 2u, k)), bRow, acc[2]);
+      acc[3] = fma(vec4(loadAGuarded(aBase, row0 + 3u, k)), bRow, acc[3]);
+    }
+  }
+  for (var i = 0u; i < BLOCKED_ROWS; i++) {
+    let row = row0 + i;
+    if (row >= params.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      if (cols[j] < params.N) { finish(batch, row, cols[j], acc[i][j]); }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- tiled (GPUs)

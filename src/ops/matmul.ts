@@ -26,8 +26,8 @@ import { isSoftwareAdapter } from '../gpu/workgroups.js';
 import { checkOptions, checkValue, requireDevice, requireDtype, requireSameDevice, type OptionTable } from './checks.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
-export type MatmulVariant = 'subgroup' | 'tiled' | 'skinny' | 'plain';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'tiled', 'skinny', 'plain'];
+export type MatmulVariant = 'subgroup' | 'tiled' | 'blocked' | 'skinny' | 'plain';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'tiled', 'blocked', 'skinny', 'plain'];
 
 export interface MatmulOptions {
   /** Use a^T: `a` is [..., K, M]. */
@@ -66,6 +66,9 @@ const MATMUL_OPTIONS: OptionTable = {
 const SUBGROUP_ROWS = 16;
 const SUBGROUP_COLUMNS = 32;
 const TILE = 64;
+/** Threads along each side of a blocked workgroup, each BLOCKED_ROWS x 4 outputs. */
+const BLOCKED_WG = 8;
+const BLOCKED_ROWS = 4;
 const SKINNY_ROWS = 4;
 const SKINNY_COLUMNS = 16;
 /**
@@ -95,6 +98,7 @@ export function matmulVariantUnavailable(device: Device, variant: MatmulVariant)
       if (limits.maxComputeInvocationsPerWorkgroup < 256) return `maxComputeInvocationsPerWorkgroup is ${limits.maxComputeInvocationsPerWorkgroup}, the kernel needs 256`;
       if (limits.maxComputeWorkgroupStorageSize < 2 * 8 * TILE * 4) return `maxComputeWorkgroupStorageSize is ${limits.maxComputeWorkgroupStorageSize}`;
       return undefined;
+    case 'blocked':
     case 'skinny':
     case 'plain':
       return undefined;
@@ -295,6 +299,8 @@ function tiledDepth(device: Device): number {
 function swapsRoles(variant: MatmulVariant, m: number, n: number): boolean {
   if (variant === 'subgroup') return n < SUBGROUP_COLUMNS && m > n;
   if (variant === 'skinny') return m < n && m <= SKINNY_LIMIT;
+  // A thread's 4 columns lie BLOCKED_WG apart: a thin N idles most of them, a thin M only a block's last rows.
+  if (variant === 'blocked') return n < 4 * BLOCKED_WG && m > n;
   return false;
 }
 
@@ -358,6 +364,11 @@ function encode(device: Device, variant: MatmulVariant, p: Plan, opA: Operand, o
     case 'skinny': {
       const kernel = device.kernel({ file: 'matmul', entry: 'matmulSkinny', variant: ['portable'], overrides: { ...overrides, SKINNY_WG: skinnyWorkgroup(device) } });
       device.dispatch(kernel, { a: first.tensor, b: second.tensor, bias: biasBinding, out }, uniforms, [ceil(n, SKINNY_COLUMNS), ceil(m, SKINNY_ROWS), p.batches]);
+      return;
+    }
+    case 'blocked': {
+      const kernel = device.kernel({ file: 'matmul', entry: 'matmulBlocked', variant: ['portable'], overrides: { ...overrides, BLOCKED_WG_X: BLOCKED_WG, BLOCKED_WG_Y: BLOCKED_WG } });
+      device.dispatch(kernel, { a: first.tensor, b: second.tensor, bias: biasBinding, out }, uniforms, [ceil(n, 4 * BLOCKED_WG), ceil(m, BLOCKED_ROWS * BLOCKED_WG), p.batches]);
       return;
     }
     case 'plain': {
