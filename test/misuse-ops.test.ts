@@ -343,7 +343,7 @@ describe('every public op checks its operands before anything is encoded', () =>
       [() => ops.argmax(x, loose('weights')), /^argmax: category must be a memory category/],
       [() => ops.copy(x, loose('gpu')), /^copy: memory category 'gpu' is not one of/],
       [() => ops.chooseMatmulVariant(device, 8, loose('8'), 8), /^chooseMatmulVariant: n must be an integer, got '8'$/],
-      [() => ops.matmulVariantUnavailable(device, loose('fast')), /^matmulVariantUnavailable: variant must be one of 'subgroup', 'tiled', 'skinny', 'plain', got 'fast'$/],
+      [() => ops.matmulVariantUnavailable(device, loose('fast')), /^matmulVariantUnavailable: variant must be one of 'subgroup', 'tiled', 'blocked', 'skinny', 'plain', got 'fast'$/],
       [() => ops.spatialPair('maxpool', 'kernel', loose(undefined), 1), /^maxpool: kernel must be a number or \[height, width\], got undefined$/],
       [() => ops.spatialPair('maxpool', 'stride', 2 ** 40, 1), /^maxpool: stride 1099511627776 must be integers >= 1 and at most 2147483647$/],
     ];
