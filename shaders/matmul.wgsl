@@ -1,4 +1,4 @@
-// Batched matrix products out[z] = act(A[z] B[z] + bias), in four kernel shapes chosen per
+// Batched matrix products out[z] = act(A[z] B[z] + bias), in five kernel shapes chosen per
 // adapter by src/ops/matmul.ts (chooseMatmulVariant):
 //   matmulPlain            one thread per output; any shape, any adapter (the fallback).
 //   matmulBlocked          4 x 4 outputs per thread, no workgroup memory: for SwiftShader.

@@ -230,6 +230,32 @@ describe('device.record and recording.replay', () => {
     }
   });
 
+  it('replays a fill from before the run began at the same distance behind the stream, and keeps its bytes as recorded', async () => {
+    const stream = new ops.RandomStream(device, 6, 10);
+    const sum = device.zeros([5]);
+    // Into the same tensor each time, so that two recordings hold the same tensors.
+    const record = () => device.record(() => ops.addInPlace(sum, stream.bernoulliAt(3, [5], { p: 0.5 }))).recording;
+    const first = record();
+    try {
+      // The stream moved on 10 words: the fill 7 behind it is now at 13.
+      stream.offset = 20;
+      first.replay();
+      expect(stream.offset).toBe(20);
+      const [recorded, replayed] = [3, 13].map((offset) => bernoulliReference(5, { seed: 6, offset, p: 0.5 }));
+      expect(Array.from(await sum.read())).toEqual(Array.from(recorded!, (v, i) => v + replayed![i]!));
+      stream.offset = 10;
+      const second = record();
+      try {
+        expect(first.sameWorkAs(second)).toBe(true);
+      } finally {
+        second.dispose();
+      }
+    } finally {
+      first.dispose();
+      sum.dispose();
+    }
+  });
+
   it('counts two runs that drew the same fills at other stream positions as the same work, and other fills as other work', () => {
     const stream = new ops.RandomStream(device, 4, 0);
     const elsewhere = new ops.RandomStream(device, 4, 0);

@@ -15,7 +15,8 @@
  *    nothing else can be handed it; or held by a tensor (an input, a parameter, an output, or a
  *    tensor the function made last in a temporary's buffer), and a replay first checks that this
  *    tensor is alive still.
- *  - Every uniform value is the same: the recorded uniform bytes are written again, whole.
+ *  - Every uniform value is the same: the recorded uniform bytes are written again, whole, save
+ *    the random streams' positions (below).
  *  - Nothing came from the host inside the function: an upload, a read or a submit there is
  *    refused, since a replay could not repeat it. Refill an input with `device.upload` between
  *    replays instead.
@@ -23,12 +24,16 @@
  * state already exists (a training step after the first, which creates the optimizer's state).
  *
  * One kind of host state moves with each replay: a random stream's position (RandomStream, behind
- * dropout). A fill drawn from a stream notes itself (Device.noteStreamDraw); the recording keeps
- * where each draw fell relative to the stream's first draw and how far the run moved the stream,
- * and a replay writes the stream's current position into those fills' uniforms and moves the
- * stream on as the function would have: a replayed step draws fresh numbers, the very ones the
- * function would have drawn. Other host state stays put: an optimizer's step count (and with it
- * Adam's bias corrections) moves only if its owner moves it (the trainer does, src/sll/trainer.ts).
+ * dropout; Forward-Forward's step). A fill drawn from a stream notes itself
+ * (Device.noteStreamDraw); the recording keeps where each draw fell relative to the stream's
+ * position when the run first drew from it, and how far the run moved the stream, and a replay
+ * writes the stream's current position into those fills' uniforms and moves the stream on as the
+ * function would have: a replayed step draws fresh numbers, the very ones the function would have
+ * drawn. Other host state stays as the recorded run left it: an optimizer's step count (and with
+ * it Adam's bias corrections) moves only if its owner moves it (the trainer does,
+ * src/sll/trainer.ts), and what a layer keeps from a forward for its backward (Dropout's mask
+ * position) is the recorded run's, so record a forward together with its backward, as the
+ * trainer records a whole step.
  */
 import { KernelError } from './errors.js';
 import type { BufferPool, PooledBuffer } from './bufferPool.js';
@@ -59,6 +64,8 @@ export interface StreamDraw {
 /** A recorded fill: where it falls relative to its stream's first draw in the run, and its uniforms. */
 interface RecordedDraw {
   delta: number;
+  /** The position it was recorded at: what its uniforms hold between replays when delta < 0. */
+  recorded: number;
   structWord: number;
   writePosition: StreamDraw['writePosition'];
 }
@@ -118,7 +125,7 @@ export class Recorder {
       const structWord = draw.uniformOffset >>> 2;
       // Relative to a base of 0, where a negative position (a mask drawn before the run) cannot be written.
       if (delta >= 0) draw.writePosition(words, structWord, delta);
-      entry.draws.push({ delta, structWord, writePosition: draw.writePosition });
+      entry.draws.push({ delta, recorded: draw.offset, structWord, writePosition: draw.writePosition });
     }
     return [...streams.values()];
   }
@@ -232,17 +239,20 @@ export class Recording {
     // The draws at the streams' positions for this replay, then back to relative positions, so
     // that the bytes still compare as recorded (sameWorkAs).
     const words = new Uint32Array(this.uniforms.buffer, this.uniforms.byteOffset, this.uniforms.byteLength >>> 2);
-    for (const { stream, draws } of this.streams) {
-      if (stream.offset + draws.reduce((min, d) => Math.min(min, d.delta), 0) < 0) throw new KernelError(`recording.replay: a random stream now stands at ${stream.offset}, before the positions the recorded fills were drawn from`);
+    for (const { stream, draws, advance } of this.streams) {
+      const deltas = draws.map((d) => d.delta);
+      if (stream.offset + Math.min(0, ...deltas) < 0) throw new KernelError(`recording.replay: a random stream now stands at ${stream.offset}, before the positions the recorded fills were drawn from`);
+      // The fills' own check: a position is a safe integer (the words past it are counted by advance).
+      if (!Number.isSafeInteger(stream.offset + Math.max(advance, ...deltas))) throw new KernelError(`recording.replay: a random stream at ${stream.offset} would pass 2^53 words`);
     }
-    const place = (at: (stream: StreamLike) => number): void => {
-      for (const { stream, draws } of this.streams) for (const draw of draws) if (at(stream) + draw.delta >= 0) draw.writePosition(words, draw.structWord, at(stream) + draw.delta);
+    const place = (at: (stream: StreamLike, draw: RecordedDraw) => number): void => {
+      for (const { stream, draws } of this.streams) for (const draw of draws) draw.writePosition(words, draw.structWord, at(stream, draw));
     };
-    place((stream) => stream.offset);
+    place((stream, draw) => stream.offset + draw.delta);
     try {
       this.host.replay(this);
     } finally {
-      place(() => 0);
+      place((_, draw) => (draw.delta >= 0 ? draw.delta : draw.recorded));
     }
     for (const entry of this.streams) entry.stream.offset += entry.advance;
   }

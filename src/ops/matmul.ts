@@ -12,7 +12,9 @@
  * The kernel shape is chosen per adapter (chooseMatmulVariant): lavapipe pays for loads, not
  * FLOPs, and gets a subgroup kernel; real GPUs get workgroup-memory tiles (cut into K slices
  * when few output tiles face a long K: `splitK`); thin products get the skinny kernel, which
- * splits K across one workgroup's threads; anything else can run on the plain one. Every variant
+ * splits K across one workgroup's threads; anything else can run on the plain one. The blocked
+ * kernel (register blocks, no workgroup memory) is for SwiftShader, but only on request for now
+ * (docs/architecture.md, "Adapters and kernel choice"). Every variant
  * computes the same thing and is tested against src/reference/matmul.ts.
  */
 import type { Device } from '../gpu/device.js';

@@ -260,7 +260,8 @@ export class Trainer {
   /**
    * Replays the recorded step when it stands for this one: it recorded the same work as the step
    * before it, on these same input tensors (Recording.sameWorkAs). Its host effects are the
-   * optimizers' step counts, advanced here as their step() would. False when the step must be
+   * optimizers' step counts, advanced here as their step() would, and the random streams'
+   * positions (dropout, Forward-Forward's step), which the replay moves itself. False when the step must be
    * encoded: nothing recorded yet, other inputs, or a tensor the recording used is gone (a
    * resumed optimizer state), which drops the recording.
    */
