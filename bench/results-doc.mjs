@@ -656,6 +656,33 @@ const HOST_COST_TARGET = 2;
 /** Times as the tables write them: a decimal below 20, whole numbers above. */
 const time = (x) => (x < 20 ? x.toFixed(1) : x.toFixed(0));
 
+/** The recipes' batch: the work targets are for the default recipe. */
+const DEFAULT_BATCH = 128;
+
+/**
+ * The targets of SLL's time against its work, for a record at the default batch:
+ * its milliseconds per counted GFLOP within 10% of backprop's on each model, and the MLP's step
+ * (class mode, d0 = K) at least 1.25 times faster than backprop's, its FLOP ceiling being 1.34.
+ */
+function workVerdicts(rows) {
+  const counted = rows.filter((r) => r.sll.flopsPerStep > 0 && r.backprop.flopsPerStep > 0);
+  if (counted.length === 0) return [];
+  const perFlop = (t) => t.msPerStep / (t.flopsPerStep / 1e9);
+  const verdict = (met) => (met ? 'met' : '**missed**');
+  const parts = counted.map((r) => {
+    const ratio = perFlop(r.sll) / perFlop(r.backprop);
+    return `${modelFromName(r.name)} ${verdict(ratio <= 1.1)} (${ratio.toFixed(2)}x backprop's ms per GFLOP)`;
+  });
+  const lines = [`Target "SLL's milliseconds per counted GFLOP within 10% of backprop's": ${parts.join('; ')}.`];
+  const mlp = counted.find((r) => r.model === 'mlp');
+  if (mlp) {
+    const speedup = mlp.backprop.msPerStep / mlp.sll.msPerStep;
+    const ceiling = mlp.backprop.flopsPerStep / mlp.sll.flopsPerStep;
+    lines.push(`Target "the MLP's SLL step at least 1.25x faster than backprop's" (class mode, d0 = K; the FLOP ceiling is ${ceiling.toFixed(2)}x): ${verdict(speedup >= 1.25)}, ${speedup.toFixed(2)}x.`);
+  }
+  return [lines.join(' ')];
+}
+
 function speedSection(dir, devices) {
   const out = ['## Time per epoch'];
   for (const file of filesOf(dir, 'speed-', '.json')) {
@@ -675,6 +702,7 @@ function speedSection(dir, devices) {
         ]),
       ),
     );
+    if (s.batch === DEFAULT_BATCH) out.push(...workVerdicts(s.rows));
     const throttled = s.rows.flatMap((r) => ['sll', 'backprop'].filter((m) => r[m].msPerStepThrottled !== undefined).map((m) => ({ r, m, t: r[m] })));
     if (throttled.length > 0) {
       out.push(
