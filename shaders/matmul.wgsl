@@ -134,6 +134,14 @@ override BLOCKED_WG_Y: u32 = 8u;
 // Written out by hand below: a loop over the rows ran at half the speed on SwiftShader.
 const BLOCKED_ROWS: u32 = 4u;
 
+// One k of a block: the outer product of A's 4 rows and B's 4 columns added in.
+fn blockedUpdate(acc: ptr<function, array<vec4<f32>, BLOCKED_ROWS>>, aCol: vec4<f32>, bRow: vec4<f32>) {
+  (*acc)[0] = fma(vec4(aCol.x), bRow, (*acc)[0]);
+  (*acc)[1] = fma(vec4(aCol.y), bRow, (*acc)[1]);
+  (*acc)[2] = fma(vec4(aCol.z), bRow, (*acc)[2]);
+  (*acc)[3] = fma(vec4(aCol.w), bRow, (*acc)[3]);
+}
+
 @compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
 fn matmulBlocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let batch = wg.z;
@@ -146,20 +154,14 @@ fn matmulBlocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   var acc: array<vec4<f32>, BLOCKED_ROWS>;
   if (row0 + BLOCKED_ROWS - 1u < params.M && cols.w < params.N) {
     for (var k = 0u; k < params.K; k++) {
-      let bRow = vec4(loadB(bBase, k, cols.x), loadB(bBase, k, cols.y), loadB(bBase, k, cols.z), loadB(bBase, k, cols.w));
-      acc[0] = fma(vec4(loadA(aBase, row0, k)), bRow, acc[0]);
-      acc[1] = fma(vec4(loadA(aBase, row0 + 1u, k)), bRow, acc[1]);
-      acc[2] = fma(vec4(loadA(aBase, row0 + 2u, k)), bRow, acc[2]);
-      acc[3] = fma(vec4(loadA(aBase, row0 + 3u, k)), bRow, acc[3]);
+      let aCol = vec4(loadA(aBase, row0, k), loadA(aBase, row0 + 1u, k), loadA(aBase, row0 + 2u, k), loadA(aBase, row0 + 3u, k));
+      blockedUpdate(&acc, aCol, vec4(loadB(bBase, k, cols.x), loadB(bBase, k, cols.y), loadB(bBase, k, cols.z), loadB(bBase, k, cols.w)));
     }
   } else {
     // A block on the matrix's edge: loads outside it read zero.
     for (var k = 0u; k < params.K; k++) {
-      let bRow = vec4(loadBGuarded(bBase, k, cols.x), loadBGuarded(bBase, k, cols.y), loadBGuarded(bBase, k, cols.z), loadBGuarded(bBase, k, cols.w));
-      acc[0] = fma(vec4(loadAGuarded(aBase, row0, k)), bRow, acc[0]);
-      acc[1] = fma(vec4(loadAGuarded(aBase, row0 + 1u, k)), bRow, acc[1]);
-      acc[2] = fma(vec4(loadAGuarded(aBase, row0 + 2u, k)), bRow, acc[2]);
-      acc[3] = fma(vec4(loadAGuarded(aBase, row0 + 3u, k)), bRow, acc[3]);
+      let aCol = vec4(loadAGuarded(aBase, row0, k), loadAGuarded(aBase, row0 + 1u, k), loadAGuarded(aBase, row0 + 2u, k), loadAGuarded(aBase, row0 + 3u, k));
+      blockedUpdate(&acc, aCol, vec4(loadBGuarded(bBase, k, cols.x), loadBGuarded(bBase, k, cols.y), loadBGuarded(bBase, k, cols.z), loadBGuarded(bBase, k, cols.w)));
     }
   }
   for (var i = 0u; i < BLOCKED_ROWS; i++) {
