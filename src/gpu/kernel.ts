@@ -3,6 +3,7 @@
  * constants), its pipeline and its reflected interface. Kernels are cached by the device.
  */
 import type { EntryReflection, ShaderVariant } from './shaderLibrary.js';
+import { KernelError } from './errors.js';
 
 export interface KernelSpec {
   /** Shader file name under shaders/, without `.wgsl`. */
@@ -44,6 +45,13 @@ export class Kernel {
     if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
     this.bindGroups.set(key, group);
     return group;
+  }
+
+  /** The u32 word of uniform member `name` within the entry's uniform struct (from its reflection): where a replay rewrites it. */
+  uniformWord(name: string): number {
+    const member = this.entry.uniform?.members.find((m) => m.name === name);
+    if (!member) throw new KernelError(`${this.label}: no uniform member '${name}'`);
+    return member.offset >>> 2;
   }
 }
 

@@ -117,7 +117,7 @@ function run(device: Device, entry: FillEntry, shape: Shape, dtype: 'f32' | 'u32
   const wg = columnWorkgroupSize(device);
   const kernel = device.kernel({ file: 'random', entry, overrides: { WG: wg } });
   device.dispatch(kernel, dtype === 'f32' ? { values: out } : { bits: out }, plan.uniforms, elementWorkgroups(plan.blocks, wg));
-  positionMembers ??= ['blockLo', 'blockHi', 'phase'].map((name) => kernel.entry.uniform!.members.find((m) => m.name === name)!.offset >>> 2) as [number, number, number];
+  positionMembers ??= [kernel.uniformWord('blockLo'), kernel.uniformWord('blockHi'), kernel.uniformWord('phase')];
   return out;
 }
 

@@ -159,7 +159,7 @@ export class LabelEmbedding {
     const [seedLo, seedHi] = seedWords(this.seed);
     const kernel = this.device.kernel({ file: 'negatives', entry: 'wrongLabelRows', overrides: { WG: NEGATIVES_WG } });
     this.device.dispatch(kernel, { labels, rows }, { count: batch, seedLo, seedHi, ...stepWords(step), wrong: this.classes - 1 }, elementWorkgroups(batch, NEGATIVES_WG));
-    stepMembers ??= [kernel.entry.uniform!.members.find((m) => m.name === 'stepLo')!.offset >>> 2, kernel.entry.uniform!.members.find((m) => m.name === 'stepHi')!.offset >>> 2];
+    stepMembers ??= [kernel.uniformWord('stepLo'), kernel.uniformWord('stepHi')];
     this.negatives.offset = step;
     this.device.noteStreamDraw({ stream: this.negatives, offset: step, writePosition: writeStep });
     this.negatives.offset = step + 1;
