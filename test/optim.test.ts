@@ -268,8 +268,8 @@ describe('non-finite guard', () => {
   });
 
   it('checkFinite over a list: a NaN in any tensor, at either end of it, raises the flag in one dispatch per four tensors', async () => {
-    // Sizes that straddle a CPU adapter's 16-element runs, so a run crossing two tensors would show.
-    const sizes = [17, 1, 33, 16, 5, 0, 70];
+    // Sizes that straddle a CPU adapter's 64-element runs, so a run crossing two tensors would show.
+    const sizes = [17, 1, 65, 64, 5, 0, 130];
     const tensors = sizes.map((n, i) => device.tensor(uniform(n, 20 + i), [n]));
     const flag = device.zeros([2], 'u32');
     const before = device.dispatchCount;
