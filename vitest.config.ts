@@ -4,7 +4,10 @@ import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from './scripts/chromium.m
 /**
  * Two hosts, one count: every test file runs in Node (on Dawn), and the kernel, layer and
  * gradient-check tests run again in headless Chromium (WebGPU on SwiftShader) through vitest's
- * browser mode, driven by Playwright over Debian's Chromium (never a downloaded browser).
+ * browser mode, driven by Playwright over Debian's Chromium (never a downloaded browser). The
+ * kernel and layer tests also run a third time in Node with the GPU kernel layouts forced
+ * (SLL_KERNELS=gpu: shared-memory tiles, split-K, workgroup trees, fused attention), so that a
+ * machine without a GPU still holds every variant to its reference.
  * Where Chromium is absent the browser project is skipped with a one-line notice; with
  * SLL_REQUIRE_BROWSER=1 (CI) that is an error.
  */
@@ -17,6 +20,12 @@ const BROWSER_TESTS = [
   'nn-dense', 'nn-conv', 'nn-transformer', 'sll-objective', 'dgl', 'drtp', 'dfa', 'predsim', 'model-shape', 'nn-batchnorm', 'nn-adaptive-pool', 'forward-forward', 'recording',
 ].map((name) => `test/${name}.test.ts`);
 
+/** What runs again in Node with the GPU layouts: the kernels and the layers built on them. */
+const GPU_LAYOUT_TESTS = [
+  'elementwise', 'softmax', 'loss', 'layernorm', 'reduce', 'matmul', 'conv', 'pool2d', 'attention', 'copy', 'optim', 'random',
+  'nn-dense', 'nn-conv', 'nn-transformer', 'nn-batchnorm', 'nn-adaptive-pool', 'recording',
+].map((name) => `test/${name}.test.ts`);
+
 const node: TestProjectInlineConfiguration = {
   extends: true,
   test: {
@@ -25,6 +34,16 @@ const node: TestProjectInlineConfiguration = {
     // dawn.node is a native addon: run test files in child processes, not worker threads.
     pool: 'forks',
     globalSetup: ['test/setup/printAdapter.ts'],
+  },
+};
+
+const gpuLayouts: TestProjectInlineConfiguration = {
+  extends: true,
+  test: {
+    name: 'gpu-layouts',
+    include: GPU_LAYOUT_TESTS,
+    pool: 'forks',
+    env: { SLL_KERNELS: 'gpu' },
   },
 };
 
@@ -54,6 +73,6 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    projects: haveChromium ? [node, browser()] : [node],
+    projects: haveChromium ? [node, gpuLayouts, browser()] : [node, gpuLayouts],
   },
 });

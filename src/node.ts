@@ -5,6 +5,7 @@
 import { create, globals } from 'webgpu';
 import type { Device } from './gpu/device.js';
 import { openDevice as openOnProviders, type GpuProvider, type OpenDeviceOptions } from './gpu/open.js';
+import { KERNEL_LAYOUTS } from './gpu/workgroups.js';
 
 export * from './index.js';
 /** A training run with its directory (config, metrics, checkpoints, report, lock): what `sll train` calls. */
@@ -45,6 +46,8 @@ const NODE_DAWN_OPTIONS = ['disable-dawn-features=timestamp_quantization'];
  * Opens a device on Dawn. Tries Dawn's default backend (Vulkan on Linux, Metal on macOS, D3D12
  * on Windows) in core mode, then in compatibility mode, then Dawn's OpenGL ES backend in
  * compatibility mode (surfaceless EGL). Fails with the install commands when nothing works.
+ * The kernel layouts come from `options.kernels`, else from the SLL_KERNELS environment variable
+ * (auto, gpu or software), else from the adapter.
  */
 export async function openNodeDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   installWebGpuGlobals();
@@ -65,5 +68,14 @@ export async function openNodeDevice(options: NodeDeviceOptions = {}): Promise<D
       featureLevels: ['compatibility'],
     });
   }
-  return openOnProviders(providers, { ...options, installHint: options.installHint ?? CPU_DRIVER_HINT });
+  const kernels = options.kernels ?? kernelsFromEnvironment();
+  return openOnProviders(providers, { ...options, kernels, installHint: options.installHint ?? CPU_DRIVER_HINT });
+}
+
+/** SLL_KERNELS, checked: a misspelt value must not silently run the adapter's own kernels. */
+function kernelsFromEnvironment(): OpenDeviceOptions['kernels'] {
+  const value = process.env.SLL_KERNELS;
+  if (value === undefined || value === '') return undefined;
+  if (value === 'auto' || (KERNEL_LAYOUTS as readonly string[]).includes(value)) return value as OpenDeviceOptions['kernels'];
+  throw new RangeError(`SLL_KERNELS must be auto, ${KERNEL_LAYOUTS.join(' or ')}, got ${JSON.stringify(value)}`);
 }

@@ -299,6 +299,8 @@ describe('sll command', () => {
     expect(out.text()).toMatch(/adapter: +\S/);
     expect(out.text()).toMatch(/f16 tensors: +(yes|no)/);
     expect(out.text()).toMatch(/maxStorageBufferBindingSize/);
+    // The layouts family the device runs, and its matmul and attention choices.
+    expect(out.text()).toMatch(/kernels: +(software|gpu) layouts(?: \(forced by SLL_KERNELS\))?; matmul \w+ \(thin: \w+\), attention \w+\n/);
     const data = capture();
     expect(await main(['data'], data)).toBe(0);
     for (const name of ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'digits']) expect(data.text()).toContain(name);

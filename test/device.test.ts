@@ -224,6 +224,39 @@ describe('device lifetime', () => {
   });
 });
 
+describe('kernel layouts', () => {
+  it('a device takes its adapter\'s layouts, or the ones it is opened with, and a wrong name is an error that names it', async () => {
+    const gpu = await openNodeDevice({ kernels: 'gpu' });
+    const software = await openNodeDevice({ kernels: 'software' });
+    try {
+      expect(gpu.kernelLayouts).toBe('gpu');
+      expect(ops.kernelChoices(gpu)).toMatchObject({ software: false, matmul: { large: 'tiled', thin: 'skinny' }, attention: 'fused' });
+      expect(ops.kernelChoices(software).software).toBe(true);
+      // The forced family really changes the kernels that run, and not their results beyond rounding.
+      const a = gpu.tensor(Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i)), [64, 48]);
+      const b = software.tensor(await a.read(), [64, 48]);
+      gpu.startProfiling();
+      const ya = ops.matmul(a, a.transpose());
+      expect((await gpu.stopProfiling()).map((k) => k.kernel)).toEqual(['matmul:matmulTiled']);
+      const yb = ops.matmul(b, b.transpose());
+      const [va, vb] = [await ya.read(), await yb.read()];
+      va.forEach((x, i) => expect(Math.abs(x - vb[i]!)).toBeLessThan(1e-4));
+    } finally {
+      gpu.destroy();
+      software.destroy();
+    }
+    await expect(openNodeDevice({ kernels: 'cpu' as 'gpu' })).rejects.toThrow(/^openDevice: kernels must be auto, gpu or software, got "cpu"$/);
+    const saved = process.env.SLL_KERNELS;
+    process.env.SLL_KERNELS = 'GPU';
+    try {
+      await expect(openNodeDevice()).rejects.toThrow(/^SLL_KERNELS must be auto, gpu or software, got "GPU"$/);
+    } finally {
+      if (saved === undefined) delete process.env.SLL_KERNELS;
+      else process.env.SLL_KERNELS = saved;
+    }
+  });
+});
+
 /** Counts the device's bind-group creations until `restore()`. */
 function countBindGroups(): { readonly created: number; restore(): void } {
   const gpu = device.gpu;

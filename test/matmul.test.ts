@@ -18,6 +18,12 @@ import { expectOp } from './helpers/ops.js';
 
 const device = await testDevice();
 
+it('runs on the kernel layouts SLL_KERNELS names (the gpu-layouts project forces the GPU ones)', () => {
+  const forced = typeof process === 'undefined' ? undefined : process.env?.SLL_KERNELS;
+  expect(device.kernelLayouts).toBe(forced === 'gpu' || forced === 'software' ? forced : undefined);
+  if (forced === 'gpu') expect(isSoftwareAdapter(device)).toBe(false);
+});
+
 interface Case {
   aShape: number[];
   bShape: number[];

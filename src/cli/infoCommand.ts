@@ -5,6 +5,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
+import { kernelChoices } from '../ops/choices.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import { formatBytes, type Output } from './progress.js';
 
@@ -37,7 +38,7 @@ export async function infoCommand(argv: readonly string[], ctx: { openDevice: ()
   try {
     const r = device.report;
     if (args.values.json) {
-      ctx.out.write(JSON.stringify({ ...r, f16: device.hasF16, timestamps: device.hasTimestamps, subgroupSize: device.subgroupSize ?? null }, null, 2) + '\n');
+      ctx.out.write(JSON.stringify({ ...r, f16: device.hasF16, timestamps: device.hasTimestamps, subgroupSize: device.subgroupSize ?? null, kernels: kernelChoices(device) }, null, 2) + '\n');
       return 0;
     }
     const yes = (b: boolean, why: string) => (b ? 'yes' : `no (${why})`);
@@ -48,6 +49,7 @@ export async function infoCommand(argv: readonly string[], ctx: { openDevice: ()
       `f16 tensors:    ${yes(device.hasF16, "no 'shader-f16' feature")}`,
       `timestamps:     ${yes(device.hasTimestamps, "no 'timestamp-query' feature")}`,
       `subgroups:      ${device.subgroupSize !== undefined ? `yes, size ${device.subgroupSize}` : r.features.includes('subgroups') ? 'yes' : "no ('subgroups' feature missing)"}`,
+      `kernels:        ${kernelLine(device)}`,
       `features:       ${r.features.length ? r.features.join(', ') : 'none'}`,
       'limits:',
       ...KEY_LIMITS.filter((k) => r.limits[k] !== undefined).map((k) => `  ${k.padEnd(36)}${/Size$/.test(k) && r.limits[k]! >= 65536 ? `${formatBytes(r.limits[k]!)} (${r.limits[k]})` : r.limits[k]}`),
@@ -57,4 +59,11 @@ export async function infoCommand(argv: readonly string[], ctx: { openDevice: ()
   } finally {
     await device.close();
   }
+}
+
+/** The kernel family and the main choices it makes, and whether SLL_KERNELS forced the family. */
+function kernelLine(device: Device): string {
+  const c = kernelChoices(device);
+  const family = `${c.software ? 'software' : 'gpu'} layouts${device.kernelLayouts ? ' (forced by SLL_KERNELS)' : ''}`;
+  return `${family}; matmul ${c.matmul.large} (thin: ${c.matmul.thin}), attention ${c.attention}`;
 }

@@ -35,6 +35,7 @@ import { CommandStream } from './commands.js';
 import { Scopes, assertOwnTensor } from './lifetimes.js';
 import { checkHostData, checkValuesFit, decodeHost, emptyHost, roundUp, writeHost } from './hostData.js';
 import { Recorder, Recording, type RecordingHost, type StreamDraw } from './recording.js';
+import type { KernelLayouts } from './workgroups.js';
 
 export { WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './adapter.js';
 export type { Binding } from './bindGroups.js';
@@ -97,6 +98,8 @@ export class Device implements TensorHost {
      * device whose instance is gone crashes the process when it next processes events.
      */
     readonly origin?: { readonly instance: GPU; readonly adapter: GPUAdapter },
+    /** Kernel layouts forced whatever the adapter is (OpenDeviceOptions.kernels); absent: the adapter's own. */
+    readonly kernelLayouts?: KernelLayouts,
   ) {
     this.hasF16 = gpu.features.has('shader-f16');
     this.hasSubgroups = gpu.features.has('subgroups');

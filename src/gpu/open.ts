@@ -9,6 +9,7 @@
 import { WANTED_FEATURES, type AdapterReport, type FeatureLevel } from './adapter.js';
 import { Device } from './device.js';
 import { GpuUnavailableError } from './errors.js';
+import { KERNEL_LAYOUTS, type KernelLayouts } from './workgroups.js';
 
 /** One way of reaching adapters: a GPU object and the name of its backend. */
 export interface GpuProvider {
@@ -26,9 +27,17 @@ export interface OpenDeviceOptions {
   disableFeatures?: readonly string[];
   /** Text appended to the error when no adapter is found (how to install a driver). */
   installHint?: string;
+  /**
+   * Kernel layouts: 'auto' (default) takes the adapter's family, 'gpu' or 'software' forces one
+   * (src/gpu/workgroups.ts, KernelLayouts). Results differ between families in the last bits.
+   */
+  kernels?: 'auto' | KernelLayouts;
 }
 
 export async function openDevice(providers: readonly GpuProvider[], options: OpenDeviceOptions = {}): Promise<Device> {
+  if (options.kernels !== undefined && options.kernels !== 'auto' && !KERNEL_LAYOUTS.includes(options.kernels)) {
+    throw new RangeError(`openDevice: kernels must be auto, ${KERNEL_LAYOUTS.join(' or ')}, got ${JSON.stringify(options.kernels)}`);
+  }
   const tried: string[] = [];
   for (const level of ['core', 'compatibility'] as const) {
     if (level === 'compatibility' && options.requireCore) break;
@@ -85,7 +94,7 @@ async function requestDevice(instance: GPU, adapter: GPUAdapter, backend: string
     features: [...gpuDevice.features].sort(),
     limits,
   };
-  return new Device(gpuDevice, report, { instance, adapter });
+  return new Device(gpuDevice, report, { instance, adapter }, options.kernels === 'auto' ? undefined : options.kernels);
 }
 
 /** One line naming the adapter, for logs and test output. */

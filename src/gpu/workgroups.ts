@@ -10,7 +10,19 @@
 export interface LayoutTarget {
   readonly limits: Pick<GPUSupportedLimits, 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX'>;
   readonly report: { readonly isFallbackAdapter: boolean; readonly architecture: string; readonly device: string; readonly description: string };
+  /** Layouts forced whatever the adapter is (OpenDeviceOptions.kernels); absent: chosen by the adapter. */
+  readonly kernelLayouts?: KernelLayouts;
 }
+
+/**
+ * Which family of kernel shapes a device runs: 'software' (lavapipe's and SwiftShader's: runs of
+ * elements per thread, one SIMD width per row, subgroup-broadcast matmuls) or 'gpu' (workgroup
+ * trees, shared-memory tiles, split-K, fused attention). A device takes the family of its
+ * adapter unless told otherwise; forcing 'gpu' on a CPU adapter is how the test suite runs the
+ * GPU kernels without a GPU (SLL_KERNELS=gpu, .ci/run).
+ */
+export type KernelLayouts = 'gpu' | 'software';
+export const KERNEL_LAYOUTS: readonly KernelLayouts[] = ['gpu', 'software'];
 
 /** Workgroup count for one thread per element. */
 export function elementWorkgroups(count: number, workgroupSize: number): number {
@@ -90,10 +102,16 @@ export function columnWorkgroupSize(device: LayoutTarget): number {
 }
 
 /**
- * A CPU implementation of WebGPU (lavapipe, SwiftShader), where loads and not FLOPs cost: the
- * kernels pick subgroup-broadcast shapes there and workgroup-memory tiles on real GPUs.
+ * Whether the device runs the software layouts: on a CPU implementation of WebGPU (lavapipe,
+ * SwiftShader) loads and not FLOPs cost, so the kernels pick subgroup-broadcast shapes there and
+ * workgroup-memory tiles on real GPUs. A device opened with forced layouts takes those.
  */
 export function isSoftwareAdapter(device: LayoutTarget): boolean {
-  const r = device.report;
+  if (device.kernelLayouts) return device.kernelLayouts === 'software';
+  return isCpuAdapter(device.report);
+}
+
+/** Whether the adapter itself is a CPU implementation of WebGPU. */
+function isCpuAdapter(r: LayoutTarget['report']): boolean {
   return r.isFallbackAdapter || r.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${r.device} ${r.description}`);
 }
