@@ -12,10 +12,10 @@
  * The kernel shape is chosen per adapter (chooseMatmulVariant): lavapipe pays for loads, not
  * FLOPs, and gets a subgroup kernel; real GPUs get workgroup-memory tiles (cut into K slices
  * when few output tiles face a long K: `splitK`); thin products get the skinny kernel, which
- * splits K across one workgroup's threads; anything else can run on the plain one. The blocked
- * kernel (register blocks, no workgroup memory) is for SwiftShader, but only on request for now
- * (docs/architecture.md, "Adapters and kernel choice"). Every variant
- * computes the same thing and is tested against src/reference/matmul.ts.
+ * splits K across one workgroup's threads; anything else can run on the plain one. SwiftShader
+ * gets the blocked kernel (register blocks, no workgroup memory; docs/architecture.md,
+ * "Adapters and kernel choice"). Every variant computes the same thing and is tested against
+ * src/reference/matmul.ts.
  */
 import type { Device } from '../gpu/device.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
@@ -78,6 +78,8 @@ const SKINNY_COLUMNS = 16;
  * (in M, N or K, on software adapters without the subgroup matmul).
  */
 const SKINNY_LIMIT = 16;
+/** K this many times the longer output side or more: tiles rather than blocks on SwiftShader (chooseMatmulVariant). */
+const LONG_K = 8;
 /**
  * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
  * per compute unit of a large GPU), each slice at least MIN_K_CHUNK deep.
@@ -115,20 +117,21 @@ function describeSubgroupSize(device: Device): string {
 /**
  * The kernel variant for an M x K times K x N product on this device. On software adapters: the
  * subgroup kernel where it runs (8-lane subgroups: lavapipe as Dawn exposes it on x86-64);
- * on the others (SwiftShader, measured; lavapipe without 8-lane subgroups, not) the plain
- * kernel when any side is short and tiles otherwise, because there one thread per output beat
- * both others on every product with a side of 16 or less (a 256 x 1000 head: plain 13.7 ms,
- * tiled 20.5, skinny 38.9; its input gradient, K = 10: 14.2, 81.2 and 1,340 ms), while tiles won
- * the large ones (1024 cube: 2.0 GFLOPS against plain's 0.44). On GPUs: the skinny kernel (K
- * split within a workgroup) for thin products, else workgroup-memory tiles where the limits
- * allow them, else the plain kernel.
+ * on the others (SwiftShader, measured; lavapipe without 8-lane subgroups, not) the blocked
+ * kernel, except tiles for a long K against few outputs (K at least LONG_K times the longer
+ * side). In Chromium on SwiftShader, ms, tiled / blocked / plain: a 128 x 784 x 1000 layer
+ * 138 / 123 / 487, its weight gradient (K = 128) 402 / 126 / 526, a 128 x 1000 x 10 head
+ * 12.1 / 4.2 / 9.6 and its input gradient (K = 10) 52.7 / 4.0 / 11.9, a 512 cube 263 / 182 /
+ * 853; but 128 x 3136 x 256 (K = 12 x 256) 89 / 114 / 587 and 64 x 6272 x 192 82 / 86 / 373.
+ * On GPUs: the skinny kernel (K split within a workgroup) for thin products, else
+ * workgroup-memory tiles where the limits allow them, else the plain kernel.
  */
 export function chooseMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
   requireDevice('chooseMatmulVariant', device);
   for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('chooseMatmulVariant', name, value, 'integer');
   if (isSoftwareAdapter(device)) {
     if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
-    return Math.min(m, n, k) <= SKINNY_LIMIT || matmulVariantUnavailable(device, 'tiled') ? 'plain' : 'tiled';
+    return k >= LONG_K * Math.max(m, n) && !matmulVariantUnavailable(device, 'tiled') ? 'tiled' : 'blocked';
   }
   const thin = Math.min(m, n) <= SKINNY_LIMIT && Math.max(m, n) * k >= 4096;
   if (thin) return 'skinny';
