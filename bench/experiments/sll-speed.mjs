@@ -1,7 +1,7 @@
 // Time per step and per epoch of SLL and backprop side by side, on the three default models
 // (MLP 3x1000, CNN conv32/conv64/fc256, ViT patch 4 dim 64 depth 4) at batch 128 (28x28x1
 // inputs, 10 classes), on one adapter in one process: the median of several timed windows of
-// steps after warm-up steps. An epoch is 55,000 images, the last batch dropped; evaluation is
+// steps after warm-up steps, the methods taking turns window by window. An epoch is 55,000 images, the last batch dropped; evaluation is
 // not included. FLOPs per step come from the device's counter
 // (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
 // projections and local heads included). Each model also gets its step timed with
@@ -47,38 +47,46 @@ if (device.report.isFallbackAdapter) console.log('note: a software adapter on a 
 const images = device.tensor(Float32Array.from({ length: batch * 784 }, (_, i) => Math.sin(i)), [batch, 1, 28, 28]);
 const labels = device.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], 'i32');
 const rows = [];
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 for (const kind of models) {
   const row = { model: kind };
-  for (const method of methodsOf(kind)) {
+  // Every method's trainer is built and warmed up first, and then the methods take turns, one
+  // window each: a shared CPU's speed drifts over minutes, and timing one method's windows after
+  // the other's put that drift into their ratio (SLL's MLP step measured 107 and 130 ms in two
+  // runs a minute apart, backprop's 132 and 107).
+  const runs = methodsOf(kind).map((method) => {
     const model = sll.buildModel(device, specOf(kind, method), { inputShape: [1, 28, 28], classes: 10 }, 0);
     const trainer = new sll.Trainer(device, model, { method, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: steps, objective: () => sll.defaultObjective(kind, 10) });
+    return { method, model, trainer, times: [], throttled: [], hostTimes: [] };
+  });
+  for (const run of runs) {
     const before = device.flopCount;
-    trainer.trainStep(images, labels);
-    const flops = device.flopCount - before;
-    trainer.trainStep(images, labels);
-    await trainer.readMetrics();
-    // Windows alternate between plain steps and steps each followed by `await device.throttle()`
-    // (what fit and the command do), so that the throttle's cost is measured side by side.
-    // The host's share is the time spent inside trainStep (it only encodes and submits; the GPU
-    // runs behind it): where it is close to the whole step, the host is the bottleneck.
-    const times = [];
-    const throttled = [];
-    const hostTimes = [];
-    for (let w = 0; w < 2 * windows; w++) {
-      const withThrottle = w % 2 === 1;
+    run.trainer.trainStep(images, labels);
+    run.flops = device.flopCount - before;
+    run.trainer.trainStep(images, labels);
+    await run.trainer.readMetrics();
+  }
+  // Windows alternate between plain steps and steps each followed by `await device.throttle()`
+  // (what fit and the command do), so that the throttle's cost is measured side by side.
+  // The host's share is the time spent inside trainStep (it only encodes and submits; the GPU
+  // runs behind it): where it is close to the whole step, the host is the bottleneck.
+  for (let w = 0; w < 2 * windows; w++) {
+    const withThrottle = w % 2 === 1;
+    for (const run of runs) {
       let host = 0;
       const t0 = performance.now();
       for (let i = 0; i < steps; i++) {
         const h0 = performance.now();
-        trainer.trainStep(images, labels);
+        run.trainer.trainStep(images, labels);
         host += performance.now() - h0;
         if (withThrottle) await device.throttle();
       }
-      await trainer.readMetrics();
-      (withThrottle ? throttled : times).push((performance.now() - t0) / steps);
-      if (!withThrottle) hostTimes.push(host / steps);
+      await run.trainer.readMetrics();
+      (withThrottle ? run.throttled : run.times).push((performance.now() - t0) / steps);
+      if (!withThrottle) run.hostTimes.push(host / steps);
     }
-    const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  }
+  for (const { method, model, trainer, times, throttled, hostTimes, flops } of runs) {
     const ms = median(times);
     row[method] = { msPerStep: ms, msPerStepThrottled: median(throttled), hostMsPerStep: median(hostTimes), samplesPerSecond: (batch * 1000) / ms, secondsPerEpoch: (ms * stepsPerEpoch) / 1000, flopsPerStep: flops, gflops: flops / (ms * 1e6) };
     row.name = model.name;
