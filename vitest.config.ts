@@ -34,6 +34,8 @@ const node: TestProjectInlineConfiguration = {
     // dawn.node is a native addon: run test files in child processes, not worker threads.
     pool: 'forks',
     globalSetup: ['test/setup/printAdapter.ts'],
+    // Tests run with fixed kernel choices, whatever `sll tune` saved on this machine.
+    env: { SLL_TUNING: 'off' },
   },
 };
 
@@ -43,7 +45,7 @@ const gpuLayouts: TestProjectInlineConfiguration = {
     name: 'gpu-layouts',
     include: GPU_LAYOUT_TESTS,
     pool: 'forks',
-    env: { SLL_KERNELS: 'gpu' },
+    env: { SLL_KERNELS: 'gpu', SLL_TUNING: 'off' },
   },
 };
 

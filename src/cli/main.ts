@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sll` command: train, eval, info, data. Usage errors print the command's help hint and
+ * The `sll` command: train, eval, info, data, tune. Usage errors print the command's help hint and
  * exit 2; other errors print their message (no stack trace unless SLL_DEBUG is set) and exit 1.
  */
 import { pathToFileURL } from 'node:url';
@@ -11,6 +11,8 @@ import { UsageError } from './args.js';
 import { dataCommand } from './dataCommand.js';
 import { evalCommand } from './evalCommand.js';
 import { infoCommand } from './infoCommand.js';
+import { tuneCommand } from './tuneCommand.js';
+import { applySavedTuning } from './tuningCache.js';
 import { stdoutOutput, type Output } from './progress.js';
 import { STOP_SIGNALS, trainCommand } from './trainCommand.js';
 
@@ -24,9 +26,10 @@ Commands:
   eval    evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix
   info    the WebGPU adapter, its limits and features
   data    list known datasets and where they are; 'sll data fetch NAME' downloads one
+  tune    time the matmul variants on this adapter and save the fastest per shape class
 `;
 
-const COMMANDS = ['train', 'eval', 'info', 'data'] as const;
+const COMMANDS = ['train', 'eval', 'info', 'data', 'tune'] as const;
 
 /** Set when writing the command's output failed for another reason than a reader gone away. */
 let outputFailed = false;
@@ -48,7 +51,20 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
       if (error.code !== 'EPIPE' && error.code !== 'EIO') outputFailed = true;
     });
   }
+  // train, eval and info run with this adapter's saved kernel tuning (sll tune), if any; train
+  // and info say which (eval's output may be JSON). tune measures without one.
   const openDevice = () => openNodeDevice();
+  const openTunedDevice = (say: boolean) => async () => {
+    const device = await openNodeDevice();
+    try {
+      const line = applySavedTuning(device);
+      if (line && say) out.write(line + '\n');
+    } catch (error) {
+      device.destroy();
+      throw error;
+    }
+    return device;
+  };
   try {
     switch (command) {
       case undefined:
@@ -59,7 +75,7 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
         return command === undefined ? 2 : 0;
       case 'train':
         return await trainCommand(rest, {
-          openDevice,
+          openDevice: openTunedDevice(true),
           out,
           onInterrupt: (handler) => {
             const handlers = STOP_SIGNALS.map((signal) => [signal, () => handler(signal)] as const);
@@ -70,9 +86,11 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
           },
         });
       case 'eval':
-        return await evalCommand(rest, { openDevice, out });
+        return await evalCommand(rest, { openDevice: openTunedDevice(false), out });
       case 'info':
-        return await infoCommand(rest, { openDevice, out });
+        return await infoCommand(rest, { openDevice: openTunedDevice(!rest.includes('--json')), out });
+      case 'tune':
+        return await tuneCommand(rest, { openDevice, out });
       case 'data':
         return await dataCommand(rest, { out });
       default:

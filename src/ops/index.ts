@@ -14,3 +14,5 @@ export { spatialPair, windowPositions, type SpatialPair, type WindowGeometry } f
 export * from './pool2d.js';
 export * from './matmul.js';
 export * from './choices.js';
+export * from './tuningTable.js';
+export * from './tune.js';

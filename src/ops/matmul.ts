@@ -26,10 +26,11 @@ import { copy } from './copy.js';
 import { sumPartials } from './reduce.js';
 import { isSoftwareAdapter } from '../gpu/workgroups.js';
 import { checkOptions, checkValue, requireDevice, requireDtype, requireSameDevice, type OptionTable } from './checks.js';
+import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+import { matmulShapeClass, tunedMatmulVariant } from './tuningTable.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
-export type MatmulVariant = 'subgroup' | 'tiled' | 'blocked' | 'skinny' | 'plain';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'tiled', 'blocked', 'skinny', 'plain'];
+export { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
 
 export interface MatmulOptions {
   /** Use a^T: `a` is [..., K, M]. */
@@ -78,8 +79,6 @@ const SKINNY_COLUMNS = 16;
  * (in M, N or K, on software adapters without the subgroup matmul).
  */
 const SKINNY_LIMIT = 16;
-/** K this many times the longer output side or more: tiles rather than blocks on SwiftShader (chooseMatmulVariant). */
-const LONG_K = 8;
 /**
  * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
  * per compute unit of a large GPU), each slice at least MIN_K_CHUNK deep.
@@ -115,23 +114,27 @@ function describeSubgroupSize(device: Device): string {
 }
 
 /**
- * The kernel variant for an M x K times K x N product on this device. On software adapters: the
- * subgroup kernel where it runs (8-lane subgroups: lavapipe as Dawn exposes it on x86-64);
- * on the others (SwiftShader, measured; lavapipe without 8-lane subgroups, not) the blocked
- * kernel, except tiles for a long K against few outputs (K at least LONG_K times the longer
- * side). In Chromium on SwiftShader, ms, tiled / blocked / plain: a 128 x 784 x 1000 layer
- * 138 / 123 / 487, its weight gradient (K = 128) 402 / 126 / 526, a 128 x 1000 x 10 head
- * 12.1 / 4.2 / 9.6 and its input gradient (K = 10) 52.7 / 4.0 / 11.9, a 512 cube 263 / 182 /
- * 853; but 128 x 3136 x 256 (K = 12 x 256) 89 / 114 / 587 and 64 x 6272 x 192 82 / 86 / 373.
- * On GPUs: the skinny kernel (K split within a workgroup) for thin products, else
- * workgroup-memory tiles where the limits allow them, else the plain kernel.
+ * The kernel variant for an M x K times K x N product on this device: the one the kernel tuning
+ * in force chooses for its shape class (src/ops/tuningTable.ts), if it runs here; otherwise
+ * these rules. On software adapters: the subgroup kernel where it runs (8-lane subgroups:
+ * lavapipe as Dawn exposes it on x86-64); on the others (SwiftShader, measured; lavapipe
+ * without 8-lane subgroups, not) the blocked kernel, except tiles for a long K against few
+ * outputs (shape class 'longK': K at least 8 times the longer side). In Chromium on
+ * SwiftShader, ms, tiled / blocked / plain: a 128 x 784 x 1000 layer 138 / 123 / 487, its
+ * weight gradient (K = 128) 402 / 126 / 526, a 128 x 1000 x 10 head 12.1 / 4.2 / 9.6 and its
+ * input gradient (K = 10) 52.7 / 4.0 / 11.9, a 512 cube 263 / 182 / 853; but 128 x 3136 x 256
+ * 89 / 114 / 587 and 64 x 6272 x 192 82 / 86 / 373. On GPUs: the skinny kernel (K split
+ * within a workgroup) for thin products, else workgroup-memory tiles where the limits allow
+ * them, else the plain kernel.
  */
 export function chooseMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
   requireDevice('chooseMatmulVariant', device);
   for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('chooseMatmulVariant', name, value, 'integer');
+  const tuned = tunedMatmulVariant(device, m, n, k);
+  if (tuned !== undefined && matmulVariantUnavailable(device, tuned) === undefined) return tuned;
   if (isSoftwareAdapter(device)) {
     if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
-    return k >= LONG_K * Math.max(m, n) && !matmulVariantUnavailable(device, 'tiled') ? 'tiled' : 'blocked';
+    return matmulShapeClass(m, n, k) === 'longK' && !matmulVariantUnavailable(device, 'tiled') ? 'tiled' : 'blocked';
   }
   const thin = Math.min(m, n) <= SKINNY_LIMIT && Math.max(m, n) * k >= 4096;
   if (thin) return 'skinny';

@@ -18,6 +18,8 @@
 import type { Dataset } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
+import type { KernelChoices } from '../ops/choices.js';
+import { checkKernelTuning, kernelTuningOf, useKernelTuning } from '../ops/tuningTable.js';
 import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import { planRun, resumeMismatch, scheduleOf } from '../sll/runPlan.js';
@@ -87,16 +89,18 @@ export async function runTraining(device: Device, options: RunOptions): Promise<
   const factor = options.divergenceFactor;
   if (factor !== undefined && !(factor === 0 || factor > 1)) throw new RangeError(`runTraining: divergenceFactor must be 0 (no guard) or greater than 1, got ${factor}`);
   const release = dir.locked ? undefined : dir.lock((text) => options.events?.onNotice?.(text));
+  // A resumed run may put its own kernel tuning in force; the device gets its own back after.
+  const tuning = kernelTuningOf(device);
   try {
     return await runInDirectory(device, dir, options);
   } finally {
+    useKernelTuning(device, tuning);
     release?.();
   }
 }
 
 async function runInDirectory(device: Device, dir: RunDirectory, options: RunOptions): Promise<RunResult> {
   const { dataset } = options;
-  const { adapter, kernels } = provenanceOf(device);
   let spec: TrainingSpec;
   let checkpoint;
   const state = dir.state();
@@ -110,6 +114,7 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
     const source = dir.path('checkpoint');
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
+    restoreKernelTuning(device, checkpoint.meta.kernels, source, (text) => options.events?.onNotice?.(text));
     // Bitwise continuation holds on the adapter and kernel choices the run was trained with.
     const differs = resumeNotice(checkpoint, device);
     if (differs) options.events?.onNotice?.(differs);
@@ -127,6 +132,7 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
       throw new Error(`the spec says dataset.normalize false, but ${dataset.name} was standardized (mean ${dataset.mean}, std ${dataset.std})`);
     }
   }
+  const { adapter, kernels } = provenanceOf(device);
   let plan = planRun(spec, dataset, options.classNames ? { classNames: options.classNames } : {});
   if (options.epochs !== undefined && options.epochs !== spec.epochs) {
     spec = retrain(spec, options.epochs, checkpoint?.meta.position, plan.stepsPerEpoch, context, (text) => options.events?.onNotice?.(text));
@@ -297,4 +303,18 @@ function meanUnits(windows: ReadonlyArray<{ samples: number; units: ReadonlyArra
 async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: number): Promise<ReportTest & { count: number }> {
   const { accuracy, blockAccuracy, confusion, count } = await evaluate(trainer, dataset.test, dataset.shape, batchSize, { confusion: true });
   return { accuracy, blockAccuracy, ...(confusion ? { confusion } : {}), count };
+}
+
+/**
+ * A resumed run runs with the kernel tuning it was trained with (none, if it had none), whatever
+ * table is in force now (a newer `sll tune`), so that it continues bitwise; says so when that
+ * changes what was in force. A checkpoint without a kernels record (an older one) changes nothing.
+ */
+function restoreKernelTuning(device: Device, recorded: KernelChoices | undefined, source: string, notice: (text: string) => void): void {
+  if (recorded === undefined) return;
+  const tuning = recorded.tuning === undefined ? undefined : checkKernelTuning(recorded.tuning, `${source}: kernels.tuning`);
+  const now = kernelTuningOf(device);
+  if (JSON.stringify(now?.matmul) === JSON.stringify(tuning?.matmul)) return;
+  useKernelTuning(device, tuning);
+  notice(`resuming with the kernel tuning the run was trained with (${tuning ? Object.entries(tuning.matmul).map(([c, v]) => `${c} ${v}`).join(', ') || 'empty' : 'none: the built-in choices'}), not the one in force now`);
 }

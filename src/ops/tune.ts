@@ -1,0 +1,109 @@
+/**
+ * Measuring a kernel tuning (`sll tune`): every matmul variant that runs on the device, timed on
+ * the products of each shape class that the default models' training steps make at batch 128,
+ * and the fastest per class kept. The table is the device's own; the command keeps it on disk.
+ */
+import type { Device } from '../gpu/device.js';
+import { describeAdapter } from '../gpu/open.js';
+import { requireDevice, checkOptions, type OptionTable } from './checks.js';
+import { chooseMatmulVariant, matmul, matmulVariantUnavailable } from './matmul.js';
+import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+import { kernelTuningOf, matmulShapeClass, useKernelTuning, MATMUL_SHAPE_CLASSES, type KernelTuning, type MatmulShapeClass } from './tuningTable.js';
+
+/** [m, n, k] products per class: the MLP's, CNN's and ViT's steps at batch 128 (SLL's projections and heads included). */
+export const TUNING_SHAPES: Readonly<Record<MatmulShapeClass, readonly (readonly [number, number, number])[]>> = {
+  general: [[128, 1000, 784], [1000, 1000, 128], [6272, 192, 64]],
+  thin: [[128, 10, 1000], [1000, 10, 128]],
+  shortK: [[128, 1000, 10], [6272, 64, 16]],
+  longK: [[64, 192, 6272], [128, 256, 3136]],
+};
+
+/** Small products of each class, for a quick check of the command (tests, --quick). */
+export const QUICK_TUNING_SHAPES: Readonly<Record<MatmulShapeClass, readonly (readonly [number, number, number])[]>> = {
+  general: [[48, 40, 36]],
+  thin: [[40, 8, 36]],
+  shortK: [[40, 36, 8]],
+  longK: [[17, 20, 400]],
+};
+
+export interface TuningRow {
+  shapeClass: MatmulShapeClass;
+  shapes: readonly (readonly [number, number, number])[];
+  /** Per variant: the summed median milliseconds over the class's shapes, or why it did not run. */
+  variants: Partial<Record<MatmulVariant, { ms: number } | { skipped: string }>>;
+  /** What the built-in rules choose for the class's first shape, and what the table keeps. */
+  builtIn: MatmulVariant;
+  chosen: MatmulVariant;
+}
+
+const TUNE_OPTIONS: OptionTable = { runs: 'integer', quick: 'boolean' };
+
+/**
+ * Times every runnable variant on each class's shapes (`runs` timed calls after one warm-up,
+ * median, default 3) and returns the table with the fastest per class, and the measurements.
+ * Builds the table without a tuning in force, and leaves the device's own as it found it.
+ */
+export async function tuneKernels(device: Device, options: { runs?: number; quick?: boolean; onRow?: (row: TuningRow) => void } = {}): Promise<{ tuning: KernelTuning; rows: TuningRow[] }> {
+  requireDevice('tuneKernels', device);
+  const { onRow, ...rest } = options;
+  checkOptions('tuneKernels', rest, TUNE_OPTIONS);
+  if (onRow !== undefined && typeof onRow !== 'function') throw new TypeError(`tuneKernels: onRow must be a function, got ${typeof onRow}`);
+  const runs = options.runs ?? 3;
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`tuneKernels: runs must be a positive integer, got ${runs}`);
+  const shapesOf = options.quick ? QUICK_TUNING_SHAPES : TUNING_SHAPES;
+  const before = kernelTuningOf(device);
+  useKernelTuning(device, undefined);
+  try {
+    const rows: TuningRow[] = [];
+    const table: Partial<Record<MatmulShapeClass, MatmulVariant>> = {};
+    for (const shapeClass of MATMUL_SHAPE_CLASSES) {
+      const shapes = shapesOf[shapeClass];
+      for (const [m, n, k] of shapes) {
+        if (matmulShapeClass(m, n, k) !== shapeClass) throw new Error(`tuneKernels: ${m} x ${k} x ${n} is not of class ${shapeClass}`);
+      }
+      const variants: TuningRow['variants'] = {};
+      let best: { variant: MatmulVariant; ms: number } | undefined;
+      for (const variant of MATMUL_VARIANTS) {
+        const why = matmulVariantUnavailable(device, variant);
+        if (why) {
+          variants[variant] = { skipped: why };
+          continue;
+        }
+        let ms = 0;
+        for (const shape of shapes) ms += await timeProduct(device, shape, variant, runs);
+        variants[variant] = { ms };
+        if (!best || ms < best.ms) best = { variant, ms };
+      }
+      const [m, n, k] = shapes[0]!;
+      const row: TuningRow = { shapeClass, shapes, variants, builtIn: chooseMatmulVariant(device, m, n, k), chosen: best!.variant };
+      table[shapeClass] = row.chosen;
+      rows.push(row);
+      onRow?.(row);
+    }
+    return { tuning: { adapter: describeAdapter(device.report), matmul: table }, rows };
+  } finally {
+    useKernelTuning(device, before);
+  }
+}
+
+/** Median milliseconds of one product with one variant, after a warm-up call (which compiles it). */
+async function timeProduct(device: Device, [m, n, k]: readonly [number, number, number], variant: MatmulVariant, runs: number): Promise<number> {
+  const a = device.tensor(Float32Array.from({ length: m * k }, (_, i) => Math.sin(i)), [m, k]);
+  const b = device.tensor(Float32Array.from({ length: k * n }, (_, i) => Math.cos(i)), [k, n]);
+  try {
+    matmul(a, b, { variant }).dispose();
+    await device.flush();
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      matmul(a, b, { variant }).dispose();
+      await device.flush();
+      times.push(performance.now() - t0);
+    }
+    times.sort((x, y) => x - y);
+    return times[Math.floor(times.length / 2)]!;
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Kernel tuning: a measured choice of matmul variant per shape class, made on one adapter by
+ * `sll tune` (src/ops/tune.ts measures; the command keeps the table on disk per adapter and
+ * driver) and put in force on a device with useKernelTuning. chooseMatmulVariant asks this
+ * table first and falls back to its own rules for a class the table leaves out.
+ *
+ * A table changes which kernels run, and so the last bits of results (other summation orders):
+ * kernelChoices records it, a checkpoint keeps it, and a resumed run puts the recorded table
+ * back in force whatever the adapter's current one says, so that resuming stays bitwise.
+ */
+import type { Device } from '../gpu/device.js';
+import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+
+/**
+ * The shape classes a table chooses for, from an M x K times K x N product: `thin` when an
+ * output side is THIN_LIMIT or less (a classifier head and its weight gradient), `shortK` when K
+ * is (a head's input gradient), `longK` when K is LONG_K_RATIO times the longer output side or
+ * more (a weight gradient summed over many tokens), `general` otherwise.
+ */
+export type MatmulShapeClass = 'general' | 'thin' | 'shortK' | 'longK';
+export const MATMUL_SHAPE_CLASSES: readonly MatmulShapeClass[] = ['general', 'thin', 'shortK', 'longK'];
+const THIN_LIMIT = 16;
+const LONG_K_RATIO = 8;
+
+export function matmulShapeClass(m: number, n: number, k: number): MatmulShapeClass {
+  if (Math.min(m, n) <= THIN_LIMIT) return 'thin';
+  if (k <= THIN_LIMIT) return 'shortK';
+  if (k >= LONG_K_RATIO * Math.max(m, n)) return 'longK';
+  return 'general';
+}
+
+/** A tuning table: the adapter it was measured on (describeAdapter) and a variant per class. */
+export interface KernelTuning {
+  readonly adapter: string;
+  readonly matmul: Readonly<Partial<Record<MatmulShapeClass, MatmulVariant>>>;
+}
+
+const inForce = new WeakMap<Device, KernelTuning>();
+
+/** Puts `tuning` in force on `device` (checked; undefined: back to the built-in rules). */
+export function useKernelTuning(device: Device, tuning: KernelTuning | undefined): void {
+  if (tuning === undefined) inForce.delete(device);
+  else inForce.set(device, checkKernelTuning(tuning, 'useKernelTuning'));
+}
+
+/** The table in force on `device`, if any. */
+export function kernelTuningOf(device: Device): KernelTuning | undefined {
+  return inForce.get(device);
+}
+
+/** The variant the table in force chooses for this product, if it chooses one. */
+export function tunedMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant | undefined {
+  return inForce.get(device)?.matmul[matmulShapeClass(m, n, k)];
+}
+
+/**
+ * Checks a table read from a file or a checkpoint: an object with an adapter string and a
+ * matmul object whose keys are shape classes and whose values are variants. Throws an error
+ * that names the field (prefixed by `where`); returns a clean copy.
+ */
+export function checkKernelTuning(value: unknown, where: string): KernelTuning {
+  const fail = (what: string): never => {
+    throw new TypeError(`${where}: ${what}`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`a kernel tuning must be an object with adapter and matmul, got ${JSON.stringify(value)}`);
+  const { adapter, matmul } = value as { adapter?: unknown; matmul?: unknown };
+  if (typeof adapter !== 'string' || adapter === '') fail(`adapter must be a non-empty string, got ${JSON.stringify(adapter)}`);
+  if (typeof matmul !== 'object' || matmul === null || Array.isArray(matmul)) fail(`matmul must be an object of shape class to variant, got ${JSON.stringify(matmul)}`);
+  const table: Partial<Record<MatmulShapeClass, MatmulVariant>> = {};
+  for (const [key, variant] of Object.entries(matmul as object)) {
+    if (!(MATMUL_SHAPE_CLASSES as readonly string[]).includes(key)) fail(`matmul has an unknown shape class '${key}' (classes: ${MATMUL_SHAPE_CLASSES.join(', ')})`);
+    if (!(MATMUL_VARIANTS as readonly unknown[]).includes(variant)) fail(`matmul.${key} must be one of ${MATMUL_VARIANTS.join(', ')}, got ${JSON.stringify(variant)}`);
+    table[key as MatmulShapeClass] = variant as MatmulVariant;
+  }
+  return { adapter: adapter as string, matmul: table };
+}
