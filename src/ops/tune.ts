@@ -39,6 +39,13 @@ export interface TuningRow {
 const TUNE_OPTIONS: OptionTable = { runs: 'integer', quick: 'boolean' };
 
 /**
+ * A variant whose first timed call on a product is this many times slower than the best variant
+ * so far on it is not timed further in its class: on SwiftShader the skinny kernel takes seconds
+ * on a layer's product, and a page's tune should not spend minutes proving it slow.
+ */
+const GIVE_UP_RATIO = 4;
+
+/**
  * Times every runnable variant on each class's shapes (`runs` timed calls after one warm-up,
  * median, default 3) and returns the table with the fastest per class, and the measurements.
  * Builds the table without a tuning in force, and leaves the device's own as it found it.
@@ -63,6 +70,8 @@ export async function tuneKernels(device: Device, options: { runs?: number; quic
       }
       const variants: TuningRow['variants'] = {};
       let best: { variant: MatmulVariant; ms: number } | undefined;
+      /** The best median so far on each of the class's products. */
+      const bestOn = shapes.map(() => Infinity);
       for (const variant of MATMUL_VARIANTS) {
         const why = matmulVariantUnavailable(device, variant);
         if (why) {
@@ -70,7 +79,17 @@ export async function tuneKernels(device: Device, options: { runs?: number; quic
           continue;
         }
         let ms = 0;
-        for (const shape of shapes) ms += await timeProduct(device, shape, variant, runs);
+        for (const [i, shape] of shapes.entries()) {
+          const t = await timeProduct(device, shape, variant, runs, GIVE_UP_RATIO * bestOn[i]!);
+          if (t === undefined) {
+            ms = Infinity;
+            variants[variant] = { skipped: `over ${GIVE_UP_RATIO}x the best on ${shape[0]} x ${shape[2]} x ${shape[1]}` };
+            break;
+          }
+          bestOn[i] = Math.min(bestOn[i]!, t);
+          ms += t;
+        }
+        if (ms === Infinity) continue;
         variants[variant] = { ms };
         if (!best || ms < best.ms) best = { variant, ms };
       }
@@ -86,8 +105,11 @@ export async function tuneKernels(device: Device, options: { runs?: number; quic
   }
 }
 
-/** Median milliseconds of one product with one variant, after a warm-up call (which compiles it). */
-async function timeProduct(device: Device, [m, n, k]: readonly [number, number, number], variant: MatmulVariant, runs: number): Promise<number> {
+/**
+ * Median milliseconds of one product with one variant, after a warm-up call (which compiles it);
+ * undefined as soon as one timed call takes longer than `giveUpMs`.
+ */
+async function timeProduct(device: Device, [m, n, k]: readonly [number, number, number], variant: MatmulVariant, runs: number, giveUpMs: number): Promise<number | undefined> {
   const a = device.tensor(Float32Array.from({ length: m * k }, (_, i) => Math.sin(i)), [m, k]);
   const b = device.tensor(Float32Array.from({ length: k * n }, (_, i) => Math.cos(i)), [k, n]);
   try {
@@ -99,6 +121,7 @@ async function timeProduct(device: Device, [m, n, k]: readonly [number, number, 
       matmul(a, b, { variant }).dispose();
       await device.flush();
       times.push(performance.now() - t0);
+      if (times[times.length - 1]! > giveUpMs) return undefined;
     }
     times.sort((x, y) => x - y);
     return times[Math.floor(times.length / 2)]!;
