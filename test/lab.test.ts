@@ -534,6 +534,27 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(problems).toEqual([]);
   });
 
+  // Last of the tests on the shared page: it reloads the page.
+  it('a kernel tuning measured in the page is shown, kept in this browser for its adapter, and in force again after a reload', async () => {
+    expect(await text('tune-status')).toBe('none kept for this adapter: the built-in choices');
+    await page.check('#tune-quick');
+    await page.click('#tune');
+    const kept = /^kernel tuning in force and kept: general \w+, thin \w+, shortK \w+, longK \w+$/;
+    await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('tune-status')!.textContent ?? ''), kept.source, { timeout: 120_000 });
+    const rows = await page.$$eval('#tune-table tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent ?? '')));
+    expect(rows[0]).toEqual(['shape class', 'subgroup', 'tiled', 'blocked', 'skinny', 'plain', 'built-in', 'kept']);
+    expect(rows.slice(1).map((r) => r[0])).toEqual(['general', 'thin', 'shortK', 'longK']);
+    const adapter = (await text('adapter')).replace(/^Adapter: /, '');
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('sll-webgpu:kernel-tunings') ?? '{}') as Record<string, { adapter: string; matmul: Record<string, string> }>);
+    expect(stored[adapter]?.adapter).toBe(adapter);
+    // The kept column is what was stored and what the status names.
+    expect(rows.slice(1).map((r) => `${r[0]} ${r[7]}`).join(', ')).toBe(Object.entries(stored[adapter]!.matmul).map(([c, v]) => `${c} ${v}`).join(', '));
+    await page.reload();
+    await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
+    expect(await text('tune-status')).toBe(`kernel tuning in force: ${Object.entries(stored[adapter]!.matmul).map(([c, v]) => `${c} ${v}`).join(', ')}`);
+    expect(problems).toEqual([]);
+  }, 150_000);
+
   it('without WebGPU, shows what the visitor can do instead of failing', async () => {
     const plain = await launchChromium({ webgpu: false });
     try {

@@ -17,6 +17,28 @@ const form = $<HTMLFormElement>('settings');
 const buttons = { start: $<HTMLButtonElement>('start'), pause: $<HTMLButtonElement>('pause'), reset: $<HTMLButtonElement>('reset'), save: $<HTMLButtonElement>('save') };
 const loadInput = $<HTMLInputElement>('load');
 const sweepButton = $<HTMLButtonElement>('sweep');
+const tuneButton = $<HTMLButtonElement>('tune');
+
+/** Where this browser keeps the kernel tunings the lab measured: one JSON object, by adapter. */
+const TUNINGS_KEY = 'sll-webgpu:kernel-tunings';
+
+/** The kept tunings; none when storage is unavailable (a private window) or holds something else. */
+function keptTunings(): Record<string, unknown> {
+  try {
+    const kept: unknown = JSON.parse(localStorage.getItem(TUNINGS_KEY) ?? '{}');
+    return typeof kept === 'object' && kept !== null && !Array.isArray(kept) ? (kept as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function keepTuning(adapter: string, tuning: unknown): void {
+  try {
+    localStorage.setItem(TUNINGS_KEY, JSON.stringify({ ...keptTunings(), [adapter]: tuning }));
+  } catch {
+    // Storage refused (a private window, a full quota): the table is in force for this visit only.
+  }
+}
 /** Test images shown with the classifier's prediction. */
 const GRID_IMAGES = 16;
 
@@ -434,7 +456,7 @@ if (!('gpu' in navigator)) {
   const predictButton = $<HTMLButtonElement>('predict');
   const stopSweep = $<HTMLButtonElement>('sweep-stop');
   buttons.start.disabled = true;
-  send({ type: 'init', dataUrl: new URL('./data/', location.href).href });
+  send({ type: 'init', dataUrl: new URL('./data/', location.href).href, tunings: keptTunings() });
 
   /** A model is there and idle (trained or loaded): it can be saved, asked about, or replaced. */
   const trained = (text: string) => {
@@ -480,6 +502,8 @@ if (!('gpu' in navigator)) {
       case 'ready':
         ready = true;
         sweepButton.disabled = false;
+        tuneButton.disabled = false;
+        $('tune-status').textContent = m.tuning ?? 'none kept for this adapter: the built-in choices';
         $('adapter').textContent = `Adapter: ${m.adapter}`;
         if (m.software) {
           const notice = $('notice');
@@ -534,8 +558,8 @@ if (!('gpu' in navigator)) {
         buttons.pause.disabled = false;
         buttons.start.disabled = false;
         status(
-          m.by === 'sweep'
-            ? `paused at step ${m.step} by the depth sweep (it needs the GPU): Resume continues the run`
+          m.by === 'sweep' || m.by === 'tune'
+            ? `paused at step ${m.step} by the ${m.by === 'sweep' ? 'depth sweep' : 'kernel tuning'} (it needs the GPU): Resume continues the run`
             : m.by === 'save'
               ? `paused at step ${m.step} to save its checkpoint: Resume continues the run`
               : `paused at step ${m.step}`,
@@ -554,6 +578,19 @@ if (!('gpu' in navigator)) {
         setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
         break;
       }
+      case 'tune-row': {
+        const table = $<HTMLTableElement>('tune-table');
+        if (table.rows.length === 0) table.innerHTML = `<tr><th>shape class</th>${Object.keys(m.variants).map((v) => `<th>${v}</th>`).join('')}<th>built-in</th><th>kept</th></tr>`;
+        const row = table.insertRow();
+        for (const text of [m.shapeClass, ...Object.values(m.variants), m.builtIn, m.chosen]) row.insertCell().textContent = text;
+        $('tune-status').textContent = `${m.shapeClass} measured`;
+        break;
+      }
+      case 'tuned':
+        keepTuning(m.adapter, m.tuning);
+        tuneButton.disabled = false;
+        $('tune-status').textContent = `kernel tuning in force and kept: ${m.description}`;
+        break;
       case 'sweep-point':
         push(sweepPoints, METHOD_NAMES[m.method], m.depth, m.activationBytes / 2 ** 20);
         $('sweep-status').textContent = `${m.depth} blocks measured`;
@@ -635,6 +672,11 @@ if (!('gpu' in navigator)) {
             sweepDone('failed');
             showError(`The depth sweep failed: ${m.message}`);
             break;
+          case 'tune':
+            tuneButton.disabled = false;
+            $('tune-status').textContent = 'failed';
+            showError(`The kernel tuning failed: ${m.message}`);
+            break;
           default:
             showError(m.message);
         }
@@ -682,6 +724,13 @@ if (!('gpu' in navigator)) {
   };
   predictButton.onclick = () => send({ type: 'predict', pixels: padPixels() });
   $('clear-pad').onclick = clearPad;
+  tuneButton.onclick = () => {
+    clearError();
+    tuneButton.disabled = true;
+    $<HTMLTableElement>('tune-table').innerHTML = '';
+    $('tune-status').textContent = 'measuring...';
+    send({ type: 'tune', quick: $<HTMLInputElement>('tune-quick').checked });
+  };
   sweepButton.onclick = () => {
     clearError();
     const depth = $<HTMLInputElement>('sweep-depth');

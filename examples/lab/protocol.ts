@@ -8,7 +8,7 @@
  * pressed) is dropped. Commands about the run (pause, resume, save) carry the number too, and
  * the worker ignores one meant for a run it no longer holds.
  */
-import { sll, type MemoryStats } from '../../src/index.js';
+import { sll, type MemoryStats, type ops } from '../../src/index.js';
 
 /** The datasets the lab trains on: the bundled digits, and Fashion-MNIST when served beside the page. */
 export const LAB_DATASETS = ['digits', 'fashion-mnist'] as const;
@@ -84,8 +84,13 @@ export function specInput(settings: LabSettings): sll.TrainingSpecInput {
 }
 
 export type PageMessage =
-  /** First message: where the page's data/ folder is, whatever the server's path. */
-  | { type: 'init'; dataUrl: string }
+  /**
+   * First message: where the page's data/ folder is, whatever the server's path, and the kernel
+   * tunings this browser has kept (by adapter; the worker uses its adapter's, if it is there).
+   */
+  | { type: 'init'; dataUrl: string; tunings: Record<string, unknown> }
+  /** Time the matmul variants on this adapter and put the fastest per shape class in force (a run pauses first); `quick`: small products only. */
+  | { type: 'tune'; quick: boolean }
   /** A new run, numbered `run` by the page; the one the worker held is let go first. */
   | { type: 'start'; settings: LabSettings; run: number }
   | { type: 'pause'; run: number }
@@ -122,10 +127,15 @@ export interface ModelDescription {
 }
 
 /** Why a run stopped short of its epochs: the visitor's Pause, a save (which pauses first), or the depth sweep. */
-export type PauseCause = 'pause' | 'save' | 'sweep';
+export type PauseCause = 'pause' | 'save' | 'sweep' | 'tune';
 
 export type WorkerMessage =
-  | { type: 'ready'; adapter: string; software: boolean; datasets: { name: LabDataset; available: boolean }[] }
+  /** `tuning`: what the kept kernel tuning put in force, or why it was not used; absent when none was kept for this adapter. */
+  | { type: 'ready'; adapter: string; software: boolean; datasets: { name: LabDataset; available: boolean }[]; tuning?: string }
+  /** One shape class timed by a tune: the variants' summed ms (or why not timed) and the one kept. */
+  | { type: 'tune-row'; shapeClass: string; variants: Record<string, string>; chosen: string; builtIn: string }
+  /** A tune's table, now in force: the page keeps it for this adapter. */
+  | { type: 'tuned'; adapter: string; tuning: ops.KernelTuning; description: string }
   /** A started run's model and data. */
   | ({ type: 'model'; run: number } & ModelDescription)
   /** After a step, a few times a second at most: where the run stands and the rate of its next step (nothing read from the GPU for it). */

@@ -159,6 +159,44 @@ async function save(): Promise<void> {
 }
 
 /**
+ * The kernel tuning this browser kept for the adapter, put in force (as `sll train` does with
+ * the one `sll tune` saved); says what was used, or why not. A damaged entry is not used.
+ */
+function useKeptTuning(device: Device, adapter: string, tunings: Record<string, unknown>): string | undefined {
+  const kept = tunings[adapter];
+  if (kept === undefined) return undefined;
+  try {
+    const tuning = ops.checkKernelTuning(kept, 'the kept kernel tuning');
+    if (tuning.adapter !== adapter) return `the kept kernel tuning was measured on ${tuning.adapter}: not used`;
+    ops.useKernelTuning(device, tuning);
+    return `kernel tuning in force: ${describeTuning(tuning)}`;
+  } catch (error) {
+    return `${(error as Error).message}: not used (tune again)`;
+  }
+}
+
+const describeTuning = (tuning: ops.KernelTuning) => Object.entries(tuning.matmul).map(([shape, variant]) => `${shape} ${variant}`).join(', ');
+
+/**
+ * Times the matmul variants on this adapter (ops.tuneKernels, what `sll tune` runs), reporting
+ * each shape class as it is measured, and puts the table in force; the page keeps it. A run
+ * that trains is paused first: timings taken beside it would mean little. A run resumed after
+ * a tune runs under the new table, so its results may differ in the last bits from an
+ * uninterrupted run's.
+ */
+async function tune(quick: boolean): Promise<void> {
+  const { device } = await ready();
+  await halt('tune');
+  const cell = (r: { ms: number } | { skipped: string } | undefined) => (r === undefined ? 'n/a' : 'ms' in r ? `${r.ms.toFixed(1)} ms` : `n/a (${r.skipped})`);
+  const { tuning } = await ops.tuneKernels(device, {
+    quick,
+    onRow: (row) => post({ type: 'tune-row', shapeClass: row.shapeClass, variants: Object.fromEntries(Object.entries(row.variants).map(([v, r]) => [v, cell(r)])), chosen: row.chosen, builtIn: row.builtIn }),
+  });
+  ops.useKernelTuning(device, tuning);
+  post({ type: 'tuned', adapter: tuning.adapter, tuning, description: describeTuning(tuning) });
+}
+
+/**
  * The paper's memory claim, measured on this GPU: for each depth and method, one step to warm
  * up, then the peak bytes of one training step beyond what persists (activations and scratch),
  * from the device's own counters, as bench/experiments/sll-memory.mjs measures it in Node.
@@ -386,9 +424,12 @@ async function perform(message: PageMessage, stop?: AbortSignal): Promise<void> 
     case 'init': {
       dataUrl = message.dataUrl;
       const [{ device }, datasets] = await Promise.all([ready(), offered()]);
-      post({ type: 'ready', adapter: describeAdapter(device.report), software: device.report.isFallbackAdapter, datasets });
+      const adapter = describeAdapter(device.report);
+      post({ type: 'ready', adapter, software: device.report.isFallbackAdapter, datasets, tuning: useKeptTuning(device, adapter, message.tunings) });
       return;
     }
+    case 'tune':
+      return tune(message.quick);
     case 'start':
       // The page has cleared what it showed: the run held goes first, so that a start that fails leaves none.
       await halt('replace');
