@@ -541,7 +541,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     await page.click('#tune');
     const kept = /^kernel tuning in force and kept: general \w+, thin \w+, shortK \w+, longK \w+$/;
     await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('tune-status')!.textContent ?? ''), kept.source, { timeout: 120_000 });
-    const rows = await page.$$eval('#tune-table tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent ?? '')));
+    const rows = await page.$$eval('#tune-table tr', (trs) => trs.map((tr) => Array.from((tr as HTMLTableRowElement).cells, (c) => c.textContent ?? '')));
     expect(rows[0]).toEqual(['shape class', 'subgroup', 'tiled', 'blocked', 'skinny', 'plain', 'built-in', 'kept']);
     expect(rows.slice(1).map((r) => r[0])).toEqual(['general', 'thin', 'shortK', 'longK']);
     const adapter = (await text('adapter')).replace(/^Adapter: /, '');

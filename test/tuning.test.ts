@@ -137,7 +137,7 @@ describe('sll tune and the saved tables', () => {
 
       const info = capture();
       expect(await main(['info'], info)).toBe(0);
-      expect(info.text()).toContain(`kernel tuning: general ${saved.matmul.general}, thin ${saved.matmul.thin}, shortK ${saved.matmul.shortK}, longK ${saved.matmul.longK} (${file})`);
+      expect(info.text()).toContain(`kernel tuning in force: general ${saved.matmul.general}, thin ${saved.matmul.thin}, shortK ${saved.matmul.shortK}, longK ${saved.matmul.longK} (${file})`);
       expect(info.text()).toContain(`(thin: ${saved.matmul.thin})`);
 
       await withEnv({ SLL_TUNING: 'off' }, async () => {
@@ -150,16 +150,20 @@ describe('sll tune and the saved tables', () => {
       writeFileSync(file, JSON.stringify({ ...saved, adapter: 'another GPU' }));
       const foreign = capture();
       expect(await main(['info'], foreign)).toBe(0);
-      expect(foreign.text()).toContain(`kernel tuning ${file} not used: it was measured on another GPU (run 'sll tune' again)`);
+      expect(foreign.text()).toContain(`${file} was measured on another GPU: not used (run 'sll tune' again)`);
       writeFileSync(file, '{"adapter": ');
       const damaged = capture();
       expect(await main(['info'], damaged)).toBe(0);
-      expect(damaged.text()).toMatch(/kernel tuning .+ not used: .*JSON.* \(run 'sll tune' again\)/);
+      expect(damaged.text()).toMatch(/\.json: .*JSON.*: not used \(run 'sll tune' again\)/);
+      writeFileSync(file, JSON.stringify({ ...saved, matmul: { general: 'fastest' } }));
+      const wrong = capture();
+      expect(await main(['info'], wrong)).toBe(0);
+      expect(wrong.text()).toContain(`${file}: matmul.general must be one of subgroup, tiled, blocked, skinny, plain, got "fastest": not used (run 'sll tune' again)`);
 
       const dry = capture();
       expect(await main(['tune', '--quick', '--runs', '1', '--dry-run'], dry)).toBe(0);
       expect(dry.text()).toContain('not saved (--dry-run');
-      expect(readFileSync(file, 'utf8')).toBe('{"adapter": ');
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ ...saved, matmul: { general: 'fastest' } });
       expect(await main(['tune', '--runs', '0'], capture())).toBe(2);
     });
   });

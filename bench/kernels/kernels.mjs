@@ -32,6 +32,10 @@ const device = await openNodeDevice();
 const adapterSummary = describeAdapter(device.report);
 console.log(`adapter: ${adapterSummary}`);
 if (device.report.isFallbackAdapter) console.log('note: a software adapter on a shared CPU: timings are noisy; medians of repeated runs.\n');
+// This adapter's saved kernel tuning (sll tune), as the command uses it; SLL_TUNING=off for the built-in choices.
+const { applySavedTuning } = await import(join(dist, 'cli', 'tuningCache.js'));
+const tuningLine = applySavedTuning(device);
+if (tuningLine) console.log(`${tuningLine}\n`);
 
 // TF.js over its own Dawn instance on the same adapter. The GPU object is held in `tfGpu` for
 // the whole run: dawn.node frees the instance when it is garbage-collected.
@@ -47,7 +51,7 @@ console.log(`tfjs ${tfjs.version}, backend ${tfjs.backend} (${tfjs.adapter})\n`)
 
 const results = await runKernelSuite({ device, ops, tf, tfReady: tfjs.ready, settings, log: console.log });
 const host = { kind: 'node', version: process.version, machine: machineName() };
-const record = kernelRecord({ device, adapterSummary, tfjs, host, settings, results });
+const record = kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning: ops.kernelTuningOf(device) });
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 // A run of one family goes to a file of its own: it must not write over the record of every family.

@@ -201,6 +201,7 @@ export async function runKernelSuite({ device, ops, tf, tfReady, settings, log =
         const unit = row.bytes !== undefined ? 'GB/s' : 'GFLOPS';
         const ratio = row.tfjs.medianMs ? `${(rateOf(row.ours) / rateOf(row.tfjs)).toFixed(1)}x` : '-';
         log(`${row.name.padEnd(width)}${unit.padStart(7)}${formatCell(row.ours)}${formatCell(row.tfjs).padStart(12)}${formatCell(row.js)}   ${[ratio, row.ours.variant].filter(Boolean).join('; ')}`);
+        if (row.builtIn) log(`${''.padEnd(width)}tuned ${row.ours.variant} ${rateOf(row.ours).toFixed(2)} against the built-in ${row.builtIn.variant} ${row.builtIn.gflops.toFixed(2)}`);
         if (row.variants) log(`${''.padEnd(width)}variants: ${Object.entries(row.variants).map(([v, r]) => `${v} ${r.skipped ? 'n/a' : r.gflops.toFixed(2)}`).join(', ')}`);
         results.push(row);
       }
@@ -221,11 +222,13 @@ export function adapterSlug(report) {
  * and GB/s (`gbps`). `tfjsComposed` says which TF.js ops stand in where it has no single op;
  * `tfjsPeer` names TF.js's op where it is not the one of the same name (the conv gradients).
  */
-export function kernelRecord({ device, adapterSummary, tfjs, host, settings, results }) {
+export function kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning }) {
   return {
     date: new Date().toISOString(),
     adapter: device.report,
     adapterSummary,
+    // The kernel tuning in force (sll tune, the lab's Tune), if any: rows then name the built-in choice where it differs.
+    tuning: tuning ?? null,
     tfjs: { version: tfjs.version, backend: tfjs.backend, adapter: tfjs.adapter },
     host,
     settings,

@@ -163,19 +163,8 @@ async function save(): Promise<void> {
  * the one `sll tune` saved); says what was used, or why not. A damaged entry is not used.
  */
 function useKeptTuning(device: Device, adapter: string, tunings: Record<string, unknown>): string | undefined {
-  const kept = tunings[adapter];
-  if (kept === undefined) return undefined;
-  try {
-    const tuning = ops.checkKernelTuning(kept, 'the kept kernel tuning');
-    if (tuning.adapter !== adapter) return `the kept kernel tuning was measured on ${tuning.adapter}: not used`;
-    ops.useKernelTuning(device, tuning);
-    return `kernel tuning in force: ${describeTuning(tuning)}`;
-  } catch (error) {
-    return `${(error as Error).message}: not used (tune again)`;
-  }
+  return tunings[adapter] === undefined ? undefined : ops.adoptKernelTuning(device, adapter, tunings[adapter], 'the kept kernel tuning').message;
 }
-
-const describeTuning = (tuning: ops.KernelTuning) => Object.entries(tuning.matmul).map(([shape, variant]) => `${shape} ${variant}`).join(', ');
 
 /**
  * Times the matmul variants on this adapter (ops.tuneKernels, what `sll tune` runs), reporting
@@ -193,7 +182,7 @@ async function tune(quick: boolean): Promise<void> {
     onRow: (row) => post({ type: 'tune-row', shapeClass: row.shapeClass, variants: Object.fromEntries(Object.entries(row.variants).map(([v, r]) => [v, cell(r)])), chosen: row.chosen, builtIn: row.builtIn }),
   });
   ops.useKernelTuning(device, tuning);
-  post({ type: 'tuned', adapter: tuning.adapter, tuning, description: describeTuning(tuning) });
+  post({ type: 'tuned', adapter: tuning.adapter, tuning, description: ops.describeKernelTuning(tuning) });
 }
 
 /**

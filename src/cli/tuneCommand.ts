@@ -10,7 +10,8 @@ import { tuneKernels, type TuningRow } from '../ops/tune.js';
 import { MATMUL_VARIANTS } from '../ops/matmulVariants.js';
 import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
 import type { Output } from './progress.js';
-import { describeTable, saveTuning, tuningDir } from './tuningCache.js';
+import { describeKernelTuning } from '../ops/tuningTable.js';
+import { saveTuning, tuningDir } from './tuningCache.js';
 
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
@@ -50,7 +51,7 @@ export async function tuneCommand(argv: readonly string[], ctx: { openDevice: ()
     if (json) {
       ctx.out.write(JSON.stringify({ tuning, rows, file: file ?? null }, null, 2) + '\n');
     } else {
-      ctx.out.write(`${file ? `saved ${file}` : `not saved (--dry-run; would go in ${tuningDir()})`}: ${describeTable(tuning)}\n`);
+      ctx.out.write(`${file ? `saved ${file}` : `not saved (--dry-run; would go in ${tuningDir()})`}: ${describeKernelTuning(tuning)}\n`);
     }
     return 0;
   } finally {

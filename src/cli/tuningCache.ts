@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
 import { writeFileAtomic } from '../io/files.js';
-import { checkKernelTuning, useKernelTuning, type KernelTuning } from '../ops/tuningTable.js';
+import { adoptKernelTuning, type KernelTuning } from '../ops/tuningTable.js';
 
 export function tuningDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SLL_TUNING_DIR) return env.SLL_TUNING_DIR;
@@ -45,18 +45,12 @@ export function applySavedTuning(device: Device, env: NodeJS.ProcessEnv = proces
   const adapter = describeAdapter(device.report);
   const file = tuningFile(adapter, env);
   if (!existsSync(file)) return undefined;
-  let tuning: KernelTuning;
+  let kept: unknown;
   try {
-    tuning = checkKernelTuning(JSON.parse(readFileSync(file, 'utf8')), file);
+    kept = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    return `kernel tuning ${file} not used: ${(error as Error).message.replace(`${file}: `, '')} (run 'sll tune' again)`;
+    return `${file}: ${(error as Error).message}: not used (run 'sll tune' again)`;
   }
-  if (tuning.adapter !== adapter) return `kernel tuning ${file} not used: it was measured on ${tuning.adapter} (run 'sll tune' again)`;
-  useKernelTuning(device, tuning);
-  return `kernel tuning: ${describeTable(tuning)} (${file})`;
-}
-
-/** 'general blocked, thin plain, ...' */
-export function describeTable(tuning: KernelTuning): string {
-  return Object.entries(tuning.matmul).map(([shape, variant]) => `${shape} ${variant}`).join(', ') || 'empty';
+  const { used, message } = adoptKernelTuning(device, adapter, kept, file);
+  return used ? `${message} (${file})` : message.replace(/\(tune again\)$/, "(run 'sll tune' again)");
 }

@@ -74,3 +74,26 @@ export function checkKernelTuning(value: unknown, where: string): KernelTuning {
   }
   return { adapter: adapter as string, matmul: table };
 }
+
+/**
+ * Puts a kept table (read from a file, a page's storage) in force on `device` if it is sound and
+ * was measured on the device's own adapter (`adapter`, its describeAdapter line). Never throws:
+ * a damaged or foreign table is not used, and the line returned says why; otherwise it names
+ * the table. `where` names the table in that line (a file's path, 'the kept kernel tuning').
+ */
+export function adoptKernelTuning(device: Device, adapter: string, kept: unknown, where: string): { used: boolean; message: string } {
+  let tuning: KernelTuning;
+  try {
+    tuning = checkKernelTuning(kept, where);
+  } catch (error) {
+    return { used: false, message: `${(error as Error).message}: not used (tune again)` };
+  }
+  if (tuning.adapter !== adapter) return { used: false, message: `${where} was measured on ${tuning.adapter}: not used (tune again)` };
+  useKernelTuning(device, tuning);
+  return { used: true, message: `kernel tuning in force: ${describeKernelTuning(tuning)}` };
+}
+
+/** 'general blocked, thin plain, ...' ('empty' for a table that chooses for no class). */
+export function describeKernelTuning(tuning: KernelTuning): string {
+  return Object.entries(tuning.matmul).map(([shape, variant]) => `${shape} ${variant}`).join(', ') || 'empty';
+}

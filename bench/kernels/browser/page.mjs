@@ -16,6 +16,15 @@ const log = (line) => {
   console.log(line);
 };
 
+/** The lab's kept tuning for `adapter` (local storage, sll-webgpu:kernel-tunings), if any. */
+function keptTuning(adapter) {
+  try {
+    return JSON.parse(localStorage.getItem('sll-webgpu:kernel-tunings') ?? '{}')?.[adapter];
+  } catch {
+    return undefined;
+  }
+}
+
 async function run() {
   $('run').disabled = true;
   $('download').hidden = true;
@@ -27,10 +36,13 @@ async function run() {
     device = await openBrowserDevice();
     const adapterSummary = describeAdapter(device.report);
     log(`adapter: ${adapterSummary}`);
+    // The kernel tuning the lab kept in this browser for this adapter, if any (examples/lab/).
+    const kept = keptTuning(adapterSummary);
+    if (kept !== undefined) log(`${ops.adoptKernelTuning(device, adapterSummary, kept, 'the kept kernel tuning').message}\n`);
     const tfjs = await startTfjs(tf);
     log(`tfjs ${tfjs.version}, backend ${tfjs.backend} (${tfjs.adapter})\n`);
     const results = await runKernelSuite({ device, ops, tf, tfReady: tfjs.ready, settings, log });
-    const record = kernelRecord({ device, adapterSummary, tfjs, host: { kind: 'browser', userAgent: navigator.userAgent }, settings, results });
+    const record = kernelRecord({ device, adapterSummary, tfjs, host: { kind: 'browser', userAgent: navigator.userAgent }, settings, results, tuning: ops.kernelTuningOf(device) });
     const link = $('download');
     link.href = URL.createObjectURL(new Blob([JSON.stringify(record, null, 2)], { type: 'application/json' }));
     // The name bench/kernels/browser.mjs gives the same record in bench/results/.

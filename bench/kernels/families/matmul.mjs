@@ -3,8 +3,9 @@
 // GFLOPS. TF.js's peer is tf.matMul on the same data. The only family with a plain JS loop
 // beside the two engines, and that only where one call is expected to take under the settings'
 // jsLimitMs (estimated from the loop's best rate so far); larger sizes are reported as skipped,
-// never extrapolated. The row names the variant our dispatcher picks on this adapter, and
-// --all-variants times every variant (ops.MATMUL_VARIANTS) beside it. The CPU adapter's targets
+// never extrapolated. The row names the variant our dispatcher picks on this adapter (the kernel
+// tuning's, when one is in force: then the built-in choice is timed beside it where the two
+// differ), and --all-variants times every variant (ops.MATMUL_VARIANTS) beside it. The CPU adapter's targets
 // for these cases are KERNEL_TARGETS in bench/results-doc.mjs.
 import { median, perSecond, randomData } from './shared.mjs';
 
@@ -49,6 +50,18 @@ async function run(bench, c) {
     return { inputs: [ta, tb], make: () => tf.matMul(ta, tb) };
   });
   const ours = { variant: ops.chooseMatmulVariant(device, c.m, c.n, c.k), ...row.ours };
+  // With a kernel tuning in force (sll tune, the lab's Tune), the built-in choice is timed beside the tuned one where they differ.
+  const tuning = ops.kernelTuningOf(device);
+  let builtIn;
+  if (tuning) {
+    ops.useKernelTuning(device, undefined);
+    const variant = ops.chooseMatmulVariant(device, c.m, c.n, c.k);
+    ops.useKernelTuning(device, tuning);
+    if (variant !== ours.variant) {
+      const t = await bench.timeOurs(() => ops.matmul(a, b, { variant }));
+      builtIn = { variant, medianMs: t.t.medianMs, gflops: perSecond(flops, t.t.medianMs) };
+    }
+  }
   let js;
   const expectedMs = flops / (bench.jsGflops * 1e6);
   if (expectedMs > settings.jsLimitMs) {
@@ -78,7 +91,7 @@ async function run(bench, c) {
   }
   a.dispose();
   b.dispose();
-  return [{ op: 'matmul', name: c.name, shape: { m: c.m, n: c.n, k: c.k }, flops, ours, tfjs: row.tfjs, js, ...(settings.allVariants ? { variants } : {}) }];
+  return [{ op: 'matmul', name: c.name, shape: { m: c.m, n: c.n, k: c.k }, flops, ours, tfjs: row.tfjs, js, ...(builtIn ? { builtIn } : {}), ...(settings.allVariants ? { variants } : {}) }];
 }
 
 export const matmul = { name: 'matmul', cases, run };
