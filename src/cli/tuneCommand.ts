@@ -19,7 +19,7 @@ export const TUNE_COMMAND: CommandSpec = {
   usage: 'sll tune [--runs N] [--quick] [--dry-run] [--json]',
   options: [
     { name: 'runs', type: 'number', help: 'timed calls per product and variant, after a warm-up (median)', defaultText: '3', value: 'N' },
-    { name: 'quick', type: 'boolean', help: 'small products only: checks the command in seconds, the table it saves means little' },
+    { name: 'quick', type: 'boolean', help: 'small products only: checks the command in seconds; saves nothing (such a table would mean little)' },
     { name: 'dry-run', type: 'boolean', help: 'measure and print, save nothing' },
     { name: 'json', type: 'boolean', help: 'print the table and the measurements as JSON' },
   ],
@@ -47,11 +47,12 @@ export async function tuneCommand(argv: readonly string[], ctx: { openDevice: ()
       ctx.out.write(`${'class'.padEnd(8)}${MATMUL_VARIANTS.map((v) => v.padStart(10)).join('')}   built-in -> tuned\n`);
     }
     const { tuning, rows } = await tuneKernels(device, { runs, quick: args.values.quick === true, onRow: json ? undefined : (row) => ctx.out.write(formatRow(row) + '\n') });
-    const file = args.values['dry-run'] === true ? undefined : saveTuning(tuning);
+    const quick = args.values.quick === true;
+    const file = args.values['dry-run'] === true || quick ? undefined : saveTuning(tuning);
     if (json) {
       ctx.out.write(JSON.stringify({ tuning, rows, file: file ?? null }, null, 2) + '\n');
     } else {
-      ctx.out.write(`${file ? `saved ${file}` : `not saved (--dry-run; would go in ${tuningDir()})`}: ${describeKernelTuning(tuning)}\n`);
+      ctx.out.write(`${file ? `saved ${file}` : `not saved (${quick ? '--quick' : '--dry-run'}; would go in ${tuningDir()})`}: ${describeKernelTuning(tuning)}\n`);
     }
     return 0;
   } finally {
