@@ -535,23 +535,32 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
   });
 
   // Last of the tests on the shared page: it reloads the page.
-  it('a kernel tuning measured in the page is shown, kept in this browser for its adapter, and in force again after a reload', async () => {
+  it('a kernel tuning measured in the page is shown and put in force; a kept one is in force whenever the page opens on its adapter', async () => {
     expect(await text('tune-status')).toBe('none kept for this adapter: the built-in choices');
     await page.check('#tune-quick');
     await page.click('#tune');
-    const kept = /^kernel tuning in force and kept: general \w+, thin \w+, shortK \w+, longK \w+$/;
-    await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('tune-status')!.textContent ?? ''), kept.source, { timeout: 120_000 });
+    const inForce = /^kernel tuning in force for this visit \(small products: not kept\): general \w+, thin \w+, shortK \w+, longK \w+$/;
+    await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('tune-status')!.textContent ?? ''), inForce.source, { timeout: 120_000 });
     const rows = await page.$$eval('#tune-table tr', (trs) => trs.map((tr) => Array.from((tr as HTMLTableRowElement).cells, (c) => c.textContent ?? '')));
     expect(rows[0]).toEqual(['shape class', 'subgroup', 'tiled', 'blocked', 'skinny', 'plain', 'built-in', 'kept']);
     expect(rows.slice(1).map((r) => r[0])).toEqual(['general', 'thin', 'shortK', 'longK']);
+    // The kept column is the table the status names.
+    expect(`kernel tuning in force for this visit (small products: not kept): ${rows.slice(1).map((r) => `${r[0]} ${r[7]}`).join(', ')}`).toBe(await text('tune-status'));
+    const stored = () => page.evaluate(() => localStorage.getItem('sll-webgpu:kernel-tunings'));
+    expect(await stored()).toBeNull();
+    // A table kept for this adapter (as a full tune keeps it) is in force when the page opens; one of another adapter is left alone.
     const adapter = (await text('adapter')).replace(/^Adapter: /, '');
-    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('sll-webgpu:kernel-tunings') ?? '{}') as Record<string, { adapter: string; matmul: Record<string, string> }>);
-    expect(stored[adapter]?.adapter).toBe(adapter);
-    // The kept column is what was stored and what the status names.
-    expect(rows.slice(1).map((r) => `${r[0]} ${r[7]}`).join(', ')).toBe(Object.entries(stored[adapter]!.matmul).map(([c, v]) => `${c} ${v}`).join(', '));
+    const table = { general: 'plain', thin: 'blocked' };
+    await page.evaluate(([a, t]) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a as string]: { adapter: a, matmul: t }, 'another GPU': { adapter: 'another GPU', matmul: {} } })), [adapter, table] as const);
     await page.reload();
     await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
-    expect(await text('tune-status')).toBe(`kernel tuning in force: ${Object.entries(stored[adapter]!.matmul).map(([c, v]) => `${c} ${v}`).join(', ')}`);
+    expect(await text('tune-status')).toBe('kernel tuning in force: general plain, thin blocked');
+    // A damaged entry is not used, and the page says why.
+    await page.evaluate((a) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a]: { adapter: a, matmul: { general: 'fastest' } } })), adapter);
+    await page.reload();
+    await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
+    expect(await text('tune-status')).toBe('the kept kernel tuning: matmul.general must be one of subgroup, tiled, blocked, skinny, plain, got "fastest": not used (tune again)');
+    await page.evaluate(() => localStorage.removeItem('sll-webgpu:kernel-tunings'));
     expect(problems).toEqual([]);
   }, 150_000);
 

@@ -587,9 +587,10 @@ if (!('gpu' in navigator)) {
         break;
       }
       case 'tuned':
-        keepTuning(m.adapter, m.tuning);
+        // A table of small products means little: in force for this visit, never kept (as sll tune --quick saves nothing).
+        if (!m.quick) keepTuning(m.adapter, m.tuning);
         tuneButton.disabled = false;
-        $('tune-status').textContent = `kernel tuning in force and kept: ${m.description}`;
+        $('tune-status').textContent = `kernel tuning in force${m.quick ? ' for this visit (small products: not kept)' : ' and kept'}: ${m.description}`;
         break;
       case 'sweep-point':
         push(sweepPoints, METHOD_NAMES[m.method], m.depth, m.activationBytes / 2 ** 20);

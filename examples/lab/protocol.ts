@@ -134,8 +134,8 @@ export type WorkerMessage =
   | { type: 'ready'; adapter: string; software: boolean; datasets: { name: LabDataset; available: boolean }[]; tuning?: string }
   /** One shape class timed by a tune: the variants' summed ms (or why not timed) and the one kept. */
   | { type: 'tune-row'; shapeClass: string; variants: Record<string, string>; chosen: string; builtIn: string }
-  /** A tune's table, now in force: the page keeps it for this adapter. */
-  | { type: 'tuned'; adapter: string; tuning: ops.KernelTuning; description: string }
+  /** A tune's table, now in force: the page keeps it for this adapter, unless it was measured on small products only (`quick`). */
+  | { type: 'tuned'; adapter: string; tuning: ops.KernelTuning; description: string; quick: boolean }
   /** A started run's model and data. */
   | ({ type: 'model'; run: number } & ModelDescription)
   /** After a step, a few times a second at most: where the run stands and the rate of its next step (nothing read from the GPU for it). */

@@ -182,7 +182,7 @@ async function tune(quick: boolean): Promise<void> {
     onRow: (row) => post({ type: 'tune-row', shapeClass: row.shapeClass, variants: Object.fromEntries(Object.entries(row.variants).map(([v, r]) => [v, cell(r)])), chosen: row.chosen, builtIn: row.builtIn }),
   });
   ops.useKernelTuning(device, tuning);
-  post({ type: 'tuned', adapter: tuning.adapter, tuning, description: ops.describeKernelTuning(tuning) });
+  post({ type: 'tuned', adapter: tuning.adapter, tuning, description: ops.describeKernelTuning(tuning), quick });
 }
 
 /**
