@@ -136,10 +136,11 @@ override STEP_RUN: u32 = 1u;
 // Whether elements first..last-1 of the tensor in slot `which` hold a NaN or an Inf. WGSL cannot
 // index bindings, so a switch picks the slot, once per run rather than once per element. NaN and
 // +-Inf are exactly the values with an all-ones exponent, tested on the bits because a compiler
-// allowed to assume finite math may fold `x != x` away. The loop has no branch: it keeps the minimum of each element's missing exponent bits (~bits & E),
-// which is zero exactly when some element has an all-ones exponent. On lavapipe a per-element
-// switch and a short-circuit `||` made this scan cost 60% of an Adam step over the same tensors,
-// which reads seven times the bytes.
+// allowed to assume finite math may fold `x != x` away. The loop has no branch: it keeps the
+// minimum of each element's missing exponent bits (~bits & E), which is zero exactly when some
+// element has an all-ones exponent. On lavapipe a per-element switch and a short-circuit `||`
+// made this scan cost 60% of an Adam step over the same tensors, which reads seven times the
+// bytes.
 const EXPONENT: u32 = 0x7F800000u;
 fn runHasNonFinite(which: u32, first: u32, last: u32) -> bool {
   var missing = EXPONENT;

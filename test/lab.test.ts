@@ -551,12 +551,12 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     // A table kept for this adapter (as a full tune keeps it) is in force when the page opens; one of another adapter is left alone.
     const adapter = (await text('adapter')).replace(/^Adapter: /, '');
     const table = { general: 'plain', thin: 'blocked' };
-    await page.evaluate(([a, t]) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a as string]: { adapter: a, matmul: t }, 'another GPU': { adapter: 'another GPU', matmul: {} } })), [adapter, table] as const);
+    await page.evaluate(([a, t]) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a as string]: { adapter: a, layouts: 'software', matmul: t }, 'another GPU': { adapter: 'another GPU', layouts: 'gpu', matmul: {} } })), [adapter, table] as const);
     await page.reload();
     await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
     expect(await text('tune-status')).toBe('kernel tuning in force: general plain, thin blocked');
     // A damaged entry is not used, and the page says why.
-    await page.evaluate((a) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a]: { adapter: a, matmul: { general: 'fastest' } } })), adapter);
+    await page.evaluate((a) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a]: { adapter: a, layouts: 'software', matmul: { general: 'fastest' } } })), adapter);
     await page.reload();
     await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
     expect(await text('tune-status')).toBe('the kept kernel tuning: matmul.general must be one of subgroup, tiled, blocked, skinny, plain, got "fastest": not used (tune again)');

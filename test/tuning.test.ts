@@ -56,13 +56,13 @@ describe('kernel tuning table', () => {
   it('a table in force chooses per class, leaves the other classes to the rules, is recorded, and runs the kernel it names', async () => {
     const before = kernelChoices(device);
     const builtInShortK = chooseMatmulVariant(device, 128, 1000, 10);
-    useKernelTuning(device, { adapter: describeAdapter(device.report), matmul: { general: 'plain', thin: 'blocked' } });
+    useKernelTuning(device, { adapter: describeAdapter(device.report), layouts: 'software', matmul: { general: 'plain', thin: 'blocked' } });
     expect(chooseMatmulVariant(device, 64, 48, 40)).toBe('plain');
     expect(chooseMatmulVariant(device, 8, 1024, 1024)).toBe('blocked');
     expect(chooseMatmulVariant(device, 128, 1000, 10)).toBe(builtInShortK);
     const after = kernelChoices(device);
     expect(after.tuning?.matmul).toEqual({ general: 'plain', thin: 'blocked' });
-    expect(kernelChoiceDifferences(before, after)).toContain('tuning none -> general:plain thin:blocked');
+    expect(kernelChoiceDifferences(before, after)).toContain('tuning none -> general plain, thin blocked (software layouts)');
     const a = uniform(64 * 40, 3);
     const b = uniform(40 * 48, 4);
     const [ta, tb] = [device.tensor(a, [64, 40]), device.tensor(b, [40, 48])];
@@ -81,7 +81,7 @@ describe('kernel tuning table', () => {
     try {
       const builtIn = chooseMatmulVariant(other, 128, 1000, 784);
       expect(ops.matmulVariantUnavailable(other, 'subgroup')).toMatch(/subgroups/);
-      useKernelTuning(other, { adapter: 'any', matmul: { general: 'subgroup' } });
+      useKernelTuning(other, { adapter: 'any', layouts: 'software', matmul: { general: 'subgroup' } });
       expect(chooseMatmulVariant(other, 128, 1000, 784)).toBe(builtIn);
     } finally {
       other.destroy();
@@ -89,16 +89,30 @@ describe('kernel tuning table', () => {
   });
 
   it('a table from a file or a checkpoint is checked, and the error names the field', () => {
-    expect(checkKernelTuning({ adapter: 'x', matmul: { thin: 'plain' } }, 'f')).toEqual({ adapter: 'x', matmul: { thin: 'plain' } });
-    expect(() => checkKernelTuning({ adapter: 'x', matmul: { wide: 'plain' } }, 'f')).toThrow(/^f: matmul has an unknown shape class 'wide' \(classes: general, thin, shortK, longK\)$/);
-    expect(() => checkKernelTuning({ adapter: 'x', matmul: { thin: 'fast' } }, 'f')).toThrow(/^f: matmul\.thin must be one of subgroup, tiled, blocked, skinny, plain, got "fast"$/);
-    expect(() => checkKernelTuning({ matmul: {} }, 'f')).toThrow(/^f: adapter must be a non-empty string, got undefined$/);
+    // The classes come back in their own order, whatever the input's, so that equal tables print alike.
+    const checked = checkKernelTuning({ adapter: 'x', layouts: 'gpu', matmul: { longK: 'tiled', thin: 'plain' } }, 'f');
+    expect(checked).toEqual({ adapter: 'x', layouts: 'gpu', matmul: { thin: 'plain', longK: 'tiled' } });
+    expect(Object.keys(checked.matmul)).toEqual(['thin', 'longK']);
+    expect(() => checkKernelTuning({ adapter: 'x', layouts: 'gpu', matmul: { wide: 'plain' } }, 'f')).toThrow(/^f: matmul has an unknown shape class 'wide' \(classes: general, thin, shortK, longK\)$/);
+    expect(() => checkKernelTuning({ adapter: 'x', layouts: 'gpu', matmul: { thin: 'fast' } }, 'f')).toThrow(/^f: matmul\.thin must be one of subgroup, tiled, blocked, skinny, plain, got "fast"$/);
+    expect(() => checkKernelTuning({ layouts: 'gpu', matmul: {} }, 'f')).toThrow(/^f: adapter must be a non-empty string, got undefined$/);
+    expect(() => checkKernelTuning({ adapter: 'x', matmul: {} }, 'f')).toThrow(/^f: layouts must be gpu or software, got undefined$/);
     expect(() => checkKernelTuning([], 'f')).toThrow(/^f: a kernel tuning must be an object/);
-    expect(() => useKernelTuning(device, { adapter: 'x', matmul: { general: 'huge' as 'plain' } })).toThrow(/^useKernelTuning: matmul\.general must be one of/);
+    expect(() => useKernelTuning(device, { adapter: 'x', layouts: 'gpu', matmul: { general: 'huge' as 'plain' } })).toThrow(/^useKernelTuning: matmul\.general must be one of/);
+    // A kept table is adopted only on its own adapter and kernel layouts; a bad one is refused with its reason, never thrown.
+    const adapter = describeAdapter(device.report);
+    const layouts = device.kernelLayouts ?? 'software';
+    const other = layouts === 'gpu' ? 'software' : 'gpu';
+    expect(ops.adoptKernelTuning(device, adapter, { adapter, layouts: other, matmul: { general: 'plain' } }, 'kept')).toEqual({ used: false, message: `kept was measured with the ${other} kernel layouts, and this device runs the ${layouts} ones (SLL_KERNELS): not used` });
+    expect(ops.adoptKernelTuning(device, adapter, { adapter: 'elsewhere', layouts, matmul: {} }, 'kept')).toEqual({ used: false, message: 'kept was measured on elsewhere: not used (tune again)' });
+    expect(ops.adoptKernelTuning(device, adapter, 'junk', 'kept').message).toMatch(/^kept: a kernel tuning must be an object with adapter, layouts and matmul, got "junk": not used \(tune again\)$/);
+    expect(kernelTuningOf(device)).toBeUndefined();
+    expect(ops.adoptKernelTuning(device, adapter, { adapter, layouts, matmul: { thin: 'plain' } }, 'kept')).toEqual({ used: true, message: 'kernel tuning in force: thin plain' });
+    expect(kernelTuningOf(device)?.matmul).toEqual({ thin: 'plain' });
   });
 
   it('tuneKernels times every runnable variant per class, keeps the fastest, and leaves the table in force as it was', async () => {
-    const kept = { adapter: 'kept', matmul: { longK: 'plain' as const } };
+    const kept = { adapter: 'kept', layouts: 'software' as const, matmul: { longK: 'plain' as const } };
     useKernelTuning(device, kept);
     const { tuning, rows } = await tuneKernels(device, { quick: true, runs: 1 });
     expect(kernelTuningOf(device)).toEqual(kept);
@@ -115,9 +129,7 @@ describe('kernel tuning table', () => {
       expect(tuning.matmul[row.shapeClass]).toBe(row.chosen);
       // The built-in choice is what the rules give without a table, not the one kept in force.
       const [m, n, k] = row.shapes[0]!;
-      useKernelTuning(device, undefined);
-      expect(row.builtIn).toBe(chooseMatmulVariant(device, m, n, k));
-      useKernelTuning(device, kept);
+      expect(row.builtIn).toBe(ops.builtInMatmulVariant(device, m, n, k));
     }
     await expect(tuneKernels(device, { runs: 0 })).rejects.toThrow(/^tuneKernels: runs must be a positive integer, got 0$/);
   });
@@ -131,13 +143,14 @@ describe('sll tune and the saved tables', () => {
       const quick = capture();
       expect(await main(['tune', '--quick', '--runs', '1'], quick)).toBe(0);
       expect(quick.text()).toContain('not saved (--quick');
-      expect(existsSync(tuningFile(describeAdapter(device.report)))).toBe(false);
+      expect(existsSync(tuningFile(describeAdapter(device.report), 'software'))).toBe(false);
       const tuned = capture();
       expect(await main(['tune', '--runs', '1'], tuned)).toBe(0);
       expect(tuned.text()).toMatch(/^general +/m);
-      const file = tuningFile(describeAdapter(device.report));
+      const file = tuningFile(describeAdapter(device.report), 'software');
       expect(tuned.text()).toContain(`saved ${file}`);
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { adapter: string; matmul: Record<string, string> };
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { adapter: string; layouts: string; matmul: Record<string, string> };
+      expect(saved.layouts).toBe('software');
       expect(Object.keys(saved.matmul)).toEqual(['general', 'thin', 'shortK', 'longK']);
 
       const info = capture();
@@ -166,7 +179,7 @@ describe('sll tune and the saved tables', () => {
       expect(wrong.text()).toContain(`${file}: matmul.general must be one of subgroup, tiled, blocked, skinny, plain, got "fastest": not used (run 'sll tune' again)`);
 
       const dry = capture();
-      expect(await main(['tune', '--runs', '1', '--dry-run'], dry)).toBe(0);
+      expect(await main(['tune', '--quick', '--runs', '1', '--dry-run'], dry)).toBe(0);
       expect(dry.text()).toContain('not saved (--dry-run');
       expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ ...saved, matmul: { general: 'fastest' } });
       expect(await main(['tune', '--runs', '0'], capture())).toBe(2);
@@ -188,7 +201,7 @@ describe('sll tune and the saved tables', () => {
     };
     const digits = loadDigits();
     // The skinny kernel splits K across threads: another summation order than the built-in one's.
-    const trainedWith = { adapter: describeAdapter(device.report), matmul: { general: 'skinny' as const, thin: 'skinny' as const, shortK: 'skinny' as const } };
+    const trainedWith = { adapter: describeAdapter(device.report), layouts: 'software' as const, matmul: { general: 'skinny' as const, thin: 'skinny' as const, shortK: 'skinny' as const } };
     const tmp = () => mkdtempSync(join(tmpdir(), 'sll-tuned-run-'));
     useKernelTuning(device, trainedWith);
     const straight = await runTraining(device, { spec, dataset: digits, outDir: tmp() });

@@ -5,7 +5,8 @@
 // not included. FLOPs per step come from the device's counter
 // (2 per multiply-add of every matmul, convolution and attention product the step encodes, the
 // projections and local heads included). Each model also gets its step timed with
-// `await device.throttle()` after every step, in alternating windows. Writes
+// `await device.throttle()` after every step, in alternating windows. The kernels are the
+// built-in choices: a table saved by `sll tune` is not applied here. Writes
 // bench/results/speed-<adapter>.json (with -mlp-<hidden> and -batch-<n> in the name when
 // --mlp-hidden or --batch change the models).
 //

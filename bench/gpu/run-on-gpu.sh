@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Node, no network), from the repository root, with .devicekit,
 # .gl, dist and src/gpu/shaderSources.generated.ts carried (see bench/gpu/make-gpu-kit.sh):
-# the kernel benchmark with its TF.js peer, every matmul variant against the reference, the MLP
+# `sll tune` (its table saved under $OUT/tuning), the kernel benchmark with its TF.js peer (which
+# times the built-in matmul choice beside the tuned one where they differ), every matmul variant against the reference, the MLP
 # step with and without `device.throttle()` (the default MLP, and small ones down to a batch-1
 # step that is almost all host work; the host's encoding time is printed beside each), and,
 # when the kit holds the test modules, the whole test suite. Outputs go to ${OUT:-/tmp/out}.
@@ -11,6 +12,8 @@ out=${OUT:-/tmp/out}
 mkdir -p "$out"
 . bench/gpu/gpu-env.sh
 node --version
+export SLL_TUNING_DIR="$out/tuning"
+timeout 90 node dist/src/cli/main.js tune 2>&1 | grep -v 'artificially reduced' | tee "$out/tune.log"
 timeout 200 node bench/kernels/kernels.mjs --out "$out" 2>&1 | grep -v 'artificially reduced' | tee "$out/kernels.log"
 timeout 90 node bench/kernels/matmul-check.mjs --json "$out/matmul-check.json" 2>&1 | grep -v 'artificially reduced' | tee "$out/matmul-check.log"
 for model in '' '--mlp-hidden 32,32' '--mlp-hidden 8 --batch 1'; do

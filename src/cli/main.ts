@@ -12,7 +12,7 @@ import { dataCommand } from './dataCommand.js';
 import { evalCommand } from './evalCommand.js';
 import { infoCommand } from './infoCommand.js';
 import { tuneCommand } from './tuneCommand.js';
-import { applySavedTuning } from './tuningCache.js';
+import { applySavedTuning, checkTuningEnvironment } from './tuningCache.js';
 import { stdoutOutput, type Output } from './progress.js';
 import { STOP_SIGNALS, trainCommand } from './trainCommand.js';
 
@@ -55,14 +55,10 @@ export async function main(argv: readonly string[], out: Output = stdoutOutput()
   // and info say which (eval's output may be JSON). tune measures without one.
   const openDevice = () => openNodeDevice();
   const openTunedDevice = (say: boolean) => async () => {
+    checkTuningEnvironment();
     const device = await openNodeDevice();
-    try {
-      const line = applySavedTuning(device);
-      if (line && say) out.write(line + '\n');
-    } catch (error) {
-      device.destroy();
-      throw error;
-    }
+    const line = applySavedTuning(device);
+    if (line && say) out.write(line + '\n');
     return device;
   };
   try {

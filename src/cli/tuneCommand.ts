@@ -2,8 +2,8 @@
  * `sll tune`: times every matmul variant that runs on this adapter on the products of each shape
  * class the default models make (src/ops/tune.ts), prints the table against the built-in
  * choices, and saves the fastest per class for this adapter and driver (src/cli/tuningCache.ts).
- * `sll train` and `sll eval` put the saved table in force; a resumed run keeps the table it was
- * trained with.
+ * `sll train`, `sll eval` and `sll info` put the saved table in force; a resumed run keeps the
+ * table it was trained with.
  */
 import type { Device } from '../gpu/device.js';
 import { tuneKernels, type TuningRow } from '../ops/tune.js';
@@ -24,7 +24,8 @@ export const TUNE_COMMAND: CommandSpec = {
     { name: 'json', type: 'boolean', help: 'print the table and the measurements as JSON' },
   ],
   epilog: [
-    'Tables are kept per adapter and driver in $SLL_TUNING_DIR (default ~/.cache/sll-webgpu/tuning).',
+    'Tables are kept per adapter, driver and kernel layouts (SLL_KERNELS) in $SLL_TUNING_DIR, else',
+    '$XDG_CACHE_HOME/sll-webgpu/tuning, else ~/.cache/sll-webgpu/tuning.',
     'SLL_TUNING=off makes every command use the built-in choices. A run records the table it used',
     '(config.json, checkpoints), and --resume puts that table back whatever is saved now.',
   ].join('\n'),
@@ -52,7 +53,7 @@ export async function tuneCommand(argv: readonly string[], ctx: { openDevice: ()
     if (json) {
       ctx.out.write(JSON.stringify({ tuning, rows, file: file ?? null }, null, 2) + '\n');
     } else {
-      ctx.out.write(`${file ? `saved ${file}` : `not saved (${quick ? '--quick' : '--dry-run'}; would go in ${tuningDir()})`}: ${describeKernelTuning(tuning)}\n`);
+      ctx.out.write(`${file ? `saved ${file}` : `not saved (${args.values['dry-run'] === true ? '--dry-run' : '--quick'}; would go in ${tuningDir()})`}: ${describeKernelTuning(tuning)}\n`);
     }
     return 0;
   } finally {

@@ -10,7 +10,7 @@ import { columnWorkgroupSize, isSoftwareAdapter } from '../gpu/workgroups.js';
 import { chooseAttentionKernel, type AttentionKernel } from './attention.js';
 import { chooseMatmulVariant, type MatmulVariant } from './matmul.js';
 import { requireDevice } from './checks.js';
-import { kernelTuningOf, type KernelTuning } from './tuningTable.js';
+import { describeKernelTuning, kernelTuningOf, type KernelTuning } from './tuningTable.js';
 
 export interface KernelChoices {
   /** A CPU adapter (lavapipe, SwiftShader): kernels of their own shape. */
@@ -42,7 +42,7 @@ export function kernelChoices(device: Device): KernelChoices {
 
 /** The fields in which two records of kernel choices differ (none: the same kernels run). */
 export function kernelChoiceDifferences(a: KernelChoices, b: KernelChoices): string[] {
-  const table = (c: KernelChoices): string => (c.tuning ? Object.entries(c.tuning.matmul).map(([shape, variant]) => `${shape}:${variant}`).join(' ') || 'empty' : 'none');
+  const table = (c: KernelChoices): string => (c.tuning ? `${describeKernelTuning(c.tuning)} (${c.tuning.layouts} layouts)` : 'none');
   const flat = (c: KernelChoices): Record<string, unknown> => ({ software: c.software, 'matmul.large': c.matmul.large, 'matmul.thin': c.matmul.thin, attention: c.attention, subgroups: c.subgroups, f16: c.f16, workgroup: c.workgroup, tuning: table(c) });
   const left = flat(a);
   const right = flat(b);

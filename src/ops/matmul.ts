@@ -26,7 +26,7 @@ import { copy } from './copy.js';
 import { sumPartials } from './reduce.js';
 import { isSoftwareAdapter } from '../gpu/workgroups.js';
 import { checkOptions, checkValue, requireDevice, requireDtype, requireSameDevice, type OptionTable } from './checks.js';
-import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
+import { MATMUL_VARIANTS, THIN_SIDE, type MatmulVariant } from './matmulVariants.js';
 import { matmulShapeClass, tunedMatmulVariant } from './tuningTable.js';
 
 export type MatmulActivation = 'none' | 'relu' | 'gelu';
@@ -74,11 +74,8 @@ const BLOCKED_WG = 8;
 const BLOCKED_ROWS = 4;
 const SKINNY_ROWS = 4;
 const SKINNY_COLUMNS = 16;
-/**
- * Products thinner than this go to the skinny kernel (in M or N, on GPUs), or to the plain one
- * (in M, N or K, on software adapters without the subgroup matmul).
- */
-const SKINNY_LIMIT = 16;
+/** Products thinner than this in M or N go to the skinny kernel on GPUs (THIN_SIDE). */
+const SKINNY_LIMIT = THIN_SIDE;
 /**
  * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
  * per compute unit of a large GPU), each slice at least MIN_K_CHUNK deep.
@@ -132,6 +129,13 @@ export function chooseMatmulVariant(device: Device, m: number, n: number, k: num
   for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('chooseMatmulVariant', name, value, 'integer');
   const tuned = tunedMatmulVariant(device, m, n, k);
   if (tuned !== undefined && matmulVariantUnavailable(device, tuned) === undefined) return tuned;
+  return builtInMatmulVariant(device, m, n, k);
+}
+
+/** What chooseMatmulVariant's rules give without a kernel tuning (what a tune measures against). */
+export function builtInMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
+  requireDevice('builtInMatmulVariant', device);
+  for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('builtInMatmulVariant', name, value, 'integer');
   if (isSoftwareAdapter(device)) {
     if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
     return matmulShapeClass(m, n, k) === 'longK' && !matmulVariantUnavailable(device, 'tiled') ? 'tiled' : 'blocked';

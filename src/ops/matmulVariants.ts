@@ -5,3 +5,9 @@
  */
 export type MatmulVariant = 'subgroup' | 'tiled' | 'blocked' | 'skinny' | 'plain';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['subgroup', 'tiled', 'blocked', 'skinny', 'plain'];
+
+/**
+ * An output side this short or shorter makes a product thin (a classifier head): the GPU rules
+ * give it the skinny kernel, and a kernel tuning chooses for it as a class of its own.
+ */
+export const THIN_SIDE = 16;

@@ -6,9 +6,9 @@
 import type { Device } from '../gpu/device.js';
 import { describeAdapter } from '../gpu/open.js';
 import { requireDevice, checkOptions, type OptionTable } from './checks.js';
-import { chooseMatmulVariant, matmul, matmulVariantUnavailable } from './matmul.js';
+import { builtInMatmulVariant, matmul, matmulVariantUnavailable } from './matmul.js';
 import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
-import { kernelTuningOf, matmulShapeClass, useKernelTuning, MATMUL_SHAPE_CLASSES, type KernelTuning, type MatmulShapeClass } from './tuningTable.js';
+import { kernelTuningOf, layoutsOf, matmulShapeClass, useKernelTuning, MATMUL_SHAPE_CLASSES, type KernelTuning, type MatmulShapeClass } from './tuningTable.js';
 
 /** [m, n, k] products per class: the MLP's, CNN's and ViT's steps at batch 128 (SLL's projections and heads included). */
 export const TUNING_SHAPES: Readonly<Record<MatmulShapeClass, readonly (readonly [number, number, number])[]>> = {
@@ -94,12 +94,12 @@ export async function tuneKernels(device: Device, options: { runs?: number; quic
         if (!best || ms < best.ms) best = { variant, ms };
       }
       const [m, n, k] = shapes[0]!;
-      const row: TuningRow = { shapeClass, shapes, variants, builtIn: chooseMatmulVariant(device, m, n, k), chosen: best!.variant };
+      const row: TuningRow = { shapeClass, shapes, variants, builtIn: builtInMatmulVariant(device, m, n, k), chosen: best!.variant };
       table[shapeClass] = row.chosen;
       rows.push(row);
       onRow?.(row);
     }
-    return { tuning: { adapter: describeAdapter(device.report), matmul: table }, rows };
+    return { tuning: { adapter: describeAdapter(device.report), layouts: layoutsOf(device), matmul: table }, rows };
   } finally {
     useKernelTuning(device, before);
   }

@@ -19,7 +19,8 @@ import type { Dataset } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
 import type { KernelChoices } from '../ops/choices.js';
-import { checkKernelTuning, kernelTuningOf, useKernelTuning } from '../ops/tuningTable.js';
+import { describeKernelTuning, kernelTuningOf, sameKernelTuning, useKernelTuning } from '../ops/tuningTable.js';
+import { describeAdapter } from '../gpu/open.js';
 import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import { planRun, resumeMismatch, scheduleOf } from '../sll/runPlan.js';
@@ -114,7 +115,7 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
     const source = dir.path('checkpoint');
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
-    restoreKernelTuning(device, checkpoint.meta.kernels, source, (text) => options.events?.onNotice?.(text));
+    restoreKernelTuning(device, checkpoint.meta, (text) => options.events?.onNotice?.(text));
     // Bitwise continuation holds on the adapter and kernel choices the run was trained with.
     const differs = resumeNotice(checkpoint, device);
     if (differs) options.events?.onNotice?.(differs);
@@ -306,15 +307,15 @@ async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: num
 }
 
 /**
- * A resumed run runs with the kernel tuning it was trained with (none, if it had none), whatever
- * table is in force now (a newer `sll tune`), so that it continues bitwise; says so when that
- * changes what was in force. A checkpoint without a kernels record (an older one) changes nothing.
+ * A run resumed on the adapter it was trained on runs with the kernel tuning it was trained with
+ * (none, if it had none or predates tunings), whatever table is in force now (a newer
+ * `sll tune`), so that it continues bitwise; says so when that changes what was in force. On
+ * another adapter bitwise is lost anyway (resumeNotice says so) and the table in force stays.
  */
-function restoreKernelTuning(device: Device, recorded: KernelChoices | undefined, source: string, notice: (text: string) => void): void {
-  if (recorded === undefined) return;
-  const tuning = recorded.tuning === undefined ? undefined : checkKernelTuning(recorded.tuning, `${source}: kernels.tuning`);
-  const now = kernelTuningOf(device);
-  if (JSON.stringify(now?.matmul) === JSON.stringify(tuning?.matmul)) return;
+function restoreKernelTuning(device: Device, checkpoint: { adapter: string; kernels?: KernelChoices }, notice: (text: string) => void): void {
+  if (checkpoint.adapter !== describeAdapter(device.report)) return;
+  const tuning = checkpoint.kernels?.tuning;
+  if (sameKernelTuning(kernelTuningOf(device), tuning)) return;
   useKernelTuning(device, tuning);
-  notice(`resuming with the kernel tuning the run was trained with (${tuning ? Object.entries(tuning.matmul).map(([c, v]) => `${c} ${v}`).join(', ') || 'empty' : 'none: the built-in choices'}), not the one in force now`);
+  notice(`resuming with the kernel tuning the run was trained with (${tuning ? describeKernelTuning(tuning) : 'none: the built-in choices'}), not the one in force now`);
 }

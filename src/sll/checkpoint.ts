@@ -21,6 +21,7 @@
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { kernelChoiceDifferences, kernelChoices, type KernelChoices } from '../ops/choices.js';
+import { checkKernelTuning } from '../ops/tuningTable.js';
 import { describeAdapter } from '../gpu/open.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafetensorsTensor, type SafetensorsTensorInput } from '../io/safetensors.js';
 import type { Position } from './fit.js';
@@ -388,8 +389,13 @@ function checkKernels(value: unknown, source: string): KernelChoices {
     typeof k === 'object' && k !== null && typeof k.software === 'boolean' && typeof k.subgroups === 'boolean' && typeof k.f16 === 'boolean' &&
     typeof k.attention === 'string' && typeof k.matmul === 'object' && k.matmul !== null && typeof k.matmul.large === 'string' && typeof k.matmul.thin === 'string' &&
     Number.isSafeInteger(k.workgroup);
-  if (!ok) throw new CheckpointError(`${source}: metadata 'kernels' must hold software, matmul { large, thin }, attention, subgroups, f16 and workgroup`);
-  return k;
+  if (!ok) throw new CheckpointError(`${source}: metadata 'kernels' must hold software, matmul { large, thin }, attention, subgroups, f16 and workgroup (and tuning, when a kernel tuning was in force)`);
+  if (k.tuning === undefined) return k;
+  try {
+    return { ...k, tuning: checkKernelTuning(k.tuning, `${source}: metadata 'kernels.tuning'`) };
+  } catch (error) {
+    throw new CheckpointError((error as Error).message);
+  }
 }
 
 function isCount(v: unknown): v is number {

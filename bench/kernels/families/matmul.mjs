@@ -51,12 +51,9 @@ async function run(bench, c) {
   });
   const ours = { variant: ops.chooseMatmulVariant(device, c.m, c.n, c.k), ...row.ours };
   // With a kernel tuning in force (sll tune, the lab's Tune), the built-in choice is timed beside the tuned one where they differ.
-  const tuning = ops.kernelTuningOf(device);
   let builtIn;
-  if (tuning) {
-    ops.useKernelTuning(device, undefined);
-    const variant = ops.chooseMatmulVariant(device, c.m, c.n, c.k);
-    ops.useKernelTuning(device, tuning);
+  if (ops.kernelTuningOf(device)) {
+    const variant = ops.builtInMatmulVariant(device, c.m, c.n, c.k);
     if (variant !== ours.variant) {
       const t = await bench.timeOurs(() => ops.matmul(a, b, { variant }));
       builtIn = { variant, medianMs: t.t.medianMs, gflops: perSecond(flops, t.t.medianMs) };
