@@ -444,11 +444,18 @@ function rulesSection(dir, devices) {
     const methods = [...new Set([...gridOf, ...runsOf, ...tableRuns].map((r) => r.method))].sort((a, b) => RULE_ORDER.indexOf(a) - RULE_ORDER.indexOf(b));
     const lrs = [...new Set(gridOf.map((r) => r.recipe.lr))].sort((a, b) => a - b);
     const final = (r) => r.epochs.at(-1).validation.accuracy;
-    // The grid's choice: the best final validation accuracy, the lowest rate on a tie; undefined until every rate ran.
+    // The common grid: the rates most rules ran. A rate run for a few rules only (a point added
+    // where a rule's best sat at an edge) widens theirs without unfinishing everyone else's.
+    const ranAt = (lr) => new Set(gridOf.filter((r) => r.recipe.lr === lr).map((r) => r.method)).size;
+    const gridRules = new Set(gridOf.map((r) => r.method)).size;
+    const common = lrs.filter((lr) => 2 * ranAt(lr) > gridRules);
+    const ownRates = (m) => lrs.filter((lr) => gridOf.some((r) => r.method === m && r.recipe.lr === lr));
+    // The grid's choice: the best final validation accuracy over every rate the rule ran, the lowest rate on a tie; undefined until it ran the common grid.
     const chosen = new Map();
     for (const m of methods) {
-      const tried = lrs.map((lr) => gridOf.find((r) => r.method === m && r.recipe.lr === lr));
-      if (tried.length > 0 && tried.every(Boolean)) chosen.set(m, tried.reduce((best, r) => (final(r) > final(best) ? r : best)).recipe.lr);
+      const finished = common.length > 0 && common.every((lr) => gridOf.some((r) => r.method === m && r.recipe.lr === lr));
+      const tried = ownRates(m).map((lr) => gridOf.find((r) => r.method === m && r.recipe.lr === lr));
+      if (finished) chosen.set(m, tried.reduce((best, r) => (final(r) > final(best) ? r : best)).recipe.lr);
     }
     const example = runsOf[0] ?? gridOf[0];
     out.push(`### ${modelFromName(example.model.replace(/ \((tanh|leaky-relu)\)$/, ''))}`);
@@ -463,9 +470,11 @@ function rulesSection(dir, devices) {
           })]),
         ),
       );
-      // A best rate at an end of the grid may not be the best rate: said, so that the grid is widened.
-      const atEdge = [...chosen].filter(([, lr]) => lrs.length > 1 && (lr === lrs[0] || lr === lrs.at(-1)));
+      // A best rate at an end of the rates a rule ran may not be its best rate: said, so that its grid is widened.
+      const atEdge = [...chosen].filter(([m, lr]) => ownRates(m).length > 1 && (lr === ownRates(m)[0] || lr === ownRates(m).at(-1)));
       if (atEdge.length > 0) out.push(`At the grid's edge (a wider grid might choose otherwise): ${list(atEdge.map(([m, lr]) => `${METHOD[m]} (${rate(lr)})`))}.`);
+      const extra = lrs.filter((lr) => !common.includes(lr));
+      if (extra.length > 0) out.push(`Rates beyond the common grid, run where a rule's best sat at its edge: ${list(extra.map((lr) => `${rate(lr)} (${list(methods.filter((m) => gridOf.some((r) => r.method === m && r.recipe.lr === lr)).map((m) => METHOD[m]))})`))}.`);
     }
     // The seeds at each rule's chosen rate; a rule whose grid is unfinished shows what ran, at its rate.
     const atRate = (m, records) => records.filter((r) => r.method === m && kindOf(r) === kind && (!chosen.has(m) || r.recipe.lr === chosen.get(m)));

@@ -25,9 +25,12 @@ describe('docs/results.md', () => {
     expect(made).toContain('| MLP 784-1000-1000-1000-10 | backprop | 0, 1, 2 | 89.84 (89.78-89.92) |');
     expect(made).toMatch(/target "SLL >= backprop - 0\.5 points and >= 89\.0%": \*\*met\*\*\. SLL's mean is 0\.06 points below/);
     // The local rules at equal budget: the rate grid (bench/results/rules-grid-lavapipe/) and the runs at the chosen rates (bench/results/rules-lavapipe/).
-    expect(made).toContain('| SLL | 83.32 | 85.58 | **85.76** | 85.66 | 83.10 |');
-    expect(made).toContain('| DRTP (tanh blocks) | 75.74 | 80.48 | 82.14 | **83.54** | 81.92 |');
-    expect(made).toContain("At the grid's edge (a wider grid might choose otherwise): DFA (3e-4).");
+    expect(made).toContain('| SLL | - | 83.32 | 85.58 | **85.76** | 85.66 | 83.10 |');
+    expect(made).toContain('| DRTP (tanh blocks) | - | 75.74 | 80.48 | 82.14 | **83.54** | 81.92 |');
+    // DFA's best sat at the grid's lower edge (3e-4) until a point below it ran: 76.76% at 1e-4.
+    expect(made).toContain('| DFA | 76.76 | **82.10** | 78.30 | 77.94 | 77.74 | 80.38 |');
+    expect(made).toContain("Rates beyond the common grid, run where a rule's best sat at its edge: 1e-4 (DFA).");
+    expect(made).not.toContain("At the grid's edge");
     expect(made).toContain('| SLL | 3e-3 | 0, 1, 2 | **89.85** (89.81-89.92) |  | 89.87 | 1.45 | 125 |');
     expect(made).toContain('| DGL | 3e-3 | 0, 1, 2 | 89.64 (89.41-89.84) | -0.21 | 89.72 | 1.45 | 95 |');
     expect(made).toContain('| DRTP (tanh blocks) | 1e-2 | 0, 1, 2 | 85.69 (85.61-85.83) | -4.16 | 86.61 | 1.43 | 91 |');
@@ -136,6 +139,34 @@ describe('docs/results.md', () => {
       expect(doc).toContain('| DRTP (tanh blocks) | 1e-3 | 0 | 85.63 | -4.15 |');
       expect(doc).not.toContain('| DRTP (tanh blocks) | 3e-3 |');
       expect(doc).toMatch(/\*\*Does SLL beat every local rule at equal budget on the MLP\?\*\* Not settled: SLL and DRTP still lack a finished grid or three seeds\. So far, no: SLL's mean is above DRTP \(tanh blocks\) \(-4\.15 points\); DGL \(\+1\.22 points\) is level with or above it\./);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a rate run for one rule only widens its grid and leaves the others finished', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+    try {
+      cpSync(RESULTS_DIR, dir, { recursive: true });
+      for (const d of ['rules-grid-lavapipe', 'rules-lavapipe']) rmSync(join(dir, d), { recursive: true, force: true });
+      const base = JSON.parse(readFileSync(join(RESULTS_DIR, 'fashion-lavapipe-cosine', 'mlp-sll-seed0.json'), 'utf8'));
+      mkdirSync(join(dir, 'rules-lavapipe'));
+      const grid = (method: string, lr: number, validation: number) => {
+        const path = join(dir, 'rules-grid-lavapipe', `lr${lr}`, `mlp-${method}-seed0.json`);
+        mkdirSync(join(path, '..'), { recursive: true });
+        writeFileSync(path, JSON.stringify({ ...base, method, recipe: { ...base.recipe, lr, epochs: 2 }, epochs: base.epochs.map((e: { validation: object }) => ({ ...e, validation: { ...e.validation, accuracy: validation } })) }));
+      };
+      // DGL's best at the upper edge, then a point above it that does worse; PredSim on the common grid only.
+      for (const [lr, v] of [[3e-4, 0.8], [1e-3, 0.82], [3e-3, 0.85]] as const) grid('dgl', lr, v);
+      for (const [lr, v] of [[3e-4, 0.84], [1e-3, 0.83], [3e-3, 0.81]] as const) grid('predsim', lr, v);
+      const before = resultsMarkdown(dir);
+      expect(before).toContain("At the grid's edge (a wider grid might choose otherwise): DGL (3e-3) and PredSim (3e-4).");
+      grid('dgl', 1e-2, 0.83);
+      const after = resultsMarkdown(dir);
+      expect(after).toContain('| DGL | 80.00 | 82.00 | **85.00** | 83.00 |');
+      expect(after).toContain('| PredSim | **84.00** | 83.00 | 81.00 | - |');
+      expect(after).toContain("At the grid's edge (a wider grid might choose otherwise): PredSim (3e-4).");
+      expect(after).toContain("Rates beyond the common grid, run where a rule's best sat at its edge: 1e-2 (DGL).");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
