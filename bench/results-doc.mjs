@@ -810,10 +810,23 @@ function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
     const peer = nodeRecords.find(({ k }) => k.host?.machine && k.host.machine === b.host.machine && sameRun(k));
     const nodeRow = (name) => peer?.k.results.find((r) => r.name === name);
     const tfjsCell = (r) => (r?.tfjs.medianMs !== undefined ? rateCell(r, r.tfjs) : '-');
+    const jsCell = (r) => (!r.js || r.js.skipped ? (r.js && !/^no JS loop/.test(r.js.skipped) ? 'skipped' : '-') : gflops(r.js.gflops));
     const rows = b.results.map((r) => {
       const n = nodeRow(r.name);
-      return [r.name, n ? rateCell(n, n.ours) : '-', tfjsCell(n), oursOverTfjs(n), rateCell(r, r.ours), tfjsCell(r), oursOverTfjs(r), ourKernel(r)];
+      return [r.name, n ? rateCell(n, n.ours) : '-', tfjsCell(n), oursOverTfjs(n), rateCell(r, r.ours), tfjsCell(r), oursOverTfjs(r), jsCell(r), ourKernel(r)];
     });
+    // The kernel target in the browser: every case at least TF.js (3x for the compute-bound
+    // families) and at least the JS loop where the benchmark ran one, judged on the figures shown.
+    const computeBound = (r) => /^(matmul|conv2d|attention)/.test(r.op);
+    const misses = b.results.flatMap((r) => {
+      const ours = rateOf(r, r.ours);
+      const want = computeBound(r) ? 3 : 1;
+      const found = [];
+      if (r.tfjs.medianMs !== undefined && ours < want * rateOf(r, r.tfjs)) found.push(`${r.name} ${oursOverTfjs(r)} TF.js (wants ${want}x)`);
+      if (r.js && !r.js.skipped && r.js.gflops > ours) found.push(`${r.name} ${gflops(ours)} against the JS loop's ${gflops(r.js.gflops)}`);
+      return found;
+    });
+    const verdict = `Target "every family at least as fast as TF.js and as the plain JS loop, the compute-bound ones (matmul, convolutions, attention) at least 3x TF.js", in Chromium: ${misses.length === 0 ? 'met' : `**missed** on ${list(misses)}`}.`;
     const nodeLabel = peer ? adapterLabel(peer.k.adapter.description, devices) : undefined;
     out.push(
       `${code('bench/kernels/browser.mjs')} (${code('npm run bench:browser')}) ran the same cases (${code('bench/kernels/families/')}, timed by ${code('bench/kernels/suite.mjs')}) in a page in headless Chromium, on ${browserAdapterLabel(b)}, record ${at(file)}` +
@@ -821,7 +834,8 @@ function browserKernelSection(dir, devices, nodeRecords, browserRecords) {
           ? `, beside Node's record ${at(peer.file)} on ${nodeLabel} from the same machine (${b.host.machine}). Chromium brings its own WebGPU implementation and adapter, so the two hosts differ in adapter as well as host; within each host, ours and TF.js share the adapter.`
           : `; no Node record from the same machine (${b.host.machine}) is in ${code('bench/results/')}.`) +
         ` ${kernelUnits(b.results)}, medians of ${b.settings.runs} timed runs after warm-up:`,
-      table(['case', 'Node: ours', 'Node: TF.js', 'Node: ours / TF.js', 'Chromium: ours', 'Chromium: TF.js', 'Chromium: ours / TF.js', 'our kernel in Chromium'], rows),
+      table(['case', 'Node: ours', 'Node: TF.js', 'Node: ours / TF.js', 'Chromium: ours', 'Chromium: TF.js', 'Chromium: ours / TF.js', 'Chromium: JS loop', 'our kernel in Chromium'], rows),
+      verdict,
       ...composedPeers(b.results),
     );
   }
