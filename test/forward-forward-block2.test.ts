@@ -14,40 +14,16 @@ import { matmul } from '../src/reference/matmul.js';
 import { philox4x32, seedWords } from '../src/random/philox.js';
 import { domainSeed } from '../src/random/seeds.js';
 import { testDevice } from './helpers/device.js';
+import { goodnessLoss, normalizeRows } from './helpers/forwardForward.js';
 import { expectClose, finiteDifferenceGradient, uniform } from './helpers/numeric.js';
 
 const device = await testDevice();
 
 const read = async (t: { read(): Promise<ArrayLike<number>> }) => Float64Array.from(await t.read());
 
-/** Rows divided by their root mean square (+1e-8), in float64 (lengthNormalize). */
-function normalizeRows(x: Float64Array, rows: number, width: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let squares = 0;
-    for (let j = 0; j < width; j++) squares += x[r * width + j]! ** 2;
-    const rms = Math.sqrt(squares / width) + 1e-8;
-    for (let j = 0; j < width; j++) y[r * width + j] = x[r * width + j]! / rms;
-  }
-  return y;
-}
-
 /** A fused linear + ReLU block on its length-normalised input x [rows, inWidth]: relu(norm(x) W^T + b), float64. */
 function blockForward(x: Float64Array, rows: number, inWidth: number, W: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
   return matmul(normalizeRows(x, rows, inWidth), [rows, inWidth], W, [b.length, inWidth], { transposeB: true, bias: b, activation: 'relu' });
-}
-
-/** Mean over the rows of softplus(g - theta) - t (g - theta), g = sum h^2, theta = d, t = 1 for the first half. */
-function goodnessLoss(h: Float64Array, rows: number, d: number): number {
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    let g = 0;
-    for (let j = 0; j < d; j++) g += h[r * d + j]! ** 2;
-    const x = g - d;
-    const t = r < rows / 2 ? 1 : 0;
-    total += Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))) - t * x;
-  }
-  return total / rows;
 }
 
 /** max |a - e| / max |e|: one number for a whole gradient. */

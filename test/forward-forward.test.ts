@@ -10,33 +10,9 @@ import { ForwardForwardLoss, goodnessScores, LabelEmbedding, lengthNormalize, ml
 import { inBrowser, testDevice } from './helpers/device.js';
 import { expectClose, finiteDifferenceGradient, rng, uniform } from './helpers/numeric.js';
 import { philox4x32, seedWords } from '../src/random/philox.js';
+import { goodnessLoss, normalizeRows } from './helpers/forwardForward.js';
 
 const device = await testDevice();
-
-/** Mean over the 2B rows of softplus(g - theta) - t (g - theta), t = 1 for the first B rows. */
-function referenceLoss(u: Float64Array, rows: number, d: number): number {
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    let g = 0;
-    for (let j = 0; j < d; j++) g += u[r * d + j]! ** 2;
-    const x = g - d;
-    const t = r < rows / 2 ? 1 : 0;
-    total += Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))) - t * x;
-  }
-  return total / rows;
-}
-
-/** Rows divided by their root mean square (+1e-8), in float64. */
-function referenceNormalize(x: Float64Array, rows: number, width: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let squares = 0;
-    for (let j = 0; j < width; j++) squares += x[r * width + j]! ** 2;
-    const rms = Math.sqrt(squares / width) + 1e-8;
-    for (let j = 0; j < width; j++) y[r * width + j] = x[r * width + j]! / rms;
-  }
-  return y;
-}
 
 const read = async (t: { read(): Promise<ArrayLike<number>> }) => Float64Array.from(await t.read());
 
@@ -55,8 +31,8 @@ describe("Forward-Forward's block loss and its derivative rule", () => {
     const result = rule.compute(u, labels, undefined, true);
     // The likelihood is each pair's loss; their mean over the batch is twice the rows' mean.
     const pairs = await read(result.likelihood!);
-    expect(pairs.reduce((s, v) => s + v, 0) / batch).toBeCloseTo(2 * referenceLoss(u64, 2 * batch, d), 4);
-    expectClose(await result.gradFeatures!.read(), finiteDifferenceGradient((p) => referenceLoss(p, 2 * batch, d), u64), { rtol: 2e-3, atol: 1e-6 }, 'dL/du');
+    expect(pairs.reduce((s, v) => s + v, 0) / batch).toBeCloseTo(2 * goodnessLoss(u64, 2 * batch, d), 4);
+    expectClose(await result.gradFeatures!.read(), finiteDifferenceGradient((p) => goodnessLoss(p, 2 * batch, d), u64), { rtol: 2e-3, atol: 1e-6 }, 'dL/du');
     // A pair is right when its positive row's goodness is the larger: logits [B, 2] = (negative,
     // positive) against labels 1, so that a tie (arg-max takes the first) counts as wrong.
     const logits = await read(result.logits!);
@@ -83,7 +59,7 @@ describe("Forward-Forward's block loss and its derivative rule", () => {
     const t = device.tensor(x, [3, 2, 5]);
     const y = device.scope(() => lengthNormalize(t));
     expect(y.shape).toEqual([3, 2, 5]);
-    expectClose(await y.read(), referenceNormalize(Float64Array.from(x), 3, 10), { rtol: 1e-5, atol: 1e-6 }, 'normalised rows');
+    expectClose(await y.read(), normalizeRows(Float64Array.from(x), 3, 10), { rtol: 1e-5, atol: 1e-6 }, 'normalised rows');
     for (const v of [t, y]) v.dispose();
   });
 });
@@ -149,7 +125,7 @@ describe('Forward-Forward prediction', () => {
       for (let k = 0; k < classes; k++) a[k] = k === label ? 1 : 0;
       return layers.map(([W, b]) => {
         const inWidth = a.length;
-        const x = referenceNormalize(a, 1, inWidth);
+        const x = normalizeRows(a, 1, inWidth);
         const out = b!.length;
         a = Float64Array.from({ length: out }, (_, o) => Math.max(0, b![o]! + x.reduce((s, v, j) => s + v * W![o * inWidth + j]!, 0)));
         return a.reduce((s, v) => s + v * v, 0);
