@@ -219,6 +219,12 @@ const CASES = Object.fromEntries([
   opCase('matmulVariantUnavailable', ops.matmulVariantUnavailable, () => [device, 'plain'], ['device', null]),
   opCase('chooseMatmulVariant', ops.chooseMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
   opCase('kernelChoices', ops.kernelChoices, () => [device], ['device']),
+  opCase('builtInMatmulVariant', ops.builtInMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
+  opCase('tunedMatmulVariant', ops.tunedMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
+  opCase('layoutsOf', ops.layoutsOf, () => [device], ['device']),
+  opCase('kernelTuningOf', ops.kernelTuningOf, () => [device], ['device']),
+  opCase('useKernelTuning', ops.useKernelTuning, () => [device, undefined], ['device', null]),
+  opCase('adoptKernelTuning', ops.adoptKernelTuning, () => [device, 'an adapter', undefined, 'kept'], ['device', null, null, null]),
 ]) as Record<string, OpCase>;
 
 /**
@@ -238,6 +244,14 @@ const NOT_OPS: Record<string, string> = {
   STEP_VALUE_WORDS: 'a constant',
   Optimizer: 'its step() is tested below; its config belongs to the optimizer settings',
   createOptimizer: 'the optimizer settings resolve its config (test/optim.test.ts)',
+  MATMUL_SHAPE_CLASSES: 'a constant',
+  TUNING_SHAPES: 'a constant',
+  QUICK_TUNING_SHAPES: 'a constant',
+  matmulShapeClass: 'arithmetic on numbers',
+  checkKernelTuning: 'checks a plain record (test/tuning.test.ts)',
+  sameKernelTuning: 'compares two plain records',
+  describeKernelTuning: 'formats a plain record',
+  tuneKernels: 'asynchronous: its device and option checks reject its promise (test/tuning.test.ts)',
 };
 
 // ---------------------------------------------------------------- operands

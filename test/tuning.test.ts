@@ -132,6 +132,9 @@ describe('kernel tuning table', () => {
       expect(row.builtIn).toBe(ops.builtInMatmulVariant(device, m, n, k));
     }
     await expect(tuneKernels(device, { runs: 0 })).rejects.toThrow(/^tuneKernels: runs must be a positive integer, got 0$/);
+    await expect(tuneKernels(undefined as unknown as typeof device)).rejects.toThrow(/^tuneKernels: operand device must be a Device, got undefined/);
+    await expect(tuneKernels(device, { quick: 'yes' as unknown as boolean })).rejects.toThrow(/^tuneKernels: quick must be/);
+    await expect(tuneKernels(device, { onRow: 3 as unknown as () => void })).rejects.toThrow(/^tuneKernels: onRow must be a function, got number$/);
   });
 });
 

@@ -10,6 +10,7 @@
  */
 import type { Device } from '../gpu/device.js';
 import { isSoftwareAdapter, KERNEL_LAYOUTS, type KernelLayouts } from '../gpu/workgroups.js';
+import { requireDevice } from './checks.js';
 import { MATMUL_VARIANTS, THIN_SIDE, type MatmulVariant } from './matmulVariants.js';
 
 /**
@@ -41,6 +42,7 @@ export interface KernelTuning {
 
 /** The kernel layouts `device` runs: what a table measured on it is valid for. */
 export function layoutsOf(device: Device): KernelLayouts {
+  requireDevice('layoutsOf', device);
   return isSoftwareAdapter(device) ? 'software' : 'gpu';
 }
 
@@ -48,17 +50,20 @@ const inForce = new WeakMap<Device, KernelTuning>();
 
 /** Puts `tuning` in force on `device` (checked; undefined: back to the built-in rules). */
 export function useKernelTuning(device: Device, tuning: KernelTuning | undefined): void {
+  requireDevice('useKernelTuning', device);
   if (tuning === undefined) inForce.delete(device);
   else inForce.set(device, checkKernelTuning(tuning, 'useKernelTuning'));
 }
 
 /** The table in force on `device`, if any. */
 export function kernelTuningOf(device: Device): KernelTuning | undefined {
+  requireDevice('kernelTuningOf', device);
   return inForce.get(device);
 }
 
 /** The variant the table in force chooses for this product, if it chooses one. */
 export function tunedMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant | undefined {
+  requireDevice('tunedMatmulVariant', device);
   return inForce.get(device)?.matmul[matmulShapeClass(m, n, k)];
 }
 
@@ -96,6 +101,7 @@ export function checkKernelTuning(value: unknown, where: string): KernelTuning {
  * the table. `where` names the table in that line (a file's path, 'the kept kernel tuning').
  */
 export function adoptKernelTuning(device: Device, adapter: string, kept: unknown, where: string): { used: boolean; message: string } {
+  requireDevice('adoptKernelTuning', device);
   let tuning: KernelTuning;
   try {
     tuning = checkKernelTuning(kept, where);
