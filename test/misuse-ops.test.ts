@@ -220,7 +220,6 @@ const CASES = Object.fromEntries([
   opCase('chooseMatmulVariant', ops.chooseMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
   opCase('kernelChoices', ops.kernelChoices, () => [device], ['device']),
   opCase('builtInMatmulVariant', ops.builtInMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
-  opCase('tunedMatmulVariant', ops.tunedMatmulVariant, () => [device, 8, 8, 8], ['device', null, null, null]),
   opCase('layoutsOf', ops.layoutsOf, () => [device], ['device']),
   opCase('kernelTuningOf', ops.kernelTuningOf, () => [device], ['device']),
   opCase('useKernelTuning', ops.useKernelTuning, () => [device, undefined], ['device', null]),

@@ -51,6 +51,10 @@ describe('kernel tuning table', () => {
     expect(matmulShapeClass(64, 192, 6272)).toBe('longK');
     expect(matmulShapeClass(64, 192, 1535)).toBe('general');
     expect(matmulShapeClass(64, 192, 1536)).toBe('longK');
+    // The products a tune times are of the class they are timed for.
+    for (const shapes of [ops.TUNING_SHAPES, ops.QUICK_TUNING_SHAPES]) {
+      for (const [shapeClass, list] of Object.entries(shapes)) for (const [m, n, k] of list) expect(matmulShapeClass(m, n, k), `${m} x ${k} x ${n}`).toBe(shapeClass);
+    }
   });
 
   it('a table in force chooses per class, leaves the other classes to the rules, is recorded, and runs the kernel it names', async () => {

@@ -14,5 +14,17 @@ export { spatialPair, windowPositions, type SpatialPair, type WindowGeometry } f
 export * from './pool2d.js';
 export * from './matmul.js';
 export * from './choices.js';
-export * from './tuningTable.js';
+export {
+  adoptKernelTuning,
+  checkKernelTuning,
+  describeKernelTuning,
+  kernelTuningOf,
+  layoutsOf,
+  matmulShapeClass,
+  sameKernelTuning,
+  useKernelTuning,
+  MATMUL_SHAPE_CLASSES,
+  type KernelTuning,
+  type MatmulShapeClass,
+} from './tuningTable.js';
 export * from './tune.js';

@@ -74,8 +74,6 @@ const BLOCKED_WG = 8;
 const BLOCKED_ROWS = 4;
 const SKINNY_ROWS = 4;
 const SKINNY_COLUMNS = 16;
-/** Products thinner than this in M or N go to the skinny kernel on GPUs (THIN_SIDE). */
-const SKINNY_LIMIT = THIN_SIDE;
 /**
  * Split-K of the tiled kernel on GPUs: slices of K until about this many workgroups run (a few
  * per compute unit of a large GPU), each slice at least MIN_K_CHUNK deep.
@@ -129,18 +127,23 @@ export function chooseMatmulVariant(device: Device, m: number, n: number, k: num
   for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('chooseMatmulVariant', name, value, 'integer');
   const tuned = tunedMatmulVariant(device, m, n, k);
   if (tuned !== undefined && matmulVariantUnavailable(device, tuned) === undefined) return tuned;
-  return builtInMatmulVariant(device, m, n, k);
+  return ruleVariant(device, m, n, k);
 }
 
 /** What chooseMatmulVariant's rules give without a kernel tuning (what a tune measures against). */
 export function builtInMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
   requireDevice('builtInMatmulVariant', device);
   for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) checkValue('builtInMatmulVariant', name, value, 'integer');
+  return ruleVariant(device, m, n, k);
+}
+
+/** The rules themselves, on arguments already checked (every matmul asks: no second check). */
+function ruleVariant(device: Device, m: number, n: number, k: number): MatmulVariant {
   if (isSoftwareAdapter(device)) {
     if (!matmulVariantUnavailable(device, 'subgroup')) return 'subgroup';
     return matmulShapeClass(m, n, k) === 'longK' && !matmulVariantUnavailable(device, 'tiled') ? 'tiled' : 'blocked';
   }
-  const thin = Math.min(m, n) <= SKINNY_LIMIT && Math.max(m, n) * k >= 4096;
+  const thin = Math.min(m, n) <= THIN_SIDE && Math.max(m, n) * k >= 4096;
   if (thin) return 'skinny';
   if (!matmulVariantUnavailable(device, 'tiled')) return 'tiled';
   return 'plain';
@@ -310,7 +313,7 @@ function tiledDepth(device: Device): number {
  */
 function swapsRoles(variant: MatmulVariant, m: number, n: number): boolean {
   if (variant === 'subgroup') return n < SUBGROUP_COLUMNS && m > n;
-  if (variant === 'skinny') return m < n && m <= SKINNY_LIMIT;
+  if (variant === 'skinny') return m < n && m <= THIN_SIDE;
   // A thread's 4 columns lie BLOCKED_WG apart: a thin N idles most of them, a thin M only a block's last rows.
   if (variant === 'blocked') return n < 4 * BLOCKED_WG && m > n;
   return false;

@@ -8,7 +8,7 @@ import { describeAdapter } from '../gpu/open.js';
 import { requireDevice, checkOptions, type OptionTable } from './checks.js';
 import { builtInMatmulVariant, matmul, matmulVariantUnavailable } from './matmul.js';
 import { MATMUL_VARIANTS, type MatmulVariant } from './matmulVariants.js';
-import { kernelTuningOf, layoutsOf, matmulShapeClass, useKernelTuning, MATMUL_SHAPE_CLASSES, type KernelTuning, type MatmulShapeClass } from './tuningTable.js';
+import { layoutsOf, MATMUL_SHAPE_CLASSES, type KernelTuning, type MatmulShapeClass } from './tuningTable.js';
 
 /** [m, n, k] products per class: the MLP's, CNN's and ViT's steps at batch 128 (SLL's projections and heads included). */
 export const TUNING_SHAPES: Readonly<Record<MatmulShapeClass, readonly (readonly [number, number, number])[]>> = {
@@ -48,7 +48,7 @@ const GIVE_UP_RATIO = 4;
 /**
  * Times every runnable variant on each class's shapes (`runs` timed calls after one warm-up,
  * median, default 3) and returns the table with the fastest per class, and the measurements.
- * Builds the table without a tuning in force, and leaves the device's own as it found it.
+ * Every product names its variant, so the table in force plays no part and stays as it was.
  */
 export async function tuneKernels(device: Device, options: { runs?: number; quick?: boolean; onRow?: (row: TuningRow) => void } = {}): Promise<{ tuning: KernelTuning; rows: TuningRow[] }> {
   requireDevice('tuneKernels', device);
@@ -58,51 +58,42 @@ export async function tuneKernels(device: Device, options: { runs?: number; quic
   const runs = options.runs ?? 3;
   if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`tuneKernels: runs must be a positive integer, got ${runs}`);
   const shapesOf = options.quick ? QUICK_TUNING_SHAPES : TUNING_SHAPES;
-  const before = kernelTuningOf(device);
-  useKernelTuning(device, undefined);
-  try {
-    const rows: TuningRow[] = [];
-    const table: Partial<Record<MatmulShapeClass, MatmulVariant>> = {};
-    for (const shapeClass of MATMUL_SHAPE_CLASSES) {
-      const shapes = shapesOf[shapeClass];
-      for (const [m, n, k] of shapes) {
-        if (matmulShapeClass(m, n, k) !== shapeClass) throw new Error(`tuneKernels: ${m} x ${k} x ${n} is not of class ${shapeClass}`);
-      }
-      const variants: TuningRow['variants'] = {};
-      let best: { variant: MatmulVariant; ms: number } | undefined;
-      /** The best median so far on each of the class's products. */
-      const bestOn = shapes.map(() => Infinity);
-      for (const variant of MATMUL_VARIANTS) {
-        const why = matmulVariantUnavailable(device, variant);
-        if (why) {
-          variants[variant] = { skipped: why };
-          continue;
-        }
-        let ms = 0;
-        for (const [i, shape] of shapes.entries()) {
-          const t = await timeProduct(device, shape, variant, runs, GIVE_UP_RATIO * bestOn[i]!);
-          if (t === undefined) {
-            ms = Infinity;
-            variants[variant] = { skipped: `over ${GIVE_UP_RATIO}x the best on ${shape[0]} x ${shape[2]} x ${shape[1]}` };
-            break;
-          }
-          bestOn[i] = Math.min(bestOn[i]!, t);
-          ms += t;
-        }
-        if (ms === Infinity) continue;
-        variants[variant] = { ms };
-        if (!best || ms < best.ms) best = { variant, ms };
-      }
-      const [m, n, k] = shapes[0]!;
-      const row: TuningRow = { shapeClass, shapes, variants, builtIn: builtInMatmulVariant(device, m, n, k), chosen: best!.variant };
-      table[shapeClass] = row.chosen;
-      rows.push(row);
-      onRow?.(row);
+  const rows: TuningRow[] = [];
+  const table: Partial<Record<MatmulShapeClass, MatmulVariant>> = {};
+  for (const shapeClass of MATMUL_SHAPE_CLASSES) {
+    const shapes = shapesOf[shapeClass];
+    const variants: TuningRow['variants'] = {};
+    let best: { variant: MatmulVariant; ms: number } | undefined;
+    /** The best median so far on each of the class's products. */
+    const bestOn = shapes.map(() => Infinity);
+    for (const variant of MATMUL_VARIANTS) {
+      const why = matmulVariantUnavailable(device, variant);
+      variants[variant] = why ? { skipped: why } : await timeVariant(device, shapes, variant, runs, bestOn);
+      const result = variants[variant]!;
+      if ('ms' in result && (!best || result.ms < best.ms)) best = { variant, ms: result.ms };
     }
-    return { tuning: { adapter: describeAdapter(device.report), layouts: layoutsOf(device), matmul: table }, rows };
-  } finally {
-    useKernelTuning(device, before);
+    const [m, n, k] = shapes[0]!;
+    const row: TuningRow = { shapeClass, shapes, variants, builtIn: builtInMatmulVariant(device, m, n, k), chosen: best!.variant };
+    table[shapeClass] = row.chosen;
+    rows.push(row);
+    onRow?.(row);
   }
+  return { tuning: { adapter: describeAdapter(device.report), layouts: layoutsOf(device), matmul: table }, rows };
+}
+
+/**
+ * One variant's milliseconds summed over a class's products, or why it was given up (over
+ * GIVE_UP_RATIO times the best so far on a product). Lowers `bestOn` where it does better.
+ */
+async function timeVariant(device: Device, shapes: readonly (readonly [number, number, number])[], variant: MatmulVariant, runs: number, bestOn: number[]): Promise<{ ms: number } | { skipped: string }> {
+  let ms = 0;
+  for (const [i, shape] of shapes.entries()) {
+    const t = await timeProduct(device, shape, variant, runs, GIVE_UP_RATIO * bestOn[i]!);
+    if (t === undefined) return { skipped: `over ${GIVE_UP_RATIO}x the best on ${shape[0]} x ${shape[2]} x ${shape[1]}` };
+    bestOn[i] = Math.min(bestOn[i]!, t);
+    ms += t;
+  }
+  return { ms };
 }
 
 /**

@@ -61,9 +61,12 @@ export function kernelTuningOf(device: Device): KernelTuning | undefined {
   return inForce.get(device);
 }
 
-/** The variant the table in force chooses for this product, if it chooses one. */
+/**
+ * The variant the table in force chooses for this product, if it chooses one. For
+ * chooseMatmulVariant, which has checked its arguments: every matmul asks, so nothing is checked
+ * twice here (and the ops index does not export it).
+ */
 export function tunedMatmulVariant(device: Device, m: number, n: number, k: number): MatmulVariant | undefined {
-  requireDevice('tunedMatmulVariant', device);
   return inForce.get(device)?.matmul[matmulShapeClass(m, n, k)];
 }
 
