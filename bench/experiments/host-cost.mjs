@@ -7,7 +7,9 @@
 //           GPUDevice: (a) one compute pass, the bind group made once; (b) a pass per dispatch,
 //           the bind group made once; (c) one pass, a bind group created per dispatch; (d) a
 //           submit per dispatch (its own encoder and pass). The time of encoding, finishing and
-//           submitting them, over N.
+//           submitting them, over N. (e) The engine's shape with nothing of the engine: 40
+//           distinct pipelines, each bound with four storage buffers and a uniform at a dynamic
+//           offset, cycled in one pass: what Dawn charges for the dispatches a step makes.
 //   ops     The engine's single ops on tiny tensors (add and relu of 8 values, an 8 x 8 matmul),
 //           each result disposed at once, submitted every 64 ops, after 2 s of them as warm-up:
 //           host time per op and per dispatch (the device's dispatch counter).
@@ -22,9 +24,11 @@
 //   replay  The same work op by op and replayed from a recording (device.record): a chain of 64
 //           adds and the MLP 784-8-8-8-10's evaluation forward at batch 1, a submit after each
 //           run: host time per dispatch of each.
-//   profile Where the host time of the ops goes: V8's sampling profiler over a loop of `add`
-//           ops, self time grouped by the engine's source file, Dawn's native API calls and V8's
-//           own work (garbage collection).
+//   profile Where the host time goes: V8's sampling profiler over a loop of `add` ops, self
+//           time grouped by the engine's source file, Dawn's native API calls and V8's own work
+//           (garbage collection); and over replayed steps of the MLP 784-8-8-8-10 (SLL, batch 1),
+//           the samples inside trainStep only, Dawn's calls named by the engine's function that
+//           made them.
 //
 // Writes bench/results/host-cost-<adapter>.json.
 //
@@ -111,14 +115,55 @@ function floorPattern({ passEach = false, groupEach = false, submitEach = false 
     gpu.queue.submit([encoder.finish()]);
   }, dispatches);
 }
+/**
+ * (e) The engine's shape of work, still with nothing of the engine: ENGINE_KERNELS distinct
+ * pipelines, each with its bind group (four storage buffers and a uniform at a dynamic offset, as
+ * most of the engine's kernels have), made once and cycled through in one pass. What a replayed
+ * step could cost at best, since each of its dispatches switches pipeline and bind group.
+ */
+const ENGINE_KERNELS = 40;
+const ENGINE_STORAGE = 4;
+const engineBuffers = [];
+const engineKernels = Array.from({ length: ENGINE_KERNELS }, (_, k) => {
+  const storage = Array.from({ length: ENGINE_STORAGE }, (_, i) => `@group(0) @binding(${i}) var<storage, read_write> b${i}: array<f32>;`).join('\n');
+  const code = `${storage}\nstruct U { value: vec4<f32> }\n@group(0) @binding(${ENGINE_STORAGE}) var<uniform> u: U;\n@compute @workgroup_size(1) fn main() { b0[0] = b1[0] + b2[0] + b3[0] + u.value.x + ${k}.0; }`;
+  const layout = gpu.createBindGroupLayout({
+    entries: [
+      ...Array.from({ length: ENGINE_STORAGE }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } })),
+      { binding: ENGINE_STORAGE, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+    ],
+  });
+  const kernelPipeline = gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module: gpu.createShaderModule({ code }), entryPoint: 'main' } });
+  const uniforms = gpu.createBuffer({ size: 256 * ENGINE_KERNELS, usage: GPUBufferUsage.UNIFORM });
+  const storageBuffers = Array.from({ length: ENGINE_STORAGE }, () => gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }));
+  engineBuffers.push(uniforms, ...storageBuffers);
+  const entries = [...storageBuffers.map((b, i) => ({ binding: i, resource: { buffer: b } })), { binding: ENGINE_STORAGE, resource: { buffer: uniforms, size: 16 } }];
+  return { pipeline: kernelPipeline, group: gpu.createBindGroup({ layout, entries }), offset: [256 * k] };
+});
+function engineShapedFloor() {
+  return perUnit(() => {
+    const encoder = gpu.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let i = 0; i < dispatches; i++) {
+      const k = engineKernels[i % ENGINE_KERNELS];
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, k.group, k.offset);
+      pass.dispatchWorkgroups(1);
+    }
+    pass.end();
+    gpu.queue.submit([encoder.finish()]);
+  }, dispatches);
+}
 const floor = {
   onePass: await floorPattern({}),
   passPerDispatch: await floorPattern({ passEach: true }),
   bindGroupPerDispatch: await floorPattern({ groupEach: true }),
   submitPerDispatch: await floorPattern({ submitEach: true }),
+  engineShaped: await engineShapedFloor(),
 };
 buffer.destroy();
-console.log(`floor, us per dispatch: one pass ${floor.onePass.toFixed(2)}, a pass each ${floor.passPerDispatch.toFixed(2)}, a bind group each ${floor.bindGroupPerDispatch.toFixed(2)}, a submit each ${floor.submitPerDispatch.toFixed(2)}`);
+for (const b of engineBuffers) b.destroy();
+console.log(`floor, us per dispatch: one pass ${floor.onePass.toFixed(2)}, a pass each ${floor.passPerDispatch.toFixed(2)}, a bind group each ${floor.bindGroupPerDispatch.toFixed(2)}, a submit each ${floor.submitPerDispatch.toFixed(2)}, ${ENGINE_KERNELS} kernels of the engine's shape cycled ${floor.engineShaped.toFixed(2)}`);
 
 // ---------------------------------------------------------------- single ops
 const OPS_PER_WINDOW = 640;
@@ -231,11 +276,73 @@ for (let i = 0; i < profiledOps; i++) {
 }
 device.submit();
 const { profile } = await session.post('Profiler.stop');
-session.disconnect();
 p8.dispose();
 await gpu.queue.onSubmittedWorkDone();
 const profileRows = groupedSelfTime(profile, 'host-cost.mjs').filter((r) => r.share >= 0.005);
 console.log(`where an add's host time goes (self time, ${profiledOps} ops): ${profileRows.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
+
+/**
+ * Where a replayed step's host time goes: the samples inside trainStep only (the GPU is drained
+ * between steps, untimed, as for the steps below), the native ones named by the engine's function
+ * that made the call, so that Dawn's encoding of the dispatches, its submit and the uniform
+ * writes stand apart; the engine's own JavaScript by file.
+ */
+function stepSelfTime(stepProfile) {
+  const byId = new Map(stepProfile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of stepProfile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inStep = (id) => {
+    for (let x = id; x !== undefined; x = parent.get(x)) if (byId.get(x).callFrame.functionName === 'trainStep') return true;
+    return false;
+  };
+  const groups = new Map();
+  let total = 0;
+  stepProfile.samples.forEach((id, i) => {
+    if (!inStep(id)) return;
+    const dt = stepProfile.timeDeltas[i] ?? 0;
+    const { functionName, url } = byId.get(id).callFrame;
+    let group;
+    if (url === '' && !functionName.startsWith('(')) {
+      const caller = byId.get(parent.get(id)).callFrame;
+      const file = /\/dist\/src\/(.*)\.js$/.exec(caller.url)?.[1];
+      group = `native: Dawn's API, called by ${file ? `src/${file}.ts ${caller.functionName}` : 'other script'}`;
+    } else {
+      const engine = /\/dist\/src\/(.*)\.js$/.exec(url)?.[1];
+      group = engine ? `src/${engine}.ts` : functionName.startsWith('(') ? functionName : 'other script';
+    }
+    groups.set(group, (groups.get(group) ?? 0) + dt);
+    total += dt;
+  });
+  return [...groups].map(([group, us]) => ({ group, share: us / total })).sort((a, b) => b.share - a.share);
+}
+const PROFILED_STEPS = 2000;
+const stepProfileModel = { kind: 'mlp', hidden: [8, 8, 8] };
+const profiledStep = await (async () => {
+  const model = sll.buildModel(device, stepProfileModel, { inputShape: [1, 28, 28], classes: 10 }, 0);
+  const trainer = new sll.Trainer(device, model, { method: 'sll', optimizer: { kind: 'adam', lr: 1e-3 }, seed: 0, metricsEvery: 1000, objective: () => sll.defaultObjective('mlp', 10) });
+  const images = device.tensor(Float32Array.from({ length: 784 }, (_, i) => Math.sin(i)), [1, 1, 28, 28]);
+  const labels = device.tensor(Int32Array.from([3]), [1], 'i32');
+  const steps = async (n) => {
+    for (let i = 0; i < n; i++) {
+      if (trainer.metricsDue) await trainer.readMetrics();
+      await settle();
+      trainer.trainStep(images, labels);
+    }
+  };
+  await steps(200);
+  await session.post('Profiler.start');
+  await steps(PROFILED_STEPS);
+  const { profile: stepProfile } = await session.post('Profiler.stop');
+  const replayed = trainer.replayedSteps > 0;
+  await trainer.readMetrics();
+  trainer.dispose();
+  model.dispose();
+  images.dispose();
+  labels.dispose();
+  return { model: model.name, method: 'sll', batch: 1, steps: PROFILED_STEPS, replayed, selfTime: stepSelfTime(stepProfile).filter((r) => r.share >= 0.005) };
+})();
+session.disconnect();
+console.log(`where a replayed step's host time goes (${profiledStep.model}, SLL, batch 1, ${PROFILED_STEPS} steps): ${profiledStep.selfTime.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
 
 // ---------------------------------------------------------------- training steps
 const specOf = (kind) => (kind === 'mlp-small' ? { kind: 'mlp', hidden: [8, 8, 8] } : sll.defaultModelSpec(kind));
@@ -304,7 +411,7 @@ const slug = `${device.report.device || device.report.description}`.toLowerCase(
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `host-cost-${slug}.json`);
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, replay: replayRows, steps: stepRows }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, stepProfile: profiledStep, replay: replayRows, steps: stepRows }, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);
 await device.close();
