@@ -183,6 +183,44 @@ describe('docs/results.md', () => {
     }
   });
 
+  it("takes SLL's and backprop's CNN seeds from the CNN table's `sll train` runs when the grid chose their rate", () => {
+    // Made-up CNN grid records (SLL's MLP cosine record with the model, method, rate and
+    // validation accuracy changed): SLL and backprop do best at 1e-3, the rate of the CNN table's
+    // runs (bench/results/cnn-lavapipe/), whose seeds then stand for theirs; DGL at 3e-4, with
+    // three made-up seeds.
+    const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+    try {
+      cpSync(RESULTS_DIR, dir, { recursive: true });
+      const base = JSON.parse(readFileSync(join(RESULTS_DIR, 'fashion-lavapipe-cosine', 'mlp-sll-seed0.json'), 'utf8'));
+      const cnnModel = 'cnn conv32-pool/conv64-pool/fc256/fc10';
+      const record = (method: string, lr: number, validation: number, test: number, seed = 0, epochs = 2) => ({
+        ...base,
+        model: cnnModel,
+        method,
+        seed,
+        recipe: { ...base.recipe, objective: undefined, lr, epochs },
+        epochs: base.epochs.map((e: { validation: object }) => ({ ...e, validation: { ...e.validation, accuracy: validation } })),
+        test: { ...base.test, accuracy: test, blockAccuracy: [] },
+      });
+      const write = (path: string, value: object) => {
+        mkdirSync(join(dir, path, '..'), { recursive: true });
+        writeFileSync(join(dir, path), JSON.stringify(value));
+      };
+      for (const [method, best] of [['sll', 1e-3], ['backprop', 1e-3], ['dgl', 3e-4]] as const) {
+        for (const lr of [3e-4, 1e-3, 3e-3]) write(`rules-grid-lavapipe/lr${lr}/cnn-${method}-seed0.json`, record(method, lr, lr === best ? 0.88 : 0.8, 0.5));
+      }
+      for (const seed of [0, 1, 2]) write(`rules-lavapipe/cnn-dgl-seed${seed}.json`, record('dgl', 3e-4, 0.9, 0.9 + seed / 100, seed, 5));
+      const doc = resultsMarkdown(dir);
+      const cnn = doc.slice(doc.indexOf('### CNN conv32-pool/conv64-pool/fc256', doc.indexOf('## Local rules at equal budget')));
+      // The CNN table's means (SLL 90.59, backprop 91.50), at its rate, beside DGL's made-up seeds.
+      expect(cnn).toContain('| SLL | 1e-3 | 0, 1, 2 | **90.59** (90.47-90.69) |');
+      expect(cnn).toContain('| backprop | 1e-3 | 0, 1, 2 | 91.50 (91.37-91.64) | +0.91 |');
+      expect(cnn).toContain('| DGL | 3e-4 | 0, 1, 2 | 91.00 (90.00-92.00) | +0.41 |');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names no path of the machine that made it', () => {
     expect(made).not.toMatch(/\/(home|tmp|work|Users)\//);
   });

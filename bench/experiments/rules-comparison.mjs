@@ -8,7 +8,8 @@
 //   seeds: every rule at the rate of its best final validation accuracy in the grid (the lowest
 //          rate on a tie), seeds 0, 1 and 2, the full recipe; records in
 //          bench/results/rules-<tag>/. SLL's and backprop's come from fashion-<tag>-cosine/
-//          (the MLP's table) when a record there has the chosen rate.
+//          (the MLP's table) or cnn-<tag>/ (the CNN's, `sll train` runs) when a run there has
+//          the chosen rate and the recipe.
 //
 // Each run is one `node bench/experiments/sll-fashion.mjs ...` command, printed before it starts
 // and kept in its record, so every row of the tables is reproducible alone. A run whose record
@@ -67,12 +68,27 @@ function run(rule, seed, lr, out, extra) {
   }
 }
 
+/**
+ * The rate of a finished `sll train` run of the CNN's table (cnn-<tag>/<rule>-seed<seed>/) with the
+ * comparison's recipe, or undefined: such a run trains through the same fit (src/sll/fit.ts), from
+ * the same seed, on the same data in the same order as sll-fashion.mjs would, so it stands for it.
+ */
+function cnnTableRate(rule, seed) {
+  const run = join(root, results, `cnn-${tag}`, `${rule}-seed${seed}`);
+  if (!existsSync(join(run, 'config.json')) || !existsSync(join(run, 'metrics.jsonl'))) return undefined;
+  if (!readFileSync(join(run, 'metrics.jsonl'), 'utf8').includes('"kind":"test"')) return undefined;
+  const { spec } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+  const same = spec.epochs === RECIPES.cnn.epochs && spec.batchSize === 128 && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
+  return same ? spec.optimizer.lr : undefined;
+}
+
 /** Runs the job unless its record exists at this rate; a record at another rate is moved aside first. */
 function ensure(rule, seed, lr, out, extra, alsoIn = []) {
   for (const dir of [out, ...alsoIn]) {
     const found = readRecord(join(dir, recordName(rule, seed)));
     if (found && Number(found.recipe.lr) === Number(lr)) return;
   }
+  if (model === 'cnn' && ['sll', 'backprop'].includes(rule) && Number(cnnTableRate(rule, seed)) === Number(lr)) return;
   const file = join(out, recordName(rule, seed));
   const stale = readRecord(file);
   if (stale && !dryRun) {
