@@ -30,6 +30,14 @@
 //           the samples inside trainStep only, Dawn's calls named by the engine's function that
 //           made them.
 //
+// On a CPU adapter with few cores, a large model's step (the MLP 784-1000-1000-1000-10) measures
+// 1.5 to 3x its small twin's host time with the same dispatches, and the figure moves from one
+// process to the next (1.6 against 2.8 ms for the same replayed step). Timed call by call, the
+// excess is one wait of 1 to 2.6 ms on a futex (strace), landing on a different call in each
+// process (beginning the step's pass in one, a reduction's dispatchWorkgroups in another) while
+// every other call costs what the small model's does: the main thread waiting for the driver's
+// threads, not work of the engine's. Read those rows as bounded by the machine.
+//
 // Writes bench/results/host-cost-<adapter>.json.
 //
 //   npm run build && node bench/experiments/host-cost.mjs [--windows 5] [--dispatches 2000] [--steps 5] [--models mlp-small,mlp,cnn,vit] [--out DIR]
