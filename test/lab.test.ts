@@ -555,6 +555,23 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     await page.reload();
     await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
     expect(await text('tune-status')).toBe('kernel tuning in force: general plain, thin blocked');
+    // A run trained under that table records it; loaded again with the built-in choices in force,
+    // it continues with its own table, as `sll train --resume` does, and says so.
+    await settings({ depth: '1', width: '16', lr: '0.003', batch: '50', epochs: '1' }, 'sll');
+    await page.click('#start');
+    await page.waitForFunction(() => /finished/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const tunedRun = join(built, 'tuned-run.safetensors');
+    await download.saveAs(tunedRun);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(tunedRun))).meta.kernels?.tuning).toEqual({ adapter, layouts: 'software', matmul: table });
+    await page.evaluate(() => localStorage.removeItem('sll-webgpu:kernel-tunings'));
+    await page.reload();
+    await page.waitForSelector('#start:not([disabled])', { timeout: 60_000 });
+    expect(await text('tune-status')).toBe('none kept for this adapter: the built-in choices');
+    await page.setInputFiles('#load', tunedRun);
+    await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await text('status')).toContain('(resuming with the kernel tuning the run was trained with (general plain, thin blocked), not the one in force now)');
+    expect(await text('status')).not.toContain('not bitwise');
     // A damaged entry is not used, and the page says why.
     await page.evaluate((a) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a]: { adapter: a, layouts: 'software', matmul: { general: 'fastest' } } })), adapter);
     await page.reload();
@@ -562,7 +579,7 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     expect(await text('tune-status')).toBe('the kept kernel tuning: matmul.general must be one of subgroup, tiled, blocked, skinny, plain, got "fastest": not used (tune again)');
     await page.evaluate(() => localStorage.removeItem('sll-webgpu:kernel-tunings'));
     expect(problems).toEqual([]);
-  }, 150_000);
+  }, 300_000);
 
   it('without WebGPU, shows what the visitor can do instead of failing', async () => {
     const plain = await launchChromium({ webgpu: false });

@@ -11,6 +11,7 @@ import { decodeSafetensors } from '../src/io/safetensors.js';
 import { openNodeDevice, ops } from '../src/node.js';
 import { runTraining } from '../src/run/runTraining.js';
 import { matmul as referenceMatmul } from '../src/reference/matmul.js';
+import { restoreKernelTuning } from '../src/sll/checkpoint.js';
 import { classModeObjective } from '../src/sll/config.js';
 import { testDevice } from './helpers/device.js';
 import { uniform } from './helpers/numeric.js';
@@ -191,6 +192,22 @@ describe('sll tune and the saved tables', () => {
       expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ ...saved, matmul: { general: 'fastest' } });
       expect(await main(['tune', '--runs', '0'], capture())).toBe(2);
     });
+  });
+
+  it("a checkpoint's table is put in force on its own adapter only, and said only when it changes what was in force", () => {
+    const adapter = describeAdapter(device.report);
+    const trainedWith = { adapter, layouts: 'software' as const, matmul: { general: 'skinny' as const } };
+    const saved = { adapter, kernels: { ...kernelChoices(device), tuning: trainedWith } };
+    // Another adapter: bitwise is lost anyway, and the table in force stays.
+    expect(restoreKernelTuning(device, { ...saved, adapter: 'another GPU' })).toBeUndefined();
+    expect(kernelTuningOf(device)).toBeUndefined();
+    expect(restoreKernelTuning(device, saved)).toBe('resuming with the kernel tuning the run was trained with (general skinny), not the one in force now');
+    expect(kernelTuningOf(device)).toEqual(trainedWith);
+    expect(restoreKernelTuning(device, saved)).toBeUndefined();
+    // A run trained without a table (or before tables) runs with the built-in choices again.
+    const { tuning: _, ...untuned } = saved.kernels;
+    expect(restoreKernelTuning(device, { adapter, kernels: untuned })).toBe('resuming with the kernel tuning the run was trained with (none: the built-in choices), not the one in force now');
+    expect(kernelTuningOf(device)).toBeUndefined();
   });
 
   it('a resumed run puts back the table it was trained with, whatever is in force now, and ends bitwise where a straight run ends', async () => {

@@ -45,6 +45,12 @@ interface Run {
   training: boolean;
 }
 let run: Run | undefined;
+/**
+ * The kernel tuning the page's own runs use: the one this browser kept for the adapter, or the
+ * last one measured here. A loaded run trained on this adapter runs with its own instead, as
+ * `sll train --resume` does, until it is let go (dispose).
+ */
+let ownTuning: ops.KernelTuning | undefined;
 /** The sweep in progress: its stop is looked at between measurements. */
 let sweepStop: AbortController | undefined;
 /** Steps are reported to the page at most this often (milliseconds). */
@@ -182,6 +188,7 @@ async function tune(quick: boolean): Promise<void> {
     onRow: (row) => post({ type: 'tune-row', shapeClass: row.shapeClass, variants: Object.fromEntries(Object.entries(row.variants).map(([v, r]) => [v, cell(r)])), chosen: row.chosen, builtIn: row.builtIn }),
   });
   ops.useKernelTuning(device, tuning);
+  ownTuning = tuning;
   post({ type: 'tuned', adapter: tuning.adapter, tuning, description: ops.describeKernelTuning(tuning), quick });
 }
 
@@ -310,6 +317,8 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
     throw error;
   }
   const { trainer } = await install(id, plan, chosen, made);
+  // Trained on this adapter: it continues with the kernel tuning it was trained with, so bitwise as `sll train --resume` does.
+  const tuned = sll.restoreKernelTuning(trainer.device, checkpoint.meta);
   const differs = sll.resumeNotice(checkpoint, trainer.device);
   post({
     type: 'loaded',
@@ -317,7 +326,7 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
     name,
     ...describe(plan, chosen, trainer, made.model),
     testAccuracy: test.accuracy,
-    notices: [...checkpoint.notices, ...(differs ? [differs] : [])],
+    notices: [...checkpoint.notices, ...(tuned ? [tuned] : []), ...(differs ? [differs] : [])],
     settings: settingsOf(spec, which),
     step: trainer.step,
     rate: trainer.learningRate,
@@ -398,6 +407,8 @@ function dispose(): void {
   run?.trainer.dispose();
   run?.model.dispose();
   run = undefined;
+  // A loaded run's own kernel tuning goes with it.
+  if (device && !ops.sameKernelTuning(ops.kernelTuningOf(device), ownTuning)) ops.useKernelTuning(device, ownTuning);
 }
 
 function fail(error: unknown, during: PageMessage['type'] | 'training', id?: number): void {
@@ -414,7 +425,9 @@ async function perform(message: PageMessage, stop?: AbortSignal): Promise<void> 
       dataUrl = message.dataUrl;
       const [{ device }, datasets] = await Promise.all([ready(), offered()]);
       const adapter = describeAdapter(device.report);
-      post({ type: 'ready', adapter, software: device.report.isFallbackAdapter, datasets, tuning: useKeptTuning(device, adapter, message.tunings) });
+      const tuning = useKeptTuning(device, adapter, message.tunings);
+      ownTuning = ops.kernelTuningOf(device);
+      post({ type: 'ready', adapter, software: device.report.isFallbackAdapter, datasets, tuning });
       return;
     }
     case 'tune':

@@ -18,10 +18,8 @@
 import type { Dataset } from '../data/datasets.js';
 import type { Device } from '../gpu/device.js';
 import { renderReport, type ReportEpoch, type ReportTest } from '../report/html.js';
-import type { KernelChoices } from '../ops/choices.js';
-import { describeKernelTuning, kernelTuningOf, sameKernelTuning, useKernelTuning } from '../ops/tuningTable.js';
-import { describeAdapter } from '../gpu/open.js';
-import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
+import { kernelTuningOf, useKernelTuning } from '../ops/tuningTable.js';
+import { encodeCheckpoint, NonFiniteWeightsError, provenanceOf, readCheckpoint, restoreKernelTuning, restoreTrainer, resumeNotice } from '../sll/checkpoint.js';
 import { evaluate, fit, positionOf, type Position, type Progress, type StepTick } from '../sll/fit.js';
 import { planRun, resumeMismatch, scheduleOf } from '../sll/runPlan.js';
 import { methodRule } from '../sll/rules.js';
@@ -115,7 +113,8 @@ async function runInDirectory(device: Device, dir: RunDirectory, options: RunOpt
     const source = dir.path('checkpoint');
     checkpoint = await readCheckpoint(dir.readCheckpoint(), source);
     for (const notice of checkpoint.notices) options.events?.onNotice?.(notice);
-    restoreKernelTuning(device, checkpoint.meta, (text) => options.events?.onNotice?.(text));
+    const tuningNotice = restoreKernelTuning(device, checkpoint.meta);
+    if (tuningNotice) options.events?.onNotice?.(tuningNotice);
     // Bitwise continuation holds on the adapter and kernel choices the run was trained with.
     const differs = resumeNotice(checkpoint, device);
     if (differs) options.events?.onNotice?.(differs);
@@ -306,16 +305,3 @@ async function testEvaluation(trainer: Trainer, dataset: Dataset, batchSize: num
   return { accuracy, blockAccuracy, ...(confusion ? { confusion } : {}), count };
 }
 
-/**
- * A run resumed on the adapter it was trained on runs with the kernel tuning it was trained with
- * (none, if it had none or predates tunings), whatever table is in force now (a newer
- * `sll tune`), so that it continues bitwise; says so when that changes what was in force. On
- * another adapter bitwise is lost anyway (resumeNotice says so) and the table in force stays.
- */
-function restoreKernelTuning(device: Device, checkpoint: { adapter: string; kernels?: KernelChoices }, notice: (text: string) => void): void {
-  if (checkpoint.adapter !== describeAdapter(device.report)) return;
-  const tuning = checkpoint.kernels?.tuning;
-  if (sameKernelTuning(kernelTuningOf(device), tuning)) return;
-  useKernelTuning(device, tuning);
-  notice(`resuming with the kernel tuning the run was trained with (${tuning ? describeKernelTuning(tuning) : 'none: the built-in choices'}), not the one in force now`);
-}

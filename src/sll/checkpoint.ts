@@ -21,7 +21,7 @@
 import type { Device } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { kernelChoiceDifferences, kernelChoices, type KernelChoices } from '../ops/choices.js';
-import { checkKernelTuning } from '../ops/tuningTable.js';
+import { checkKernelTuning, describeKernelTuning, kernelTuningOf, sameKernelTuning, useKernelTuning } from '../ops/tuningTable.js';
 import { describeAdapter } from '../gpu/open.js';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafetensorsTensor, type SafetensorsTensorInput } from '../io/safetensors.js';
 import type { Position } from './fit.js';
@@ -312,6 +312,22 @@ export function resumeNotice(checkpoint: Checkpoint, device: Device): string | u
   if (checkpoint.meta.adapter === adapter && changed.length === 0) return undefined;
   const where = checkpoint.meta.adapter !== adapter ? `another adapter (saved on ${checkpoint.meta.adapter})` : 'the same adapter';
   return `resuming on ${where}${changed.length > 0 ? ` with other kernel choices (${changed.join(', ')})` : ''}: the run continues within a tolerance of an uninterrupted one, not bitwise`;
+}
+
+/**
+ * A run resumed on the adapter it was trained on runs with the kernel tuning it was trained with
+ * (none, if it had none or predates tunings), whatever table is in force now (a newer
+ * `sll tune`, or one the lab measured), so that it continues bitwise: puts that table in force
+ * and returns a notice saying so when it changes what was in force, else undefined. On another
+ * adapter bitwise is lost anyway (resumeNotice says so) and the table in force stays. The
+ * caller puts its own table back when the run is done with (runTraining, the lab's worker).
+ */
+export function restoreKernelTuning(device: Device, saved: { adapter: string; kernels?: KernelChoices }): string | undefined {
+  if (saved.adapter !== describeAdapter(device.report)) return undefined;
+  const tuning = saved.kernels?.tuning;
+  if (sameKernelTuning(kernelTuningOf(device), tuning)) return undefined;
+  useKernelTuning(device, tuning);
+  return `resuming with the kernel tuning the run was trained with (${tuning ? describeKernelTuning(tuning) : 'none: the built-in choices'}), not the one in force now`;
 }
 
 /** The adapter and kernel choices of `device`, as a checkpoint and a run's config.json record them. */
