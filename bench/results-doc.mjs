@@ -909,10 +909,13 @@ function kernelSection(dir, devices) {
   }
   for (const file of filesOf(dir, 'tuning-', '.json')) {
     const t = readJson(join(dir, file));
+    const saver = t.host?.kind === 'browser' ? "a table kept by the lab's Tune" : 'a table saved by `sll tune`';
+    // How far the built-in choice is behind the measured best, where they differ.
+    const closeness = (r) => ('ms' in (r.variants[r.builtIn] ?? {}) ? `${(r.variants[r.builtIn].ms / r.variants[r.chosen].ms).toFixed(2)}x the best's time` : 'over 4x the best');
     const variants = [...new Set(t.rows.flatMap((r) => Object.keys(r.variants)))];
     const agree = t.rows.filter((r) => r.builtIn === r.chosen).length;
     out.push(
-      `Tuned per adapter: ${code('node bench/kernels/tune-record.mjs')} (what ${code('sll tune')} measures) on ${adapterLabel(t.adapter.description, devices)}, record ${at(file)}: every matmul variant on the products of each shape class (the default models' at batch 128), ms summed over the class's products, the median of ${t.runs} calls after a warm-up each; a variant over 4x the best on a product is not timed further (> 4x best), and n/a is one the adapter cannot run. The built-in rules choose the measured best in ${agree} of ${t.rows.length} classes${agree === t.rows.length ? ': a table saved by `sll tune` changes nothing here' : `; a table saved by \`sll tune\` changes ${list(t.rows.filter((r) => r.builtIn !== r.chosen).map((r) => `${r.shapeClass} (${r.builtIn} -> ${r.chosen})`))}`}.`,
+      `Tuned per adapter: ${t.host?.kind === 'browser' ? `${code('npm run bench:browser -- --tune')} (what the lab's Tune measures) on ${browserAdapterLabel(t)}` : `${code('node bench/kernels/tune-record.mjs')} (what ${code('sll tune')} measures) on ${adapterLabel(t.adapter.description, devices)}`}, record ${at(file)}: every matmul variant on the products of each shape class (the default models' at batch 128), ms summed over the class's products, the median of ${t.runs} calls after a warm-up each; a variant over 4x the best on a product is not timed further (> 4x best), and n/a is one the adapter cannot run. The built-in rules choose the measured best in ${agree} of ${t.rows.length} classes${agree === t.rows.length ? `: ${saver} changes nothing here` : `; ${saver} changes ${list(t.rows.filter((r) => r.builtIn !== r.chosen).map((r) => `${r.shapeClass} (${r.builtIn} -> ${r.chosen}, ${closeness(r)})`))}`}.`,
       table(
         ['class', 'products (m x k x n)', ...variants, 'built-in', 'measured best'],
         t.rows.map((r) => [r.shapeClass, r.shapes.map(([m, n, k]) => `${m} x ${k} x ${n}`).join(', '), ...variants.map((v) => { const c = r.variants[v]; return c && 'ms' in c ? c.ms.toFixed(2) : /^over 4x/.test(c?.skipped ?? '') ? '> 4x best' : 'n/a'; }), r.builtIn, r.chosen]),

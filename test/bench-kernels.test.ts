@@ -90,4 +90,23 @@ describe('the kernel benchmark', () => {
     expect(record.host.browser).toMatch(/^Chromium \d+/);
     expect(record.adapterSummary).toMatch(/\(browser, /);
   }, 180_000);
+
+  it.runIf(chromiumAvailable())("measures the kernel tuning in a page as a record of every shape class (npm run bench:browser -- --tune)", async () => {
+    type Timing = { ms: number } | { skipped: string };
+    type TuningRecord = { adapterSummary: string; host: { kind: string; browser?: string }; runs: number; shapes: Record<string, number[][]>; tuning: { adapter: string; layouts: string; matmul: Record<string, string> }; rows: { shapeClass: string; variants: Record<string, Timing>; builtIn: string; chosen: string }[] };
+    const { runInBrowser } = (await import(new URL('../bench/kernels/browser.mjs', import.meta.url).href)) as { runInBrowser: (o: { query: string; timeoutMs: number }) => Promise<TuningRecord> };
+    const record = await runInBrowser({ query: 'tune&quick&runs=1', timeoutMs: 120_000 });
+    expect(record.host).toMatchObject({ kind: 'browser', browser: expect.stringMatching(/^Chromium \d+/) });
+    expect(record.runs).toBe(1);
+    expect(record.rows.map((r) => r.shapeClass)).toEqual(['general', 'thin', 'shortK', 'longK']);
+    expect(Object.keys(record.shapes)).toEqual(['general', 'thin', 'shortK', 'longK']);
+    // The table is this adapter's, and names the fastest variant timed in each class.
+    expect(record.tuning.adapter).toBe(record.adapterSummary);
+    for (const row of record.rows) {
+      const timed = Object.entries(row.variants).filter((e): e is [string, { ms: number }] => 'ms' in e[1]);
+      expect(timed.length, row.shapeClass).toBeGreaterThan(0);
+      expect(row.chosen).toBe(timed.reduce((a, b) => (b[1].ms < a[1].ms ? b : a))[0]);
+      expect(record.tuning.matmul[row.shapeClass]).toBe(row.chosen);
+    }
+  }, 180_000);
 });

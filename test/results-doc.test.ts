@@ -61,6 +61,10 @@ describe('docs/results.md', () => {
     expect(made).toMatch(/in Chromium: \*\*missed\*\* on matmul 256 cube 1\.9x TF\.js \(wants 3x\), matmul 256 cube 0\.49 against the JS loop's 1\.6, /);
     expect(made).toContain('| softmax 4096x10 (classifier head) | 0.58 GB/s | 0.0080 GB/s | 72.5x | 0.24 GB/s | 0.00077 GB/s | 305.8x | - |  |');
     expect(made).toContain('496 tests passed, 39 skipped');
+    // The kernel tuning measured in Chromium (npm run bench:browser -- --tune): SwiftShader's built-in choice is the best in 3 classes of 4.
+    expect(made).toContain('| longK | 64 x 6272 x 192, 128 x 3136 x 256 | n/a | 261.50 | 257.90 | > 4x best | > 4x best | tiled | blocked |');
+    expect(made).toContain("on SwiftShader in Chromium 156.0.8078.129, record `bench/results/tuning-browser-google-swiftshader.json`");
+    expect(made).toContain("The built-in rules choose the measured best in 3 of 4 classes; a table kept by the lab's Tune changes longK (tiled -> blocked, 1.01x the best's time).");
     // Host time per dispatch against Dawn's floor (bench/results/host-cost-*.json).
     expect(made).toContain('| one compute pass, the bind group made once | 4.50 |');
     // Floor (e): Dawn's cost of dispatches shaped as the engine's, and the rows against it.

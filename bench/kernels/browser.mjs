@@ -6,6 +6,8 @@
 // Node.
 //
 //   npm run bench:browser [-- --quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]   (FAMILY: suite.mjs's FAMILIES)
+//   npm run bench:browser -- --tune [--runs 3]   the kernel tuning record of the browser's adapter
+//                                        instead (bench/results/tuning-browser-<adapter>.json)
 //   npm run bench:browser -- --serve     builds and serves the page, for any browser to open
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,14 +81,27 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.error(`no Chromium at ${CHROMIUM}: install Debian's chromium, or set CHROMIUM to its path (or use --serve and open the page yourself)`);
       process.exit(1);
     }
-    const query = [settings.smoke && 'smoke', settings.quick && 'quick', settings.only !== 'all' && `only=${settings.only}`, settings.allVariants && 'allVariants'].filter(Boolean).join('&');
-    const record = await runInBrowser({ query, onLine: console.log });
     const outDir = option('out', join(root, 'bench', 'results'));
     mkdirSync(outDir, { recursive: true });
-    // A run of one family goes to a file of its own: it must not write over the record of every family.
-    const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}${settings.only !== 'all' ? `-${settings.only}` : ''}.json`);
-    writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-    refreshResultsDoc(file);
-    console.log(`\nwrote ${file}`);
+    if (args.includes('--tune')) {
+      const runs = orUsageError(() => {
+        const n = Number(option('runs', '3'));
+        if (!Number.isInteger(n) || n < 1) throw new Error(`--runs must be a positive integer, got ${option('runs', '3')}`);
+        return n;
+      });
+      const record = await runInBrowser({ query: `tune&runs=${runs}`, onLine: console.log });
+      const file = join(outDir, `tuning-browser-${adapterSlug(record.adapter)}.json`);
+      writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+      refreshResultsDoc(file);
+      console.log(`\nwrote ${file}`);
+    } else {
+      const query = [settings.smoke && 'smoke', settings.quick && 'quick', settings.only !== 'all' && `only=${settings.only}`, settings.allVariants && 'allVariants'].filter(Boolean).join('&');
+      const record = await runInBrowser({ query, onLine: console.log });
+      // A run of one family goes to a file of its own: it must not write over the record of every family.
+      const file = join(outDir, `kernels-browser-${adapterSlug(record.adapter)}${settings.smoke ? '-smoke' : settings.quick ? '-quick' : ''}${settings.only !== 'all' ? `-${settings.only}` : ''}.json`);
+      writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+      refreshResultsDoc(file);
+      console.log(`\nwrote ${file}`);
+    }
   }
 }

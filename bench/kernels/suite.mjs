@@ -222,6 +222,14 @@ export function adapterSlug(report) {
  * and GB/s (`gbps`). `tfjsComposed` says which TF.js ops stand in where it has no single op;
  * `tfjsPeer` names TF.js's op where it is not the one of the same name (the conv gradients).
  */
+/**
+ * A kernel tuning as a record (bench/kernels/tune-record.mjs in Node, the page's ?tune in a
+ * browser): what ops.tuneKernels measured per shape class, with the built-in choice beside it.
+ */
+export function tuningRecord({ device, adapterSummary, host, runs, shapes, tuning, rows }) {
+  return { date: new Date().toISOString(), adapter: device.report, adapterSummary, host, runs, shapes, tuning, rows };
+}
+
 export function kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning }) {
   return {
     date: new Date().toISOString(),

@@ -2,7 +2,8 @@
 // matmul variant on the products of each shape class, src/ops/tune.ts), written to
 // bench/results/tuning-<adapter>.json for docs/results.md ("Tuned per adapter"), with the
 // built-in choice beside the measured one per class. Saves no table for the command (that is
-// `sll tune`'s job) and applies none while it measures.
+// `sll tune`'s job) and applies none while it measures. In a browser: `npm run bench:browser --
+// --tune` (bench/kernels/browser.mjs) writes the same record for the browser's adapter.
 //
 //   npm run build && node bench/kernels/tune-record.mjs [--runs 3] [--out DIR]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
@@ -13,7 +14,7 @@ import { describeAdapter, openNodeDevice, ops } from '../../dist/src/node.js';
 import { machineName } from '../lib/machine.mjs';
 import { option, orUsageError } from '../lib/options.mjs';
 import { refreshResultsDoc } from '../results-doc.mjs';
-import { adapterSlug } from './suite.mjs';
+import { adapterSlug, tuningRecord } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const runs = orUsageError(() => {
@@ -28,7 +29,7 @@ const { tuning, rows } = await ops.tuneKernels(device, {
   runs,
   onRow: (row) => console.log(`${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`),
 });
-const record = { date: new Date().toISOString(), adapter: device.report, adapterSummary, host: { kind: 'node', version: process.version, machine: machineName() }, runs, shapes: ops.TUNING_SHAPES, tuning, rows };
+const record = tuningRecord({ device, adapterSummary, host: { kind: 'node', version: process.version, machine: machineName() }, runs, shapes: ops.TUNING_SHAPES, tuning, rows });
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `tuning-${adapterSlug(device.report)}.json`);

@@ -2,12 +2,15 @@
 // on the same adapter, and runs bench/kernels/suite.mjs as Node's host does. `?run` starts at
 // once; `?quick`, `?smoke`, `?only=FAMILY` (one of suite.mjs's FAMILIES) and `?allVariants`
 // (every kernel variant timed beside the chosen one) choose the settings.
+// `?tune` (with `&runs=N`; `&quick`: the small products, as the lab's quick Tune) measures the
+// kernel tuning instead (ops.tuneKernels, what `sll tune` and the lab's Tune measure) and makes a
+// tuning record as bench/kernels/tune-record.mjs does.
 // When a run ends, `window.kernelBenchmark` holds `{ record }` or `{ error }`
 // (bench/kernels/browser.mjs reads it).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeAdapter, openBrowserDevice, ops } from '../../../src/index.ts';
-import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs } from '../suite.mjs';
+import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs, tuningRecord } from '../suite.mjs';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -22,6 +25,30 @@ function keptTuning(adapter) {
     return JSON.parse(localStorage.getItem('sll-webgpu:kernel-tunings') ?? '{}')?.[adapter];
   } catch {
     return undefined;
+  }
+}
+
+/** The tuning record of this adapter: every matmul variant per shape class, `runs` calls each after a warm-up. */
+async function tune(runs, quick) {
+  let device;
+  try {
+    $('status').textContent = 'tuning (the page may pause while a kernel runs)...';
+    device = await openBrowserDevice();
+    const adapterSummary = describeAdapter(device.report);
+    log(`adapter: ${adapterSummary}`);
+    const { tuning, rows } = await ops.tuneKernels(device, {
+      runs,
+      quick,
+      onRow: (row) => log(`${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`),
+    });
+    $('status').textContent = 'done';
+    window.kernelBenchmark = { record: tuningRecord({ device, adapterSummary, host: { kind: 'browser', userAgent: navigator.userAgent }, runs, shapes: quick ? ops.QUICK_TUNING_SHAPES : ops.TUNING_SHAPES, tuning, rows }) };
+  } catch (e) {
+    $('status').textContent = `failed: ${e.message}`;
+    console.error(e);
+    window.kernelBenchmark = { error: String(e?.stack ?? e) };
+  } finally {
+    device?.destroy();
   }
 }
 
@@ -69,7 +96,8 @@ openBrowserDevice().then(
     $('run').addEventListener('click', run);
     $('run').disabled = false;
     $('status').textContent = '';
-    if (query.has('run')) run();
+    if (query.has('tune')) tune(Number(query.get('runs') ?? 3), query.has('quick'));
+    else if (query.has('run')) run();
   },
   (e) => {
     $('nogpu').style.display = 'block';
