@@ -222,6 +222,11 @@ export function adapterSlug(report) {
  * and GB/s (`gbps`). `tfjsComposed` says which TF.js ops stand in where it has no single op;
  * `tfjsPeer` names TF.js's op where it is not the one of the same name (the conv gradients).
  */
+/** One shape class of a tune, as the tuning scripts print it while they measure. */
+export function tuningRowLine(row) {
+  return `${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`;
+}
+
 /**
  * A kernel tuning as a record (bench/kernels/tune-record.mjs in Node, the page's ?tune in a
  * browser): what ops.tuneKernels measured per shape class, with the built-in choice beside it.

@@ -14,7 +14,7 @@ import { describeAdapter, openNodeDevice, ops } from '../../dist/src/node.js';
 import { machineName } from '../lib/machine.mjs';
 import { option, orUsageError } from '../lib/options.mjs';
 import { refreshResultsDoc } from '../results-doc.mjs';
-import { adapterSlug, tuningRecord } from './suite.mjs';
+import { adapterSlug, tuningRecord, tuningRowLine } from './suite.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const runs = orUsageError(() => {
@@ -27,7 +27,7 @@ const adapterSummary = describeAdapter(device.report);
 console.log(`adapter: ${adapterSummary}`);
 const { tuning, rows } = await ops.tuneKernels(device, {
   runs,
-  onRow: (row) => console.log(`${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`),
+  onRow: (row) => console.log(tuningRowLine(row)),
 });
 const record = tuningRecord({ device, adapterSummary, host: { kind: 'node', version: process.version, machine: machineName() }, runs, shapes: ops.TUNING_SHAPES, tuning, rows });
 const outDir = option('out', join(root, 'bench', 'results'));

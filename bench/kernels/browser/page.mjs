@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeAdapter, openBrowserDevice, ops } from '../../../src/index.ts';
-import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs, tuningRecord } from '../suite.mjs';
+import { adapterSlug, benchSettings, kernelRecord, runKernelSuite, startTfjs, tuningRecord, tuningRowLine } from '../suite.mjs';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -28,21 +28,20 @@ function keptTuning(adapter) {
   }
 }
 
-/** The tuning record of this adapter: every matmul variant per shape class, `runs` calls each after a warm-up. */
-async function tune(runs, quick) {
+/**
+ * Opens a device, names its adapter, and publishes what `body(device, adapterSummary)` returns as
+ * `window.kernelBenchmark.record` (or the error it threw); the device goes when it is done.
+ */
+async function measure(doing, body) {
   let device;
   try {
-    $('status').textContent = 'tuning (the page may pause while a kernel runs)...';
+    $('status').textContent = `${doing} (the page may pause while a kernel runs)...`;
     device = await openBrowserDevice();
     const adapterSummary = describeAdapter(device.report);
     log(`adapter: ${adapterSummary}`);
-    const { tuning, rows } = await ops.tuneKernels(device, {
-      runs,
-      quick,
-      onRow: (row) => log(`${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`),
-    });
+    const record = await body(device, adapterSummary);
     $('status').textContent = 'done';
-    window.kernelBenchmark = { record: tuningRecord({ device, adapterSummary, host: { kind: 'browser', userAgent: navigator.userAgent }, runs, shapes: quick ? ops.QUICK_TUNING_SHAPES : ops.TUNING_SHAPES, tuning, rows }) };
+    window.kernelBenchmark = { record };
   } catch (e) {
     $('status').textContent = `failed: ${e.message}`;
     console.error(e);
@@ -52,17 +51,24 @@ async function tune(runs, quick) {
   }
 }
 
+/** The tuning record of this adapter: every matmul variant per shape class, `runs` calls each after a warm-up. */
+function tune(runs, quick) {
+  return measure('tuning', async (device, adapterSummary) => {
+    const { tuning, rows } = await ops.tuneKernels(device, {
+      runs,
+      quick,
+      onRow: (row) => log(tuningRowLine(row)),
+    });
+    return tuningRecord({ device, adapterSummary, host: { kind: 'browser', userAgent: navigator.userAgent }, runs, shapes: quick ? ops.QUICK_TUNING_SHAPES : ops.TUNING_SHAPES, tuning, rows });
+  });
+}
+
 async function run() {
   $('run').disabled = true;
   $('download').hidden = true;
   $('log').textContent = '';
-  let device;
-  try {
+  await measure('running', async (device, adapterSummary) => {
     const settings = benchSettings({ quick: $('quick').checked, smoke: query.has('smoke'), only: query.get('only') ?? undefined, allVariants: query.has('allVariants') });
-    $('status').textContent = 'running (the page may pause while a kernel runs)...';
-    device = await openBrowserDevice();
-    const adapterSummary = describeAdapter(device.report);
-    log(`adapter: ${adapterSummary}`);
     // The kernel tuning the lab kept in this browser for this adapter, if any (examples/lab/).
     const kept = keptTuning(adapterSummary);
     if (kept !== undefined) log(`${ops.adoptKernelTuning(device, adapterSummary, kept, 'the kept kernel tuning').message}\n`);
@@ -75,16 +81,9 @@ async function run() {
     // The name bench/kernels/browser.mjs gives the same record in bench/results/.
     link.download = `kernels-browser-${adapterSlug(device.report)}.json`;
     link.hidden = false;
-    $('status').textContent = 'done';
-    window.kernelBenchmark = { record };
-  } catch (e) {
-    $('status').textContent = `failed: ${e.message}`;
-    console.error(e);
-    window.kernelBenchmark = { error: String(e?.stack ?? e) };
-  } finally {
-    device?.destroy();
-    $('run').disabled = false;
-  }
+    return record;
+  });
+  $('run').disabled = false;
 }
 
 // A first device says whether this tab has WebGPU at all; its error says which browsers do.
