@@ -14,6 +14,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ablationTable, baselineRun, readAblationRuns, specChanges } from './experiments/sll-ablation-report.mjs';
 import { groupRecords, objectiveChanges, pct, readMetrics, readRecords, readRuns, summarize } from './experiments/sll-report.mjs';
+import { runTables } from './lib/comparisonTables.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -419,13 +420,13 @@ function rulesSection(dir, devices) {
   // Records moved aside by rules-comparison.mjs (name.lr<rate>) ran at a rate the grid did not choose.
   const seeded = readRecords(where).filter((r) => !/\.lr\d/.test(r.name));
   const cosineTable = readRecords(join(dir, 'fashion-lavapipe-cosine'));
-  // The CNN table's `sll train` runs: they train through the same fit, seed and data order as the records.
-  const cnnTable = existsSync(join(dir, 'cnn-lavapipe')) ? readRuns(join(dir, 'cnn-lavapipe')) : [];
+  // The CNN's and ViT's tables of `sll train` runs: they train through the same fit, seed and data order as the records.
+  const tableRunsOf = (kind) => runTables(kind, 'lavapipe').flatMap((d) => (existsSync(join(dir, d)) ? readRuns(join(dir, d)) : []));
   const speedFile = filesOf(dir, 'rules-speed-', '.json')[0];
   const speed = speedFile ? readJson(join(dir, speedFile)) : undefined;
   const out = [
     '## Local rules at equal budget',
-    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are the MLP's cosine table's and the CNN table's when the grid chose their rate: the CNN's, ${code('sll train')} runs, train through the same ${code('fit')} from the same seed and data order). Every record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the last block's head.`,
+    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are those of the accuracy tables above when the grid chose their rate: the CNN's and ViT's, ${code('sll train')} runs, train through the same ${code('fit')} from the same seed and data order, ${code('bench/lib/comparisonTables.mjs')}). Every record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the last block's head.`,
   ];
   if (speed) {
     out.push(
@@ -442,7 +443,7 @@ function rulesSection(dir, devices) {
     const gridOf = grid.filter((r) => kindOf(r) === kind);
     const runsOf = seeded.filter((r) => kindOf(r) === kind);
     if (runsOf.length === 0 && gridOf.length === 0) continue;
-    const tableRuns = (kind === 'mlp' ? cosineTable : kind === 'cnn' ? cnnTable : []).filter((r) => kindOf(r) === kind && (r.method === 'sll' || r.method === 'backprop'));
+    const tableRuns = (kind === 'mlp' ? cosineTable : tableRunsOf(kind)).filter((r) => kindOf(r) === kind && (r.method === 'sll' || r.method === 'backprop'));
     const methods = [...new Set([...gridOf, ...runsOf, ...tableRuns].map((r) => r.method))].sort((a, b) => RULE_ORDER.indexOf(a) - RULE_ORDER.indexOf(b));
     const lrs = [...new Set(gridOf.map((r) => r.recipe.lr))].sort((a, b) => a - b);
     const final = (r) => r.epochs.at(-1).validation.accuracy;

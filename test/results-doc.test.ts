@@ -187,7 +187,7 @@ describe('docs/results.md', () => {
     }
   });
 
-  it("takes SLL's and backprop's CNN seeds from the CNN table's `sll train` runs when the grid chose their rate", () => {
+  it("takes SLL's and backprop's CNN and ViT seeds from their tables' `sll train` runs when the grid chose their rate", () => {
     // Made-up CNN grid records (SLL's MLP cosine record with the model, method, rate and
     // validation accuracy changed): SLL and backprop do best at 1e-3, the rate of the CNN table's
     // runs (bench/results/cnn-lavapipe/), whose seeds then stand for theirs; DGL at 3e-4, with
@@ -214,8 +214,17 @@ describe('docs/results.md', () => {
         for (const lr of [3e-4, 1e-3, 3e-3]) write(`rules-grid-lavapipe/lr${lr}/cnn-${method}-seed0.json`, record(method, lr, lr === best ? 0.88 : 0.8, 0.5));
       }
       for (const seed of [0, 1, 2]) write(`rules-lavapipe/cnn-dgl-seed${seed}.json`, record('dgl', 3e-4, 0.9, 0.9 + seed / 100, seed, 5));
+      // The ViT: SLL best at 1.2e-2 and backprop at 5e-3, the rates of the ViT's tuned-rate table (bench/results/vit-tuned-lr-lavapipe/).
+      const vitModel = 'vit patch4 dim64 depth4 heads4 mlp2';
+      for (const [method, best] of [['sll', 1.2e-2], ['backprop', 5e-3]] as const) {
+        for (const lr of [1e-3, 5e-3, 1.2e-2]) write(`rules-grid-lavapipe/lr${lr}/vit-${method}-seed0.json`, { ...record(method, lr, lr === best ? 0.88 : 0.8, 0.5), model: vitModel });
+      }
       const doc = resultsMarkdown(dir);
-      const cnn = doc.slice(doc.indexOf('### CNN conv32-pool/conv64-pool/fc256', doc.indexOf('## Local rules at equal budget')));
+      const rules = doc.slice(doc.indexOf('## Local rules at equal budget'));
+      const vit = rules.slice(rules.indexOf('### ViT patch 4, dim 64, depth 4, 4 heads'));
+      expect(vit).toContain('| SLL | 1.2e-2 | 0, 1, 2 | **86.01** (85.55-86.35) |');
+      expect(vit).toContain('| backprop | 5e-3 | 0, 1, 2 | 86.27 (86.20-86.38) | +0.26 |');
+      const cnn = rules.slice(rules.indexOf('### CNN conv32-pool/conv64-pool/fc256'), rules.indexOf('### ViT'));
       // The CNN table's means (SLL 90.59, backprop 91.50), at its rate, beside DGL's made-up seeds.
       expect(cnn).toContain('| SLL | 1e-3 | 0, 1, 2 | **90.59** (90.47-90.69) |');
       expect(cnn).toContain('| backprop | 1e-3 | 0, 1, 2 | 91.50 (91.37-91.64) | +0.91 |');

@@ -8,8 +8,8 @@
 //   seeds: every rule at the rate of its best final validation accuracy in the grid (the lowest
 //          rate on a tie), seeds 0, 1 and 2, the full recipe; records in
 //          bench/results/rules-<tag>/. SLL's and backprop's come from fashion-<tag>-cosine/
-//          (the MLP's table) or cnn-<tag>/ (the CNN's, `sll train` runs) when a run there has
-//          the chosen rate and the recipe.
+//          (the MLP's table) or the CNN's and ViT's tables of `sll train` runs
+//          (bench/lib/comparisonTables.mjs) when a run there has the chosen rate and the recipe.
 //
 // Each run is one `node bench/experiments/sll-fashion.mjs ...` command, printed before it starts
 // and kept in its record, so every row of the tables is reproducible alone. A run whose record
@@ -27,10 +27,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sll } from '../../dist/src/index.js';
 import { option, orUsageError } from '../lib/options.mjs';
+import { COMPARISON_EPOCHS, runTables } from '../lib/comparisonTables.mjs';
 import { ruleActivation } from '../lib/rules.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RECIPES = { mlp: { epochs: 10 }, cnn: { epochs: 5 }, vit: { epochs: 3 } };
 const GRID = { trainCount: 20_000, epochs: 2 };
 const SEEDS = [0, 1, 2];
 
@@ -41,7 +41,7 @@ const dryRun = process.argv.includes('--dry-run');
 // In ascending order, so that a tie goes to the lowest rate, as docs/results.md reads the grid.
 const lrs = option('lrs', '3e-4,1e-3,3e-3,1e-2,3e-2').split(',').sort((a, b) => Number(a) - Number(b));
 const rules = orUsageError(() => {
-  if (!RECIPES[model]) throw new Error(`--model must be ${Object.keys(RECIPES).join(', ')}, got ${model}`);
+  if (!COMPARISON_EPOCHS[model]) throw new Error(`--model must be ${Object.keys(COMPARISON_EPOCHS).join(', ')}, got ${model}`);
   if (!['grid', 'seeds', 'all'].includes(phase)) throw new Error(`--phase must be grid, seeds or all, got ${phase}`);
   for (const lr of lrs) if (!(Number(lr) > 0)) throw new Error(`--lrs takes positive rates, got ${lr}`);
   const asked = option('rules', sll.METHODS.join(',')).split(',');
@@ -69,17 +69,22 @@ function run(rule, seed, lr, out, extra) {
 }
 
 /**
- * The rate of a finished `sll train` run of the CNN's table (cnn-<tag>/<rule>-seed<seed>/) with the
- * comparison's recipe, or undefined: such a run trains through the same fit (src/sll/fit.ts), from
- * the same seed, on the same data in the same order as sll-fashion.mjs would, so it stands for it.
+ * The rates of the finished `sll train` runs of the model's accuracy tables (runTables) for a
+ * rule and seed that have the comparison's recipe: the default model and SLL objective, the
+ * model's epochs, batch 128, Adam, a cosine schedule with one warm-up epoch, 5,000 images held
+ * out and every other one trained on. Each stands for the sll-fashion.mjs run at its rate.
  */
-function cnnTableRate(rule, seed) {
-  const run = join(root, results, `cnn-${tag}`, `${rule}-seed${seed}`);
-  if (!existsSync(join(run, 'config.json')) || !existsSync(join(run, 'metrics.jsonl'))) return undefined;
-  if (!readFileSync(join(run, 'metrics.jsonl'), 'utf8').includes('"kind":"test"')) return undefined;
-  const { spec } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-  const same = spec.epochs === RECIPES.cnn.epochs && spec.batchSize === 128 && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
-  return same ? spec.optimizer.lr : undefined;
+function tableRates(rule, seed) {
+  const defaults = sll.resolveTrainingSpec({ method: rule, model: { kind: model }, dataset: { name: 'fashion-mnist', validation: 5000 } }, { classes: 10 });
+  const same = (a, b) => JSON.stringify({ ...b, ...a }) === JSON.stringify(b);
+  return runTables(model, tag).flatMap((table) => {
+    const run = join(root, results, table, `${rule}-seed${seed}`);
+    if (!existsSync(join(run, 'config.json')) || !existsSync(join(run, 'metrics.jsonl'))) return [];
+    if (!readFileSync(join(run, 'metrics.jsonl'), 'utf8').includes('"kind":"test"')) return [];
+    const { spec } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    const recipe = spec.epochs === COMPARISON_EPOCHS[model] && spec.batchSize === 128 && spec.optimizer.kind === 'adam' && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
+    return recipe && same(spec.model, defaults.model) && (rule !== 'sll' || same(spec.objective, defaults.objective)) ? [spec.optimizer.lr] : [];
+  });
 }
 
 /** Runs the job unless its record exists at this rate; a record at another rate is moved aside first. */
@@ -88,7 +93,7 @@ function ensure(rule, seed, lr, out, extra, alsoIn = []) {
     const found = readRecord(join(dir, recordName(rule, seed)));
     if (found && Number(found.recipe.lr) === Number(lr)) return;
   }
-  if (model === 'cnn' && ['sll', 'backprop'].includes(rule) && Number(cnnTableRate(rule, seed)) === Number(lr)) return;
+  if (['sll', 'backprop'].includes(rule) && tableRates(rule, seed).some((r) => Number(r) === Number(lr))) return;
   const file = join(out, recordName(rule, seed));
   const stale = readRecord(file);
   if (stale && !dryRun) {
@@ -126,7 +131,7 @@ if (phase !== 'grid') {
         console.log(`${rule}: the grid is not complete (${lrs.join(', ')}); run --phase grid first`);
         continue;
       }
-      ensure(rule, seed, lr, seedsDir, ['--epochs', String(RECIPES[model].epochs)], ['sll', 'backprop'].includes(rule) && model === 'mlp' ? [table] : []);
+      ensure(rule, seed, lr, seedsDir, ['--epochs', String(COMPARISON_EPOCHS[model])], ['sll', 'backprop'].includes(rule) && model === 'mlp' ? [table] : []);
     }
   }
 }
