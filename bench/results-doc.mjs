@@ -14,7 +14,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ablationTable, baselineRun, readAblationRuns, specChanges } from './experiments/sll-ablation-report.mjs';
 import { groupRecords, objectiveChanges, pct, readMetrics, readRecords, readRuns, summarize } from './experiments/sll-report.mjs';
-import { runTables } from './lib/comparisonTables.mjs';
+import { hasComparisonRecipe, runTables } from './lib/comparisonTables.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -421,12 +421,12 @@ function rulesSection(dir, devices) {
   const seeded = readRecords(where).filter((r) => !/\.lr\d/.test(r.name));
   const cosineTable = readRecords(join(dir, 'fashion-lavapipe-cosine'));
   // The CNN's and ViT's tables of `sll train` runs: they train through the same fit, seed and data order as the records.
-  const tableRunsOf = (kind) => runTables(kind, 'lavapipe').flatMap((d) => (existsSync(join(dir, d)) ? readRuns(join(dir, d)) : []));
+  const tableRunsOf = (kind) => runTables(kind, 'lavapipe').flatMap((d) => (existsSync(join(dir, d)) ? readRuns(join(dir, d)).filter((r) => hasComparisonRecipe(r.spec, kind)) : []));
   const speedFile = filesOf(dir, 'rules-speed-', '.json')[0];
   const speed = speedFile ? readJson(join(dir, speedFile)) : undefined;
   const out = [
     '## Local rules at equal budget',
-    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are those of the accuracy tables above when the grid chose their rate: the CNN's and ViT's, ${code('sll train')} runs, train through the same ${code('fit')} from the same seed and data order, ${code('bench/lib/comparisonTables.mjs')}). Every record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the last block's head.`,
+    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are those of the accuracy tables above when the grid chose their rate: ${at('fashion-lavapipe-cosine/')} for the MLP, and for the CNN and the ViT the ${code('sll train')} runs of ${list(['cnn', 'vit'].flatMap((kind) => runTables(kind, 'lavapipe')).map((d) => at(`${d}/`)))}, which train through the same ${code('fit')} from the same seed and data order, ${code('bench/lib/comparisonTables.mjs')}). Every ${code('sll-fashion.mjs')} record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it, and every ${code('sll train')} run its config.json. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the last block's head.`,
   ];
   if (speed) {
     out.push(
@@ -624,13 +624,13 @@ function hostCostSection(dir, devices) {
       `### Host cost per dispatch`,
       `${code('bench/experiments/host-cost.mjs')} on ${adapterLabel(h.adapter.description, devices)}, record ${at(file)}: host time only (the GPU drained between windows, untimed; ${h.warmupMs !== undefined ? `a step's time is the time inside \`trainStep\`, each step begun with the GPU idle, so that a CPU adapter's GPU work does not share the cores with its encoding as no GPU's does), medians of ${h.windows} windows of at least ${h.stepsPerWindow} steps and ${h.windowMs} ms of host time${h.windowWallMs !== undefined ? ` or ${h.windowWallMs / 1000} s of wall time (a large step's GPU work is drained before each step)` : ''}, after a warm-up of ${h.warmupMs / 1000} s of host time${h.warmupWallMs !== undefined ? ` or ${h.warmupWallMs / 1000} s of wall time` : ''}` : `a step's time is the time inside \`trainStep\`, steps back to back with \`device.throttle()\` between, as training runs them), medians of ${h.windows} windows after a warm-up window`}. Dawn's floor is a trivial kernel dispatched ${thousands(h.dispatches)} times straight on the GPUDevice:`,
       table(['pattern', 'us per dispatch'], [
-        ['one compute pass, the bind group made once', h.floor.onePass.toFixed(2)],
-        ['a pass per dispatch, the bind group made once', h.floor.passPerDispatch.toFixed(2)],
-        ['one pass, a bind group created per dispatch', h.floor.bindGroupPerDispatch.toFixed(2)],
-        ...(h.floor.submitPerDispatch !== undefined ? [['a submit per dispatch (its own encoder and pass)', h.floor.submitPerDispatch.toFixed(2)]] : []),
-        ...(h.floor.engineShaped !== undefined ? [["one pass, 40 pipelines of the engine's shape cycled (four storage buffers and a dynamic-offset uniform each, bind groups made once)", h.floor.engineShaped.toFixed(2)]] : []),
+        ['(a) one compute pass, the bind group made once', h.floor.onePass.toFixed(2)],
+        ['(b) a pass per dispatch, the bind group made once', h.floor.passPerDispatch.toFixed(2)],
+        ['(c) one pass, a bind group created per dispatch', h.floor.bindGroupPerDispatch.toFixed(2)],
+        ...(h.floor.submitPerDispatch !== undefined ? [['(d) a submit per dispatch (its own encoder and pass)', h.floor.submitPerDispatch.toFixed(2)]] : []),
+        ...(h.engineShape ? [[`(e) one pass, ${h.engineShape.kernels} pipelines of the engine's shape cycled (${h.engineShape.storageBuffers} storage buffers and a dynamic-offset uniform each, bind groups made once)`, h.floor.engineShaped.toFixed(2)]] : []),
       ]),
-      `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against the first pattern.${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}${h.steps.some((s) => s.replay) ? ` Each step both encoded by its rule's code (${code('replay: false')}) and replayed, as a trainer does by default once two steps in a row on the same inputs encoded the same work (${code('TrainerConfig.replay')})` : ''}:`,
+      `The engine's single ops on tiny tensors, each result disposed at once, and a training step of each model, against pattern (a).${h.warmupMs !== undefined ? '' : " On a CPU adapter the GPU's work of the steps before shares the cores with a step's encoding, which inflates the host time of the large steps"}${h.steps.some((s) => s.replay) ? ` Each step both encoded by its rule's code (${code('replay: false')}) and replayed, as a trainer does by default once two steps in a row on the same inputs encoded the same work (${code('TrainerConfig.replay')})` : ''}:`,
       table(['op', 'us per op', 'dispatches', 'us per dispatch', 'against the floor'], h.ops.map((o) => [o.name, o.usPerOp.toFixed(1), String(o.dispatchesPerOp), o.usPerDispatch.toFixed(1), times(o.usPerDispatch)])),
       ...(h.replay
         ? [
@@ -656,14 +656,15 @@ function hostCostSection(dir, devices) {
         ]),
       ),
       `Target "host time per dispatch at most ${HOST_COST_TARGET} times the floor, for single ops and every step": **${within === ratios.length ? 'met' : 'missed'}**: ${within} of ${ratios.length} rows within it, from ${Math.min(...ratios).toFixed(1)}x to ${Math.max(...ratios).toFixed(1)}x the floor. Target "SLL's host time per dispatch no more than backprop's": **${sllDearer.length === 0 ? 'met' : 'missed'}**${sllDearer.length > 0 ? `, dearer on ${list(sllDearer.map((p) => `${modelFromName(p.sll.model)} at batch ${p.sll.batch} (${p.sll.hostUsPerDispatch.toFixed(1)} against ${p.backprop.hostUsPerDispatch.toFixed(1)} us)`))}` : ''}.`,
-      ...(h.floor.engineShaped !== undefined ? [engineShapedVerdict(h, ratios.length)] : []),
+      ...(h.engineShape ? [engineShapedVerdict(h)] : []),
+      ...(h.adapter.isFallbackAdapter ? [`On this CPU adapter the large MLP's rows are bounded by the machine: with the same dispatches as the MLP 784-8-8-8-10 its step measures 1.5 to 3x the host time, and the figure moves from one process to the next; timed call by call, the excess is one wait of 1 to 2.6 ms on a futex, landing on a different call in each process, while every other call costs what the small model's does (${code('bench/experiments/host-cost.mjs')}'s header).`] : []),
       `Where an op's host time goes: V8's sampling profiler over ${thousands(h.profile.ops)} ${h.profile.op.split(',')[0]} ops (${h.profile.op}), self time by the engine's source file, Dawn's API (the native calls: setPipeline, setBindGroup, dispatchWorkgroups, the encoders, submit) and V8's own work:`,
       table(['where', 'share of the host time'], h.profile.selfTime.map((r) => [r.group.endsWith('.ts') ? code(`src/${r.group}`) : r.group, `${(100 * r.share).toFixed(1)}%`])),
       ...(h.stepProfile
         ? [
-            `Where a replayed step's host time goes: the same profiler over ${thousands(h.stepProfile.steps)} ${h.stepProfile.replayed ? 'replayed' : 'encoded'} steps of the ${modelFromName(h.stepProfile.model)} (SLL, batch ${h.stepProfile.batch}), the samples inside ${code('trainStep')} only, Dawn's native calls named by the engine's function that made them:`,
-            table(['where', 'share of the host time'], h.stepProfile.selfTime.map((r) => [r.group.replace(/(src\/\S+\.ts)/, (f) => code(f)), `${(100 * r.share).toFixed(1)}%`])),
-            `Dawn's calls take ${(100 * sumShares(h.stepProfile.selfTime, (g) => g.startsWith('native'))).toFixed(1)}% of a replayed step's host time (encoding the dispatches alone ${(100 * sumShares(h.stepProfile.selfTime, (g) => g.startsWith('native') && g.endsWith(' encode'))).toFixed(1)}%); the engine's JavaScript and V8 the rest.`,
+            `Where a${h.stepProfile.replayed ? ' replayed' : 'n encoded'} step's host time goes: the same profiler over ${thousands(h.stepProfile.steps)} ${h.stepProfile.replayed ? 'replayed' : 'encoded'} steps of the ${modelFromName(h.stepProfile.model)} (SLL, batch ${h.stepProfile.batch}), the samples inside ${code('trainStep')} only (V8's own work, which the profiler files under no step, is not counted), Dawn's native calls named by the engine's function that made them:`,
+            table(['where', 'share of the host time'], h.stepProfile.selfTime.map((r) => [r.group.replace(/(^|called by )(\S+\.ts)/, (_, before, f) => `${before}${code(`src/${f}`)}`), `${(100 * r.share).toFixed(1)}%`])),
+            `Dawn's calls take ${(100 * sumShares(h.stepProfile.selfTime, (g) => g.startsWith('native'))).toFixed(1)}% of the step's host time (encoding the dispatches alone ${(100 * sumShares(h.stepProfile.selfTime, (g) => g.startsWith('native') && g.endsWith(' encode'))).toFixed(1)}%); the engine's JavaScript the rest.`,
           ]
         : []),
     );
@@ -679,12 +680,12 @@ const sumShares = (rows, which) => rows.filter((r) => which(r.group)).reduce((a,
  * much of the gap to the trivial kernel's floor is Dawn's own cost of real pipelines and bind
  * groups, and how much is the engine's.
  */
-function engineShapedVerdict(h, rows) {
+function engineShapedVerdict(h) {
   const floor = h.floor.engineShaped;
   const ratios = [...h.ops.map((o) => o.usPerDispatch / floor), ...h.steps.map((s) => s.hostUsPerDispatch / floor)];
   const replayed = h.steps.filter((s) => s.replay).map((s) => s.hostUsPerDispatch / floor);
   const within = ratios.filter((r) => r <= HOST_COST_TARGET).length;
-  return `Against floor (e), ${floor.toFixed(2)} us, Dawn's own cost of dispatches shaped as the engine's (${(floor / h.floor.onePass).toFixed(1)}x the trivial kernel's): ${within} of ${rows} rows within ${HOST_COST_TARGET}x, from ${Math.min(...ratios).toFixed(1)}x to ${Math.max(...ratios).toFixed(1)}x${replayed.length ? `; replayed steps from ${Math.min(...replayed).toFixed(1)}x to ${Math.max(...replayed).toFixed(1)}x` : ''}.`;
+  return `Against pattern (e), ${floor.toFixed(2)} us, Dawn's own cost of dispatches shaped as the engine's (${(floor / h.floor.onePass).toFixed(1)}x pattern (a)'s): ${within} of ${ratios.length} rows within ${HOST_COST_TARGET}x, from ${Math.min(...ratios).toFixed(1)}x to ${Math.max(...ratios).toFixed(1)}x${replayed.length ? `; replayed steps from ${Math.min(...replayed).toFixed(1)}x to ${Math.max(...replayed).toFixed(1)}x` : ''}.`;
 }
 
 /** The host cost target: at most this many times Dawn's floor per dispatch (a requirement, not a measurement). */
@@ -912,7 +913,11 @@ function kernelSection(dir, devices) {
     const t = readJson(join(dir, file));
     const saver = t.host?.kind === 'browser' ? "a table kept by the lab's Tune" : 'a table saved by `sll tune`';
     // How far the built-in choice is behind the measured best, where they differ.
-    const closeness = (r) => ('ms' in (r.variants[r.builtIn] ?? {}) ? `${(r.variants[r.builtIn].ms / r.variants[r.chosen].ms).toFixed(2)}x the best's time` : 'over 4x the best');
+    const closeness = (r) => {
+      const builtIn = r.variants[r.builtIn];
+      if (builtIn && 'ms' in builtIn) return `${r.builtIn} takes ${(builtIn.ms / r.variants[r.chosen].ms).toFixed(2)}x ${r.chosen}'s time`;
+      return /^over 4x/.test(builtIn?.skipped ?? '') ? `${r.builtIn} over 4x ${r.chosen}'s` : `${r.builtIn} does not run here`;
+    };
     const variants = [...new Set(t.rows.flatMap((r) => Object.keys(r.variants)))];
     const agree = t.rows.filter((r) => r.builtIn === r.chosen).length;
     out.push(

@@ -572,6 +572,15 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     await page.waitForFunction(() => /^loaded at step \d+: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     expect(await text('status')).toContain('(resuming with the kernel tuning the run was trained with (general plain, thin blocked), not the one in force now)');
     expect(await text('status')).not.toContain('not bitwise');
+    expect(await text('tune-status')).toBe("the loaded run's own kernel tuning is in force: general plain, thin blocked");
+    // Saved again, the loaded run still records its own table; a reset puts the page's back.
+    const [again] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const resaved = join(built, 'tuned-run-again.safetensors');
+    await again.saveAs(resaved);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(resaved))).meta.kernels?.tuning).toEqual({ adapter, layouts: 'software', matmul: table });
+    await page.click('#reset');
+    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'ready', null, { timeout: 30_000 });
+    expect(await text('tune-status')).toBe('none kept for this adapter: the built-in choices');
     // A damaged entry is not used, and the page says why.
     await page.evaluate((a) => localStorage.setItem('sll-webgpu:kernel-tunings', JSON.stringify({ [a]: { adapter: a, layouts: 'software', matmul: { general: 'fastest' } } })), adapter);
     await page.reload();

@@ -64,15 +64,15 @@ describe('docs/results.md', () => {
     // The kernel tuning measured in Chromium (npm run bench:browser -- --tune): SwiftShader's built-in choice is the best in 3 classes of 4.
     expect(made).toContain('| longK | 64 x 6272 x 192, 128 x 3136 x 256 | n/a | 261.50 | 257.90 | > 4x best | > 4x best | tiled | blocked |');
     expect(made).toContain("on SwiftShader in Chromium 156.0.8078.129, record `bench/results/tuning-browser-google-swiftshader.json`");
-    expect(made).toContain("The built-in rules choose the measured best in 3 of 4 classes; a table kept by the lab's Tune changes longK (tiled -> blocked, 1.01x the best's time).");
+    expect(made).toContain("The built-in rules choose the measured best in 3 of 4 classes; a table kept by the lab's Tune changes longK (tiled -> blocked, tiled takes 1.01x blocked's time).");
     // Host time per dispatch against Dawn's floor (bench/results/host-cost-*.json).
-    expect(made).toContain('| one compute pass, the bind group made once | 4.50 |');
+    expect(made).toContain('| (a) one compute pass, the bind group made once | 4.50 |');
     // Floor (e): Dawn's cost of dispatches shaped as the engine's, and the rows against it.
-    expect(made).toMatch(/\| one pass, 40 pipelines of the engine's shape cycled [^|]* \| 6\.99 \|/);
-    expect(made).toContain("Against floor (e), 6.99 us, Dawn's own cost of dispatches shaped as the engine's (1.6x the trivial kernel's): 3 of 35 rows within 2x, from 1.3x to 21.6x; replayed steps from 1.3x to 15.4x.");
+    expect(made).toMatch(/\| \(e\) one pass, 40 pipelines of the engine's shape cycled \(4 storage buffers[^|]* \| 6\.99 \|/);
+    expect(made).toContain("Against pattern (e), 6.99 us, Dawn's own cost of dispatches shaped as the engine's (1.6x pattern (a)'s): 3 of 35 rows within 2x, from 1.3x to 21.6x; replayed steps from 1.3x to 15.4x.");
     // Where a replayed step's host time goes, Dawn's calls named by the engine's caller.
     expect(made).toContain("| native: Dawn's API, called by `src/gpu/commands.ts` encode | 57.9% |");
-    expect(made).toContain("Dawn's calls take 78.4% of a replayed step's host time (encoding the dispatches alone 57.9%)");
+    expect(made).toContain("Dawn's calls take 78.4% of the step's host time (encoding the dispatches alone 57.9%)");
     // Every step encoded by its rule's code and replayed from its recording (TrainerConfig.replay).
     expect(made).toContain('| MLP 784-8-8-8-10 | 1 | encoded | 43 | 2.13 | 49.6 | 32 | 1.25 | 39.2 | 11.0x / 8.7x | 1 / 1 | 0 / 0 |');
     expect(made).toContain('| MLP 784-8-8-8-10 | 1 | replayed | 43 | 0.62 | 14.4 | 32 | 0.59 | 18.5 | 3.2x / 4.1x | 1 / 1 | 0 / 0 |');

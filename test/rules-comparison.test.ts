@@ -5,6 +5,9 @@
  * paths). Needs the build (the script reads the methods from dist/).
  */
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -38,6 +41,34 @@ describe('rules-comparison.mjs', () => {
     const done = spawnSync(process.execPath, ['bench/experiments/sll-fashion.mjs', '--model', 'mlp', '--method', 'sll', '--seed', '0', '--out', 'bench/results/fashion-lavapipe-cosine'], { cwd: root, encoding: 'utf8' });
     expect(done.status).toBe(2);
     expect(done.stderr).toMatch(/bench\/results\/fashion-lavapipe-cosine\/mlp-sll-seed0\.json exists \(sll, seed 0, Adam 0\.001, 10 epochs, 2026-11-26T20:42:23\.716Z\): pass --replace to write over it, or --out another directory/);
+  });
+
+  it("lets the CNN table's sll train runs stand for SLL's seeds at their rate, but never for a grid point", () => {
+    // A results directory of its own: the CNN table's SLL runs (Adam 1e-3) under tag 't'.
+    const results = mkdtempSync(join(tmpdir(), 'sll-rules-'));
+    try {
+      for (const seed of [0, 1, 2]) cpSync(join(root, 'bench', 'results', 'cnn-lavapipe', `sll-seed${seed}`), join(results, 'cnn-t', `sll-seed${seed}`), { recursive: true });
+      const planned = (...args: string[]) => {
+        const done = run('--model', 'cnn', '--rules', 'sll', '--lrs', '1e-3,3e-3', '--tag', 't', '--results', results, '--dry-run', ...args);
+        expect(done.status, done.stderr).toBe(0);
+        return done.stdout.split('\n').filter((line) => line.startsWith('$ ')).map((line) => / --seed (\d) --lr (\S+) .* --epochs (\d)/.exec(line)!.slice(1).join(' '));
+      };
+      // The grid is short runs of its own: both points are planned, 1e-3 included.
+      expect(planned('--phase', 'grid')).toEqual(['0 1e-3 2', '0 3e-3 2']);
+      const grid = (lr: string, accuracy: number) => {
+        mkdirSync(join(results, 'rules-grid-t', `lr${lr}`), { recursive: true });
+        writeFileSync(join(results, 'rules-grid-t', `lr${lr}`, 'cnn-sll-seed0.json'), JSON.stringify({ recipe: { lr: Number(lr) }, epochs: [{ validation: { accuracy } }] }));
+      };
+      // The grid chooses 1e-3, the table's rate: its three runs stand for the seeds.
+      grid('1e-3', 0.9);
+      grid('3e-3', 0.8);
+      expect(planned('--phase', 'seeds')).toEqual([]);
+      // The grid chooses 3e-3: the seeds are trained.
+      grid('3e-3', 0.95);
+      expect(planned('--phase', 'seeds')).toEqual(['0 3e-3 5', '1 3e-3 5', '2 3e-3 5']);
+    } finally {
+      rmSync(results, { recursive: true, force: true });
+    }
   });
 
   it("gives DRTP tanh blocks, and waits for a rule's whole grid before its seeds", () => {

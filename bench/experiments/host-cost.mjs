@@ -254,18 +254,39 @@ evalImages.dispose();
 evalModel.dispose();
 
 // ---------------------------------------------------------------- profile
-/** Self time of a sampled profile, in shares, grouped: the engine's files by name, the rest by kind. */
-function groupedSelfTime(profile, timed) {
+/**
+ * Self time of a sampled profile, in shares, grouped: the engine's files by name
+ * ('gpu/commands.ts'), the timed loop, other scripts, V8's own work by its name ('(garbage
+ * collector)'), and script-less native frames, which in these loops are the webgpu binding's
+ * calls into Dawn (setPipeline, setBindGroup, dispatchWorkgroups, the encoders, submit,
+ * writeBuffer): "native: Dawn's API", or with `byCaller` named by the engine's function that
+ * made the call. With `within`, only the samples with that function on their stack count (V8's
+ * own work, which the profiler puts under the root, then never does).
+ */
+function groupedSelfTime(profile, { timed, within, byCaller = false }) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inside = (id) => {
+    for (let x = id; x !== undefined; x = parent.get(x)) if (byId.get(x).callFrame.functionName === within) return true;
+    return false;
+  };
+  const engineFile = (url) => /\/dist\/src\/(.*)\.js$/.exec(url ?? '')?.[1];
   const groups = new Map();
   let total = 0;
   profile.samples.forEach((id, i) => {
+    if (within !== undefined && !inside(id)) return;
     const dt = profile.timeDeltas[i] ?? 0;
     const { functionName, url } = byId.get(id).callFrame;
-    const engine = /\/dist\/src\/(.*)\.js$/.exec(url)?.[1];
-    // Script-less frames are native: V8's own ('(garbage collector)', '(program)') or the webgpu
-    // binding's, which is Dawn's API (setPipeline, setBindGroup, dispatchWorkgroups, submit...).
-    const group = engine ? `${engine}.ts` : url.endsWith(timed) ? 'the timed loop' : url === '' ? (functionName.startsWith('(') ? functionName : "native: Dawn's API") : 'other script';
+    let group;
+    if (url === '' && !functionName.startsWith('(')) {
+      const caller = byId.get(parent.get(id))?.callFrame;
+      const file = engineFile(caller?.url);
+      group = byCaller ? `native: Dawn's API, called by ${file ? `${file}.ts ${caller.functionName}` : 'other script'}` : "native: Dawn's API";
+    } else {
+      const file = engineFile(url);
+      group = file ? `${file}.ts` : timed && url.endsWith(timed) ? 'the timed loop' : url === '' ? functionName : 'other script';
+    }
     groups.set(group, (groups.get(group) ?? 0) + dt);
     total += dt;
   });
@@ -286,43 +307,12 @@ device.submit();
 const { profile } = await session.post('Profiler.stop');
 p8.dispose();
 await gpu.queue.onSubmittedWorkDone();
-const profileRows = groupedSelfTime(profile, 'host-cost.mjs').filter((r) => r.share >= 0.005);
+const profileRows = groupedSelfTime(profile, { timed: 'host-cost.mjs' }).filter((r) => r.share >= 0.005);
 console.log(`where an add's host time goes (self time, ${profiledOps} ops): ${profileRows.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
 
-/**
- * Where a replayed step's host time goes: the samples inside trainStep only (the GPU is drained
- * between steps, untimed, as for the steps below), the native ones named by the engine's function
- * that made the call, so that Dawn's encoding of the dispatches, its submit and the uniform
- * writes stand apart; the engine's own JavaScript by file.
- */
-function stepSelfTime(stepProfile) {
-  const byId = new Map(stepProfile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of stepProfile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const inStep = (id) => {
-    for (let x = id; x !== undefined; x = parent.get(x)) if (byId.get(x).callFrame.functionName === 'trainStep') return true;
-    return false;
-  };
-  const groups = new Map();
-  let total = 0;
-  stepProfile.samples.forEach((id, i) => {
-    if (!inStep(id)) return;
-    const dt = stepProfile.timeDeltas[i] ?? 0;
-    const { functionName, url } = byId.get(id).callFrame;
-    let group;
-    if (url === '' && !functionName.startsWith('(')) {
-      const caller = byId.get(parent.get(id)).callFrame;
-      const file = /\/dist\/src\/(.*)\.js$/.exec(caller.url)?.[1];
-      group = `native: Dawn's API, called by ${file ? `src/${file}.ts ${caller.functionName}` : 'other script'}`;
-    } else {
-      const engine = /\/dist\/src\/(.*)\.js$/.exec(url)?.[1];
-      group = engine ? `src/${engine}.ts` : functionName.startsWith('(') ? functionName : 'other script';
-    }
-    groups.set(group, (groups.get(group) ?? 0) + dt);
-    total += dt;
-  });
-  return [...groups].map(([group, us]) => ({ group, share: us / total })).sort((a, b) => b.share - a.share);
-}
+// Where a replayed step's host time goes: the samples inside trainStep only (the GPU is drained
+// between steps, untimed, as for the steps below), Dawn's calls named by the engine's function
+// that made them, so that encoding the dispatches, the submit and the uniform writes stand apart.
 const PROFILED_STEPS = 2000;
 const stepProfileModel = { kind: 'mlp', hidden: [8, 8, 8] };
 const profiledStep = await (async () => {
@@ -338,19 +328,20 @@ const profiledStep = await (async () => {
     }
   };
   await steps(200);
+  const replayedBefore = trainer.replayedSteps;
   await session.post('Profiler.start');
   await steps(PROFILED_STEPS);
   const { profile: stepProfile } = await session.post('Profiler.stop');
-  const replayed = trainer.replayedSteps > 0;
+  const replayed = trainer.replayedSteps - replayedBefore === PROFILED_STEPS;
   await trainer.readMetrics();
   trainer.dispose();
   model.dispose();
   images.dispose();
   labels.dispose();
-  return { model: model.name, method: 'sll', batch: 1, steps: PROFILED_STEPS, replayed, selfTime: stepSelfTime(stepProfile).filter((r) => r.share >= 0.005) };
+  return { model: model.name, method: 'sll', batch: 1, steps: PROFILED_STEPS, replayed, selfTime: groupedSelfTime(stepProfile, { within: 'trainStep', byCaller: true }).filter((r) => r.share >= 0.005) };
 })();
 session.disconnect();
-console.log(`where a replayed step's host time goes (${profiledStep.model}, SLL, batch 1, ${PROFILED_STEPS} steps): ${profiledStep.selfTime.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
+console.log(`where a${profiledStep.replayed ? ' replayed' : 'n encoded'} step's host time goes (${profiledStep.model}, SLL, batch 1, ${PROFILED_STEPS} steps): ${profiledStep.selfTime.map((r) => `${r.group} ${(100 * r.share).toFixed(1)}%`).join(', ')}`);
 
 // ---------------------------------------------------------------- training steps
 const specOf = (kind) => (kind === 'mlp-small' ? { kind: 'mlp', hidden: [8, 8, 8] } : sll.defaultModelSpec(kind));
@@ -419,7 +410,7 @@ const slug = `${device.report.device || device.report.description}`.toLowerCase(
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `host-cost-${slug}.json`);
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, stepProfile: profiledStep, replay: replayRows, steps: stepRows }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), adapter: device.report, windows, dispatches, stepsPerWindow, windowMs: WINDOW_MS, warmupMs: WARMUP_MS, windowWallMs: WINDOW_WALL_MS, warmupWallMs: WARMUP_WALL_MS, floor, engineShape: { kernels: ENGINE_KERNELS, storageBuffers: ENGINE_STORAGE }, ops: opRows, profile: { op: 'add, 8 values', ops: profiledOps, selfTime: profileRows }, stepProfile: profiledStep, replay: replayRows, steps: stepRows }, null, 2) + '\n');
 refreshResultsDoc(file);
 console.log(`wrote ${file}`);
 await device.close();

@@ -19,15 +19,16 @@
 // Runs one training at a time: a CPU adapter has no cores to spare for two.
 //
 //   npm run build && node bench/experiments/rules-comparison.mjs --model mlp [--phase grid|seeds|all]
-//     [--rules sll,dgl,drtp,predsim,ff,dfa,backprop] [--lrs 3e-4,1e-3,3e-3,1e-2,3e-2] [--tag lavapipe] [--dry-run]
+//     [--rules sll,dgl,drtp,predsim,ff,dfa,backprop] [--lrs 3e-4,1e-3,3e-3,1e-2,3e-2] [--tag lavapipe]
+//     [--results bench/results] [--dry-run]
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sll } from '../../dist/src/index.js';
 import { option, orUsageError } from '../lib/options.mjs';
-import { COMPARISON_EPOCHS, runTables } from '../lib/comparisonTables.mjs';
+import { COMPARISON_EPOCHS, hasComparisonRecipe, runTables } from '../lib/comparisonTables.mjs';
 import { ruleActivation } from '../lib/rules.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,12 +51,13 @@ const rules = orUsageError(() => {
 });
 
 // Relative to the repository root (the runs' working directory), so that the commands kept in the records hold no machine's paths.
-const results = join('bench', 'results');
+// Relative to the repository root unless given otherwise (--results: a test's own directory).
+const results = option('results', join('bench', 'results'));
 const gridDir = (lr) => join(results, `rules-grid-${tag}`, `lr${lr}`);
 const seedsDir = join(results, `rules-${tag}`);
 /** The record name sll-fashion.mjs writes for a rule and seed. */
 const recordName = (rule, seed) => `${model}${ruleActivation(rule) === 'relu' ? '' : `-${ruleActivation(rule)}`}-${rule}-seed${seed}.json`;
-const readRecord = (file) => (existsSync(join(root, file)) ? JSON.parse(readFileSync(join(root, file), 'utf8')) : undefined);
+const readRecord = (file) => (existsSync(resolve(root, file)) ? JSON.parse(readFileSync(resolve(root, file), 'utf8')) : undefined);
 
 function run(rule, seed, lr, out, extra) {
   const args = ['bench/experiments/sll-fashion.mjs', '--model', model, '--method', rule, '--seed', String(seed), '--lr', lr, '--schedule', 'cosine', '--activation', ruleActivation(rule), '--out', out, ...extra];
@@ -78,30 +80,33 @@ function tableRates(rule, seed) {
   const defaults = sll.resolveTrainingSpec({ method: rule, model: { kind: model }, dataset: { name: 'fashion-mnist', validation: 5000 } }, { classes: 10 });
   const same = (a, b) => JSON.stringify({ ...b, ...a }) === JSON.stringify(b);
   return runTables(model, tag).flatMap((table) => {
-    const run = join(root, results, table, `${rule}-seed${seed}`);
+    const run = resolve(root, results, table, `${rule}-seed${seed}`);
     if (!existsSync(join(run, 'config.json')) || !existsSync(join(run, 'metrics.jsonl'))) return [];
     if (!readFileSync(join(run, 'metrics.jsonl'), 'utf8').includes('"kind":"test"')) return [];
     const { spec } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-    const recipe = spec.epochs === COMPARISON_EPOCHS[model] && spec.batchSize === 128 && spec.optimizer.kind === 'adam' && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
-    return recipe && same(spec.model, defaults.model) && (rule !== 'sll' || same(spec.objective, defaults.objective)) ? [spec.optimizer.lr] : [];
+    return hasComparisonRecipe(spec, model) && same(spec.model, defaults.model) && (rule !== 'sll' || same(spec.objective, defaults.objective)) ? [spec.optimizer.lr] : [];
   });
 }
 
-/** Runs the job unless its record exists at this rate; a record at another rate is moved aside first. */
-function ensure(rule, seed, lr, out, extra, alsoIn = []) {
+/**
+ * Runs the job unless its record exists at this rate (in `out`, or in `alsoIn`: the MLP's table
+ * of records); a record at another rate is moved aside first. `fromTables`: a table run of the
+ * full recipe at this rate stands for it (seeds only: a grid point is a short run of its own).
+ */
+function ensure(rule, seed, lr, out, extra, { alsoIn = [], fromTables = false } = {}) {
   for (const dir of [out, ...alsoIn]) {
     const found = readRecord(join(dir, recordName(rule, seed)));
     if (found && Number(found.recipe.lr) === Number(lr)) return;
   }
-  if (['sll', 'backprop'].includes(rule) && tableRates(rule, seed).some((r) => Number(r) === Number(lr))) return;
+  if (fromTables && ['sll', 'backprop'].includes(rule) && tableRates(rule, seed).some((r) => Number(r) === Number(lr))) return;
   const file = join(out, recordName(rule, seed));
   const stale = readRecord(file);
   if (stale && !dryRun) {
     // Never over another record: a second record of the same rate moved aside gets a number.
     let aside = file.replace(/\.json$/, `.lr${stale.recipe.lr}.json`);
-    for (let n = 2; existsSync(join(root, aside)); n++) aside = file.replace(/\.json$/, `.lr${stale.recipe.lr}-${n}.json`);
+    for (let n = 2; existsSync(resolve(root, aside)); n++) aside = file.replace(/\.json$/, `.lr${stale.recipe.lr}-${n}.json`);
     console.log(`moving ${file} (rate ${stale.recipe.lr}) aside to ${aside}`);
-    renameSync(join(root, file), join(root, aside));
+    renameSync(resolve(root, file), resolve(root, aside));
   }
   run(rule, seed, lr, out, extra);
 }
@@ -131,7 +136,7 @@ if (phase !== 'grid') {
         console.log(`${rule}: the grid is not complete (${lrs.join(', ')}); run --phase grid first`);
         continue;
       }
-      ensure(rule, seed, lr, seedsDir, ['--epochs', String(COMPARISON_EPOCHS[model])], ['sll', 'backprop'].includes(rule) && model === 'mlp' ? [table] : []);
+      ensure(rule, seed, lr, seedsDir, ['--epochs', String(COMPARISON_EPOCHS[model])], { alsoIn: ['sll', 'backprop'].includes(rule) && model === 'mlp' ? [table] : [], fromTables: true });
     }
   }
 }

@@ -85,6 +85,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     mkdirSync(outDir, { recursive: true });
     if (args.includes('--tune')) {
       const runs = orUsageError(() => {
+        // A record of the small products would stand beside the real one under the same name.
+        for (const flag of ['--quick', '--smoke', '--only', '--all-variants']) if (args.includes(flag)) throw new Error(`--tune measures the full products and takes only --runs, not ${flag}`);
         const n = Number(option('runs', '3'));
         if (!Number.isInteger(n) || n < 1) throw new Error(`--runs must be a positive integer, got ${option('runs', '3')}`);
         return n;

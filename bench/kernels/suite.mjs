@@ -215,13 +215,6 @@ export function adapterSlug(report) {
   return (report.device || report.description || [report.vendor, report.architecture].filter(Boolean).join(' ') || 'adapter').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48);
 }
 
-/**
- * The record a run writes: what ran where (the adapter, TF.js, the host: 'node' with its version,
- * or 'browser' with its user agent), the settings and how the numbers were taken, and the rows.
- * A compute-bound row has `flops` and GFLOPS (`gflops`) per engine, a memory-bound one `bytes`
- * and GB/s (`gbps`). `tfjsComposed` says which TF.js ops stand in where it has no single op;
- * `tfjsPeer` names TF.js's op where it is not the one of the same name (the conv gradients).
- */
 /** One shape class of a tune, as the tuning scripts print it while they measure. */
 export function tuningRowLine(row) {
   return `${row.shapeClass.padEnd(8)} ${Object.entries(row.variants).map(([v, r]) => `${v} ${'ms' in r ? `${r.ms.toFixed(2)} ms` : 'n/a'}`).join(', ')}; built-in ${row.builtIn}, measured best ${row.chosen}`;
@@ -235,6 +228,13 @@ export function tuningRecord({ device, adapterSummary, host, runs, shapes, tunin
   return { date: new Date().toISOString(), adapter: device.report, adapterSummary, host, runs, shapes, tuning, rows };
 }
 
+/**
+ * The record a run writes: what ran where (the adapter, TF.js, the host: 'node' with its version,
+ * or 'browser' with its user agent), the settings and how the numbers were taken, and the rows.
+ * A compute-bound row has `flops` and GFLOPS (`gflops`) per engine, a memory-bound one `bytes`
+ * and GB/s (`gbps`). `tfjsComposed` says which TF.js ops stand in where it has no single op;
+ * `tfjsPeer` names TF.js's op where it is not the one of the same name (the conv gradients).
+ */
 export function kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning }) {
   return {
     date: new Date().toISOString(),

@@ -16,3 +16,14 @@ export const COMPARISON_EPOCHS = { mlp: 10, cnn: 5, vit: 3 };
 export function runTables(model, tag) {
   return { cnn: [`cnn-${tag}`], vit: [`vit-${tag}`, `vit-lr2e-3-${tag}`, `vit-tuned-lr-${tag}`] }[model] ?? [];
 }
+
+/**
+ * Whether a `sll train` run's spec trains a model's comparison recipe, as far as the run's own
+ * spec says without the library's defaults: the model's kind and epochs, batch 128, Adam, a
+ * cosine schedule with one warm-up epoch, 5,000 images held out, every other one trained on.
+ * (bench/experiments/rules-comparison.mjs also holds the model and SLL objective to their
+ * defaults.)
+ */
+export function hasComparisonRecipe(spec, model) {
+  return spec.model.kind === model && spec.epochs === COMPARISON_EPOCHS[model] && spec.batchSize === 128 && spec.optimizer.kind === 'adam' && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
+}

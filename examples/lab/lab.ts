@@ -448,6 +448,8 @@ function noWebGpu(why: string): void {
 }
 
 let ready = false;
+/** What the tune status says of the page's own kernel tuning (kept, measured, or none), shown again when a loaded run's own is let go. */
+let ownTuningText = '';
 if (!('gpu' in navigator)) {
   noWebGpu(missingWebGpu(window.isSecureContext, location.origin));
 } else {
@@ -503,7 +505,8 @@ if (!('gpu' in navigator)) {
         ready = true;
         sweepButton.disabled = false;
         tuneButton.disabled = false;
-        $('tune-status').textContent = m.tuning ?? 'none kept for this adapter: the built-in choices';
+        ownTuningText = m.tuning ?? 'none kept for this adapter: the built-in choices';
+        $('tune-status').textContent = ownTuningText;
         $('adapter').textContent = `Adapter: ${m.adapter}`;
         if (m.software) {
           const notice = $('notice');
@@ -516,6 +519,8 @@ if (!('gpu' in navigator)) {
         break;
       case 'model':
         if (!isShown(m)) break;
+        // A new run: the page's own kernel tuning is in force again (a loaded run's went with it).
+        $('tune-status').textContent = ownTuningText;
         $('model').textContent = `${m.description} (${m.parameters.toLocaleString('en')} parameters)`;
         $('data').textContent = m.data;
         break;
@@ -590,7 +595,8 @@ if (!('gpu' in navigator)) {
         // A table of small products means little: in force for this visit, never kept (as sll tune --quick saves nothing).
         if (!m.quick) keepTuning(m.adapter, m.tuning);
         tuneButton.disabled = false;
-        $('tune-status').textContent = `kernel tuning in force${m.quick ? ' for this visit (small products: not kept)' : ' and kept'}: ${m.description}`;
+        ownTuningText = `kernel tuning in force${m.quick ? ' for this visit (small products: not kept)' : ' and kept'}: ${m.description}`;
+        $('tune-status').textContent = ownTuningText;
         break;
       case 'sweep-point':
         push(sweepPoints, METHOD_NAMES[m.method], m.depth, m.activationBytes / 2 ** 20);
@@ -626,6 +632,8 @@ if (!('gpu' in navigator)) {
         showMemory(m.memory);
         // A run the checkpoint did not finish continues where it stopped, as `sll train --resume` would.
         phase = m.finished ? 'finished' : 'paused';
+        // The loaded run's own kernel tuning, while it is held; the page's returns with the next run or a reset.
+        $('tune-status').textContent = m.tuning ?? ownTuningText;
         trained(`loaded at step ${m.step}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%${m.finished ? '' : '; Resume continues it at its own schedule'}${m.notices.length ? ` (${m.notices.join('; ')})` : ''}`);
         showPaused(true);
         buttons.pause.disabled = m.finished;
@@ -638,6 +646,7 @@ if (!('gpu' in navigator)) {
         trained(`finished: test accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
         break;
       case 'reset':
+        $('tune-status').textContent = ownTuningText;
         clear();
         noRun();
         setLoadedBase(undefined);

@@ -157,6 +157,19 @@ export type WorkerMessage =
    * A checkpoint (file `name`) loaded as run `run`: its model, its settings (for the form), where it stands, the
    * rate it continues at, whether its epochs are done, and the memory it holds (peaks since it loaded).
    */
-  | ({ type: 'loaded'; run: number; name: string; testAccuracy: number; notices: string[]; settings: LabSettings; step: number; rate: number; finished: boolean; memory: MemoryStats } & ModelDescription)
+  | ({
+      type: 'loaded';
+      run: number;
+      name: string;
+      testAccuracy: number;
+      notices: string[];
+      settings: LabSettings;
+      step: number;
+      rate: number;
+      finished: boolean;
+      memory: MemoryStats;
+      /** The kernel tuning in force while this run is held, when it is the checkpoint's own rather than the page's. */
+      tuning?: string;
+    } & ModelDescription)
   /** What failed, and in which command ('training': the training loop of run `run`). */
   | { type: 'error'; message: string; during: PageMessage['type'] | 'training'; run?: number };

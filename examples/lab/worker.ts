@@ -317,7 +317,10 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
     throw error;
   }
   const { trainer } = await install(id, plan, chosen, made);
-  // Trained on this adapter: it continues with the kernel tuning it was trained with, so bitwise as `sll train --resume` does.
+  // Trained on this adapter: it continues with the kernel tuning it was trained with, so bitwise as
+  // `sll train --resume` does. Put in force only now that the run held is let go (its steps ran
+  // beside this load under the page's table), so the test accuracy above was measured under that
+  // table: the same to the last bits of the logits.
   const tuned = sll.restoreKernelTuning(trainer.device, checkpoint.meta);
   const differs = sll.resumeNotice(checkpoint, trainer.device);
   post({
@@ -327,6 +330,7 @@ async function load(bytes: ArrayBuffer, name: string, id: number): Promise<void>
     ...describe(plan, chosen, trainer, made.model),
     testAccuracy: test.accuracy,
     notices: [...checkpoint.notices, ...(tuned ? [tuned] : []), ...(differs ? [differs] : [])],
+    ...(tuned ? { tuning: `the loaded run's own kernel tuning is in force: ${checkpoint.meta.kernels?.tuning ? ops.describeKernelTuning(checkpoint.meta.kernels.tuning) : 'the built-in choices'}` } : {}),
     settings: settingsOf(spec, which),
     step: trainer.step,
     rate: trainer.learningRate,
