@@ -55,13 +55,14 @@ describe('sum and mean', () => {
   });
 
   it('is exact to f32 over long rows and long columns (several chunk passes)', async () => {
-    // 1,000,003 terms along a row: row chunks, then a second tree pass over the partials.
+    // 1,000,003 terms along a row: row chunks, then a second tree pass over the partials; a CPU
+    // adapter's layouts sum it by threads instead, 64 terms each, in four passes.
     const n = 1_000_003;
     const x = uniform(n, 5, 0, 1);
     const t = device.tensor(x);
     let before = device.dispatchCount;
     const s = sumAll(t);
-    expect(device.dispatchCount - before, 'row passes').toBe(2);
+    expect(device.dispatchCount - before, 'row passes').toBe(isSoftwareAdapter(device) ? 4 : 2);
     expect(s.shape).toEqual([]);
     expectNormalizedClose(await s.read(), reference.sum(x, [n], [0]));
     // 70,001 rows down a column: strided chunks of 64, three passes.
