@@ -9,7 +9,7 @@ import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { normalizeAxis, type Shape } from '../gpu/shape.js';
 import { copy, copyInto, withDense } from '../gpu/strided.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { columnWorkgroupSize, elementWorkgroups } from '../gpu/workgroups.js';
+import { columnWorkgroupSize, elementWorkgroups, rowWorkgroupSize } from '../gpu/workgroups.js';
 import { checkValue, requireSameDevice, requireTensor, requireTensorList } from './checks.js';
 
 export { collapseAxes, contiguous, copy, copyInto } from '../gpu/strided.js';
@@ -117,9 +117,10 @@ export function gatherRows(table: Tensor, index: Tensor, category: MemoryCategor
   const out = device.empty([index.shape[0]!, cols], 'f32', category);
   if (out.size === 0) return out;
   withDense([table, index], (t, i) => {
-    const wg = columnWorkgroupSize(device);
+    const wg = rowWorkgroupSize(device, cols);
     const kernel = device.kernel({ file: 'gather', entry: 'gatherRows', overrides: { WG: wg } });
-    device.dispatch(kernel, { table: t, index: i, out }, { count: out.size, cols, tableRows, nanBits: 0x7fc00000 }, elementWorkgroups(out.size, wg));
+    const rows = index.shape[0]!;
+    device.dispatch(kernel, { table: t, index: i, out }, { rows, cols, tableRows, nanBits: 0x7fc00000 }, rows);
   });
   return out;
 }
