@@ -431,8 +431,16 @@ fn conv2dBackwardBias(@builtin(local_invocation_index) lid: u32, @builtin(workgr
   let outPlane = conv.outHeight * conv.outWidth;
   let count = conv.batch * outPlane;
   var sum = 0.0;
+  // Thread lid sums the values at flat positions lid, lid + WG, ... of [N, Ho Wo], in that order;
+  // it carries its sample n and position p along instead of dividing for them (a u32 division
+  // and remainder per value made this 2.7x slower on lavapipe).
+  var n = 0u;
+  var p = lid;
+  while (p >= outPlane) { p -= outPlane; n++; }
   for (var i = lid; i < count; i += WG) {
-    sum += dy[((i / outPlane) * conv.outChannels + co) * outPlane + i % outPlane];
+    sum += dy[(n * conv.outChannels + co) * outPlane + p];
+    p += WG;
+    while (p >= outPlane) { p -= outPlane; n++; }
   }
   partial[lid] = sum;
   workgroupBarrier();
