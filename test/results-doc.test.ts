@@ -31,10 +31,10 @@ describe('docs/results.md', () => {
     expect(made).toContain('| DFA | 76.76 | **82.10** | 78.30 | 77.94 | 77.74 | 80.38 |');
     expect(made).toContain("Rates beyond the common grid, run where a rule's best sat at its edge: 1e-4 (DFA).");
     expect(made).not.toContain("At the grid's edge");
-    expect(made).toContain('| SLL | 3e-3 | 0, 1, 2 | **89.85** (89.81-89.92) |  | 89.87 | 1.45 | 125 |');
-    expect(made).toContain('| DGL | 3e-3 | 0, 1, 2 | 89.64 (89.41-89.84) | -0.21 | 89.72 | 1.45 | 95 |');
-    expect(made).toContain('| DRTP (tanh blocks) | 1e-2 | 0, 1, 2 | 85.69 (85.61-85.83) | -4.16 | 86.61 | 1.43 | 91 |');
-    expect(made).toContain('| PredSim | 3e-3 | 0, 1 | 89.44 (89.42-89.47) | -0.41 | 89.59 | 3.96 | 274 |');
+    expect(made).toContain('| SLL | 3e-3 | 0, 1, 2 | **89.85** (89.81-89.92) |  | 89.87 | 1.45 | 49 |');
+    expect(made).toContain('| DGL | 3e-3 | 0, 1, 2 | 89.64 (89.41-89.84) | -0.21 | 89.72 | 1.45 | 47 |');
+    expect(made).toContain('| DRTP (tanh blocks) | 1e-2 | 0, 1, 2 | 85.69 (85.61-85.83) | -4.16 | 86.61 | 1.43 | 52 |');
+    expect(made).toContain('| PredSim | 3e-3 | 0, 1 | 89.44 (89.42-89.47) | -0.41 | 89.59 | 3.96 | 138 |');
     // SLL's time against its work at the default batch (bench/results/speed-llvmpipe-*.json): 100 ms for 1.45 GFLOP against 112 for 1.95.
     expect(made).toContain(`Target "SLL's milliseconds per counted GFLOP within 10% of backprop's": MLP 784-1000-1000-1000-10 **missed** (1.20x backprop's ms per GFLOP); CNN conv32-pool/conv64-pool/fc256 met (0.81x`);
     expect(made).toContain(`Target "the MLP's SLL step at least 1.25x faster than backprop's" (class mode, d0 = K; the FLOP ceiling is 1.34x): **missed**, 1.12x.`);
@@ -42,8 +42,8 @@ describe('docs/results.md', () => {
     expect(made).toContain('The built-in rules choose the measured best in 4 of 4 classes: a table saved by `sll tune` changes nothing here.');
     expect(made).toContain('| thin | 128 x 1000 x 10, 1000 x 128 x 10 | 1.15 | > 4x best | 1.72 | > 4x best | > 4x best | subgroup | subgroup |');
     // What a step of each rule costs (bench/results/rules-speed-*.json).
-    expect(made).toContain('| MLP 784-1000-1000-1000-10 | PredSim | 3.96 | 639 | 274 | 2.03x |');
-    expect(made).toContain('| CNN conv32-pool/conv64-pool/fc256 | DRTP (tanh blocks) | 2.38 | 521 | 223 | 0.68x |');
+    expect(made).toContain('| MLP 784-1000-1000-1000-10 | PredSim | 3.96 | 321 | 138 | 2.03x |');
+    expect(made).toContain('| CNN conv32-pool/conv64-pool/fc256 | DRTP (tanh blocks) | 2.38 | 350 | 150 | 0.68x |');
     // The CNN on the H200, 10 epochs, and the ViT with each method at its own rate.
     expect(made).toContain('**91.86** (91.75-91.95)');
     expect(made).toContain('| ViT patch 4, dim 64, depth 4, 4 heads | SLL | 1.2e-2 | 0, 1, 2 | **86.01** (85.55-86.35) |');
