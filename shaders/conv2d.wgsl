@@ -15,7 +15,11 @@
 // subgroupBroadcast hands them to the others (sharedChannels below), so a reduction step costs
 // 2 + 4 scalar loads per lane for 64 FMAs instead of 16 + 4. Measured on lavapipe (batch 64,
 // 32 -> 64 channels, 14x14, 3x3, pad 1; medians): forward 7.2-7.9 -> 12.7 GFLOPS, and about
-// the same gain (~1.5x) for the input and weight gradients, which share the helper.
+// the same gain (~1.5x) for the input and weight gradients, which share the helper. Since then
+// the op runs the forward, the unit-stride input gradient and the weight gradient on lavapipe
+// as the GEMM kernels further down (conv2dForwardGemm, conv2dBackwardWeightGemm), which load
+// less again; this file's first kernels remain the portable flavour and, with sharedChannels,
+// the strided input gradient.
 
 // `enable subgroups` must be absent where the adapter lacks the feature.
 //#variant subgroups
@@ -268,6 +272,133 @@ fn conv2dForward(
   storeOutput(q.w, acc3 + b, firstVec4);
 }
 
+// ---------------------------------------------------------------- forward as a subgroup GEMM
+
+// The convolution as the product Y[positions, Cout] = X[positions, taps] W[taps, Cout], with X
+// read through windows and W packed into rows of Cout (packWeights, zero-padded to whole groups
+// of 32 columns; the bias row after the last tap). Laid out as matmulSubgroup (shaders/matmul.wgsl,
+// A stored [K, M]): one workgroup is one 8-lane subgroup computing 16 positions x 32 channels;
+// lane l owns channels 4 (8 g + l) .. + 3 for all 16 positions in registers. Per step of 4 taps
+// a lane loads its 4 vec4 of W and gathers 8 values of X (4 positions of its half of a chunk of
+// 8, at tap k0 + l % 4, for 2 chunks), which subgroupBroadcast hands to every lane: 4 + 8 loads
+// and 16 broadcasts for 256 FMAs, where conv2dForward's subgroup flavour does 8 + 16 loads and
+// 32 broadcasts. Each accumulator adds its taps in ascending order, as conv2dForward does.
+//
+// taps[k] = (offset of tap k = (ci, kh, kw) from a window's top-left corner in x, kh, kw, 0):
+// a table, so that the loop needs no division to find a tap (packTaps makes it per call).
+// FLIP_TAPS lists each channel's taps from the far corner of the window: the input gradient's
+// order, when it runs as a convolution of dy with the kernel turned round.
+override FLIP_TAPS: bool = false;
+@group(0) @binding(13) var<storage, read> taps: array<vec4<i32>>;
+@group(0) @binding(14) var<storage, read_write> tapTable: array<vec4<i32>>;
+
+@compute @workgroup_size(WG)
+fn packTaps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let k = gid.x + gid.y * groups.x * WG;
+  let perChannel = conv.kernelHeight * conv.kernelWidth;
+  if (k >= conv.inChannels * perChannel) { return; }
+  let t = k % perChannel;
+  var kh = t / conv.kernelWidth;
+  var kw = t % conv.kernelWidth;
+  if (FLIP_TAPS) {
+    kh = conv.kernelHeight - 1u - kh;
+    kw = conv.kernelWidth - 1u - kw;
+  }
+  tapTable[k] = vec4<i32>(i32((k / perChannel) * conv.inHeight * conv.inWidth + kh * conv.inWidth + kw), i32(kh), i32(kw), 0);
+}
+
+//#variant subgroups
+const GEMM_ROWS: u32 = 16u;
+alias GemmAccumulators = array<vec4<f32>, GEMM_ROWS>;
+
+// Rows r..r+3 (values v) times one tap's row of W.
+fn gemmRank1(acc: ptr<function, GemmAccumulators>, r: u32, v: vec4<f32>, wRow: vec4<f32>) {
+  (*acc)[r + 0u] = (*acc)[r + 0u] + v.x * wRow;
+  (*acc)[r + 1u] = (*acc)[r + 1u] + v.y * wRow;
+  (*acc)[r + 2u] = (*acc)[r + 2u] + v.z * wRow;
+  (*acc)[r + 3u] = (*acc)[r + 3u] + v.w * wRow;
+}
+
+// Chunk j's 8 rows: lanes 0-3 hold rows 8j..8j+3 at taps k0..k0+3, lanes 4-7 rows 8j+4..8j+7.
+fn gemmChunk(acc: ptr<function, GemmAccumulators>, r: u32, f: vec4<f32>, wk: array<vec4<f32>, 4>) {
+  gemmRank1(acc, r, subgroupBroadcast(f, 0u), wk[0]);
+  gemmRank1(acc, r, subgroupBroadcast(f, 1u), wk[1]);
+  gemmRank1(acc, r, subgroupBroadcast(f, 2u), wk[2]);
+  gemmRank1(acc, r, subgroupBroadcast(f, 3u), wk[3]);
+  gemmRank1(acc, r + 4u, subgroupBroadcast(f, 4u), wk[0]);
+  gemmRank1(acc, r + 4u, subgroupBroadcast(f, 5u), wk[1]);
+  gemmRank1(acc, r + 4u, subgroupBroadcast(f, 6u), wk[2]);
+  gemmRank1(acc, r + 4u, subgroupBroadcast(f, 7u), wk[3]);
+}
+
+@compute @workgroup_size(8)
+fn conv2dForwardGemm(
+  @builtin(local_invocation_index) lane: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+) {
+  let inPlane = conv.inHeight * conv.inWidth;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let tapCount = conv.inChannels * conv.kernelHeight * conv.kernelWidth;
+  let row0 = (wid.y + wid.z * groups.y) * GEMM_ROWS;
+  let col4 = wid.x * 8u + lane;
+  // The positions this lane gathers for (chunk 0, then chunk 1), clamped to the last one.
+  let mine = vec4<u32>(row0 + 4u * (lane / 4u)) + vec4<u32>(0u, 1u, 2u, 3u);
+  let last = vec4<u32>(conv.positions - 1u);
+  let p0 = min(mine, last);
+  let p1 = min(mine + vec4<u32>(8u), last);
+  let r0 = p0 % outPlane;
+  let r1 = p1 % outPlane;
+  let top0 = vec4<i32>((r0 / conv.outWidth) * conv.strideY) - i32(conv.padY);
+  let top1 = vec4<i32>((r1 / conv.outWidth) * conv.strideY) - i32(conv.padY);
+  let left0 = vec4<i32>((r0 % conv.outWidth) * conv.strideX) - i32(conv.padX);
+  let left1 = vec4<i32>((r1 % conv.outWidth) * conv.strideX) - i32(conv.padX);
+  let origin0 = vec4<i32>((p0 / outPlane) * conv.inChannels * inPlane) + top0 * i32(conv.inWidth) + left0;
+  let origin1 = vec4<i32>((p1 / outPlane) * conv.inChannels * inPlane) + top1 * i32(conv.inWidth) + left1;
+  let height = vec4<u32>(conv.inHeight);
+  let width = vec4<u32>(conv.inWidth);
+  var acc: GemmAccumulators;
+  for (var k0 = 0u; k0 < tapCount; k0 += 4u) {
+    let k = k0 + lane % 4u;
+    let tap = taps[min(k, tapCount - 1u)];
+    let valid = vec4<bool>(k < tapCount);
+    var f0: vec4<f32>;
+    var f1: vec4<f32>;
+    if (PADDED) {
+      f0 = gatherInput(origin0 + tap.x, valid & (vec4<u32>(top0 + tap.y) < height) & (vec4<u32>(left0 + tap.z) < width));
+      f1 = gatherInput(origin1 + tap.x, valid & (vec4<u32>(top1 + tap.y) < height) & (vec4<u32>(left1 + tap.z) < width));
+    } else {
+      f0 = gatherInput(origin0 + tap.x, valid);
+      f1 = gatherInput(origin1 + tap.x, valid);
+    }
+    var wk: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+      let kk = k0 + i;
+      wk[i] = select(vec4<f32>(0.0), channelRows[min(kk, tapCount - 1u) * conv.channelVec4s + col4], kk < tapCount);
+    }
+    gemmChunk(&acc, 0u, f0, wk);
+    gemmChunk(&acc, 8u, f1, wk);
+  }
+  let b = channelRows[conv.biasRow * conv.channelVec4s + col4];
+  var n = row0 / outPlane;
+  var rest = row0 % outPlane;
+  for (var r = 0u; r < GEMM_ROWS; r++) {
+    if (row0 + r < conv.positions) {
+      var v = acc[r] + b;
+      if (ACTIVATION == 1u) { v = max(v, vec4<f32>(0.0)); }
+      let base = n * conv.outChannels * outPlane + rest;
+      for (var e = 0u; e < 4u; e++) {
+        let co = col4 * 4u + e;
+        if (co < conv.outChannels) { y[base + co * outPlane] = v[e]; }
+      }
+    }
+    rest++;
+    if (rest == outPlane) { rest = 0u; n++; }
+  }
+}
+//#variant portable
+//#end
+
 // ---------------------------------------------------------------- input gradient
 
 fn storeInputGradient(position: u32, value: Acc, firstVec4: u32) {
@@ -418,6 +549,96 @@ fn conv2dBackwardWeight(@builtin(local_invocation_index) lid: u32, @builtin(work
   storeWeightGradient(chunk, q.z, acc2, firstVec4);
   storeWeightGradient(chunk, q.w, acc3, firstVec4);
 }
+
+// ---------------------------------------------------------------- weight gradient as a subgroup GEMM
+
+// The weight gradient as the product dW^T[taps, Cout] = X^T[taps, positions] dY[positions, Cout],
+// over the positions of one batch chunk: dY packed position-major by packGradient (rows of Cout
+// zero-padded to whole groups of 32), X read through windows. The layout is conv2dForwardGemm's,
+// with taps for positions and positions for taps: a workgroup computes 16 taps x 32 channels; per
+// step of 4 positions a lane loads its 4 vec4 of dY and gathers 8 values of X (4 taps of its half
+// of a chunk of 8, at position k0 + l % 4, for 2 chunks). Each accumulator adds the chunk's
+// positions in ascending order, as conv2dBackwardWeight does.
+//
+// windows[p] = (offset of position p's window corner in x, before padding; its row; its column; 0),
+// so that the loop needs no division to find a position (packPositions makes it per call).
+@group(0) @binding(15) var<storage, read> windows: array<vec4<i32>>;
+@group(0) @binding(16) var<storage, read_write> windowTable: array<vec4<i32>>;
+
+@compute @workgroup_size(WG)
+fn packPositions(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let p = gid.x + gid.y * groups.x * WG;
+  if (p >= conv.positions) { return; }
+  let outPlane = conv.outHeight * conv.outWidth;
+  let r = p % outPlane;
+  let top = (r / conv.outWidth) * conv.strideY;
+  let left = (r % conv.outWidth) * conv.strideX;
+  windowTable[p] = vec4<i32>(i32((p / outPlane) * conv.inChannels * conv.inHeight * conv.inWidth + top * conv.inWidth + left), i32(top), i32(left), 0);
+}
+
+//#variant subgroups
+@compute @workgroup_size(8)
+fn conv2dBackwardWeightGemm(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let inPlane = conv.inHeight * conv.inWidth;
+  let perChannel = conv.kernelHeight * conv.kernelWidth;
+  let tapCount = conv.inChannels * perChannel;
+  let outPlane = conv.outHeight * conv.outWidth;
+  let row0 = wid.y * GEMM_ROWS;
+  let col4 = wid.x * 8u + lane;
+  let chunk = wid.z;
+  let first = chunk * conv.batchChunk * outPlane;
+  let end = min(conv.batch, (chunk + 1u) * conv.batchChunk) * outPlane;
+  // The taps this lane gathers for (chunk 0, then chunk 1), clamped to the last one: their row
+  // and column offsets from a window's corner (padding included) and their offset in x.
+  let mine = vec4<u32>(row0 + 4u * (lane / 4u)) + vec4<u32>(0u, 1u, 2u, 3u);
+  let lastTap = vec4<u32>(tapCount - 1u);
+  let t0 = min(mine, lastTap);
+  let t1 = min(mine + vec4<u32>(8u), lastTap);
+  let r0 = t0 % perChannel;
+  let r1 = t1 % perChannel;
+  let tapTop0 = vec4<i32>(r0 / conv.kernelWidth) - i32(conv.padY);
+  let tapTop1 = vec4<i32>(r1 / conv.kernelWidth) - i32(conv.padY);
+  let tapLeft0 = vec4<i32>(r0 % conv.kernelWidth) - i32(conv.padX);
+  let tapLeft1 = vec4<i32>(r1 % conv.kernelWidth) - i32(conv.padX);
+  let offset0 = vec4<i32>((t0 / perChannel) * inPlane) + tapTop0 * i32(conv.inWidth) + tapLeft0;
+  let offset1 = vec4<i32>((t1 / perChannel) * inPlane) + tapTop1 * i32(conv.inWidth) + tapLeft1;
+  let height = vec4<u32>(conv.inHeight);
+  let width = vec4<u32>(conv.inWidth);
+  var acc: GemmAccumulators;
+  for (var k0 = first; k0 < end; k0 += 4u) {
+    let p = k0 + lane % 4u;
+    let window = windows[min(p, end - 1u)];
+    let valid = vec4<bool>(p < end);
+    var f0: vec4<f32>;
+    var f1: vec4<f32>;
+    if (PADDED) {
+      f0 = gatherInput(offset0 + window.x, valid & (vec4<u32>(tapTop0 + window.y) < height) & (vec4<u32>(tapLeft0 + window.z) < width));
+      f1 = gatherInput(offset1 + window.x, valid & (vec4<u32>(tapTop1 + window.y) < height) & (vec4<u32>(tapLeft1 + window.z) < width));
+    } else {
+      f0 = gatherInput(offset0 + window.x, valid);
+      f1 = gatherInput(offset1 + window.x, valid);
+    }
+    var gk: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+      let kk = k0 + i;
+      gk[i] = select(vec4<f32>(0.0), channelRows[min(kk, end - 1u) * conv.channelVec4s + col4], kk < end);
+    }
+    gemmChunk(&acc, 0u, f0, gk);
+    gemmChunk(&acc, 8u, f1, gk);
+  }
+  let base = chunk * conv.outChannels * tapCount;
+  for (var r = 0u; r < GEMM_ROWS; r++) {
+    let tap = row0 + r;
+    if (tap < tapCount) {
+      for (var e = 0u; e < 4u; e++) {
+        let co = col4 * 4u + e;
+        if (co < conv.outChannels) { dw[base + co * tapCount + tap] = acc[r][e]; }
+      }
+    }
+  }
+}
+//#variant portable
+//#end
 
 // ---------------------------------------------------------------- bias gradient
 

@@ -4,7 +4,9 @@
  * implicit GEMMs that read input windows on the fly (no im2col buffer). Their temporaries are a
  * packed copy of the weights (small; made per call, so an updated weight tensor is always seen)
  * and, for the weight gradient, a position-major copy of dy and, when the batch is split into
- * chunks, one partial sum per chunk ([chunks, Cout * taps], added by sumPartials).
+ * chunks, one partial sum per chunk ([chunks, Cout * taps], added by sumPartials). The subgroup
+ * flavour's GEMM kernels also take a table of the taps (forward, input gradient; [taps, 4]) or
+ * of the windows (weight gradient; [N * Ho * Wo, 4], a quarter of dy's packed copy).
  * Shapes are checked before anything is encoded.
  */
 import type { Device } from '../gpu/device.js';
@@ -30,8 +32,10 @@ export interface Conv2dGeometryOptions {
 }
 
 /**
- * 'subgroup': one 8-lane subgroup per workgroup, the shared channel operand loaded once and
- * broadcast (software adapters, where every load costs per lane); 'portable': any adapter.
+ * 'subgroup': one 8-lane subgroup per workgroup, operands loaded once and handed round by
+ * subgroupBroadcast (software adapters, where every load costs per lane): the forward, the
+ * unit-stride input gradient and the weight gradient as GEMMs laid out as the subgroup matmul,
+ * the strided input gradient with the packed weights broadcast; 'portable': any adapter.
  */
 export type ConvKernel = 'subgroup' | 'portable';
 
@@ -132,11 +136,15 @@ export function convSubgroupUnavailable(device: Device): string | undefined {
 }
 
 /**
- * The subgroup flavour on software adapters when the channel block is C16 (the only tile its
- * broadcast is written for: 16 channels = 8 lanes x 2), else the portable one. Measured on
- * lavapipe, batch 64, 32 -> 64 channels, 14x14, 3x3, pad 1 (bench/kernels/kernels.mjs, 2 full
- * runs each): forward portable 7.2 / 7.9 GFLOPS, subgroup 12.7 / 12.7 (TF.js WebGPU 3.0 / 3.1);
- * input gradient 7.6 -> 11.5, weight gradient 8.4 -> 12.0 (one interleaved run).
+ * The subgroup flavour on software adapters for more than 8 channels, else the portable one.
+ * Measured on lavapipe, batch 64, 32 -> 64 channels, 14x14, 3x3, pad 1 (bench/kernels/kernels.mjs,
+ * 2 full runs each): forward portable 7.2 / 7.9 GFLOPS, subgroup 12.7 / 12.7 (TF.js WebGPU 3.0 /
+ * 3.1); input gradient 7.6 -> 11.5, weight gradient 8.4 -> 12.0 (one interleaved run). The
+ * subgroup flavour's GEMM kernels then took the forward, the unit-stride input gradient and the
+ * weight gradient further, with bitwise the same results (old against new build, interleaved,
+ * wall time of a call and its read, batch 128, 32 -> 64 channels at 14x14): forward 76 -> 54 ms,
+ * input gradient 85 -> 55 ms, weight gradient 67 -> 56 ms; conv1's (1 -> 32 at 28x28) weight
+ * gradient 23-32 -> 15 ms.
  */
 export function chooseConvKernel(device: Device, channels: number): ConvKernel {
   requireDevice('chooseConvKernel', device);
@@ -190,7 +198,8 @@ function uniformsOf(g: ConvGeometry, channelVec4s: number, positions: number, bi
 /**
  * Packs weights into rows of `colsPadded` floats (whole channel blocks of the register tile, so
  * no thread reads past a row): the forward packs (ci, kh, kw) rows of Cout columns plus a bias
- * row (zeros without a bias); the input gradient packs (co, kh, kw) rows of Cin columns.
+ * row (zeros without a bias); the input gradient packs (co, kh, kw) rows of Cin columns (and a
+ * row of zeros after them with `zeroBiasRow`, for the GEMM kernel, which always adds a bias row).
  */
 function packWeights(
   device: Device,
@@ -200,12 +209,13 @@ function packWeights(
   bias: Tensor | undefined,
   colsPadded: number,
   wg: number,
+  zeroBiasRow = false,
 ): Tensor {
   const taps = g.kernelHeight * g.kernelWidth;
   const byOutput = layout === 'byOutput';
   const cols = byOutput ? g.outChannels : g.inChannels;
   const rows = (byOutput ? g.inChannels : g.outChannels) * taps;
-  const packedRows = byOutput ? rows + 1 : rows;
+  const packedRows = byOutput || zeroBiasRow ? rows + 1 : rows;
   const packed = device.empty([packedRows, colsPadded], 'f32', 'scratch');
   const params = {
     rows,
@@ -268,6 +278,10 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   return withDense(bias ? [x, w, bias] : [x, w], (dx, dw, db) =>
     // The packed weights are this call's alone: the scope frees them.
     device.scope(() => {
+    if (kind === 'subgroup') {
+      const packed = packWeights(device, dw!, g, 'byOutput', db, gemmWidth(g.outChannels), workgroupSize(device));
+      return convGemm(device, dx!, packed, g, outShape, { flipTaps: false, activation, category, flops: convFlops(g) });
+    }
     const { variant, shader, wg, packedName } = flavour(kind, g.outChannels, device, positions);
     const width = paddedChannels(g.outChannels, variant.perThread);
     const packed = packWeights(device, dw!, g, 'byOutput', db, width, workgroupSize(device));
@@ -283,6 +297,53 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
     device.flopCount += convFlops(g);
     return y;
   }));
+}
+
+/** Output channels per workgroup of conv2dForwardGemm: 8 lanes x a vec4 each. */
+const GEMM_COLUMNS = 32;
+/** Output positions per workgroup of conv2dForwardGemm (GEMM_ROWS in conv2d.wgsl). */
+const GEMM_ROWS = 16;
+
+/** Packed row width of the GEMM kernels: whole groups of GEMM_COLUMNS channels. */
+function gemmWidth(channels: number): number {
+  return Math.ceil(channels / GEMM_COLUMNS) * GEMM_COLUMNS;
+}
+
+/**
+ * The subgroup flavour of conv2d and of the unit-stride input gradient: the product of the
+ * windows of `source` and the packed weights (rows of gemmWidth(g.outChannels), a bias row after
+ * the taps), laid out as the subgroup matmul (conv2d.wgsl, conv2dForwardGemm), after packTaps
+ * has tabled the taps. `g` is a forward geometry: for the input gradient, that of dy convolved
+ * into dx (flipTaps: its taps listed from the far corner, so each sum keeps the order of the
+ * kernel it replaced).
+ */
+function convGemm(
+  device: Device,
+  source: Tensor,
+  packed: Tensor,
+  g: ConvGeometry,
+  outShape: Shape,
+  options: { flipTaps: boolean; activation: 'none' | 'relu'; category: MemoryCategory; flops: number },
+): Tensor {
+  const taps = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const positions = g.batch * g.outHeight * g.outWidth;
+  const width = gemmWidth(g.outChannels);
+  const packWg = workgroupSize(device);
+  const uniforms = uniformsOf(g, width / 4, positions, taps);
+  const table = device.empty([taps, 4], 'i32', 'scratch');
+  const packTaps = device.kernel({ file: 'conv2d', entry: 'packTaps', variant: ['C16', 'subgroups'], overrides: { WG: packWg, FLIP_TAPS: Number(options.flipTaps) } });
+  device.dispatch(packTaps, { tapTable: table }, uniforms, elementWorkgroups(taps, packWg));
+  const y = device.empty(outShape, 'f32', options.category);
+  const kernel = device.kernel({
+    file: 'conv2d',
+    entry: 'conv2dForwardGemm',
+    variant: ['C16', 'subgroups'],
+    overrides: { PADDED: Number(g.padY > 0 || g.padX > 0), ACTIVATION: options.activation === 'relu' ? 1 : 0 },
+  });
+  const [tilesY, tilesZ] = foldWorkgroups(Math.ceil(positions / GEMM_ROWS), device.limits.maxComputeWorkgroupsPerDimension);
+  device.dispatch(kernel, { x: source, channelRows: packed, taps: table, y }, uniforms, [width / GEMM_COLUMNS, tilesY, tilesZ]);
+  device.flopCount += options.flops;
+  return y;
 }
 
 /** dL/dx [N, Cin, H, W] of y = conv2d(x, w), given dL/dy [N, Cout, Ho, Wo] and w. */
@@ -309,6 +370,24 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
   if (g.outChannels === 0 || g.outHeight * g.outWidth === 0) return device.zeros(inputShape, 'f32', category);
   return withDense([dy, w], (ddy, dw) =>
     device.scope(() => {
+    if (kind === 'subgroup' && g.strideY === 1 && g.strideX === 1) {
+      // With unit strides, dx is dy convolved with the kernel turned round, padded by what the
+      // forward padding leaves of the kernel.
+      const packed = packWeights(device, dw!, g, 'byInput', undefined, gemmWidth(g.inChannels), workgroupSize(device), true);
+      const transposed: ConvGeometry = {
+        ...g,
+        inChannels: g.outChannels,
+        inHeight: g.outHeight,
+        inWidth: g.outWidth,
+        outChannels: g.inChannels,
+        outHeight: g.inHeight,
+        outWidth: g.inWidth,
+        padY: g.kernelHeight - 1 - g.padY,
+        padX: g.kernelWidth - 1 - g.padX,
+      };
+      // Counted as the forward's multiply-adds, as the other kernels count it (convFlops).
+      return convGemm(device, ddy!, packed, transposed, inputShape, { flipTaps: true, activation: 'none', category, flops: convFlops(g) });
+    }
     const { variant, shader, wg, packedName } = flavour(kind, g.inChannels, device, positions);
     const width = paddedChannels(g.inChannels, variant.perThread);
     const packed = packWeights(device, dw!, g, 'byInput', undefined, width, workgroupSize(device));
@@ -374,9 +453,12 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     if (tiles > device.limits.maxComputeWorkgroupsPerDimension) {
       throw new LimitError(`${op}: weightShape ${formatShape(weightShape)} has ${tapCount} taps per output channel, more than ${device.limits.maxComputeWorkgroupsPerDimension} workgroups of ${POSITIONS_PER_THREAD * wg} can cover`);
     }
+    // The subgroup flavour's GEMM kernel takes the chunks of the blocked kernel it replaced
+    // (whose grid this is), so that its sums, and every record made before it, stay bitwise.
     const batchChunk = options.batchChunk ?? weightGradientBatchChunk(device, g, tiles * blocks);
     if (!Number.isInteger(batchChunk) || batchChunk < 1) throw new ShapeError(`${op}: batchChunk must be a positive integer, got ${batchChunk}`);
     const chunks = Math.ceil(g.batch / batchChunk);
+    if (kind === 'subgroup') return conv2dBackwardWeightGemm(device, ddy!, dx!, g, weightShape, batchChunk, category);
     const uniforms = uniformsOf(g, channelVec4s, positions, 0, batchChunk);
     // dy repacked position-major ([N * Ho * Wo, Cout rounded up to whole blocks]), so that the
     // kernel reads 4 channels per load; a temporary the size of dy.
@@ -401,6 +483,39 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
     device.dispatch(kernel, { [packedName]: packed, x: dx!, dw: partials }, uniforms, grid);
     return sumPartials(partials, weightShape, category);
   }));
+}
+
+/**
+ * conv2dBackwardWeight's subgroup flavour: the product of the input windows and dy packed
+ * position-major, laid out as the subgroup matmul (conv2d.wgsl, conv2dBackwardWeightGemm), after
+ * packPositions has tabled the windows; one partial per batch chunk, added by sumPartials.
+ */
+function conv2dBackwardWeightGemm(device: Device, dy: Tensor, x: Tensor, g: ConvGeometry, weightShape: Shape, batchChunk: number, category: MemoryCategory): Tensor {
+  const taps = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const positions = g.batch * g.outHeight * g.outWidth;
+  const width = Math.ceil(g.outChannels / GEMM_COLUMNS) * GEMM_COLUMNS;
+  const chunks = Math.ceil(g.batch / batchChunk);
+  const tiles = Math.ceil(taps / GEMM_ROWS);
+  if (tiles > device.limits.maxComputeWorkgroupsPerDimension) {
+    throw new LimitError(`conv2dBackwardWeight: weightShape ${formatShape(weightShape)} has ${taps} taps per output channel, more than ${device.limits.maxComputeWorkgroupsPerDimension} workgroups of ${GEMM_ROWS} can cover`);
+  }
+  const uniforms = uniformsOf(g, width / 4, positions, 0, batchChunk);
+  const packWg = workgroupSize(device);
+  const packed = device.empty([positions, width], 'f32', 'scratch');
+  device.dispatch(device.kernel({ file: 'conv2d', entry: 'packGradient', variant: ['C4', 'portable'], overrides: { WG: packWg } }), { dy, packed }, uniforms, elementWorkgroups(positions, packWg));
+  const table = device.empty([positions, 4], 'i32', 'scratch');
+  device.dispatch(device.kernel({ file: 'conv2d', entry: 'packPositions', variant: ['C16', 'subgroups'], overrides: { WG: packWg } }), { windowTable: table }, uniforms, elementWorkgroups(positions, packWg));
+  const kernel = device.kernel({ file: 'conv2d', entry: 'conv2dBackwardWeightGemm', variant: ['C16', 'subgroups'], overrides: { PADDED: Number(g.padY > 0 || g.padX > 0) } });
+  device.flopCount += convFlops(g);
+  const grid: [number, number, number] = [width / GEMM_COLUMNS, tiles, chunks];
+  if (chunks === 1) {
+    const dw = device.empty(weightShape, 'f32', category);
+    device.dispatch(kernel, { channelRows: packed, windows: table, x, dw }, uniforms, grid);
+    return dw;
+  }
+  const partials = device.empty([chunks, g.outChannels * taps], 'f32', 'scratch');
+  device.dispatch(kernel, { channelRows: packed, windows: table, x, dw: partials }, uniforms, grid);
+  return sumPartials(partials, weightShape, category);
 }
 
 /** dL/dbias [Cout] = the sum of dL/dy [N, Cout, Ho, Wo] over N, Ho and Wo. */
