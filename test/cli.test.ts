@@ -174,7 +174,7 @@ describe('sll command', () => {
       const fresh = await runTraining(device, { spec, dataset: loadDigits(), outDir: join(tmp(), 'mismatch') }).catch((e: Error) => e.message);
       expect(fresh).toMatch(/dataset\.normalize false, but .+ was standardized \(mean 0\.\d+, std 0\.\d+\)/);
     } finally {
-      device.destroy();
+      await device.close();
     }
   });
 
@@ -199,7 +199,7 @@ describe('sll command', () => {
       expect(existsSync(join(dir, 'report.html'))).toBe(true);
       expect(new RunDirectory(dir).readMetrics().at(-1)).toMatchObject({ kind: 'status' });
     } finally {
-      device.destroy();
+      await device.close();
     }
   });
 
@@ -289,7 +289,7 @@ describe('sll command', () => {
       const c = decodeSafetensors(plain.dir.readCheckpoint());
       expect(Buffer.from(c.tensors.get('block1.0.weight')!.data.buffer).equals(Buffer.from(a.tensors.get('block1.0.weight')!.data.buffer))).toBe(false);
     } finally {
-      device.destroy();
+      await device.close();
     }
   });
 

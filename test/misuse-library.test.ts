@@ -43,7 +43,7 @@ let other: Device;
 beforeAll(async () => {
   other = await openNodeDevice();
 });
-afterAll(() => other.destroy());
+afterAll(() => other.close());
 
 interface SyncCase {
   name: string;

@@ -17,7 +17,7 @@ let device: Device;
 beforeAll(async () => {
   device = await testDevice();
 });
-afterAll(() => device?.destroy());
+afterAll(() => device?.close());
 
 const good: TrainerConfig = { method: 'sll', optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 };
 

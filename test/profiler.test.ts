@@ -74,7 +74,7 @@ describe.skipIf(!device.hasTimestamps)('profiler', () => {
       expect(() => bare.startProfiling()).toThrow(LimitError);
       expect(() => bare.startProfiling()).toThrow(/timestamp-query/);
     } finally {
-      bare.destroy();
+      await bare.close();
     }
   });
 });
