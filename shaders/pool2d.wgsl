@@ -75,6 +75,47 @@ fn maxPool2dForward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   y[i] = x[firstMaxIndex((i / outPlane) * pool.inHeight * pool.inWidth, r / pool.outWidth, r % pool.outWidth)];
 }
 
+// Window sizes as pipeline constants, for the tiled kernels on CPU adapters below: the compiler
+// then unrolls the window's loops (a 2x2 window is four loads and three compares).
+override TILE_H: u32 = 2u;
+override TILE_W: u32 = 2u;
+
+// The first maximum of the window whose top-left element is `corner`, for windows that tile the
+// input (stride = kernel = TILE_H x TILE_W, no padding): every tap is inside.
+fn tileMaxIndex(corner: u32) -> u32 {
+  var best = corner;
+  var bestValue = x[corner];
+  for (var kh = 0u; kh < TILE_H; kh++) {
+    for (var kw = 0u; kw < TILE_W; kw++) {
+      let at = corner + kh * pool.inWidth + kw;
+      let v = x[at];
+      if (v > bestValue) {
+        best = at;
+        bestValue = v;
+      }
+    }
+  }
+  return best;
+}
+
+// maxPool2dForward on CPU adapters, where the windows tile the input: one thread per output row
+// (plane, oh), walking its columns. There the integer divisions that a thread per element needs
+// to find its plane, row and column cost more than the window's loads (a CPU has no vector
+// division: each lane divides alone), and so do the window's clipped, variable loops; a row pays
+// two divisions for a whole row, and the window is unrolled. On a GPU a thread per element keeps
+// neighbouring reads together.
+@compute @workgroup_size(WG)
+fn maxPool2dForwardTiledRows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let row = index(gid, groups);
+  if (row >= pool.count) { return; }
+  let oh = row % pool.outHeight;
+  let rowCorner = (row / pool.outHeight) * pool.inHeight * pool.inWidth + oh * TILE_H * pool.inWidth;
+  let out = row * pool.outWidth;
+  for (var ow = 0u; ow < pool.outWidth; ow++) {
+    y[out + ow] = x[tileMaxIndex(rowCorner + ow * TILE_W)];
+  }
+}
+
 // dx[i] = sum of dy over the windows whose first maximum is element i.
 @compute @workgroup_size(WG)
 fn maxPool2dBackward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -117,6 +158,27 @@ fn maxPool2dBackwardTiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     for (var kw = 0u; kw < pool.kernelWidth; kw++) {
       let at = corner + kh * pool.inWidth + kw;
       dx[at] = select(0.0, g, at == best);
+    }
+  }
+}
+
+// maxPool2dBackwardTiled on CPU adapters: one thread per row of windows (plane, oh), for the
+// reasons maxPool2dForwardTiledRows gives.
+@compute @workgroup_size(WG)
+fn maxPool2dBackwardTiledRows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let row = index(gid, groups);
+  if (row >= pool.count) { return; }
+  let oh = row % pool.outHeight;
+  let rowCorner = (row / pool.outHeight) * pool.inHeight * pool.inWidth + oh * TILE_H * pool.inWidth;
+  for (var ow = 0u; ow < pool.outWidth; ow++) {
+    let corner = rowCorner + ow * TILE_W;
+    let best = tileMaxIndex(corner);
+    let g = dy[row * pool.outWidth + ow];
+    for (var kh = 0u; kh < TILE_H; kh++) {
+      for (var kw = 0u; kw < TILE_W; kw++) {
+        let at = corner + kh * pool.inWidth + kw;
+        dx[at] = select(0.0, g, at == best);
+      }
     }
   }
 }

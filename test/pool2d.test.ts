@@ -11,6 +11,7 @@ import {
   pool2dOutputShape,
 } from '../src/ops/pool2d.js';
 import * as ref from '../src/reference/pool2d.js';
+import { isSoftwareAdapter } from '../src/gpu/workgroups.js';
 import { testDevice } from './helpers/device.js';
 import { dot, expectClose, finiteDifferenceGradient, lossWeights, uniform } from './helpers/numeric.js';
 import { disposeAll, expectOp, within } from './helpers/ops.js';
@@ -36,6 +37,7 @@ const CASES: Case[] = [
   // Windows that tile the input exactly (the max-pool gradient's one-thread-per-window kernel).
   [3, 5, 8, 6, 2],
   [1, 3, 9, 6, 3],
+  [2, 3, 6, 9, [2, 3]],
 ];
 
 function setup(c: Case, seed: number) {
@@ -79,10 +81,20 @@ describe('max and average pooling, forward and backward, GPU against reference',
       disposeAll(tx, tdy, dx);
       return kernels;
     };
-    expect(await kernelOf([3, 5, 8, 6, 2])).toEqual(['pool2d:maxPool2dBackwardTiled']);
-    expect(await kernelOf([1, 3, 9, 6, 3])).toEqual(['pool2d:maxPool2dBackwardTiled']);
+    // On a CPU adapter the tiled rule runs a thread per row of windows (maxPool2dBackwardTiledRows).
+    const tiled = isSoftwareAdapter(device) ? 'pool2d:maxPool2dBackwardTiledRows' : 'pool2d:maxPool2dBackwardTiled';
+    expect(await kernelOf([3, 5, 8, 6, 2])).toEqual([tiled]);
+    expect(await kernelOf([1, 3, 9, 6, 3])).toEqual([tiled]);
     expect(await kernelOf([1, 1, 5, 7, 2])).toEqual(['pool2d:maxPool2dBackward']); // 5x7 leaves a row and a column out
     expect(await kernelOf([1, 3, 6, 6, 2, 1])).toEqual(['pool2d:maxPool2dBackward']); // overlapping
+    // The forward, likewise: a thread per output row of tiling windows on a CPU adapter, per
+    // element elsewhere.
+    const p = setup([3, 5, 8, 6, 2], 21);
+    const tx = device.tensor(p.x, p.xShape);
+    device.startProfiling();
+    const y = maxPool2d(tx, p.options);
+    expect((await device.stopProfiling()).map((k) => k.kernel)).toEqual([isSoftwareAdapter(device) ? 'pool2d:maxPool2dForwardTiledRows' : 'pool2d:maxPool2dForward']);
+    disposeAll(tx, y);
   });
 
   it('sends the gradient of a window with repeated maxima to the first of them', async () => {

@@ -11,7 +11,7 @@ import type { MemoryCategory } from '../gpu/bufferPool.js';
 import { formatShape, shapesEqual, type Shape } from '../gpu/shape.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { withDense } from '../gpu/strided.js';
-import { elementWorkgroups } from '../gpu/workgroups.js';
+import { elementWorkgroups, isSoftwareAdapter } from '../gpu/workgroups.js';
 import { checkOptions, checkValue, required, requireDtype, requireRank, requireSameDevice, requireShape, type OptionTable } from './checks.js';
 import { spatialPair, windowGeometry, type SpatialPair, type WindowGeometry } from './geometry.js';
 
@@ -54,10 +54,21 @@ export function pool2dOutputShape(xShape: Shape, options: Pool2dOptions): [numbe
   return [xShape[0]!, xShape[1]!, g.outHeight, g.outWidth];
 }
 
-type PoolEntry = 'maxPool2dForward' | 'maxPool2dBackward' | 'maxPool2dBackwardTiled' | 'avgPool2dForward' | 'avgPool2dBackward' | 'globalAvgPoolForward' | 'globalAvgPoolBackward';
+type PoolEntry =
+  | 'maxPool2dForward'
+  | 'maxPool2dForwardTiledRows'
+  | 'maxPool2dBackward'
+  | 'maxPool2dBackwardTiled'
+  | 'maxPool2dBackwardTiledRows'
+  | 'avgPool2dForward'
+  | 'avgPool2dBackward'
+  | 'globalAvgPoolForward'
+  | 'globalAvgPoolBackward';
 
 /** Encodes one pool2d kernel over `count` threads, writing `outShape` into `out`. */
 function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 'dx', outShape: Shape, g: WindowGeometry, count: number, category: MemoryCategory): Tensor {
+  // The tiled row kernels take their window as pipeline constants.
+  const tile: Record<string, number> = entry.endsWith('TiledRows') ? { TILE_H: g.kernelHeight, TILE_W: g.kernelWidth } : {};
   const inputs = Object.values(bindings);
   const device = inputs[0]!.device;
   return withDense(inputs, (...dense) => {
@@ -66,7 +77,7 @@ function run(entry: PoolEntry, bindings: Record<string, Tensor>, outName: 'y' | 
     Object.keys(bindings).forEach((name, i) => (denseBindings[name] = dense[i]!));
     if (count > 0) {
       const wg = Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
-      const kernel = device.kernel({ file: 'pool2d', entry, overrides: { WG: wg } });
+      const kernel = device.kernel({ file: 'pool2d', entry, overrides: { WG: wg, ...tile } });
       device.dispatch(kernel, denseBindings, { count, ...g, _pad: 0 }, elementWorkgroups(count, wg));
     }
     return out;
@@ -91,12 +102,25 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return poolForward('maxPool2d', x, options);
 }
 
-/** A pooling forward: one thread per output element of kernel `${op}Forward`. */
+/** Whether the windows tile the input exactly: stride = kernel, no padding, sizes divisible. */
+function tilesInput(g: WindowGeometry): boolean {
+  return g.strideY === g.kernelHeight && g.strideX === g.kernelWidth && g.padY === 0 && g.padX === 0 && g.outHeight * g.kernelHeight === g.inHeight && g.outWidth * g.kernelWidth === g.inWidth;
+}
+
+/**
+ * A pooling forward: one thread per output element of kernel `${op}Forward`, or for max pooling
+ * with tiling windows on a CPU adapter one per output row (maxPool2dForwardTiledRows:
+ * shaders/pool2d.wgsl says why).
+ */
 function poolForward(op: 'maxPool2d' | 'avgPool2d', x: Tensor, options: Pool2dOptions): Tensor {
   checkInput(op, x);
   const g = poolGeometry(op, x.shape, options);
   const outShape = [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth];
-  return run(`${op}Forward`, { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), options.category ?? 'activation');
+  const category = options.category ?? 'activation';
+  if (op === 'maxPool2d' && tilesInput(g) && isSoftwareAdapter(x.device)) {
+    return run('maxPool2dForwardTiledRows', { x }, 'y', outShape, g, outShape[0]! * outShape[1]! * g.outHeight, category);
+  }
+  return run(`${op}Forward`, { x }, 'y', outShape, g, outShape.reduce((a, b) => a * b, 1), category);
 }
 
 /** dL/dx of maxPool2d: each window's dL/dy goes to the first maximum of that window in x. */
@@ -108,7 +132,8 @@ export function maxPool2dBackward(dy: Tensor, x: Tensor, options: Pool2dOptions)
   checkGradient(op, dy, x.shape, [x.shape[0]!, x.shape[1]!, g.outHeight, g.outWidth], 'x');
   const category = options.category ?? 'activation';
   // Windows that tile x exactly (the usual 2x2, stride 2): a thread per window scatters.
-  const tiled = g.strideY === g.kernelHeight && g.strideX === g.kernelWidth && g.padY === 0 && g.padX === 0 && g.outHeight * g.kernelHeight === g.inHeight && g.outWidth * g.kernelWidth === g.inWidth;
+  const tiled = tilesInput(g);
+  if (tiled && isSoftwareAdapter(x.device)) return run('maxPool2dBackwardTiledRows', { x, dy }, 'dx', x.shape, g, dy.size / Math.max(g.outWidth, 1), category);
   if (tiled) return run('maxPool2dBackwardTiled', { x, dy }, 'dx', x.shape, g, dy.size, category);
   return run('maxPool2dBackward', { x, dy }, 'dx', x.shape, g, x.size, category);
 }
