@@ -14,7 +14,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ablationTable, baselineRun, readAblationRuns, specChanges } from './experiments/sll-ablation-report.mjs';
 import { groupRecords, objectiveChanges, pct, readMetrics, readRecords, readRuns, summarize } from './experiments/sll-report.mjs';
-import { hasComparisonRecipe, runTables } from './lib/comparisonTables.mjs';
+import { comparisonActivation, hasComparisonRecipe, runTables } from './lib/comparisonTables.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -412,13 +412,18 @@ function rulesSection(dir, devices) {
   const where = join(dir, 'rules-lavapipe');
   if (!existsSync(where)) return [];
   const gridRoot = join(dir, 'rules-grid-lavapipe');
-  const grid = existsSync(gridRoot)
+  const gridAll = existsSync(gridRoot)
     ? readdirSync(gridRoot)
         .filter((d) => /^lr/.test(d))
         .flatMap((d) => readRecords(join(gridRoot, d)).map((r) => ({ ...r, name: `${d}/${r.name}` })))
     : [];
   // Records moved aside by rules-comparison.mjs (name.lr<rate>) ran at a rate the grid did not choose.
-  const seeded = readRecords(where).filter((r) => !/\.lr\d/.test(r.name));
+  const seededAll = readRecords(where).filter((r) => !/\.lr\d/.test(r.name));
+  // The comparison trains each rule with its authors' activation (comparisonActivation); records
+  // of another one (the ReLU PredSim that ran first) are listed apart, after each model's answer.
+  const compared = (r) => activationOf(r) === comparisonActivation(r.method);
+  const grid = gridAll.filter(compared);
+  const seeded = seededAll.filter(compared);
   const cosineTable = readRecords(join(dir, 'fashion-lavapipe-cosine'));
   // The CNN's and ViT's tables of `sll train` runs: they train through the same fit, seed and data order as the records.
   const tableRunsOf = (kind) => runTables(kind, 'lavapipe').flatMap((d) => (existsSync(join(dir, d)) ? readRuns(join(dir, d)).filter((r) => hasComparisonRecipe(r.spec, kind)) : []));
@@ -426,7 +431,7 @@ function rulesSection(dir, devices) {
   const speed = speedFile ? readJson(join(dir, speedFile)) : undefined;
   const out = [
     '## Local rules at equal budget',
-    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are those of the accuracy tables above when the grid chose their rate: ${at('fashion-lavapipe-cosine/')} for the MLP, and for the CNN and the ViT the ${code('sll train')} runs of ${list(['cnn', 'vit'].flatMap((kind) => runTables(kind, 'lavapipe')).map((d) => at(`${d}/`)))}, which train through the same ${code('fit')} from the same seed and data order, ${code('bench/lib/comparisonTables.mjs')}). Every ${code('sll-fashion.mjs')} record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it, and every ${code('sll train')} run its config.json. DRTP's blocks use tanh, its authors' activation (a ReLU block drifts under its never-shrinking signal, ${code('docs/algorithm.md')}); every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the output classifier, a linear layer trained by cross-entropy on the last block's output with no gradient reaching the blocks (backprop's reaches them all).`,
+    `${code('bench/experiments/rules-comparison.mjs')} runs every rule that trains a model on Fashion-MNIST with that model's table recipe (the same epochs, batch 128, data order, cosine schedule with one warm-up epoch and the last 5,000 training images held out), each at its own Adam rate: first a grid, seed 0 on the first 20,000 training images for 2 epochs (${at('rules-grid-lavapipe/')}), the rate of the best final validation accuracy chosen; then seeds 0, 1 and 2 at that rate (${at('rules-lavapipe/')}; SLL's and backprop's runs are those of the accuracy tables above when the grid chose their rate: ${at('fashion-lavapipe-cosine/')} for the MLP, and for the CNN and the ViT the ${code('sll train')} runs of ${list(['cnn', 'vit'].flatMap((kind) => runTables(kind, 'lavapipe')).map((d) => at(`${d}/`)))}, which train through the same ${code('fit')} from the same seed and data order, ${code('bench/lib/comparisonTables.mjs')}). Every ${code('sll-fashion.mjs')} record keeps the ${code('node bench/experiments/sll-fashion.mjs ...')} command that made it, and every ${code('sll train')} run its config.json. Each rule trains its authors' activation where it is not ReLU: DRTP's blocks use tanh (a ReLU block drifts under its never-shrinking signal) and PredSim's LeakyReLU (its similarity loss drives ReLU units dead), ${code('docs/algorithm.md')}; every other rule trains the table's ReLU model. Forward-Forward predicts by the goodness of every label written in turn (its classifier is not trained); the others by the output classifier, a linear layer trained by cross-entropy on the last block's output with no gradient reaching the blocks (backprop's reaches them all).`,
   ];
   if (speed) {
     out.push(
@@ -442,7 +447,13 @@ function rulesSection(dir, devices) {
   for (const kind of KIND_ORDER) {
     const gridOf = grid.filter((r) => kindOf(r) === kind);
     const runsOf = seeded.filter((r) => kindOf(r) === kind);
-    if (runsOf.length === 0 && gridOf.length === 0) continue;
+    const apartGrid = gridAll.filter((r) => kindOf(r) === kind && !compared(r));
+    const apartRuns = seededAll.filter((r) => kindOf(r) === kind && !compared(r));
+    const apart = otherActivations(apartGrid, apartRuns);
+    if (runsOf.length === 0 && gridOf.length === 0) {
+      if (apart) out.push(`### ${modelFromName(baseModel((apartRuns[0] ?? apartGrid[0]).model))}`, apart);
+      continue;
+    }
     const tableRuns = (kind === 'mlp' ? cosineTable : tableRunsOf(kind)).filter((r) => kindOf(r) === kind && (r.method === 'sll' || r.method === 'backprop'));
     const methods = [...new Set([...gridOf, ...runsOf, ...tableRuns].map((r) => r.method))].sort((a, b) => RULE_ORDER.indexOf(a) - RULE_ORDER.indexOf(b));
     const lrs = [...new Set(gridOf.map((r) => r.recipe.lr))].sort((a, b) => a - b);
@@ -461,7 +472,7 @@ function rulesSection(dir, devices) {
       if (finished) chosen.set(m, tried.reduce((best, r) => (final(r) > final(best) ? r : best)).recipe.lr);
     }
     const example = runsOf[0] ?? gridOf[0];
-    out.push(`### ${modelFromName(example.model.replace(/ \((tanh|leaky-relu)\)$/, ''))}`);
+    out.push(`### ${modelFromName(baseModel(example.model))}`);
     if (gridOf.length > 0) {
       out.push(
         `The grid: final validation accuracy %, seed 0, ${recipeText(gridOf[0], { lr: false })} (${adaptersOf(gridOf, devices)}); the chosen rate in bold.`,
@@ -483,9 +494,12 @@ function rulesSection(dir, devices) {
     const atRate = (m, records) => records.filter((r) => r.method === m && kindOf(r) === kind && (!chosen.has(m) || r.recipe.lr === chosen.get(m)));
     // A group per rule at its chosen rate; a rule without one, a group per rate it ran at.
     const groups = methods.flatMap((m) => groupRecords([...atRate(m, runsOf), ...atRate(m, tableRuns)]).map((runs) => ({ runs, ...summarize(runs) })));
-    if (groups.length === 0) continue;
+    if (groups.length === 0) {
+      if (apart) out.push(apart);
+      continue;
+    }
     const sllGroup = groups.find((g) => g.method === 'sll');
-    const speedRow = speed?.rows.find((r) => modelFromName(r.name) === modelFromName(example.model.replace(/ \((tanh|leaky-relu)\)$/, '')));
+    const speedRow = speed?.rows.find((r) => modelFromName(r.name) === modelFromName(baseModel(example.model)));
     const step = (m) => speedRow?.[m];
     out.push(
       `Three seeds at the chosen rate, ${recipeText(groups[0].runs[0], { lr: false })} (${adaptersOf(groups.flatMap((g) => g.runs), devices)}).${speedRow ? " FLOPs and time per epoch are the step costs above (the runs' own epoch times shared the CPU with other work)." : ''}${chosen.size < methods.length ? ` Rules without a finished grid show their runs at the rate they ran (${list(methods.filter((m) => !chosen.has(m)).map((m) => METHOD[m]))}).` : ''}`,
@@ -502,11 +516,45 @@ function rulesSection(dir, devices) {
           step(g.method) ? time(step(g.method).secondsPerEpoch) : '-',
         ]),
       ),
-      rulesAnswer(KIND_NAME[kind], groups, sllGroup, methods, chosen),
+      // Every rule that ran on the model is owed an answer, though its only runs be apart (another activation).
+      rulesAnswer(KIND_NAME[kind], groups, sllGroup, [...new Set([...methods, ...[...gridAll, ...seededAll].filter((r) => kindOf(r) === kind).map((r) => r.method)])], chosen),
     );
+    if (apart) out.push(apart);
   }
   return out;
 }
+
+/** A record's model name without its blocks' activation ('... (tanh)'). */
+function baseModel(name) {
+  return name.replace(/ \((tanh|leaky-relu)\)$/, '');
+}
+
+/** A record's blocks' activation, from its model's name ('... (tanh)'); ReLU when it names none. */
+function activationOf(record) {
+  return /\((tanh|leaky-relu)\)$/.exec(record.model ?? '')?.[1] ?? 'relu';
+}
+
+/**
+ * One sentence on a model's runs of a rule with other blocks than the comparison's (its grid by
+ * rate, its seeds' mean at each rate), or undefined when there are none.
+ */
+function otherActivations(gridRecords, seedRecords) {
+  const methods = [...new Set([...gridRecords, ...seedRecords].map((r) => r.method))].sort((a, b) => RULE_ORDER.indexOf(a) - RULE_ORDER.indexOf(b));
+  if (methods.length === 0) return undefined;
+  const parts = methods.map((m) => {
+    const label = `${METHOD[m] ?? m} with ${ACTIVATION_NAME[activationOf([...gridRecords, ...seedRecords].find((r) => r.method === m))]} blocks`;
+    const points = gridRecords.filter((r) => r.method === m).sort((a, b) => a.recipe.lr - b.recipe.lr).map((r) => `${pct(r.epochs.at(-1).validation.accuracy)} at ${rate(r.recipe.lr)}`);
+    const seeds = groupRecords(seedRecords.filter((r) => r.method === m)).map((runs) => ({ runs, ...summarize(runs) }));
+    return [
+      label,
+      points.length > 0 ? `grid validation ${points.join(', ')}` : undefined,
+      ...seeds.map((g) => `${g.seeds.length} seed${g.seeds.length > 1 ? 's' : ''} at ${rate(g.recipe.lr)}: ${testCell(g)}% test`),
+    ].filter(Boolean).join(': ');
+  });
+  return `Outside the comparison (another activation than the rule's authors', on the same recipe): ${parts.join('; ')}.`;
+}
+
+const ACTIVATION_NAME = { relu: 'ReLU', tanh: 'tanh', 'leaky-relu': 'LeakyReLU' };
 
 /** The order of the rules in the tables: SLL, the other local rules, backprop. */
 const RULE_ORDER = ['sll', 'dgl', 'predsim', 'drtp', 'ff', 'dfa', 'backprop'];
@@ -525,6 +573,7 @@ function rulesAnswer(kindName, groups, sllGroup, methods, chosen) {
   // The local rules: not backprop, nor DFA (a labelled extra, whose blocks wait for the output).
   const local = (m) => m !== 'backprop' && m !== 'dfa';
   const others = groups.filter((g) => g.method !== 'sll' && local(g.method));
+  // `methods` may name a rule with no compared record yet (one that ran with another activation only).
   const missing = methods.filter((m) => local(m) && (!chosen.has(m) || (groups.find((g) => g.method === m)?.seeds.length ?? 0) < 3));
   if (!sllGroup) return `**Does SLL beat every local rule on the ${kindName}?** Not measured yet: SLL has no run at its chosen rate.`;
   if (!groups.some((g) => g.method !== 'sll' && local(g.method))) return `**Does SLL beat every local rule on the ${kindName}?** Not measured yet: no other local rule has a run at its chosen rate.`;

@@ -98,12 +98,14 @@ describe("DRTP's learning signal", () => {
     for (const o of [trainer, model, twin]) o.dispose();
   });
 
-  it("its blocks default to tanh in a spec, the MLP's and the CNN's; a given activation is kept, and every other method defaults to ReLU", () => {
+  it("its blocks default to tanh in a spec, the MLP's and the CNN's, PredSim's to LeakyReLU (each its authors'); a given activation is kept, and every other method defaults to ReLU", () => {
     const resolve = (method: string, model: Record<string, unknown>) => resolveTrainingSpec({ method, model, dataset: { name: 'blobs', validation: 0 } }, { classes: 3 }).model;
     for (const kind of ['mlp', 'cnn']) {
       expect(resolve('drtp', { kind })).toMatchObject({ activation: 'tanh' });
       expect(resolve('drtp', { kind, activation: 'relu' })).toMatchObject({ activation: 'relu' });
-      for (const method of ['sll', 'dgl', 'predsim', 'backprop']) expect(resolve(method, { kind })).toMatchObject({ activation: 'relu' });
+      expect(resolve('predsim', { kind })).toMatchObject({ activation: 'leaky-relu' });
+      expect(resolve('predsim', { kind, activation: 'relu' })).toMatchObject({ activation: 'relu' });
+      for (const method of ['sll', 'dgl', 'backprop']) expect(resolve(method, { kind })).toMatchObject({ activation: 'relu' });
     }
     expect(resolve('ff', { kind: 'mlp' })).toMatchObject({ activation: 'relu' });
   });

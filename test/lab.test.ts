@@ -435,8 +435,8 @@ describe.runIf(chromiumAvailable())('the SLL lab in a browser', () => {
     const above = method === 'ff' ? 30 : 50;
     it(`${name} trains in the page above chance, its checkpoint read by sll eval at the page's accuracy`, async () => {
       await settings({ depth, width: '64', lr, batch: '64', epochs: '1' }, method);
-      // Choosing the method set its default activation, as the command's: tanh for DRTP, ReLU for the others.
-      expect(await page.inputValue('select[name=activation]')).toBe(method === 'drtp' ? 'tanh' : 'relu');
+      // Choosing the method set its default activation, as the command's: tanh for DRTP, LeakyReLU for PredSim, ReLU for the others.
+      expect(await page.inputValue('select[name=activation]')).toBe(method === 'drtp' ? 'tanh' : method === 'predsim' ? 'leaky-relu' : 'relu');
       if (method === 'drtp') {
         // An activation chosen by hand stays through changes of method.
         await page.selectOption('select[name=activation]', 'leaky-relu');

@@ -10,11 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { comparisonActivation } from '../bench/lib/comparisonTables.mjs';
+import { defaultActivation } from '../src/sll/rules.js';
+import { METHODS } from '../src/sll/trainingSettings.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, ['bench/experiments/rules-comparison.mjs', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('rules-comparison.mjs', () => {
+  it("compares each rule with its default activation under the command, as the results page assumes without a build", () => {
+    for (const method of METHODS) expect(comparisonActivation(method), method).toBe(defaultActivation(method));
+    expect(comparisonActivation('predsim')).toBe('leaky-relu');
+  });
+
   it.each([
     [['--model', 'rnn'], /--model must be mlp, cnn, vit, got rnn/],
     [['--phase', 'later'], /--phase must be grid, seeds or all, got later/],

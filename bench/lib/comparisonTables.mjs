@@ -27,3 +27,16 @@ export function runTables(model, tag) {
 export function hasComparisonRecipe(spec, model) {
   return spec.model.kind === model && spec.epochs === COMPARISON_EPOCHS[model] && spec.batchSize === 128 && spec.optimizer.kind === 'adam' && spec.schedule.kind === 'cosine' && spec.schedule.warmupEpochs === 1 && spec.dataset.validation === 5000 && spec.dataset.trainCount === undefined;
 }
+
+/**
+ * The blocks' activation each rule is compared with, where it is not ReLU: its authors' (DRTP's
+ * tanh, PredSim's LeakyReLU), which is its default under the command (src/sll/rules.ts, read by
+ * bench/lib/rules.mjs from the built library; test/rules-comparison.test.ts holds the two equal).
+ * Written here so that the results generator needs no build. A record trained with another
+ * activation is outside the comparison: docs/results.md lists it apart.
+ */
+const COMPARISON_ACTIVATION = { drtp: 'tanh', predsim: 'leaky-relu' };
+
+export function comparisonActivation(method) {
+  return COMPARISON_ACTIVATION[method] ?? 'relu';
+}

@@ -3,9 +3,11 @@ import { sll } from '../../dist/src/index.js';
 
 /**
  * The blocks' activation a rule is measured with: its default under the command
- * (sll.defaultActivation): tanh for DRTP, its authors' choice (its signal never shrinks, so a
- * block needs a bounded activation to saturate), ReLU for every other rule. Passed to each run
- * by name all the same, so that a record's command says it.
+ * (sll.defaultActivation), its authors' choice where it is not ReLU: tanh for DRTP (its signal
+ * never shrinks, so a block needs a bounded activation to saturate), LeakyReLU for PredSim (its
+ * similarity loss drives ReLU units dead). Passed to each run by name all the same, so that a
+ * record's command says it. (bench/lib/comparisonTables.mjs writes the same choice without the
+ * built library, for the results page.)
  */
 export function ruleActivation(method) {
   return sll.defaultActivation(method);

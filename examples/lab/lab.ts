@@ -359,7 +359,8 @@ function showMethod(): void {
 }
 form.addEventListener('change', showMethod);
 // Choosing a method gives the blocks its default activation (DRTP: tanh, which its
-// never-shrinking signal needs; rules.ts), as `sll train --method` does, unless another one was
+// never-shrinking signal needs; PredSim: LeakyReLU, as its similarity loss drives ReLU units
+// dead; rules.ts), as `sll train --method` does, unless another one was
 // chosen by hand (anything but the previous method's default), which stays.
 let methodShown = settings().method;
 form.querySelectorAll<HTMLInputElement>('input[name=method]').forEach((radio) => {

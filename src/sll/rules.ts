@@ -65,9 +65,10 @@ export interface MethodRule {
    */
   readonly labelsInInput?: true;
   /**
-   * The MLP's and CNN's block activation by default under this method, where it is not ReLU:
-   * DRTP's tanh, its authors' choice, because its signal never shrinks and only a bounded
-   * activation saturates under it (spec.ts, methodModelProblem).
+   * The MLP's and CNN's block activation by default under this method, where it is not ReLU, in
+   * each case its authors' choice: DRTP's tanh, because its signal never shrinks and only a
+   * bounded activation saturates under it (spec.ts, methodModelProblem); PredSim's LeakyReLU,
+   * because its similarity loss drives ReLU units dead (docs/algorithm.md has the measurement).
    */
   readonly activation?: BlockActivation;
 }
@@ -99,6 +100,7 @@ const RULES: Record<Method, MethodRule> = {
   },
   predsim: {
     step: 'local',
+    activation: 'leaky-relu',
     // A conv stage's maps (its flattened output) take the authors' conv form; feature rows the linear one.
     loss: (device, c, label) => {
       const common = { classes: c.classes, seed: domainSeed(c.seed, 'auxiliaryHead', c.block), label, ...(c.predsim?.beta !== undefined ? { beta: c.predsim.beta } : {}) };

@@ -22,11 +22,11 @@ export type ModelSpec =
   | {
       kind: 'mlp';
       hidden: number[];
-      /** Default relu, DRTP's tanh (the schema fills it). */ activation?: BlockActivation;
+      /** Default relu, DRTP's tanh, PredSim's leaky-relu (the schema fills it). */ activation?: BlockActivation;
       /** Default false (the schema fills it). */ batchNorm?: boolean;
       /** Dropout on what each block passes on; default 0 (the schema fills it). */ dropout?: number;
     }
-  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap'; /** Default relu, DRTP's tanh (the schema fills it). */ activation?: BlockActivation }
+  | { kind: 'cnn'; channels: number[]; convsPerStage: number; hidden: number; stageFeatures: 'flatten' | 'gap'; /** Default relu, DRTP's tanh, PredSim's leaky-relu (the schema fills it). */ activation?: BlockActivation }
   | { kind: 'vit'; patch: number; dim: number; depth: number; heads: number; mlpRatio: number; pooling: 'mean-token' | 'cls-token' };
 
 export type ModelKind = ModelSpec['kind'];
@@ -111,7 +111,7 @@ export function defaultValidation(trainCount: number): number {
   return trainCount >= 20_000 ? 5000 : Math.round(trainCount / 10);
 }
 
-/** ReLU, or the method's own (DRTP's tanh: rules.ts). */
+/** ReLU, or the method's own (DRTP's tanh, PredSim's LeakyReLU: rules.ts). */
 const blockActivationDefault = (s: Scope) => defaultActivation(s.root.method as Method);
 
 /** Every field of a training spec, with its check and its default. */
@@ -126,7 +126,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
       variants: {
         mlp: {
           hidden: positiveIntegers({ default: [1000, 1000, 1000] }),
-          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh)' }),
+          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh, predsim: leaky-relu)' }),
           batchNorm: boolean({ default: false }),
           dropout: number({ min: 0, max: 1, exclusiveMax: true, default: 0 }),
         },
@@ -135,7 +135,7 @@ export const TRAINING_SPEC_SCHEMA: Section<SpecContext> = {
           convsPerStage: integer({ default: 1 }),
           hidden: integer({ default: 256 }),
           stageFeatures: oneOf(['flatten', 'gap'], { default: 'flatten' }),
-          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh)' }),
+          activation: oneOf(BLOCK_ACTIVATIONS, { default: blockActivationDefault, defaultText: 'relu (drtp: tanh, predsim: leaky-relu)' }),
         },
         vit: {
           patch: integer({ default: 4 }),
