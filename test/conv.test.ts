@@ -153,7 +153,8 @@ describe('conv2d derivative rules: GPU against reference', () => {
 // strides 1 and 2, padding on one axis only. The subgroup flavour's GEMM kernels work in tiles
 // of 16 positions (or taps) x 32 channels, 4 taps (or positions) a step: the unit-stride cases
 // cross those edges (35 and 40 channels, 27 and 35 taps, a 5x3 kernel whose turned-round
-// padding differs per axis, a 1x1 kernel).
+// padding differs per axis (2 and 1), a 1x1 kernel), and a 1x1 kernel padded by 1, wider than
+// the kernel less one, whose input gradient cannot be turned round.
 describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kernel, unavailable: kernel === 'subgroup' ? convSubgroupUnavailable(device) : undefined })))(
   'conv2d, $kernel kernels forced',
   ({ kernel, unavailable }) => {
@@ -165,8 +166,9 @@ describe.each((['portable', 'subgroup'] as ConvKernel[]).map((kernel) => ({ kern
       [3, 5, 8, 11, 9, 5, 5, 2, 2],
       [3, 2, 7, 9, 6, 3, 2, [2, 1], [1, 0]],
       [1, 3, 13, 13, 33, 3, 3, 1, 1],
-      [2, 9, 11, 7, 40, 5, 3, 1, [2, 0]],
+      [2, 9, 11, 7, 40, 5, 3, 1, [2, 1]],
       [3, 35, 6, 9, 7, 1, 1, 1, 0],
+      [2, 9, 6, 7, 12, 1, 1, 1, 1],
     ];
     test.each(cases.map((c) => [label(c), c] as const))('%s', async (_, c) => {
       const p = problem(c, 500);

@@ -19,8 +19,10 @@ const run = (...args: string[]) => spawnSync(process.execPath, ['bench/experimen
 
 describe('rules-comparison.mjs', () => {
   it("compares each rule with its default activation under the command, as the results page assumes without a build", () => {
-    for (const method of METHODS) expect(comparisonActivation(method), method).toBe(defaultActivation(method));
-    expect(comparisonActivation('predsim')).toBe('leaky-relu');
+    for (const kind of ['mlp', 'cnn']) for (const method of METHODS) expect(comparisonActivation(method, kind), `${kind} ${method}`).toBe(defaultActivation(method));
+    expect(comparisonActivation('predsim', 'cnn')).toBe('leaky-relu');
+    // The ViT's blocks have no activation to choose, and its records name none.
+    for (const method of METHODS) expect(comparisonActivation(method, 'vit'), method).toBe('relu');
   });
 
   it.each([
@@ -35,14 +37,16 @@ describe('rules-comparison.mjs', () => {
   });
 
   it("plans the ViT's grid: the rules that train it, every rate, relative paths", () => {
-    const done = run('--model', 'vit', '--phase', 'grid', '--rules', 'dgl,drtp,ff', '--lrs', '1e-3,3e-3', '--tag', 'test-never-written', '--dry-run');
+    const done = run('--model', 'vit', '--phase', 'grid', '--rules', 'dgl,drtp,ff,predsim', '--lrs', '1e-3,3e-3', '--tag', 'test-never-written', '--dry-run');
     expect(done.status).toBe(0);
     const commands = done.stdout.split('\n').filter((line) => line.startsWith('$ '));
-    // DRTP and Forward-Forward do not train a ViT (sll.methodModelProblem): DGL alone, at both rates.
-    expect(commands).toEqual([
-      '$ node bench/experiments/sll-fashion.mjs --model vit --method dgl --seed 0 --lr 1e-3 --schedule cosine --activation relu --out bench/results/rules-grid-test-never-written/lr1e-3 --epochs 2 --train-count 20000',
-      '$ node bench/experiments/sll-fashion.mjs --model vit --method dgl --seed 0 --lr 3e-3 --schedule cosine --activation relu --out bench/results/rules-grid-test-never-written/lr3e-3 --epochs 2 --train-count 20000',
-    ]);
+    // DRTP and Forward-Forward do not train a ViT (sll.methodModelProblem): DGL and PredSim, at
+    // both rates, PredSim's without the LeakyReLU of its MLP and CNN blocks (a ViT's take none).
+    const grid = (method: string, lr: string) => `$ node bench/experiments/sll-fashion.mjs --model vit --method ${method} --seed 0 --lr ${lr} --schedule cosine --activation relu --out bench/results/rules-grid-test-never-written/lr${lr} --epochs 2 --train-count 20000`;
+    expect(commands).toEqual([grid('dgl', '1e-3'), grid('dgl', '3e-3'), grid('predsim', '1e-3'), grid('predsim', '3e-3')]);
+    // The CNN's PredSim takes its authors' LeakyReLU blocks.
+    const cnn = run('--model', 'cnn', '--phase', 'grid', '--rules', 'predsim', '--lrs', '1e-3', '--tag', 'test-never-written', '--dry-run');
+    expect(cnn.stdout).toContain('--model cnn --method predsim --seed 0 --lr 1e-3 --schedule cosine --activation leaky-relu --out bench/results/rules-grid-test-never-written/lr1e-3');
   });
 
   it('sll-fashion.mjs, which it runs, refuses to write over an existing record before any work, saying what the record holds', () => {

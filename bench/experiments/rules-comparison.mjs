@@ -14,8 +14,9 @@
 // Each run is one `node bench/experiments/sll-fashion.mjs ...` command, printed before it starts
 // and kept in its record, so every row of the tables is reproducible alone. A run whose record
 // exists with the same rate is skipped, so the script picks up where an interrupted one stopped;
-// a record with another rate is moved aside to <name>.lr<rate>.json, never written over. DRTP's
-// blocks use tanh, its authors' activation (sll.methodModelProblem says why it must be bounded).
+// a record with another rate is moved aside to <name>.lr<rate>.json, never written over. Each
+// rule's MLP and CNN blocks use its authors' activation where it is not ReLU (bench/lib/rules.mjs):
+// DRTP's tanh (sll.methodModelProblem says why it must be bounded), PredSim's LeakyReLU.
 // Runs one training at a time: a CPU adapter has no cores to spare for two.
 //
 //   npm run build && node bench/experiments/rules-comparison.mjs --model mlp [--phase grid|seeds|all]
@@ -56,11 +57,11 @@ const results = option('results', join('bench', 'results'));
 const gridDir = (lr) => join(results, `rules-grid-${tag}`, `lr${lr}`);
 const seedsDir = join(results, `rules-${tag}`);
 /** The record name sll-fashion.mjs writes for a rule and seed. */
-const recordName = (rule, seed) => `${model}${ruleActivation(rule) === 'relu' ? '' : `-${ruleActivation(rule)}`}-${rule}-seed${seed}.json`;
+const recordName = (rule, seed) => `${model}${ruleActivation(rule, model) === 'relu' ? '' : `-${ruleActivation(rule, model)}`}-${rule}-seed${seed}.json`;
 const readRecord = (file) => (existsSync(resolve(root, file)) ? JSON.parse(readFileSync(resolve(root, file), 'utf8')) : undefined);
 
 function run(rule, seed, lr, out, extra) {
-  const args = ['bench/experiments/sll-fashion.mjs', '--model', model, '--method', rule, '--seed', String(seed), '--lr', lr, '--schedule', 'cosine', '--activation', ruleActivation(rule), '--out', out, ...extra];
+  const args = ['bench/experiments/sll-fashion.mjs', '--model', model, '--method', rule, '--seed', String(seed), '--lr', lr, '--schedule', 'cosine', '--activation', ruleActivation(rule, model), '--out', out, ...extra];
   console.log(`\n$ node ${args.join(' ')}`);
   if (dryRun) return;
   const done = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });

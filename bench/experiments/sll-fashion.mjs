@@ -5,7 +5,7 @@
 //
 //   npm run build && node bench/experiments/sll-fashion.mjs --model mlp --method sll --seed 0 --epochs 10
 //     [--batch 128] [--lr 1e-3] [--schedule constant|cosine] [--warmup 0] [--out DIR]
-//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's and the CNN's; default relu, DRTP tanh)]
+//     [--data-dir DIR] [--train-count N (a quick check on a subset)] [--activation relu|tanh|leaky-relu (the MLP's and the CNN's; default relu, DRTP tanh, PredSim leaky-relu)]
 //     [--beta 0.99 (PredSim's)] [--replace (write over an existing record of the same name)]
 //   --method takes every Trainer method: sll, dgl, drtp, predsim, ff, dfa, backprop.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
@@ -24,7 +24,7 @@ const epochs = Number(option('epochs', 10));
 const batchSize = Number(option('batch', 128));
 const lr = Number(option('lr', 1e-3));
 const scheduleKind = option('schedule', 'constant');
-// The command's default: ReLU, DRTP's tanh (an unknown method is refused below).
+// The command's default: ReLU, DRTP's tanh, PredSim's LeakyReLU (an unknown method is refused below).
 const activation = option('activation', sll.METHODS.includes(method) ? sll.defaultActivation(method) : 'relu');
 const beta = Number(option('beta', sll.PREDSIM_BETA_DEFAULT));
 const outDir = option('out', join(root, 'bench', 'results', 'fashion'));

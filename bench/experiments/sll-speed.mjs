@@ -32,7 +32,7 @@ const windows = Number(option('windows', 3));
 // (encoding), the case where a per-step cost such as the throttle's would show.
 const mlpHidden = option('mlp-hidden', undefined);
 const baseSpec = (kind) => (kind === 'mlp' && mlpHidden ? { kind, hidden: mlpHidden.split(',').map(Number) } : sll.defaultModelSpec(kind));
-const specOf = (kind, method) => (ruleActivation(method) === 'relu' ? baseSpec(kind) : { ...baseSpec(kind), activation: ruleActivation(method) });
+const specOf = (kind, method) => (ruleActivation(method, kind) === 'relu' ? baseSpec(kind) : { ...baseSpec(kind), activation: ruleActivation(method, kind) });
 const methodsOption = option('methods', 'sll,backprop');
 const allRules = methodsOption === 'all';
 const methodsOf = (kind) => (allRules ? sll.METHODS : methodsOption.split(',')).filter((m) => !sll.methodModelProblem(m, kind));

@@ -8,4 +8,4 @@ export declare function runTables(model: string, tag: string): string[];
 /** Whether a `sll train` run's spec trains a model's comparison recipe. */
 export declare function hasComparisonRecipe(spec: unknown, model: string): boolean;
 /** The blocks' activation a rule is compared with: its authors' where not ReLU. */
-export declare function comparisonActivation(method: string): 'relu' | 'tanh' | 'leaky-relu';
+export declare function comparisonActivation(method: string, model: string): 'relu' | 'tanh' | 'leaky-relu';

@@ -37,6 +37,7 @@ export function hasComparisonRecipe(spec, model) {
  */
 const COMPARISON_ACTIVATION = { drtp: 'tanh', predsim: 'leaky-relu' };
 
-export function comparisonActivation(method) {
-  return COMPARISON_ACTIVATION[method] ?? 'relu';
+/** The ViT's blocks have no such choice (GELU inside, a residual out): ReLU stands for them, as its records name none. */
+export function comparisonActivation(method, model) {
+  return model === 'vit' ? 'relu' : (COMPARISON_ACTIVATION[method] ?? 'relu');
 }

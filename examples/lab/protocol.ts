@@ -36,7 +36,7 @@ export interface LabSettings {
   width: number;
   /** The ViT's patch side (a divisor of the image's); the other models ignore it. */
   patch: number;
-  /** The MLP blocks' activation (tanh: DRTP's authors' choice); the other models ignore it. */
+  /** The MLP blocks' activation (tanh: DRTP's authors' choice; leaky-relu: PredSim's); the other models ignore it. */
   activation: sll.BlockActivation;
   /** SLL's local objective (ignored by backprop); d0 absent: its default for the mode. */
   objective: { mode: 'class' | 'latent'; d0?: number; tau: number; dropout: number; alignment: boolean };

@@ -232,7 +232,7 @@ export function specFromFlags(v: Values, context: SpecContext, base: Json = {}, 
       setPath(partial, sectionPath, Object.fromEntries(shared.map((key) => [key, section[key]])));
     }
   }
-  // A --method other than the file's takes its own default activation (DRTP's tanh) where the
+  // A --method other than the file's takes its own default activation (DRTP's tanh, PredSim's LeakyReLU) where the
   // file's blocks have the file method's default, as a file's resolved spec always spells it out.
   const fileMethod = getPath(base, 'method') ?? defaultTextOf(nodeAt(TRAINING_SPEC_SCHEMA, 'method') as Node<never>);
   const model = getPath(partial, 'model');

@@ -6,7 +6,7 @@
  * and, for the weight gradient, a position-major copy of dy and, when the batch is split into
  * chunks, one partial sum per chunk ([chunks, Cout * taps], added by sumPartials). The subgroup
  * flavour's GEMM kernels also take a table of the taps (forward, input gradient; [taps, 4]) or
- * of the windows (weight gradient; [N * Ho * Wo, 4], a quarter of dy's packed copy).
+ * of the windows (weight gradient; [N * Ho * Wo, 4], at most an eighth of dy's packed copy).
  * Shapes are checked before anything is encoded.
  */
 import type { Device } from '../gpu/device.js';
@@ -370,9 +370,10 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, inputShape: Shape, op
   if (g.outChannels === 0 || g.outHeight * g.outWidth === 0) return device.zeros(inputShape, 'f32', category);
   return withDense([dy, w], (ddy, dw) =>
     device.scope(() => {
-    if (kind === 'subgroup' && g.strideY === 1 && g.strideX === 1) {
-      // With unit strides, dx is dy convolved with the kernel turned round, padded by what the
-      // forward padding leaves of the kernel.
+    // With unit strides, dx is dy convolved with the kernel turned round, padded by what the
+    // forward padding leaves of the kernel; a padding wider than the kernel less one (legal:
+    // 1x1 with padding 1) would leave a negative one, which the strided kernel below handles.
+    if (kind === 'subgroup' && g.strideY === 1 && g.strideX === 1 && g.padY < g.kernelHeight && g.padX < g.kernelWidth) {
       const packed = packWeights(device, dw!, g, 'byInput', undefined, gemmWidth(g.inChannels), workgroupSize(device), true);
       const transposed: ConvGeometry = {
         ...g,
