@@ -496,7 +496,10 @@ function rulesSection(dir, devices) {
     const atRate = (m, records) => records.filter((r) => r.method === m && kindOf(r) === kind && (!chosen.has(m) || r.recipe.lr === chosen.get(m)));
     // A group per rule at its chosen rate; a rule without one, a group per rate it ran at.
     const groups = methods.flatMap((m) => groupRecords([...atRate(m, runsOf), ...atRate(m, tableRuns)]).map((runs) => ({ runs, ...summarize(runs) })));
+    // Every rule that ran on the model is owed an answer, though its only runs be apart (another activation).
+    const owed = [...new Set([...methods, ...[...gridAll, ...seededAll].filter((r) => kindOf(r) === kind).map((r) => r.method)])];
     if (groups.length === 0) {
+      out.push(rulesAnswer(KIND_NAME[kind], groups, undefined, owed, chosen));
       if (apart) out.push(apart);
       continue;
     }
@@ -518,8 +521,7 @@ function rulesSection(dir, devices) {
           step(g.method) ? time(step(g.method).secondsPerEpoch) : '-',
         ]),
       ),
-      // Every rule that ran on the model is owed an answer, though its only runs be apart (another activation).
-      rulesAnswer(KIND_NAME[kind], groups, sllGroup, [...new Set([...methods, ...[...gridAll, ...seededAll].filter((r) => kindOf(r) === kind).map((r) => r.method)])], chosen),
+      rulesAnswer(KIND_NAME[kind], groups, sllGroup, owed, chosen),
     );
     if (apart) out.push(apart);
     const nearest = groups.filter((g) => g.method !== 'sll' && g.method !== 'backprop' && g.method !== 'dfa').sort((a, b) => b.test.mean - a.test.mean)[0];
