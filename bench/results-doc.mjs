@@ -869,6 +869,26 @@ function speedSection(dir, devices) {
   return out;
 }
 
+// Our 1024-cube matmul against the native BLAS on the same CPU cores: at least this share of it.
+const NATIVE_BLAS_SHARE = 0.25;
+
+/**
+ * The native BLAS's figure beside a CPU adapter's record (bench/lib/nativeBlas.mjs) and the
+ * target on it, or why there is none; nothing for a GPU's record (the BLAS runs on the CPU).
+ */
+function nativeBlasLine(k) {
+  if (k.adapter.architecture !== 'software') return [];
+  const ours = k.results.find((r) => r.name === `matmul ${k.nativeBlas?.size ?? 1024} cube`);
+  if (!ours) return [];
+  if (!k.nativeBlas) return ['Native BLAS: not measured in this record (`bench/lib/nativeBlas.mjs` came after it).'];
+  if (k.nativeBlas.skipped) return [`Native BLAS: skipped (${k.nativeBlas.skipped}).`];
+  const { size, gflops: theirs, numpy, library } = k.nativeBlas;
+  const share = ours.ours.gflops / theirs;
+  return [
+    `Native BLAS on the same cores, ${code('bench/lib/nativeBlas.mjs')}: numpy ${numpy} with ${library}, float32 ${size} cube, ${gflops(theirs)} GFLOPS (the median of 7 calls after 3 warm-ups, in a process of its own, run after the kernels). Our ${size} cube is ${(100 * share).toFixed(0)}% of it. Target "at least ${100 * NATIVE_BLAS_SHARE}% of the native BLAS": ${share >= NATIVE_BLAS_SHARE ? 'met' : `**missed** (${gflops(ours.ours.gflops)} against the ${gflops(NATIVE_BLAS_SHARE * theirs)} it asks)`}.`,
+  ];
+}
+
 // The kernel targets, per benchmark case, for the CPU adapter (requirements, not measurements).
 const KERNEL_TARGETS = {
   'matmul 1024 cube': { gflops: 25, ratio: 6 },
@@ -987,6 +1007,7 @@ function kernelSection(dir, devices) {
       `${code('bench/kernels/kernels.mjs')} (${code('npm run bench')}) on ${adapterLabel(k.adapter.description, devices)}, record ${at(file)}: ${kernelUnits(k.results)}, the median of ${k.settings.runs} timed runs after warm-up, for our kernels beside TF.js ${k.tfjs.version}'s ${k.tfjs.backend} backend on the same adapter in the same process, and a plain JS loop where one call takes under ${thousands(k.settings.jsLimitMs)} ms.` +
         (software ? " The targets are the project's, for this CPU adapter." : ''),
       table(['case', 'ours', 'TF.js', 'JS loop', ...(software ? ['target'] : []), 'our kernel'], rows),
+      ...nativeBlasLine(k),
       ...composedPeers(k.results),
     );
   }

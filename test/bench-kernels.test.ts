@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { nativeBlasMatmul } from '../bench/lib/nativeBlas.mjs';
 import { chromiumAvailable } from '../scripts/chromium.mjs';
 
 /** A row measures work in FLOPs (compute-bound: GFLOPS) or in bytes moved (memory-bound: GB/s). */
@@ -109,4 +110,26 @@ describe('the kernel benchmark', () => {
       expect(record.tuning.matmul[row.shapeClass]).toBe(row.chosen);
     }
   }, 180_000);
+});
+
+describe('the native BLAS figure (bench/lib/nativeBlas.mjs)', () => {
+  it('is skipped with the reason where Python cannot run, and never stops the benchmark', () => {
+    expect(nativeBlasMatmul(8, { python: 'python-that-is-not-installed' })).toEqual({ size: 8, skipped: 'python-that-is-not-installed could not run (ENOENT)' });
+    // A Python that runs but fails names the failure's last line.
+    const failing = nativeBlasMatmul(8, { python: process.execPath });
+    expect('skipped' in failing && failing.skipped.length > 0).toBe(true);
+  });
+
+  it("times numpy's float32 cube where numpy is present, naming its BLAS", () => {
+    const figure = nativeBlasMatmul(64);
+    if ('skipped' in figure) {
+      // This machine has no numpy: the reason must say so, not be a crash.
+      expect(figure.skipped).toMatch(/numpy|could not run/);
+      return;
+    }
+    expect(figure.gflops).toBeCloseTo((2 * 64 ** 3) / (figure.ms * 1e6), 6);
+    expect(figure.gflops).toBeGreaterThan(0);
+    expect(figure.numpy).toMatch(/^\d+\.\d+/);
+    expect(figure.library.length).toBeGreaterThan(0);
+  });
 });

@@ -6,7 +6,9 @@
 //
 //   npm run build && node bench/kernels/kernels.mjs [--quick | --smoke] [--only FAMILY] [--all-variants] [--out DIR]
 //
-// --all-variants also times every matmul variant and both attention kernels.
+// --all-variants also times every matmul variant and both attention kernels. After the kernels,
+// numpy's 1024-cube matmul times the native BLAS on the same cores where python3 and numpy are
+// present (bench/lib/nativeBlas.mjs), for the target of a quarter of it.
 //
 // Results go to bench/results/kernels-<adapter>.json with the adapter report and the machine.
 import '../lib/help.mjs'; // --help prints the comment above, before anything else loads
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { machineName } from '../lib/machine.mjs';
 import { option, orUsageError } from '../lib/options.mjs';
+import { nativeBlasMatmul } from '../lib/nativeBlas.mjs';
 import { adapterSlug, benchSettingsFromArgs, kernelRecord, runKernelSuite, startTfjs } from './suite.mjs';
 import { refreshResultsDoc } from '../results-doc.mjs';
 
@@ -50,8 +53,11 @@ const tfjs = await startTfjs(tf);
 console.log(`tfjs ${tfjs.version}, backend ${tfjs.backend} (${tfjs.adapter})\n`);
 
 const results = await runKernelSuite({ device, ops, tf, tfReady: tfjs.ready, settings, log: console.log });
+// The native BLAS on the same cores, for the 1024 cube's target (a quarter of it); not in smoke runs.
+const blas = results.some((r) => r.name === 'matmul 1024 cube') ? nativeBlasMatmul(1024) : undefined;
+if (blas) console.log(blas.skipped ? `\nnative BLAS: skipped (${blas.skipped})` : `\nnative BLAS (numpy ${blas.numpy}, ${blas.library}): 1024 cube ${blas.gflops.toFixed(1)} GFLOPS; ours ${(100 * results.find((r) => r.name === 'matmul 1024 cube').ours.gflops / blas.gflops).toFixed(0)}% of it`);
 const host = { kind: 'node', version: process.version, machine: machineName() };
-const record = kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning: ops.kernelTuningOf(device) });
+const record = { ...kernelRecord({ device, adapterSummary, tfjs, host, settings, results, tuning: ops.kernelTuningOf(device) }), ...(blas ? { nativeBlas: blas } : {}) };
 const outDir = option('out', join(root, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 // A run of one family goes to a file of its own: it must not write over the record of every family.
