@@ -35,6 +35,7 @@ describe('docs/results.md', () => {
     // The CNN's grid, every rule best at its top rate so far, and no seeds yet.
     expect(made).toContain('| SLL | 80.74 | 85.24 | **87.40** |');
     expect(made).toContain('| DGL | 79.68 | 86.32 | **88.02** |');
+    expect(made).toContain('| PredSim (LeakyReLU blocks) | 47.20 | 83.24 | **85.54** |');
     expect(made).toContain("**Does SLL beat every local rule on the CNN?** Not measured yet: SLL has no run at its chosen rate.");
     expect(made).toContain('PredSim with ReLU blocks: grid validation 32.80 at 3e-4, 79.72 at 1e-3, 83.74 at 3e-3.');
     expect(made).toContain('| SLL | 3e-3 | 0, 1, 2 | **89.85** (89.81-89.92) |  | 89.87 | 1.45 | 49 |');
