@@ -311,7 +311,9 @@ fn packTaps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 const GEMM_ROWS: u32 = 16u;
 alias GemmAccumulators = array<vec4<f32>, GEMM_ROWS>;
 
-// Rows r..r+3 (values v) times one tap's row of W.
+// Rows r..r+3 (values v) times one tap's row of W. As matmul.wgsl's rank1, but written as the
+// conv kernels before it wrote their updates (a product, then a sum), not fma(): the same
+// rounding, so the GEMM kernels' results are bitwise those of the kernels they replaced.
 fn gemmRank1(acc: ptr<function, GemmAccumulators>, r: u32, v: vec4<f32>, wRow: vec4<f32>) {
   (*acc)[r + 0u] = (*acc)[r + 0u] + v.x * wRow;
   (*acc)[r + 1u] = (*acc)[r + 1u] + v.y * wRow;
@@ -329,6 +331,43 @@ fn gemmChunk(acc: ptr<function, GemmAccumulators>, r: u32, f: vec4<f32>, wk: arr
   gemmRank1(acc, r + 4u, subgroupBroadcast(f, 5u), wk[1]);
   gemmRank1(acc, r + 4u, subgroupBroadcast(f, 6u), wk[2]);
   gemmRank1(acc, r + 4u, subgroupBroadcast(f, 7u), wk[3]);
+}
+
+// Where a lane's 8 rows (chunk 0, then chunk 1) gather from: each row's index in x and the row
+// and column of its window's corner (taps: the tap's offsets from a corner), before the step's
+// table entry moves them.
+struct GemmRows {
+  origin0: vec4<i32>,
+  origin1: vec4<i32>,
+  top0: vec4<i32>,
+  top1: vec4<i32>,
+  left0: vec4<i32>,
+  left1: vec4<i32>,
+}
+
+// One step of 4 along the reduction (indices k0..k0+3, those from `end` on counting zero): lane l
+// gathers its 8 rows at index k0 + l % 4, moved by that index's table entry (offset in x, row,
+// column), and every lane adds the 4 packed rows k0..k0+3 of its columns.
+fn gemmStep(acc: ptr<function, GemmAccumulators>, k0: u32, end: u32, lane: u32, col4: u32, entry: vec4<i32>, rows: GemmRows) {
+  let valid = vec4<bool>(k0 + lane % 4u < end);
+  var f0: vec4<f32>;
+  var f1: vec4<f32>;
+  if (PADDED) {
+    let height = vec4<u32>(conv.inHeight);
+    let width = vec4<u32>(conv.inWidth);
+    f0 = gatherInput(rows.origin0 + entry.x, valid & (vec4<u32>(rows.top0 + entry.y) < height) & (vec4<u32>(rows.left0 + entry.z) < width));
+    f1 = gatherInput(rows.origin1 + entry.x, valid & (vec4<u32>(rows.top1 + entry.y) < height) & (vec4<u32>(rows.left1 + entry.z) < width));
+  } else {
+    f0 = gatherInput(rows.origin0 + entry.x, valid);
+    f1 = gatherInput(rows.origin1 + entry.x, valid);
+  }
+  var wk: array<vec4<f32>, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    let kk = k0 + i;
+    wk[i] = select(vec4<f32>(0.0), channelRows[min(kk, end - 1u) * conv.channelVec4s + col4], kk < end);
+  }
+  gemmChunk(acc, 0u, f0, wk);
+  gemmChunk(acc, 8u, f1, wk);
 }
 
 @compute @workgroup_size(8)
@@ -353,31 +392,14 @@ fn conv2dForwardGemm(
   let top1 = vec4<i32>((r1 / conv.outWidth) * conv.strideY) - i32(conv.padY);
   let left0 = vec4<i32>((r0 % conv.outWidth) * conv.strideX) - i32(conv.padX);
   let left1 = vec4<i32>((r1 % conv.outWidth) * conv.strideX) - i32(conv.padX);
-  let origin0 = vec4<i32>((p0 / outPlane) * conv.inChannels * inPlane) + top0 * i32(conv.inWidth) + left0;
-  let origin1 = vec4<i32>((p1 / outPlane) * conv.inChannels * inPlane) + top1 * i32(conv.inWidth) + left1;
-  let height = vec4<u32>(conv.inHeight);
-  let width = vec4<u32>(conv.inWidth);
+  let rows = GemmRows(
+    vec4<i32>((p0 / outPlane) * conv.inChannels * inPlane) + top0 * i32(conv.inWidth) + left0,
+    vec4<i32>((p1 / outPlane) * conv.inChannels * inPlane) + top1 * i32(conv.inWidth) + left1,
+    top0, top1, left0, left1,
+  );
   var acc: GemmAccumulators;
   for (var k0 = 0u; k0 < tapCount; k0 += 4u) {
-    let k = k0 + lane % 4u;
-    let tap = taps[min(k, tapCount - 1u)];
-    let valid = vec4<bool>(k < tapCount);
-    var f0: vec4<f32>;
-    var f1: vec4<f32>;
-    if (PADDED) {
-      f0 = gatherInput(origin0 + tap.x, valid & (vec4<u32>(top0 + tap.y) < height) & (vec4<u32>(left0 + tap.z) < width));
-      f1 = gatherInput(origin1 + tap.x, valid & (vec4<u32>(top1 + tap.y) < height) & (vec4<u32>(left1 + tap.z) < width));
-    } else {
-      f0 = gatherInput(origin0 + tap.x, valid);
-      f1 = gatherInput(origin1 + tap.x, valid);
-    }
-    var wk: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-      let kk = k0 + i;
-      wk[i] = select(vec4<f32>(0.0), channelRows[min(kk, tapCount - 1u) * conv.channelVec4s + col4], kk < tapCount);
-    }
-    gemmChunk(&acc, 0u, f0, wk);
-    gemmChunk(&acc, 8u, f1, wk);
+    gemmStep(&acc, k0, tapCount, lane, col4, taps[min(k0 + lane % 4u, tapCount - 1u)], rows);
   }
   let b = channelRows[conv.biasRow * conv.channelVec4s + col4];
   var n = row0 / outPlane;
@@ -600,31 +622,14 @@ fn conv2dBackwardWeightGemm(@builtin(local_invocation_index) lane: u32, @builtin
   let tapTop1 = vec4<i32>(r1 / conv.kernelWidth) - i32(conv.padY);
   let tapLeft0 = vec4<i32>(r0 % conv.kernelWidth) - i32(conv.padX);
   let tapLeft1 = vec4<i32>(r1 % conv.kernelWidth) - i32(conv.padX);
-  let offset0 = vec4<i32>((t0 / perChannel) * inPlane) + tapTop0 * i32(conv.inWidth) + tapLeft0;
-  let offset1 = vec4<i32>((t1 / perChannel) * inPlane) + tapTop1 * i32(conv.inWidth) + tapLeft1;
-  let height = vec4<u32>(conv.inHeight);
-  let width = vec4<u32>(conv.inWidth);
+  let rows = GemmRows(
+    vec4<i32>((t0 / perChannel) * inPlane) + tapTop0 * i32(conv.inWidth) + tapLeft0,
+    vec4<i32>((t1 / perChannel) * inPlane) + tapTop1 * i32(conv.inWidth) + tapLeft1,
+    tapTop0, tapTop1, tapLeft0, tapLeft1,
+  );
   var acc: GemmAccumulators;
   for (var k0 = first; k0 < end; k0 += 4u) {
-    let p = k0 + lane % 4u;
-    let window = windows[min(p, end - 1u)];
-    let valid = vec4<bool>(p < end);
-    var f0: vec4<f32>;
-    var f1: vec4<f32>;
-    if (PADDED) {
-      f0 = gatherInput(offset0 + window.x, valid & (vec4<u32>(tapTop0 + window.y) < height) & (vec4<u32>(tapLeft0 + window.z) < width));
-      f1 = gatherInput(offset1 + window.x, valid & (vec4<u32>(tapTop1 + window.y) < height) & (vec4<u32>(tapLeft1 + window.z) < width));
-    } else {
-      f0 = gatherInput(offset0 + window.x, valid);
-      f1 = gatherInput(offset1 + window.x, valid);
-    }
-    var gk: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-      let kk = k0 + i;
-      gk[i] = select(vec4<f32>(0.0), channelRows[min(kk, end - 1u) * conv.channelVec4s + col4], kk < end);
-    }
-    gemmChunk(&acc, 0u, f0, gk);
-    gemmChunk(&acc, 8u, f1, gk);
+    gemmStep(&acc, k0, end, lane, col4, windows[min(k0 + lane % 4u, end - 1u)], rows);
   }
   let base = chunk * conv.outChannels * tapCount;
   for (var r = 0u; r < GEMM_ROWS; r++) {
