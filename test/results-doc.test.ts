@@ -10,6 +10,34 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DOC_PATH, RESULTS_DIR, resultsMarkdown } from '../bench/results-doc.mjs';
 
+/**
+ * A copy of bench/results/ without the comparison's records, for made-up ones, so that a test
+ * does not move with the real runs: each made-up record is SLL's first cosine-table record with
+ * the method, rate, accuracies (and model name, for another activation) changed.
+ */
+function madeUpComparison() {
+  const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+  cpSync(RESULTS_DIR, dir, { recursive: true });
+  for (const d of ['rules-grid-lavapipe', 'rules-lavapipe']) rmSync(join(dir, d), { recursive: true, force: true });
+  mkdirSync(join(dir, 'rules-lavapipe'));
+  const base = JSON.parse(readFileSync(join(RESULTS_DIR, 'fashion-lavapipe-cosine', 'mlp-sll-seed0.json'), 'utf8'));
+  const { objective: _, ...recipe } = base.recipe;
+  const record = (method: string, lr: number, validation: number, test: number, seed = 0, epochs = recipe.epochs, model = base.model) => ({
+    ...base,
+    model,
+    method,
+    seed,
+    recipe: { ...recipe, lr, epochs },
+    epochs: base.epochs.map((e: { validation: object }) => ({ ...e, validation: { ...e.validation, accuracy: validation } })),
+    test: { ...base.test, accuracy: test, blockAccuracy: [] },
+  });
+  const write = (path: string, value: object) => {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), JSON.stringify(value));
+  };
+  return { dir, base, recipe, record, write };
+}
+
 describe('docs/results.md', () => {
   const made = resultsMarkdown();
 
@@ -136,30 +164,10 @@ describe('docs/results.md', () => {
   });
 
   it("chooses each rule's rate from its grid, tables the seeds at that rate only, and answers from the means", () => {
-    // Made-up records on a copy of bench/results/ whose comparison records are removed first, so
-    // that the test does not move with the real runs: each is SLL's first cosine-table record with
-    // the method, rate and accuracies changed. DGL does best at 3e-3, and its seeds there beat
-    // SLL's mean (the cosine table's, 89.78%); records moved aside at an unchosen rate are left out.
-    const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+    // Made-up records (madeUpComparison): DGL does best at 3e-3, and its seeds there beat SLL's
+    // mean (the cosine table's, 89.78%); records moved aside at an unchosen rate are left out.
+    const { dir, base, recipe, record, write } = madeUpComparison();
     try {
-      cpSync(RESULTS_DIR, dir, { recursive: true });
-      for (const d of ['rules-grid-lavapipe', 'rules-lavapipe']) rmSync(join(dir, d), { recursive: true, force: true });
-      mkdirSync(join(dir, 'rules-lavapipe'));
-      const base = JSON.parse(readFileSync(join(RESULTS_DIR, 'fashion-lavapipe-cosine', 'mlp-sll-seed0.json'), 'utf8'));
-      const { objective: _, ...recipe } = base.recipe;
-      const record = (method: string, lr: number, validation: number, test: number, seed = 0, epochs = recipe.epochs, model = base.model) => ({
-        ...base,
-        model,
-        method,
-        seed,
-        recipe: { ...recipe, lr, epochs },
-        epochs: base.epochs.map((e: { validation: object }) => ({ ...e, validation: { ...e.validation, accuracy: validation } })),
-        test: { ...base.test, accuracy: test, blockAccuracy: [] },
-      });
-      const write = (path: string, value: object) => {
-        mkdirSync(join(dir, path, '..'), { recursive: true });
-        writeFileSync(join(dir, path), JSON.stringify(value));
-      };
       write('rules-grid-lavapipe/lr3e-4/mlp-dgl-seed0.json', record('dgl', 3e-4, 0.81, 0.5, 0, 2));
       write('rules-grid-lavapipe/lr1e-3/mlp-dgl-seed0.json', record('dgl', 1e-3, 0.85, 0.5, 0, 2));
       write('rules-grid-lavapipe/lr3e-3/mlp-dgl-seed0.json', record('dgl', 3e-3, 0.86, 0.5, 0, 2));
@@ -184,26 +192,10 @@ describe('docs/results.md', () => {
 
   it("compares each rule with its authors' activation and lists its runs with another apart, still owing the answer", () => {
     // PredSim with LeakyReLU blocks (its authors') is the comparison's; its ReLU runs stand apart.
-    const dir = mkdtempSync(join(tmpdir(), 'sll-results-'));
+    const made = madeUpComparison();
+    const { dir, base, recipe, write } = made;
+    const record = (model: string, lr: number, validation: number, test: number, seed = 0, epochs = 2) => made.record('predsim', lr, validation, test, seed, epochs, model);
     try {
-      cpSync(RESULTS_DIR, dir, { recursive: true });
-      for (const d of ['rules-grid-lavapipe', 'rules-lavapipe']) rmSync(join(dir, d), { recursive: true, force: true });
-      mkdirSync(join(dir, 'rules-lavapipe'));
-      const base = JSON.parse(readFileSync(join(RESULTS_DIR, 'fashion-lavapipe-cosine', 'mlp-sll-seed0.json'), 'utf8'));
-      const { objective: _, ...recipe } = base.recipe;
-      const record = (model: string, lr: number, validation: number, test: number, seed = 0, epochs = 2) => ({
-        ...base,
-        model,
-        method: 'predsim',
-        seed,
-        recipe: { ...recipe, lr, epochs },
-        epochs: base.epochs.map((e: { validation: object }) => ({ ...e, validation: { ...e.validation, accuracy: validation } })),
-        test: { ...base.test, accuracy: test, blockAccuracy: [] },
-      });
-      const write = (path: string, value: object) => {
-        mkdirSync(join(dir, path, '..'), { recursive: true });
-        writeFileSync(join(dir, path), JSON.stringify(value));
-      };
       const leaky = `${base.model} (leaky-relu)`;
       for (const [lr, v] of [[1e-3, 0.8], [3e-3, 0.84]] as const) write(`rules-grid-lavapipe/lr${lr}/mlp-predsim-seed0.json`, record(base.model, lr, v, 0.5));
       write('rules-lavapipe/mlp-predsim-seed0.json', record(base.model, 3e-3, 0.9, 0.8945, 0, recipe.epochs));
