@@ -299,9 +299,9 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   }));
 }
 
-/** Output channels per workgroup of conv2dForwardGemm: 8 lanes x a vec4 each. */
+/** Output channels per workgroup of the GEMM kernels: 8 lanes x a vec4 each. */
 const GEMM_COLUMNS = 32;
-/** Output positions per workgroup of conv2dForwardGemm (GEMM_ROWS in conv2d.wgsl). */
+/** Rows (positions, or the weight gradient's taps) per workgroup of the GEMM kernels (GEMM_ROWS in conv2d.wgsl). */
 const GEMM_ROWS = 16;
 
 /** Packed row width of the GEMM kernels: whole groups of GEMM_COLUMNS channels. */
@@ -494,7 +494,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: Shape, 
 function conv2dBackwardWeightGemm(device: Device, dy: Tensor, x: Tensor, g: ConvGeometry, weightShape: Shape, batchChunk: number, category: MemoryCategory): Tensor {
   const taps = g.inChannels * g.kernelHeight * g.kernelWidth;
   const positions = g.batch * g.outHeight * g.outWidth;
-  const width = Math.ceil(g.outChannels / GEMM_COLUMNS) * GEMM_COLUMNS;
+  const width = gemmWidth(g.outChannels);
   const chunks = Math.ceil(g.batch / batchChunk);
   const tiles = Math.ceil(taps / GEMM_ROWS);
   if (tiles > device.limits.maxComputeWorkgroupsPerDimension) {
